@@ -1,0 +1,191 @@
+"""Reading report.json and the small vocabulary every renderer shares.
+
+The engine writes report.json; everything here treats it as the one source and reads it
+defensively: unknown keys are ignored and missing ones get neutral defaults, so a newer engine
+(an added outcome such as ``flaky``, extra per-result keys) never breaks rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from runner.errors import MmapconfError
+
+# Display order of the outcomes we know; others (from a newer engine) follow in sorted order.
+KNOWN_OUTCOMES = ("passed", "failed", "error", "timeout", "known", "flaky", "skipped")
+# Outcomes that fail a gate. ``known`` is a baselined failure and ``flaky`` passed on a retry,
+# so neither fails the run by itself.
+FAILING = frozenset({"failed", "error", "timeout"})
+
+
+class ReportError(MmapconfError):
+    """A report, baseline or option a user gave us is unusable: one clear line, exit 2."""
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """Read and minimally check a report.json; raise ReportError with a one-line reason."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    check_report(data, str(path))
+    return data
+
+
+def check_report(data: Any, where: str = "report") -> None:
+    """Raise ReportError unless ``data`` has the shape every renderer relies on."""
+    if not isinstance(data, dict):
+        raise ReportError(f"{where}: not a mmapconf report (top level is not an object)")
+    results = data.get("results")
+    if not isinstance(results, list):
+        raise ReportError(f"{where}: not a mmapconf report (no 'results' list)")
+    for i, r in enumerate(results):
+        if not isinstance(r, dict) or not isinstance(result_name(r), str) or not result_name(r):
+            raise ReportError(f"{where}: results[{i}] has no name")
+
+
+def result_name(r: dict[str, Any]) -> str:
+    """``ID[BACKING]``: the report's key for one result."""
+    name = r.get("name")
+    if isinstance(name, str) and name:
+        return name
+    rid = r.get("id") or ""
+    backing = r.get("backing")
+    return f"{rid}[{backing}]" if backing else str(rid)
+
+
+def result_id(r: dict[str, Any]) -> str:
+    rid = r.get("id")
+    if isinstance(rid, str) and rid:
+        return rid
+    return split_name(result_name(r))[0]
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"a-b[tmpfs]"`` -> ``("a-b", "tmpfs")``; a name without brackets has no backing."""
+    m = re.fullmatch(r"(.*)\[([^\[\]]*)\]", name)
+    return (m.group(1), m.group(2)) if m else (name, None)
+
+
+def outcome(r: dict[str, Any]) -> str:
+    o = r.get("outcome")
+    return o if isinstance(o, str) and o else "error"
+
+
+def results(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in report.get("results") or [] if isinstance(r, dict)]
+
+
+def environment(report: dict[str, Any]) -> dict[str, Any]:
+    env = report.get("environment")
+    return env if isinstance(env, dict) else {}
+
+
+def kernel_release(report: dict[str, Any]) -> str:
+    return str(environment(report).get("kernel_release") or "unknown")
+
+
+def backing_fs(report: dict[str, Any], r: dict[str, Any]) -> str | None:
+    """The filesystem a result ran on: the result's own ``fs`` if the engine adds one, else the
+    environment's entry for its backing."""
+    if isinstance(r.get("fs"), str):
+        return r["fs"]
+    backings = environment(report).get("backings")
+    if isinstance(backings, dict):
+        b = backings.get(r.get("backing"))
+        if isinstance(b, dict) and isinstance(b.get("fs"), str):
+            return b["fs"]
+    return None
+
+
+def ordered_outcomes(seen: Iterable[str]) -> list[str]:
+    seen = set(seen)
+    return [o for o in KNOWN_OUTCOMES if o in seen] + sorted(seen - set(KNOWN_OUTCOMES))
+
+
+def counts(report: dict[str, Any]) -> dict[str, int]:
+    """Count per outcome, computed from the results (always in step with them), with every
+    standard outcome present so tables have a stable shape."""
+    c = Counter(outcome(r) for r in results(report))
+    out = {o: c.get(o, 0) for o in ("passed", "failed", "skipped", "error", "timeout")}
+    for o in ordered_outcomes(c):
+        out[o] = c[o]
+    return out
+
+
+def total_duration(report: dict[str, Any]) -> float:
+    s = report.get("summary")
+    if isinstance(s, dict) and isinstance(s.get("duration_s"), (int, float)):
+        return float(s["duration_s"])
+    return float(sum(r.get("duration_s") or 0 for r in results(report)))
+
+
+def failing_step(r: dict[str, Any]) -> dict[str, Any] | None:
+    """The first step that did not go as expected, or None."""
+    for s in r.get("steps") or []:
+        if isinstance(s, dict) and s.get("ok") is False:
+            return s
+    return None
+
+
+def observed_signal(r: dict[str, Any]) -> str | None:
+    """The signal (with si_code) a result's steps observed: the failing step's if any, else the
+    last step that saw one (an expected SIGBUS is still worth showing)."""
+    steps = [s for s in r.get("steps") or [] if isinstance(s, dict)]
+    f = failing_step(r)
+    for s in ([f] if f else []) + list(reversed(steps)):
+        if s.get("signal"):
+            code = f"/{s['si_code']}" if s.get("si_code") else ""
+            return f"{s['signal']}{code}"
+    return None
+
+
+def observed_errno(r: dict[str, Any]) -> str | None:
+    steps = [s for s in r.get("steps") or [] if isinstance(s, dict)]
+    f = failing_step(r)
+    for s in ([f] if f else []) + list(reversed(steps)):
+        if s.get("errno"):
+            return str(s["errno"])
+    return None
+
+
+def step_label(s: dict[str, Any]) -> str:
+    return f"{s.get('process', 'main')} step {s.get('step', '?')} ({s.get('op', '?')})"
+
+
+def format_args(args: Any) -> str:
+    if isinstance(args, dict):
+        return ", ".join(
+            f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in args.items()
+        )
+    if args is None:
+        return ""
+    return json.dumps(args)
+
+
+def step_lines(r: dict[str, Any]) -> list[str]:
+    """The step trace as plain text lines, for JUnit system-out and the terminal."""
+    lines = []
+    for s in r.get("steps") or []:
+        if not isinstance(s, dict):
+            continue
+        mark = "ok " if s.get("ok") is not False else "BAD"
+        line = f"{mark} {step_label(s)} {format_args(s.get('args'))}".rstrip()
+        if s.get("expected") is not None:
+            line += f" | expected: {s['expected']}"
+        if s.get("observed") is not None:
+            line += f" | observed: {s['observed']}"
+        lines.append(line)
+    return lines
