@@ -120,39 +120,91 @@ def make_report(**overrides: str) -> dict[str, Any]:
     """Twelve results over four backings, every outcome represented; ``overrides`` maps a
     result name to a new outcome."""
     rs = [
-        result("article-sigbus-past-eof", "disk", "passed", tags=["sigbus", "eof"],
-               steps=SIGBUS_PASS, claim="mmapdemo 4096 dies with 'Bus error'",
-               file="cases/article/sigbus.yaml"),
-        result("article-sigbus-past-eof", "tmpfs", "failed",
-               "main step 5 (load): expected SIGBUS/BUS_ADRERR at m+4096, got no signal",
-               tags=["sigbus", "eof"], steps=SIGBUS_FAIL, file="cases/article/sigbus.yaml"),
-        result("article-sigbus-past-eof", "memfd", "passed", tags=["sigbus", "eof"],
-               steps=SIGBUS_PASS, file="cases/article/sigbus.yaml"),
-        result("article-rdonly-shared-write", "disk", "passed", tags=["eacces"],
-               steps=[step("2", "mmap", expected="EACCES", observed="EACCES", errno="EACCES")]),
+        result(
+            "article-sigbus-past-eof",
+            "disk",
+            "passed",
+            tags=["sigbus", "eof"],
+            steps=SIGBUS_PASS,
+            claim="mmapdemo 4096 dies with 'Bus error'",
+            file="cases/article/sigbus.yaml",
+        ),
+        result(
+            "article-sigbus-past-eof",
+            "tmpfs",
+            "failed",
+            "main step 5 (load): expected SIGBUS/BUS_ADRERR at m+4096, got no signal",
+            tags=["sigbus", "eof"],
+            steps=SIGBUS_FAIL,
+            file="cases/article/sigbus.yaml",
+        ),
+        result(
+            "article-sigbus-past-eof",
+            "memfd",
+            "passed",
+            tags=["sigbus", "eof"],
+            steps=SIGBUS_PASS,
+            file="cases/article/sigbus.yaml",
+        ),
+        result(
+            "article-rdonly-shared-write",
+            "disk",
+            "passed",
+            tags=["eacces"],
+            steps=[step("2", "mmap", expected="EACCES", observed="EACCES", errno="EACCES")],
+        ),
         result("article-rdonly-shared-write", "tmpfs", "passed", tags=["eacces"]),
-        result("article-munmap-segv", "anon", "passed", tags=["segv"],
-               steps=[step("3", "load", expected="SIGSEGV/SEGV_MAPERR at m",
-                           observed="SIGSEGV/SEGV_MAPERR at m", signal="SIGSEGV",
-                           si_code="SEGV_MAPERR", si_addr="m")]),
+        result(
+            "article-munmap-segv",
+            "anon",
+            "passed",
+            tags=["segv"],
+            steps=[
+                step(
+                    "3",
+                    "load",
+                    expected="SIGSEGV/SEGV_MAPERR at m",
+                    observed="SIGSEGV/SEGV_MAPERR at m",
+                    signal="SIGSEGV",
+                    si_code="SEGV_MAPERR",
+                    si_addr="m",
+                )
+            ],
+        ),
         result("article-page-size", "anon", "passed", tags=["page"]),
         result("article-fork-shared-anon", "anon", "passed", tags=["fork"]),
         result("article-msync-dirty", "disk", "passed", tags=["msync", "cachestat"]),
-        result("article-msync-dirty", "tmpfs", "skipped", "requires syscall cachestat",
-               tags=["msync", "cachestat"]),
-        result("article-sem-shared", "disk", "timeout", "timed out after 10 s in reader step 4",
-               tags=["sem"]),
-        result("article-private-cow", "disk", "error",
-               "setup: ftruncate: ENOSPC <ctrl:\x01> & 'quotes' \"dq\" <b>not bold</b> # hash",
-               tags=["cow"]),
+        result(
+            "article-msync-dirty",
+            "tmpfs",
+            "skipped",
+            "requires syscall cachestat",
+            tags=["msync", "cachestat"],
+        ),
+        result(
+            "article-sem-shared",
+            "disk",
+            "timeout",
+            "timed out after 10 s in reader step 4",
+            tags=["sem"],
+        ),
+        result(
+            "article-private-cow",
+            "disk",
+            "error",
+            "setup: ftruncate: ENOSPC <ctrl:\x01> & 'quotes' \"dq\" <b>not bold</b> # hash",
+            tags=["cow"],
+        ),
     ]
     for r in rs:
         if r["name"] in overrides:
             r["outcome"] = overrides[r["name"]]
             if overrides[r["name"]] == "passed":
                 r["reason"] = ""
-    counts = {o: sum(1 for r in rs if r["outcome"] == o)
-              for o in ("passed", "failed", "skipped", "error", "timeout")}
+    counts = {
+        o: sum(1 for r in rs if r["outcome"] == o)
+        for o in ("passed", "failed", "skipped", "error", "timeout")
+    }
     return {
         "schema_version": 1,
         "interrupted": False,
