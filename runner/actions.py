@@ -1,0 +1,192 @@
+"""What each operation does inside a case process. Each takes the process and resolved args.
+
+Failures surface as OSError (their errno is what the step observed); a case that cannot be
+carried out as written raises CaseRuntimeError.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from runner import libc, names
+from runner.errors import CaseRuntimeError
+from runner.validate import format_fields
+
+if TYPE_CHECKING:
+    from runner.process import Process
+
+Action = Callable[["Process", dict[str, Any]], Any]
+
+
+def encode_data(proc: Process, args: dict[str, Any]) -> bytes:
+    if "data" in args:
+        return args["data"].encode()
+    if "hex" in args:
+        return bytes.fromhex(args["hex"])
+    fmt, fields = args["format"], format_fields(args["format"]) or []
+    values = [
+        (v.encode() if code in "sp" else proc.eval(v)) if isinstance(v, str) else v
+        for code, v in zip(fields, args["values"], strict=True)
+    ]
+    try:
+        return struct.pack(fmt, *values)
+    except struct.error as e:
+        raise CaseRuntimeError(f"format {fmt!r}: {e}") from None
+
+
+def decode_format(fmt: str, raw: bytes) -> Any:
+    values = [
+        v.rstrip(b"\0").decode("utf-8", "replace") if isinstance(v, bytes) else v
+        for v in struct.unpack(fmt, raw)
+    ]
+    return values[0] if len(values) == 1 else values
+
+
+def _file(proc: Process, a: dict[str, Any]) -> None:
+    name = a["file"]
+    if proc.scratch is None:
+        fd = libc.memfd_create(name, 0)
+    else:
+        fd = os.open(
+            os.path.join(proc.scratch, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, a["mode"]
+        )
+    proc.files[name] = fd
+    proc.env[name] = fd
+    if any(k in a for k in ("data", "hex", "format")):
+        os.write(fd, encode_data(proc, a))
+    if "size" in a:
+        os.ftruncate(fd, a["size"])
+
+
+def _path(proc: Process, name: str) -> str:
+    if proc.scratch is None:
+        return f"/proc/self/fd/{proc.files[name]}"
+    return os.path.join(proc.scratch, name)
+
+
+def _open(proc: Process, a: dict[str, Any]) -> int:
+    return os.open(_path(proc, a["file"]), a["flags"], a["mode"])
+
+
+def _close(proc: Process, a: dict[str, Any]) -> None:
+    if a["fd"] in proc.reserved_fds:
+        raise CaseRuntimeError(f"fd {a['fd']} belongs to the harness, not to the case")
+    os.close(a["fd"])
+
+
+def _unlink(proc: Process, a: dict[str, Any]) -> None:
+    if proc.scratch is None:
+        raise CaseRuntimeError(
+            "unlink has no meaning on the memfd backing: limit the case's backings"
+        )
+    os.unlink(_path(proc, a["file"]))
+
+
+def _write(proc: Process, a: dict[str, Any]) -> int:
+    data = encode_data(proc, a)
+    if "offset" in a:
+        return os.pwrite(a["fd"], data, a["offset"])
+    return os.write(a["fd"], data)
+
+
+def _read(proc: Process, a: dict[str, Any]) -> bytes:
+    if "offset" in a:
+        return os.pread(a["fd"], a["length"], a["offset"])
+    return os.read(a["fd"], a["length"])
+
+
+def _fstat(proc: Process, a: dict[str, Any]) -> dict[str, int]:
+    st = os.fstat(a["fd"])
+    return {
+        "size": st.st_size,
+        "blocks": st.st_blocks,
+        "mode": st.st_mode,
+        "nlink": st.st_nlink,
+        "ino": st.st_ino,
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "blksize": st.st_blksize,
+    }
+
+
+def _mmap(proc: Process, a: dict[str, Any]) -> int:
+    return libc.mmap(a["addr"], a["length"], a["prot"], a["flags"], a["fd"], a["offset"])
+
+
+def _load(proc: Process, a: dict[str, Any]) -> Any:
+    if "format" in a:
+        return decode_format(a["format"], libc.load(a["addr"], struct.calcsize(a["format"])))
+    return libc.load(a["addr"], a.get("length", 1))
+
+
+def _wait(proc: Process, a: dict[str, Any]) -> dict[str, Any]:
+    _, status = os.waitpid(a["pid"], 0)
+    if os.WIFSIGNALED(status):
+        sig = names.SIGNAL_NAME.get(os.WTERMSIG(status), str(os.WTERMSIG(status)))
+        out: dict[str, Any] = {"signal": sig}
+        info = proc.arena.siginfo(a["pid"])
+        if info is not None and info.signo == os.WTERMSIG(status):
+            out["si_code"] = names.si_code_name(sig, info.code)
+        return out
+    return {"exit": os.WEXITSTATUS(status)}
+
+
+def _smaps(proc: Process, a: dict[str, Any]) -> dict[str, Any]:
+    addr = a["addr"]
+    found: dict[str, Any] | None = None
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split(None, 1)[0]
+            if "-" in head and ":" not in head:
+                if found is not None:
+                    break
+                start, end = (int(x, 16) for x in head.split("-"))
+                if start <= addr < end:
+                    found = {"start": start, "end": end}
+            elif found is not None:
+                key, _, rest = line.partition(":")
+                parts = rest.split()
+                found[key] = int(parts[0]) if parts and parts[0].isdigit() else rest.strip()
+    if found is None:
+        raise OSError(14, "no mapping contains that address")  # EFAULT: nothing mapped there
+    return found
+
+
+ACTIONS: dict[str, Action] = {
+    "file": _file,
+    "open": _open,
+    "close": _close,
+    "ftruncate": lambda p, a: os.ftruncate(a["fd"], a["length"]),
+    "write": _write,
+    "read": _read,
+    "fstat": _fstat,
+    "fsync": lambda p, a: os.fsync(a["fd"]),
+    "fdatasync": lambda p, a: os.fdatasync(a["fd"]),
+    "unlink": _unlink,
+    "mmap": _mmap,
+    "munmap": lambda p, a: libc.munmap(a["addr"], a["length"]),
+    "mprotect": lambda p, a: libc.mprotect(a["addr"], a["length"], a["prot"]),
+    "msync": lambda p, a: libc.msync(a["addr"], a["length"], a["flags"]),
+    "madvise": lambda p, a: libc.madvise(a["addr"], a["length"], a["advice"]),
+    "mlock": lambda p, a: libc.mlock(a["addr"], a["length"], a["flags"]),
+    "munlock": lambda p, a: libc.munlock(a["addr"], a["length"]),
+    "mremap": lambda p, a: libc.mremap(
+        a["addr"], a["old_length"], a["new_length"], a["flags"], a["new_addr"]
+    ),
+    "mincore": lambda p, a: libc.mincore(a["addr"], a["length"], p.page),
+    "load": _load,
+    "store": lambda p, a: libc.store(a["addr"], encode_data(p, a)),
+    "wait": _wait,
+    "kill": lambda p, a: os.kill(a["pid"], names.SIGNAL[a["signal"]]),
+    "cachestat": lambda p, a: libc.cachestat(a["fd"], a["offset"], a["length"]),
+    "smaps": _smaps,
+    "sem_init": lambda p, a: libc.sem_init(a["addr"], a["pshared"], a["value"]),
+    "sem_post": lambda p, a: libc.sem_post(a["addr"]),
+    "sem_wait": lambda p, a: libc.sem_wait(a["addr"]),
+}
+
+SIGNALS_TO_DEFAULT = (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD, signal.SIGXFSZ)

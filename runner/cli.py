@@ -1,0 +1,222 @@
+"""The command line: ``mmapconf run | validate | list | explain``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner import environment, report
+from runner.errors import MmapconfError, UsageError
+from runner.loader import load_suite
+from runner.ops import BACKINGS
+from runner.progress import Progress
+from runner.selection import matches_keyword
+from runner.session import Result, RunConfig, Runner
+
+DEFAULT_PATHS = ["cases"]
+DEFAULT_REPORT_DIR = "reports/latest"
+
+
+def _backing_list(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in BACKINGS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"unknown backing {', '.join(bad) or '(none)'}; choose from {', '.join(BACKINGS)}"
+        )
+    return kinds
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH", help="case files or folders (default: cases/)"
+    )
+    p.add_argument(
+        "-k",
+        dest="keyword",
+        metavar="EXPR",
+        help="only cases whose id, title or tags match (pytest-style: 'sigbus and not eof')",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmapconf",
+        description="Conformance and behaviour tests for memory-mapped I/O on Linux.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run cases and write report.json",
+        description="Run the cases, print progress and a summary, write the "
+        "report. Exit 0 when nothing failed, 1 when something failed or errored, "
+        "2 for unusable arguments.",
+    )
+    _add_selection(run)
+    run.add_argument(
+        "--backing",
+        type=_backing_list,
+        metavar="LIST",
+        help=f"comma-separated backings to run on ({', '.join(BACKINGS)}); "
+        "default: disk, tmpfs and memfd for file cases, anon for the rest",
+    )
+    run.add_argument(
+        "--dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folder on the filesystem under test for the disk backing (repeatable; "
+        "default: the temp folder)",
+    )
+    run.add_argument(
+        "-n", dest="jobs", type=int, default=1, metavar="N", help="run N cases at once (default 1)"
+    )
+    run.add_argument(
+        "--report-dir",
+        default=DEFAULT_REPORT_DIR,
+        metavar="DIR",
+        help=f"where report.json goes (default {DEFAULT_REPORT_DIR})",
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="a line per result")
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser(
+        "validate",
+        help="check case files; run nothing",
+        description="Validate case files. Exit 0 when all are valid, 2 otherwise.",
+    )
+    val.add_argument("paths", nargs="*", metavar="PATH")
+    val.set_defaults(func=cmd_validate)
+
+    lst = sub.add_parser("list", help="list the cases", description="List the cases found.")
+    _add_selection(lst)
+    lst.set_defaults(func=cmd_list)
+
+    exp = sub.add_parser(
+        "explain",
+        help="run one case and show every step",
+        description="Run one case on each of its backings and show its steps, "
+        "resolved, with what each observed.",
+    )
+    exp.add_argument("id", help="the case id (or ID[BACKING])")
+    exp.add_argument("paths", nargs="*", metavar="PATH")
+    exp.add_argument("--backing", type=_backing_list, metavar="LIST")
+    exp.add_argument("--dir", action="append", default=[], metavar="DIR")
+    exp.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"mmapconf: {e}", file=sys.stderr)
+        return 2
+    except MmapconfError as e:
+        print(f"mmapconf: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mmapconf: interrupted", file=sys.stderr)
+        return 130
+
+
+def _suite(args: argparse.Namespace):
+    suite = load_suite(args.paths or DEFAULT_PATHS)
+    keyword = getattr(args, "keyword", None)
+    if keyword:
+        suite.cases = [c for c in suite.cases if matches_keyword(keyword, c)]
+    return suite
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    suite = load_suite(args.paths or DEFAULT_PATHS)
+    for problem in suite.problems:
+        print(problem, file=sys.stderr)
+    if suite.problems:
+        print(
+            f"{len(suite.problems)} problem(s) in {len(suite.invalid)} case(s); "
+            f"{len(suite.cases)} valid",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"{len(suite.cases)} cases valid")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    suite = _suite(args)
+    for case in suite.cases:
+        print(f"{case.id:40} {case.location:40} {case.title}")
+    for inv in suite.invalid:
+        print(f"{inv.id:40} {inv.file}:{inv.line:<30} INVALID: {inv.problems[0].message}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise UsageError("-n takes a number of jobs, 1 or more")
+    suite = _suite(args)
+    runner = Runner(RunConfig(args.backing, args.dir))
+    items = runner.plan(suite)
+    if not items:
+        raise UsageError("no cases selected")
+    env = environment.capture(runner.backings, ["mmapconf", *sys.argv[1:]])
+    progress = Progress(len(items), verbose=args.verbose)
+    results: list[Result] = []
+    start = time.monotonic()
+    interrupted = False
+    try:
+        for result in _execute(runner, items, args.jobs):
+            results.append(result)
+            progress.update(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    duration = time.monotonic() - start
+    data = report.build(env, results, duration, interrupted)
+    path = report.write(data, Path(args.report_dir))
+    progress.summary(results, data["summary"], path, interrupted)
+    if interrupted:
+        return 130
+    return 0 if all(r.outcome in ("passed", "skipped") for r in results) else 1
+
+
+def _execute(runner: Runner, items, jobs: int):
+    if jobs == 1:
+        for item in items:
+            yield runner.run_item(item)
+        return
+    from runner.parallel import run_parallel
+
+    yield from run_parallel(runner, items, jobs)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    case_id, _, backing = args.id.partition("[")
+    suite = load_suite(args.paths or DEFAULT_PATHS)
+    cases = [c for c in suite.cases if c.id == case_id]
+    if not cases:
+        raise UsageError(f"no case with id {case_id!r}")
+    suite.cases, suite.invalid = cases, []
+    runner = Runner(RunConfig(args.backing, args.dir))
+    worst = 0
+    for item in runner.plan(suite):
+        if backing and item.backing and item.backing.name != backing.rstrip("]"):
+            continue
+        result = runner.run_item(item)
+        print(f"{result.name}: {result.outcome}" + (f" ({result.reason})" if result.reason else ""))
+        for s in result.steps:
+            mark = {True: "ok", False: "FAIL", None: "--"}[s["ok"]]
+            args_text = ", ".join(f"{k}={v}" for k, v in s["args"].items())
+            print(
+                f"  [{mark:4}] {s['process']} step {s['step']} (line {s['line']}) "
+                f"{s['op']}({args_text})"
+            )
+            print(f"          expected {s['expected']}; observed {s['observed']}")
+        worst = max(worst, 0 if result.outcome in ("passed", "skipped") else 1)
+    return worst

@@ -1,0 +1,64 @@
+"""The typed form of a validated case: what the executor runs and the reports describe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One expectation entry: success, an errno, a signal, or a value (after ``when`` holds)."""
+
+    kind: str  # success | errno | signal | value
+    when: dict[str, Any] | None = None
+    errno: tuple[str, ...] = ()
+    signal: str | None = None
+    si_code: str | None = None
+    si_addr: Any = None  # an expression, resolved in the process
+    value: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.kind == "errno":
+            out["errno"] = list(self.errno)
+        elif self.kind == "signal":
+            out.update(signal=self.signal, si_code=self.si_code)
+        return out
+
+
+SUCCESS = Expect("success")
+
+
+@dataclass
+class Step:
+    op: str
+    args: dict[str, Any]
+    label: str  # "5", or "3.2" inside a fork or repeat
+    line: int
+    bind: str | None = None
+    expect: tuple[Expect, ...] = (SUCCESS,)
+    note: str = ""
+    steps: list[Step] = field(default_factory=list)  # for fork and repeat
+
+
+@dataclass
+class Case:
+    id: str
+    title: str
+    file: str
+    line: int
+    claim: str | None = None
+    refs: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    requires: dict[str, Any] | None = None
+    backings: list[str] | None = None
+    timeout: float = 10.0
+    setup: list[Step] = field(default_factory=list)
+    processes: dict[str, list[Step]] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    uses_file: bool = False
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"

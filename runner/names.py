@@ -1,0 +1,186 @@
+"""Name tables: the symbolic names a case may use, with their values on this architecture.
+
+Values come from the kernel's UAPI headers (asm-generic/mman-common.h, asm-generic/mman.h,
+linux/mman.h, linux/memfd.h, linux/fcntl.h, asm-generic/siginfo.h); x86_64 and aarch64 share them
+except where ``ARCH_ONLY`` says. Open flags, errno and signal numbers are taken from Python's
+own modules, which are built for the running architecture.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import platform
+import signal as _signal
+
+ARCH = platform.machine()
+
+PROT = {
+    "PROT_NONE": 0x0,
+    "PROT_READ": 0x1,
+    "PROT_WRITE": 0x2,
+    "PROT_EXEC": 0x4,
+    "PROT_SEM": 0x8,
+    "PROT_GROWSDOWN": 0x01000000,
+    "PROT_GROWSUP": 0x02000000,
+}
+
+MAP = {
+    "MAP_SHARED": 0x01,
+    "MAP_PRIVATE": 0x02,
+    "MAP_SHARED_VALIDATE": 0x03,
+    "MAP_DROPPABLE": 0x08,
+    "MAP_FIXED": 0x10,
+    "MAP_ANONYMOUS": 0x20,
+    "MAP_ANON": 0x20,
+    "MAP_GROWSDOWN": 0x0100,
+    "MAP_DENYWRITE": 0x0800,
+    "MAP_EXECUTABLE": 0x1000,
+    "MAP_LOCKED": 0x2000,
+    "MAP_NORESERVE": 0x4000,
+    "MAP_POPULATE": 0x8000,
+    "MAP_NONBLOCK": 0x10000,
+    "MAP_STACK": 0x20000,
+    "MAP_HUGETLB": 0x40000,
+    "MAP_SYNC": 0x80000,
+    "MAP_FIXED_NOREPLACE": 0x100000,
+    "MAP_UNINITIALIZED": 0x4000000,
+    "MAP_HUGE_2MB": 21 << 26,
+    "MAP_HUGE_1GB": 30 << 26,
+}
+
+MS = {"MS_ASYNC": 1, "MS_INVALIDATE": 2, "MS_SYNC": 4}
+
+MADV = {
+    "MADV_NORMAL": 0,
+    "MADV_RANDOM": 1,
+    "MADV_SEQUENTIAL": 2,
+    "MADV_WILLNEED": 3,
+    "MADV_DONTNEED": 4,
+    "MADV_FREE": 8,
+    "MADV_REMOVE": 9,
+    "MADV_DONTFORK": 10,
+    "MADV_DOFORK": 11,
+    "MADV_MERGEABLE": 12,
+    "MADV_UNMERGEABLE": 13,
+    "MADV_HUGEPAGE": 14,
+    "MADV_NOHUGEPAGE": 15,
+    "MADV_DONTDUMP": 16,
+    "MADV_DODUMP": 17,
+    "MADV_WIPEONFORK": 18,
+    "MADV_KEEPONFORK": 19,
+    "MADV_COLD": 20,
+    "MADV_PAGEOUT": 21,
+    "MADV_POPULATE_READ": 22,
+    "MADV_POPULATE_WRITE": 23,
+    "MADV_DONTNEED_LOCKED": 24,
+    "MADV_COLLAPSE": 25,
+    "MADV_HWPOISON": 100,
+    "MADV_SOFT_OFFLINE": 101,
+    "MADV_GUARD_INSTALL": 102,
+    "MADV_GUARD_REMOVE": 103,
+}
+
+MREMAP = {"MREMAP_MAYMOVE": 1, "MREMAP_FIXED": 2, "MREMAP_DONTUNMAP": 4}
+
+MLOCK = {"MLOCK_ONFAULT": 1}
+
+MCL = {"MCL_CURRENT": 1, "MCL_FUTURE": 2, "MCL_ONFAULT": 4}
+
+MFD = {
+    "MFD_CLOEXEC": 0x1,
+    "MFD_ALLOW_SEALING": 0x2,
+    "MFD_HUGETLB": 0x4,
+    "MFD_NOEXEC_SEAL": 0x8,
+    "MFD_EXEC": 0x10,
+}
+
+F_SEAL = {
+    "F_SEAL_SEAL": 0x1,
+    "F_SEAL_SHRINK": 0x2,
+    "F_SEAL_GROW": 0x4,
+    "F_SEAL_WRITE": 0x8,
+    "F_SEAL_FUTURE_WRITE": 0x10,
+    "F_SEAL_EXEC": 0x20,
+}
+
+O_FLAGS = {name: getattr(os, name) for name in dir(os) if name.startswith("O_")}
+
+ARCH_ONLY = {
+    "x86_64": {"MAP": {"MAP_32BIT": 0x40}},
+    "aarch64": {"PROT": {"PROT_BTI": 0x10, "PROT_MTE": 0x20}},
+}
+for _family, _extra in ARCH_ONLY.get(ARCH, {}).items():
+    globals()[_family].update(_extra)
+
+FLAG_FAMILIES: dict[str, dict[str, int]] = {
+    "PROT": PROT,
+    "MAP": MAP,
+    "MS": MS,
+    "MADV": MADV,
+    "MREMAP": MREMAP,
+    "MLOCK": MLOCK,
+    "MCL": MCL,
+    "MFD": MFD,
+    "F_SEAL": F_SEAL,
+    "O": O_FLAGS,
+}
+
+ERRNO: dict[str, int] = {name: num for num, name in _errno.errorcode.items()}
+for _alias in ("EWOULDBLOCK", "EDEADLOCK", "ENOTSUP"):
+    if hasattr(_errno, _alias):
+        ERRNO[_alias] = getattr(_errno, _alias)
+ERRNO_NAME: dict[int, str] = dict(_errno.errorcode)
+
+SIGNAL: dict[str, int] = {s.name: int(s) for s in _signal.Signals}
+SIGNAL_NAME: dict[int, str] = {int(s): s.name for s in _signal.Signals}
+
+SI_CODE: dict[str, dict[str, int]] = {
+    "SIGSEGV": {
+        "SEGV_MAPERR": 1,
+        "SEGV_ACCERR": 2,
+        "SEGV_BNDERR": 3,
+        "SEGV_PKUERR": 4,
+        "SEGV_ACCADI": 5,
+        "SEGV_ADIDERR": 6,
+        "SEGV_ADIPERR": 7,
+        "SEGV_MTEAERR": 8,
+        "SEGV_MTESERR": 9,
+        "SEGV_CPERR": 10,
+    },
+    "SIGBUS": {
+        "BUS_ADRALN": 1,
+        "BUS_ADRERR": 2,
+        "BUS_OBJERR": 3,
+        "BUS_MCEERR_AR": 4,
+        "BUS_MCEERR_AO": 5,
+    },
+}
+GENERIC_SI_CODE = {"SI_USER": 0, "SI_KERNEL": 0x80, "SI_QUEUE": -1, "SI_TKILL": -6}
+ALL_SI_CODES = {n for table in SI_CODE.values() for n in table} | set(GENERIC_SI_CODE)
+
+
+def si_code_name(signal_name: str, code: int) -> str:
+    """The symbolic name of si_code ``code`` for a signal, or the number as text."""
+    for name, value in SI_CODE.get(signal_name, {}).items():
+        if value == code:
+            return name
+    for name, value in GENERIC_SI_CODE.items():
+        if value == code:
+            return name
+    return str(code)
+
+
+def si_code_value(signal_name: str, code_name: str) -> int | None:
+    table = SI_CODE.get(signal_name, {})
+    if code_name in table:
+        return table[code_name]
+    return GENERIC_SI_CODE.get(code_name)
+
+
+def family_of(name: str) -> str | None:
+    """Which flag family a name belongs to (longest prefix wins: MADV before MAP)."""
+    for family in sorted(FLAG_FAMILIES, key=len, reverse=True):
+        if name in FLAG_FAMILIES[family]:
+            return family
+    return None

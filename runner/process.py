@@ -1,0 +1,263 @@
+"""A case process: runs its steps, reports each one to the harness as it goes, and judges them.
+
+Each step is announced ("start") before it runs and reported ("end") after, over a
+SOCK_SEQPACKET socket shared by every process of the case, so a death names its step. A step whose
+observation misses its expectation stops the process (exit 3) and releases the others' waits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import signal
+import socket
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from runner import faults, libc, names
+from runner.actions import ACTIONS, SIGNALS_TO_DEFAULT
+from runner.arena import Arena
+from runner.conditions import Facts, holds
+from runner.errors import CaseRuntimeError
+from runner.expr import ExprError, parse
+from runner.matching import Observation, describe_expect, describe_observation, judge
+from runner.model import Case, Expect, Step
+from runner.ops import OPS
+
+EXIT_DONE, EXIT_FAILED, EXIT_ABORTED, EXIT_ERROR = 0, 3, 4, 70
+MAX_MESSAGE = 60_000
+
+
+def choose(expects: Iterable[Expect], facts: Facts) -> Expect:
+    """The first entry whose ``when`` holds (an entry without ``when`` always does)."""
+    for e in expects:
+        if e.when is None or holds(e.when, facts):
+            return e
+    return Expect("success")
+
+
+def to_json(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return {"$bytes": bytes(value).hex()}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return value
+
+
+class Process:
+    """One process of a case, after its fork: its bindings, files and channel to the harness."""
+
+    def __init__(
+        self,
+        name: str,
+        case: Case,
+        facts: Facts,
+        arena: Arena,
+        channel: socket.socket,
+        scratch: str | None,
+        deadline: float,
+    ):
+        self.name, self.case, self.facts, self.arena = name, case, facts, arena
+        self.channel, self.scratch, self.deadline = channel, scratch, deadline
+        self.page = resource.getpagesize()
+        self.env: dict[str, Any] = {"PAGE": self.page}
+        self.maps: dict[str, tuple[int, int]] = {}
+        self.files: dict[str, int] = {}
+        self.reserved_fds = {channel.fileno()}
+
+    # -- life ------------------------------------------------------------------------------
+    def begin(self, parent: str | None) -> None:
+        """Set up a freshly forked process: limits, signal dispositions, fault handlers."""
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        for sig in SIGNALS_TO_DEFAULT:
+            signal.signal(sig, signal.SIG_DFL)
+        faults.install(self.arena)
+        # A backstop for a harness that died without killing us: SIGALRM's default kills.
+        signal.alarm(max(1, math.ceil(self.deadline - time.monotonic()) + 2))
+        self.send(t="proc", name=self.name, parent=parent)
+
+    def finish(self, code: int) -> None:
+        if code == EXIT_DONE:
+            self.send(t="done")
+        os._exit(code)
+
+    def send(self, **msg: Any) -> None:
+        msg["pid"] = os.getpid()
+        data = json.dumps(msg, default=str).encode()
+        if len(data) > MAX_MESSAGE:
+            msg["result"] = f"<{len(data)} bytes, too large to report>"
+            data = json.dumps(msg, default=str).encode()
+        self.channel.send(data)
+
+    # -- steps -----------------------------------------------------------------------------
+    def run(self, steps: list[Step], proc_label: str | None = None) -> None:
+        for step in steps:
+            self.run_step(step, proc_label or self.name)
+
+    def run_step(self, step: Step, label: str) -> None:
+        expect = choose(step.expect, self.facts)
+        try:
+            args = self.resolve(step)
+            want = self.resolve_expect(expect)
+        except (ExprError, CaseRuntimeError) as e:
+            self.send(t="error", proc=label, step=step.label, op=step.op, message=str(e))
+            self.finish(EXIT_ERROR)
+        self.send(
+            t="start",
+            proc=label,
+            step=step.label,
+            op=step.op,
+            line=step.line,
+            args=_shown_args(args),
+            expect=want,
+            maps=self.maps,
+        )
+        obs = self.perform(step, args, label)
+        ok = judge(want, obs, self.env)
+        if ok and step.bind and obs.errno is None:
+            self.bind(step, obs.result)
+        self.send(
+            t="end",
+            proc=label,
+            step=step.label,
+            ok=ok,
+            errno=obs.errno,
+            result=to_json(obs.result),
+            expected=describe_expect(want, self.maps),
+            observed=describe_observation(obs, self.maps),
+            maps=self.maps,
+        )
+        if not ok:
+            self.arena.abort()
+            self.finish(EXIT_FAILED)
+
+    def perform(self, step: Step, args: dict[str, Any], label: str) -> Observation:
+        try:
+            if step.op == "fork":
+                return Observation(self.fork(step))
+            if step.op == "repeat":
+                return Observation(self.repeat(step, args, label))
+            if step.op in ("post", "wait_for"):
+                return Observation(self.event(step.op, args["event"], label, step))
+            return Observation(ACTIONS[step.op](self, args))
+        except OSError as e:
+            return Observation(errno=names.ERRNO_NAME.get(e.errno or 0, str(e.errno)))
+        except CaseRuntimeError as e:
+            self.send(t="error", proc=label, step=step.label, op=step.op, message=str(e))
+            self.finish(EXIT_ERROR)
+            raise  # not reached: finish() exits
+
+    def bind(self, step: Step, result: Any) -> None:
+        self.env[step.bind] = result
+        if OPS[step.op].result == "addr":
+            length = step.args.get("length", step.args.get("new_length", 0))
+            self.maps[step.bind] = (result, self.eval(length))
+
+    def fork(self, step: Step) -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        try:
+            self.name = step.bind or f"{self.name}.{step.label}"
+            self.begin(parent=None)
+            self.run(step.steps)
+            self.finish(EXIT_DONE)
+        except BaseException as e:  # never let a child fall back into its parent's code
+            _die(self, e)
+        return 0  # not reached
+
+    def repeat(self, step: Step, args: dict[str, Any], label: str) -> None:
+        var = step.args.get("var")
+        for i in range(args["times"]):
+            if var:
+                self.env[var] = i
+            self.run(step.steps, label)
+
+    def event(self, op: str, index: int, label: str, step: Step) -> None:
+        if op == "post":
+            self.arena.post(index)
+        elif not self.arena.wait(index):
+            self.send(t="aborted", proc=label, step=step.label)
+            self.finish(EXIT_ABORTED)
+
+    # -- values ----------------------------------------------------------------------------
+    def eval(self, value: Any) -> int:
+        if isinstance(value, int):
+            return value
+        return parse(value).eval(self.env)
+
+    def resolve(self, step: Step) -> dict[str, Any]:
+        spec = OPS[step.op]
+        out: dict[str, Any] = dict(spec.defaults)
+        for key, value in step.args.items():
+            kind = spec.args[key]
+            if kind == "int":
+                out[key] = self.eval(value)
+            elif kind.startswith("flags:"):
+                out[key] = flags_value(value, kind[6:])
+            elif kind == "event":
+                out[key] = self.case.events[value]
+            else:
+                out[key] = value
+        return out
+
+    def resolve_expect(self, expect: Expect) -> dict[str, Any]:
+        out = expect.to_json()
+        if expect.kind == "signal" and expect.si_addr is not None:
+            out["si_addr"] = self.eval(expect.si_addr)
+        if expect.kind == "value":
+            out["value"] = expect.value
+        return out
+
+
+def flags_value(value: Any, family: str) -> int:
+    table = names.FLAG_FAMILIES[family]
+    total = 0
+    for item in value if isinstance(value, list) else [value]:
+        total |= item if isinstance(item, int) else parse(item).eval(table)
+    return total
+
+
+def _shown_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v[:200] if isinstance(v, str) else v) for k, v in args.items() if k != "steps"}
+
+
+def _die(proc: Process, exc: BaseException) -> None:
+    try:
+        proc.send(t="error", proc=proc.name, step="", op="", message=f"harness error: {exc!r}")
+    finally:
+        os._exit(EXIT_ERROR)
+
+
+def case_main(
+    case: Case,
+    facts: Facts,
+    arena: Arena,
+    channel: socket.socket,
+    scratch: str | None,
+    deadline: float,
+) -> None:
+    """The harness's direct child: set-up, then the case's process(es). Never returns."""
+    first = "main" if list(case.processes) == ["main"] else "setup"
+    proc = Process(first, case, facts, arena, channel, scratch, deadline)
+    try:
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        proc.begin(parent=None)
+        proc.run(case.setup, "setup")
+        if first == "main":
+            proc.run(case.processes["main"])
+            proc.finish(EXIT_DONE)
+        for name, steps in case.processes.items():
+            if os.fork() == 0:
+                proc.name = name
+                proc.begin(parent="setup")
+                proc.run(steps)
+                proc.finish(EXIT_DONE)
+        proc.finish(EXIT_DONE)
+    except BaseException as e:
+        _die(proc, e)

@@ -1,0 +1,166 @@
+"""Safe YAML with positions: plain data only, bounded in size, depth and alias expansion.
+
+Mappings and sequences come back as ``Node`` subclasses of dict and list that remember where
+they, their keys and their items stand in the file, so every later error can name
+file:line:column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from runner.errors import Problem
+
+MAX_FILE_BYTES = 1 << 20
+MAX_NODES = 100_000  # after alias expansion: a "billion laughs" document stops here
+MAX_DEPTH = 64
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+Pos = tuple[int, int]
+
+
+class PosDict(dict):
+    pos: Pos = (1, 1)
+    key_pos: dict
+    value_pos: dict
+
+
+class PosList(list):
+    pos: Pos = (1, 1)
+    item_pos: list
+
+
+def _mark(node: yaml.Node) -> Pos:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    def construct_mapping(self, node, deep=False):  # noqa: D102 - PyYAML hook
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "expected a mapping", node.start_mark
+            )
+        out = PosDict()
+        out.pos, out.key_pos, out.value_pos = _mark(node), {}, {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(
+                    None, None, "merge keys (<<) are not supported", key_node.start_mark
+                )
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | bool) or key is None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain scalar", key_node.start_mark
+                )
+            if key in out:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            out[key] = self.construct_object(value_node, deep=True)
+            out.key_pos[key], out.value_pos[key] = _mark(key_node), _mark(value_node)
+        return out
+
+    def construct_sequence(self, node, deep=False):  # noqa: D102 - PyYAML hook
+        out = PosList(self.construct_object(child, deep=True) for child in node.value)
+        out.pos, out.item_pos = _mark(node), [_mark(child) for child in node.value]
+        return out
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_sequence)
+for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
+    # Only plain JSON-like data: timestamps and the like stay strings or are refused.
+    _Loader.yaml_constructors.pop(f"tag:yaml.org,2002:{_tag}", None)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
+
+
+@dataclass
+class Document:
+    data: object
+    pos: Pos
+
+
+def load_documents(path: Path, display: str | None = None) -> tuple[list[Document], list[Problem]]:
+    """Every YAML document of a file, or the problems that kept it from loading."""
+    name = display or str(path)
+    try:
+        raw = path.read_bytes() if path.stat().st_size <= MAX_FILE_BYTES else None
+    except OSError as e:
+        return [], [Problem(name, 1, 1, f"cannot read: {e.strerror}")]
+    if raw is None:
+        return [], [Problem(name, 1, 1, f"larger than {MAX_FILE_BYTES} bytes, the limit")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        return [], [Problem(name, line, col, "not UTF-8 text")]
+    return _parse(text, name)
+
+
+def _depth_problem(text: str, name: str) -> Problem | None:
+    """Find over-deep nesting with the event parser, which does not recurse: the composer does,
+    and a deep enough document would overflow the C stack before Python could object."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Base):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return Problem(name, *_mark(event), f"nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # the real parse below reports it with its position
+    return None
+
+
+def _parse(text: str, name: str) -> tuple[list[Document], list[Problem]]:
+    problem = _depth_problem(text, name)
+    if problem:
+        return [], [problem]
+    loader = _Loader(text)
+    docs: list[Document] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            data = loader.construct_document(node)
+            problem = _check_size(data, name, _mark(node))
+            if problem:
+                return docs, [problem]
+            docs.append(Document(data, _mark(node)))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return docs, [Problem(name, line, col, f"YAML: {e.problem or e.context}")]
+    except yaml.YAMLError as e:
+        return docs, [Problem(name, 1, 1, f"YAML: {e}")]
+    except RecursionError:
+        return docs, [Problem(name, 1, 1, "nested too deeply")]
+    finally:
+        loader.dispose()
+    return docs, []
+
+
+def _check_size(data: object, name: str, pos: Pos) -> Problem | None:
+    """Refuse documents that alias expansion makes huge or deep, before anything walks them."""
+    count = 0
+    stack: list[tuple[object, int, frozenset[int]]] = [(data, 0, frozenset())]
+    while stack:
+        item, depth, ancestors = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            return Problem(name, *pos, f"more than {MAX_NODES} nodes once aliases are expanded")
+        if depth > MAX_DEPTH:
+            return Problem(name, *pos, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict | list):
+            if id(item) in ancestors:
+                return Problem(name, *pos, "an alias refers to its own ancestor (a cycle)")
+            inner = ancestors | {id(item)}
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1, inner) for child in children)
+    return None
