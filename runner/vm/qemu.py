@@ -1,0 +1,211 @@
+"""The qemu command line, one guest boot with a timeout, and the KVM probe.
+
+Why these choices (measured, see shared/research/kernels.md):
+- microvm + qboot + PVH boot of the ELF vmlinux: ~2.5 s per boot under TCG,
+  no BIOS, no PCI probing, no in-guest decompressor;
+- TCG by default: /dev/kvm may be a PVM "nested" KVM that aborts on
+  `-cpu host` (MSR 0x10a) or cannot emulate stock kernels, so KVM is used
+  only after a probe boot worked;
+- tsc=reliable tsc_early_khz=: under TCG the PIT calibration sometimes fails
+  and 6.1 then hangs at boot; without tsc=reliable the clocksource falls back
+  to jiffies (4 ms resolution).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+QEMU = "qemu-system-x86_64"
+QBOOT = Path("/usr/share/qemu/qboot.rom")
+
+
+def qemu_binary() -> str | None:
+    return shutil.which(QEMU)
+
+
+def host_tsc_khz() -> int | None:
+    """The host TSC frequency in kHz (the guest's TSC runs at the host's)."""
+    try:
+        out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=5).stdout
+        m = re.search(r"tsc: Refined TSC clocksource calibration: ([\d.]+) MHz", out) or re.search(
+            r"tsc: Detected ([\d.]+) MHz", out
+        )
+        if m:
+            return int(float(m.group(1)) * 1000)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        m = re.search(r"^cpu MHz\s*:\s*([\d.]+)", Path("/proc/cpuinfo").read_text(), re.M)
+        return int(float(m.group(1)) * 1000) if m else None
+    except OSError:
+        return None
+
+
+@dataclass
+class GuestSpec:
+    """Everything one boot needs."""
+
+    vmlinux: Path
+    initrd: Path
+    job: Path
+    fs: str = "none"  # filesystem of `disk`, or "none" for no scratch disk
+    disk: Path | None = None
+    accel: str = "tcg"
+    memory: str = "1G"
+    smp: int = 2
+    tmp_tmpfs: bool = True
+    tsc_khz: int | None = None
+    extra_append: list[str] = field(default_factory=list)
+
+
+def kernel_append(spec: GuestSpec) -> str:
+    args = [
+        "console=ttyS0",
+        # Console shows warnings and worse; dmesg.txt has everything.
+        "loglevel=4",
+        "panic=-1",  # a panic reboots, and -no-reboot turns that into an exit
+        "rdinit=/init",
+        f"mmapconf.job={spec.job}",
+        f"mmapconf.fs={spec.fs}",
+        f"mmapconf.tmp={1 if spec.tmp_tmpfs else 0}",
+    ]
+    if spec.accel == "tcg":
+        args.append("tsc=reliable")
+        if spec.tsc_khz:
+            args.append(f"tsc_early_khz={spec.tsc_khz}")
+    args += spec.extra_append
+    line = " ".join(args)
+    if len(line) > 2000:
+        # The x86 command line is 2048 bytes; the command itself goes in a file.
+        raise ValueError(f"kernel command line too long ({len(line)} bytes): job path too long?")
+    return line
+
+
+def command(spec: GuestSpec, qemu: str = QEMU) -> list[str]:
+    """The qemu argv for SPEC."""
+    if spec.accel == "kvm":
+        accel = ["-accel", "kvm", "-cpu", "host"]
+    else:
+        accel = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    cmd = [
+        qemu,
+        "-M", "microvm,pit=on,pic=on,rtc=on",
+        "-bios", str(QBOOT),
+        *accel,
+        "-m", spec.memory,
+        "-smp", str(spec.smp),
+        "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+        "-vga", "none", "-net", "none", "-serial", "stdio", "-monitor", "none",
+        # The host root, read-only (qemu enforces it): the guest runs the
+        # host's interpreter and project checkout at the same paths.
+        "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+        "-device", "virtio-9p-device,fsdev=hostroot,mount_tag=hostroot",
+        "-fsdev", f"local,id=job,path={spec.job},security_model=none,multidevs=remap",
+        "-device", "virtio-9p-device,fsdev=job,mount_tag=job",
+    ]  # fmt: skip
+    if spec.disk is not None:
+        cmd += [
+            "-drive", f"file={spec.disk},if=none,id=disk0,format=raw",
+            "-device", "virtio-blk-device,drive=disk0",
+        ]  # fmt: skip
+    cmd += ["-kernel", str(spec.vmlinux), "-initrd", str(spec.initrd), "-append", kernel_append(spec)]
+    return cmd
+
+
+def write_cmd_script(job: Path, argv: list[str], cwd: Path, env: dict[str, str]) -> Path:
+    """JOB/cmd.sh: run ARGV in CWD with ENV, output into the job dir.  The
+    command travels in a file because the kernel command line is limited."""
+    lines = ["#!/bin/sh", "# written by mmapconf; run chrooted in the guest by /init"]
+    for k, v in sorted(env.items()):
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+            lines.append(f"export {k}={shlex.quote(v)}")
+    lines.append(f"cd {shlex.quote(str(cwd))} || exit 125")
+    lines.append(
+        f"exec {shlex.join(argv)} >{shlex.quote(str(job / 'stdout.txt'))} 2>{shlex.quote(str(job / 'stderr.txt'))}"
+    )
+    path = job / "cmd.sh"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class BootResult:
+    exit_status: int | None  # None: the guest never reported one
+    wall_s: float
+    timed_out: bool
+    console: Path
+    qemu_rc: int | None
+
+
+def boot(spec: GuestSpec, timeout: float, qemu: str | None = None) -> BootResult:
+    """Boot once; kill qemu (its whole process group) at TIMEOUT seconds."""
+    qemu = qemu or qemu_binary() or QEMU
+    console = spec.job / "console.log"
+    status = spec.job / "exit-status"
+    status.unlink(missing_ok=True)
+    t0 = time.monotonic()
+    timed_out = False
+    with open(console, "wb") as out:
+        p = subprocess.Popen(
+            command(spec, qemu),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            rc: int | None = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            rc = None
+        except BaseException:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise
+    wall = time.monotonic() - t0
+    try:
+        exit_status: int | None = int(status.read_text().strip())
+    except (OSError, ValueError):
+        exit_status = None
+    return BootResult(exit_status, wall, timed_out, console, rc)
+
+
+def _probe_key() -> str:
+    qemu = qemu_binary() or ""
+    return f"{platform.release()}|{qemu}|{os.path.getmtime(qemu) if qemu else 0}"
+
+
+def kvm_works(vmlinux: Path, initrd: Path, cache: Path, timeout: float = 20.0) -> bool:
+    """Whether a stock kernel boots under KVM here; cached per host kernel and
+    qemu binary since a failing probe can cost its whole timeout."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    cache_file = cache / "kvm-probe.json"
+    key = _probe_key()
+    try:
+        data = json.loads(cache_file.read_text())
+        if data.get("key") == key:
+            return bool(data["works"])
+    except (OSError, ValueError, KeyError):
+        pass
+    with tempfile.TemporaryDirectory(prefix="mmapconf-kvm-probe.") as d:
+        job = Path(d)
+        write_cmd_script(job, ["/bin/true"], Path("/"), {"PATH": "/usr/bin:/bin"})
+        r = boot(GuestSpec(vmlinux, initrd, job, accel="kvm", smp=1), timeout)
+        works = r.exit_status == 0
+    cache.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps({"key": key, "works": works, "wall_s": round(r.wall_s, 2)}) + "\n")
+    return works
