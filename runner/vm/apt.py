@@ -103,7 +103,12 @@ class PrivateApt:
         return "\n".join(stanzas)
 
     def setup(self) -> None:
-        for d in ("etc/sources.list.d", "etc/preferences.d", "state/lists/partial", "cache/archives/partial"):
+        for d in (
+            "etc/sources.list.d",
+            "etc/preferences.d",
+            "state/lists/partial",
+            "cache/archives/partial",
+        ):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         (self.root / "etc/sources.list.d/kernels.sources").write_text(self.sources_text())
         (self.root / "status").touch()
@@ -136,7 +141,9 @@ class PrivateApt:
         cmd = [tool, *self.options(), *args]
         p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
         if p.returncode != 0:
-            raise AptError(f"{' '.join([tool, *args])} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+            raise AptError(
+                f"{' '.join([tool, *args])} failed ({p.returncode}):\n{p.stderr[-2000:]}"
+            )
         return p.stdout
 
     def update(self) -> None:
@@ -145,7 +152,9 @@ class PrivateApt:
 
     def has_lists(self) -> bool:
         d = self.root / "state/lists"
-        return d.is_dir() and any(p.name.endswith(("Packages", "Packages.gz", "Packages.lz4")) for p in d.iterdir())
+        return d.is_dir() and any(
+            p.name.endswith(("Packages", "Packages.gz", "Packages.lz4")) for p in d.iterdir()
+        )
 
     def pkgnames(self, prefix: str) -> list[str]:
         return self.run("apt-cache", ["pkgnames", prefix]).split()

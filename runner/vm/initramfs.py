@@ -156,7 +156,11 @@ def ensure(tree: KernelTree) -> Path:
 
 def have_tools() -> list[str]:
     """Names of the host tools missing for building an initramfs."""
-    missing = [t for t in ("modprobe", "depmod") if shutil.which(t) is None and not Path("/sbin", t).exists()]
+    missing = [
+        t
+        for t in ("modprobe", "depmod")
+        if shutil.which(t) is None and not Path("/sbin", t).exists()
+    ]
     try:
         find_busybox()
     except FileNotFoundError:

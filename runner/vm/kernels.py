@@ -30,7 +30,7 @@ from .apt import PrivateApt, compare_versions, parse_stanza
 _GENERIC = re.compile(r"linux-image-(\d+\.\d+[^ ]*?)-amd64")
 _EXCLUDE = ("-cloud-", "-rt-", "-dbg", "-unsigned")
 
-DEFAULT_LOCK = Path(__file__).with_name("kernels.lock.json")
+DEFAULT_LOCK = Path(__file__).with_name("kernels.lock")  # JSON
 
 
 def cache_root() -> Path:
@@ -60,7 +60,9 @@ class Pin:
 
     @classmethod
     def from_dict(cls, d: dict) -> Pin:
-        return cls(d["series"], d["abi"], d["version"], [Package(**p) for p in d.get("packages", [])])
+        return cls(
+            d["series"], d["abi"], d["version"], [Package(**p) for p in d.get("packages", [])]
+        )
 
 
 def read_lock(path: Path = DEFAULT_LOCK) -> dict[str, Pin]:
@@ -74,7 +76,9 @@ def write_lock(pins: dict[str, Pin], path: Path = DEFAULT_LOCK) -> None:
     data = {
         "comment": "Exact Debian kernel packages behind each series; "
         "`mmapconf kernels fetch --update-lock SERIES` re-resolves.",
-        "kernels": {s: asdict(p) for s, p in sorted(pins.items(), key=lambda kv: _series_key(kv[0]))},
+        "kernels": {
+            s: asdict(p) for s, p in sorted(pins.items(), key=lambda kv: _series_key(kv[0]))
+        },
     }
     path.write_text(json.dumps(data, indent=2) + "\n")
 
@@ -112,13 +116,24 @@ def resolve(apt: PrivateApt, series: str) -> Pin:
         # in linux-binary-ABI / linux-modules-ABI, which must still be there.
         # linux-base-ABI (config, System.map) is taken when present: 6.18
         # depends on it but the archive no longer has it, and we can do without.
-        split = [d for d in _depends_names(st.get("Depends", "")) if d.endswith(abi) and d != st["Package"]]
+        split = [
+            d
+            for d in _depends_names(st.get("Depends", ""))
+            if d.endswith(abi) and d != st["Package"]
+        ]
         if split:
-            found = {s["Package"]: s for s in _stanzas(apt.run("apt-cache", ["show", *split])) if s.get("Version") == ver}
+            found = {
+                s["Package"]: s
+                for s in _stanzas(apt.run("apt-cache", ["show", *split]))
+                if s.get("Version") == ver
+            }
             needed = [d for d in split if d.startswith(("linux-binary-", "linux-modules-"))]
             if any(d not in found for d in needed):
                 continue  # superseded: the archive kept the kernel but not its modules
-            pkgs += [Package(n, ver, int(s.get("Size", 0)), s.get("SHA256", "")) for n, s in sorted(found.items())]
+            pkgs += [
+                Package(n, ver, int(s.get("Size", 0)), s.get("SHA256", ""))
+                for n, s in sorted(found.items())
+            ]
         if best is None or compare_versions(ver, best.version) > 0:
             best = Pin(series, abi, ver, pkgs)
     if best is None:
@@ -226,8 +241,14 @@ def fetch(
             size = sum(d.stat().st_size for d in debs)
             t1 = time.monotonic()
             extract(debs, tree_dir)
-            log(f"{s}: {pin.abi}: {size / 1e6:.0f} MB downloaded in {t1 - t0:.1f} s, extracted in {time.monotonic() - t1:.1f} s")
-            meta.write_text(json.dumps({"series": s, "abi": pin.abi, "version": pin.version}, indent=2) + "\n")
+            t2 = time.monotonic()
+            log(
+                f"{s}: {pin.abi}: {size / 1e6:.0f} MB downloaded in {t1 - t0:.1f} s, "
+                f"extracted in {t2 - t1:.1f} s"
+            )
+            meta.write_text(
+                json.dumps({"series": s, "abi": pin.abi, "version": pin.version}, indent=2) + "\n"
+            )
         tree = KernelTree(tree_dir, pin.abi, s, pin.version)
         prepare(tree)
         trees.append(tree)
@@ -271,7 +292,9 @@ def find(spec: str) -> KernelTree:
             if (cand / "mmapconf.json").is_file():
                 m = json.loads((cand / "mmapconf.json").read_text())
                 return KernelTree(cand, m["abi"], m.get("series", ""), m.get("version", ""))
-        raise FileNotFoundError(f"{spec}: not a prepared kernel tree (run `mmapconf kernels fetch`)")
+        raise FileNotFoundError(
+            f"{spec}: not a prepared kernel tree (run `mmapconf kernels fetch`)"
+        )
     trees = cached()
     exact = [t for t in trees if t.abi == spec]
     if exact:

@@ -119,7 +119,14 @@ def command(spec: GuestSpec, qemu: str = QEMU) -> list[str]:
             "-drive", f"file={spec.disk},if=none,id=disk0,format=raw",
             "-device", "virtio-blk-device,drive=disk0",
         ]  # fmt: skip
-    cmd += ["-kernel", str(spec.vmlinux), "-initrd", str(spec.initrd), "-append", kernel_append(spec)]
+    cmd += [
+        "-kernel",
+        str(spec.vmlinux),
+        "-initrd",
+        str(spec.initrd),
+        "-append",
+        kernel_append(spec),
+    ]
     return cmd
 
 
@@ -131,9 +138,8 @@ def write_cmd_script(job: Path, argv: list[str], cwd: Path, env: dict[str, str])
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
             lines.append(f"export {k}={shlex.quote(v)}")
     lines.append(f"cd {shlex.quote(str(cwd))} || exit 125")
-    lines.append(
-        f"exec {shlex.join(argv)} >{shlex.quote(str(job / 'stdout.txt'))} 2>{shlex.quote(str(job / 'stderr.txt'))}"
-    )
+    out, err = (shlex.quote(str(job / n)) for n in ("stdout.txt", "stderr.txt"))
+    lines.append(f"exec {shlex.join(argv)} >{out} 2>{err}")
     path = job / "cmd.sh"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -188,7 +194,7 @@ def _probe_key() -> str:
     return f"{platform.release()}|{qemu}|{os.path.getmtime(qemu) if qemu else 0}"
 
 
-def kvm_works(vmlinux: Path, initrd: Path, cache: Path, timeout: float = 20.0) -> bool:
+def kvm_works(vmlinux: Path, initrd: Path, cache: Path, timeout: float = 10.0) -> bool:
     """Whether a stock kernel boots under KVM here; cached per host kernel and
     qemu binary since a failing probe can cost its whole timeout."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -207,5 +213,7 @@ def kvm_works(vmlinux: Path, initrd: Path, cache: Path, timeout: float = 20.0) -
         r = boot(GuestSpec(vmlinux, initrd, job, accel="kvm", smp=1), timeout)
         works = r.exit_status == 0
     cache.mkdir(parents=True, exist_ok=True)
-    cache_file.write_text(json.dumps({"key": key, "works": works, "wall_s": round(r.wall_s, 2)}) + "\n")
+    cache_file.write_text(
+        json.dumps({"key": key, "works": works, "wall_s": round(r.wall_s, 2)}) + "\n"
+    )
     return works
