@@ -14,6 +14,9 @@ from runner.reporting import model
 
 # More rows than this is unreadable in a summary page; the HTML report has them all.
 MAX_ROWS = 200
+# A reason longer than this is cut in the table (an invalid case can list a dozen problems);
+# the HTML report and report.json keep it whole.
+MAX_REASON = 240
 
 ICONS = {
     "passed": "✅",
@@ -39,6 +42,11 @@ def cell(text: Any) -> str:
     for ch in "\\|`*_[]<>":
         s = s.replace(ch, "\\" + ch)
     return s
+
+
+def _short(text: Any) -> str:
+    s = _flat(text)
+    return s if len(s) <= MAX_REASON else s[: MAX_REASON - 1] + "…"
 
 
 def code(text: Any) -> str:
@@ -98,9 +106,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["| result | outcome | reason |", "|---|---|---|"]
         for r in notable[:MAX_ROWS]:
             o = model.outcome(r)
-            lines.append(
-                f"| {code(model.result_name(r))} | {icon(o)} {o} | {cell(r.get('reason'))} |"
-            )
+            reason = cell(_short(r.get("reason")))
+            lines.append(f"| {code(model.result_name(r))} | {icon(o)} {o} | {reason} |")
         if len(notable) > MAX_ROWS:
             lines.append(f"\n…and {len(notable) - MAX_ROWS} more: see the HTML report.")
         lines.append("")

@@ -97,20 +97,14 @@ def render_matrix_text(m: dict[str, Any]) -> str:
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(heads)]
     idw = max([len("case")] + [len(r["id"]) for r in m["rows"]])
     lines.append("")
-    lines.append(
-        "  "
-        + "case".ljust(idw)
-        + "  "
-        + "  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True))
-    )
+
+    def line(mark: str, first: str, cells: list[str]) -> str:
+        padded = (x.ljust(w) for x, w in zip(cells, widths, strict=True))
+        return (mark + first.ljust(idw) + "  " + "  ".join(padded)).rstrip()
+
+    lines.append(line("  ", "case", heads))
     for r, b in zip(m["rows"], body, strict=True):
-        mark = "! " if r["disagree"] else "  "
-        lines.append(
-            mark
-            + r["id"].ljust(idw)
-            + "  "
-            + "  ".join(x.ljust(w) for x, w in zip(b, widths, strict=True)).rstrip()
-        )
+        lines.append(line("! " if r["disagree"] else "  ", r["id"], b))
     lines.append("")
     lines.append(
         f"{len(m['rows'])} cases, {m['disagreeing']} where environments disagree"
