@@ -178,6 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
     duration = time.monotonic() - start
+    order = {item.name: i for i, item in enumerate(items)}
+    results.sort(key=lambda r: order[r.name])
     data = report.build(env, results, duration, interrupted)
     path = report.write(data, Path(args.report_dir))
     progress.summary(results, data["summary"], path, interrupted)

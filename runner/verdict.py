@@ -47,7 +47,8 @@ class _Judge:
     def __init__(self, run: Execution, arena: Arena, timeout: float):
         self.run, self.arena, self.timeout = run, arena, timeout
         self.procs: dict[int, str] = {}
-        self.open: dict[int, tuple[StepTrace, dict[str, Any], dict]] = {}
+        # per pid, the steps started and not yet ended (a repeat encloses its own steps)
+        self.open: dict[int, list[tuple[StepTrace, dict[str, Any], dict]]] = {}
         self.waited: set[int] = set()
         self.done: set[int] = set()
         self.steps: list[StepTrace] = []
@@ -58,7 +59,8 @@ class _Judge:
         for msg in self.run.messages:
             getattr(self, f"_on_{msg['t']}")(msg)
         if self.run.timed_out:
-            running = [f"{t.process} step {t.step} ({t.op})" for t, _, _ in self.open.values()]
+            running = [f"{t.process} step {t.step} ({t.op})" for st in self.open.values()
+                       for t, _, _ in st[-1:]]
             where = f"; still running: {', '.join(running)}" if running else ""
             return Verdict("timeout", f"timed out after {self.timeout:g} s{where}", self.steps)
         for pid, ending in self.run.endings.items():
@@ -88,10 +90,10 @@ class _Judge:
             describe_expect(msg["expect"], maps),
         )
         self.steps.append(trace)
-        self.open[msg["pid"]] = (trace, msg["expect"], maps)
+        self.open.setdefault(msg["pid"], []).append((trace, msg["expect"], maps))
 
     def _on_end(self, msg: dict) -> None:
-        trace, _, _ = self.open.pop(msg["pid"])
+        trace, _, _ = self.open[msg["pid"]].pop()
         trace.ok, trace.errno, trace.result = msg["ok"], msg["errno"], msg["result"]
         trace.observed = msg["observed"]
         if trace.op == "wait" and msg["errno"] is None:
@@ -135,10 +137,10 @@ class _Judge:
         code = addr = None
         if info is not None and info.signo == signo:
             code, addr = names.si_code_name(sig, info.code), info.addr
-        if pid not in self.open:
+        if not self.open.get(pid):
             self.failures.append(f"{name} died by {sig} outside any step")
             return
-        trace, expect, maps = self.open.pop(pid)
+        trace, expect, maps = self.open.pop(pid)[-1]
         trace.signal, trace.si_code = sig, code
         trace.si_addr = fmt_addr(addr, maps) if addr is not None else None
         obs = Observation(signal=sig, si_code=code, si_addr=addr)

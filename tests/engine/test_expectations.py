@@ -1,0 +1,123 @@
+"""Each kind of expectation: the right one passes, a wrong one fails and says why."""
+
+from __future__ import annotations
+
+import pytest
+
+EOF_CASE = """
+id: t
+title: t
+backings: [{backing}]
+steps:
+  - file: f
+    data: "hello, world"
+  - open: {{file: f, flags: O_RDONLY}}
+    as: ro
+  - mmap: {{length: 2 * PAGE, prot: PROT_READ, flags: MAP_SHARED, fd: ro}}
+    as: m
+  - {step}
+"""
+
+
+@pytest.mark.parametrize("backing", ["disk", "tmpfs", "memfd"])
+@pytest.mark.parametrize(
+    "step, outcome, message",
+    [
+        (
+            "load: {addr: m + PAGE}\n    expect: {signal: SIGBUS, si_code: BUS_ADRERR, si_addr: m + PAGE}",
+            "passed",
+            "",
+        ),
+        (
+            "load: {addr: m + PAGE}\n    expect: {signal: SIGSEGV, si_code: SEGV_ACCERR, si_addr: m + 8}",
+            "failed",
+            "main step 4 (load): expected SIGSEGV/SEGV_ACCERR at m+8, got SIGBUS/BUS_ADRERR at m+4096",
+        ),
+        (
+            "load: {addr: m + PAGE}\n    expect: {signal: SIGBUS, si_code: BUS_ADRALN}",
+            "failed",
+            "expected SIGBUS/BUS_ADRALN, got SIGBUS/BUS_ADRERR at m+4096",
+        ),
+        (
+            "load: {addr: m + PAGE}\n    expect: {signal: SIGBUS, si_addr: m}",
+            "failed",
+            "expected SIGBUS at m, got SIGBUS/BUS_ADRERR at m+4096",
+        ),
+        (
+            "load: {addr: m + PAGE}",
+            "failed",
+            "main step 4 (load): expected success, got SIGBUS/BUS_ADRERR at m+4096",
+        ),
+        (
+            "load: {addr: m + 1}\n    expect: {signal: SIGBUS}",
+            "failed",
+            "main step 4 (load): expected SIGBUS, got success, value {hex 65}",
+        ),
+        ("load: {addr: m, length: 5}\n    expect: {value: {data: hello}}", "passed", ""),
+        ("load: {addr: m, length: 5}\n    expect: {value: {hex: '68656c6c6f'}}", "passed", ""),
+        (
+            "load: {addr: m, length: 5}\n    expect: {value: {data: jello}}",
+            "failed",
+            "expected value {data: 'jello'}, got success, value {hex 68656c6c6f}",
+        ),
+        ("load: {addr: m + PAGE - 1}\n    expect: {value: {hex: '00'}}", "passed", ""),
+        ("load: {addr: m, format: '<5s'}\n    expect: {value: hello}", "passed", ""),
+        ("load: {addr: m, format: '<B'}\n    expect: {value: {gt: 100, lt: 105}}", "passed", ""),
+        (
+            "load: {addr: m, format: '<B'}\n    expect: {value: {lt: 100}}",
+            "failed",
+            "expected value {lt: 100}, got success, value 104",
+        ),
+        (
+            "mprotect: {addr: m, length: PAGE, prot: PROT_READ|PROT_WRITE}\n    expect: {errno: EACCES}",
+            "passed",
+            "",
+        ),
+        (
+            "mprotect: {addr: m, length: PAGE, prot: PROT_READ|PROT_WRITE}\n    expect: {errno: EINVAL}",
+            "failed",
+            "expected errno EINVAL, got errno EACCES",
+        ),
+        (
+            "mprotect: {addr: m, length: PAGE, prot: PROT_READ|PROT_WRITE}",
+            "failed",
+            "expected success, got errno EACCES",
+        ),
+        (
+            "munmap: {addr: m, length: PAGE}\n    expect: {errno: [EINVAL, EACCES]}",
+            "failed",
+            "expected errno EINVAL or EACCES, got success",
+        ),
+        ("fstat: f\n    expect: {value: {size: 12}}", "passed", ""),
+        (
+            "fstat: f\n    expect: {value: {size: {ge: PAGE}}}",
+            "failed",
+            "expected value {size: {ge: 'PAGE'}}",
+        ),
+    ],
+)
+def test_expectation(run_yaml, backing, step, outcome, message):
+    result = run_yaml(EOF_CASE.format(backing=backing, step=step))[backing]
+    assert result.outcome == outcome, result.reason
+    assert message in result.reason
+
+
+CONDITIONAL = """
+id: t
+title: t
+steps:
+  - file: f
+    size: 10
+  - fstat: f
+    expect:
+      - when: {backing: tmpfs}
+        value: {size: 10}
+      - value: {size: 11}
+"""
+
+
+def test_when_picks_the_first_entry_that_holds(run_yaml):
+    results = run_yaml(CONDITIONAL)
+    assert results["tmpfs"].outcome == "passed"
+    assert results["disk"].outcome == "failed"
+    assert "expected value {size: 11}" in results["disk"].reason
