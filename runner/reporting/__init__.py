@@ -10,6 +10,7 @@ from __future__ import annotations
 from runner.reporting.baseline import apply_baseline, gate_exit_code, make_baseline
 from runner.reporting.cli import add_report_cli
 from runner.reporting.formats import ALL_FORMATS, parse_formats, write_formats
+from runner.reporting.gate import baseline_lines, finish_run
 from runner.reporting.model import ReportError, load_report
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "ReportError",
     "add_report_cli",
     "apply_baseline",
+    "baseline_lines",
+    "finish_run",
     "gate_exit_code",
     "load_report",
     "make_baseline",

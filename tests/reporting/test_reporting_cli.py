@@ -129,3 +129,25 @@ def test_user_errors_are_one_line_exit_2_no_traceback(
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr
     assert proc.stderr.startswith(f"mmapconf {argv[0]}: ")
+
+
+def test_finish_run_for_the_engine(tmp_path: Path) -> None:
+    from runner.reporting import baseline_lines, finish_run
+
+    base = tmp_path / "b.yaml"
+    base.write_text(
+        "- name: article-sigbus-past-eof[tmpfs]\n  reason: r\n  evidence: e\n"
+        "- name: article-sem-shared[disk]\n  reason: r\n  evidence: e\n"
+        "- name: article-page-size[anon]\n  reason: r\n  evidence: 'TODO: link'\n"
+    )
+    report = make_report(**{"article-private-cow[disk]": "passed"})
+    out, written, code = finish_run(report, tmp_path, ["json", "md"], base, strict=False)
+    assert code == 0 and [p.name for p in written] == ["report.md"]
+    assert out["summary"]["known"] == 2
+    lines = baseline_lines(out)
+    assert lines[0].endswith("2 known, 1 unexpected pass(es), 0 expired")
+    assert "  unexpected pass: article-page-size[anon]" in lines
+    _, _, strict_code = finish_run(report, tmp_path, ["md"], base, strict=True)
+    assert strict_code == 1
+    _, _, plain = finish_run(report, tmp_path, ["md"])
+    assert plain == 1 and baseline_lines(report) == []
