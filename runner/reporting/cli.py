@@ -19,6 +19,7 @@ from runner.reporting import baseline as bl
 from runner.reporting import diff as df
 from runner.reporting import matrix as mx
 from runner.reporting.formats import parse_formats, write_formats
+from runner.reporting.gate import baseline_lines
 from runner.reporting.model import ReportError, load_report
 
 Handler = Callable[[argparse.Namespace], int]
@@ -61,7 +62,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     out_dir = args.output_dir if args.output_dir is not None else args.report.parent
     for path in write_formats(report, out_dir, formats):
         print(path)
-    return 0
+    if not args.gate:
+        return 0
+    for line in baseline_lines(report):
+        print(line, file=sys.stderr)
+    return bl.gate_exit_code(report)
 
 
 @_user_errors("matrix")
@@ -133,6 +138,11 @@ def add_report_cli(subparsers: Any) -> None:
         "--strict",
         action="store_true",
         help="with --baseline: an unexpected pass is a gate problem",
+    )
+    p.add_argument(
+        "--gate",
+        action="store_true",
+        help="exit 1 when the (baselined) run fails its gate, as `run` would",
     )
     p.set_defaults(func=cmd_report)
 

@@ -151,3 +151,15 @@ def test_finish_run_for_the_engine(tmp_path: Path) -> None:
     assert strict_code == 1
     _, _, plain = finish_run(report, tmp_path, ["md"])
     assert plain == 1 and baseline_lines(report) == []
+
+
+def test_report_gate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rj = dump(tmp_path / "report.json", make_report(**{"article-private-cow[disk]": "passed"}))
+    assert main(["report", str(rj), "--format", "md", "--gate"]) == 1
+    base = tmp_path / "b.yaml"
+    base.write_text(
+        "- name: article-sigbus-past-eof[tmpfs]\n  reason: r\n  evidence: e\n"
+        "- name: article-sem-shared[disk]\n  reason: r\n  evidence: e\n"
+    )
+    assert main(["report", str(rj), "--format", "md", "--gate", "--baseline", str(base)]) == 0
+    assert "2 known" in capsys.readouterr().err
