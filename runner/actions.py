@@ -7,8 +7,10 @@ carried out as written raises CaseRuntimeError.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import struct
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,14 @@ def _file(proc: Process, a: dict[str, Any]) -> None:
         os.ftruncate(fd, a["size"])
 
 
+def _system_path(proc: Process, path: str) -> str:
+    if path != ".":
+        return path
+    if proc.scratch is None:
+        raise CaseRuntimeError("'.' (the scratch folder) does not exist on the memfd backing")
+    return proc.scratch
+
+
 def _path(proc: Process, name: str) -> str:
     if proc.scratch is None:
         return f"/proc/self/fd/{proc.files[name]}"
@@ -69,7 +79,8 @@ def _path(proc: Process, name: str) -> str:
 
 
 def _open(proc: Process, a: dict[str, Any]) -> int:
-    return os.open(_path(proc, a["file"]), a["flags"], a["mode"])
+    path = _path(proc, a["file"]) if "file" in a else _system_path(proc, a["path"])
+    return os.open(path, a["flags"], a["mode"])
 
 
 def _close(proc: Process, a: dict[str, Any]) -> None:
@@ -87,13 +98,17 @@ def _unlink(proc: Process, a: dict[str, Any]) -> None:
 
 
 def _write(proc: Process, a: dict[str, Any]) -> int:
-    data = encode_data(proc, a)
+    if "addr" in a:
+        return libc.write_from(a["fd"], a["addr"], a["length"], a.get("offset"))
+    data = encode_data(proc, a) if "length" not in a else bytes(a["length"])
     if "offset" in a:
         return os.pwrite(a["fd"], data, a["offset"])
     return os.write(a["fd"], data)
 
 
-def _read(proc: Process, a: dict[str, Any]) -> bytes:
+def _read(proc: Process, a: dict[str, Any]) -> bytes | int:
+    if "addr" in a:
+        return libc.read_into(a["fd"], a["addr"], a["length"], a.get("offset"))
     if "offset" in a:
         return os.pread(a["fd"], a["length"], a["offset"])
     return os.read(a["fd"], a["length"])
@@ -156,6 +171,50 @@ def _smaps(proc: Process, a: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _pipe(proc: Process, a: dict[str, Any]) -> None:
+    proc.env[a["read"]], proc.env[a["write"]] = os.pipe()
+
+
+def _setrlimit(proc: Process, a: dict[str, Any]) -> None:
+    _, hard = resource.getrlimit(a["resource"])
+    resource.setrlimit(a["resource"], (a["soft"], a.get("hard", hard)))
+
+
+def _setuid(proc: Process, a: dict[str, Any]) -> None:
+    # From root this drops every capability, as the "unprivileged" rows of a catalogue need.
+    os.setgroups([])
+    os.setgid(a.get("gid", a["uid"]))
+    os.setuid(a["uid"])
+
+
+def _proc_maps(proc: Process, a: dict[str, Any]) -> dict[str, Any]:
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split(maxsplit=5)
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            if start <= a["addr"] < end:
+                return {
+                    "start": start,
+                    "end": end,
+                    "perms": fields[1],
+                    "offset": int(fields[2], 16),
+                    "dev": fields[3],
+                    "inode": int(fields[4]),
+                    "path": fields[5].strip() if len(fields) > 5 else "",
+                }
+    raise OSError(14, "no mapping contains that address")  # EFAULT
+
+
+def _proc_status(proc: Process, a: dict[str, Any]) -> dict[str, int]:
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key.startswith("Vm"):
+                out[key] = int(rest.split()[0])
+    return out
+
+
 ACTIONS: dict[str, Action] = {
     "file": _file,
     "open": _open,
@@ -177,16 +236,35 @@ ACTIONS: dict[str, Action] = {
     "mremap": lambda p, a: libc.mremap(
         a["addr"], a["old_length"], a["new_length"], a["flags"], a["new_addr"]
     ),
-    "mincore": lambda p, a: libc.mincore(a["addr"], a["length"], p.page),
+    "mincore": lambda p, a: libc.mincore(a["addr"], a["length"], p.page, a.get("vec")),
     "load": _load,
     "store": lambda p, a: libc.store(a["addr"], encode_data(p, a)),
     "wait": _wait,
     "kill": lambda p, a: os.kill(a["pid"], names.SIGNAL[a["signal"]]),
-    "cachestat": lambda p, a: libc.cachestat(a["fd"], a["offset"], a["length"]),
+    "cachestat": lambda p, a: libc.cachestat(
+        a["fd"], a["offset"], a["length"], a["flags"], a.get("range_addr"), a.get("cstat_addr")
+    ),
     "smaps": _smaps,
     "sem_init": lambda p, a: libc.sem_init(a["addr"], a["pshared"], a["value"]),
     "sem_post": lambda p, a: libc.sem_post(a["addr"]),
     "sem_wait": lambda p, a: libc.sem_wait(a["addr"]),
+    "pipe": _pipe,
+    "eventfd": lambda p, a: os.eventfd(a["initval"], a["flags"]),
+    "dup": lambda p, a: os.dup(a["fd"]),
+    "reopen": lambda p, a: os.open(f"/proc/self/fd/{a['fd']}", a["flags"]),
+    "memfd_create": lambda p, a: libc.memfd_create(a["name"], a["flags"]),
+    "fcntl": lambda p, a: libc.fcntl(a["fd"], a["cmd"], a["arg"]),
+    "fadvise": lambda p, a: libc.posix_fadvise(a["fd"], a["offset"], a["length"], a["advice"]),
+    "posix_madvise": lambda p, a: libc.posix_madvise(a["addr"], a["length"], a["advice"]),
+    "mseal": lambda p, a: libc.mseal(a["addr"], a["length"], a["flags"]),
+    "mlockall": lambda p, a: libc.mlockall(a["flags"]),
+    "munlockall": lambda p, a: libc.munlockall(),
+    "setrlimit": _setrlimit,
+    "setuid": _setuid,
+    "call": lambda p, a: libc.call(a["addr"]),
+    "sleep": lambda p, a: time.sleep(a["ms"] / 1000),
+    "proc_maps": _proc_maps,
+    "proc_status": _proc_status,
 }
 
 SIGNALS_TO_DEFAULT = (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD, signal.SIGXFSZ)

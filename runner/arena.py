@@ -2,12 +2,15 @@
 
 It holds the cross-process events of ``post``/``wait_for``, an abort flag that releases waiters
 when another process has already failed, and one slot per process for the siginfo that the
-SIGSEGV/SIGBUS handler records just before the process dies.
+SIGSEGV/SIGBUS handler records just before the process dies. A process-shared semaphore counts
+the processes a case may still start, so a case that forks without end is stopped by the case
+itself: root is not bound by RLIMIT_NPROC, and a count the harness polled would lag the forks.
 """
 
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import mmap as _mmap
 from dataclasses import dataclass
 
@@ -18,6 +21,15 @@ SIG_SLOTS = 512
 _EVENTS_OFF = 0
 _ABORT_OFF = MAX_EVENTS * 4
 _SLOTS_OFF = _ABORT_OFF + 64
+_PROCS_OFF = _SLOTS_OFF + SIG_SLOTS * 24  # after the slots; sem_t wants 8-byte alignment
+_SEM_T_SIZE = 32  # sizeof(sem_t) on 64-bit glibc and musl
+MAX_CASE_PROCESSES = 32  # every process of one case, fork children included
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_sem_init = _libc.sem_init
+_sem_init.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint]
+_sem_trywait = _libc.sem_trywait
+_sem_trywait.argtypes = [ctypes.c_void_p]
 
 
 class SigSlot(ctypes.Structure):
@@ -40,14 +52,23 @@ class SigInfo:
 class Arena:
     """One shared anonymous mapping, reused (zeroed) from case to case."""
 
-    SIZE = _SLOTS_OFF + SIG_SLOTS * ctypes.sizeof(SigSlot)
+    SIZE = _PROCS_OFF + _SEM_T_SIZE
 
     def __init__(self) -> None:
         self._map = _mmap.mmap(-1, self.SIZE)  # MAP_SHARED|MAP_ANONYMOUS: survives fork shared
         self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
 
-    def reset(self) -> None:
+    def reset(self, max_processes: int = MAX_CASE_PROCESSES) -> None:
         ctypes.memset(self.base, 0, self.SIZE)
+        if _sem_init(self.base + _PROCS_OFF, 1, max_processes) != 0:
+            raise OSError(ctypes.get_errno(), "sem_init of the process count failed")
+
+    def claim_process(self) -> bool:
+        """Take one of the case's process places; False when the case has used them all.
+
+        sem_trywait is atomic across processes, so racing forks cannot overshoot the limit.
+        """
+        return _sem_trywait(self.base + _PROCS_OFF) == 0
 
     def event_addr(self, index: int) -> int:
         return self.base + _EVENTS_OFF + 4 * index

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner import environment, report
+from runner import environment, interrupt, report
 from runner.errors import MmapconfError, UsageError
 from runner.loader import load_suite
 from runner.ops import BACKINGS
 from runner.progress import Progress
 from runner.selection import matches_keyword
-from runner.session import Result, RunConfig, Runner
+from runner.session import Result, RunConfig, Runner, merge_repeats
 
 DEFAULT_PATHS = ["cases"]
 DEFAULT_REPORT_DIR = "reports/latest"
@@ -80,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_REPORT_DIR,
         metavar="DIR",
         help=f"where report.json goes (default {DEFAULT_REPORT_DIR})",
+    )
+    run.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each case N times; one whose outcome differs between runs is reported as "
+        "flaky, with the outcomes seen",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="a line per result")
     run.set_defaults(func=cmd_run)
@@ -161,31 +170,52 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("-n takes a number of jobs, 1 or more")
+    if args.repeat < 1:
+        raise UsageError("--repeat takes a number of runs, 1 or more")
     suite = _suite(args)
     runner = Runner(RunConfig(args.backing, args.dir))
     items = runner.plan(suite)
     if not items:
         raise UsageError("no cases selected")
     env = environment.capture(runner.backings, ["mmapconf", *sys.argv[1:]])
-    progress = Progress(len(items), verbose=args.verbose)
-    results: list[Result] = []
+    progress = Progress(len(items) * args.repeat, verbose=args.verbose)
+    runs: dict[str, list[Result]] = {}
     start = time.monotonic()
-    interrupted = False
+    status = None
+    # SIGTERM as well as SIGINT stops the run cleanly: case processes killed, scratch folders
+    # removed, and the results so far written as a report marked interrupted.
+    previous = interrupt.install()
     try:
-        for result in _execute(runner, items, args.jobs):
-            results.append(result)
-            progress.update(result)
-    except KeyboardInterrupt:
-        interrupted = True
-    duration = time.monotonic() - start
+        try:
+            results = _execute(runner, items * args.repeat, args.jobs)
+            try:
+                for result in results:
+                    runs.setdefault(result.name, []).append(result)
+                    progress.update(result)
+            finally:
+                with interrupt.deferred():
+                    results.close()  # stops -n workers too, wherever the interrupt landed
+        except KeyboardInterrupt as e:
+            status = 128 + getattr(e, "signum", signal.SIGINT)
+        with interrupt.deferred():  # a second interrupt waits for the report to be written
+            return _finish(args, env, items, runs, time.monotonic() - start, progress, status)
+    finally:
+        interrupt.restore(previous)
+
+
+def _finish(args, env, items, runs, duration, progress, status) -> int:
     order = {item.name: i for i, item in enumerate(items)}
-    results.sort(key=lambda r: order[r.name])
-    data = report.build(env, results, duration, interrupted)
+    if args.repeat > 1:
+        merged = [merge_repeats(r) for r in runs.values()]
+    else:
+        merged = [r[0] for r in runs.values()]
+    merged.sort(key=lambda r: order[r.name])
+    data = report.build(env, merged, duration, status is not None)
     path = report.write(data, Path(args.report_dir))
-    progress.summary(results, data["summary"], path, interrupted)
-    if interrupted:
-        return 130
-    return 0 if all(r.outcome in ("passed", "skipped") for r in results) else 1
+    progress.summary(merged, data["summary"], path, status is not None)
+    if status is not None:
+        return status
+    return 0 if all(r.outcome in ("passed", "skipped") for r in merged) else 1
 
 
 def _execute(runner: Runner, items, jobs: int):

@@ -99,7 +99,32 @@ def _holds(key: str, want: Any, facts: Facts) -> bool:
         return facts.root == want
     if key == "syscall":
         return all(facts.has_syscall(name) for name in _as_list(want))
+    if key == "sysctl":
+        return all(_sysctl_holds(read_sysctl(k), w) for k, w in want.items())
     raise ValueError(f"unknown condition {key!r}")
+
+
+def read_sysctl(key: str) -> str | None:
+    try:
+        with open("/proc/sys/" + key.replace(".", "/")) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _sysctl_holds(have: str | None, want: Any) -> bool:
+    if have is None:
+        return False
+    if isinstance(want, dict):
+        try:
+            number = int(have)
+        except ValueError:
+            return False
+        return all(_CMP[_WORD_OPS[op]](number, int(v)) for op, v in want.items())
+    return have == str(want)
+
+
+_WORD_OPS = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def _describe(key: str, want: Any, facts: Facts) -> str:
@@ -115,4 +140,11 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
         return f"syscall {', '.join(missing)} not available on kernel {facts.kernel}"
     if key == "root":
         return "needs root" if want else "must run without root"
+    if key == "sysctl":
+        wrong = [
+            f"{k} {w} required, have {read_sysctl(k)}"
+            for k, w in want.items()
+            if not _sysctl_holds(read_sysctl(k), w)
+        ]
+        return "sysctl " + "; ".join(wrong)
     return f"{key} {want} required, have {have[key]}"

@@ -26,5 +26,3 @@ def capture(backings: list[Backing], argv: list[str]) -> dict[str, Any]:
         "argv": argv,
         "backings": {b.name: b.to_json() for b in backings},
     }
-
-

@@ -15,13 +15,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import libc
+from runner import interrupt, libc
 from runner.arena import Arena
 from runner.conditions import Facts
 from runner.model import Case
 from runner.process import case_main
 
 POLL_SLICE_S = 0.05
+# A case that loops over millions of steps would otherwise fill the harness's memory (and the
+# report) with their reports: past this many, steps that passed are dropped from the middle.
+MAX_MESSAGES = 20_000
+KEEP_FIRST_MESSAGES = 2_000
 
 
 @dataclass
@@ -41,28 +45,43 @@ class Execution:
     endings: dict[int, Ending] = field(default_factory=dict)
     timed_out: bool = False
     duration_s: float = 0.0
+    dropped_steps: int = 0  # passed steps left out of ``messages`` to bound its size
+    compact_at: int = MAX_MESSAGES
 
 
-_subreaper_set = False
+_subreaper_pid = 0
 
 
 def _become_subreaper() -> None:
     """Orphaned case processes come back to us (not to init), so we reap and judge them all."""
-    global _subreaper_set
-    if not _subreaper_set:
+    global _subreaper_pid
+    # Keyed by pid: the attribute is not inherited by fork, so a -n worker sets its own.
+    if _subreaper_pid != os.getpid():
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
-        _subreaper_set = True
+        _subreaper_pid = os.getpid()
 
 
 def execute(case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
     """Run ``case`` in forked processes; always returns with every one of them reaped."""
     _become_subreaper()
     arena.reset()
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     result = Execution()
     start = time.monotonic()
     deadline = start + case.timeout
-    pid = os.fork()
+    # SIGINT/SIGTERM stay blocked across fork: the child must never run the harness's handler
+    # (it would unwind into harness code); it unblocks them once their default action is back.
+    mask = interrupt.block()
+    try:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+    except BaseException:
+        interrupt.unblock(mask)
+        raise
     if pid == 0:
         ours.close()
         try:
@@ -72,11 +91,14 @@ def execute(case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Exec
     try:
         _setpgid(pid)
         theirs.close()
+        interrupt.unblock(mask)  # a pending interrupt is raised here, inside the try
         _collect(ours, pid, deadline, arena, result)
     finally:
-        _kill_and_reap(pid, result)
-        ours.close()
-        result.duration_s = time.monotonic() - start
+        with interrupt.deferred():
+            interrupt.unblock(mask)
+            _kill_and_reap(pid, result)
+            ours.close()
+            result.duration_s = time.monotonic() - start
     return result
 
 
@@ -120,6 +142,25 @@ def _drain(sock: socket.socket, out: Execution, pending: dict[int, dict[str, Any
             pending[msg["pid"]] = msg["expect"]
         elif msg["t"] == "end":
             pending.pop(msg["pid"], None)
+            if len(out.messages) > out.compact_at:
+                _compact(out)
+
+
+def _compact(out: Execution) -> None:
+    """Drop start/end pairs of passed steps after the first few: failures and open steps stay."""
+    stacks: dict[int, list[int]] = {}
+    drop: set[int] = set()
+    for i, msg in enumerate(out.messages):
+        if msg["t"] == "start":
+            stacks.setdefault(msg["pid"], []).append(i)
+        elif msg["t"] == "end" and stacks.get(msg["pid"]):
+            begun = stacks[msg["pid"]].pop()
+            if msg["ok"] and begun >= KEEP_FIRST_MESSAGES:
+                drop |= {begun, i}
+    out.messages = [m for i, m in enumerate(out.messages) if i not in drop]
+    out.dropped_steps += len(drop) // 2
+    # What could not be dropped (many processes' open steps) waits for twice as much: no O(n^2).
+    out.compact_at = max(MAX_MESSAGES, 2 * len(out.messages))
 
 
 def _unexpected(ending: Ending, pending: dict[int, dict[str, Any]]) -> bool:

@@ -10,6 +10,7 @@ import ast
 import functools
 import operator
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from runner.errors import MmapconfError
 
@@ -54,7 +55,7 @@ _UNOPS: dict[type, Callable[[int], int]] = {
 MAX_LENGTH = 1000
 MAX_SHIFT = 256
 
-Env = Mapping[str, int]
+Env = Mapping[str, Any]
 
 
 class Expr:
@@ -110,6 +111,8 @@ def _compile(node: ast.AST, names: set[str]) -> Callable[[Env], int]:
         return lambda env: uop(operand(env))
     if isinstance(node, ast.Call):
         return _compile_call(node, names)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return _compile_field(node.value.id, node.attr, names)
     raise ExprError(f"{_describe(node)} is not allowed in an expression")
 
 
@@ -124,6 +127,21 @@ def _compile_call(node: ast.Call, names: set[str]) -> Callable[[Env], int]:
     fn = FUNCTIONS[node.func.id]
     args = [_compile(a, names) for a in node.args]
     return lambda env: fn(*(a(env) for a in args))
+
+
+def _compile_field(name: str, attr: str, names: set[str]) -> Callable[[Env], int]:
+    """``st.size``: a field of a mapping result (a dict lookup, never getattr)."""
+    if attr.startswith("_"):
+        raise ExprError(f"attribute access (.{attr}) is not allowed in an expression")
+    names.add(name)
+
+    def field(env: Env) -> int:
+        value = env[name]
+        if not isinstance(value, dict) or attr not in value:
+            raise ExprError(f"{name}.{attr}: {name} has no field {attr!r}")
+        return value[attr]
+
+    return field
 
 
 def _bounded(op: Callable[[int, int], int], a: int, b: int) -> int:

@@ -68,6 +68,13 @@ _syscall.restype = c_long
 _sem_init = _fn("sem_init", c_int, c_void_p, c_int, ctypes.c_uint)
 _sem_post = _fn("sem_post", c_int, c_void_p)
 _sem_wait = _fn("sem_wait", c_int, c_void_p)
+_write = _fn("write", ctypes.c_ssize_t, c_int, c_void_p, c_size_t)
+_read = _fn("read", ctypes.c_ssize_t, c_int, c_void_p, c_size_t)
+_pwrite = _fn("pwrite", ctypes.c_ssize_t, c_int, c_void_p, c_size_t, ctypes.c_int64)
+_pread = _fn("pread", ctypes.c_ssize_t, c_int, c_void_p, c_size_t, ctypes.c_int64)
+_posix_madvise = _fn("posix_madvise", c_int, c_void_p, c_size_t, c_int)
+_posix_fadvise = _fn("posix_fadvise", c_int, c_int, ctypes.c_int64, ctypes.c_int64, c_int)
+_fcntl = _fn("fcntl", c_int, c_int, c_int, ctypes.c_ulong)
 _prctl = _fn("prctl", c_int, c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
 
 
@@ -140,11 +147,50 @@ def mremap(addr: int, old_length: int, new_length: int, flags: int, new_addr: in
     )
 
 
-def mincore(addr: int, length: int, page: int) -> list[int]:
+def mincore(addr: int, length: int, page: int, vec_addr: int | None = None) -> list[int]:
+    """Residency per page; with ``vec_addr`` the kernel writes to that raw address instead."""
+    if vec_addr is not None:
+        _check(
+            _mincore(
+                _u(addr), _u(length), ctypes.cast(_u(vec_addr), ctypes.POINTER(ctypes.c_ubyte))
+            )
+        )
+        return []
     pages = (length + page - 1) // page
     vec = (ctypes.c_ubyte * max(pages, 1))()
     _check(_mincore(_u(addr), _u(length), vec))
     return [b & 1 for b in vec[:pages]]
+
+
+def write_from(fd: int, addr: int, length: int, offset: int | None) -> int:
+    """write(2)/pwrite(2) from memory at ``addr``: a bad address is EFAULT, not a fault."""
+    if offset is None:
+        return _check(_write(fd, _u(addr), _u(length)))
+    return _check(_pwrite(fd, _u(addr), _u(length), offset))
+
+
+def read_into(fd: int, addr: int, length: int, offset: int | None) -> int:
+    if offset is None:
+        return _check(_read(fd, _u(addr), _u(length)))
+    return _check(_pread(fd, _u(addr), _u(length), offset))
+
+
+def posix_madvise(addr: int, length: int, advice: int) -> int:
+    """The error number it returns (it never sets errno)."""
+    return _posix_madvise(_u(addr), _u(length), advice)
+
+
+def posix_fadvise(fd: int, offset: int, length: int, advice: int) -> int:
+    return _posix_fadvise(fd, offset, length, advice)
+
+
+def fcntl(fd: int, cmd: int, arg: int) -> int:
+    return _check(_fcntl(fd, cmd, _u(arg)))
+
+
+def call(addr: int) -> int:
+    """Call the code at ``addr`` as ``int (*)(void)``: a fetch fault is a real signal."""
+    return ctypes.CFUNCTYPE(ctypes.c_int)(_u(addr))()
 
 
 def syscall(name: str, *args: int) -> int:
@@ -186,9 +232,19 @@ class Cachestat(ctypes.Structure):
     ]
 
 
-def cachestat(fd: int, offset: int, length: int) -> dict[str, int]:
+def cachestat(
+    fd: int,
+    offset: int,
+    length: int,
+    flags: int = 0,
+    range_addr: int | None = None,
+    cstat_addr: int | None = None,
+) -> dict[str, int]:
+    """The page-cache state of a file range; raw ``*_addr`` pointers replace our structs."""
     rng, out = CachestatRange(offset, length), Cachestat()
-    syscall("cachestat", fd, ctypes.addressof(rng), ctypes.addressof(out), 0)
+    r = ctypes.addressof(rng) if range_addr is None else range_addr
+    c = ctypes.addressof(out) if cstat_addr is None else cstat_addr
+    syscall("cachestat", fd, r, c, flags)
     return {name: getattr(out, name) for name, _ in Cachestat._fields_}
 
 

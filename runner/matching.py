@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner import names
 from runner.expr import ExprError, parse
 
 _CMP: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
@@ -98,7 +99,8 @@ def judge(expect: Mapping[str, Any], obs: Observation, env: Mapping[str, Any]) -
     if obs.signal:
         return False
     if kind == "errno":
-        return obs.errno in expect["errno"]
+        # by number: EAGAIN is EWOULDBLOCK, EOPNOTSUPP is ENOTSUP
+        return names.ERRNO.get(obs.errno or "") in {names.ERRNO[e] for e in expect["errno"]}
     if obs.errno:
         return False
     if kind == "value":
@@ -152,5 +154,6 @@ def _resolve(want: Any, have: Any, env: Mapping[str, Any]) -> Any:
     return want
 
 
-def _int_env(env: Mapping[str, Any]) -> dict[str, int]:
-    return {k: v for k, v in env.items() if isinstance(v, int) and not isinstance(v, bool)}
+def _int_env(env: Mapping[str, Any]) -> dict[str, Any]:
+    """Bound names, over the flag names (so ``F_SEAL_WRITE|F_SEAL_SEAL`` can be expected)."""
+    return {**names.ALL_FLAGS, **env}

@@ -9,8 +9,10 @@ own modules, which are built for the running architecture.
 from __future__ import annotations
 
 import errno as _errno
+import fcntl as _fcntl
 import os
 import platform
+import resource as _resource
 import signal as _signal
 
 ARCH = platform.machine()
@@ -106,6 +108,22 @@ F_SEAL = {
 
 O_FLAGS = {name: getattr(os, name) for name in dir(os) if name.startswith("O_")}
 
+RLIMIT = {n: getattr(_resource, n) for n in dir(_resource) if n.startswith("RLIMIT_")}
+
+FCNTL = {n: getattr(_fcntl, n) for n in dir(_fcntl) if n.startswith("F_") and "SEAL_" not in n}
+
+EFD = {n: getattr(os, n) for n in ("EFD_CLOEXEC", "EFD_NONBLOCK", "EFD_SEMAPHORE")}
+
+POSIX_MADV = {
+    "POSIX_MADV_NORMAL": 0,
+    "POSIX_MADV_RANDOM": 1,
+    "POSIX_MADV_SEQUENTIAL": 2,
+    "POSIX_MADV_WILLNEED": 3,
+    "POSIX_MADV_DONTNEED": 4,
+}
+
+POSIX_FADV = {n: getattr(os, n) for n in dir(os) if n.startswith("POSIX_FADV_")}
+
 ARCH_ONLY = {
     "x86_64": {"MAP": {"MAP_32BIT": 0x40}},
     "aarch64": {"PROT": {"PROT_BTI": 0x10, "PROT_MTE": 0x20}},
@@ -124,13 +142,23 @@ FLAG_FAMILIES: dict[str, dict[str, int]] = {
     "MFD": MFD,
     "F_SEAL": F_SEAL,
     "O": O_FLAGS,
+    "RLIMIT": RLIMIT,
+    "F": FCNTL,
+    "EFD": EFD,
+    "POSIX_MADV": POSIX_MADV,
+    "POSIX_FADV": POSIX_FADV,
 }
+ALL_FLAGS: dict[str, int] = {n: v for table in FLAG_FAMILIES.values() for n, v in table.items()}
 
 ERRNO: dict[str, int] = {name: num for num, name in _errno.errorcode.items()}
-for _alias in ("EWOULDBLOCK", "EDEADLOCK", "ENOTSUP"):
+for _alias in ("EWOULDBLOCK", "EDEADLOCK", "ENOTSUP", "EOPNOTSUPP"):
     if hasattr(_errno, _alias):
         ERRNO[_alias] = getattr(_errno, _alias)
 ERRNO_NAME: dict[int, str] = dict(_errno.errorcode)
+# Where two names share a number, reports use the one the man pages of this family use.
+for _preferred in ("EOPNOTSUPP", "EAGAIN", "EDEADLK"):
+    if hasattr(_errno, _preferred):
+        ERRNO_NAME[getattr(_errno, _preferred)] = _preferred
 
 SIGNAL: dict[str, int] = {s.name: int(s) for s in _signal.Signals}
 SIGNAL_NAME: dict[int, str] = {int(s): s.name for s in _signal.Signals}

@@ -11,10 +11,12 @@ declared once. Argument kinds:
 ``signal``   a signal name
 ``text`` ``hex`` ``format`` ``values``   data, as in the contract's Values section
 ``steps``    a nested list of steps
+``path``     one of SYSTEM_PATHS
 """
 
 from __future__ import annotations
 
+import resource
 from dataclasses import dataclass, field
 
 
@@ -29,8 +31,8 @@ class OpSpec:
     result: str = "none"  # what ``as`` binds: int, addr, bytes, map, list, none
 
 
-def _op(name: str, args: dict[str, str], required: str = "", **kw: object) -> OpSpec:
-    return OpSpec(name, args, frozenset(required.split()), **kw)  # type: ignore[arg-type]
+def _op(name: str, args: dict[str, str] | None = None, required: str = "", **kw: object) -> OpSpec:
+    return OpSpec(name, args or {}, frozenset(required.split()), **kw)  # type: ignore[arg-type]
 
 
 _DATA = {"data": "text", "hex": "hex", "format": "format", "values": "values"}
@@ -48,15 +50,26 @@ OPS: dict[str, OpSpec] = {
         ),
         _op(
             "open",
-            {"file": "file", "flags": "flags:O", "mode": "int"},
-            "file flags",
+            {"file": "file", "path": "path", "flags": "flags:O", "mode": "int"},
+            "flags",
             defaults={"mode": 0o644},
             result="int",
         ),
         _op("close", {"fd": "int"}, "fd", primary="fd"),
         _op("ftruncate", {"fd": "int", "length": "int"}, "fd length"),
-        _op("write", {"fd": "int", "offset": "int", **_DATA}, "fd", data=True, result="int"),
-        _op("read", {"fd": "int", "offset": "int", "length": "int"}, "fd length", result="bytes"),
+        _op(
+            "write",
+            {"fd": "int", "offset": "int", "addr": "int", "length": "int", **_DATA},
+            "fd",
+            data=True,
+            result="int",
+        ),
+        _op(
+            "read",
+            {"fd": "int", "offset": "int", "length": "int", "addr": "int"},
+            "fd length",
+            result="bytes",
+        ),
         _op("fstat", {"fd": "int"}, "fd", primary="fd", result="map"),
         _op("fsync", {"fd": "int"}, "fd", primary="fd"),
         _op("fdatasync", {"fd": "int"}, "fd", primary="fd"),
@@ -94,7 +107,7 @@ OPS: dict[str, OpSpec] = {
             defaults={"flags": 0, "new_addr": 0},
             result="addr",
         ),
-        _op("mincore", _RANGE, "addr length", result="list"),
+        _op("mincore", {**_RANGE, "vec": "int"}, "addr length", result="list"),
         _op(
             "load",
             {"addr": "int", "length": "int", "format": "format"},
@@ -110,9 +123,16 @@ OPS: dict[str, OpSpec] = {
         _op("kill", {"pid": "int", "signal": "signal"}, "pid signal"),
         _op(
             "cachestat",
-            {"fd": "int", "offset": "int", "length": "int"},
+            {
+                "fd": "int",
+                "offset": "int",
+                "length": "int",
+                "flags": "int",
+                "range_addr": "int",
+                "cstat_addr": "int",
+            },
             "fd",
-            defaults={"offset": 0, "length": 0},
+            defaults={"offset": 0, "length": 0, "flags": 0},
             result="map",
         ),
         _op("smaps", {"addr": "int"}, "addr", primary="addr", result="map"),
@@ -126,6 +146,55 @@ OPS: dict[str, OpSpec] = {
         _op("sem_post", {"addr": "int"}, "addr", primary="addr"),
         _op("sem_wait", {"addr": "int"}, "addr", primary="addr"),
         _op("repeat", {"times": "int", "var": "name", "steps": "steps"}, "times steps"),
+        # Extensions to contract v1 (docs/case-format.md, "Extensions")
+        _op("pipe", {"read": "name", "write": "name"}, "read write"),
+        _op(
+            "eventfd",
+            {"initval": "int", "flags": "flags:EFD"},
+            "",
+            defaults={"initval": 0, "flags": 0},
+            result="int",
+        ),
+        _op("dup", {"fd": "int"}, "fd", primary="fd", result="int"),
+        _op("reopen", {"fd": "int", "flags": "flags:O"}, "fd flags", result="int"),
+        _op(
+            "memfd_create",
+            {"name": "text", "flags": "flags:MFD"},
+            "name",
+            defaults={"flags": 0},
+            result="int",
+        ),
+        _op(
+            "fcntl",
+            {"fd": "int", "cmd": "flags:F", "arg": "flags:F_SEAL"},
+            "fd cmd",
+            defaults={"arg": 0},
+            result="int",
+        ),
+        _op(
+            "fadvise",
+            {"fd": "int", "offset": "int", "length": "int", "advice": "flags:POSIX_FADV"},
+            "fd advice",
+            defaults={"offset": 0, "length": 0},
+            result="int",
+        ),
+        _op(
+            "posix_madvise",
+            {**_RANGE, "advice": "flags:POSIX_MADV"},
+            "addr length advice",
+            result="int",
+        ),
+        _op("mseal", {**_RANGE, "flags": "int"}, "addr length", defaults={"flags": 0}),
+        _op("mlockall", {"flags": "flags:MCL"}, "flags", primary="flags"),
+        _op("munlockall", {}),
+        _op(
+            "setrlimit", {"resource": "flags:RLIMIT", "soft": "int", "hard": "int"}, "resource soft"
+        ),
+        _op("setuid", {"uid": "int", "gid": "int"}, "uid", primary="uid"),
+        _op("call", {"addr": "int"}, "addr", primary="addr", result="int"),
+        _op("sleep", {"ms": "int"}, "ms", primary="ms"),
+        _op("proc_maps", {"addr": "int"}, "addr", primary="addr", result="map"),
+        _op("proc_status", {}, result="map"),
     ]
 }
 
@@ -145,6 +214,14 @@ CASE_KEYS = {
     "steps": False,
     "processes": False,
 }
-CONDITION_KEYS = frozenset({"kernel", "backing", "fs", "arch", "root", "syscall"})
+CONDITION_KEYS = frozenset({"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl"})
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
 DEFAULT_TIMEOUT = 10.0
+
+# Names every expression may use, besides the names a case binds.
+CONSTANTS = {"PAGE": resource.getpagesize(), "RLIM_INFINITY": resource.RLIM_INFINITY}
+
+# The only paths outside its scratch folder a case may open ("." is the scratch folder itself).
+SYSTEM_PATHS = frozenset(
+    {"/", "/dev/zero", "/dev/null", "/dev/urandom", "/dev/random", "/proc/self/maps", "."}
+)

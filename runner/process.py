@@ -19,16 +19,19 @@ from typing import Any
 
 from runner import faults, libc, names
 from runner.actions import ACTIONS, SIGNALS_TO_DEFAULT
-from runner.arena import Arena
+from runner.arena import MAX_CASE_PROCESSES, Arena
 from runner.conditions import Facts, holds
 from runner.errors import CaseRuntimeError
 from runner.expr import ExprError, parse
 from runner.matching import Observation, describe_expect, describe_observation, judge
 from runner.model import Case, Expect, Step
-from runner.ops import OPS
+from runner.ops import CONSTANTS, OPS
 
 EXIT_DONE, EXIT_FAILED, EXIT_ABORTED, EXIT_ERROR = 0, 3, 4, 70
 MAX_MESSAGE = 60_000
+# Address space a case process may add to what it inherits from the harness: cases map a few
+# MiB; this keeps a runaway one (a map-and-touch loop) from pushing the machine into the OOM killer.
+CASE_ADDRESS_SPACE = 512 << 20
 
 
 def choose(expects: Iterable[Expect], facts: Facts) -> Expect:
@@ -65,7 +68,7 @@ class Process:
         self.name, self.case, self.facts, self.arena = name, case, facts, arena
         self.channel, self.scratch, self.deadline = channel, scratch, deadline
         self.page = resource.getpagesize()
-        self.env: dict[str, Any] = {"PAGE": self.page}
+        self.env: dict[str, Any] = dict(CONSTANTS)
         self.maps: dict[str, tuple[int, int]] = {}
         self.files: dict[str, int] = {}
         self.reserved_fds = {channel.fileno()}
@@ -74,12 +77,30 @@ class Process:
     def begin(self, parent: str | None) -> None:
         """Set up a freshly forked process: limits, signal dispositions, fault handlers."""
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        for sig in SIGNALS_TO_DEFAULT:
+        _limit_address_space()
+        for sig in (*SIGNALS_TO_DEFAULT, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
+        # The harness blocks SIGINT/SIGTERM across its fork; with their defaults back they may
+        # (and must, to end us) arrive. SIGALRM is the backstop below, so it must not be blocked.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGALRM})
         faults.install(self.arena)
         # A backstop for a harness that died without killing us: SIGALRM's default kills.
         signal.alarm(max(1, math.ceil(self.deadline - time.monotonic()) + 2))
         self.send(t="proc", name=self.name, parent=parent)
+        if not self.arena.claim_process():
+            # A case that forks without end: root ignores RLIMIT_NPROC, so the case counts its
+            # own processes and, past the limit, ends the whole group (this process included).
+            self.send(
+                t="error",
+                proc=self.name,
+                step="",
+                op="",
+                message=f"more than {MAX_CASE_PROCESSES} processes in one case: "
+                "every process of the case was killed",
+            )
+            self.arena.abort()
+            os.killpg(0, signal.SIGKILL)
+            os._exit(EXIT_ERROR)  # not reached unless killpg failed
 
     def finish(self, code: int) -> None:
         if code == EXIT_DONE:
@@ -225,6 +246,21 @@ def flags_value(value: Any, family: str) -> int:
 
 def _shown_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: (v[:200] if isinstance(v, str) else v) for k, v in args.items() if k != "steps"}
+
+
+def _limit_address_space() -> None:
+    """RLIMIT_AS = what this process has mapped now + CASE_ADDRESS_SPACE, never raised."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    try:
+        with open("/proc/self/status") as f:
+            vm_kb = next(int(ln.split()[1]) for ln in f if ln.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        return
+    limit = vm_kb * 1024 + CASE_ADDRESS_SPACE
+    # A fork child inherits its parent's limit and keeps it: the budget is per case process
+    # tree, not renewed at each fork (nor could it be: raising a hard limit needs privilege).
+    limit = min(x for x in (limit, soft, hard) if x != resource.RLIM_INFINITY)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _die(proc: Process, exc: BaseException) -> None:

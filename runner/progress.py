@@ -35,7 +35,7 @@ class Progress:
     ) -> None:
         if self.done % WIDTH and not self.verbose:
             self.out.write("\n")
-        bad = [r for r in results if r.outcome in ("failed", "error", "timeout")]
+        bad = [r for r in results if r.outcome in ("failed", "error", "timeout", "flaky")]
         if bad:
             self.out.write("\n")
         for r in bad:
@@ -44,7 +44,7 @@ class Progress:
             )
         counts = ", ".join(
             f"{summary[k]} {k}"
-            for k in ("passed", "failed", "skipped", "error", "timeout")
+            for k in ("passed", "failed", "skipped", "error", "timeout", "flaky")
             if summary.get(k)
         )
         state = " (INTERRUPTED)" if interrupted else ""

@@ -7,9 +7,11 @@ give the same outcomes.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner import interrupt
 from runner.arena import Arena
 from runner.backings import FILE_BACKINGS, Backing, available_backings, remove_scratch
 from runner.conditions import Facts, unmet
@@ -19,6 +21,7 @@ from runner.model import Case
 from runner.verdict import judge_execution
 
 OUTCOMES = ("passed", "failed", "skipped", "error", "timeout")
+FLAKY = "flaky"  # only from --repeat: the repetitions of one item did not all end alike
 
 
 @dataclass
@@ -50,9 +53,13 @@ class Result:
     refs: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if out["outcomes_seen"] is None:
+            del out["outcomes_seen"]
+        return out
 
 
 @dataclass
@@ -118,12 +125,16 @@ class Runner:
             result.reason = "; ".join(reasons)
             return result
         start = time.monotonic()
-        scratch = backing.scratch()
-        try:
-            run = execute(case, facts, self.arena, scratch)
-            verdict = judge_execution(run, self.arena, case.timeout)
-        finally:
-            remove_scratch(scratch)
+        with interrupt.while_running():
+            scratch = None
+            try:
+                with interrupt.deferred():  # an interrupt while making it is raised in the try
+                    scratch = backing.scratch()
+                run = execute(case, facts, self.arena, scratch)
+                verdict = judge_execution(run, self.arena, case.timeout)
+            finally:
+                with interrupt.deferred():  # an interrupt here waits until the folder is gone
+                    remove_scratch(scratch)
         result.outcome, result.reason = verdict.outcome, verdict.reason
         result.steps = [s.to_json() for s in verdict.steps]
         result.duration_s = round(time.monotonic() - start, 6)
@@ -141,3 +152,23 @@ def summarize(results: list[Result], duration_s: float) -> dict[str, Any]:
     for r in results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
     return {"total": len(results), **counts, "duration_s": round(duration_s, 3)}
+
+
+def merge_repeats(runs: list[Result]) -> Result:
+    """One item's repetitions as one result: their common outcome, or ``flaky`` if they differ.
+
+    The kept details (reason, steps) are those of the first repetition that did not pass, so a
+    flaky result shows how it went wrong; the duration is the total of all repetitions.
+    """
+    seen = [r.outcome for r in runs]
+    shown = next((r for r in runs if r.outcome not in ("passed", "skipped")), runs[0])
+    merged = Result(**{**shown.__dict__, "outcomes_seen": seen})
+    merged.duration_s = round(sum(r.duration_s for r in runs), 6)
+    if len(set(seen)) > 1:
+        counts = Counter(seen)
+        tally = ", ".join(f"{o} x{counts[o]}" for o in dict.fromkeys(seen))
+        merged.outcome = FLAKY
+        merged.reason = f"outcomes differ across {len(runs)} runs: {tally}" + (
+            f"; first {shown.outcome}: {shown.reason}" if shown.reason else ""
+        )
+    return merged

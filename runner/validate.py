@@ -20,10 +20,12 @@ from runner.ops import (
     CASE_KEYS,
     COMPARATORS,
     CONDITION_KEYS,
+    CONSTANTS,
     DEFAULT_TIMEOUT,
     EXPECT_KEYS,
     OPS,
     STEP_KEYS,
+    SYSTEM_PATHS,
     OpSpec,
 )
 from runner.yamlsafe import PosDict, PosList
@@ -32,7 +34,7 @@ ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 PROCESS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,31}$")
-RESERVED = frozenset({"PAGE"})
+RESERVED = frozenset(CONSTANTS)
 
 
 def _pos_of(node: Any, key: Any = None) -> tuple[int, int]:
@@ -291,9 +293,17 @@ class CaseValidator:
             self._check_data(raw, spec, args, required=False)
         if spec.name == "load" and "length" in args and "format" in args:
             self.err(args, "format", "give either 'length' or 'format', not both")
+        if spec.name == "open" and ("file" in args) == ("path" in args):
+            self.err(raw, spec.name, "'open' needs exactly one of 'file' and 'path'")
 
     def _check_data(self, raw: dict, spec: OpSpec, args: dict, required: bool) -> None:
-        given = [k for k in ("data", "hex", "format") if k in args]
+        given = [k for k in ("data", "hex", "format", "addr") if k in args]
+        if "length" in args and spec.name == "write":
+            required = False  # a write of `length` zero bytes, or of memory at `addr`
+        if "addr" in args and spec.name == "write" and "length" not in args:
+            self.err(raw, spec.name, "a write from memory at 'addr' needs 'length'")
+        if spec.name == "store":
+            given = [k for k in given if k != "addr"]
         if len(given) > 1 or (required and not given):
             self.err(raw, spec.name, "needs exactly one of data, hex, or format with values")
         if ("format" in args) != ("values" in args):
@@ -327,6 +337,11 @@ class CaseValidator:
                 self.err(args, key, "an event name is a word")
             elif value not in self.events:
                 self.events[value] = len(self.events)
+        elif kind == "path":
+            if value not in SYSTEM_PATHS:
+                self.err(
+                    args, key, f"{value!r}: a path is one of {', '.join(sorted(SYSTEM_PATHS))}"
+                )
         elif kind == "signal":
             if value not in names.SIGNAL:
                 self.err(args, key, f"unknown signal {value!r}")
@@ -505,7 +520,18 @@ class CaseValidator:
                 self.err(cond, k, "must be a name or a list of names")
         return dict(cond)
 
+    def _sysctl(self, cond: dict, value: Any) -> None:
+        if not isinstance(value, dict) or not value:
+            self.err(cond, "sysctl", "must map keys like vm.max_map_count to a value")
+            return
+        for key, want in value.items():
+            if not isinstance(key, str) or not SYSCTL_RE.match(key):
+                self.err(value, key, "a sysctl key is dotted words, e.g. vm.mmap_min_addr")
+            elif isinstance(want, dict) and not (want and set(want) <= COMPARATORS):
+                self.err(value, key, "compare with eq ne gt ge lt le, or give the value")
 
+
+SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 KERNEL_SPEC_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*\d+(\.\d+){0,2}\s*$")
 
 

@@ -59,8 +59,11 @@ class _Judge:
         for msg in self.run.messages:
             getattr(self, f"_on_{msg['t']}")(msg)
         if self.run.timed_out:
-            running = [f"{t.process} step {t.step} ({t.op})" for st in self.open.values()
-                       for t, _, _ in st[-1:]]
+            running = [
+                f"{t.process} step {t.step} ({t.op})"
+                for st in self.open.values()
+                for t, _, _ in st[-1:]
+            ]
             where = f"; still running: {', '.join(running)}" if running else ""
             return Verdict("timeout", f"timed out after {self.timeout:g} s{where}", self.steps)
         for pid, ending in self.run.endings.items():

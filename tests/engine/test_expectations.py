@@ -116,6 +116,38 @@ steps:
 """
 
 
+SYSTEM_OBJECT = """
+id: t
+title: t
+steps:
+  - open: {path: /dev/zero, flags: O_RDWR}
+    as: z
+  - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE, flags: MAP_SHARED, fd: z}
+    as: m
+  - load: {addr: m, length: 2}
+    expect: {value: {hex: "0000"}}
+  - pipe: {read: r, write: w}
+  - write: {fd: w, addr: m + PAGE * 1000000, length: 1}
+    expect: {errno: EFAULT}
+  - fstat: z
+    as: st
+  - load: {addr: m + st.size, format: "<H"}
+    expect: {value: "st.size"}
+"""
+
+
+def test_system_paths_raw_memory_io_and_field_access(run_yaml):
+    result = run_yaml(SYSTEM_OBJECT)["anon"]
+    assert result.outcome == "passed", result.reason
+
+
+def test_errno_names_compare_by_number(run_yaml):
+    text = "id: t\ntitle: t\nsteps:\n  - mmap: {length: PAGE, prot: 0, flags: MAP_SHARED_VALIDATE|0x800000, fd: f}\n    expect: {errno: ENOTSUP}\n"
+    text = text.replace("steps:\n", "steps:\n  - file: f\n    size: 1\n")
+    result = run_yaml(text, backings=["disk"])["disk"]
+    assert result.outcome == "passed", result.reason
+
+
 def test_when_picks_the_first_entry_that_holds(run_yaml):
     results = run_yaml(CONDITIONAL)
     assert results["tmpfs"].outcome == "passed"
