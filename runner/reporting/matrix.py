@@ -72,7 +72,13 @@ def build_matrix(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         rows.append(
             {"id": rid, "title": titles.get(rid, ""), "disagree": disagree, "cells": row_cells}
         )
-    rows.sort(key=lambda r: (not r["disagree"], r["id"]))
+
+    # Disagreements first (the point of a matrix), then rows that fail everywhere they ran
+    # (consistent, but still deviations), then the rest; by id within each group.
+    def failing(r: dict[str, Any]) -> bool:
+        return any(o in model.FAILING for c in r["cells"] if c for o in c)
+
+    rows.sort(key=lambda r: (not r["disagree"], not failing(r), r["id"]))
     for c in columns.values():
         m = f" {c['machine']}" if with_machine and c["machine"] else ""
         c["label"] = f"{c['kernel_release']}{m} {c['backing']}/{c['fs']}"

@@ -103,8 +103,9 @@ def test_matrix_columns_rows_and_disagreement_first() -> None:
     ]
     ids = [r["id"] for r in m["rows"]]
     disagree = [r["id"] for r in m["rows"] if r["disagree"]]
-    # sigbus (tmpfs fails), msync-dirty (tmpfs skipped), page-size (fails on 6.1)
-    assert disagree == ["article-msync-dirty", "article-page-size", "article-sigbus-past-eof"]
+    # page-size (fails on 6.1) and sigbus (fails on tmpfs) first: disagreements with a failure;
+    # then msync-dirty (skipped on tmpfs, passed elsewhere)
+    assert disagree == ["article-page-size", "article-sigbus-past-eof", "article-msync-dirty"]
     assert ids[:3] == disagree and m["disagreeing"] == 3
     # error and timeout cases run only on disk: consistent across kernels, so they agree
     row = next(r for r in m["rows"] if r["id"] == "article-sem-shared")
@@ -137,3 +138,13 @@ def test_matrix_renderings() -> None:
     assert md.count("\n|") == len(m["rows"]) + 2  # header, separator, one line per row
     page = render_matrix_html(m)
     assert page.count('<tr class="disagree">') == 3 and 'id="disagreeing">3<' in page
+
+
+def test_matrix_puts_consistent_failures_after_disagreements() -> None:
+    a = make_report()
+    b = with_kernel(make_report(), "6.1.0")
+    ids = [r["id"] for r in build_matrix([("a", a), ("b", b)])["rows"]]
+    # disagreements first (sigbus fails on tmpfs only, so before msync-dirty's skip); then the
+    # error and the timeout, which fail on both kernels
+    assert ids[:2] == ["article-sigbus-past-eof", "article-msync-dirty"]
+    assert ids[2:4] == ["article-private-cow", "article-sem-shared"]
