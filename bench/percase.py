@@ -1,0 +1,60 @@
+"""Per case-run cost through the real path (``Runner.run_item``), beside raw fork + wait.
+
+Raw fork + wait is measured in this very process, interleaved with the case-runs, so both see
+the same heap size (the fork cost grows with it) and the same load from anything else running.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+
+from runner.session import Item, Runner
+
+
+@dataclass
+class Samples:
+    """Wall and CPU seconds of each run (CPU: this process plus every child it reaped)."""
+
+    name: str
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def fork_wait_once() -> None:
+    """The floor every case-run pays: fork this process, the child exits at once, reap it."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def measure(runner: Runner, items: list[Item], runs: int, warmup: int = 5) -> list[Samples]:
+    """``runs`` rounds; each round does one raw fork + wait, then each item once, in turn."""
+    base = Samples("raw fork + wait")
+    per_item = [Samples(item.name) for item in items]
+    for _ in range(warmup):
+        fork_wait_once()
+        for item in items:
+            runner.run_item(item)
+    for _ in range(runs):
+        c0, t0 = _cpu(), time.perf_counter()
+        fork_wait_once()
+        base.wall.append(time.perf_counter() - t0)
+        base.cpu.append(_cpu() - c0)
+        for item, samples in zip(items, per_item, strict=True):
+            c0, t0 = _cpu(), time.perf_counter()
+            result = runner.run_item(item)
+            samples.wall.append(time.perf_counter() - t0)
+            samples.cpu.append(_cpu() - c0)
+            samples.outcomes[result.outcome] = samples.outcomes.get(result.outcome, 0) + 1
+    return [base, *per_item]

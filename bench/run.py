@@ -1,0 +1,154 @@
+"""The benchmark of issue 8, in one command: ``python3 bench/run.py``.
+
+Prints figures and asserts nothing. Every time is also shown as a ratio to the raw fork + wait
+of this same process, measured in the same run, so figures from a loaded machine (the ratio
+moves far less than the milliseconds) and from different machines can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installing
+
+from bench import catalogue, percase  # noqa: E402
+from bench.memory import rss_kib  # noqa: E402
+from bench.stats import median, ms, p95, ratio  # noqa: E402
+from runner.loader import load_suite  # noqa: E402
+from runner.session import RunConfig, Runner  # noqa: E402
+
+FIXTURES = ROOT / "bench" / "fixtures"
+# The per-case-run rows: the three kinds the issue names, then the file backings' extra cost.
+PER_CASE = [
+    "bench-one-process[anon]",
+    "bench-two-process[anon]",
+    "bench-fork[anon]",
+    "bench-one-process-file[memfd]",
+    "bench-one-process-file[tmpfs]",
+    "bench-one-process-file[disk]",
+]
+TARGET_PER_CASE, TARGET_WALL_S, TARGET_LOAD_S = 1.35, 3.0, 0.3
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("paths", nargs="*", default=["cases/"], help="the catalogue (default cases/)")
+    p.add_argument("--runs", type=int, default=300, help="runs per case kind (default 300)")
+    p.add_argument("-n", dest="jobs", type=int, default=2, help="jobs for parallel runs")
+    p.add_argument("--factors", default="1,2,4", help="catalogue repeats for linearity")
+    p.add_argument("--quick", action="store_true", help="fewer runs, linearity at 1x and 2x")
+    p.add_argument("--no-pytest", action="store_true", help="skip the pytest front end")
+    return p.parse_args(argv)
+
+
+def header(paths: list[str]) -> None:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"mmapconf benchmark: python {platform.python_version()}, "
+        f"kernel {os.uname().release}, {os.cpu_count()} CPUs, load average {load}"
+    )
+    print(f"catalogue: {' '.join(paths)}   (times are wall clock unless marked cpu)")
+
+
+def per_case(runner: Runner, runs: int) -> float:
+    """The per-case-run table; returns the raw fork + wait median, the unit of every ratio."""
+    suite = load_suite([str(FIXTURES)])
+    by_name = {item.name: item for item in runner.plan(suite)}
+    items = [by_name[n] for n in PER_CASE if n in by_name]
+    rows = percase.measure(runner, items, runs)
+    base = median(rows[0].wall)
+    print(f"\n## per case-run: Runner.run_item, {runs} runs each, interleaved with fork + wait")
+    print(f"{'':32} {'median':>11} {'p95':>11} {'median':>8} {'p95':>8} {'cpu median':>12}")
+    print(f"{'':32} {'':>11} {'':>11} {'÷fork+wait':>8} {'':>8}")
+    for row in rows:
+        bad = {k: v for k, v in row.outcomes.items() if k != "passed"}
+        note = f"  outcomes {bad}" if bad else ""
+        print(
+            f"{row.name:32} {ms(median(row.wall))} {ms(p95(row.wall))} "
+            f"{ratio(median(row.wall), base):>8} {ratio(p95(row.wall), base):>8} "
+            f"{ms(median(row.cpu))}{note}"
+        )
+    print(f"(target: median per case-run within {TARGET_PER_CASE}x of raw fork + wait)")
+    return base
+
+
+def load_figures(paths: list[str], fork_s: float) -> None:
+    times, suite = catalogue.load_times(paths, repeats=5)
+    print("\n## load + validate the catalogue (runner.loader.load_suite)")
+    print(
+        f"{len(suite.cases)} valid cases, {len(suite.invalid)} invalid documents: "
+        f"first {ms(times[0])}, median of 5 {ms(median(times))} "
+        f"(= {median(times) / fork_s:.0f} fork+waits; target {TARGET_LOAD_S} s)"
+    )
+    cold = catalogue.cli_validate(paths)
+    print(f"cold, a new interpreter: `{cold.command}` {ms(cold.wall_s)} (imports included)")
+
+
+def catalogue_figures(
+    runner: Runner, paths: list[str], jobs: int, fork_s: float, with_pytest: bool
+) -> None:
+    items = runner.plan(load_suite(paths))
+    unit = len(items) * fork_s
+    print(f"\n## whole catalogue: {len(items)} items (case x backing)")
+    print(f"(ratio: wall ÷ (items x fork+wait), and per item; target {TARGET_WALL_S} s at -n 2)")
+    runs = [catalogue.cli_run(paths, 1), catalogue.cli_run(paths, jobs)]
+    if with_pytest:
+        collected, why = catalogue.pytest_collects(paths)
+        if collected:
+            runs.append(catalogue.pytest_run(paths, jobs))
+        else:
+            print(f"pytest {' '.join(paths)}: collects nothing yet ({why}); figure skipped")
+    for t in runs:
+        print(
+            f"`{t.command}`: {t.wall_s:7.3f} s wall, {ratio(t.wall_s, unit)}, "
+            f"{ms(t.wall_s / len(items))}/item, peak RSS {t.peak_rss_kib / 1024:.1f} MiB, "
+            f"exit {t.exit_code}  [{t.summary}]"
+        )
+
+
+def linearity(runner: Runner, paths: list[str], factors: list[int], jobs: int) -> None:
+    items = runner.plan(load_suite(paths))
+    print(f"\n## linearity: the item list repeated, run in this process with -n {jobs}")
+    first = None
+    for k in factors:
+        wall, counts = catalogue.in_process(runner, items, k, jobs)
+        per = wall / (len(items) * k)
+        first = first or per
+        print(
+            f"{k}x: {len(items) * k:5} items {wall:7.3f} s wall, {ms(per)}/item "
+            f"({per / first:.2f} of 1x per item)  {counts}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.chdir(ROOT)  # report paths and case files are named from the repository root
+    runs = 60 if args.quick else args.runs
+    factors = [1, 2] if args.quick else [int(k) for k in args.factors.split(",")]
+    start = time.perf_counter()
+    header(args.paths)
+    runner = Runner(RunConfig())
+    # Load the catalogue first, so the per-case figures are taken at a real run's heap size.
+    keep = load_suite(args.paths)
+    fork_s = per_case(runner, runs)
+    load_figures(args.paths, fork_s)
+    catalogue_figures(runner, args.paths, args.jobs, fork_s, not args.no_pytest)
+    linearity(runner, args.paths, factors, args.jobs)
+    mem = rss_kib()
+    print(
+        f"\n## memory of this process (holds {len(keep.cases)} cases): "
+        f"RSS {mem.get('VmRSS', 0) / 1024:.1f} MiB, peak {mem.get('VmHWM', 0) / 1024:.1f} MiB"
+    )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nbenchmark took {time.perf_counter() - start:.1f} s; load average now {load}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
