@@ -1,0 +1,87 @@
+"""Collection: a YAML case file becomes one item per case × backing, in the engine's plan order.
+
+A document that does not validate becomes a collector that fails with its ``file:line:column``
+problems, so the valid cases of the same file still run, as with ``mmapconf run``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.engine import portable, runner_for
+from conformance.failure import format_problems
+from conformance.item import CaseItem
+from runner.loader import SUFFIXES, Suite, _flag_duplicates, load_file
+from runner.model import Case
+from runner.session import Item
+
+CASES_DIR = "cases"
+_FIRST_CASES = pytest.StashKey[dict[str, Case]]()
+
+
+def is_case_file(path: Path, parent: pytest.Collector) -> bool:
+    """A ``*.yaml`` below a ``cases`` folder of the rootdir, or one named on the command line."""
+    if path.suffix not in SUFFIXES:
+        return False
+    try:
+        parts = path.relative_to(parent.config.rootpath).parts
+    except ValueError:
+        parts = path.parts
+    return CASES_DIR in parts[:-1] or parent.session.isinitpath(path)
+
+
+class CaseFile(pytest.File):
+    def collect(self):  # type: ignore[no-untyped-def]
+        suite = load_file(self.path)
+        _flag_cross_file_duplicates(self.config, suite)
+        runner = runner_for(self.config)
+        for item in runner.plan(suite):
+            if item.invalid is not None:
+                yield InvalidCase.from_parent(self, name=item.name, plan_item=item)
+            else:
+                yield CaseItem.from_parent(self, name=item.name, plan_item=item)
+
+
+class InvalidCaseError(Exception):
+    pass
+
+
+class InvalidCase(pytest.Collector):
+    """``ID[invalid]``: fails at collection, showing every problem of the document."""
+
+    def __init__(self, *, plan_item: Item, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan_item = plan_item
+        # what report.json records for it: the engine's own ``error`` result for this document
+        self.result = portable(runner_for(self.config).run_item(plan_item))
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        raise InvalidCaseError(self.plan_item.name)
+
+    def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
+        if isinstance(excinfo.value, InvalidCaseError):
+            invalid = self.plan_item.invalid
+            assert invalid is not None
+            # pytest heads a collection error with the file only: name the document first
+            head = f"invalid case {self.name} at {invalid.file}:{invalid.line}:"
+            return head + "\n" + format_problems(invalid.problems)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        assert self.plan_item.invalid is not None
+        return self.path, self.plan_item.invalid.line - 1, self.name
+
+
+def _flag_cross_file_duplicates(config: pytest.Config, suite: Suite) -> None:
+    """Ids must be unique across the suite, as ``load_suite`` checks: the engine's own check runs
+    over the cases collected so far plus this file's, and later duplicates become invalid."""
+    first = config.stash.setdefault(_FIRST_CASES, {})
+    combined = Suite(cases=[*first.values(), *suite.cases])
+    _flag_duplicates(combined)
+    suite.invalid += combined.invalid
+    kept = {id(c) for c in combined.cases}
+    suite.cases = [c for c in suite.cases if id(c) in kept]
+    first.update((c.id, c) for c in suite.cases)

@@ -1,0 +1,72 @@
+"""One case on one backing as a pytest item: it runs through ``Runner.run_item`` and maps the
+engine's outcome onto pytest's (passed, skipped with the reason, or a readable failure)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from conformance.engine import portable, runner_for
+from conformance.failure import format_result
+from conformance.properties import junit_properties
+from runner.session import Item
+
+# Markers that pytest gives a meaning: a tag with one of these names stays a -k word only, or
+# a case tagged "skip" would silently never run.
+RESERVED_MARKS = frozenset(
+    {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "tryfirst"}
+)
+_MARK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+class CaseNotPassed(Exception):
+    """The case failed, errored or timed out; carries its result for the display."""
+
+    def __init__(self, result: dict[str, Any]):
+        super().__init__(result.get("reason") or result["outcome"])
+        self.result = result
+
+
+class CaseItem(pytest.Item):
+    """``ID[BACKING]`` under its case file."""
+
+    def __init__(self, *, plan_item: Item, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan_item = plan_item
+        self.result: dict[str, Any] | None = None
+        case = plan_item.case
+        assert case is not None
+        # -k looks at node names, markers and these extra words: add the title and the tags
+        self.extra_keyword_matches.update([case.title, *case.tags])
+        for tag in case.tags:
+            if tag not in RESERVED_MARKS and _MARK_NAME.fullmatch(tag):
+                register_marker(self.config, tag)
+                self.add_marker(tag)
+
+    def runtest(self) -> None:
+        result = portable(runner_for(self.config).run_item(self.plan_item))
+        self.result = result
+        self.user_properties.extend(junit_properties(result, self.plan_item.backing))
+        if result["outcome"] == "skipped":
+            pytest.skip(result["reason"])
+        if result["outcome"] != "passed":
+            raise CaseNotPassed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None):  # type: ignore[no-untyped-def]
+        if isinstance(excinfo.value, CaseNotPassed):
+            return format_result(excinfo.value.result)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        case = self.plan_item.case
+        assert case is not None
+        return self.path, case.line - 1, self.name
+
+
+def register_marker(config: pytest.Config, tag: str) -> None:
+    """Declare a tag as a marker before use, so neither a warning nor --strict-markers fires."""
+    line = f"{tag}: mmapconf case tag"
+    if line not in config.getini("markers"):
+        config.addinivalue_line("markers", line)
