@@ -165,6 +165,8 @@ class Browser:
             drain = getattr(self, "_drain", None)
             if drain is not None:
                 drain.join(timeout=10)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
             self._profile.cleanup()
 
     def __enter__(self) -> Browser:

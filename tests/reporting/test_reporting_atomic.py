@@ -67,4 +67,5 @@ def test_a_kill_mid_write_keeps_the_old_file(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        proc.stdout.close()
     assert (tmp_path / "report.html").read_bytes() == old

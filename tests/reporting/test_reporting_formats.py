@@ -17,12 +17,12 @@ from runner.reporting.junit import render_junit
 from runner.reporting.ktap import render_ktap
 from runner.reporting.markdown import render_markdown
 
-xmlschema = pytest.importorskip(
-    "xmlschema", reason="xmlschema validates JUnit against its XSD: pip install xmlschema"
-)
-
 
 def junit_schema():
+    """The shipped XSD, loaded by xmlschema (a test dependency: pure Python, validates XSD 1.0)."""
+    xmlschema = pytest.importorskip(
+        "xmlschema", reason="xmlschema validates JUnit against its XSD: pip install xmlschema"
+    )
     xsd = resources.files("runner.reporting").joinpath("junit.xsd").read_text()
     return xmlschema.XMLSchema(xsd)
 
