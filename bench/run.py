@@ -8,6 +8,7 @@ moves far less than the milliseconds) and from different machines can be compare
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -34,6 +35,7 @@ PER_CASE = [
     "bench-one-process-file[disk]",
 ]
 TARGET_PER_CASE, TARGET_WALL_S, TARGET_LOAD_S = 1.35, 3.0, 0.3
+SECTIONS = ("per-case", "load", "catalogue", "linearity")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--factors", default="1,2,4", help="catalogue repeats for linearity")
     p.add_argument("--quick", action="store_true", help="fewer runs, linearity at 1x and 2x")
     p.add_argument("--no-pytest", action="store_true", help="skip the pytest front end")
+    p.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (default all)",
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the per case-run samples here")
     return p.parse_args(argv)
 
 
@@ -56,7 +64,7 @@ def header(paths: list[str]) -> None:
     print(f"catalogue: {' '.join(paths)}   (times are wall clock unless marked cpu)")
 
 
-def per_case(runner: Runner, runs: int) -> float:
+def per_case(runner: Runner, runs: int, json_path: str | None = None) -> float:
     """The per-case-run table; returns the raw fork + wait median, the unit of every ratio."""
     suite = load_suite([str(FIXTURES)])
     by_name = {item.name: item for item in runner.plan(suite)}
@@ -75,6 +83,9 @@ def per_case(runner: Runner, runs: int) -> float:
             f"{ms(median(row.cpu))}{note}"
         )
     print(f"(target: median per case-run within {TARGET_PER_CASE}x of raw fork + wait)")
+    if json_path:
+        samples = {row.name: {"wall": row.wall, "cpu": row.cpu} for row in rows}
+        Path(json_path).write_text(json.dumps(samples))
     return base
 
 
@@ -136,10 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(RunConfig())
     # Load the catalogue first, so the per-case figures are taken at a real run's heap size.
     keep = load_suite(args.paths)
-    fork_s = per_case(runner, runs)
-    load_figures(args.paths, fork_s)
-    catalogue_figures(runner, args.paths, args.jobs, fork_s, not args.no_pytest)
-    linearity(runner, args.paths, factors, args.jobs)
+    only = set(args.only.split(","))
+    if "per-case" in only:
+        fork_s = per_case(runner, runs, args.json)
+    else:  # still the unit of the ratios below
+        fork_s = median(percase.measure(runner, [], runs)[0].wall)
+    if "load" in only:
+        load_figures(args.paths, fork_s)
+    if "catalogue" in only:
+        catalogue_figures(runner, args.paths, args.jobs, fork_s, not args.no_pytest)
+    if "linearity" in only:
+        linearity(runner, args.paths, factors, args.jobs)
     mem = rss_kib()
     print(
         f"\n## memory of this process (holds {len(keep.cases)} cases): "
