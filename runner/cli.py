@@ -1,4 +1,5 @@
-"""The command line: ``mmapconf run | validate | list | explain``."""
+"""The command line: ``mmapconf run | validate | list | explain``, with the report commands
+(``report | matrix | diff | baseline``) and ``kernels`` added by their own packages."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from runner.errors import MmapconfError, UsageError
 from runner.loader import load_suite
 from runner.ops import BACKINGS
 from runner.progress import Progress
+from runner.reporting import add_report_cli, baseline_lines, finish_run, parse_formats
 from runner.selection import matches_keyword
 from runner.session import Result, RunConfig, Runner, merge_repeats
+from runner.vm import add_kernels_cli, add_vm_run_options
 
 DEFAULT_PATHS = ["cases"]
 DEFAULT_REPORT_DIR = "reports/latest"
@@ -29,6 +32,13 @@ def _backing_list(text: str) -> list[str]:
             f"unknown backing {', '.join(bad) or '(none)'}; choose from {', '.join(BACKINGS)}"
         )
     return kinds
+
+
+def _formats(text: str) -> list[str]:
+    try:
+        return parse_formats(text)
+    except MmapconfError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
@@ -90,7 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run each case N times; one whose outcome differs between runs is reported as "
         "flaky, with the outcomes seen",
     )
+    run.add_argument(
+        "--format",
+        type=_formats,
+        default=["json"],
+        metavar="LIST",
+        help="report formats beside report.json: json, junit, html, md, ktap, or all",
+    )
+    run.add_argument(
+        "--baseline", type=Path, metavar="FILE", help="known deviations: count them as known"
+    )
+    run.add_argument(
+        "--strict", action="store_true", help="with --baseline: a known deviation that passes fails"
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="a line per result")
+    add_vm_run_options(run)
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser(
@@ -116,12 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--backing", type=_backing_list, metavar="LIST")
     exp.add_argument("--dir", action="append", default=[], metavar="DIR")
     exp.set_defaults(func=cmd_explain)
+    add_report_cli(sub)
+    add_kernels_cli(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except UsageError as e:
@@ -168,6 +196,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.kernel:
+        return _run_under_kernels(args)
     if args.jobs < 1:
         raise UsageError("-n takes a number of jobs, 1 or more")
     if args.repeat < 1:
@@ -211,11 +241,39 @@ def _finish(args, env, items, runs, duration, progress, status) -> int:
         merged = [r[0] for r in runs.values()]
     merged.sort(key=lambda r: order[r.name])
     data = report.build(env, merged, duration, status is not None)
+    data, _, gate = finish_run(data, Path(args.report_dir), args.format, args.baseline, args.strict)
     path = report.write(data, Path(args.report_dir))
     progress.summary(merged, data["summary"], path, status is not None)
-    if status is not None:
-        return status
-    return 0 if all(r.outcome in ("passed", "skipped") for r in merged) else 1
+    for line in baseline_lines(data):
+        print(line)
+    return status if status is not None else gate
+
+
+def _run_under_kernels(args: argparse.Namespace) -> int:
+    """``run --kernel K``: the same run inside each kernel, then one summary and a matrix."""
+    from runner.vm import VMUnavailable, run_under_kernels
+    from runner.vm.cli import write_matrix
+
+    fs = [f for f in args.fs.split(",") if f]
+    try:
+        paths = run_under_kernels(
+            args.kernel, args.argv, Path(args.report_dir), fs, args.accel, args.vm_timeout
+        )
+    except VMUnavailable as e:
+        raise UsageError(f"cannot boot kernels here: {e}") from None
+    except LookupError as e:
+        raise UsageError(str(e)) from None
+    if len(paths) > 1:
+        write_matrix(paths, Path(args.report_dir))
+    worst = 0
+    for path in paths:
+        summary = report.read(path)["summary"]
+        counts = ", ".join(
+            f"{summary.get(k, 0)} {k}" for k in ("passed", "failed", "skipped", "error", "timeout")
+        )
+        print(f"{path.parent.name}: {counts}")
+        worst = max(worst, 1 if summary.get("failed") or summary.get("error") else 0)
+    return worst if paths else 1
 
 
 def _execute(runner: Runner, items, jobs: int):

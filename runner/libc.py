@@ -216,9 +216,8 @@ def syscall_exists(name: str) -> bool:
 
 
 def memfd_create(name: str, flags: int) -> int:
-    return syscall(
-        "memfd_create", ctypes.addressof(ctypes.create_string_buffer(name.encode())), flags
-    )
+    buf = ctypes.create_string_buffer(name.encode())  # kept alive until the call returns
+    return syscall("memfd_create", ctypes.addressof(buf), flags)
 
 
 class CachestatRange(ctypes.Structure):
