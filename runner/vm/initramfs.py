@@ -24,14 +24,17 @@ from .kernels import KernelTree
 # Names that are built into a given kernel simply resolve to nothing.
 MODULE_GROUPS: dict[str, list[str]] = {
     "boot": ["virtio_mmio", "9pnet_virtio", "9p", "virtio_blk"],
-    "ext4": ["ext4"],
-    "xfs": ["xfs"],
-    "btrfs": ["btrfs"],
+    # crc32c by alias: the filesystems ask the crypto API for "crc32c" at
+    # mount time, and not every kernel's module declares that soft dependency
+    # (6.18's btrfs does not: "error allocating crc32c hash" without it).
+    "ext4": ["crc32c", "ext4"],
+    "xfs": ["crc32c", "xfs"],
+    "btrfs": ["crc32c", "btrfs"],
 }
 
 GUEST_INIT = Path(__file__).with_name("guest_init.sh")
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-INITRD_NAME = "mmapconf-initrd.cpio"
+INITRD_NAME = "mmapconf-initrd-{fs}.cpio"
 
 
 def find_busybox() -> Path:
@@ -113,8 +116,11 @@ def _pad(b: bytes) -> bytes:
     return b + b"\0" * (-len(b) % 4)
 
 
-def build(tree: KernelTree, busybox: Path | None = None, init: Path = GUEST_INIT) -> bytes:
-    """The initramfs for TREE as bytes."""
+def build(
+    tree: KernelTree, fs: str = "none", busybox: Path | None = None, init: Path = GUEST_INIT
+) -> bytes:
+    """The initramfs for TREE as bytes: the boot modules and those of FS only
+    (all of xfs and btrfs would triple its size, and TCG pays for every MB)."""
     busybox = busybox or find_busybox()
     c = Cpio()
     for d in ("bin", "dev", "proc", "sys", "newroot", "modules"):
@@ -124,6 +130,8 @@ def build(tree: KernelTree, busybox: Path | None = None, init: Path = GUEST_INIT
     c.file("init", init.read_bytes(), 0o755)
     seen: set[str] = set()
     for group, names in MODULE_GROUPS.items():
+        if group not in ("boot", fs):
+            continue
         order = []
         for path in module_order(tree, names):
             base = module_basename(path)
@@ -135,15 +143,15 @@ def build(tree: KernelTree, busybox: Path | None = None, init: Path = GUEST_INIT
     return c.bytes()
 
 
-def ensure(tree: KernelTree) -> Path:
-    """The cached initramfs of TREE, rebuilt when the init script, busybox or
-    this builder changed since."""
-    out = tree.root / INITRD_NAME
+def ensure(tree: KernelTree, fs: str = "none") -> Path:
+    """The cached initramfs of TREE for FS, rebuilt when the init script,
+    busybox or this builder changed since."""
+    out = tree.root / INITRD_NAME.format(fs=fs)
     busybox = find_busybox()
     inputs = (GUEST_INIT, busybox, Path(__file__))
     if out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in inputs):
         return out
-    data = build(tree, busybox)
+    data = build(tree, fs, busybox)
     # Write then rename: a truncated initramfs would boot into "junk at the
     # end of compressed archive" instead of failing here.
     fd, tmp = tempfile.mkstemp(prefix=out.name + ".", dir=out.parent)

@@ -128,7 +128,7 @@ def run_one(
 ) -> Path | None:
     """Boot TREE once (twice if the first boot brings no report back);
     returns the annotated report.json, or None."""
-    initrd = initramfs.ensure(tree)
+    initrd = initramfs.ensure(tree, fs)
     if job.exists():
         shutil.rmtree(job)
     job.mkdir(parents=True)
