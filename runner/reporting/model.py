@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from runner.errors import MmapconfError
+from runner.errors import UsageError
 
 # Display order of the outcomes we know; others (from a newer engine) follow in sorted order.
 KNOWN_OUTCOMES = ("passed", "failed", "error", "timeout", "known", "flaky", "skipped")
@@ -23,8 +23,11 @@ KNOWN_OUTCOMES = ("passed", "failed", "error", "timeout", "known", "flaky", "ski
 FAILING = frozenset({"failed", "error", "timeout"})
 
 
-class ReportError(MmapconfError):
-    """A report, baseline or option a user gave us is unusable: one clear line, exit 2."""
+class ReportError(UsageError):
+    """A report, baseline or option a user gave us is unusable: one clear line, exit 2.
+
+    A UsageError, so that the main command line (which maps UsageError to 2) treats an
+    invalid ``run --baseline`` file like any other unusable argument."""
 
 
 def load_report(path: Path) -> dict[str, Any]:

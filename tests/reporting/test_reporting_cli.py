@@ -163,3 +163,12 @@ def test_report_gate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     )
     assert main(["report", str(rj), "--format", "md", "--gate", "--baseline", str(base)]) == 0
     assert "2 known" in capsys.readouterr().err
+
+
+def test_report_errors_are_usage_errors() -> None:
+    # The main command line maps UsageError to exit 2: `run --baseline missing.yaml` must too.
+    from runner.errors import UsageError
+    from runner.reporting import ReportError
+    from runner.reporting.baseline import BaselineError
+
+    assert issubclass(ReportError, UsageError) and issubclass(BaselineError, UsageError)
