@@ -16,6 +16,7 @@ from runner.loader import load_suite
 from runner.ops import BACKINGS
 from runner.progress import Progress
 from runner.reporting import add_report_cli, baseline_lines, finish_run, parse_formats
+from runner.reporting.baseline import load_baseline
 from runner.selection import matches_keyword
 from runner.session import Result, RunConfig, Runner, merge_repeats
 from runner.vm import add_kernels_cli, add_vm_run_options
@@ -202,6 +203,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("-n takes a number of jobs, 1 or more")
     if args.repeat < 1:
         raise UsageError("--repeat takes a number of runs, 1 or more")
+    if args.baseline:
+        load_baseline(args.baseline)  # a bad baseline is reported before the run, not after
     suite = _suite(args)
     runner = Runner(RunConfig(args.backing, args.dir))
     items = runner.plan(suite)
