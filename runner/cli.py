@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner import environment, interrupt, report
+from runner.catalogue import render_markdown
 from runner.errors import MmapconfError, UsageError
 from runner.loader import load_suite
 from runner.ops import BACKINGS
@@ -128,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list the cases", description="List the cases found.")
     _add_selection(lst)
+    lst.add_argument(
+        "--format",
+        choices=("text", "md"),
+        default="text",
+        help="md: the catalogue page (cases/README.md)",
+    )
     lst.set_defaults(func=cmd_list)
 
     exp = sub.add_parser(
@@ -189,6 +196,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     suite = _suite(args)
+    if args.format == "md":
+        print(render_markdown(suite.cases), end="")
+        return 0 if not suite.invalid else 2
     for case in suite.cases:
         print(f"{case.id:40} {case.location:40} {case.title}")
     for inv in suite.invalid:
