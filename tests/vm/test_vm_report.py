@@ -1,0 +1,84 @@
+"""Guest facts, kernel issues from dmesg, and merging per-kernel reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from runner.vm import vmreport
+
+DMESG = """\
+[    0.1] Linux version 6.1.0
+[    0.2] WARNING: boot-time noise we do not blame on the cases
+[    2.0] mmapconf: command start
+[    2.5] python3[123]: segfault at 7f0000001000 ip 0 sp 0 error 4
+[    2.6] ------------[ cut here ]------------
+[    2.6] WARNING: CPU: 1 PID: 99 at mm/filemap.c:1234 folio_x+0x1/0x2
+[    2.7] BUG: Bad page state in process python3
+[    3.0] mmapconf: command end rc=0
+"""
+
+
+def test_kernel_issues_only_during_the_run_and_not_user_faults() -> None:
+    issues = vmreport.kernel_issues(DMESG)
+    assert len(issues) == 2
+    assert "mm/filemap.c" in issues[0] and issues[1].startswith("[    2.7] BUG")
+
+
+def test_taint_gained_is_an_issue() -> None:
+    issues = vmreport.kernel_issues("", taint_before=1 << 12, taint_after=(1 << 12) | (1 << 9))
+    assert issues == ["kernel taint gained during the run: W (tainted 4096 -> 4608)"]
+    assert vmreport.decode_taint(1 | 1 << 13) == "PE"
+
+
+def test_guest_facts(tmp_path: Path) -> None:
+    (tmp_path / "dmesg.txt").write_text(DMESG)
+    (tmp_path / "tainted-before").write_text("0\n")
+    (tmp_path / "tainted-after").write_text("0\n")
+    (tmp_path / "uptime-start").write_text("1.50\n")
+    (tmp_path / "uptime-end").write_text("4.25\n")
+    f = vmreport.guest_facts(tmp_path)
+    assert f["boot_s"] == 1.5 and f["run_s"] == 2.75 and len(f["kernel_issues"]) == 2
+
+
+def report(release: str, outcomes: dict[str, str], fs: str = "ext4") -> dict:
+    return {
+        "schema_version": 1,
+        "environment": {
+            "kernel_release": release,
+            "backings": {"disk": {"fs": fs}, "tmpfs": {"fs": "tmpfs"}},
+            "vm": {"fs": fs, "accel": "tcg", "wall_s": 3.0, "kernel_issues": []},
+        },
+        "summary": {"total": len(outcomes)},
+        "results": [
+            {"id": i.split("[")[0], "backing": i.split("[")[1][:-1], "outcome": o}
+            for i, o in outcomes.items()
+        ],
+    }
+
+
+def test_merge_lists_cases_that_differ_between_kernels() -> None:
+    a = report("6.1.0", {"x[disk]": "passed", "y[disk]": "skipped", "y[tmpfs]": "skipped"})
+    b = report("6.18.0", {"x[disk]": "passed", "y[disk]": "passed", "y[tmpfs]": "skipped"})
+    m = vmreport.merge([("6.1", a), ("6.18", b)])
+    assert [r["kernel_release"] for r in m["runs"]] == ["6.1.0", "6.18.0"]
+    assert m["differences"] == [
+        {
+            "id": "y",
+            "backing": "disk",
+            "fs": "ext4",
+            "outcomes": {"6.1.0": "skipped", "6.18.0": "passed"},
+        }
+    ]
+    md = vmreport.differences_markdown(m)
+    assert "| `y` | disk/ext4 | skipped | passed |" in md
+    assert "No case" in vmreport.differences_markdown({"differences": []})
+
+
+def test_annotate_keeps_the_report_and_adds_vm(tmp_path: Path) -> None:
+    p = tmp_path / "report.json"
+    p.write_text(json.dumps(report("6.1.0", {"x[disk]": "passed"})))
+    vmreport.annotate(p, {"accel": "tcg", "fs": "xfs"})
+    r = json.loads(p.read_text())
+    assert r["environment"]["vm"] == {"accel": "tcg", "fs": "xfs"}
+    assert r["results"][0]["outcome"] == "passed"
