@@ -89,7 +89,7 @@ class ReportWriter:
             name = _name(nodeid)
             if name not in self.results:
                 self.results[name] = _lost_result(nodeid, rep)
-        if not self.results or self.env is None:
+        if not self.results or self.env is None or self.config.option.collectonly:
             return  # no case ran: nothing to report (e.g. the project's own tests)
         results = [Result(**r) for r in sorted(self.results.values(), key=self._key)]
         duration = time.monotonic() - self.start

@@ -1,0 +1,78 @@
+"""xdist and pytest-forked: the same outcomes as a serial run, one merged report.json, JUnit
+properties that cross from the workers, and nothing lost when a worker dies."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from plugin_support import (
+    EXPECTED_WITH_INVALID,
+    FORKED,
+    PLUGIN,
+    XDIST,
+    read_report,
+    report_outcomes,
+)
+from reportcmp import differences
+
+pytest_plugins = ["pytester"]
+
+
+def test_xdist_gives_the_serial_outcomes_and_one_report(with_invalid: pytest.Pytester) -> None:
+    serial = with_invalid.runpytest(*PLUGIN, "cases", "--report-dir", "serial")
+    parallel = with_invalid.runpytest_subprocess(
+        *PLUGIN, *XDIST, "-n", "2", "cases", "--report-dir", "parallel"
+    )
+    assert parallel.parseoutcomes() == serial.parseoutcomes()
+    assert report_outcomes(with_invalid.path, "parallel") == EXPECTED_WITH_INVALID
+    assert differences(read_report(with_invalid.path, "serial"),
+                       read_report(with_invalid.path, "parallel")) == []  # fmt: skip
+    assert sorted(p.name for p in (with_invalid.path / "parallel").iterdir()) == ["report.json"]
+
+
+def test_forked_gives_the_serial_outcomes(with_invalid: pytest.Pytester) -> None:
+    result = with_invalid.runpytest_subprocess(
+        *PLUGIN, *FORKED, "--forked", "cases", "--report-dir", "forked"
+    )
+    result.assert_outcomes(passed=4, failed=1, skipped=1, errors=2)
+    assert report_outcomes(with_invalid.path, "forked") == EXPECTED_WITH_INVALID
+
+
+def test_junit_properties_survive_xdist(demo: pytest.Pytester) -> None:
+    demo.runpytest_subprocess(
+        *PLUGIN, *XDIST, "-n", "2", "cases", "--junitxml", "junit.xml", "--report-dir", "r"
+    )
+    cases = {
+        tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}
+        for tc in ET.parse(demo.path / "junit.xml").getroot().iter("testcase")
+    }
+    sigbus = cases["demo-sigbus[tmpfs]"]
+    assert sigbus["backing"] == "tmpfs"
+    assert sigbus["filesystem"] == "tmpfs"
+    assert sigbus["signal"] == "SIGBUS"
+    assert sigbus["si_code"] == "BUS_ADRERR"
+    assert sigbus["kernel_release"]
+    assert cases["demo-error[memfd]"]["outcome"] == "error"
+    assert cases["demo-pass[anon]"]["filesystem"] == ""
+
+
+def test_a_dead_worker_loses_no_other_result(demo: pytest.Pytester) -> None:
+    # a conftest that kills the worker running demo-pass, as a crash in the harness would
+    demo.makeconftest(
+        """
+        import os, signal
+
+        def pytest_runtest_call(item):
+            if item.name == "demo-pass[anon]":
+                os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = demo.runpytest_subprocess(*PLUGIN, *XDIST, "-n", "2", "cases", "--report-dir", "r")
+    result.stdout.fnmatch_lines(["*worker*crashed*"])
+    report = read_report(demo.path, "r")
+    by_name = {r["name"]: r for r in report["results"]}
+    assert len(by_name) == 6
+    assert by_name["demo-pass[anon]"]["outcome"] == "error"
+    assert "crashed" in by_name["demo-pass[anon]"]["reason"]
+    assert by_name["demo-sigbus[memfd]"]["outcome"] == "passed"

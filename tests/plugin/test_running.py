@@ -1,0 +1,77 @@
+"""Running items: outcomes, the failure display, skip reasons, report.json, and `mmapconf run`."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from plugin_support import EXPECTED, EXPECTED_WITH_INVALID, PLUGIN, read_report, report_outcomes
+from reportcmp import differences
+
+from runner import cli
+
+pytest_plugins = ["pytester"]
+
+
+def test_outcomes_map_onto_pytest(demo: pytest.Pytester) -> None:
+    result = demo.runpytest(*PLUGIN, "cases", "--report-dir", "report", "-rA")
+    result.assert_outcomes(passed=3, failed=1, skipped=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "ERROR cases/demo/demo.yaml::demo-error[[]memfd[]] - main step 2 (unlink): *",
+            "FAILED cases/demo/demo.yaml::demo-fail[[]anon[]] - main step 2 (load): *",
+        ]
+    )
+    assert report_outcomes(demo.path) == EXPECTED
+
+
+def test_failure_shows_the_claim_and_a_step_trace(demo: pytest.Pytester) -> None:
+    result = demo.runpytest(*PLUGIN, "cases", "-k", "demo-fail", "--report-dir", "report")
+    result.stdout.fnmatch_lines(
+        [
+            "*_ demo-fail[[]anon[]] _*",
+            "main step 2 (load): expected value {data: 'x'}, got success, value {hex 00}*",
+            "",
+            "case:    demo-fail[[]anon[]]  (failed)",
+            "title:   A deliberately wrong expectation about fresh anonymous memory",
+            "claim:   fresh anonymous memory reads as 'x' (it does not: it reads zeros)",
+            "at:      cases/demo/demo.yaml:11",
+            "",
+            "  process  step  line  op    expected           observed",
+            "  main     1     16    mmap  success            success, value *",
+            "> main     2     18    load  value {data: 'x'}  success, value {hex 00} (1 bytes)",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert "conformance/" not in result.stdout.str()  # no frames of the plugin
+
+
+def test_unmet_requirement_is_a_skip_with_its_reason(demo: pytest.Pytester) -> None:
+    result = demo.runpytest(*PLUGIN, "cases", "-k", "demo-skip", "-rs", "--report-dir", "report")
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] cases/demo/demo.yaml:33: kernel <2.6 required*"])
+
+
+def test_one_report_json_like_the_command_line(
+    with_invalid: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = with_invalid.runpytest(*PLUGIN, "cases", "--report-dir", "report")
+    result.stdout.fnmatch_lines(["*mmapconf report: *report.json*"])
+    report = read_report(with_invalid.path)
+    assert report_outcomes(with_invalid.path) == EXPECTED_WITH_INVALID
+    assert report["summary"]["total"] == len(EXPECTED_WITH_INVALID)
+    assert report["environment"]["kernel_release"] == os.uname().release
+    assert report["environment"]["argv"][0] == "pytest"
+
+    monkeypatch.chdir(with_invalid.path)
+    assert cli.main(["run", "cases", "--report-dir", "cli"]) == 1
+    assert differences(read_report(with_invalid.path, "cli"), report) == []
+
+
+def test_no_report_without_cases(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(test_plain="def test_ok():\n    pass\n")
+    result = pytester.runpytest(*PLUGIN, "--report-dir", "report")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "report").exists()
