@@ -20,10 +20,19 @@ if [ -z "$missing" ]; then
     echo "install-vm-deps: all present"
     exit 0
 fi
-if [ "$(id -u)" != 0 ]; then
-    SUDO=sudo
-else
+# Where nothing can be installed, say so and leave the decision to the
+# caller: `mmapconf run --kernel` then skips with a clear message.
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-vm-deps: no apt-get here; install by hand:$missing" >&2
+    exit 0
+fi
+if [ "$(id -u)" = 0 ]; then
     SUDO=
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO="sudo -n"
+else
+    echo "install-vm-deps: not root and no sudo; install by hand:$missing" >&2
+    exit 0
 fi
 echo "install-vm-deps: installing$missing"
 $SUDO apt-get update -qq

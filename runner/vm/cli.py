@@ -137,6 +137,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed and args.strict else 0
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    from .reference import regenerate
+    from .run import VMUnavailable
+
+    fs = [f for f in args.fs.split(",") if f]
+    try:
+        paths = regenerate(args.report_dir, args.kernel or None, fs, args.accel, args.vm_timeout)
+    except VMUnavailable as e:
+        print(f"SKIPPED: {e}")
+        return EXIT_SKIP
+    expected = len(args.kernel or kernels.read_lock()) * len(fs)
+    print(f"{len(paths)} of {expected} reports in {args.report_dir}")
+    return 0 if len(paths) == expected else 1
+
+
 def write_matrix(paths: list[Path], out_dir: Path) -> None:
     """matrix.md / matrix.txt / kernels.json (merged runs and the cases that
     differ between kernels) in OUT_DIR; prints the text matrix."""
@@ -174,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     r.add_argument("guest_args", nargs=argparse.REMAINDER, help="after --: `mmapconf run` args")
     r.set_defaults(func=cmd_run)
+    ref = sub.add_parser(
+        "reference",
+        help="regenerate reports/reference/: article cases under the pinned kernels",
+    )
+    add_vm_run_options(ref)
+    ref.add_argument("--report-dir", type=Path, default=Path("reports/reference"))
+    ref.set_defaults(func=cmd_reference)
     args = parser.parse_args(argv)
     if getattr(args, "guest_args", None) and args.guest_args[0] == "--":
         args.guest_args = args.guest_args[1:]

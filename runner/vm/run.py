@@ -129,6 +129,7 @@ def run_one(
     """Boot TREE once (twice if the first boot brings no report back);
     returns the annotated report.json, or None."""
     initrd = initramfs.ensure(tree, fs)
+    job = job.resolve()
     if job.exists():
         shutil.rmtree(job)
     job.mkdir(parents=True)
@@ -209,6 +210,8 @@ def run_under_kernels(
             "(install with scripts/install-vm-deps.sh)"
         )
     fs = fs or ["ext4"]
+    # Absolute: the guest mounts the job dir at this very path.
+    report_dir = Path(report_dir).resolve()
     trees = [_find_or_fetch(k) for k in kernels_]
     out: list[Path] = []
     for tree in trees:

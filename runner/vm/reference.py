@@ -1,0 +1,107 @@
+"""Regenerate the published per-kernel reports: `python -m runner.vm reference`.
+
+Runs the article cases on the disk (ext4 block device) and tmpfs backings
+under each pinned kernel, then writes matrix.md/.txt, kernels.json and a
+README.md listing the cases whose outcome differs between kernels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import kernels
+from .cli import write_matrix
+from .run import run_under_kernels
+from .vmreport import differences_markdown, merge
+
+DEFAULT_DIR = Path("reports/reference")
+GUEST_ARGV = ["run", "cases/article", "--backing", "disk,tmpfs"]
+# Files of a job dir that are worth publishing; cmd.sh is not (it carries
+# the caller's whole environment).
+PUBLISH = ("report.json", "dmesg.txt", "console.log", "stdout.txt", "stderr.txt")
+
+
+def regenerate(
+    report_dir: Path = DEFAULT_DIR,
+    series: list[str] | None = None,
+    fs: list[str] | None = None,
+    accel: str | None = None,
+    timeout: float = 900.0,
+    guest_argv: list[str] | None = None,
+) -> list[Path]:
+    series = series or sorted(kernels.read_lock(), key=kernels._series_key)
+    kernels.fetch(series)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    paths = run_under_kernels(
+        series, guest_argv or GUEST_ARGV, report_dir, fs or ["ext4"], accel, timeout
+    )
+    for p in paths:
+        for f in p.parent.iterdir():
+            if f.is_file() and f.name not in PUBLISH:
+                f.unlink()
+    if paths:
+        write_matrix(paths, report_dir)
+        (report_dir / "README.md").write_text(readme(paths, report_dir))
+    return paths
+
+
+def _summary(s: dict[str, Any]) -> str:
+    keys = ("passed", "failed", "skipped", "error", "timeout")
+    return ", ".join(f"{s[k]} {k}" for k in keys if s.get(k))
+
+
+def readme(paths: list[Path], report_dir: Path) -> str:
+    reports = [(str(p.parent.relative_to(report_dir)), json.loads(p.read_text())) for p in paths]
+    merged = merge(reports)
+    lines = [
+        "# Reference reports: the article cases under stock Debian kernels",
+        "",
+        "Regenerate with `python -m runner.vm reference` (or `tox -e kernels`, which writes",
+        "to reports/kernels/). Each kernel was booted under qemu"
+        " (microvm, PVH, host root over 9p);",
+        "the `disk` backing is a scratch block device formatted as shown, `tmpfs` is the"
+        " guest's /dev/shm.",
+        "Kernel versions are pinned in `runner/vm/kernels.lock`.",
+        "",
+        "| dir | kernel | Debian package | fs | accel | outcomes | boot s | run s | wall s"
+        " | kernel issues |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, rep in reports:
+        env = rep["environment"]
+        vm = env.get("vm", {})
+        lines.append(
+            f"| [{label}]({label}/report.json) | {env.get('kernel_release')} "
+            f"| {vm.get('debian_version')} | {vm.get('fs')} | {vm.get('accel')} "
+            f"| {_summary(rep.get('summary', {}))} | {vm.get('boot_s')} | {vm.get('run_s')} "
+            f"| {vm.get('wall_s')} | {len(vm.get('kernel_issues', []))} |"
+        )
+    lines += [
+        "",
+        "Timings are TCG (no usable KVM on the machine that made them) and depend on host load:",
+        "boot s = guest uptime when the command started; run s = the command's own time.",
+        "",
+        "## Cases whose outcome differs between kernels",
+        "",
+        differences_markdown(merged).rstrip(),
+        "",
+    ]
+    reasons = _difference_reasons(reports, merged)
+    if reasons:
+        lines += ["Why, per the reports:", ""] + reasons + [""]
+    lines += ["The full table is in [matrix.md](matrix.md).", ""]
+    return "\n".join(lines)
+
+
+def _difference_reasons(reports: list[tuple[str, dict]], merged: dict[str, Any]) -> list[str]:
+    out = []
+    wanted = {(d["id"], d["backing"]) for d in merged["differences"]}
+    for _, rep in reports:
+        rel = rep["environment"].get("kernel_release")
+        for r in rep.get("results", []):
+            if (r.get("id"), r.get("backing")) in wanted and r.get("outcome") != "passed":
+                reason = str(r.get("reason") or "").replace("\n", " ")[:200]
+                out.append(f"- `{r['id']}[{r['backing']}]` on {rel}: {r['outcome']}: {reason}")
+    return out
