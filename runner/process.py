@@ -7,6 +7,7 @@ observation misses its expectation stops the process (exit 3) and releases the o
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import math
 import os
@@ -32,6 +33,7 @@ MAX_MESSAGE = 60_000
 # Address space a case process may add to what it inherits from the harness: cases map a few
 # MiB; this keeps a runaway one (a map-and-touch loop) from pushing the machine into the OOM killer.
 CASE_ADDRESS_SPACE = 512 << 20
+PR_SET_DUMPABLE = 4
 
 
 def choose(expects: Iterable[Expect], facts: Facts) -> Expect:
@@ -77,7 +79,13 @@ class Process:
     def begin(self, parent: str | None) -> None:
         """Set up a freshly forked process: limits, signal dispositions, fault handlers."""
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # RLIMIT_CORE does not stop a core_pattern pipe (systemd-coredump, apport) from taking a
+        # dump of every expected SIGSEGV; a non-dumpable process is dumped by nothing.
+        libc.prctl(PR_SET_DUMPABLE, 0)
         _limit_address_space()
+        # faulthandler (pytest turns it on) would print a traceback for a death by SIGABRT or
+        # SIGFPE that a case means to observe: the case's dispositions are the defaults.
+        faulthandler.disable()
         for sig in (*SIGNALS_TO_DEFAULT, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
         # The harness blocks SIGINT/SIGTERM across its fork; with their defaults back they may
