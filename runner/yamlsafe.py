@@ -19,6 +19,8 @@ MAX_NODES = 100_000  # after alias expansion: a "billion laughs" document stops 
 MAX_DEPTH = 64
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVE_MAX_LEN, _RESOLVE_MAX_KEPT = 64, 50_000
+_resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
 
 Pos = tuple[int, int]
 
@@ -63,6 +65,20 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
             out[key] = self.construct_object(value_node, deep=True)
             out.key_pos[key], out.value_pos[key] = _mark(key_node), _mark(value_node)
         return out
+
+    def resolve(self, kind, value, implicit):  # noqa: D102 - PyYAML hook
+        # The C parser asks the pure-Python resolver for every scalar's tag, and it tries a list
+        # of regexes each time: a third of loading the catalogue, which repeats its scalars
+        # (flag names, PAGE, small numbers) over and over. Short scalars' answers are kept.
+        if kind is not yaml.ScalarNode or len(value) > _RESOLVE_MAX_LEN:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = _resolved.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_resolved) < _RESOLVE_MAX_KEPT:
+                _resolved[key] = tag
+        return tag
 
     def construct_sequence(self, node, deep=False):  # noqa: D102 - PyYAML hook
         out = PosList(self.construct_object(child, deep=True) for child in node.value)
