@@ -159,6 +159,7 @@ def write_matrix(paths: list[Path], out_dir: Path) -> None:
 
     from .vmreport import differences_markdown, merge, write_json_atomic
 
+    out_dir = out_dir.resolve()
     reports = [(str(p.parent.relative_to(out_dir)), json.loads(p.read_text())) for p in paths]
     m = mx.build_matrix(reports)
     text = mx.render_matrix_text(m)

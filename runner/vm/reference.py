@@ -53,6 +53,7 @@ def _summary(s: dict[str, Any]) -> str:
 
 
 def readme(paths: list[Path], report_dir: Path) -> str:
+    report_dir = report_dir.resolve()
     reports = [(str(p.parent.relative_to(report_dir)), json.loads(p.read_text())) for p in paths]
     merged = merge(reports)
     lines = [
