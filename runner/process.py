@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from runner import faults, libc, names
+from runner import faults, libc, names, sandbox
 from runner.actions import ACTIONS, SIGNALS_TO_DEFAULT
 from runner.arena import MAX_CASE_PROCESSES, Arena
 from runner.conditions import Facts, holds
@@ -92,6 +92,8 @@ class Process:
         # (and must, to end us) arrive. SIGALRM is the backstop below, so it must not be blocked.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGALRM})
         faults.install(self.arena)
+        if not sandbox.applied():  # once per case: its other processes inherit the confinement
+            sandbox.confine(self.scratch)
         # A backstop for a harness that died without killing us: SIGALRM's default kills.
         signal.alarm(max(1, math.ceil(self.deadline - time.monotonic()) + 2))
         self.send(t="proc", name=self.name, parent=parent)

@@ -1,0 +1,226 @@
+"""Nothing reaches Python or leaves the scratch folder.
+
+Expressions are a whitelisted AST; file names are single path components; and, below the
+language, Landlock has the kernel refuse what even arbitrary machine code in a case must not do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import textwrap
+
+import pytest
+from hostile_util import children, run_text
+
+from runner import sandbox
+from runner.loader import load_file
+
+ESCAPES = [
+    "__import__('os').system('touch /tmp/pwned')",
+    "().__class__.__bases__[0].__subclasses__()",
+    "PAGE.__class__",
+    "(lambda: 1)()",
+    "[x for x in (1, 2)][0]",
+    "{x: 1 for x in (1,)}",
+    "(x for x in ())",
+    "open('/etc/passwd')",
+    "globals()",
+    "eval('1')",
+    "exec('1')",
+    "getattr(PAGE, 'real')",
+    "min.__self__",
+    "min(*[1, 2])",
+    "max(key=1)",
+    "PAGE[0]",
+    "f'{PAGE}'",
+    "'a' * 3",
+    "b'x'",
+    "1.5",
+    "True",
+    "None",
+    "...",
+    "1 if PAGE else 2",
+    "PAGE and 1",
+    "PAGE < 1",
+    "2 ** 4096",
+    "PAGE := 3",
+    "__builtins__",
+    "_ _",
+    "1; import os",
+    "x" * 2000,
+]
+
+
+def _case_with(value: str, where: str) -> str:
+    """A case that uses ``value`` as an expression in one of several places."""
+    quoted = "'" + value.replace("'", "''") + "'"
+    steps = {
+        "length": f"  - mmap: {{length: {quoted}, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}}",
+        "flags": f"  - mmap: {{length: PAGE, prot: {quoted}, flags: MAP_PRIVATE|MAP_ANONYMOUS}}",
+        "si_addr": "  - mmap: {length: PAGE, prot: PROT_NONE, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n"
+        "    as: m\n"
+        f"  - load: m\n    expect: {{signal: SIGSEGV, si_addr: {quoted}}}",
+        "times": f"  - repeat: {{times: {quoted}, steps: [{{sleep: 1}}]}}",
+    }[where]
+    return f"id: escape\ntitle: t\nsteps:\n{steps}\n"
+
+
+@pytest.mark.parametrize("where", ["length", "flags", "si_addr", "times"])
+@pytest.mark.parametrize("value", ESCAPES, ids=range(len(ESCAPES)))
+def test_an_expression_escape_is_a_validation_error(tmp_path, value, where):
+    path = tmp_path / "escape.yaml"
+    path.write_text(_case_with(value, where))
+    suite = load_file(path)
+    assert not suite.cases, f"{value!r} in {where} validated"
+    (invalid,) = suite.invalid
+    problem = invalid.problems[0]
+    assert problem.file.endswith("escape.yaml") and problem.line >= 3 and problem.column >= 1
+    assert not os.path.exists("/tmp/pwned")
+
+
+BAD_FILE_NAMES = [
+    "/etc/passwd",
+    "/",
+    "../x",
+    "..",
+    ".",
+    "a/b",
+    "a\\0b",  # YAML's escape: a real NUL in the name
+    "a\\x00",
+    "~root",
+    "x" * 65,
+    "",
+    " f",
+    "-rf",
+    ".hidden",
+]
+
+
+@pytest.mark.parametrize("name", BAD_FILE_NAMES, ids=range(len(BAD_FILE_NAMES)))
+@pytest.mark.parametrize("op", ["file", "open", "unlink"])
+def test_a_file_name_outside_the_scratch_folder_is_refused(tmp_path, name, op):
+    quoted = '"' + name + '"'
+    if op == "file":
+        step = f"  - file: {quoted}"
+    else:
+        step = f"  - file: f\n  - {op}: {{file: {quoted}" + (
+            ", flags: O_RDONLY}" if op == "open" else "}"
+        )
+    path = tmp_path / "names.yaml"
+    path.write_text(f"id: names\ntitle: t\nsteps:\n{step}\n")
+    suite = load_file(path)
+    assert not suite.cases, f"{name!r} for {op} validated"
+    assert all(p.line >= 1 and p.column >= 1 for p in suite.invalid[0].problems)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/passwd", "/dev/zero/../../etc/passwd", "/dev/../etc/shadow", "..", "/tmp", "/dev/sda"],
+)
+def test_an_open_path_outside_the_allow_list_is_refused(tmp_path, path):
+    (tmp_path / "p.yaml").write_text(
+        f'id: p\ntitle: t\nsteps:\n  - open: {{path: "{path}", flags: O_RDONLY}}\n'
+    )
+    suite = load_file(tmp_path / "p.yaml")
+    assert not suite.cases
+    assert "a path is one of" in str(suite.invalid[0].problems[0])
+
+
+needs_landlock = pytest.mark.skipif(sandbox.abi() < 1, reason="the kernel has no Landlock")
+
+# x86-64 machine code: open(path, O_WRONLY|O_CREAT, 0644) by raw syscall; returns what it got.
+_OPEN_CREAT = "488d3d12000000be41000000baa4010000b8020000000f05c3"
+
+
+@needs_landlock
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the machine code is x86-64")
+def test_machine_code_run_by_call_cannot_create_a_file_outside_the_scratch_folder(tmp_path):
+    target = tmp_path / "escaped"
+    code = _OPEN_CREAT + (str(target).encode() + b"\0").hex()
+    text = f"""
+id: shellcode
+title: stores machine code that creates a file by raw syscall, and calls it
+steps:
+  - mmap: {{length: PAGE, prot: PROT_READ|PROT_WRITE|PROT_EXEC, flags: MAP_PRIVATE|MAP_ANONYMOUS}}
+    as: m
+  - store: {{addr: m, hex: "{code}"}}
+  - call: m
+    as: rc
+"""
+    result = run_text(tmp_path, text)["shellcode[anon]"]
+    assert not target.exists(), "a case created a file outside its scratch folder"
+    assert result.steps[-1]["result"] == -13  # -EACCES: the kernel refused it
+
+
+@needs_landlock
+def test_what_a_case_may_touch_still_works_under_confinement(tmp_path):
+    """Scratch files, the allow-listed devices, /proc/self, pipes and memfds: all as before."""
+    text = """
+id: confined-ok
+title: everything the language offers still works under Landlock
+steps:
+  - file: f
+    size: PAGE
+  - open: {file: f, flags: O_RDWR|O_TRUNC}
+    as: fd
+  - ftruncate: {fd: fd, length: 2 * PAGE}
+  - open: {path: /dev/zero, flags: O_RDWR}
+    as: z
+  - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE, flags: MAP_PRIVATE, fd: z}
+    as: m
+  - smaps: m
+  - open: {path: /dev/null, flags: O_WRONLY}
+  - open: {path: /, flags: O_RDONLY|O_DIRECTORY}
+  - open: {path: ., flags: O_RDONLY|O_DIRECTORY}
+  - unlink: f
+"""
+    results = run_text(tmp_path, text, backings=["disk", "tmpfs"])
+    assert {r.outcome for r in results.values()} == {"passed"}, results
+
+
+@needs_landlock
+def test_a_case_cannot_make_a_file_outside_by_o_tmpfile_on_an_allowed_folder(tmp_path):
+    text = """
+id: tmpfile
+title: an unnamed file on the root filesystem through the allow-listed '/'
+steps:
+  - open: {path: /, flags: O_TMPFILE|O_RDWR}
+    expect: {errno: [EACCES, EPERM]}
+"""
+    assert run_text(tmp_path, text)["tmpfile[anon]"].outcome == "passed"
+
+
+@pytest.mark.skipif(sandbox.abi() < 6, reason="Landlock signal scoping needs ABI 6 (Linux 6.12)")
+def test_a_case_cannot_signal_a_process_outside_itself(tmp_path):
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        text = f"""
+id: kill-out
+title: a case tries to kill a process that is not its own, then everything it can reach
+steps:
+  - kill: {{pid: {victim.pid}, signal: SIGKILL}}
+    expect: {{errno: EPERM}}
+  - kill: {{pid: {os.getpid()}, signal: SIGSTOP}}
+    expect: {{errno: EPERM}}
+"""
+        result = run_text(tmp_path, text)["kill-out[anon]"]
+        assert result.outcome == "passed", result
+        assert victim.poll() is None, "the case killed a process outside itself"
+        # With that proven, pid -1 ("every process I may signal") reaches only the case itself.
+        text = textwrap.dedent("""
+            id: kill-all
+            title: kill(-1, SIGKILL) from inside a case
+            steps:
+              - fork: {steps: [{wait_for: never}]}
+              - kill: {pid: -1, signal: SIGKILL}
+            """)
+        before = children()
+        result = run_text(tmp_path, text, name="all.yaml")["kill-all[anon]"]
+        assert victim.poll() is None, "kill(-1) in a case reached outside it"
+        assert result.outcome in ("failed", "passed"), result
+        assert children() == before
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
