@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.vm import kernels, run
+from runner.vm import initramfs, kernels, qemu, run, vmreport
 
 CASES = ["cases/article/02-sigbus-past-eof.yaml", "cases/article/04-page-size-granularity.yaml"]
 
@@ -40,3 +40,35 @@ def test_boot_and_run_two_cases(tmp_path: Path) -> None:
     assert outcomes and set(outcomes.values()) == {"passed"}, outcomes
     assert (paths[0].parent / "dmesg.txt").stat().st_size > 0
     assert (paths[0].parent / "console.log").is_file()
+
+
+def boot_shell(tmp_path: Path, script: str, timeout: float) -> tuple[qemu.BootResult, Path]:
+    tree = pick_kernel()
+    if tree is None:
+        pytest.skip("no kernel cached: python -m runner.vm kernels fetch 6.12")
+    job = tmp_path / "job"
+    job.mkdir()
+    qemu.write_cmd_script(job, ["/bin/sh", "-c", script], Path("/"), {"PATH": "/usr/bin:/bin"})
+    spec = qemu.GuestSpec(tree.vmlinux, initramfs.ensure(tree), job, tsc_khz=qemu.host_tsc_khz())
+    return qemu.boot(spec, timeout), job
+
+
+@pytest.mark.skipif(bool(run.missing_tools()), reason="no qemu/busybox: scripts/install-vm-deps.sh")
+def test_guest_kernel_warning_and_taint_are_reported(tmp_path: Path) -> None:
+    # Root in the guest can write the kernel log and add a taint flag (W):
+    # the same path a real WARN_ON during a case takes.
+    script = "echo 'WARNING: CPU: 0 PID: 1 injected by the test' >/dev/kmsg; "
+    script += "echo 512 >/proc/sys/kernel/tainted; exit 7"
+    r, job = boot_shell(tmp_path, script, 120)
+    assert r.exit_status == 7 and not r.timed_out
+    issues = vmreport.guest_facts(job)["kernel_issues"]
+    assert any("injected by the test" in i for i in issues), issues
+    assert any("taint gained during the run: W" in i for i in issues), issues
+
+
+@pytest.mark.skipif(bool(run.missing_tools()), reason="no qemu/busybox: scripts/install-vm-deps.sh")
+def test_hung_guest_is_killed_at_its_timeout(tmp_path: Path) -> None:
+    r, job = boot_shell(tmp_path, "sleep 1000", 20)
+    assert r.timed_out and r.exit_status is None
+    assert 20 <= r.wall_s < 30
+    assert (job / "console.log").is_file()
