@@ -261,12 +261,18 @@ def _shown_args(args: dict[str, Any]) -> dict[str, Any]:
 def _limit_address_space() -> None:
     """RLIMIT_AS = what this process has mapped now + CASE_ADDRESS_SPACE, never raised."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    # statm's first field is VmSize in pages. Read with os.read: in a fresh fork, a text-mode
+    # open and a scan of /proc/self/status cost about 0.3 ms of CPU (mostly first touches of
+    # copy-on-write pages), statm this way about half of that.
     try:
-        with open("/proc/self/status") as f:
-            vm_kb = next(int(ln.split()[1]) for ln in f if ln.startswith("VmSize:"))
-    except (OSError, StopIteration, ValueError):
+        fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            vm_bytes = int(os.read(fd, 128).split()[0]) * resource.getpagesize()
+        finally:
+            os.close(fd)
+    except (OSError, IndexError, ValueError):
         return
-    limit = vm_kb * 1024 + CASE_ADDRESS_SPACE
+    limit = vm_bytes + CASE_ADDRESS_SPACE
     # A fork child inherits its parent's limit and keeps it: the budget is per case process
     # tree, not renewed at each fork (nor could it be: raising a hard limit needs privilege).
     limit = min(x for x in (limit, soft, hard) if x != resource.RLIM_INFINITY)
