@@ -13,6 +13,7 @@ $XDG_CACHE_HOME/mmapconf/kernels, else ~/.cache/mmapconf/kernels):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -234,6 +235,7 @@ def fetch(
             log(f"{s}: {pin.abi} ({pin.version}) already cached")
         else:
             if not refreshed and not apt.has_lists():
+                log("fetching private package lists ...")
                 apt.update()
                 refreshed = True
             t0 = time.monotonic()
@@ -264,12 +266,26 @@ def _download(apt: PrivateApt, dest: Path, pkg: Package, log) -> Path:
         return have[0]
     log(f"downloading {pkg.name} {pkg.version} ({pkg.size / 1e6:.0f} MB)")
     try:
-        return apt.download(pkg.name, pkg.version, dest)
+        deb = apt.download(pkg.name, pkg.version, dest)
     except Exception as e:
         raise RuntimeError(
             f"{e}\nThe pinned {pkg.name}={pkg.version} may have left the archive; "
             "`mmapconf kernels fetch --update-lock` re-pins to what is there now."
         ) from e
+    # apt checked it against the signed index; this checks it is what the
+    # lock file pinned, so a matrix names exactly the kernel it ran.
+    if pkg.sha256 and sha256(deb) != pkg.sha256:
+        deb.unlink()
+        raise RuntimeError(f"{deb.name}: sha256 differs from the lock file's")
+    return deb
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def cached() -> list[KernelTree]:
