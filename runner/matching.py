@@ -137,6 +137,21 @@ def value_matches(want: Any, have: Any, env: Mapping[str, Any]) -> bool:
     return _resolve(want, have, env) == have
 
 
+def resolved(want: Any, have: Any, env: Mapping[str, Any]) -> Any:
+    """``want`` with its expressions evaluated as value_matches reads them, for messages."""
+    if isinstance(want, dict):
+        if set(want) in ({"hex"}, {"data"}):
+            return want
+        if want and set(want) <= set(_CMP):
+            return {op: _resolve(v, have, env) for op, v in want.items()}
+        sub = have if isinstance(have, dict) else {}
+        return {k: resolved(v, sub.get(k), env) for k, v in want.items()}
+    if isinstance(want, list):
+        items = list(have) if isinstance(have, list | tuple) else []
+        return [resolved(w, items[i] if i < len(items) else None, env) for i, w in enumerate(want)]
+    return _resolve(want, have, env)
+
+
 def _compare(op: str, have: Any, want: Any) -> bool:
     try:
         return _CMP[op][1](have, want)

@@ -24,7 +24,13 @@ from runner.arena import MAX_CASE_PROCESSES, Arena
 from runner.conditions import Facts, holds
 from runner.errors import CaseRuntimeError
 from runner.expr import ExprError, parse
-from runner.matching import Observation, describe_expect, describe_observation, judge
+from runner.matching import (
+    Observation,
+    describe_expect,
+    describe_observation,
+    judge,
+    resolved,
+)
 from runner.model import Case, Expect, Step
 from runner.ops import CONSTANTS, OPS
 
@@ -159,7 +165,7 @@ class Process:
             ok=ok,
             errno=obs.errno,
             result=to_json(obs.result),
-            expected=describe_expect(want, self.maps),
+            expected=describe_expect(self.shown(want, obs), self.maps),
             observed=describe_observation(obs, self.maps),
             maps=self.maps,
         )
@@ -182,6 +188,12 @@ class Process:
             self.send(t="error", proc=label, step=step.label, op=step.op, message=str(e))
             self.finish(EXIT_ERROR)
             raise  # not reached: finish() exits
+
+    def shown(self, want: dict[str, Any], obs: Observation) -> dict[str, Any]:
+        """The expectation with its expressions evaluated, as failure messages show it."""
+        if want["kind"] != "value":
+            return want
+        return {**want, "value": resolved(want["value"], obs.result, self.env)}
 
     def bind(self, step: Step, result: Any) -> None:
         self.env[step.bind] = result

@@ -92,7 +92,7 @@ steps:
         (
             "fstat: f\n    expect: {value: {size: {ge: PAGE}}}",
             "failed",
-            "expected value {size: {ge: 'PAGE'}}",
+            "expected value {size: {ge: 4096}}",
         ),
     ],
 )
