@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from plugin_support import EXPECTED, EXPECTED_WITH_INVALID, PLUGIN, read_report, report_outcomes
+from plugin_support import (
+    EXPECTED,
+    EXPECTED_WITH_INVALID,
+    PLUGIN,
+    read_report,
+    report_outcomes,
+    write,
+)
 from reportcmp import differences
 
 from runner import cli
@@ -75,3 +82,50 @@ def test_no_report_without_cases(
     result = pytester.runpytest(*PLUGIN, "--report-dir", "report")
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "report").exists()
+
+
+DISK_CASE = """\
+id: disk-read-back
+title: A file on the filesystem under test maps and reads back
+steps:
+  - file: f
+    data: "abc"
+  - mmap: {length: PAGE, prot: PROT_READ, flags: MAP_SHARED, fd: f}
+    as: m
+  - load: {addr: m, length: 3}
+    expect: {value: {data: "abc"}}
+"""
+
+
+def test_dir_option_chooses_the_filesystem_under_test(demo: pytest.Pytester) -> None:
+    write(demo.path, "cases/disk/disk.yaml", DISK_CASE)
+    under_test = demo.mkdir("fs-under-test")
+    args = ["cases/disk", "--backing", "disk", "--report-dir", "report", "-rs"]
+    demo.runpytest(*PLUGIN, *args, "--dir", str(under_test)).assert_outcomes(passed=1)
+    backing = read_report(demo.path)["environment"]["backings"]["disk"]
+    assert backing["dir"] == str(under_test.resolve())
+
+    result = demo.runpytest(*PLUGIN, *args, "--mmapconf-dir", str(demo.path / "missing"))
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*missing is not a writable folder*"])
+
+
+def test_an_interrupted_run_still_writes_what_it_has(demo: pytest.Pytester) -> None:
+    demo.makeconftest(
+        """
+        def pytest_runtest_call(item):
+            if item.name == "demo-skip[anon]":
+                raise KeyboardInterrupt
+        """
+    )
+    # in a subprocess: pytester re-raises an in-process Ctrl-C into this session
+    result = demo.runpytest_subprocess(*PLUGIN, "cases", "--report-dir", "report")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    report = read_report(demo.path)
+    assert report["interrupted"] is True
+    assert [r["name"] for r in report["results"]] == [
+        "demo-pass[anon]",
+        "demo-fail[anon]",
+        "demo-sigbus[tmpfs]",
+        "demo-sigbus[memfd]",
+    ]
