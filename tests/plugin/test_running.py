@@ -25,8 +25,9 @@ def test_outcomes_map_onto_pytest(demo: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3, failed=1, skipped=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "ERROR cases/demo/demo.yaml::demo-error[[]memfd[]] - main step 2 (unlink): *",
-            "FAILED cases/demo/demo.yaml::demo-fail[[]anon[]] - main step 2 (load): *",
+            # pytest >= 8 appends the reason (the display's first line); 7.4 does not
+            "ERROR cases/demo/demo.yaml::demo-error[[]memfd[]]*",
+            "FAILED cases/demo/demo.yaml::demo-fail[[]anon[]]*",
         ]
     )
     assert report_outcomes(demo.path) == EXPECTED
