@@ -6,8 +6,9 @@ problems, so the valid cases of the same file still run, as with ``mmapconf run`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,6 +18,9 @@ from conformance.item import CaseItem
 from runner.loader import SUFFIXES, Suite, _flag_duplicates, load_file
 from runner.model import Case
 from runner.session import Item
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr
 
 CASES_DIR = "cases"
 _FIRST_CASES = pytest.StashKey[dict[str, Case]]()
@@ -34,7 +38,7 @@ def is_case_file(path: Path, parent: pytest.Collector) -> bool:
 
 
 class CaseFile(pytest.File):
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         suite = load_file(self.path)
         _flag_cross_file_duplicates(self.config, suite)
         runner = runner_for(self.config)
@@ -46,7 +50,7 @@ class CaseFile(pytest.File):
 
 
 class InvalidCaseError(Exception):
-    pass
+    """Raised by an invalid document's collector; its display is the problem list."""
 
 
 class InvalidCase(pytest.Collector):
@@ -58,10 +62,12 @@ class InvalidCase(pytest.Collector):
         # what report.json records for it: the engine's own ``error`` result for this document
         self.result = portable(runner_for(self.config).run_item(plan_item))
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
         raise InvalidCaseError(self.plan_item.name)
 
-    def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
         if isinstance(excinfo.value, InvalidCaseError):
             invalid = self.plan_item.invalid
             assert invalid is not None

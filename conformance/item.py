@@ -4,7 +4,7 @@ engine's outcome onto pytest's (passed, skipped with the reason, or a readable f
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,6 +12,9 @@ from conformance.engine import portable, runner_for
 from conformance.failure import format_result
 from conformance.properties import junit_properties
 from runner.session import Item
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr
 
 # Markers that pytest gives a meaning: a tag with one of these names stays a -k word only, or
 # a case tagged "skip" would silently never run.
@@ -54,7 +57,9 @@ class CaseItem(pytest.Item):
         if result["outcome"] != "passed":
             raise CaseNotPassed(result)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None):  # type: ignore[no-untyped-def]
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
         if isinstance(excinfo.value, CaseNotPassed):
             return format_result(excinfo.value.result)
         return super().repr_failure(excinfo, style)

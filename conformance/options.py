@@ -8,6 +8,7 @@ two plugins adding one option name make pytest refuse to start.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,11 +51,11 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
-def _add(group: pytest.OptionGroup, taken: set[str], name: str, **kwargs: object) -> None:
+def _add(group: pytest.OptionGroup, taken: set[str], name: str, **kwargs: Any) -> None:
     names = [f"--mmapconf-{name}"]
     if f"--{name}" not in taken:
         names.insert(0, f"--{name}")
-    group.addoption(*names, dest="mmapconf_" + name.replace("-", "_"), **kwargs)  # type: ignore[arg-type]
+    group.addoption(*names, dest="mmapconf_" + name.replace("-", "_"), **kwargs)
 
 
 def _taken_names(parser: pytest.Parser) -> set[str]:
