@@ -37,11 +37,15 @@ def counts(result: pytest.RunResult) -> dict[str, int]:
     return {k: v for k, v in result.parseoutcomes().items() if k not in ("warnings", "warning")}
 
 
-def test_forked_gives_the_serial_outcomes(with_invalid: pytest.Pytester) -> None:
-    with_invalid.makepyfile(test_plain="def test_plain():\n    pass\n")
-    plain = with_invalid.runpytest_subprocess(*FORKED, "--forked", "test_plain.py")
-    if plain.ret != 0:
+def require_working_forked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    plain = pytester.runpytest_subprocess(*FORKED, "--forked", "test_plain.py")
+    if plain.ret != 0:  # e.g. pytest-forked 1.7.5 under pytest 9.2: see pyproject.toml
         pytest.skip(f"pytest-forked cannot run even a plain test here: {plain.outlines[-1]}")
+
+
+def test_forked_gives_the_serial_outcomes(with_invalid: pytest.Pytester) -> None:
+    require_working_forked(with_invalid)
     result = with_invalid.runpytest_subprocess(
         *PLUGIN, *FORKED, "--forked", "cases", "--report-dir", "forked"
     )
@@ -67,17 +71,18 @@ def test_junit_properties_survive_xdist(demo: pytest.Pytester) -> None:
     assert cases["demo-pass[anon]"]["filesystem"] == ""
 
 
-def test_a_dead_worker_loses_no_other_result(demo: pytest.Pytester) -> None:
-    # a conftest that kills the worker running demo-pass, as a crash in the harness would
-    demo.makeconftest(
-        """
-        import os, signal
+# a conftest that kills the process running demo-pass, as a crash in the harness would
+KILL_DEMO_PASS = """
+import os, signal
 
-        def pytest_runtest_call(item):
-            if item.name == "demo-pass[anon]":
-                os.kill(os.getpid(), signal.SIGKILL)
-        """
-    )
+def pytest_runtest_call(item):
+    if item.name == "demo-pass[anon]":
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_dead_worker_loses_no_other_result(demo: pytest.Pytester) -> None:
+    demo.makeconftest(KILL_DEMO_PASS)
     result = demo.runpytest_subprocess(*PLUGIN, *XDIST, "-n", "2", "cases", "--report-dir", "r")
     result.stdout.fnmatch_lines(["*worker*crashed*"])
     report = read_report(demo.path, "r")
@@ -86,3 +91,15 @@ def test_a_dead_worker_loses_no_other_result(demo: pytest.Pytester) -> None:
     assert by_name["demo-pass[anon]"]["outcome"] == "error"
     assert "crashed" in by_name["demo-pass[anon]"]["reason"]
     assert by_name["demo-sigbus[memfd]"]["outcome"] == "passed"
+
+
+def test_a_dead_forked_child_loses_no_other_result(demo: pytest.Pytester) -> None:
+    require_working_forked(demo)
+    demo.makeconftest(KILL_DEMO_PASS)
+    result = demo.runpytest_subprocess(*PLUGIN, *FORKED, "--forked", "cases", "--report-dir", "r")
+    result.stdout.fnmatch_lines(["*CRASHED with signal 9*"])
+    by_name = {r["name"]: r for r in read_report(demo.path, "r")["results"]}
+    assert len(by_name) == 6
+    assert by_name["demo-pass[anon]"]["outcome"] == "error"
+    assert by_name["demo-pass[anon]"]["line"] == 1
+    assert by_name["demo-fail[anon]"]["outcome"] == "failed"
