@@ -130,3 +130,27 @@ def test_an_interrupted_run_still_writes_what_it_has(demo: pytest.Pytester) -> N
         "demo-sigbus[tmpfs]",
         "demo-sigbus[memfd]",
     ]
+
+
+TIMEOUT_CASE = """\
+id: waits-forever
+title: Waits for an event nobody posts
+timeout: 0.3
+processes:
+  a:
+    steps:
+      - wait_for: never
+"""
+
+
+def test_timeout_is_a_failure_named_timeout(demo: pytest.Pytester) -> None:
+    write(demo.path, "cases/slow/slow.yaml", TIMEOUT_CASE)
+    result = demo.runpytest(*PLUGIN, "cases/slow", "-v", "--report-dir", "report")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "cases/slow/slow.yaml::waits-forever[[]anon[]] TIMEOUT*",
+            "timed out after 0.3 s; still running: a step 1 (wait_for)",
+        ]
+    )
+    assert report_outcomes(demo.path) == {"waits-forever[anon]": "timeout"}
