@@ -143,7 +143,16 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
     fs = [f for f in args.fs.split(",") if f]
     try:
-        paths = regenerate(args.report_dir, args.kernel or None, fs, args.accel, args.vm_timeout)
+        guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
+        paths = regenerate(
+            args.report_dir,
+            args.kernel or None,
+            fs,
+            args.accel,
+            args.vm_timeout,
+            guest,
+            keep_reports=not args.summary_only,
+        )
     except VMUnavailable as e:
         print(f"SKIPPED: {e}")
         return EXIT_SKIP
@@ -196,6 +205,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_vm_run_options(ref)
     ref.add_argument("--report-dir", type=Path, default=Path("reports/reference"))
+    ref.add_argument(
+        "--cases", action="append", default=[], help="case paths (default: cases/article)"
+    )
+    ref.add_argument("--backing", default="disk,tmpfs", help="default: %(default)s")
+    ref.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="keep only README.md, matrix.* and kernels.json (not the per-kernel reports)",
+    )
     ref.set_defaults(func=cmd_reference)
     args = parser.parse_args(argv)
     if getattr(args, "guest_args", None) and args.guest_args[0] == "--":

@@ -8,6 +8,7 @@ README.md listing the cases whose outcome differs between kernels.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,11 @@ def regenerate(
     accel: str | None = None,
     timeout: float = 900.0,
     guest_argv: list[str] | None = None,
+    keep_reports: bool = True,
 ) -> list[Path]:
+    """Run, write matrix/README into REPORT_DIR; without KEEP_REPORTS only the
+    README, matrix and kernels.json stay (a whole-suite report is ~4 MB per
+    kernel: too much to commit at every regeneration)."""
     series = series or sorted(kernels.read_lock(), key=kernels._series_key)
     kernels.fetch(series)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +48,12 @@ def regenerate(
                 f.unlink()
     if paths:
         write_matrix(paths, report_dir)
-        (report_dir / "README.md").write_text(readme(paths, report_dir))
+        (report_dir / "README.md").write_text(
+            readme(paths, report_dir, guest_argv or GUEST_ARGV, keep_reports)
+        )
+    if not keep_reports:
+        for p in paths:
+            shutil.rmtree(p.parent)
     return paths
 
 
@@ -52,15 +62,18 @@ def _summary(s: dict[str, Any]) -> str:
     return ", ".join(f"{s[k]} {k}" for k in keys if s.get(k))
 
 
-def readme(paths: list[Path], report_dir: Path) -> str:
+def readme(
+    paths: list[Path], report_dir: Path, guest_argv: list[str] = GUEST_ARGV, links: bool = True
+) -> str:
     report_dir = report_dir.resolve()
     reports = [(str(p.parent.relative_to(report_dir)), json.loads(p.read_text())) for p in paths]
     merged = merge(reports)
     lines = [
-        "# Reference reports: the article cases under stock Debian kernels",
+        "# Reference reports: the cases under stock Debian kernels",
         "",
-        "Regenerate with `python -m runner.vm reference` (or `tox -e kernels`, which writes",
-        "to reports/kernels/). Each kernel was booted under qemu"
+        f"Guest command: `mmapconf {' '.join(guest_argv)}`. Regenerate with"
+        " `python -m runner.vm reference` (see its --help;",
+        "`tox -e kernels` writes to reports/kernels/). Each kernel was booted under qemu"
         " (microvm, PVH, host root over 9p);",
         "the `disk` backing is a scratch block device formatted as shown, `tmpfs` is the"
         " guest's /dev/shm.",
@@ -74,7 +87,8 @@ def readme(paths: list[Path], report_dir: Path) -> str:
         env = rep["environment"]
         vm = env.get("vm", {})
         lines.append(
-            f"| [{label}]({label}/report.json) | {env.get('kernel_release')} "
+            f"| {f'[{label}]({label}/report.json)' if links else label} "
+            f"| {env.get('kernel_release')} "
             f"| {vm.get('debian_version')} | {vm.get('fs')} | {vm.get('accel')} "
             f"| {_summary(rep.get('summary', {}))} | {vm.get('boot_s')} | {vm.get('run_s')} "
             f"| {vm.get('wall_s')} | {len(vm.get('kernel_issues', []))} |"
@@ -86,14 +100,35 @@ def readme(paths: list[Path], report_dir: Path) -> str:
         "",
         "## Cases whose outcome differs between kernels",
         "",
-        differences_markdown(merged).rstrip(),
+    ]
+    ran = [d for d in merged["differences"] if _behaviour_change(d)]
+    skipped = [d for d in merged["differences"] if not _behaviour_change(d)]
+    lines += [
+        "### Behaviour differences (kernels that ran the case disagree)",
+        "",
+        differences_markdown({"differences": ran}).rstrip(),
         "",
     ]
-    reasons = _difference_reasons(reports, merged)
+    reasons = _difference_reasons(reports, {"differences": ran})
     if reasons:
         lines += ["Why, per the reports:", ""] + reasons + [""]
+    lines += [
+        "### Skipped on some kernels only (a `requires` unmet: kernel version, syscall, sysctl)",
+        "",
+        differences_markdown({"differences": skipped}).rstrip(),
+        "",
+    ]
+    reasons = _difference_reasons(reports, {"differences": skipped})
+    if reasons:
+        # One line per distinct reason: the table already says where.
+        distinct = sorted({r.split(": ", 1)[1] if ": " in r else r for r in reasons})
+        lines += ["Reasons given:", ""] + [f"- {r}" for r in distinct] + [""]
     lines += ["The full table is in [matrix.md](matrix.md).", ""]
     return "\n".join(lines)
+
+
+def _behaviour_change(d: dict[str, Any]) -> bool:
+    return len({o for o in d["outcomes"].values() if o != "skipped"}) > 1
 
 
 def _difference_reasons(reports: list[tuple[str, dict]], merged: dict[str, Any]) -> list[str]:

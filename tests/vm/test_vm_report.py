@@ -82,3 +82,27 @@ def test_annotate_keeps_the_report_and_adds_vm(tmp_path: Path) -> None:
     r = json.loads(p.read_text())
     assert r["environment"]["vm"] == {"accel": "tcg", "fs": "xfs"}
     assert r["results"][0]["outcome"] == "passed"
+
+
+def test_reference_readme_separates_behaviour_changes_from_skips(tmp_path: Path) -> None:
+    from runner.vm.reference import readme
+
+    reps = {
+        "6.1": report("6.1.0", {"x[disk]": "passed", "y[disk]": "skipped", "z[tmpfs]": "passed"}),
+        "7.3": report("7.3.0", {"x[disk]": "failed", "y[disk]": "passed", "z[tmpfs]": "passed"}),
+    }
+    reps["7.3"]["results"][0]["reason"] = "main step 4 (write): got errno EPERM"
+    reps["6.1"]["results"][1]["reason"] = "syscall y not available"
+    paths = []
+    for label, rep in reps.items():
+        (tmp_path / label).mkdir()
+        p = tmp_path / label / "report.json"
+        p.write_text(json.dumps(rep))
+        paths.append(p)
+    text = readme(paths, tmp_path, ["run", "cases"], links=False)
+    behaviour, skips = text.split("### Skipped on some kernels only")
+    assert "| `x` | disk/ext4 | passed | failed |" in behaviour
+    assert "got errno EPERM" in behaviour and "`y`" not in behaviour
+    assert "| `y` | disk/ext4 | skipped | passed |" in skips
+    assert "- syscall y not available" in skips
+    assert "`z`" not in text and "](6.1/report.json)" not in text
