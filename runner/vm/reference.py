@@ -121,7 +121,7 @@ def readme(
     reasons = _difference_reasons(reports, {"differences": skipped})
     if reasons:
         # One line per distinct reason: the table already says where.
-        distinct = sorted({r.split(": ", 1)[1] if ": " in r else r for r in reasons})
+        distinct = sorted({r.split(": skipped: ", 1)[-1] for r in reasons})
         lines += ["Reasons given:", ""] + [f"- {r}" for r in distinct] + [""]
     lines += ["The full table is in [matrix.md](matrix.md).", ""]
     return "\n".join(lines)
