@@ -30,7 +30,7 @@ MKFS = {
 }
 # Our own per-guest options: a --dir or --report-dir from the caller would
 # point the guest at host paths we do not mount writable.
-_OWN_OPTIONS = ("--dir", "--report-dir", "--kernel", "--fs", "--accel")
+_OWN_OPTIONS = ("--dir", "--report-dir", "--kernel", "--fs", "--accel", "--vm-timeout")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 

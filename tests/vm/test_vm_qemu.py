@@ -62,12 +62,14 @@ def test_cmd_script_runs_with_quoting_and_env(tmp_path: Path) -> None:
 
 def test_guest_command_sets_dir_and_report_dir(tmp_path: Path) -> None:
     argv = run.guest_command(
-        ["run", "cases/article", "--dir", "/x", "--report-dir=/y", "--backing", "disk"],
+        ["run", "cases/article", "--dir", "/x", "--report-dir=/y", "--backing", "disk"]
+        + ["--kernel", "6.1", "--fs=xfs", "--vm-timeout", "99"],
         tmp_path,
         "xfs",
     )
     assert argv[1:4] == ["-m", "runner", "run"]
     assert "/x" not in argv and "--report-dir=/y" not in argv
+    assert not {"--kernel", "6.1", "--fs=xfs", "--vm-timeout", "99"} & set(argv)
     assert argv[-4:] == ["--dir", run.GUEST_DISK_DIR, "--report-dir", str(tmp_path)]
     assert "--backing" in argv
     assert run.guest_command(["run"], tmp_path, "none")[-2:] == ["--report-dir", str(tmp_path)]
