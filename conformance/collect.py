@@ -73,6 +73,8 @@ class InvalidCase(pytest.Collector):
             assert invalid is not None
             # pytest heads a collection error with the file only: name the document first
             head = f"invalid case {self.name} at {invalid.file}:{invalid.line}:"
+            # plain text, not as_longrepr: xdist drops a collection error that another worker
+            # already reported by comparing the two, which only works for strings
             return head + "\n" + format_problems(invalid.problems)
         return super().repr_failure(excinfo)
 

@@ -7,9 +7,12 @@ line of a report; a Python traceback would show the harness, not the system unde
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import Problem
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr
 
 CELL = 60  # widest a trace cell gets: observed values can be long byte strings
 CONTEXT = 3  # steps shown before each failing step when the trace is cut
@@ -31,6 +34,30 @@ def format_result(result: dict[str, Any]) -> str:
     if steps:
         lines += ["", *format_trace(steps)]
     return "\n".join(lines)
+
+
+def as_longrepr(text: str, path: str, line: int, message: str) -> str | TerminalRepr:
+    """``text`` as pytest's own exception display, with ``message`` as the crash line.
+
+    Only the crash line goes into the short summary and JUnit's ``message`` attribute (a plain
+    string would go there whole, which pytest does on CI); and xdist carries this form across
+    intact. The classes are pytest's internals, so any mismatch falls back to the plain text.
+    """
+    try:
+        from _pytest._code.code import (
+            ReprEntryNative,
+            ReprExceptionInfo,
+            ReprFileLocation,
+            ReprTraceback,
+        )
+
+        trace = ReprTraceback(
+            reprentries=[ReprEntryNative([text + "\n"])], extraline=None, style="native"
+        )
+        crash = ReprFileLocation(path=path, lineno=line, message=message)
+        return ReprExceptionInfo(reprtraceback=trace, reprcrash=crash)
+    except (ImportError, TypeError):
+        return text
 
 
 def format_trace(steps: list[dict[str, Any]]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance.engine import portable, runner_for
-from conformance.failure import format_result
+from conformance.failure import as_longrepr, format_result
 from conformance.properties import junit_properties
 from runner.session import Item
 
@@ -61,7 +61,9 @@ class CaseItem(pytest.Item):
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
         if isinstance(excinfo.value, CaseNotPassed):
-            return format_result(excinfo.value.result)
+            result = excinfo.value.result
+            message = result.get("reason") or result["outcome"]
+            return as_longrepr(format_result(result), result["file"], result["line"], message)
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Any, int, str]:

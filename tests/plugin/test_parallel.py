@@ -69,6 +69,8 @@ def test_junit_properties_survive_xdist(demo: pytest.Pytester) -> None:
     assert sigbus["kernel_release"]
     assert cases["demo-error[memfd]"]["outcome"] == "error"
     assert cases["demo-pass[anon]"]["filesystem"] == ""
+    failure = next(ET.parse(demo.path / "junit.xml").getroot().iter("failure"))
+    assert failure.get("message").startswith("main step 2 (load): expected value")
 
 
 # a conftest that kills the process running demo-pass, as a crash in the harness would

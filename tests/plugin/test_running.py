@@ -20,17 +20,20 @@ from runner import cli
 pytest_plugins = ["pytester"]
 
 
-def test_outcomes_map_onto_pytest(demo: pytest.Pytester) -> None:
+def test_outcomes_map_onto_pytest(demo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")  # where pytest would print a plain-text failure whole
     result = demo.runpytest(*PLUGIN, "cases", "--report-dir", "report", "-rA")
     result.assert_outcomes(passed=3, failed=1, skipped=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            # pytest >= 8 appends the reason (the display's first line); 7.4 does not
-            "ERROR cases/demo/demo.yaml::demo-error[[]memfd[]]*",
-            "FAILED cases/demo/demo.yaml::demo-fail[[]anon[]]*",
+            # the crash line is the engine's reason, not the whole display
+            "ERROR cases/demo/demo.yaml::demo-error[[]memfd[]] - main step 2 (unlink): *",
+            "FAILED cases/demo/demo.yaml::demo-fail[[]anon[]] - main step 2 (load): *",
         ]
     )
     assert report_outcomes(demo.path) == EXPECTED
+    summary = result.stdout.str().split("short test summary info")[1]
+    assert "title:" not in summary
 
 
 def test_failure_shows_the_claim_and_a_step_trace(demo: pytest.Pytester) -> None:
