@@ -222,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("no cases selected")
     env = environment.capture(runner.backings, ["mmapconf", *sys.argv[1:]])
     progress = Progress(len(items) * args.repeat, verbose=args.verbose)
-    runs: dict[str, list[Result]] = {}
+    runs: dict[int, list[Result]] = {}  # by item index: two invalid items may share a name
     start = time.monotonic()
     status = None
     # SIGTERM as well as SIGINT stops the run cleanly: case processes killed, scratch folders
@@ -232,8 +232,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             results = _execute(runner, items * args.repeat, args.jobs)
             try:
-                for result in results:
-                    runs.setdefault(result.name, []).append(result)
+                for index, result in results:
+                    runs.setdefault(index % len(items), []).append(result)
                     progress.update(result)
             finally:
                 with interrupt.deferred():
@@ -247,12 +247,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _finish(args, env, items, runs, duration, progress, status) -> int:
-    order = {item.name: i for i, item in enumerate(items)}
-    if args.repeat > 1:
-        merged = [merge_repeats(r) for r in runs.values()]
-    else:
-        merged = [r[0] for r in runs.values()]
-    merged.sort(key=lambda r: order[r.name])
+    done = [runs[i] for i in sorted(runs)]  # in plan order
+    merged = [merge_repeats(r) for r in done] if args.repeat > 1 else [r[0] for r in done]
     data = report.build(env, merged, duration, status is not None)
     data, _, gate = finish_run(data, Path(args.report_dir), args.format, args.baseline, args.strict)
     path = report.write(data, Path(args.report_dir))
@@ -290,13 +286,14 @@ def _run_under_kernels(args: argparse.Namespace) -> int:
 
 
 def _execute(runner: Runner, items, jobs: int):
+    """(index, result) pairs, in completion order."""
     if jobs == 1:
-        for item in items:
-            yield runner.run_item(item)
+        for index, item in enumerate(items):
+            yield index, runner.run_item(item)
         return
-    from runner.parallel import run_parallel
+    from runner.parallel import run_parallel_indexed
 
-    yield from run_parallel(runner, items, jobs)
+    yield from run_parallel_indexed(runner, items, jobs)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

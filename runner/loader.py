@@ -12,6 +12,7 @@ from runner.validate import CaseValidator
 from runner.yamlsafe import load_documents
 
 SUFFIXES = (".yaml", ".yml")
+INTERNAL = "internal error while validating (a harness bug; please report it)"
 
 
 @dataclass
@@ -63,7 +64,11 @@ def load_file(path: Path) -> Suite:
         suite.invalid.append(InvalidCase(_file_id(name), name, problems[0].line, problems))
     for index, doc in enumerate(docs):
         validator = CaseValidator(name, doc.data, doc.pos[0])
-        case = validator.validate()
+        try:
+            case = validator.validate()
+        except Exception as e:  # a validator bug costs this document, not the run
+            validator.problems.append(Problem(name, doc.pos[0], 1, f"{INTERNAL}: {e!r}"))
+            case = None
         if case is not None:
             suite.cases.append(case)
         else:

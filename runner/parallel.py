@@ -102,6 +102,14 @@ def _waitpid(pid: int) -> int:
 
 def run_parallel(runner: Runner, items: list[Item], jobs: int) -> Iterator[Result]:
     """Yield each item's result in completion order; stop every worker however it ends."""
+    for _, result in run_parallel_indexed(runner, items, jobs):
+        yield result
+
+
+def run_parallel_indexed(
+    runner: Runner, items: list[Item], jobs: int
+) -> Iterator[tuple[int, Result]]:
+    """Like ``run_parallel``, with each result's index in ``items``."""
     todo = iter(range(len(items)))
     workers: list[_Worker] = []
     try:
@@ -120,7 +128,8 @@ def run_parallel(runner: Runner, items: list[Item], jobs: int) -> Iterator[Resul
                     worker.conn.close()
                     workers.remove(worker)
                     busy.remove(worker)
-                    yield _lost(items[worker.index], worker.pid, _waitpid(worker.pid))
+                    lost = worker.index
+                    yield lost, _lost(items[lost], worker.pid, _waitpid(worker.pid))
                     index = next(todo, STOP)
                     if index != STOP:
                         worker = _Worker(runner, items)
@@ -128,7 +137,7 @@ def run_parallel(runner: Runner, items: list[Item], jobs: int) -> Iterator[Resul
                         busy.append(worker)
                         worker.give(index)
                     continue
-                yield result
+                yield index, result
                 index = next(todo, STOP)
                 if index == STOP:
                     busy.remove(worker)

@@ -226,3 +226,30 @@ def test_an_interrupted_pytest_session_cleans_up(tmp_path, sig):
     assert b"Interrupted: SIG" in out, out.decode()
     assert not _scratch_busy(tmp_path)
     assert wait_until(lambda: not _marked(str(tmp_path)), 2), _marked(str(tmp_path))
+
+
+def test_a_worker_killed_under_its_case_costs_that_case_only(tmp_path):
+    """-n 2: SIGKILL one worker mid-case; its item ends as error, the run goes on and ends."""
+    cases = _suite(tmp_path, timeout=3, blocked=3)
+    proc = _start_run(tmp_path, cases, "-n", "2")
+    try:
+        assert wait_until(lambda: _scratch_busy(tmp_path), 20)
+        time.sleep(0.3)
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            workers = [int(p) for p in f.read().split()]
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 1
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    outcomes = [r["outcome"] for r in report["results"]]
+    assert len(outcomes) == 5 and report["interrupted"] is False  # quick, 3 blocked, procs
+    lost = [r for r in report["results"] if "worker process running it" in r["reason"]]
+    assert len(lost) == 1 and lost[0]["outcome"] == "error", report["results"]
+    assert outcomes.count("timeout") == 3
+    # the dead worker's case processes go by PR_SET_PDEATHSIG and their alarm()
+    assert wait_until(lambda: not _marked(str(tmp_path)), 3 + 3), _marked(str(tmp_path))
