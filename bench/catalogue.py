@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ class Timed:
 
     command: str
     wall_s: float
+    cpu_s: float  # user + system, of the process and every descendant it reaped
     peak_rss_kib: int
     exit_code: int
     summary: str = ""
@@ -54,7 +56,8 @@ def timed_command(argv: list[str], shown: str) -> Timed:
     summary = next((ln for ln in reversed(lines) if " in " in ln and "passed" in ln), "")
     if not summary and lines:
         summary = lines[-1][:200]
-    return Timed(shown, wall, usage.ru_maxrss, proc.returncode, summary.strip())
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(shown, wall, cpu, usage.ru_maxrss, proc.returncode, summary.strip())
 
 
 def cli_run(paths: list[str], jobs: int) -> Timed:
@@ -100,12 +103,26 @@ def pytest_collects(paths: list[str]) -> tuple[bool, str]:
     return collected, last
 
 
-def in_process(runner: Runner, items: list[Item], factor: int, jobs: int) -> tuple[float, dict]:
-    """The item list repeated ``factor`` times, run as ``mmapconf run -n jobs`` runs it."""
+def _cpu() -> float:
+    """CPU of this process and of reaped descendants (pool workers count once the pool ends)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def in_process(
+    runner: Runner, items: list[Item], factor: int, jobs: int
+) -> tuple[float, float, dict]:
+    """The item list repeated ``factor`` times, run as ``mmapconf run -n jobs`` runs it.
+    Returns wall seconds, CPU seconds and the outcome counts."""
     todo = items * factor
     counts: dict[str, int] = {}
+    c0 = _cpu()
     t0 = time.perf_counter()
     results = map(runner.run_item, todo) if jobs == 1 else run_parallel(runner, todo, jobs)
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
-    return time.perf_counter() - t0, counts
+    wall = time.perf_counter() - t0
+    return wall, _cpu() - c0, counts

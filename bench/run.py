@@ -118,7 +118,8 @@ def catalogue_figures(
     for t in runs:
         print(
             f"`{t.command}`: {t.wall_s:7.3f} s wall, {ratio(t.wall_s, unit)}, "
-            f"{ms(t.wall_s / len(items))}/item, peak RSS {t.peak_rss_kib / 1024:.1f} MiB, "
+            f"{ms(t.wall_s / len(items))}/item, cpu {t.cpu_s:.2f} s, "
+            f"peak RSS {t.peak_rss_kib / 1024:.1f} MiB, "
             f"exit {t.exit_code}  [{t.summary}]"
         )
 
@@ -126,14 +127,16 @@ def catalogue_figures(
 def linearity(runner: Runner, paths: list[str], factors: list[int], jobs: int) -> None:
     items = runner.plan(load_suite(paths))
     print(f"\n## linearity: the item list repeated, run in this process with -n {jobs}")
-    first = None
+    print("(cpu: this process and every process it reaped; it moves less with others' load)")
+    first: tuple[float, float] | None = None
     for k in factors:
-        wall, counts = catalogue.in_process(runner, items, k, jobs)
-        per = wall / (len(items) * k)
-        first = first or per
+        wall, cpu, counts = catalogue.in_process(runner, items, k, jobs)
+        per, per_cpu = wall / (len(items) * k), cpu / (len(items) * k)
+        first = first or (per, per_cpu)
         print(
             f"{k}x: {len(items) * k:5} items {wall:7.3f} s wall, {ms(per)}/item "
-            f"({per / first:.2f} of 1x per item)  {counts}"
+            f"({per / first[0]:.2f} of 1x); cpu {ms(per_cpu)}/item "
+            f"({per_cpu / first[1]:.2f} of 1x)  {counts}"
         )
 
 
