@@ -1,4 +1,4 @@
-"""Confine a case's processes with Landlock: files only in the scratch folder, no signals out.
+"""Confine a case's processes: files only in the scratch folder, no signals out, no machine calls.
 
 Validation already refuses file names that leave the scratch folder, but a case runs real
 system calls as root, and some operations (``call``, raw stores into executable memory) can run
@@ -11,7 +11,11 @@ kernel itself refuse what the case must never do, whatever code runs:
 - signal, ptrace or reach by abstract socket any process outside the case (ABI 6+): a
   ``kill`` of pid -1 reaches only the case's own processes.
 
-Where the kernel has no Landlock the case runs unconfined and ``status()`` says so.
+A seccomp filter adds what Landlock does not cover: the machine-wide calls (reboot, modules,
+mount, clock, swap, ptrace, bpf, ...) fail with EPERM, and so does any syscall made through another
+ABI (i386 ``int 0x80``, x32), which could otherwise go around the list.
+
+Where the kernel lacks either, the case runs with what it has, and ``status()`` says so.
 """
 
 from __future__ import annotations
@@ -88,20 +92,26 @@ def confine(scratch: str | None) -> str:
     """Confine this process (and every process it forks) to ``scratch``. Returns the status.
 
     Called once per case, in its first process, before any step runs; never raises for lack of
-    Landlock: an older kernel runs cases unconfined.
+    Landlock or seccomp: an older kernel runs cases with what it has.
     """
     global _status
+    # Both Landlock and seccomp want it from a process without CAP_SYS_ADMIN; cases never exec.
+    if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    _status = f"{_landlock(scratch)}; {_seccomp()}"
+    return _status
+
+
+def _landlock(scratch: str | None) -> str:
     version = abi()
     if version < 1:
-        _status = "unavailable: the kernel has no Landlock"
-        return _status
+        return "Landlock unavailable"
     fs = _fs_rights(version)
     attr = _RulesetAttr(fs, _NET_ALL if version >= 4 else 0, _SCOPE_ALL if version >= 6 else 0)
     size = 24 if version >= 6 else 16 if version >= 4 else 8
     ruleset = _libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), size, 0)
     if ruleset < 0:
-        _status = f"unavailable: landlock_create_ruleset failed (errno {ctypes.get_errno()})"
-        return _status
+        return f"Landlock unavailable (errno {ctypes.get_errno()})"
     try:
         if scratch:
             _allow(ruleset, scratch, fs)
@@ -110,14 +120,70 @@ def confine(scratch: str | None) -> str:
         _allow(ruleset, "/", READ_DIR)  # opening a folder (``open: {path: /}``) reads no file
         for root in _readable_roots():
             _allow(ruleset, root, READ_FILE | READ_DIR)
-        if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
         if _libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0) != 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self")
     finally:
         os.close(ruleset)
-    _status = f"confined (Landlock ABI {version})"
-    return _status
+    return f"Landlock ABI {version}"
+
+
+# -- seccomp: the machine-wide system calls a case has no business making --------------------
+# Landlock guards files, signals and TCP; these act on the whole machine (or escape Landlock's
+# path checks: open_by_handle_at), and a case running as root could make them from machine code
+# run by ``call``. They fail with EPERM. x86-64 numbers; any other ABI (i386 int 0x80, x32) is
+# refused outright, so it cannot be used to go around the list.
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_BIT = 0x40000000
+DENIED_X86_64 = {
+    "ptrace": 101, "syslog": 103, "vhangup": 153, "pivot_root": 155, "adjtimex": 159,
+    "chroot": 161, "acct": 163, "settimeofday": 164, "mount": 165, "umount2": 166,
+    "swapon": 167, "swapoff": 168, "reboot": 169, "sethostname": 170, "setdomainname": 171,
+    "iopl": 172, "ioperm": 173, "init_module": 175, "delete_module": 176, "quotactl": 179,
+    "clock_settime": 227, "kexec_load": 246, "add_key": 248, "request_key": 249,
+    "keyctl": 250, "unshare": 272, "perf_event_open": 298, "name_to_handle_at": 303,
+    "open_by_handle_at": 304, "clock_adjtime": 305, "setns": 308, "process_vm_readv": 310,
+    "process_vm_writev": 311, "finit_module": 313, "kexec_file_load": 320, "bpf": 321,
+    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
+    "fspick": 433, "mount_setattr": 442,
+}  # fmt: skip
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_RET_ALLOW, _RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
+_LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _seccomp() -> str:
+    if os.uname().machine != "x86_64":
+        return "seccomp list not defined for this machine"
+    deny = sorted(DENIED_X86_64.values())
+    n = len(deny)
+    # [arch] [arch ok?] [nr] [x32?] [each denied nr] [allow] [deny]: jumps count from the next
+    prog = [
+        (_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        (_JEQ_K, 0, n + 3, _AUDIT_ARCH_X86_64),
+        (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+        (_JGE_K, n + 1, 0, _X32_BIT),
+        *((_JEQ_K, n - i, 0, nr) for i, nr in enumerate(deny)),
+        (_RET_K, 0, 0, _RET_ALLOW),
+        (_RET_K, 0, 0, _RET_ERRNO | _EPERM),
+    ]
+    filters = (_SockFilter * len(prog))(*(_SockFilter(*f) for f in prog))
+    fprog = _SockFprog(len(prog), filters)
+    if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return f"seccomp unavailable (errno {ctypes.get_errno()})"
+    return f"seccomp denies {n} machine-wide calls"
 
 
 def _allow(ruleset: int, path: str, rights: int) -> None:

@@ -224,3 +224,28 @@ steps:
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
+
+
+# unshare(0) is a no-op that root may always make; `int 0x80` getpid goes through the i386 ABI.
+MACHINE_CALLS = {
+    "unshare": "31ffb8100100000f05c3",  # xor edi,edi; mov eax,272; syscall; ret
+    "i386-abi": "b814000000cd80c3",  # mov eax,20 (i386 getpid); int 0x80; ret
+    "x32-abi": "b8270000400f05c3",  # mov eax,0x40000027 (x32 getpid); syscall; ret
+}
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the machine code is x86-64")
+@pytest.mark.parametrize("name", sorted(MACHINE_CALLS))
+def test_machine_code_cannot_make_a_denied_or_foreign_abi_system_call(tmp_path, name):
+    text = f"""
+id: machine-call
+title: machine code that makes a system call the seccomp list refuses
+steps:
+  - mmap: {{length: PAGE, prot: PROT_READ|PROT_WRITE|PROT_EXEC, flags: MAP_PRIVATE|MAP_ANONYMOUS}}
+    as: m
+  - store: {{addr: m, hex: "{MACHINE_CALLS[name]}"}}
+  - call: m
+"""
+    result = run_text(tmp_path, text)["machine-call[anon]"]
+    assert result.outcome == "passed", result
+    assert result.steps[-1]["result"] == -1  # -EPERM from the filter (0 or a pid without it)

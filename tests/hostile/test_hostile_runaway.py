@@ -63,7 +63,18 @@ processes:
 """
 
 
-@pytest.mark.parametrize("text", [SPIN, BLOCK_IN_C, BLOCK_ON_EVENT], ids=["spin", "sem", "events"])
+SLEEP = """
+id: sleepy
+title: sleeps for 35 years
+timeout: 1
+steps:
+  - sleep: 1 << 40
+"""
+
+
+@pytest.mark.parametrize(
+    "text", [SPIN, BLOCK_IN_C, BLOCK_ON_EVENT, SLEEP], ids=["spin", "sem", "events", "sleep"]
+)
 def test_a_runaway_case_times_out_within_a_second_of_its_timeout(tmp_path, text):
     before = children()
     start = time.monotonic()

@@ -1,0 +1,81 @@
+"""The whole suite, run again and again in one process, leaves nothing behind.
+
+After a warm-up pass (imports, the arena, caches), each further pass of cases/ must bring open
+file descriptors, threads, child processes, mappings and scratch folders back to where they were.
+Scratch folders go to folders of this test's own (``--dir`` and the tmpfs backing's folder), so a
+neighbouring test worker's cases cannot be mistaken for a leak.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hostile_util import ROOT, children
+
+from runner import backings
+from runner.loader import load_suite
+from runner.session import RunConfig, Runner
+
+PASSES = 3  # one warm-up, then two that must each end where the warm-up ended
+MAPS_SLACK = 8  # the allocator may keep or drop an arena or two between passes
+
+
+def _count(path: str) -> int:
+    return len(os.listdir(path))
+
+
+def _maps() -> int:
+    with open("/proc/self/maps") as f:
+        return sum(1 for _ in f)
+
+
+def _snapshot(dirs: list[Path]) -> dict[str, int]:
+    gc.collect()
+    return {
+        "fds": _count("/proc/self/fd"),
+        "threads": threading.active_count(),
+        "tasks": _count("/proc/self/task"),
+        "children": len(children()),
+        "maps": _maps(),
+        "scratch": sum(_count(str(d)) for d in dirs),
+    }
+
+
+@pytest.fixture
+def private_scratch(monkeypatch):
+    disk = Path(tempfile.mkdtemp(prefix="hostile-leaks-"))
+    shm = Path(tempfile.mkdtemp(prefix="hostile-leaks-", dir=backings.SHM_DIR))
+    monkeypatch.setattr(backings, "SHM_DIR", str(shm))
+    yield [disk, shm]
+    for d in (disk, shm):
+        for leftover in d.iterdir():
+            os.system(f"rm -rf {leftover}")  # noqa: S605 - only our own temp folders
+        d.rmdir()
+
+
+def test_running_the_whole_suite_repeatedly_leaks_nothing(private_scratch):
+    suite = load_suite([str(ROOT / "cases")])
+    assert len(suite.cases) > 50
+    runner = Runner(RunConfig(dirs=[str(private_scratch[0])]))
+    assert runner.kinds["tmpfs"][0].dir == str(private_scratch[1])
+    items = runner.plan(suite)
+    seen = []
+    for n in range(PASSES):
+        start = time.monotonic()
+        outcomes = [runner.run_item(item).outcome for item in items]
+        after = _snapshot(private_scratch)
+        seen.append(after)
+        print(f"pass {n + 1}: {len(outcomes)} items in {time.monotonic() - start:.1f} s; {after}")
+        assert "timeout" not in outcomes  # a hung case would hide leaks behind its kill
+    base = seen[0]
+    for n, now in enumerate(seen[1:], start=2):
+        for key in ("fds", "threads", "tasks", "children", "scratch"):
+            assert now[key] == base[key], f"pass {n}: {key} went from {base[key]} to {now[key]}"
+        assert now["scratch"] == 0 and now["children"] == 0
+        assert now["maps"] <= base["maps"] + MAPS_SLACK, f"pass {n}: mappings {base} -> {now}"
