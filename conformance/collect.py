@@ -15,7 +15,7 @@ import pytest
 from conformance.engine import portable, runner_for
 from conformance.failure import format_problems
 from conformance.item import CaseItem
-from runner.loader import SUFFIXES, Suite, _flag_duplicates, load_file
+from runner.loader import SUFFIXES, Suite, flag_duplicates, load_file
 from runner.model import Case
 from runner.session import Item
 
@@ -88,7 +88,7 @@ def _flag_cross_file_duplicates(config: pytest.Config, suite: Suite) -> None:
     over the cases collected so far plus this file's, and later duplicates become invalid."""
     first = config.stash.setdefault(_FIRST_CASES, {})
     combined = Suite(cases=[*first.values(), *suite.cases])
-    _flag_duplicates(combined)
+    flag_duplicates(combined)
     suite.invalid += combined.invalid
     kept = {id(c) for c in combined.cases}
     suite.cases = [c for c in suite.cases if id(c) in kept]

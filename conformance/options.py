@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner.cli import DEFAULT_REPORT_DIR, _backing_list
+from runner.cli import DEFAULT_REPORT_DIR, parse_backings
 from runner.session import RunConfig
 
 GROUP = "mmapconf"
@@ -25,7 +25,7 @@ def add_options(parser: pytest.Parser) -> None:
         group,
         taken,
         "backing",
-        type=_backing_list,
+        type=parse_backings,
         metavar="LIST",
         help="comma-separated backings to run file cases on (disk, tmpfs, memfd, hugetlbfs, "
         "anon); default: disk, tmpfs and memfd for file cases, anon for the rest",

@@ -125,6 +125,9 @@ def _fstat(proc: Process, a: dict[str, Any]) -> dict[str, int]:
         "uid": st.st_uid,
         "gid": st.st_gid,
         "blksize": st.st_blksize,
+        "atime_ns": st.st_atime_ns,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
     }
 
 

@@ -26,7 +26,7 @@ DEFAULT_PATHS = ["cases"]
 DEFAULT_REPORT_DIR = "reports/latest"
 
 
-def _backing_list(text: str) -> list[str]:
+def parse_backings(text: str) -> list[str]:
     kinds = [k.strip() for k in text.split(",") if k.strip()]
     bad = [k for k in kinds if k not in BACKINGS]
     if bad or not kinds:
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(run)
     run.add_argument(
         "--backing",
-        type=_backing_list,
+        type=parse_backings,
         metavar="LIST",
         help=f"comma-separated backings to run on ({', '.join(BACKINGS)}); "
         "default: disk, tmpfs and memfd for file cases, anon for the rest",
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("id", help="the case id (or ID[BACKING])")
     exp.add_argument("paths", nargs="*", metavar="PATH")
-    exp.add_argument("--backing", type=_backing_list, metavar="LIST")
+    exp.add_argument("--backing", type=parse_backings, metavar="LIST")
     exp.add_argument("--dir", action="append", default=[], metavar="DIR")
     exp.set_defaults(func=cmd_explain)
     add_report_cli(sub)

@@ -86,11 +86,12 @@ def load_suite(paths: list[str]) -> Suite:
         part = load_file(path)
         suite.cases += part.cases
         suite.invalid += part.invalid
-    _flag_duplicates(suite)
+    flag_duplicates(suite)
     return suite
 
 
-def _flag_duplicates(suite: Suite) -> None:
+def flag_duplicates(suite: Suite) -> None:
+    """Move every case whose id was seen before (in this suite) to ``invalid``."""
     first: dict[str, Case] = {}
     keep = []
     for case in suite.cases:

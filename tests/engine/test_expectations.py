@@ -153,3 +153,22 @@ def test_when_picks_the_first_entry_that_holds(run_yaml):
     assert results["tmpfs"].outcome == "passed"
     assert results["disk"].outcome == "failed"
     assert "expected value {size: 11}" in results["disk"].reason
+
+
+TIMES = """
+id: t
+title: t
+steps:
+  - file: f
+  - fstat: f
+    as: t0
+  - sleep: 20
+  - write: {fd: f, data: x}
+  - fstat: f
+    expect: {value: {mtime_ns: {gt: t0.mtime_ns}, size: 1}}
+"""
+
+
+def test_fstat_times_and_field_access(run_yaml):
+    result = run_yaml(TIMES, backings=["tmpfs"])["tmpfs"]
+    assert result.outcome == "passed", result.reason
