@@ -12,8 +12,9 @@ kernel itself refuse what the case must never do, whatever code runs:
   ``kill`` of pid -1 reaches only the case's own processes.
 
 A seccomp filter adds what Landlock does not cover: the machine-wide calls (reboot, modules,
-mount, clock, swap, ptrace, bpf, ...) fail with EPERM, and so does any syscall made through another
-ABI (i386 ``int 0x80``, x32), which could otherwise go around the list.
+mount, clock, swap, ptrace, bpf, ...) and sockets other than AF_UNIX (UDP, raw packets) fail with
+EPERM, and so does any syscall made through another ABI (i386 ``int 0x80``, x32), which could
+otherwise go around the list.
 
 Where the kernel lacks either, the case runs with what it has, and ``status()`` says so.
 """
@@ -164,26 +165,42 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def _seccomp() -> str:
-    if os.uname().machine != "x86_64":
-        return "seccomp list not defined for this machine"
+_SYS_SOCKET, _AF_UNIX = 41, 1
+
+
+def _program() -> list[tuple[int, int, int, int]]:
+    """The filter: deny a foreign ABI, a non-AF_UNIX socket (no UDP or raw packets from a case:
+    Landlock covers TCP only) and each listed call; allow the rest. Jumps are to labels."""
     deny = sorted(DENIED_X86_64.values())
-    n = len(deny)
-    # [arch] [arch ok?] [nr] [x32?] [each denied nr] [allow] [deny]: jumps count from the next
-    prog = [
+    code: list[tuple[int, object, object, int]] = [
         (_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
-        (_JEQ_K, 0, n + 3, _AUDIT_ARCH_X86_64),
+        (_JEQ_K, 0, "deny", _AUDIT_ARCH_X86_64),
         (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
-        (_JGE_K, n + 1, 0, _X32_BIT),
-        *((_JEQ_K, n - i, 0, nr) for i, nr in enumerate(deny)),
+        (_JGE_K, "deny", 0, _X32_BIT),
+        (_JEQ_K, 0, "list", _SYS_SOCKET),
+        (_LD_W_ABS, 0, 0, 16),  # seccomp_data.args[0], low half: the address family
+        (_JEQ_K, "allow", "deny", _AF_UNIX),
+        *((_JEQ_K, "deny", 0, nr) for nr in deny),
         (_RET_K, 0, 0, _RET_ALLOW),
         (_RET_K, 0, 0, _RET_ERRNO | _EPERM),
     ]
+    labels = {"list": 7, "allow": len(code) - 2, "deny": len(code) - 1}
+
+    def offset(target: object, at: int) -> int:
+        return labels[target] - at - 1 if isinstance(target, str) else int(target)  # type: ignore[arg-type]
+
+    return [(op, offset(jt, i), offset(jf, i), k) for i, (op, jt, jf, k) in enumerate(code)]
+
+
+def _seccomp() -> str:
+    if os.uname().machine != "x86_64":
+        return "seccomp list not defined for this machine"
+    prog = _program()
     filters = (_SockFilter * len(prog))(*(_SockFilter(*f) for f in prog))
     fprog = _SockFprog(len(prog), filters)
     if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         return f"seccomp unavailable (errno {ctypes.get_errno()})"
-    return f"seccomp denies {n} machine-wide calls"
+    return f"seccomp denies {len(DENIED_X86_64)} machine-wide calls and non-local sockets"
 
 
 def _allow(ruleset: int, path: str, rights: int) -> None:

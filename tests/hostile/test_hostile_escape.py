@@ -226,11 +226,14 @@ steps:
         victim.wait()
 
 
-# unshare(0) is a no-op that root may always make; `int 0x80` getpid goes through the i386 ABI.
+# unshare(0) is a no-op that root may always make; `int 0x80` getpid goes through the i386 ABI;
+# without the filter each of these succeeds (a socket would be an fd, not -1).
 MACHINE_CALLS = {
     "unshare": "31ffb8100100000f05c3",  # xor edi,edi; mov eax,272; syscall; ret
     "i386-abi": "b814000000cd80c3",  # mov eax,20 (i386 getpid); int 0x80; ret
     "x32-abi": "b8270000400f05c3",  # mov eax,0x40000027 (x32 getpid); syscall; ret
+    # socket(AF_INET, SOCK_DGRAM, 0): Landlock covers TCP only; UDP is refused by the filter
+    "udp-socket": "bf02000000be0200000031d2b8290000000f05c3",
 }
 
 
