@@ -68,12 +68,15 @@ def readme(
     report_dir = report_dir.resolve()
     reports = [(str(p.parent.relative_to(report_dir)), json.loads(p.read_text())) for p in paths]
     merged = merge(reports)
+    accels = "/".join(
+        sorted({str(r["environment"].get("vm", {}).get("accel")) for _, r in reports})
+    )
     lines = [
         "# Reference reports: the cases under stock Debian kernels",
         "",
-        f"Guest command: `mmapconf {' '.join(guest_argv)}`. Regenerate with"
-        " `python -m runner.vm reference` (see its --help;",
-        "`tox -e kernels` writes to reports/kernels/). Each kernel was booted under qemu"
+        f"Guest command: `mmapconf {' '.join(guest_argv)}`.",
+        "Regenerate with `python -m runner.vm reference` (see its --help; `tox -e kernels`",
+        "writes to reports/kernels/). Each kernel was booted under qemu"
         " (microvm, PVH, host root over 9p);",
         "the `disk` backing is a scratch block device formatted as shown, `tmpfs` is the"
         " guest's /dev/shm.",
@@ -95,7 +98,8 @@ def readme(
         )
     lines += [
         "",
-        "Timings are TCG (no usable KVM on the machine that made them) and depend on host load:",
+        f"Timings are under {accels} and depend on host load"
+        + (" (TCG: no usable KVM on the machine that made them):" if accels == "tcg" else ":"),
         "boot s = guest uptime when the command started; run s = the command's own time.",
         "",
         "## Cases whose outcome differs between kernels",
