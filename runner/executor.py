@@ -128,7 +128,7 @@ def _collect(sock: socket.socket, pgid: int, deadline: float, arena: Arena, out:
 
 
 def _drain(sock: socket.socket, out: Execution, pending: dict[int, dict[str, Any]]) -> bool:
-    """Read every queued report; True at end of file."""
+    """Read every queued report; True at end of file (or when the case must be ended now)."""
     while True:
         try:
             data = sock.recv(1 << 17)
@@ -138,6 +138,10 @@ def _drain(sock: socket.socket, out: Execution, pending: dict[int, dict[str, Any
             return True
         msg = json.loads(data)
         out.messages.append(msg)
+        if msg.get("limit"):
+            # The process cap was hit: the case killed its group, but a process that changed
+            # its uid (setuid) may not have been allowed to kill them all. We always are.
+            return True
         if msg["t"] == "start":
             pending[msg["pid"]] = msg["expect"]
         elif msg["t"] == "end":

@@ -113,6 +113,7 @@ class Process:
                 op="",
                 message=f"more than {MAX_CASE_PROCESSES} processes in one case: "
                 "every process of the case was killed",
+                limit=True,
             )
             self.arena.abort()
             os.killpg(0, signal.SIGKILL)

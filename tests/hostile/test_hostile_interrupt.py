@@ -188,19 +188,26 @@ def test_blocked():
 """
 
 
+@pytest.mark.parametrize("how", ["test-file", "plugin"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupted_pytest_session_cleans_up(tmp_path, sig):
-    """A test session running cases through runner.session stops as a Ctrl-C would stop it."""
+def test_an_interrupted_pytest_session_cleans_up(tmp_path, sig, how):
+    """A pytest session running cases (a test calling runner.session, or the conformance plugin
+    collecting the YAML itself) stops as a Ctrl-C would stop it."""
     cases = _suite(tmp_path, timeout=60, blocked=1)
-    test_file = tmp_path / "test_blocked_cases.py"
-    test_file.write_text(
-        textwrap.dedent(PYTEST_FILE).format(
-            cases=str(cases / "b-blocked-0.yaml"), scratch=str(tmp_path / "scratch")
+    case_file = cases / "b-blocked-0.yaml"
+    if how == "plugin":
+        args = [str(case_file), "--mmapconf-dir", str(tmp_path / "scratch")]
+    else:
+        test_file = tmp_path / "test_blocked_cases.py"
+        test_file.write_text(
+            textwrap.dedent(PYTEST_FILE).format(
+                cases=str(case_file), scratch=str(tmp_path / "scratch")
+            )
         )
-    )
+        args = [str(test_file)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -245,3 +245,33 @@ processes:
     assert result.outcome == "failed", result
     time.sleep(0.2)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("core")]
+
+
+def test_a_fork_bomb_after_setuid_beside_a_root_process_is_still_ended(tmp_path):
+    """A process that gave up root cannot kill its root siblings: the harness kills the group."""
+    text = """
+id: fork-bomb-setuid
+title: one process stays root and waits in libc (no abort flag reaches it), the other becomes nobody and forks without end
+timeout: 30
+processes:
+  waiter:
+    steps:
+      - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE, flags: MAP_SHARED|MAP_ANONYMOUS}
+        as: m
+      - sem_init: {addr: m, value: 0}
+      - sem_wait: m
+  bomber:
+    steps:
+      - setuid: {uid: 65534, gid: 65534}
+      - repeat:
+          times: 1 << 40
+          steps:
+            - fork: {steps: [{wait_for: never}]}
+"""
+    before = children()
+    start = time.monotonic()
+    result = run_text(tmp_path, text)["fork-bomb-setuid[anon]"]
+    assert result.outcome == "error", result
+    assert "processes in one case" in result.reason
+    assert time.monotonic() - start < 5
+    assert children() == before
