@@ -196,7 +196,8 @@ def test_an_interrupted_pytest_session_cleans_up(tmp_path, sig, how):
     cases = _suite(tmp_path, timeout=60, blocked=1)
     case_file = cases / "b-blocked-0.yaml"
     if how == "plugin":
-        args = [str(case_file), "--mmapconf-dir", str(tmp_path / "scratch")]
+        # -p: the plugin loads whether or not the package is installed (harmless if it is)
+        args = ["-p", "conformance", str(case_file), "--mmapconf-dir", str(tmp_path / "scratch")]
     else:
         test_file = tmp_path / "test_blocked_cases.py"
         test_file.write_text(
