@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except VMUnavailable as e:
         # tox envs on a machine without qemu must skip, not fail.
-        print(f"SKIPPED: {e}")
+        print(f"SKIPPED: cannot boot kernels here: {e}")
         return EXIT_SKIP
     except (LookupError, FileNotFoundError) as e:
         print(f"mmapconf run --kernel: {e}", file=sys.stderr)
@@ -154,7 +154,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
             keep_reports=not args.summary_only,
         )
     except VMUnavailable as e:
-        print(f"SKIPPED: {e}")
+        print(f"SKIPPED: cannot boot kernels here: {e}")
         return EXIT_SKIP
     expected = len(args.kernel or kernels.read_lock()) * len(fs)
     print(f"{len(paths)} of {expected} reports in {args.report_dir}")

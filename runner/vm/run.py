@@ -205,9 +205,9 @@ def run_under_kernels(
     """
     missing = missing_tools()
     if missing:
+        # Worded to follow "cannot boot kernels here: " (how callers print it).
         raise VMUnavailable(
-            "cannot boot kernels here: missing " + ", ".join(missing) + " "
-            "(install with scripts/install-vm-deps.sh)"
+            "missing " + ", ".join(missing) + " (install with scripts/install-vm-deps.sh)"
         )
     fs = fs or ["ext4"]
     # Absolute: the guest mounts the job dir at this very path.
