@@ -61,10 +61,11 @@ def timed_command(argv: list[str], shown: str) -> Timed:
 
 
 def cli_run(paths: list[str], jobs: int) -> Timed:
-    report_dir = tempfile.mkdtemp(prefix="mmapconf-bench-report-")
     argv = [sys.executable, "-m", "runner", "run", *paths, "-n", str(jobs)]
     shown = f"mmapconf run {' '.join(paths)} -n {jobs}"
-    return timed_command([*argv, "--report-dir", report_dir], shown)
+    # The reports (a few MB each) are not kept: removed with their folder.
+    with tempfile.TemporaryDirectory(prefix="mmapconf-bench-report-") as report_dir:
+        return timed_command([*argv, "--report-dir", report_dir], shown)
 
 
 def cli_validate(paths: list[str]) -> Timed:
@@ -73,7 +74,11 @@ def cli_validate(paths: list[str]) -> Timed:
 
 
 def pytest_run(paths: list[str], jobs: int) -> Timed:
-    report_dir = tempfile.mkdtemp(prefix="mmapconf-bench-pytest-")
+    with tempfile.TemporaryDirectory(prefix="mmapconf-bench-pytest-") as report_dir:
+        return _pytest_run(paths, jobs, report_dir)
+
+
+def _pytest_run(paths: list[str], jobs: int, report_dir: str) -> Timed:
     argv = [
         sys.executable,
         "-m",
