@@ -79,3 +79,20 @@ def test_running_the_whole_suite_repeatedly_leaks_nothing(private_scratch):
             assert now[key] == base[key], f"pass {n}: {key} went from {base[key]} to {now[key]}"
         assert now["scratch"] == 0 and now["children"] == 0
         assert now["maps"] <= base["maps"] + MAPS_SLACK, f"pass {n}: mappings {base} -> {now}"
+
+
+def test_parallel_runs_leave_no_worker_fd_or_scratch_behind(private_scratch):
+    """-n 2 twice over cases/article: the pool's workers, pipes and scratch folders all go."""
+    from runner.parallel import run_parallel
+
+    runner = Runner(RunConfig(dirs=[str(private_scratch[0])]))
+    items = runner.plan(load_suite([str(ROOT / "cases" / "article")]))
+    seen = []
+    for _ in range(3):
+        outcomes = [r.outcome for r in run_parallel(runner, items, 2)]
+        assert len(outcomes) == len(items) and "timeout" not in outcomes
+        seen.append(_snapshot(private_scratch))
+    for now in seen[1:]:
+        for key in ("fds", "threads", "tasks", "children", "scratch"):
+            assert now[key] == seen[0][key], f"{key}: {seen[0]} -> {now}"
+    assert seen[-1]["children"] == 0 and seen[-1]["scratch"] == 0
