@@ -282,7 +282,10 @@ def _run_under_kernels(args: argparse.Namespace) -> int:
         )
         print(f"{path.parent.name}: {counts}")
         worst = max(worst, 1 if summary.get("failed") or summary.get("error") else 0)
-    return worst if paths else 1
+    missing = len(args.kernel) * len(fs) - len(paths)
+    if missing:
+        print(f"{missing} kernel x filesystem run(s) came back without a report", file=sys.stderr)
+    return 1 if missing else worst
 
 
 def _execute(runner: Runner, items, jobs: int):
