@@ -252,7 +252,7 @@ def _finish(args, env, items, runs, duration, progress, status) -> int:
     data = report.build(env, merged, duration, status is not None)
     data, _, gate = finish_run(data, Path(args.report_dir), args.format, args.baseline, args.strict)
     path = report.write(data, Path(args.report_dir))
-    progress.summary(merged, data["summary"], path, status is not None)
+    progress.summary(data, path)
     for line in baseline_lines(data):
         print(line)
     return status if status is not None else gate

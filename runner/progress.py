@@ -10,6 +10,7 @@ from runner.session import Result
 
 MARKS = {"passed": ".", "failed": "F", "skipped": "s", "error": "E", "timeout": "T"}
 WIDTH = 60
+BAD = ("failed", "error", "timeout", "flaky")
 
 
 class Progress:
@@ -30,23 +31,25 @@ class Progress:
                 self.out.write(f" [{self.done}/{self.total}]\n")
         self.out.flush()
 
-    def summary(
-        self, results: list[Result], summary: dict[str, Any], path: Path, interrupted: bool
-    ) -> None:
+    def summary(self, report: dict[str, Any], path: Path) -> None:
+        """The failures, then the counts, from the report as written (baseline applied)."""
+        summary = report["summary"]
         if self.done % WIDTH and not self.verbose:
             self.out.write("\n")
-        bad = [r for r in results if r.outcome in ("failed", "error", "timeout", "flaky")]
+        bad = [r for r in report["results"] if r["outcome"] in BAD]
         if bad:
             self.out.write("\n")
         for r in bad:
             self.out.write(
-                f"{r.outcome.upper():7} {r.name} ({r.file}:{r.line})\n        {r.reason}\n"
+                f"{r['outcome'].upper():7} {r['name']} ({r['file']}:{r['line']})\n"
+                f"        {r['reason']}\n"
             )
         counts = ", ".join(
             f"{summary[k]} {k}"
-            for k in ("passed", "failed", "skipped", "error", "timeout", "flaky")
+            for k in ("passed", "failed", "skipped", "error", "timeout", "flaky", "known")
             if summary.get(k)
         )
+        interrupted = report.get("interrupted")
         state = " (INTERRUPTED)" if interrupted else ""
         self.out.write(f"\n{counts or 'nothing run'} in {summary['duration_s']:.2f} s{state}\n")
         self.out.write(f"report: {path}\n")
