@@ -72,8 +72,20 @@ steps:
 """
 
 
+PIPE = """
+id: pipe-read
+title: reads from a pipe whose write end it holds itself and never writes
+timeout: 1
+steps:
+  - pipe: {read: r, write: w}
+  - read: {fd: r, length: 1}
+"""
+
+
 @pytest.mark.parametrize(
-    "text", [SPIN, BLOCK_IN_C, BLOCK_ON_EVENT, SLEEP], ids=["spin", "sem", "events", "sleep"]
+    "text",
+    [SPIN, BLOCK_IN_C, BLOCK_ON_EVENT, SLEEP, PIPE],
+    ids=["spin", "sem", "events", "sleep", "pipe"],
 )
 def test_a_runaway_case_times_out_within_a_second_of_its_timeout(tmp_path, text):
     before = children()
