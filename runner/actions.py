@@ -64,7 +64,19 @@ def _file(proc: Process, a: dict[str, Any]) -> None:
         os.ftruncate(fd, a["size"])
 
 
-def _system_path(proc: Process, path: str) -> str:
+# Folders and /proc files outside the scratch folder are opened for reading only: no O_CREAT,
+# O_TMPFILE or write access there.
+_READ_ONLY_PATHS = ("/", ".", "/proc/self/maps")
+_READ_FLAGS = (
+    os.O_RDONLY | os.O_DIRECTORY | os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+)
+
+
+def _system_path(proc: Process, path: str, flags: int) -> str:
+    if path in _READ_ONLY_PATHS and flags & ~_READ_FLAGS:
+        raise CaseRuntimeError(
+            f"{path} may only be opened for reading (O_RDONLY, O_DIRECTORY, O_PATH)"
+        )
     if path != ".":
         return path
     if proc.scratch is None:
@@ -79,7 +91,7 @@ def _path(proc: Process, name: str) -> str:
 
 
 def _open(proc: Process, a: dict[str, Any]) -> int:
-    path = _path(proc, a["file"]) if "file" in a else _system_path(proc, a["path"])
+    path = _path(proc, a["file"]) if "file" in a else _system_path(proc, a["path"], a["flags"])
     return os.open(path, a["flags"], a["mode"])
 
 
@@ -174,6 +186,16 @@ def _smaps(proc: Process, a: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _kill(proc: Process, a: dict[str, Any]) -> None:
+    """kill(2), but only within the case's own process group: as root, pid -1 would be the
+    whole machine."""
+    pid, group = a["pid"], os.getpgrp()
+    if pid in (0, -group) or (pid > 0 and os.getpgid(pid) == group):
+        os.kill(pid, names.SIGNAL[a["signal"]])
+        return
+    raise CaseRuntimeError(f"kill: pid {pid} is not a process of this case")
+
+
 def _pipe(proc: Process, a: dict[str, Any]) -> None:
     proc.env[a["read"]], proc.env[a["write"]] = os.pipe()
 
@@ -243,7 +265,7 @@ ACTIONS: dict[str, Action] = {
     "load": _load,
     "store": lambda p, a: libc.store(a["addr"], encode_data(p, a)),
     "wait": _wait,
-    "kill": lambda p, a: os.kill(a["pid"], names.SIGNAL[a["signal"]]),
+    "kill": _kill,
     "cachestat": lambda p, a: libc.cachestat(
         a["fd"], a["offset"], a["length"], a["flags"], a.get("range_addr"), a.get("cstat_addr")
     ),

@@ -139,6 +139,8 @@ def _compile_field(name: str, attr: str, names: set[str]) -> Callable[[Env], int
         value = env[name]
         if not isinstance(value, dict) or attr not in value:
             raise ExprError(f"{name}.{attr}: {name} has no field {attr!r}")
+        if type(value[attr]) is not int:
+            raise ExprError(f"{name}.{attr} is not an integer")
         return value[attr]
 
     return field

@@ -85,14 +85,14 @@ class CaseValidator:
             if required and key not in doc:
                 self.err(doc, None, f"missing required key {key!r}")
         case_id = self._string(doc, "id")
-        if case_id is not None and not ID_RE.match(case_id):
+        if case_id is not None and not ID_RE.fullmatch(case_id):
             self.err(doc, "id", f"{case_id!r} is not kebab-case (a-z, 0-9, single hyphens)")
         title = self._string(doc, "title")
         claim = self._string(doc, "claim")
         refs = self._string_list(doc, "refs")
         tags = self._string_list(doc, "tags")
         for tag in tags:
-            if not NAME_RE.match(tag.replace("-", "_")):
+            if not NAME_RE.fullmatch(tag.replace("-", "_")):
                 self.err(doc, "tags", f"tag {tag!r} must be a word (letters, digits, _ or -)")
         requires = self._condition(doc, "requires")
         backings = self._backings(doc)
@@ -170,7 +170,7 @@ class CaseValidator:
             return {}
         out: dict[str, list[Step]] = {}
         for name, body in procs.items():
-            if not isinstance(name, str) or not PROCESS_RE.match(name) or name == "setup":
+            if not isinstance(name, str) or not PROCESS_RE.fullmatch(name) or name == "setup":
                 self.err(procs, name, f"process name {name!r} must be a word other than 'setup'")
                 continue
             if not isinstance(body, dict) or set(body) != {"steps"}:
@@ -217,11 +217,15 @@ class CaseValidator:
         line = _pos_of(items, i)[0]
         sub: list[Step] = []
         self._check_args(raw, spec, args, scope)
-        if spec.name == "fork":
+        if spec.name in ("fork", "repeat") and not isinstance(args.get("steps"), list):
+            pass  # _check_args has said what is missing
+        elif spec.name == "fork":
             sub = self._steps(args, "steps", scope.child(), f"{label}.")
         elif spec.name == "repeat":
             inner = scope.child()
             var = args.get("var")
+            if not isinstance(var, str):
+                var = None  # _check_args has said what is wrong with it
             if var is not None:
                 inner.bound.add(var)
             sub = self._steps(args, "steps", inner, f"{label}.")
@@ -230,7 +234,7 @@ class CaseValidator:
         expect = self._expect(raw, spec, scope)
         bind = raw.get("as")
         if bind is not None:
-            if not isinstance(bind, str) or not NAME_RE.match(bind) or bind in RESERVED:
+            if not isinstance(bind, str) or not NAME_RE.fullmatch(bind) or bind in RESERVED:
                 self.err(raw, "as", "must be a name (letters, digits, _), not PAGE")
             elif spec.result == "none":
                 self.err(raw, "as", f"'{spec.name}' has no result to bind")
@@ -328,22 +332,22 @@ class CaseValidator:
         elif kind.startswith("flags:"):
             self._flags(args, key, value, kind[6:])
         elif kind == "file":
-            if value not in self.files:
+            if not isinstance(value, str) or value not in self.files:
                 self.err(args, key, f"{value!r} is not a file made by a 'file' step before")
         elif kind == "name":
             self._new_name(args, key, value, scope)
         elif kind == "event":
-            if not isinstance(value, str) or not NAME_RE.match(value):
+            if not isinstance(value, str) or not NAME_RE.fullmatch(value):
                 self.err(args, key, "an event name is a word")
             elif value not in self.events:
                 self.events[value] = len(self.events)
         elif kind == "path":
-            if value not in SYSTEM_PATHS:
+            if not isinstance(value, str) or value not in SYSTEM_PATHS:
                 self.err(
                     args, key, f"{value!r}: a path is one of {', '.join(sorted(SYSTEM_PATHS))}"
                 )
         elif kind == "signal":
-            if value not in names.SIGNAL:
+            if not isinstance(value, str) or value not in names.SIGNAL:
                 self.err(args, key, f"unknown signal {value!r}")
         elif kind == "text":
             if not isinstance(value, str):
@@ -368,17 +372,21 @@ class CaseValidator:
 
     def _new_name(self, args: dict, key: str, value: Any, scope: _Scope) -> None:
         if key == "file":
-            if not isinstance(value, str) or not FILE_NAME_RE.match(value) or value in (".", ".."):
+            if (
+                not isinstance(value, str)
+                or not FILE_NAME_RE.fullmatch(value)
+                or value in (".", "..")
+            ):
                 self.err(
                     args, key, "a file name is letters, digits, '_', '-', '.' (no '/', not '..')"
                 )
                 return
-            if value in RESERVED or not NAME_RE.match(value):
+            if value in RESERVED or not NAME_RE.fullmatch(value):
                 self.err(args, key, "a file name is also bound as its fd: it must be a name")
                 return
             self.files.add(value)
             self.uses_file = True
-        elif not isinstance(value, str) or not NAME_RE.match(value) or value in RESERVED:
+        elif not isinstance(value, str) or not NAME_RE.fullmatch(value) or value in RESERVED:
             self.err(args, key, "must be a name (letters, digits, _), not PAGE")
             return
         scope.bound.add(value)
@@ -457,7 +465,7 @@ class CaseValidator:
         if kind == "errno":
             errnos = entry["errno"] if isinstance(entry["errno"], list) else [entry["errno"]]
             for e in errnos:
-                if e not in names.ERRNO:
+                if not isinstance(e, str) or e not in names.ERRNO:
                     self.err(entry, "errno", f"unknown errno name {e!r}")
             return Expect("errno", when=when, errno=tuple(str(e) for e in errnos))
         if kind == "signal":
@@ -469,11 +477,13 @@ class CaseValidator:
 
     def _expect_signal(self, entry: dict, when: Any, scope: _Scope) -> Expect | None:
         sig = entry["signal"]
-        if sig not in names.SIGNAL:
+        if not isinstance(sig, str) or sig not in names.SIGNAL:
             self.err(entry, "signal", f"unknown signal {sig!r}")
             return None
         code = entry.get("si_code")
-        if code is not None and names.si_code_value(sig, code) is None:
+        if code is not None and (
+            not isinstance(code, str) or names.si_code_value(sig, code) is None
+        ):
             known = ", ".join(names.SI_CODE.get(sig, {})) or "SI_USER, SI_KERNEL"
             self.err(entry, "si_code", f"{code!r} is not an si_code of {sig} ({known})")
         if "si_addr" in entry:
@@ -525,7 +535,7 @@ class CaseValidator:
             self.err(cond, "sysctl", "must map keys like vm.max_map_count to a value")
             return
         for key, want in value.items():
-            if not isinstance(key, str) or not SYSCTL_RE.match(key):
+            if not isinstance(key, str) or not SYSCTL_RE.fullmatch(key):
                 self.err(value, key, "a sysctl key is dotted words, e.g. vm.mmap_min_addr")
             elif isinstance(want, dict) and not (want and set(want) <= COMPARATORS):
                 self.err(value, key, "compare with eq ne gt ge lt le, or give the value")
@@ -538,7 +548,7 @@ KERNEL_SPEC_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*\d+(\.\d+){0,2}\s*$")
 def _valid_kernel_spec(spec: Any) -> bool:
     if isinstance(spec, int | float) and not isinstance(spec, bool):
         spec = str(spec)
-    return isinstance(spec, str) and all(KERNEL_SPEC_RE.match(p) for p in spec.split(","))
+    return isinstance(spec, str) and all(KERNEL_SPEC_RE.fullmatch(p) for p in spec.split(","))
 
 
 def _as_list(value: Any) -> list:
@@ -561,7 +571,7 @@ def format_fields(fmt: Any) -> list[str] | None:
         return None
     try:
         struct.calcsize(fmt)
-    except struct.error:
+    except (struct.error, UnicodeEncodeError):
         return None
     body = fmt.lstrip("@=<>!")
     return [

@@ -153,6 +153,10 @@ def _parse(text: str, name: str) -> tuple[list[Document], list[Problem]]:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return docs, [Problem(name, line, col, f"YAML: {e.problem or e.context}")]
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        return docs, [Problem(name, line, col, f"YAML: {e.reason} #x{e.character:04x}")]
     except yaml.YAMLError as e:
         return docs, [Problem(name, 1, 1, f"YAML: {e}")]
     except RecursionError:

@@ -74,7 +74,11 @@ BAD: dict[str, tuple[bytes, tuple[int, int], str]] = {
     "latin-1": (b"id: l\ntitle: caf\xe9\nsteps: [{sleep: 1}]\n", (2, 11), "not UTF-8"),
     "utf-16": ("id: u\ntitle: t\n".encode("utf-16"), (1, 1), "not UTF-8"),
     "truncated-utf8": (b"id: l\ntitle: \xe2\x82\n", (2, 8), "not UTF-8"),
-    "nul": (b"id: n\ntitle: a\x00b\nsteps: [{sleep: 1}]\n", (1, 1), "unacceptable character"),
+    "nul": (
+        b"id: n\ntitle: a\x00b\nsteps: [{sleep: 1}]\n",
+        (2, 9),
+        "control characters are not allowed",
+    ),
     "python-tag": (
         b"id: !!python/object/apply:os.system ['touch /tmp/pwned']\ntitle: t\n",
         (1, 5),
@@ -98,10 +102,10 @@ BAD: dict[str, tuple[bytes, tuple[int, int], str]] = {
         (3, 1),
         "at most 3600",
     ),
-    "validator-crash": (
+    "list-for-a-name": (
         b"id: v\ntitle: t\nsteps:\n  - kill: {pid: 0, signal: [SIGKILL]}\n",
-        (1, 1),
-        "",
+        (4, 20),
+        "unknown signal ['SIGKILL']",
     ),
 }
 
