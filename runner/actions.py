@@ -200,9 +200,22 @@ def _pipe(proc: Process, a: dict[str, Any]) -> None:
     proc.env[a["read"]], proc.env[a["write"]] = os.pipe()
 
 
+# The limits the harness sets on every case process; a case may lower them, never raise them
+# (root with CAP_SYS_RESOURCE could).
+_HARNESS_LIMITS = (resource.RLIMIT_AS, resource.RLIMIT_CORE, resource.RLIMIT_NPROC)
+
+
 def _setrlimit(proc: Process, a: dict[str, Any]) -> None:
     _, hard = resource.getrlimit(a["resource"])
-    resource.setrlimit(a["resource"], (a["soft"], a.get("hard", hard)))
+    new_hard = a.get("hard", hard)
+    if a["resource"] in _HARNESS_LIMITS and _above(new_hard, hard):
+        raise CaseRuntimeError("setrlimit may lower the harness's limits, not raise them")
+    resource.setrlimit(a["resource"], (a["soft"], new_hard))
+
+
+def _above(value: int, limit: int) -> bool:
+    infinity = resource.RLIM_INFINITY
+    return limit != infinity and (value == infinity or value > limit)
 
 
 def _setuid(proc: Process, a: dict[str, Any]) -> None:

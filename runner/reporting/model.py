@@ -18,9 +18,10 @@ from runner.errors import UsageError
 
 # Display order of the outcomes we know; others (from a newer engine) follow in sorted order.
 KNOWN_OUTCOMES = ("passed", "failed", "error", "timeout", "known", "flaky", "skipped")
-# Outcomes that fail a gate. ``known`` is a baselined failure and ``flaky`` passed on a retry,
-# so neither fails the run by itself.
-FAILING = frozenset({"failed", "error", "timeout"})
+# Outcomes that fail a gate. ``known`` is a baselined failure and does not; ``flaky`` (the
+# outcomes of ``run --repeat N`` disagreed) does: a verdict that changes from run to run is no
+# verdict a gate can rest on.
+FAILING = frozenset({"failed", "error", "timeout", "flaky"})
 
 
 class ReportError(UsageError):
