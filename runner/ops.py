@@ -145,7 +145,12 @@ OPS: dict[str, OpSpec] = {
         ),
         _op("sem_post", {"addr": "int"}, "addr", primary="addr"),
         _op("sem_wait", {"addr": "int"}, "addr", primary="addr"),
-        _op("repeat", {"times": "int", "var": "name", "steps": "steps"}, "times steps"),
+        _op(
+            "repeat",
+            {"times": "int", "var": "name", "steps": "steps", "until": "until"},
+            "times steps",
+            result="int",
+        ),
         # Extensions to contract v1 (docs/case-format.md, "Extensions")
         _op("pipe", {"read": "name", "write": "name"}, "read write"),
         _op(

@@ -31,7 +31,7 @@ from runner.matching import (
     judge,
     resolved,
 )
-from runner.model import Case, Expect, Step
+from runner.model import SUCCESS, Case, Expect, Step
 from runner.ops import CONSTANTS, OPS
 
 EXIT_DONE, EXIT_FAILED, EXIT_ABORTED, EXIT_ERROR = 0, 3, 4, 70
@@ -80,6 +80,7 @@ class Process:
         self.maps: dict[str, tuple[int, int]] = {}
         self.files: dict[str, int] = {}
         self.reserved_fds = {channel.fileno()}
+        self.stops: list[set[int]] = []  # errnos that end the enclosing repeat ... until
 
     # -- life ------------------------------------------------------------------------------
     def begin(self, parent: str | None) -> None:
@@ -139,6 +140,8 @@ class Process:
 
     def run_step(self, step: Step, label: str) -> None:
         expect = choose(step.expect, self.facts)
+        if step.op == "repeat" and "until" in step.args and expect == SUCCESS:
+            expect = Expect("errno", errno=tuple(_errno_list(step.args["until"])))
         try:
             args = self.resolve(step)
             want = self.resolve_expect(expect)
@@ -156,8 +159,9 @@ class Process:
             maps=self.maps,
         )
         obs = self.perform(step, args, label)
-        ok = judge(want, obs, self.env)
-        if ok and step.bind and obs.errno is None:
+        ends_loop = bool(self.stops) and names.ERRNO.get(obs.errno or "") in self.stops[-1]
+        ok = ends_loop or judge(want, obs, self.env)
+        if ok and step.bind and obs.result is not None:
             self.bind(step, obs.result)
         self.send(
             t="end",
@@ -173,13 +177,15 @@ class Process:
         if not ok:
             self.arena.abort()
             self.finish(EXIT_FAILED)
+        if ends_loop:
+            raise _LoopEnd(obs.errno or "")
 
     def perform(self, step: Step, args: dict[str, Any], label: str) -> Observation:
         try:
             if step.op == "fork":
                 return Observation(self.fork(step))
             if step.op == "repeat":
-                return Observation(self.repeat(step, args, label))
+                return self.repeat(step, args, label)
             if step.op in ("post", "wait_for"):
                 return Observation(self.event(step.op, args["event"], label, step))
             return Observation(ACTIONS[step.op](self, args))
@@ -208,6 +214,7 @@ class Process:
             return pid
         try:
             self.name = step.bind or f"{self.name}.{step.label}"
+            self.stops = []  # a loop of the parent is not the child's to end
             self.begin(parent=None)
             self.run(step.steps)
             self.finish(EXIT_DONE)
@@ -215,12 +222,24 @@ class Process:
             _die(self, e)
         return 0  # not reached
 
-    def repeat(self, step: Step, args: dict[str, Any], label: str) -> None:
-        var = step.args.get("var")
-        for i in range(args["times"]):
-            if var:
-                self.env[var] = i
-            self.run(step.steps, label)
+    def repeat(self, step: Step, args: dict[str, Any], label: str) -> Observation:
+        """Run the body ``times`` times; with ``until``, stop at the first step that fails with
+        one of its errnos: the repeat then observes that errno, its result the iteration."""
+        var, until = step.args.get("var"), "until" in step.args
+        if until:
+            self.stops.append({names.ERRNO[e] for e in _errno_list(step.args["until"])})
+        try:
+            for i in range(args["times"]):
+                if var:
+                    self.env[var] = i
+                try:
+                    self.run(step.steps, label)
+                except _LoopEnd as end:
+                    return Observation(result=i, errno=end.errno)
+        finally:
+            if until:
+                self.stops.pop()
+        return Observation()
 
     def event(self, op: str, index: int, label: str, step: Step) -> None:
         if op == "post":
@@ -257,6 +276,19 @@ class Process:
         if expect.kind == "value":
             out["value"] = expect.value
         return out
+
+
+class _LoopEnd(Exception):
+    """Raised by the step whose errno ends the enclosing ``repeat ... until``."""
+
+    def __init__(self, errno: str):
+        super().__init__(errno)
+        self.errno = errno
+
+
+def _errno_list(until: dict[str, Any]) -> list[str]:
+    errnos = until["errno"]
+    return errnos if isinstance(errnos, list) else [errnos]
 
 
 def flags_value(value: Any, family: str) -> int:

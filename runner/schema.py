@@ -34,6 +34,12 @@ _KINDS: dict[str, dict[str, Any]] = {
     "values": {"type": "array", "items": {"type": ["integer", "string"]}},
     "steps": {"$ref": "#/$defs/steps"},
     "path": {"enum": sorted(SYSTEM_PATHS)},
+    "until": {
+        "type": "object",
+        "properties": {"errno": {"type": ["string", "array"]}},
+        "required": ["errno"],
+        "additionalProperties": False,
+    },
 }
 
 

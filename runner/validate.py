@@ -341,6 +341,8 @@ class CaseValidator:
                 self.err(args, key, "an event name is a word")
             elif value not in self.events:
                 self.events[value] = len(self.events)
+        elif kind == "until":
+            self._until(args, key, value)
         elif kind == "path":
             if not isinstance(value, str) or value not in SYSTEM_PATHS:
                 self.err(
@@ -369,6 +371,15 @@ class CaseValidator:
                         self.err(args, key, f"{v!r}: values are integers, expressions or text")
         elif kind == "steps" and not isinstance(value, list):
             self.err(args, key, "must be a list of steps")
+
+    def _until(self, args: dict, key: str, value: Any) -> None:
+        errnos = value.get("errno") if isinstance(value, dict) else None
+        if not isinstance(value, dict) or set(value) != {"errno"}:
+            self.err(args, key, "until is {errno: NAME} or {errno: [NAME, ...]}")
+            return
+        for e in errnos if isinstance(errnos, list) else [errnos]:
+            if not isinstance(e, str) or e not in names.ERRNO:
+                self.err(args, key, f"unknown errno name {e!r}")
 
     def _new_name(self, args: dict, key: str, value: Any, scope: _Scope) -> None:
         if key == "file":

@@ -172,3 +172,32 @@ steps:
 def test_fstat_times_and_field_access(run_yaml):
     result = run_yaml(TIMES, backings=["tmpfs"])["tmpfs"]
     assert result.outcome == "passed", result.reason
+
+
+UNTIL = """
+id: t
+title: t
+steps:
+  - mmap: {length: 4 * PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}
+    as: a
+  - munmap: {addr: a + 2 * PAGE, length: 2 * PAGE}
+  - repeat:
+      times: %d
+      var: i
+      until: {errno: ENOMEM}
+      steps:
+        - mincore: {addr: a + i * PAGE, length: PAGE}
+    as: n
+  - load: {addr: a + (n - 1) * PAGE}
+"""
+
+
+def test_repeat_until_stops_at_the_errno_and_binds_the_iteration(run_yaml):
+    result = run_yaml(UNTIL % 10)["anon"]
+    assert result.outcome == "passed", result.reason
+
+
+def test_repeat_until_fails_when_the_errno_never_comes(run_yaml):
+    result = run_yaml(UNTIL % 2)["anon"]
+    assert result.outcome == "failed"
+    assert "main step 3 (repeat): expected errno ENOMEM, got success" in result.reason
