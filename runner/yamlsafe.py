@@ -130,8 +130,14 @@ def _depth_problem(text: str, name: str) -> Problem | None:
                     return Problem(name, *_mark(event), f"nested deeper than {MAX_DEPTH} levels")
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.YAMLError:
+    except yaml.MarkedYAMLError as e:
+        # PyYAML 6.0.4's libyaml stops at its own nesting limit (1000) before we count to ours
+        if "nesting depth" in str(e.problem) and e.problem_mark is not None:
+            line, col = e.problem_mark.line + 1, e.problem_mark.column + 1
+            return Problem(name, line, col, f"nested deeper than {MAX_DEPTH} levels")
         return None  # the real parse below reports it with its position
+    except yaml.YAMLError:
+        return None
     return None
 
 
