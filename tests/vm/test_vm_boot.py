@@ -7,6 +7,7 @@ Skipped when qemu or a cached kernel is missing (fetch one with
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,14 @@ from runner.vm import initramfs, kernels, qemu, run, vmreport
 CASES = ["cases/article/02-sigbus-past-eof.yaml", "cases/article/04-page-size-granularity.yaml"]
 
 
+# The series CI fetches (scripts/vm-ci-setup.sh); other cached kernels are used only without it.
+CI_SERIES = os.environ.get("MMAPCONF_CI_KERNEL", "6.1")
+
+
 def pick_kernel() -> kernels.KernelTree | None:
     trees = kernels.cached()
-    return trees[-1] if trees else None
+    preferred = [t for t in trees if t.series == CI_SERIES]
+    return (preferred or trees or [None])[-1]
 
 
 @pytest.mark.skipif(bool(run.missing_tools()), reason="no qemu/busybox: scripts/install-vm-deps.sh")
@@ -50,7 +56,19 @@ def boot_shell(tmp_path: Path, script: str, timeout: float) -> tuple[qemu.BootRe
     job.mkdir()
     qemu.write_cmd_script(job, ["/bin/sh", "-c", script], Path("/"), {"PATH": "/usr/bin:/bin"})
     spec = qemu.GuestSpec(tree.vmlinux, initramfs.ensure(tree), job, tsc_khz=qemu.host_tsc_khz())
-    return qemu.boot(spec, timeout), job
+    result = qemu.boot(spec, timeout)
+    if _panicked_at_boot(job):
+        # A stock kernel under TCG now and then panics before init runs (seen: an int3 oops in
+        # sched_clock_cpu on 7.3). run_under_kernels retries such an infrastructure failure
+        # once; so does this direct boot, so the test judges the guest, not the emulator.
+        result = qemu.boot(spec, timeout)
+    return result, job
+
+
+def _panicked_at_boot(job: Path) -> bool:
+    console = job / "console.log"
+    text = console.read_text(errors="replace") if console.is_file() else ""
+    return "Kernel panic" in text and "MMAPCONF-EXIT" not in text
 
 
 @pytest.mark.skipif(bool(run.missing_tools()), reason="no qemu/busybox: scripts/install-vm-deps.sh")
