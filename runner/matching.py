@@ -152,6 +152,15 @@ def resolved(want: Any, have: Any, env: Mapping[str, Any]) -> Any:
     return _resolve(want, have, env)
 
 
+def projected(want: Any, have: Any) -> Any:
+    """The part of ``have`` that ``want`` speaks of: a failure shows the fields it compared."""
+    if isinstance(want, dict) and isinstance(have, dict) and not set(want) <= set(_CMP):
+        if set(want) in ({"hex"}, {"data"}) or not set(want) <= set(have):
+            return have  # a field it lacks: show all it has
+        return {k: projected(v, have[k]) for k, v in want.items()}
+    return have
+
+
 def _compare(op: str, have: Any, want: Any) -> bool:
     try:
         return _CMP[op][1](have, want)

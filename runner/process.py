@@ -16,6 +16,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from runner import faults, libc, names, sandbox
@@ -29,6 +30,7 @@ from runner.matching import (
     describe_expect,
     describe_observation,
     judge,
+    projected,
     resolved,
 )
 from runner.model import SUCCESS, Case, Expect, Step
@@ -171,7 +173,7 @@ class Process:
             errno=obs.errno,
             result=to_json(obs.result),
             expected=describe_expect(self.shown(want, obs), self.maps),
-            observed=describe_observation(obs, self.maps),
+            observed=describe_observation(self.seen(want, obs), self.maps),
             maps=self.maps,
         )
         if not ok:
@@ -201,6 +203,12 @@ class Process:
         if want["kind"] != "value":
             return want
         return {**want, "value": resolved(want["value"], obs.result, self.env)}
+
+    def seen(self, want: dict[str, Any], obs: Observation) -> Observation:
+        """The observation as a failure shows it: of a mapping, the fields expected."""
+        if want["kind"] != "value" or not isinstance(obs.result, dict):
+            return obs
+        return replace(obs, result=projected(want["value"], obs.result))
 
     def bind(self, step: Step, result: Any) -> None:
         self.env[step.bind] = result
