@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.options import run_config
+from runner.environment import capture
+from runner.reporting.baseline import (
+    BASELINED_OUTCOMES,
+    covering_entry,
+    expiry,
+    load_baseline,
+)
 from runner.session import Result, Runner
 
 _RUNNER = pytest.StashKey[Runner]()
@@ -20,6 +29,23 @@ def runner_for(config: pytest.Config) -> Runner:
     if runner is None:
         runner = config.stash[_RUNNER] = Runner(run_config(config))
     return runner
+
+
+_KNOWN = pytest.StashKey[tuple[list, dict[str, Any], set[int]]]()
+
+
+def known_deviation(config: pytest.Config, result: dict[str, Any]) -> Any:
+    """The --mmapconf-baseline entry that covers a failed ``result``, or None."""
+    path = config.getoption("mmapconf_baseline")
+    if not path or result["outcome"] not in BASELINED_OUTCOMES:
+        return None
+    if _KNOWN not in config.stash:
+        entries = load_baseline(Path(path))
+        env = {"environment": capture(runner_for(config).backings, [])}
+        expired = {id(e) for e in entries if expiry(e, env, dt.date.today())}
+        config.stash[_KNOWN] = (entries, env, expired)
+    entries, env, expired = config.stash[_KNOWN]
+    return covering_entry(entries, env, result, expired)
 
 
 def portable(result: Result) -> dict[str, Any]:

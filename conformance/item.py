@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.engine import portable, runner_for
+from conformance.engine import known_deviation, portable, runner_for
 from conformance.failure import as_longrepr, format_result
 from conformance.properties import junit_properties
 from runner.session import Item
@@ -54,6 +54,9 @@ class CaseItem(pytest.Item):
         self.user_properties.extend(junit_properties(result, self.plan_item.backing))
         if result["outcome"] == "skipped":
             pytest.skip(result["reason"])
+        entry = known_deviation(self.config, result)
+        if entry is not None:
+            pytest.xfail(f"known deviation ({entry.where}): {entry.reason} [{result['reason']}]")
         if result["outcome"] != "passed":
             raise CaseNotPassed(result)
 

@@ -49,6 +49,19 @@ def add_options(parser: pytest.Parser) -> None:
         help=f"where the merged report.json goes (default {DEFAULT_REPORT_DIR}, relative to "
         "the folder pytest was started in)",
     )
+    _add_baseline(group, taken)
+
+
+def _add_baseline(group: pytest.OptionGroup, taken: set[str]) -> None:
+    _add(
+        group,
+        taken,
+        "baseline",
+        default=None,
+        metavar="FILE",
+        help="known deviations (as for mmapconf run --baseline): a case they cover that fails "
+        "is reported as xfail, with the entry's reason",
+    )
 
 
 def _add(group: pytest.OptionGroup, taken: set[str], name: str, **kwargs: Any) -> None:

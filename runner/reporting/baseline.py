@@ -295,6 +295,17 @@ def _covers(entry: Entry, r: dict[str, Any]) -> bool:
     return entry.backing is None or entry.backing == r.get("backing")
 
 
+def covering_entry(
+    entries: list[Entry], report: dict[str, Any], r: dict[str, Any], expired: set[int]
+) -> Entry | None:
+    """The first entry in force (not in ``expired``, its ``when`` true) that covers result ``r``
+    of a run whose environment is ``report["environment"]``."""
+    for e in entries:
+        if _covers(e, r) and id(e) not in expired and _when_holds(e, report, r):
+            return e
+    return None
+
+
 def expiry(entry: Entry, report: dict[str, Any], today: dt.date) -> str | None:
     """Why ``entry`` has expired on this run, or None while it is in force."""
     if entry.until is None:
@@ -334,12 +345,10 @@ def apply_baseline(
     used: set[int] = set()
     known, unexpected = [], []
     for r in model.results(out):
-        candidates = [e for e in entries if _covers(e, r)]
-        used.update(id(e) for e in candidates)
-        live = [e for e in candidates if id(e) not in expired and _when_holds(e, out, r)]
-        if not live:
+        used.update(id(e) for e in entries if _covers(e, r))
+        e = covering_entry(entries, out, r, set(expired))
+        if e is None:
             continue
-        e = live[0]
         info = {"file": e.file, "line": e.line, "reason": e.reason, "evidence": e.evidence}
         o = model.outcome(r)
         if o in BASELINED_OUTCOMES:

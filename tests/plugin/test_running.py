@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -157,3 +158,22 @@ def test_timeout_is_a_failure_named_timeout(demo: pytest.Pytester) -> None:
         ]
     )
     assert report_outcomes(demo.path) == {"waits-forever[anon]": "timeout"}
+
+
+def test_a_baselined_failure_is_an_xfail_and_known_in_the_report(demo: pytest.Pytester) -> None:
+    demo.makefile(
+        ".yaml",
+        known="""\
+version: 1
+entries:
+  - name: "demo-fail[anon]"
+    reason: a deviation we know of
+    evidence: the self-test
+""",
+    )
+    result = demo.runpytest(*PLUGIN, "cases", "--report-dir", "report", "--baseline", "known.yaml")
+    result.assert_outcomes(passed=3, xfailed=1, skipped=1, errors=1)
+    data = json.loads((demo.path / "report" / "report.json").read_text())
+    known = [r for r in data["results"] if r["outcome"] == "known"]
+    assert [r["name"] for r in known] == ["demo-fail[anon]"]
+    assert data["summary"]["known"] == 1 and data["summary"]["failed"] == 0
