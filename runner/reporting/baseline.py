@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from runner.conditions import kernel_matches, kernel_tuple
 from runner.reporting import model
 from runner.reporting.model import ReportError
 
@@ -67,31 +68,6 @@ class Entry:
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}"
-
-
-def version_tuple(text: str) -> tuple[int, ...]:
-    """``"6.18.44-foo"`` -> ``(6, 18, 44)``: the leading numeric part of a kernel release."""
-    m = re.match(_VERSION, str(text).strip())
-    return tuple(int(x) for x in m.group(0).split(".")) if m else ()
-
-
-def _cmp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
-    n = max(len(a), len(b))
-    a, b = a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
-    return (a > b) - (a < b)
-
-
-def kernel_matches(release: str, condition: str) -> bool:
-    """``">=5.0, <6.5"`` against a release, compared numerically like the case language."""
-    have = version_tuple(release)
-    if not have:
-        return False
-    ops = {">=": [0, 1], "<=": [-1, 0], "==": [0], "!=": [-1, 1], ">": [1], "<": [-1]}
-    for part in condition.split(","):
-        m = _COND.fullmatch(part)
-        if not m or _cmp(have, version_tuple(m.group(2))) not in ops[m.group(1)]:
-            return False
-    return True
 
 
 # ---- reading and validating -------------------------------------------------------------
@@ -315,8 +291,7 @@ def expiry(entry: Entry, report: dict[str, Any], today: dt.date) -> str | None:
             return f"until {entry.until} has passed (today is {today.isoformat()})"
         return None
     release = model.kernel_release(report)
-    have = version_tuple(release)
-    if have and _cmp(have, version_tuple(entry.until)) >= 0:
+    if kernel_tuple(release) != (0, 0, 0) and kernel_matches(release, f">={entry.until}"):
         return f"until kernel {entry.until}, and this kernel is {release}"
     return None
 
