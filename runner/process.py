@@ -173,7 +173,7 @@ class Process:
             errno=obs.errno,
             result=to_json(obs.result),
             expected=describe_expect(self.shown(want, obs), self.maps),
-            observed=describe_observation(self.seen(want, obs), self.maps),
+            observed=describe_observation(self.seen(step, want, obs), self.maps),
             maps=self.maps,
         )
         if not ok:
@@ -204,8 +204,11 @@ class Process:
             return want
         return {**want, "value": resolved(want["value"], obs.result, self.env)}
 
-    def seen(self, want: dict[str, Any], obs: Observation) -> Observation:
-        """The observation as a failure shows it: of a mapping, the fields expected."""
+    def seen(self, step: Step, want: dict[str, Any], obs: Observation) -> Observation:
+        """The observation as a failure shows it: an address in hex, of a mapping the fields
+        expected."""
+        if OPS[step.op].result == "addr" and type(obs.result) is int:
+            return replace(obs, result=Address(obs.result))
         if want["kind"] != "value" or not isinstance(obs.result, dict):
             return obs
         return replace(obs, result=projected(want["value"], obs.result))
@@ -284,6 +287,13 @@ class Process:
         if expect.kind == "value":
             out["value"] = expect.value
         return out
+
+
+class Address(int):
+    """An address a step returned: shown in hex."""
+
+    def __repr__(self) -> str:
+        return hex(self)
 
 
 class _LoopEnd(Exception):
