@@ -6,7 +6,6 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from runner import libc
 
@@ -113,7 +112,3 @@ def available_backings(dirs: list[str]) -> dict[str, list[Backing]]:
         "hugetlbfs": [huge],
         "anon": [Backing("anon", "anon", None, None)],
     }
-
-
-def object_path(scratch: str | None, name: str) -> Path | None:
-    return Path(scratch, name) if scratch else None

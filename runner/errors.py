@@ -28,13 +28,5 @@ class Problem:
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
-class CaseFileError(MmapconfError):
-    """A case file, or a case in it, is invalid; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
 class CaseRuntimeError(MmapconfError):
     """A case could not be carried out as written (its set-up broke): outcome ``error``."""

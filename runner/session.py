@@ -54,11 +54,14 @@ class Result:
     tags: list[str] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
+    steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         if out["outcomes_seen"] is None:
             del out["outcomes_seen"]
+        if not out["steps_left_out"]:
+            del out["steps_left_out"]
         return out
 
 
@@ -137,6 +140,7 @@ class Runner:
                     remove_scratch(scratch)
         result.outcome, result.reason = verdict.outcome, verdict.reason
         result.steps = [s.to_json() for s in verdict.steps]
+        result.steps_left_out = run.dropped_steps
         result.duration_s = round(time.monotonic() - start, 6)
         return result
 
