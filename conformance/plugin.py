@@ -23,9 +23,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    options.collects_everywhere(config)  # a bad ini value stops pytest here, not mid-collection
     config.pluginmanager.register(InvalidCasesDoNotStop(), "mmapconf-collection")
-    if not hasattr(config, "workerinput"):  # an xdist worker reports to its controller
-        config.pluginmanager.register(ReportWriter(config), "mmapconf-report")
+    folder = options.report_dir(config)
+    # an xdist worker reports to its controller
+    if folder is not None and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ReportWriter(config, folder), "mmapconf-report")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
