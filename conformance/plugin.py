@@ -58,11 +58,14 @@ def pytest_runtest_makereport(
             rep.longrepr = (str(path), line + 1, rep.longrepr[2])
 
 
-def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
-    """The engine's ``error`` and ``timeout`` outcomes, which pytest has no words for."""
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:
+    """The engine's ``error`` and ``timeout`` outcomes, which pytest has no words for, and known
+    deviations (a baselined failure: pytest's xfail underneath), which are not failures."""
     result = result_of(report) if report.when == "call" else None
     if result is None:
         return None
+    if report.skipped and hasattr(report, "wasxfail"):
+        return "known", "K", ("KNOWN", {"yellow": True})
     if result["outcome"] == "error":
         return "error", "E", "ERROR"
     if result["outcome"] == "timeout":
