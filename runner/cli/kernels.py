@@ -104,7 +104,14 @@ def add_vm_run_options(p: argparse.ArgumentParser) -> None:
         default="ext4",
         help="comma-separated filesystems for the guest's disk backing: ext4, xfs, btrfs",
     )
-    p.add_argument("--accel", choices=("auto", "tcg", "kvm"), default=None)
+    p.add_argument(
+        "--accel",
+        choices=("auto", "tcg", "kvm"),
+        default=None,
+        help="qemu's accelerator: kvm (hardware, fast; needs a usable /dev/kvm), tcg (software "
+        "emulation, several times slower, works anywhere), auto (default: kvm when a test boot "
+        "with it works, else tcg)",
+    )
     p.add_argument(
         "--vm-timeout", type=float, default=900.0, help="seconds per guest (default %(default)s)"
     )

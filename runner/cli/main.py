@@ -18,7 +18,8 @@ from runner.engine import interrupt
 from runner.errors import MmapconfError, UsageError
 from runner.lang.catalogue import render_markdown
 from runner.lang.loader import load_suite
-from runner.lang.ops import BACKINGS
+from runner.lang.names import flag_text
+from runner.lang.ops import BACKINGS, OPS
 from runner.lang.selection import matches_keyword
 from runner.lang.shipped import default_paths, schema_path, shipped_baseline
 from runner.report.baseline import KnownDeviations
@@ -57,7 +58,7 @@ def _formats(text: str) -> list[str]:
 
 PATHS_HELP = (
     "case files or folders (default: ./cases, or the catalogue shipped with mmapconf when there "
-    "is none); in a folder, the YAML files that hold cases"
+    "is none)"
 )
 
 
@@ -224,6 +225,8 @@ def _suite(args: argparse.Namespace):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     suite = load_suite(_paths(args))
+    for warning in suite.warnings:
+        print(f"{warning} (warning)", file=sys.stderr)
     for problem in suite.problems:
         print(problem, file=sys.stderr)
     if suite.problems:
@@ -373,9 +376,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
             continue
         result = runner.run_item(item)
         print(f"{result.name}: {result.outcome}" + (f" ({result.reason})" if result.reason else ""))
+        assert item.case is not None
+        events = {index: name for name, index in item.case.events.items()}
         for s in result.steps:
             mark = {True: "ok", False: "FAIL", None: "--"}[s["ok"]]
-            args_text = ", ".join(f"{k}={v}" for k, v in s["args"].items())
+            args_text = ", ".join(
+                f"{k}={_arg_text(s['op'], k, v, events)}" for k, v in s["args"].items()
+            )
             print(
                 f"  [{mark:4}] {s['process']} step {s['step']} (line {s['line']}) "
                 f"{s['op']}({args_text})"
@@ -383,3 +390,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
             print(f"          expected {s['expected']}; observed {s['observed']}")
         worst = max(worst, 0 if result.outcome in ("passed", "skipped") else 1)
     return worst
+
+
+def _arg_text(op: str, key: str, value: object, events: dict[int, str]) -> object:
+    """An argument as the case would write it: flag and event names, a file mode in octal."""
+    kind = OPS[op].args.get(key, "") if op in OPS else ""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return value
+    if kind.startswith("flags:"):
+        return flag_text(kind[len("flags:") :], value)
+    if kind == "event":
+        return events.get(value, value)
+    return oct(value) if key == "mode" else value

@@ -7,8 +7,10 @@ the process to die.
 
 from __future__ import annotations
 
+import difflib
 import re
 import struct
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from runner.errors import Problem
@@ -61,6 +63,7 @@ class CaseValidator:
     def __init__(self, file: str, doc: Any, line: int):
         self.file, self.doc, self.line = file, doc, line
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []  # not errors: the case still runs
         self.events: dict[str, int] = {}
         self.uses_file = False
         self.files: set[str] = set()
@@ -80,7 +83,8 @@ class CaseValidator:
             return None
         for key in doc:
             if key not in CASE_KEYS:
-                self.err(doc, key, f"unknown key; expected one of {', '.join(CASE_KEYS)}")
+                hint = did_you_mean(key, CASE_KEYS)
+                self.err(doc, key, f"unknown key{hint}; expected one of {', '.join(CASE_KEYS)}")
         for key, required in CASE_KEYS.items():
             if required and key not in doc:
                 self.err(doc, None, f"missing required key {key!r}")
@@ -102,6 +106,7 @@ class CaseValidator:
         processes = self._processes(doc, setup_scope)
         if self.problems:
             return None
+        self._warn_unposted([*setup, *(s for steps in processes.values() for s in steps)])
         return Case(
             id=case_id or "",
             title=title or "",
@@ -206,7 +211,7 @@ class CaseValidator:
             return None
         ops = [k for k in raw if k in OPS]
         if len(ops) != 1:
-            others = [str(k) for k in raw if k not in STEP_KEYS]
+            others = [f"{k}{did_you_mean(k, OPS)}" for k in raw if k not in STEP_KEYS]
             what = f"found {', '.join(ops)}" if ops else f"unknown: {', '.join(others) or 'none'}"
             self.err(items, i, f"a step needs exactly one operation ({what})", f"step {label}")
             return None
@@ -269,8 +274,14 @@ class CaseValidator:
             if key == spec.name or key in STEP_KEYS:
                 continue
             if key not in spec.args:
+                hint = did_you_mean(key, [*spec.args, *STEP_KEYS])
+                takes = ", ".join(spec.args) or "no arguments"
+                beside = ", ".join(sorted(STEP_KEYS))
                 self.err(
-                    raw, key, f"unknown key for '{spec.name}'; it takes {', '.join(spec.args)}"
+                    raw,
+                    key,
+                    f"unknown key for '{spec.name}'{hint}; it takes {takes}; "
+                    f"a step also takes {beside}",
                 )
             elif key in args:
                 self.err(raw, key, "given twice (beside and under the operation)")
@@ -282,9 +293,9 @@ class CaseValidator:
     def _check_args(self, raw: dict, spec: OpSpec, args: PosDict, scope: _Scope) -> None:
         for key in args:
             if key not in spec.args:
-                self.err(
-                    args, key, f"unknown argument of '{spec.name}'; it takes {', '.join(spec.args)}"
-                )
+                hint = did_you_mean(key, spec.args)
+                takes = ", ".join(spec.args) or "no arguments"
+                self.err(args, key, f"unknown argument of '{spec.name}'{hint}; it takes {takes}")
         for key in spec.required - set(args):
             self.err(raw, spec.name, f"'{spec.name}' needs '{key}'")
         for key, value in args.items():
@@ -379,7 +390,7 @@ class CaseValidator:
             return
         for e in errnos if isinstance(errnos, list) else [errnos]:
             if not isinstance(e, str) or e not in names.ERRNO:
-                self.err(args, key, f"unknown errno name {e!r}")
+                self.err(args, key, f"unknown errno name {e!r}{did_you_mean(e, names.ERRNO)}")
 
     def _new_name(self, args: dict, key: str, value: Any, scope: _Scope) -> None:
         if key == "file":
@@ -435,7 +446,7 @@ class CaseValidator:
                 continue
             for name in sorted(expr.names - set(table)):
                 other = names.family_of(name)
-                hint = f" (a {other}_ name)" if other else ""
+                hint = f" (a {other}_ name)" if other else did_you_mean(name, table)
                 self.err(node, key, f"unknown {family}_ flag {name!r}{hint}")
 
     # -- expectations ----------------------------------------------------------------------
@@ -460,9 +471,9 @@ class CaseValidator:
     def _expect_entry(self, entry: dict, spec: OpSpec, scope: _Scope) -> Expect | None:
         for key in entry:
             if key not in EXPECT_KEYS:
-                self.err(
-                    entry, key, f"unknown expectation key; one of {', '.join(sorted(EXPECT_KEYS))}"
-                )
+                hint = did_you_mean(key, EXPECT_KEYS)
+                known = ", ".join(sorted(EXPECT_KEYS))
+                self.err(entry, key, f"unknown expectation key{hint}; one of {known}")
         when = self._condition(entry, "when") if "when" in entry else None
         kinds = [k for k in ("errno", "signal", "value") if k in entry]
         if len(kinds) > 1:
@@ -477,7 +488,8 @@ class CaseValidator:
             errnos = entry["errno"] if isinstance(entry["errno"], list) else [entry["errno"]]
             for e in errnos:
                 if not isinstance(e, str) or e not in names.ERRNO:
-                    self.err(entry, "errno", f"unknown errno name {e!r}")
+                    hint = did_you_mean(e, names.ERRNO)
+                    self.err(entry, "errno", f"unknown errno name {e!r}{hint}")
             return Expect("errno", when=when, errno=tuple(str(e) for e in errnos))
         if kind == "signal":
             return self._expect_signal(entry, when, scope)
@@ -518,6 +530,16 @@ class CaseValidator:
         elif value is not None and not isinstance(value, int | float | bool | str):
             self.err(node, key, f"{value!r} cannot be compared")
 
+    def _warn_unposted(self, steps: list[Step]) -> None:
+        """A ``wait_for`` whose event no step posts waits until the case's timeout: legal (a
+        case may mean it), so a warning, not a problem."""
+        posted = {s.args.get("event") for s in _walk(steps) if s.op == "post"}
+        for step in _walk(steps):
+            event = step.args.get("event")
+            if step.op == "wait_for" and event not in posted:
+                message = f"no step posts {event!r}: this waits until the case's timeout"
+                self.warnings.append(Problem(self.file, step.line, 1, message, "wait_for"))
+
     # -- conditions ------------------------------------------------------------------------
     def _condition(self, node: dict, key: str) -> dict | None:
         cond = node.get(key)
@@ -528,7 +550,9 @@ class CaseValidator:
             return None
         for k, v in cond.items():
             if k not in CONDITION_KEYS:
-                self.err(cond, k, f"unknown condition; one of {', '.join(sorted(CONDITION_KEYS))}")
+                hint = did_you_mean(k, CONDITION_KEYS)
+                known = ", ".join(sorted(CONDITION_KEYS))
+                self.err(cond, k, f"unknown condition{hint}; one of {known}")
             elif k == "kernel" and not _valid_kernel_spec(v):
                 self.err(cond, k, f"{v!r}: expected comparisons like '>=4.17' or '>=5.0, <6.5'")
             elif k == "root" and not isinstance(v, bool):
@@ -560,6 +584,20 @@ def _valid_kernel_spec(spec: Any) -> bool:
     if isinstance(spec, int | float) and not isinstance(spec, bool):
         spec = str(spec)
     return isinstance(spec, str) and all(KERNEL_SPEC_RE.fullmatch(p) for p in spec.split(","))
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'expect'?)`` for a misspelt name, else nothing."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _walk(steps: list[Step]) -> Iterator[Step]:
+    for step in steps:
+        yield step
+        yield from _walk(step.steps)
 
 
 def _as_list(value: Any) -> list:
