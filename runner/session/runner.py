@@ -125,6 +125,11 @@ class Runner:
         reasons = ([backing.unavailable] if backing.unavailable else []) + unmet(
             case.requires, facts
         )
+        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
+        reasons = reasons or [
+            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
+            for name, arches in sorted(case.foreign_names.items())
+        ]
         if reasons:
             result.reason = "; ".join(reasons)
             return result
