@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner.cli.kernels import add_kernels_cli, add_vm_run_options
+from runner.cli.kernels import add_kernels_cli, add_vm_run_options, guest_filesystems
 from runner.cli.progress import Progress
 from runner.cli.report import add_report_cli
 from runner.engine import interrupt
@@ -267,10 +267,17 @@ def _run_under_kernels(args: argparse.Namespace) -> int:
     from runner.vm.reference import write_matrix
     from runner.vm.run import VMUnavailable, run_under_kernels
 
-    fs = [f for f in args.fs.split(",") if f]
+    fs = guest_filesystems(args.fs)
     try:
         paths = run_under_kernels(
-            args.kernel, args.argv, Path(args.report_dir), fs, args.accel, args.vm_timeout
+            args.kernel,
+            args.argv,
+            Path(args.report_dir),
+            fs,
+            args.accel,
+            args.vm_timeout,
+            args.modules,
+            args.machine,
         )
     except VMUnavailable as e:
         raise UsageError(f"cannot boot kernels here: {e}") from None
