@@ -65,12 +65,12 @@ def stock(tree: kernels.KernelTree) -> Target:
 
 def resolve(spec: str, modules: Path | None) -> Target:
     """SPEC as a path when one exists there (a cached tree stays a stock kernel), else a
-    series or ABI of the cache (fetched when the lock file pins it)."""
+    series or ABI of the cache (fetched when the lock file pins it). MODULES goes with the
+    kernels given by path."""
     p = Path(spec)
     if p.exists() and not _in_cached_tree(p):
         return from_path(p, modules)
-    tree = _find_or_fetch(spec)
-    return stock(tree) if modules is None else _with_modules(stock(tree), modules)
+    return stock(_find_or_fetch(spec))  # with its own modules: --modules is for paths
 
 
 def _in_cached_tree(p: Path) -> bool:
