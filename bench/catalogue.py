@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.loader import Suite, load_suite
-from runner.parallel import run_parallel
-from runner.session import Item, Runner
+from runner.lang.loader import Suite, load_suite
+from runner.session.parallel import run_parallel
+from runner.session.runner import Item, Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 

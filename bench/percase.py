@@ -11,7 +11,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 
-from runner.session import Item, Runner
+from runner.session.runner import Item, Runner
 
 
 @dataclass

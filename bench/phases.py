@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runner import backings, executor, process, session  # noqa: E402
-from runner.loader import load_suite  # noqa: E402
-from runner.session import RunConfig, Runner  # noqa: E402
+from runner.lang.loader import load_suite  # noqa: E402
+from runner.session.runner import RunConfig, Runner  # noqa: E402
 
 DEFAULT_ITEMS = ["bench-one-process[anon]", "bench-two-process[anon]", "bench-fork[anon]"]
 AFTER_FORK, CHILD_TOTAL, RAW_CHILD = (

@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installi
 from bench import catalogue, percase  # noqa: E402
 from bench.memory import rss_kib  # noqa: E402
 from bench.stats import median, ms, p95, ratio  # noqa: E402
-from runner.loader import load_suite  # noqa: E402
-from runner.session import RunConfig, Runner  # noqa: E402
+from runner.lang.loader import load_suite  # noqa: E402
+from runner.session.runner import RunConfig, Runner  # noqa: E402
 
 FIXTURES = ROOT / "bench" / "fixtures"
 # The per-case-run rows: the three kinds the issue names, then the file backings' extra cost.
@@ -106,7 +106,7 @@ def per_case(runner: Runner, runs: int, json_path: str | None = None) -> float:
 
 def load_figures(paths: list[str], fork_s: float) -> None:
     times, suite = catalogue.load_times(paths, repeats=5)
-    print("\n## load + validate the catalogue (runner.loader.load_suite)")
+    print("\n## load + validate the catalogue (runner.lang.loader.load_suite)")
     print(
         f"{len(suite.cases)} valid cases, {len(suite.invalid)} invalid documents: "
         f"first {ms(times[0])}, median of 5 {ms(median(times))} "

@@ -15,9 +15,9 @@ import pytest
 from conformance.engine import portable, runner_for
 from conformance.failure import format_problems
 from conformance.item import CaseItem
-from runner.loader import SUFFIXES, Suite, flag_duplicates, load_file
-from runner.model import Case
-from runner.session import Item
+from runner.lang.loader import SUFFIXES, Suite, flag_duplicates, load_file
+from runner.lang.model import Case
+from runner.session.runner import Item
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr

@@ -1,4 +1,4 @@
-"""The one ``runner.session.Runner`` of this pytest process, and results in a portable form."""
+"""The one ``Runner`` of this pytest process (runner.session.runner), and portable results."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from conformance.options import run_config
-from runner.environment import capture
-from runner.reporting.baseline import (
+from runner.report.baseline import (
     BASELINED_OUTCOMES,
     covering_entry,
     expiry,
     load_baseline,
 )
-from runner.session import Result, Runner
+from runner.session.environment import capture
+from runner.session.runner import Result, Runner
 
 _RUNNER = pytest.StashKey[Runner]()
 

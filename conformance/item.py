@@ -11,7 +11,7 @@ import pytest
 from conformance.engine import known_deviation, portable, runner_for
 from conformance.failure import as_longrepr, format_result
 from conformance.properties import junit_properties
-from runner.session import Item
+from runner.session.runner import Item
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr

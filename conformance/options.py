@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from runner.cli import DEFAULT_REPORT_DIR, parse_backings
-from runner.session import RunConfig
+from runner.cli.main import DEFAULT_REPORT_DIR, parse_backings
+from runner.session.runner import RunConfig
 
 GROUP = "mmapconf"
 

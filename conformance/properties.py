@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from runner.backings import Backing
+from runner.engine.backings import Backing
 
 
 def junit_properties(result: dict[str, Any], backing: Backing | None) -> list[tuple[str, str]]:

@@ -20,10 +20,11 @@ import pytest
 
 from conformance.engine import runner_for
 from conformance.options import report_dir
-from runner import environment, report
-from runner.loader import SUFFIXES
-from runner.reporting.baseline import apply_baseline
-from runner.session import Result
+from runner.lang.loader import SUFFIXES
+from runner.report.baseline import apply_baseline
+from runner.session import environment
+from runner.session import record as report
+from runner.session.runner import Result
 
 ATTR = "mmapconf_result"
 

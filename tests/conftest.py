@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.loader import load_suite
-from runner.session import Result, RunConfig, Runner
+from runner.lang.loader import load_suite
+from runner.session.runner import Result, RunConfig, Runner
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Regenerate the published per-kernel reports: `python -m runner.vm reference`.
+"""Regenerate the published per-kernel reports: `python -m runner.cli.kernels reference`.
 
 Runs the article cases on the disk (ext4 block device) and tmpfs backings
 under each pinned kernel, then writes matrix.md/.txt, kernels.json and a
@@ -12,10 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from runner.report import matrix as mx
+
 from . import kernels
-from .cli import write_matrix
 from .run import run_under_kernels
-from .vmreport import differences_markdown, merge
+from .vmreport import differences_markdown, merge, write_json_atomic
 
 DEFAULT_DIR = Path("reports/reference")
 GUEST_ARGV = ["run", "cases/article", "--backing", "disk,tmpfs"]
@@ -75,8 +76,8 @@ def readme(
         "# Reference reports: the cases under stock Debian kernels",
         "",
         f"Guest command: `mmapconf {' '.join(guest_argv)}`.",
-        "Regenerate with `python -m runner.vm reference` (see its --help; `tox -e kernels`",
-        "writes to reports/kernels/). Each kernel was booted under qemu"
+        "Regenerate with `python -m runner.cli.kernels reference` (see its --help;",
+        "`tox -e kernels` writes to reports/kernels/). Each kernel was booted under qemu"
         " (microvm, PVH, host root over 9p);",
         "the `disk` backing is a scratch block device formatted as shown, `tmpfs` is the"
         " guest's /dev/shm.",
@@ -145,3 +146,19 @@ def _difference_reasons(reports: list[tuple[str, dict]], merged: dict[str, Any])
                 reason = str(r.get("reason") or "").replace("\n", " ")[:200]
                 out.append(f"- `{r['id']}[{r['backing']}]` on {rel}: {r['outcome']}: {reason}")
     return out
+
+
+def write_matrix(paths: list[Path], out_dir: Path) -> None:
+    """matrix.md / matrix.txt / kernels.json (merged runs and the cases that
+    differ between kernels) in OUT_DIR; prints the text matrix."""
+    out_dir = out_dir.resolve()
+    reports = [(str(p.parent.relative_to(out_dir)), json.loads(p.read_text())) for p in paths]
+    m = mx.build_matrix(reports)
+    text = mx.render_matrix_text(m)
+    (out_dir / "matrix.txt").write_text(text)
+    merged = merge(reports)
+    md = mx.render_matrix_markdown(m)
+    md += "\n## Differences between kernels\n\n" + differences_markdown(merged)
+    (out_dir / "matrix.md").write_text(md)
+    write_json_atomic(out_dir / "kernels.json", merged)
+    print(text)

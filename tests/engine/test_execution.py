@@ -136,9 +136,9 @@ def _children() -> set[int]:
 def test_nothing_is_left_behind(tmp_path, monkeypatch):
     import tempfile
 
-    from runner import backings
-    from runner.loader import load_suite
-    from runner.session import RunConfig, Runner
+    from runner.engine import backings
+    from runner.lang.loader import load_suite
+    from runner.session.runner import RunConfig, Runner
 
     # Scratch parents of our own, so runs elsewhere on the machine cannot blur the count.
     shm = tempfile.mkdtemp(prefix="selftest-", dir="/dev/shm")

@@ -343,7 +343,7 @@ def _only(results):
 
 
 def test_every_operation_has_a_self_test():
-    from runner.ops import OPS
+    from runner.lang.ops import OPS
 
     assert set(OPS) == set(OPERATIONS)
 

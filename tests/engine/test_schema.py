@@ -7,15 +7,15 @@ from pathlib import Path
 
 import jsonschema
 
-from runner.schema import build, render
-from runner.yamlsafe import load_documents
+from runner.lang.schema import build, render
+from runner.lang.yamlsafe import load_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_schema_file_is_current():
     assert (ROOT / "cases" / "schema.json").read_text() == render(), (
-        "cases/schema.json is stale: python -m runner.schema > cases/schema.json"
+        "cases/schema.json is stale: python -m runner.lang.schema > cases/schema.json"
     )
 
 

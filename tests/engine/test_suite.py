@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.catalogue import render_markdown
-from runner.loader import load_suite
+from runner.lang.catalogue import render_markdown
+from runner.lang.loader import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.expr import ExprError, parse
-from runner.loader import load_suite
+from runner.lang.expr import ExprError, parse
+from runner.lang.loader import load_suite
 
 BAD = """\
 id: bad_id

@@ -8,8 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from runner.loader import load_suite
-from runner.session import Result, RunConfig, Runner
+from runner.lang.loader import load_suite
+from runner.session.runner import Result, RunConfig, Runner
 
 ROOT = Path(__file__).resolve().parents[2]
 

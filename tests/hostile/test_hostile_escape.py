@@ -14,8 +14,8 @@ import textwrap
 import pytest
 from hostile_util import children, run_text
 
-from runner import sandbox
-from runner.loader import load_file
+from runner.engine import sandbox
+from runner.lang.loader import load_file
 
 ESCAPES = [
     "__import__('os').system('touch /tmp/pwned')",

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.errors import Problem
-from runner.loader import INTERNAL, display_name, load_file
-from runner.model import Case
-from runner.ops import CASE_KEYS, EXPECT_KEYS, OPS
+from runner.lang.loader import INTERNAL, display_name, load_file
+from runner.lang.model import Case
+from runner.lang.ops import CASE_KEYS, EXPECT_KEYS, OPS
 
 EXAMPLES = {"structured": 400, "seeded": 2000, "mutated": 1500, "text": 1100}
 SETTINGS = settings(

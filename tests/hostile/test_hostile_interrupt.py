@@ -176,8 +176,8 @@ PYTEST_FILE = """
 import textwrap
 from pathlib import Path
 
-from runner.loader import load_suite
-from runner.session import RunConfig, Runner
+from runner.lang.loader import load_suite
+from runner.session.runner import RunConfig, Runner
 
 
 def test_blocked():
@@ -191,7 +191,7 @@ def test_blocked():
 @pytest.mark.parametrize("how", ["test-file", "plugin"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_pytest_session_cleans_up(tmp_path, sig, how):
-    """A pytest session running cases (a test calling runner.session, or the conformance plugin
+    """A pytest session running cases (a test calling runner.session.runner, or the conformance plugin
     collecting the YAML itself) stops as a Ctrl-C would stop it."""
     cases = _suite(tmp_path, timeout=60, blocked=1)
     case_file = cases / "b-blocked-0.yaml"

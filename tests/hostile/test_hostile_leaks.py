@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from hostile_util import ROOT, children
 
-from runner import backings
-from runner.loader import load_suite
-from runner.session import RunConfig, Runner
+from runner.engine import backings
+from runner.lang.loader import load_suite
+from runner.session.runner import RunConfig, Runner
 
 PASSES = 3  # one warm-up, then two that must each end where the warm-up ended
 MAPS_SLACK = 8  # the allocator may keep or drop an arena or two between passes
@@ -83,7 +83,7 @@ def test_running_the_whole_suite_repeatedly_leaks_nothing(private_scratch):
 
 def test_parallel_runs_leave_no_worker_fd_or_scratch_behind(private_scratch):
     """-n 2 twice over cases/article: the pool's workers, pipes and scratch folders all go."""
-    from runner.parallel import run_parallel
+    from runner.session.parallel import run_parallel
 
     runner = Runner(RunConfig(dirs=[str(private_scratch[0])]))
     items = runner.plan(load_suite([str(ROOT / "cases" / "article")]))

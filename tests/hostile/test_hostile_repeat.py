@@ -8,8 +8,8 @@ from pathlib import Path
 
 from hostile_util import ROOT, mmapconf
 
-from runner import cli
-from runner.session import Result, Runner, merge_repeats
+from runner.cli import main as cli
+from runner.session.runner import Result, Runner, merge_repeats
 
 
 def _result(outcome: str, reason: str = "", duration: float = 0.5) -> Result:
@@ -62,7 +62,7 @@ def test_run_repeat_reports_flaky_in_results_and_summary(tmp_path, monkeypatch):
     code = cli.main(
         ["run", str(tmp_path / "c.yaml"), "--repeat", "4", "--report-dir", str(tmp_path / "r")]
     )
-    assert code in (0, 1)  # whether flaky fails the gate is runner/reporting's policy
+    assert code in (0, 1)  # whether flaky fails the gate is runner/report's policy
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     by_id = {r["id"]: r for r in report["results"]}
     assert by_id["steady"]["outcome"] == "passed"

@@ -13,7 +13,7 @@ import time
 import pytest
 from hostile_util import children, run_text
 
-from runner.arena import MAX_CASE_PROCESSES
+from runner.engine.arena import MAX_CASE_PROCESSES
 
 SPIN = """
 id: spin

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hostile_util import ROOT, mmapconf
 
-from runner.loader import load_file, load_suite
-from runner.session import RunConfig, Runner
-from runner.yamlsafe import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from runner.lang.loader import load_file, load_suite
+from runner.lang.yamlsafe import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from runner.session.runner import RunConfig, Runner
 
 
 def _bomb(levels: int = 9) -> str:

@@ -16,7 +16,7 @@ from plugin_support import (
 )
 from reportcmp import differences
 
-from runner import cli
+from runner.cli import main as cli
 
 pytest_plugins = ["pytester"]
 

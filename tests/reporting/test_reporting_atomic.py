@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from reporting_sample import make_report
 
-from runner.reporting import write_formats
+from runner.report.formats import write_formats
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def test_a_kill_mid_write_keeps_the_old_file(tmp_path: Path) -> None:
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from pathlib import Path
         from reporting_sample import make_report, result
-        from runner.reporting import write_formats
+        from runner.report.formats import write_formats
 
         def stall(fd):
             print("writing", flush=True)

@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 from reporting_sample import make_report, with_kernel
 
-from runner.conditions import kernel_matches
-from runner.reporting import apply_baseline, gate_exit_code, make_baseline
-from runner.reporting.baseline import BaselineError, parse_baseline
+from runner.lang.conditions import kernel_matches
+from runner.report.baseline import (
+    BaselineError,
+    apply_baseline,
+    gate_exit_code,
+    make_baseline,
+    parse_baseline,
+)
 
 TODAY = dt.date(2026, 11, 26)
 

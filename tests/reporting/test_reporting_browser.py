@@ -17,7 +17,7 @@ import pytest
 from cdp import FLAGS, Browser, find_chromium
 from reporting_sample import make_report
 
-from runner.reporting import write_formats
+from runner.report.formats import write_formats
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None,

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from reporting_sample import make_report, with_kernel
 
-from runner.reporting import add_report_cli
-from runner.reporting.cli import main
+from runner.cli.report import add_report_cli, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,7 +118,7 @@ def test_user_errors_are_one_line_exit_2_no_traceback(
     (tmp_path / "file").write_text("a file, not a folder")
     argv = [a.format(d=tmp_path) for a in argv]
     proc = subprocess.run(
-        [sys.executable, "-m", "runner.reporting", *argv],
+        [sys.executable, "-m", "runner", *argv],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -132,7 +131,7 @@ def test_user_errors_are_one_line_exit_2_no_traceback(
 
 
 def test_finish_run_for_the_engine(tmp_path: Path) -> None:
-    from runner.reporting import baseline_lines, finish_run
+    from runner.report.gate import baseline_lines, finish_run
 
     base = tmp_path / "b.yaml"
     base.write_text(
@@ -168,7 +167,7 @@ def test_report_gate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 def test_report_errors_are_usage_errors() -> None:
     # The main command line maps UsageError to exit 2: `run --baseline missing.yaml` must too.
     from runner.errors import UsageError
-    from runner.reporting import ReportError
-    from runner.reporting.baseline import BaselineError
+    from runner.report.baseline import BaselineError
+    from runner.report.model import ReportError
 
     assert issubclass(ReportError, UsageError) and issubclass(BaselineError, UsageError)

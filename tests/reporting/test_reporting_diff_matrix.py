@@ -7,14 +7,14 @@ import json
 import pytest
 from reporting_sample import make_report, result, with_kernel
 
-from runner.reporting import ReportError
-from runner.reporting.diff import diff_exit_code, diff_reports, render_diff_json, render_diff_text
-from runner.reporting.matrix import (
+from runner.report.diff import diff_exit_code, diff_reports, render_diff_json, render_diff_text
+from runner.report.matrix import (
     build_matrix,
     render_matrix_html,
     render_matrix_markdown,
     render_matrix_text,
 )
+from runner.report.model import ReportError
 
 
 def keys(items: list[dict]) -> list[str]:

@@ -11,11 +11,12 @@ import pytest
 from ktap_grammar import parse as parse_ktap
 from reporting_sample import make_report
 
-from runner.reporting import ReportError, parse_formats, write_formats
-from runner.reporting.htmlpage import render_html
-from runner.reporting.junit import render_junit
-from runner.reporting.ktap import render_ktap
-from runner.reporting.markdown import render_markdown
+from runner.report.formats import parse_formats, write_formats
+from runner.report.formats.html import render_html
+from runner.report.formats.junit import render_junit
+from runner.report.formats.ktap import render_ktap
+from runner.report.formats.markdown import render_markdown
+from runner.report.model import ReportError
 
 
 def junit_schema():
@@ -23,7 +24,7 @@ def junit_schema():
     xmlschema = pytest.importorskip(
         "xmlschema", reason="xmlschema validates JUnit against its XSD: pip install xmlschema"
     )
-    xsd = resources.files("runner.reporting").joinpath("junit.xsd").read_text()
+    xsd = resources.files("runner.report.formats").joinpath("junit.xsd").read_text()
     return xmlschema.XMLSchema(xsd)
 
 

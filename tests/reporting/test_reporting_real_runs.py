@@ -17,22 +17,18 @@ import pytest
 from cdp import FLAGS, find_chromium
 from ktap_grammar import parse as parse_ktap
 
-from runner.reporting import (
-    apply_baseline,
-    gate_exit_code,
-    load_report,
-    make_baseline,
-    write_formats,
-)
-from runner.reporting.diff import diff_exit_code, diff_reports
-from runner.reporting.matrix import build_matrix, render_matrix_text
+from runner.report.baseline import apply_baseline, gate_exit_code, make_baseline
+from runner.report.diff import diff_exit_code, diff_reports
+from runner.report.formats import write_formats
+from runner.report.matrix import build_matrix, render_matrix_text
+from runner.report.model import load_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_engine(backing: str, out: Path) -> Path:
     if not (ROOT / "runner" / "cli.py").exists() or not (ROOT / "cases" / "article").is_dir():
-        pytest.skip("the engine (runner/cli.py) or cases/article is not there")
+        pytest.skip("the engine (runner/cli/main.py) or cases/article is not there")
     proc = subprocess.run(
         [
             sys.executable,
@@ -67,7 +63,7 @@ def test_every_format_from_a_real_run(runs: dict[str, Path]) -> None:
     report = load_report(path)
     written = write_formats(report, path.parent, ["json", "junit", "html", "md", "ktap"])
     assert {p.name for p in written} == {"report.xml", "report.html", "report.md", "report.ktap"}
-    xsd = resources.files("runner.reporting").joinpath("junit.xsd").read_text()
+    xsd = resources.files("runner.report.formats").joinpath("junit.xsd").read_text()
     xml = (path.parent / "report.xml").read_text()
     xmlschema.XMLSchema(xsd).validate(xml)
     root = ET.fromstring(xml)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.vm import add_kernels_cli, initramfs, kernels, qemu, run
+from runner.cli.kernels import add_kernels_cli
+from runner.vm import initramfs, kernels, qemu, run
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_no_qemu_is_a_clean_skip(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(qemu, "qemu_binary", lambda: None)
     with pytest.raises(run.VMUnavailable, match="qemu-system-x86_64.*install-vm-deps"):
         run.run_under_kernels(["6.1"], ["run"], tmp_path, ["ext4"], None, 10)
-    from runner.vm.cli import main
+    from runner.cli.kernels import main
 
     assert main(["run", "--kernel", "6.1", "--report-dir", str(tmp_path)]) == 0
 

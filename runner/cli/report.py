@@ -1,0 +1,195 @@
+"""The report subcommands: ``report``, ``matrix``, ``diff``, ``baseline``.
+
+``add_report_cli`` adds them to the main ``mmapconf`` parser; each sets ``func`` to a handler
+that returns the exit status. A user's mistake (missing file, bad JSON, bad baseline, unknown
+format) is one line on stderr and status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from runner.report import atomic
+from runner.report import baseline as bl
+from runner.report import diff as df
+from runner.report import matrix as mx
+from runner.report.formats import parse_formats, write_formats
+from runner.report.gate import baseline_lines
+from runner.report.model import ReportError, load_report
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _user_errors(name: str) -> Callable[[Handler], Handler]:
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        def run(args: argparse.Namespace) -> int:
+            try:
+                return fn(args)
+            except ReportError as exc:
+                for line in str(exc).splitlines() or [str(exc)]:
+                    print(f"mmapconf {name}: {line}", file=sys.stderr)
+                return 2
+            except OSError as exc:
+                # Typically an output folder we cannot write: the user's to fix.
+                where = f"{exc.filename}: " if exc.filename else ""
+                print(f"mmapconf {name}: {where}{exc.strerror or exc}", file=sys.stderr)
+                return 2
+
+        return run
+
+    return wrap
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        atomic.write_text(output, text)
+
+
+@_user_errors("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    report = load_report(args.report)
+    formats = parse_formats(args.format)
+    if args.baseline is not None:
+        report = bl.apply_baseline(report, args.baseline, args.strict)
+    out_dir = args.output_dir if args.output_dir is not None else args.report.parent
+    for path in write_formats(report, out_dir, formats):
+        print(path)
+    if not args.gate:
+        return 0
+    for line in baseline_lines(report):
+        print(line, file=sys.stderr)
+    return bl.gate_exit_code(report)
+
+
+@_user_errors("matrix")
+def cmd_matrix(args: argparse.Namespace) -> int:
+    reports = [(str(p), load_report(p)) for p in args.reports]
+    m = mx.build_matrix(reports)
+    render = {
+        "text": mx.render_matrix_text,
+        "md": mx.render_matrix_markdown,
+        "html": mx.render_matrix_html,
+    }[args.format]
+    _emit(render(m), args.output)
+    return 0
+
+
+@_user_errors("diff")
+def cmd_diff(args: argparse.Namespace) -> int:
+    base, new = load_report(args.base), load_report(args.new)
+    d = df.diff_reports(base, new, by=args.by, names=(str(args.base), str(args.new)))
+    render = df.render_diff_json if args.format == "json" else df.render_diff_text
+    _emit(render(d), args.output)
+    return df.diff_exit_code(d)
+
+
+@_user_errors("baseline")
+def cmd_baseline(args: argparse.Namespace) -> int:
+    report = load_report(args.report)
+    text = bl.make_baseline(report)
+    if args.output is not None:
+        _emit(text, args.output)
+        n = text.count("\n  - name:")
+        print(
+            f"{args.output}: {n} entr{'y' if n == 1 else 'ies'}; fill in each evidence",
+            file=sys.stderr,
+        )
+    else:
+        _emit(text, None)
+    return 0
+
+
+def add_report_cli(subparsers: Any) -> None:
+    """Add ``report``, ``matrix``, ``diff`` and ``baseline`` to ``subparsers`` (the object
+    ``ArgumentParser.add_subparsers()`` returns); each sets ``func(args) -> int``."""
+    p = subparsers.add_parser(
+        "report",
+        help="render report.json as JUnit, HTML, Markdown, KTAP",
+        description="Render a run's report.json into other formats, next to it by default.",
+    )
+    p.add_argument("report", type=Path, help="a report.json")
+    p.add_argument(
+        "--format",
+        default="junit,html,md,ktap",
+        help="comma-separated: junit, html, md, ktap (json is the input), or all",
+    )
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="folder to write into (default: the report's folder)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="YAML of known deviations to apply before rendering",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --baseline: an unexpected pass is a gate problem",
+    )
+    p.add_argument(
+        "--gate",
+        action="store_true",
+        help="exit 1 when the (baselined) run fails its gate, as `run` would",
+    )
+    p.set_defaults(func=cmd_report)
+
+    p = subparsers.add_parser(
+        "matrix",
+        help="one table of outcomes across kernels, backings and filesystems",
+        description="Cases as rows, environments (kernel release x backing x filesystem) as "
+        "columns; rows where environments disagree first.",
+    )
+    p.add_argument("reports", type=Path, nargs="+", metavar="REPORT.json")
+    p.add_argument("--format", choices=("text", "md", "html"), default="text")
+    p.add_argument("-o", "--output", type=Path, default=None, help="write here, not stdout")
+    p.set_defaults(func=cmd_matrix)
+
+    p = subparsers.add_parser(
+        "diff",
+        help="regressions, fixes, new and vanished results between two runs",
+        description="Compare two runs; exit 1 when a result that passed in BASE fails, errors "
+        "or times out in NEW.",
+    )
+    p.add_argument("base", type=Path, metavar="BASE.json")
+    p.add_argument("new", type=Path, metavar="NEW.json")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--by",
+        choices=("name", "id"),
+        default="name",
+        help="match results by ID[BACKING] (default) or by case id across backings",
+    )
+    p.add_argument("-o", "--output", type=Path, default=None, help="write here, not stdout")
+    p.set_defaults(func=cmd_diff)
+
+    p = subparsers.add_parser(
+        "baseline",
+        help="write a baseline of known deviations from a run's failures",
+        description="Write a baseline YAML covering every failed or timed-out result of a run, "
+        "with its reason and an evidence placeholder to fill in.",
+    )
+    p.add_argument("report", type=Path, metavar="REPORT.json")
+    p.add_argument("-o", "--output", type=Path, default=None, help="write here, not stdout")
+    p.set_defaults(func=cmd_baseline)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """A stand-alone entry point (``python -m runner.reporting``) for these subcommands."""
+    parser = argparse.ArgumentParser(prog="mmapconf")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_report_cli(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)

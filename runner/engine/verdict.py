@@ -1,0 +1,168 @@
+"""From what a case's processes reported, and how they ended, to one outcome with its reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.engine.arena import Arena
+from runner.engine.executor import Ending, Execution
+from runner.engine.matching import (
+    Observation,
+    describe_expect,
+    describe_observation,
+    fmt_addr,
+    judge,
+)
+from runner.engine.protocol import EXIT_ABORTED, EXIT_DONE, EXIT_ERROR, EXIT_FAILED
+from runner.lang import names
+
+ADDR_ARGS = ("addr", "new_addr")
+
+
+@dataclass
+class StepTrace:
+    """One step as the report shows it."""
+
+    process: str
+    step: str
+    op: str
+    line: int
+    args: dict[str, Any]
+    expected: str
+    observed: str = "not finished"
+    ok: bool | None = None
+    result: Any = None
+    errno: str | None = None
+    signal: str | None = None
+    si_code: str | None = None
+    si_addr: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Verdict:
+    outcome: str  # passed | failed | error | timeout
+    reason: str = ""
+    steps: list[StepTrace] = field(default_factory=list)
+
+
+class _Judge:
+    def __init__(self, run: Execution, arena: Arena, timeout: float):
+        self.run, self.arena, self.timeout = run, arena, timeout
+        self.procs: dict[int, str] = {}
+        # per pid, the steps started and not yet ended (a repeat encloses its own steps)
+        self.open: dict[int, list[tuple[StepTrace, dict[str, Any], dict]]] = {}
+        self.waited: set[int] = set()
+        self.done: set[int] = set()
+        self.steps: list[StepTrace] = []
+        self.failures: list[str] = []
+        self.errors: list[str] = []
+
+    def verdict(self) -> Verdict:
+        for msg in self.run.messages:
+            getattr(self, f"_on_{msg['t']}")(msg)
+        if self.run.timed_out:
+            running = [
+                f"{t.process} step {t.step} ({t.op})"
+                for st in self.open.values()
+                for t, _, _ in st[-1:]
+            ]
+            where = f"; still running: {', '.join(running)}" if running else ""
+            return Verdict("timeout", f"timed out after {self.timeout:g} s{where}", self.steps)
+        for pid, ending in self.run.endings.items():
+            self._ending(pid, ending)
+        if self.errors:
+            return Verdict("error", self.errors[0], self.steps)
+        if self.failures:
+            return Verdict("failed", "; ".join(self.failures[:3]), self.steps)
+        return Verdict("passed", "", self.steps)
+
+    # -- messages --------------------------------------------------------------------------
+    def _on_proc(self, msg: dict) -> None:
+        self.procs[msg["pid"]] = msg["name"]
+
+    def _on_start(self, msg: dict) -> None:
+        maps = msg["maps"]
+        args = {
+            k: (fmt_addr(v, maps) if k in ADDR_ARGS and isinstance(v, int) else v)
+            for k, v in msg["args"].items()
+        }
+        trace = StepTrace(
+            msg["proc"],
+            msg["step"],
+            msg["op"],
+            msg["line"],
+            args,
+            describe_expect(msg["expect"], maps),
+        )
+        self.steps.append(trace)
+        self.open.setdefault(msg["pid"], []).append((trace, msg["expect"], maps))
+
+    def _on_end(self, msg: dict) -> None:
+        trace, _, _ = self.open[msg["pid"]].pop()
+        trace.ok, trace.errno, trace.result = msg["ok"], msg["errno"], msg["result"]
+        trace.observed = msg["observed"]
+        if trace.op == "wait" and msg["errno"] is None:
+            self.waited.add(trace.args["pid"])
+        if not msg["ok"]:
+            self.failures.append(_failure(trace, msg["expected"], msg["observed"]))
+
+    def _on_error(self, msg: dict) -> None:
+        where = (
+            f"{msg['proc']} step {msg['step']} ({msg['op']}): "
+            if msg["step"]
+            else f"{msg['proc']}: "
+        )
+        self.errors.append(where + msg["message"])
+        self.open.pop(msg["pid"], None)
+
+    def _on_aborted(self, msg: dict) -> None:
+        self.open.pop(msg["pid"], None)
+
+    def _on_done(self, msg: dict) -> None:
+        self.done.add(msg["pid"])
+
+    # -- endings ---------------------------------------------------------------------------
+    def _ending(self, pid: int, ending: Ending) -> None:
+        name = self.procs.get(pid, f"pid {pid}")
+        if pid in self.waited or (ending.exit in (EXIT_DONE,) and pid in self.done):
+            return
+        if ending.signal is not None:
+            self._death(pid, name, ending.signal)
+        elif ending.exit in (EXIT_FAILED, EXIT_ERROR, EXIT_ABORTED):
+            if ending.exit == EXIT_ERROR and not self.errors:
+                self.errors.append(f"{name} ended with an internal error (exit {EXIT_ERROR})")
+        elif pid in self.procs:
+            self.errors.append(
+                f"{name} exited with status {ending.exit} before finishing its steps"
+            )
+
+    def _death(self, pid: int, name: str, signo: int) -> None:
+        info = self.arena.siginfo(pid)
+        sig = names.SIGNAL_NAME.get(signo, str(signo))
+        code = addr = None
+        if info is not None and info.signo == signo:
+            code, addr = names.si_code_name(sig, info.code), info.addr
+        if not self.open.get(pid):
+            self.failures.append(f"{name} died by {sig} outside any step")
+            return
+        trace, expect, maps = self.open.pop(pid)[-1]
+        trace.signal, trace.si_code = sig, code
+        trace.si_addr = fmt_addr(addr, maps) if addr is not None else None
+        obs = Observation(signal=sig, si_code=code, si_addr=addr)
+        trace.observed = describe_observation(obs, maps)
+        trace.ok = judge(expect, obs, {})
+        if not trace.ok:
+            self.failures.append(_failure(trace, trace.expected, trace.observed))
+
+
+def _failure(trace: StepTrace, expected: str, observed: str) -> str:
+    return f"{trace.process} step {trace.step} ({trace.op}): expected {expected}, got {observed}"
+
+
+def judge_execution(run: Execution, arena: Arena, timeout: float) -> Verdict:
+    """The case's outcome. Call before the arena is reset for the next case."""
+    return _Judge(run, arena, timeout).verdict()

@@ -1,0 +1,156 @@
+"""``requires`` and ``when``: conditions over the kernel, the backing and the machine."""
+
+from __future__ import annotations
+
+import operator
+import os
+import platform
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+_SPEC_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(\d+(?:\.\d+){0,2})\s*$")
+
+
+def kernel_tuple(release: str) -> tuple[int, int, int]:
+    """``6.18.44-foo`` → (6, 18, 44)."""
+    nums = [int(n) for n in re.findall(r"\d+", release.split("-")[0])[:3]]
+    return tuple((nums + [0, 0, 0])[:3])  # type: ignore[return-value]
+
+
+def kernel_matches(release: str, spec: str | int | float) -> bool:
+    have = kernel_tuple(release)
+    for part in str(spec).split(","):
+        m = _SPEC_RE.match(part)
+        if not m:
+            raise ValueError(f"bad kernel condition {spec!r}")
+        want = kernel_tuple(m.group(2))
+        op = _CMP[m.group(1) or "=="]
+        if m.group(1) in (None, "==") and m.group(2).count(".") < 2:
+            # "6.5" names a series: 6.5.x all match
+            depth = m.group(2).count(".") + 1
+            if not op(have[:depth], want[:depth]):
+                return False
+        elif not op(have, want):
+            return False
+    return True
+
+
+def _no_probe(name: str) -> bool:
+    raise RuntimeError(f"no syscall probe was given to judge 'syscall: {name}'")
+
+
+@dataclass
+class Facts:
+    """What conditions are judged against: the machine, then the backing of one run."""
+
+    kernel: str = field(default_factory=lambda: os.uname().release)
+    arch: str = field(default_factory=platform.machine)
+    root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    backing: str = "anon"
+    fs: str | None = None
+    # the engine's probe: this package makes no system call of its own
+    syscall_probe: Callable[[str], bool] = field(default=_no_probe)
+    _syscalls: dict[str, bool] = field(default_factory=dict)
+
+    def has_syscall(self, name: str) -> bool:
+        if name not in self._syscalls:
+            self._syscalls[name] = self.syscall_probe(name)
+        return self._syscalls[name]
+
+    def for_backing(self, backing: str, fs: str | None) -> Facts:
+        return Facts(
+            self.kernel, self.arch, self.root, backing, fs, self.syscall_probe, self._syscalls
+        )
+
+
+def unmet(cond: dict[str, Any] | None, facts: Facts) -> list[str]:
+    """The parts of ``cond`` that do not hold, said for a person; empty when it holds."""
+    if not cond:
+        return []
+    out = []
+    for key, want in cond.items():
+        if not _holds(key, want, facts):
+            out.append(_describe(key, want, facts))
+    return out
+
+
+def holds(cond: dict[str, Any] | None, facts: Facts) -> bool:
+    return not unmet(cond, facts)
+
+
+def _as_list(v: Any) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def _holds(key: str, want: Any, facts: Facts) -> bool:
+    if key == "kernel":
+        return kernel_matches(facts.kernel, want)
+    if key == "backing":
+        return facts.backing in _as_list(want)
+    if key == "fs":
+        return facts.fs in _as_list(want)
+    if key == "arch":
+        return facts.arch in _as_list(want)
+    if key == "root":
+        return facts.root == want
+    if key == "syscall":
+        return all(facts.has_syscall(name) for name in _as_list(want))
+    if key == "sysctl":
+        return all(_sysctl_holds(read_sysctl(k), w) for k, w in want.items())
+    raise ValueError(f"unknown condition {key!r}")
+
+
+def read_sysctl(key: str) -> str | None:
+    try:
+        with open("/proc/sys/" + key.replace(".", "/")) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _sysctl_holds(have: str | None, want: Any) -> bool:
+    if have is None:
+        return False
+    if isinstance(want, dict):
+        try:
+            number = int(have)
+        except ValueError:
+            return False
+        return all(_CMP[_WORD_OPS[op]](number, int(v)) for op, v in want.items())
+    return have == str(want)
+
+
+_WORD_OPS = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _describe(key: str, want: Any, facts: Facts) -> str:
+    have = {
+        "kernel": facts.kernel,
+        "backing": facts.backing,
+        "fs": facts.fs,
+        "arch": facts.arch,
+        "root": facts.root,
+    }
+    if key == "syscall":
+        missing = [n for n in _as_list(want) if not facts.has_syscall(n)]
+        return f"syscall {', '.join(missing)} not available on kernel {facts.kernel}"
+    if key == "root":
+        return "needs root" if want else "must run without root"
+    if key == "sysctl":
+        wrong = [
+            f"{k} {w} required, have {read_sysctl(k)}"
+            for k, w in want.items()
+            if not _sysctl_holds(read_sysctl(k), w)
+        ]
+        return "sysctl " + "; ".join(wrong)
+    return f"{key} {want} required, have {have[key]}"

@@ -1,0 +1,116 @@
+"""Find case files, load and validate them, and check that ids are unique across the suite."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.errors import Problem, UsageError
+from runner.lang.model import Case
+from runner.lang.validate import CaseValidator
+from runner.lang.yamlsafe import load_documents
+
+SUFFIXES = (".yaml", ".yml")
+INTERNAL = "internal error while validating (a harness bug; please report it)"
+
+
+@dataclass
+class InvalidCase:
+    """A document that did not validate: it ends as ``error`` in a run."""
+
+    id: str
+    file: str
+    line: int
+    problems: list[Problem]
+
+
+@dataclass
+class Suite:
+    cases: list[Case] = field(default_factory=list)
+    invalid: list[InvalidCase] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for inv in self.invalid for p in inv.problems]
+
+
+def discover(paths: list[str]) -> list[Path]:
+    """Case files under the given files and folders, in a stable order."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageError(f"{raw}: no such file or folder")
+    return list(dict.fromkeys(found))
+
+
+def display_name(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def load_file(path: Path) -> Suite:
+    name = display_name(path)
+    suite = Suite()
+    docs, problems = load_documents(path, name)
+    if problems:
+        suite.invalid.append(InvalidCase(_file_id(name), name, problems[0].line, problems))
+    for index, doc in enumerate(docs):
+        validator = CaseValidator(name, doc.data, doc.pos[0])
+        try:
+            case = validator.validate()
+        except Exception as e:  # a validator bug costs this document, not the run
+            validator.problems.append(Problem(name, doc.pos[0], 1, f"{INTERNAL}: {e!r}"))
+            case = None
+        if case is not None:
+            suite.cases.append(case)
+        else:
+            doc_id = doc.data.get("id") if isinstance(doc.data, dict) else None
+            if not isinstance(doc_id, str) or not doc_id:
+                doc_id = f"{_file_id(name)}-{index + 1}"
+            suite.invalid.append(InvalidCase(doc_id, name, doc.pos[0], validator.problems))
+    return suite
+
+
+def load_suite(paths: list[str]) -> Suite:
+    """Every case under ``paths``; invalid documents and duplicate ids land in ``invalid``."""
+    suite = Suite()
+    for path in discover(paths):
+        part = load_file(path)
+        suite.cases += part.cases
+        suite.invalid += part.invalid
+    flag_duplicates(suite)
+    return suite
+
+
+def flag_duplicates(suite: Suite) -> None:
+    """Move every case whose id was seen before (in this suite) to ``invalid``."""
+    first: dict[str, Case] = {}
+    keep = []
+    for case in suite.cases:
+        if case.id in first:
+            other = first[case.id]
+            problem = Problem(
+                case.file,
+                case.line,
+                1,
+                f"duplicate id {case.id!r}, first at {other.location}",
+                "id",
+            )
+            suite.invalid.append(InvalidCase(case.id, case.file, case.line, [problem]))
+        else:
+            first[case.id] = case
+            keep.append(case)
+    suite.cases = keep
+
+
+def _file_id(name: str) -> str:
+    stem = Path(name).stem.lower()
+    return "".join(c if c.isalnum() else "-" for c in stem).strip("-") or "file"

@@ -1,0 +1,233 @@
+"""The operations of the case language: their arguments, as one table.
+
+The validator, the JSON Schema and the interpreter all read this table, so an operation is
+declared once. Argument kinds:
+
+``int``      an integer expression (a YAML integer or a string over bound names and PAGE)
+``flags:F``  flag names of family F joined by ``|``, a list of them, or integer expressions
+``file``     the name of a file made by a ``file`` step
+``name``     a new name (the file's own name, a loop variable)
+``event``    a cross-process event name
+``signal``   a signal name
+``text`` ``hex`` ``format`` ``values``   data, as in the contract's Values section
+``steps``    a nested list of steps
+``path``     one of SYSTEM_PATHS
+"""
+
+from __future__ import annotations
+
+import resource
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    args: dict[str, str]
+    required: frozenset[str] = frozenset()
+    primary: str | None = None  # the argument a scalar value stands for (``close: fd``)
+    data: bool = False  # takes one of data/hex/format+values
+    defaults: dict[str, object] = field(default_factory=dict)
+    result: str = "none"  # what ``as`` binds: int, addr, bytes, map, list, none
+
+
+def _op(name: str, args: dict[str, str] | None = None, required: str = "", **kw: object) -> OpSpec:
+    return OpSpec(name, args or {}, frozenset(required.split()), **kw)  # type: ignore[arg-type]
+
+
+_DATA = {"data": "text", "hex": "hex", "format": "format", "values": "values"}
+_RANGE = {"addr": "int", "length": "int"}
+
+OPS: dict[str, OpSpec] = {
+    o.name: o
+    for o in [
+        _op(
+            "file",
+            {"file": "name", "size": "int", "mode": "int", **_DATA},
+            "file",
+            primary="file",
+            defaults={"mode": 0o644},
+        ),
+        _op(
+            "open",
+            {"file": "file", "path": "path", "flags": "flags:O", "mode": "int"},
+            "flags",
+            defaults={"mode": 0o644},
+            result="int",
+        ),
+        _op("close", {"fd": "int"}, "fd", primary="fd"),
+        _op("ftruncate", {"fd": "int", "length": "int"}, "fd length"),
+        _op(
+            "write",
+            {"fd": "int", "offset": "int", "addr": "int", "length": "int", **_DATA},
+            "fd",
+            data=True,
+            result="int",
+        ),
+        _op(
+            "read",
+            {"fd": "int", "offset": "int", "length": "int", "addr": "int"},
+            "fd length",
+            result="bytes",
+        ),
+        _op("fstat", {"fd": "int"}, "fd", primary="fd", result="map"),
+        _op("fsync", {"fd": "int"}, "fd", primary="fd"),
+        _op("fdatasync", {"fd": "int"}, "fd", primary="fd"),
+        _op("unlink", {"file": "file"}, "file", primary="file"),
+        _op(
+            "mmap",
+            {
+                "length": "int",
+                "prot": "flags:PROT",
+                "flags": "flags:MAP",
+                "fd": "int",
+                "offset": "int",
+                "addr": "int",
+            },
+            "length prot flags",
+            defaults={"fd": -1, "offset": 0, "addr": 0},
+            result="addr",
+        ),
+        _op("munmap", _RANGE, "addr length"),
+        _op("mprotect", {**_RANGE, "prot": "flags:PROT"}, "addr length prot"),
+        _op("msync", {**_RANGE, "flags": "flags:MS"}, "addr length flags"),
+        _op("madvise", {**_RANGE, "advice": "flags:MADV"}, "addr length advice"),
+        _op("mlock", {**_RANGE, "flags": "flags:MLOCK"}, "addr length", defaults={"flags": 0}),
+        _op("munlock", _RANGE, "addr length"),
+        _op(
+            "mremap",
+            {
+                "addr": "int",
+                "old_length": "int",
+                "new_length": "int",
+                "flags": "flags:MREMAP",
+                "new_addr": "int",
+            },
+            "addr old_length new_length",
+            defaults={"flags": 0, "new_addr": 0},
+            result="addr",
+        ),
+        _op("mincore", {**_RANGE, "vec": "int"}, "addr length", result="list"),
+        _op(
+            "load",
+            {"addr": "int", "length": "int", "format": "format"},
+            "addr",
+            primary="addr",
+            result="bytes",
+        ),
+        _op("store", {"addr": "int", **_DATA}, "addr", data=True),
+        _op("fork", {"steps": "steps"}, "steps", primary="steps", result="int"),
+        _op("wait", {"pid": "int"}, "pid", primary="pid", result="map"),
+        _op("post", {"event": "event"}, "event", primary="event"),
+        _op("wait_for", {"event": "event"}, "event", primary="event"),
+        _op("kill", {"pid": "int", "signal": "signal"}, "pid signal"),
+        _op(
+            "cachestat",
+            {
+                "fd": "int",
+                "offset": "int",
+                "length": "int",
+                "flags": "int",
+                "range_addr": "int",
+                "cstat_addr": "int",
+            },
+            "fd",
+            defaults={"offset": 0, "length": 0, "flags": 0},
+            result="map",
+        ),
+        _op("smaps", {"addr": "int"}, "addr", primary="addr", result="map"),
+        _op(
+            "sem_init",
+            {"addr": "int", "pshared": "int", "value": "int"},
+            "addr",
+            primary="addr",
+            defaults={"pshared": 1, "value": 0},
+        ),
+        _op("sem_post", {"addr": "int"}, "addr", primary="addr"),
+        _op("sem_wait", {"addr": "int"}, "addr", primary="addr"),
+        _op(
+            "repeat",
+            {"times": "int", "var": "name", "steps": "steps", "until": "until"},
+            "times steps",
+            result="int",
+        ),
+        # Extensions to contract v1 (docs/case-format.md, "Extensions")
+        _op("pipe", {"read": "name", "write": "name"}, "read write"),
+        _op(
+            "eventfd",
+            {"initval": "int", "flags": "flags:EFD"},
+            "",
+            defaults={"initval": 0, "flags": 0},
+            result="int",
+        ),
+        _op("dup", {"fd": "int"}, "fd", primary="fd", result="int"),
+        _op("reopen", {"fd": "int", "flags": "flags:O"}, "fd flags", result="int"),
+        _op(
+            "memfd_create",
+            {"name": "text", "flags": "flags:MFD"},
+            "name",
+            defaults={"flags": 0},
+            result="int",
+        ),
+        _op(
+            "fcntl",
+            {"fd": "int", "cmd": "flags:F", "arg": "flags:F_SEAL"},
+            "fd cmd",
+            defaults={"arg": 0},
+            result="int",
+        ),
+        _op(
+            "fadvise",
+            {"fd": "int", "offset": "int", "length": "int", "advice": "flags:POSIX_FADV"},
+            "fd advice",
+            defaults={"offset": 0, "length": 0},
+            result="int",
+        ),
+        _op(
+            "posix_madvise",
+            {**_RANGE, "advice": "flags:POSIX_MADV"},
+            "addr length advice",
+            result="int",
+        ),
+        _op("mseal", {**_RANGE, "flags": "int"}, "addr length", defaults={"flags": 0}),
+        _op("mlockall", {"flags": "flags:MCL"}, "flags", primary="flags"),
+        _op("munlockall", {}),
+        _op(
+            "setrlimit", {"resource": "flags:RLIMIT", "soft": "int", "hard": "int"}, "resource soft"
+        ),
+        _op("setuid", {"uid": "int", "gid": "int"}, "uid", primary="uid"),
+        _op("call", {"addr": "int"}, "addr", primary="addr", result="int"),
+        _op("sleep", {"ms": "int"}, "ms", primary="ms"),
+        _op("proc_maps", {"addr": "int"}, "addr", primary="addr", result="map"),
+        _op("proc_status", {}, result="map"),
+    ]
+}
+
+STEP_KEYS = frozenset({"as", "expect", "note"})
+EXPECT_KEYS = frozenset({"when", "errno", "signal", "si_code", "si_addr", "value"})
+COMPARATORS = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
+CASE_KEYS = {
+    "id": True,
+    "title": True,
+    "claim": False,
+    "refs": False,
+    "tags": False,
+    "requires": False,
+    "backings": False,
+    "timeout": False,
+    "setup": False,
+    "steps": False,
+    "processes": False,
+}
+CONDITION_KEYS = frozenset({"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl"})
+BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
+FILE_BACKINGS = ("disk", "tmpfs", "memfd")  # the default set for a case that uses files
+DEFAULT_TIMEOUT = 10.0
+
+# Names every expression may use, besides the names a case binds.
+CONSTANTS = {"PAGE": resource.getpagesize(), "RLIM_INFINITY": resource.RLIM_INFINITY}
+
+# The only paths outside its scratch folder a case may open ("." is the scratch folder itself).
+SYSTEM_PATHS = frozenset(
+    {"/", "/dev/zero", "/dev/null", "/dev/urandom", "/dev/random", "/proc/self/maps", "."}
+)

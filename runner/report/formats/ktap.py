@@ -1,0 +1,83 @@
+"""KTAP version 1 (Documentation/dev-tools/ktap.rst), the kernel selftest result format.
+
+One flat test plan with a result line per ``ID[BACKING]``: kselftest runners and
+KernelCI's parsers read it as they read any selftest. Details go on ``#`` diagnostic lines
+just before their result line, as the spec recommends.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from runner.report import model
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _one_line(text: Any) -> str:
+    # KTAP is line-oriented plain text: control characters would corrupt a reader's view.
+    return " ".join(_CONTROL.sub(" ", str(text or "")).split())
+
+
+def _description(name: str) -> str:
+    # The spec: a description "can be any string of words (can't include #)".
+    return _one_line(name).replace("#", "_") or "unnamed"
+
+
+def _directive_data(text: Any) -> str:
+    # Diagnostic data follows the directive on the same line; a newline would start an
+    # unknown line, which parsers ignore, so it is folded instead.
+    return _one_line(text)
+
+
+def result_line(n: int, r: dict[str, Any]) -> list[str]:
+    """The diagnostic lines and the result line for result number ``n``."""
+    o = model.outcome(r)
+    desc = _description(model.result_name(r))
+    reason = r.get("reason") or ""
+    diags: list[str] = []
+    if o == "passed":
+        line = f"ok {n} {desc}"
+        base = r.get("baseline")
+        if isinstance(base, dict) and base.get("status") == "unexpected-pass":
+            diags.append(f"# {desc}: unexpected pass: baselined as a known deviation")
+    elif o == "skipped":
+        line = f"ok {n} {desc} # SKIP {_directive_data(reason)}".rstrip()
+    elif o == "known":
+        # kselftest prints expected failures as "ok ... # XFAIL": they do not fail the plan.
+        line = f"ok {n} {desc} # XFAIL {_directive_data(reason)}".rstrip()
+    elif o == "timeout":
+        line = f"not ok {n} {desc} # TIMEOUT {_directive_data(reason)}".rstrip()
+    elif o == "error":
+        line = f"not ok {n} {desc} # ERROR {_directive_data(reason)}".rstrip()
+    elif o == "failed":
+        line = f"not ok {n} {desc}"
+        diags += [f"# {desc}: {_one_line(x)}" for x in str(reason).splitlines() if x.strip()]
+    elif o == "flaky":
+        line = f"ok {n} {desc}"
+        diags.append(f"# {desc}: flaky: {_one_line(r.get('outcomes_seen') or reason)}")
+    else:
+        # An outcome this renderer does not know: not ok, and say what it was.
+        line = f"not ok {n} {desc}"
+        diags.append(f"# {desc}: outcome {_one_line(o)}: {_one_line(reason)}")
+    return diags + [line]
+
+
+def render_ktap(report: dict[str, Any]) -> str:
+    """The KTAP document for ``report``."""
+    rs = model.results(report)
+    env = model.environment(report)
+    out = ["KTAP version 1", f"1..{len(rs)}"]
+    out.append(
+        f"# mmapconf on Linux {_one_line(env.get('kernel_release') or 'unknown')}"
+        f" {_one_line(env.get('machine') or '')}".rstrip()
+    )
+    if report.get("interrupted"):
+        out.append("# run interrupted: results are incomplete")
+    for n, r in enumerate(rs, 1):
+        out += result_line(n, r)
+    c = model.counts(report)
+    totals = " ".join(f"{k}:{v}" for k, v in c.items())
+    out.append(f"# Totals: {totals}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,28 @@
+"""The environment a report was made in: kernel, machine, libc, backings."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import resource
+from typing import Any
+
+from runner.engine.backings import Backing
+
+
+def capture(backings: list[Backing], argv: list[str]) -> dict[str, Any]:
+    uname = os.uname()
+    libc_name, libc_version = platform.libc_ver()
+    return {
+        "kernel_release": uname.release,
+        "kernel_version": uname.version,
+        "machine": uname.machine,
+        "page_size": resource.getpagesize(),
+        "python": platform.python_version(),
+        "libc": f"{libc_name} {libc_version}".strip(),
+        "uid": os.geteuid(),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "argv": argv,
+        "backings": {b.name: b.to_json() for b in backings},
+    }

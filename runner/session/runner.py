@@ -1,0 +1,179 @@
+"""A run: which case × backing items there are, and running one item to its result.
+
+Both ``mmapconf run`` and the pytest plugin go through ``plan`` and ``run_item``, so the two
+give the same outcomes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.engine import interrupt, libc
+from runner.engine.arena import Arena
+from runner.engine.backings import Backing, available_backings, remove_scratch
+from runner.engine.executor import execute
+from runner.engine.verdict import judge_execution
+from runner.lang.conditions import Facts, unmet
+from runner.lang.loader import InvalidCase, Suite
+from runner.lang.model import Case
+from runner.lang.ops import FILE_BACKINGS
+
+OUTCOMES = ("passed", "failed", "skipped", "error", "timeout")
+FLAKY = "flaky"  # only from --repeat: the repetitions of one item did not all end alike
+
+
+@dataclass
+class Item:
+    """One case on one backing (or an invalid document, which ends as ``error``)."""
+
+    name: str
+    backing: Backing | None
+    case: Case | None = None
+    invalid: InvalidCase | None = None
+
+    @property
+    def id(self) -> str:
+        return self.case.id if self.case else self.invalid.id  # type: ignore[union-attr]
+
+
+@dataclass
+class Result:
+    name: str
+    id: str
+    backing: str
+    file: str
+    line: int
+    outcome: str
+    reason: str = ""
+    duration_s: float = 0.0
+    title: str = ""
+    claim: str | None = None
+    refs: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
+    steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        if out["outcomes_seen"] is None:
+            del out["outcomes_seen"]
+        if not out["steps_left_out"]:
+            del out["steps_left_out"]
+        return out
+
+
+@dataclass
+class RunConfig:
+    """What the user chose: backing kinds (None: all that apply) and --dir folders."""
+
+    backings: list[str] | None = None
+    dirs: list[str] = field(default_factory=list)
+
+
+class Runner:
+    """Holds what is made once per run: the backings, the machine facts, the shared arena."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.kinds = available_backings(config.dirs)
+        self.facts = Facts(syscall_probe=libc.syscall_exists)
+        self._arena: Arena | None = None
+
+    @property
+    def backings(self) -> list[Backing]:
+        wanted = self.config.backings or [*FILE_BACKINGS, "anon"]
+        return [b for kind in wanted for b in self.kinds.get(kind, [])]
+
+    def plan(self, suite: Suite) -> list[Item]:
+        items = [Item(f"{inv.id}[invalid]", None, invalid=inv) for inv in suite.invalid]
+        for case in suite.cases:
+            items += [Item(f"{case.id}[{b.name}]", b, case=case) for b in self._backings_for(case)]
+        return items
+
+    def _backings_for(self, case: Case) -> list[Backing]:
+        if not case.uses_file:
+            return self.kinds["anon"]
+        kinds = case.backings or list(FILE_BACKINGS)
+        if self.config.backings is not None:
+            kinds = [k for k in kinds if k in self.config.backings]
+        return [b for k in kinds for b in self.kinds.get(k, [])]
+
+    def run_item(self, item: Item) -> Result:
+        if item.invalid is not None:
+            inv = item.invalid
+            reason = "invalid case: " + "; ".join(str(p) for p in inv.problems[:5])
+            return Result(item.name, inv.id, "invalid", inv.file, inv.line, "error", reason)
+        case, backing = item.case, item.backing
+        assert case is not None and backing is not None
+        result = Result(
+            item.name,
+            case.id,
+            backing.name,
+            case.file,
+            case.line,
+            "skipped",
+            title=case.title,
+            claim=case.claim,
+            refs=case.refs,
+            tags=case.tags,
+        )
+        facts = self.facts.for_backing(backing.kind, backing.fs)
+        reasons = ([backing.unavailable] if backing.unavailable else []) + unmet(
+            case.requires, facts
+        )
+        if reasons:
+            result.reason = "; ".join(reasons)
+            return result
+        start = time.monotonic()
+        with interrupt.while_running():
+            scratch = None
+            try:
+                with interrupt.deferred():  # an interrupt while making it is raised in the try
+                    scratch = backing.scratch()
+                run = execute(case, facts, self.arena, scratch)
+                verdict = judge_execution(run, self.arena, case.timeout)
+            finally:
+                with interrupt.deferred():  # an interrupt here waits until the folder is gone
+                    remove_scratch(scratch)
+        result.outcome, result.reason = verdict.outcome, verdict.reason
+        result.steps = [s.to_json() for s in verdict.steps]
+        result.steps_left_out = run.dropped_steps
+        result.duration_s = round(time.monotonic() - start, 6)
+        return result
+
+    @property
+    def arena(self) -> Arena:
+        if self._arena is None:
+            self._arena = Arena()
+        return self._arena
+
+
+def summarize(results: list[Result], duration_s: float) -> dict[str, Any]:
+    counts = {o: 0 for o in OUTCOMES}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return {"total": len(results), **counts, "duration_s": round(duration_s, 3)}
+
+
+def merge_repeats(runs: list[Result]) -> Result:
+    """One item's repetitions as one result: their common outcome, or ``flaky`` if they differ.
+
+    The kept details (reason, steps) are those of the first repetition that did not pass, so a
+    flaky result shows how it went wrong; the duration is the total of all repetitions.
+    """
+    seen = [r.outcome for r in runs]
+    shown = next((r for r in runs if r.outcome not in ("passed", "skipped")), runs[0])
+    merged = Result(**{**shown.__dict__, "outcomes_seen": seen})
+    merged.duration_s = round(sum(r.duration_s for r in runs), 6)
+    if len(set(seen)) > 1:
+        counts = Counter(seen)
+        tally = ", ".join(f"{o} x{counts[o]}" for o in dict.fromkeys(seen))
+        merged.outcome = FLAKY
+        merged.reason = f"outcomes differ across {len(runs)} runs: {tally}" + (
+            f"; first {shown.outcome}: {shown.reason}" if shown.reason else ""
+        )
+    return merged

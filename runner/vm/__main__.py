@@ -1,7 +1,0 @@
-"""`python -m runner.vm`: see runner/vm/cli.py."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
