@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 
-from runner import sandbox
+from runner.engine import sandbox
 
 _PROC_RIGHTS = sandbox.READ_FILE | sandbox.READ_DIR
 _DEVICE_RIGHTS = sandbox.READ_FILE | sandbox.WRITE_FILE | sandbox.TRUNCATE | sandbox.IOCTL_DEV

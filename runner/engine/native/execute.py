@@ -14,13 +14,15 @@ import struct
 from dataclasses import replace
 from typing import Any
 
-from runner import names
-from runner.conditions import Facts
 from runner.engine.native import confinement
 from runner.engine.native.program import Compiler, NotCompilable, Program, StepInfo
-from runner.engine.native.server import NativeArena, NativeSlot, server_for
-from runner.executor import Ending, Execution
-from runner.matching import (
+from runner.engine.native.server import NativeArena, NativeSlot, close_server, server_for
+from runner.lang import names
+from runner.lang.conditions import Facts
+
+__all__ = ["NativeArena", "close_server", "execute"]
+from runner.engine.executor import Ending, Execution
+from runner.engine.matching import (
     Observation,
     describe_expect,
     describe_observation,
@@ -28,9 +30,9 @@ from runner.matching import (
     projected,
     resolved,
 )
-from runner.model import Case
-from runner.ops import CONSTANTS, OPS
-from runner.process import Address, to_json
+from runner.engine.process import Address, to_json
+from runner.lang.model import Case
+from runner.lang.ops import CONSTANTS, OPS
 
 REC_PROC, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT = range(1, 7)
 V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL = range(8)
@@ -61,9 +63,7 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
         return result
     reader = _Reader(program)
     srv = server_for(arena)
-    run = srv.run(
-        program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record
-    )
+    run = srv.run(program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record)
     result.timed_out = run.timed_out
     result.messages = reader.messages
     for pid, status in run.endings:
@@ -108,7 +108,12 @@ class _Reader:
         elif kind == REC_ABORTED:
             info = self.program.steps[r.word()]
             self.messages.append(
-                {"t": "aborted", "pid": pid, "proc": self._label(pid, info), "step": info.step.label}
+                {
+                    "t": "aborted",
+                    "pid": pid,
+                    "proc": self._label(pid, info),
+                    "step": info.step.label,
+                }
             )
         elif kind == REC_DONE:
             self.messages.append({"t": "done", "pid": pid})
@@ -302,4 +307,3 @@ class _Words:
         if t == -1:
             return _TOO_LARGE
         raise ValueError(f"bad value tag {t}")
-

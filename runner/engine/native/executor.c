@@ -1586,7 +1586,12 @@ static void begin(const char *parent) {
     kill(0, SIGKILL);
     _exit(EXIT_ERROR);
   }
+  struct nslot *parent_slot = me;
   me = native_slot(k);
+  if (parent_slot) {  /* a fork child starts with the mappings its parent had bound */
+    memcpy(me->maps, parent_slot->maps, sizeof me->maps);
+    memcpy(me->map_bound, parent_slot->map_bound, sizeof me->map_bound);
+  }
   me->pid = getpid();
   me->iteration = -1;
   me->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);

@@ -16,13 +16,13 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import names
-from runner.arena import MAX_CASE_PROCESSES
-from runner.conditions import Facts
-from runner.expr import ExprError, parse
-from runner.model import SUCCESS, Case, Expect, Step
-from runner.ops import CONSTANTS, OPS
-from runner.process import choose, flags_value
+from runner.engine.arena import MAX_CASE_PROCESSES
+from runner.engine.process import choose, flags_value
+from runner.lang import names
+from runner.lang.conditions import Facts
+from runner.lang.expr import ExprError, parse
+from runner.lang.model import SUCCESS, Case, Expect, Step
+from runner.lang.ops import CONSTANTS, OPS
 
 MAGIC = 0x31504D434E4D4D00
 A_EXPR, A_STR, A_BYTES, A_PACK, A_FMT = 1, 2, 3, 4, 5
@@ -123,7 +123,7 @@ class Compiler:
     # -- expressions -------------------------------------------------------------------------
     def expr(self, text: Any, flags_too: bool = False) -> list[int]:
         """Bytecode for an integer expression; one that cannot succeed fails with its message."""
-        if isinstance(text, bool) or isinstance(text, int):
+        if isinstance(text, int):  # bool is an int too
             return [X_PUSH, _signed(int(text))]
         try:
             parse(str(text))
@@ -135,7 +135,7 @@ class Compiler:
             return [X_FAIL, self.w.string(str(e))]
 
     def _node(self, node: ast.AST, out: list[int], text: str, flags_too: bool) -> None:
-        if isinstance(node, ast.Constant):
+        if isinstance(node, ast.Constant) and type(node.value) is int:
             out += [X_PUSH, _signed(node.value)]
         elif isinstance(node, ast.Name):
             self._name(node.id, out, text, flags_too)

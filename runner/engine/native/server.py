@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runner import libc
-from runner.arena import Arena
+from runner.engine import libc
+from runner.engine.arena import Arena
 from runner.engine.native.build import executor_path
 
 CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED = 1, 2, 3, 4
@@ -70,8 +70,7 @@ class NativeArena(Arena):
                     nmaps=raw[7],
                     unsent=raw[8],
                     maps=[
-                        (maps[2 * i], maps[2 * i + 1]) if bound[i] else None
-                        for i in range(raw[7])
+                        (maps[2 * i], maps[2 * i + 1]) if bound[i] else None for i in range(raw[7])
                     ],
                 )
             )
@@ -213,3 +212,10 @@ def server_for(arena: NativeArena) -> ForkServer:
     if srv is None or srv.arena is not arena or srv.proc.poll() is not None:
         srv = _servers[pid] = ForkServer(arena)
     return srv
+
+
+def close_server() -> None:
+    """Stop this process's fork server, if it started one (the next case starts a new one)."""
+    srv = _servers.pop(os.getpid(), None)
+    if srv is not None:
+        srv.close()
