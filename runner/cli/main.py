@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="with --baseline: a known deviation that passes fails"
     )
     run.add_argument("-v", "--verbose", action="store_true", help="a line per result")
+    _add_executor(run)
     add_vm_run_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -173,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
     exp.add_argument("--backing", type=parse_backings, metavar="LIST")
     exp.add_argument("--dir", action="append", default=[], metavar="DIR")
+    _add_executor(exp)
     exp.set_defaults(func=cmd_explain)
     sch = sub.add_parser(
         "schema",
@@ -262,6 +265,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_executor(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=("python", "native"),
+        default=os.environ.get("MMAPCONF_EXECUTOR", "python"),
+        help="what runs in the case processes: the Python step executor, or compiled programs "
+        "in the native fork server (built with the C compiler on first use; default "
+        "$MMAPCONF_EXECUTOR or python)",
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
         return _run_under_kernels(args)
@@ -287,7 +301,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with contextlib.ExitStack() as stack:
             disks = stack.enter_context(host_disks(fs)) if fs else None
-            return _run(args, suite, Runner(RunConfig(args.backing, args.dir, disks)))
+            return _run(
+                args,
+                suite,
+                Runner(RunConfig(args.backing, args.dir, disks, executor=args.executor)),
+            )
     except KeyboardInterrupt as e:  # while the --fs mounts were made or undone
         return 128 + getattr(e, "signum", signal.SIGINT)
     finally:
@@ -391,7 +409,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not cases:
         raise UsageError(f"no case with id {case_id!r}")
     suite.cases, suite.invalid = cases, []
-    runner = Runner(RunConfig(args.backing, args.dir))
+    runner = Runner(RunConfig(args.backing, args.dir, executor=args.executor))
     worst = 0
     for item in runner.plan(suite):
         if backing and item.backing and item.backing.name != backing.rstrip("]"):
