@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import time
@@ -11,10 +13,10 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from runner.cli.kernels import add_kernels_cli, add_vm_run_options
+from runner.cli.kernels import add_kernels_cli, add_vm_run_options, guest_filesystems
 from runner.cli.progress import Progress
 from runner.cli.report import add_report_cli
-from runner.engine import interrupt
+from runner.engine import interrupt, mounts
 from runner.errors import MmapconfError, UsageError
 from runner.lang.catalogue import render_markdown
 from runner.lang.loader import load_suite
@@ -27,6 +29,7 @@ from runner.report.formats import parse_formats
 from runner.report.gate import baseline_lines, finish_run
 from runner.session import environment
 from runner.session import record as report
+from runner.session.filesystems import host_disks, parse_fs_list
 from runner.session.runner import Result, RunConfig, Runner, merge_repeats
 
 DEFAULT_REPORT_DIR = "reports/latest"
@@ -141,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="with --baseline: a known deviation that passes fails"
     )
     run.add_argument("-v", "--verbose", action="store_true", help="a line per result")
+    _add_executor(run)
     add_vm_run_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -172,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
     exp.add_argument("--backing", type=parse_backings, metavar="LIST")
     exp.add_argument("--dir", action="append", default=[], metavar="DIR")
+    _add_executor(exp)
     exp.set_defaults(func=cmd_explain)
     sch = sub.add_parser(
         "schema",
@@ -263,6 +268,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_executor(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=("python", "native"),
+        default=os.environ.get("MMAPCONF_EXECUTOR", "python"),
+        help="what runs in the case processes: the Python step executor, or compiled programs "
+        "in the native fork server (built with the C compiler on first use; default "
+        "$MMAPCONF_EXECUTOR or python)",
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
         return _run_under_kernels(args)
@@ -270,12 +286,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("-n takes a number of jobs, 1 or more")
     if args.repeat < 1:
         raise UsageError("--repeat takes a number of runs, 1 or more")
+    if args.modules or args.machine != "microvm":
+        raise UsageError("--modules and --machine go with --kernel")
+    if args.fs and args.dir:
+        raise UsageError("--fs and --dir both say where the disk backing is: give one of them")
+    fs = parse_fs_list(args.fs) if args.fs else None
     suite = _suite(args)
     if args.no_baseline:
         args.baseline = None
     elif args.baseline is None and args.shipped is not None:
         args.baseline = shipped_baseline()  # the shipped catalogue's own known deviations
-    runner = Runner(RunConfig(args.backing, args.dir))
+    for stale in mounts.clean_stale():  # what a killed run left: its mounts, loop devices
+        print(f"undid what an earlier run left in {stale}", file=sys.stderr)
+    # SIGTERM as well as SIGINT stops the run cleanly: case processes killed, scratch folders
+    # removed, --fs mounts undone, and the results so far written as a report marked interrupted.
+    previous = interrupt.install()
+    try:
+        with contextlib.ExitStack() as stack:
+            disks = stack.enter_context(host_disks(fs)) if fs else None
+            return _run(
+                args,
+                suite,
+                Runner(RunConfig(args.backing, args.dir, disks, executor=args.executor)),
+            )
+    except KeyboardInterrupt as e:  # while the --fs mounts were made or undone
+        return 128 + getattr(e, "signum", signal.SIGINT)
+    finally:
+        with interrupt.deferred():
+            mounts.finish_run()
+        interrupt.restore(previous)
+
+
+def _run(args: argparse.Namespace, suite, runner: Runner) -> int:
     items = runner.plan(suite)
     if not items:
         raise UsageError("no cases selected")
@@ -286,25 +328,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs: dict[int, list[Result]] = {}  # by item index: two invalid items may share a name
     start = time.monotonic()
     status = None
-    # SIGTERM as well as SIGINT stops the run cleanly: case processes killed, scratch folders
-    # removed, and the results so far written as a report marked interrupted.
-    previous = interrupt.install()
     try:
+        results = _execute(runner, items * args.repeat, args.jobs)
         try:
-            results = _execute(runner, items * args.repeat, args.jobs)
-            try:
-                for index, result in results:
-                    runs.setdefault(index % len(items), []).append(result)
-                    progress.update(result)
-            finally:
-                with interrupt.deferred():
-                    results.close()  # stops -n workers too, wherever the interrupt landed
-        except KeyboardInterrupt as e:
-            status = 128 + getattr(e, "signum", signal.SIGINT)
-        with interrupt.deferred():  # a second interrupt waits for the report to be written
-            return _finish(args, env, items, runs, time.monotonic() - start, progress, status)
-    finally:
-        interrupt.restore(previous)
+            for index, result in results:
+                runs.setdefault(index % len(items), []).append(result)
+                progress.update(result)
+        finally:
+            with interrupt.deferred():
+                results.close()  # stops -n workers too, wherever the interrupt landed
+    except KeyboardInterrupt as e:
+        status = 128 + getattr(e, "signum", signal.SIGINT)
+    with interrupt.deferred():  # a second interrupt waits for the report to be written
+        return _finish(args, env, items, runs, time.monotonic() - start, progress, status)
 
 
 def _finish(args, env, items, runs, duration, progress, status) -> int:
@@ -326,10 +362,17 @@ def _run_under_kernels(args: argparse.Namespace) -> int:
     from runner.vm.reference import write_matrix
     from runner.vm.run import VMUnavailable, run_under_kernels
 
-    fs = [f for f in args.fs.split(",") if f]
+    fs = guest_filesystems(args.fs)
     try:
         paths = run_under_kernels(
-            args.kernel, args.argv, Path(args.report_dir), fs, args.accel, args.vm_timeout
+            args.kernel,
+            args.argv,
+            Path(args.report_dir),
+            fs,
+            args.accel,
+            args.vm_timeout,
+            args.modules,
+            args.machine,
         )
     except VMUnavailable as e:
         raise UsageError(f"cannot boot kernels here: {e}") from None
@@ -369,7 +412,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not cases:
         raise UsageError(f"no case with id {case_id!r}")
     suite.cases, suite.invalid = cases, []
-    runner = Runner(RunConfig(args.backing, args.dir))
+    runner = Runner(RunConfig(args.backing, args.dir, executor=args.executor))
     worst = 0
     for item in runner.plan(suite):
         if backing and item.backing and item.backing.name != backing.rstrip("]"):
