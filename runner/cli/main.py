@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_formats,
         default=["json"],
         metavar="LIST",
-        help="report formats beside report.json: json, junit, html, md, ktap, or all",
+        help="report formats beside report.json: json, junit, html, md, ktap, ltp (kirk's JSON), "
+        "or all",
     )
     run.add_argument(
         "--baseline",
