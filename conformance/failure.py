@@ -10,13 +10,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Problem
+from runner.report.model import shown_steps, with_gaps
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
 CELL = 60  # widest a trace cell gets: observed values can be long byte strings
-CONTEXT = 3  # steps shown before each failing step when the trace is cut
-FULL_TRACE = 25  # traces up to this many steps are shown whole
 
 COLUMNS = ("process", "step", "line", "op", "expected", "observed")
 
@@ -64,18 +63,12 @@ def format_trace(steps: list[dict[str, Any]]) -> list[str]:
     """A table of the steps; failing ones marked ``>``; long traces keep the failing parts."""
     rows = [_row(s) for s in steps]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
-    out = ["  " + _join(COLUMNS, widths)]
-    shown = _shown(steps)
-    previous = -1
-    for index in shown:
-        if index != previous + 1:
-            out.append(f"  ... {index - previous - 1} step(s) ...")
+
+    def line(index: int) -> str:
         mark = ">" if steps[index].get("ok") is False else " "
-        out.append(f"{mark} " + _join(rows[index], widths))
-        previous = index
-    if previous != len(steps) - 1:
-        out.append(f"  ... {len(steps) - 1 - previous} step(s) ...")
-    return out
+        return f"{mark} " + _join(rows[index], widths)
+
+    return ["  " + _join(COLUMNS, widths), *with_gaps(shown_steps(steps), len(steps), line)]
 
 
 def format_problems(problems: Iterable[Problem]) -> str:
@@ -95,14 +88,3 @@ def _cell(value: Any) -> str:
 
 def _join(cells: Iterable[str], widths: list[int]) -> str:
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-
-def _shown(steps: list[dict[str, Any]]) -> list[int]:
-    """Indices to show: all when short, else the start, the end and context around failures."""
-    if len(steps) <= FULL_TRACE:
-        return list(range(len(steps)))
-    keep = set(range(CONTEXT)) | set(range(len(steps) - CONTEXT, len(steps)))
-    for i, step in enumerate(steps):
-        if step.get("ok") is False:
-            keep |= set(range(max(0, i - CONTEXT), i + 1))
-    return sorted(keep)

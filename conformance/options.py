@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner.cli.main import DEFAULT_REPORT_DIR, parse_backings
+from runner.cli.main import DEFAULT_REPORT_DIR, FULL_TRACES_HELP, parse_backings
 from runner.session.runner import RunConfig
 
 GROUP = "mmapconf"
@@ -63,6 +63,7 @@ def add_options(parser: pytest.Parser) -> None:
         f"in; e.g. {DEFAULT_REPORT_DIR}); default: the {REPORT_DIR_INI} ini value, else none",
     )
     _add_baseline(group, taken)
+    _add(group, taken, "full-traces", action="store_true", default=False, help=FULL_TRACES_HELP)
 
 
 def _add_baseline(group: pytest.OptionGroup, taken: set[str]) -> None:

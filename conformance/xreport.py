@@ -97,7 +97,8 @@ class ReportWriter:
         results = [Result(**r) for r in sorted(self.results.values(), key=self._key)]
         duration = time.monotonic() - self.start
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        data = report.build(self.env, results, duration, interrupted)
+        full = self.config.getoption("mmapconf_full_traces")
+        data = report.build(self.env, results, duration, interrupted, full)
         baseline = self.config.getoption("mmapconf_baseline")
         if baseline:  # the same known outcomes as `mmapconf run --baseline`
             data = apply_baseline(data, Path(baseline), strict=False)

@@ -33,6 +33,10 @@ from runner.session.filesystems import host_disks, parse_fs_list
 from runner.session.runner import Result, RunConfig, Runner, merge_repeats
 
 DEFAULT_REPORT_DIR = "reports/latest"
+FULL_TRACES_HELP = (
+    "keep every step of a passed result in the report (default: its first and last steps; "
+    "what did not pass always keeps its whole trace)"
+)
 
 
 def version() -> str:
@@ -144,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--strict", action="store_true", help="with --baseline: a known deviation that passes fails"
     )
+    run.add_argument("--full-traces", action="store_true", help=FULL_TRACES_HELP)
     run.add_argument("-v", "--verbose", action="store_true", help="a line per result")
     _add_executor(run)
     add_vm_run_options(run)
@@ -347,7 +352,7 @@ def _run(args: argparse.Namespace, suite, runner: Runner) -> int:
 def _finish(args, env, items, runs, duration, progress, status) -> int:
     done = [runs[i] for i in sorted(runs)]  # in plan order
     merged = [merge_repeats(r) for r in done] if args.repeat > 1 else [r[0] for r in done]
-    data = report.build(env, merged, duration, status is not None)
+    data = report.build(env, merged, duration, status is not None, args.full_traces)
     data, _, gate = finish_run(data, Path(args.report_dir), args.format, args.baseline, args.strict)
     path = report.write(data, Path(args.report_dir))
     progress.summary(data, path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -199,15 +199,55 @@ def format_args(args: Any) -> str:
 
 def step_lines(r: dict[str, Any]) -> list[str]:
     """The step trace as plain text lines, for JUnit system-out and the terminal."""
-    lines = []
-    for s in r.get("steps") or []:
-        if not isinstance(s, dict):
-            continue
-        mark = "ok " if s.get("ok") is not False else "BAD"
-        line = f"{mark} {step_label(s)} {format_args(s.get('args'))}".rstrip()
-        if s.get("expected") is not None:
-            line += f" | expected: {s['expected']}"
-        if s.get("observed") is not None:
-            line += f" | observed: {s['observed']}"
-        lines.append(line)
-    return lines
+    return [_step_line(s) for s in _steps(r)]
+
+
+def _steps(r: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in r.get("steps") or [] if isinstance(s, dict)]
+
+
+def _step_line(s: dict[str, Any]) -> str:
+    mark = "ok " if s.get("ok") is not False else "BAD"
+    line = f"{mark} {step_label(s)} {format_args(s.get('args'))}".rstrip()
+    if s.get("expected") is not None:
+        line += f" | expected: {s['expected']}"
+    if s.get("observed") is not None:
+        line += f" | observed: {s['observed']}"
+    return line
+
+
+TRACE_WHOLE = 25  # traces up to this many steps are shown whole
+TRACE_CONTEXT = 3  # steps shown before each failing step, and at each end, when a trace is cut
+TRACE_MOST = 60  # at most this many steps of a cut trace (many failing steps: the first ones)
+
+
+def shown_steps(steps: list[dict[str, Any]]) -> list[int]:
+    """Which steps a display shows: all of a short trace; of a long one, the start, the end and
+    context before each failing step (a loop of hundreds of steps that timed out shows its ends)."""
+    if len(steps) <= TRACE_WHOLE:
+        return list(range(len(steps)))
+    n, c = len(steps), TRACE_CONTEXT
+    keep = set(range(c)) | set(range(n - c, n))
+    for i, step in enumerate(steps):
+        if step.get("ok") is False:
+            keep |= set(range(max(0, i - c), i + 1))
+    shown = sorted(keep)
+    return shown if len(shown) <= TRACE_MOST else shown[: TRACE_MOST - c] + shown[-c:]
+
+
+def trace_excerpt(r: dict[str, Any]) -> list[str]:
+    """``step_lines`` cut to ``shown_steps``, each gap a ``... N step(s) ...`` line."""
+    steps = _steps(r)
+    return with_gaps(shown_steps(steps), len(steps), lambda i: _step_line(steps[i]))
+
+
+def with_gaps(shown: list[int], total: int, line: Callable[[int], str]) -> list[str]:
+    out, previous = [], -1
+    for index in shown:
+        if index != previous + 1:
+            out.append(f"  ... {index - previous - 1} step(s) ...")
+        out.append(line(index))
+        previous = index
+    if previous != total - 1:
+        out.append(f"  ... {total - 1 - previous} step(s) ...")
+    return out

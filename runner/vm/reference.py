@@ -12,11 +12,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from runner.report import atomic
 from runner.report import matrix as mx
+from runner.session import record
 
 from . import kernels
 from .run import run_under_kernels
-from .vmreport import differences_markdown, merge, write_json_atomic
+from .vmreport import differences_markdown, merge
 
 DEFAULT_DIR = Path("reports/reference")
 GUEST_ARGV = ["run", "cases/article", "--backing", "disk,tmpfs"]
@@ -49,9 +51,8 @@ def regenerate(
                 f.unlink()
     if paths:
         write_matrix(paths, report_dir)
-        (report_dir / "README.md").write_text(
-            readme(paths, report_dir, guest_argv or GUEST_ARGV, keep_reports)
-        )
+        page = readme(paths, report_dir, guest_argv or GUEST_ARGV, keep_reports)
+        atomic.write_text(report_dir / "README.md", page)
     if not keep_reports:
         for p in paths:
             shutil.rmtree(p.parent)
@@ -155,10 +156,10 @@ def write_matrix(paths: list[Path], out_dir: Path) -> None:
     reports = [(str(p.parent.relative_to(out_dir)), json.loads(p.read_text())) for p in paths]
     m = mx.build_matrix(reports)
     text = mx.render_matrix_text(m)
-    (out_dir / "matrix.txt").write_text(text)
+    atomic.write_text(out_dir / "matrix.txt", text)
     merged = merge(reports)
     md = mx.render_matrix_markdown(m)
     md += "\n## Differences between kernels\n\n" + differences_markdown(merged)
-    (out_dir / "matrix.md").write_text(md)
-    write_json_atomic(out_dir / "kernels.json", merged)
+    atomic.write_text(out_dir / "matrix.md", md)
+    record.write_json(out_dir / "kernels.json", merged)
     print(text)

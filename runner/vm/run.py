@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runner.session import record
+
 from . import initramfs, kconfig, kernels, qemu, vmreport
 from .target import Target, check, resolve
 
@@ -181,7 +183,7 @@ def run_one(
             r.console.rename(kept)
             log(f"  {target.label} {fs}: no report.json ({why}); console log kept in {kept}")
     if not report.is_file():
-        vmreport.write_json_atomic(job / "vm-error.json", {"attempts": attempts})
+        record.write_json(job / "vm-error.json", {"attempts": attempts})
         return None
     facts = vmreport.guest_facts(job)
     vm = {

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from runner.session import record
 
 START = "mmapconf: command start"
 END = "mmapconf: command end"
@@ -83,19 +83,11 @@ def guest_facts(job: Path) -> dict[str, Any]:
     }
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def annotate(report_path: Path, vm: dict[str, Any]) -> dict[str, Any]:
     """Add environment.vm to the report at REPORT_PATH; returns the report."""
     report = json.loads(report_path.read_text())
     report.setdefault("environment", {})["vm"] = vm
-    write_json_atomic(report_path, report)
+    record.write_json(report_path, report)
     return report
 
 

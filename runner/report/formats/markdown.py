@@ -122,7 +122,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             ]
             if r.get("claim"):
                 lines += [f"Claim: {cell(r['claim'])}", ""]
-            trace = model.step_lines(r)
+            trace = model.trace_excerpt(r)  # the whole trace is in report.json
             if trace:
                 lines += ["```", *[t.replace("```", "'''") for t in trace], "```"]
             lines += ["", "</details>", ""]
