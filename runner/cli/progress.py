@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from runner import outcomes
+from runner.report import model
 from runner.session.runner import Result
 
-MARKS = {"passed": ".", "failed": "F", "skipped": "s", "error": "E", "timeout": "T"}
 WIDTH = 60
-BAD = ("failed", "error", "timeout", "flaky")
 
 
 class Progress:
@@ -26,17 +26,16 @@ class Progress:
                 f"{result.outcome.upper():7} {result.name}{reason}\n"
             )
         else:
-            self.out.write(MARKS.get(result.outcome, "?"))
+            self.out.write(outcomes.of(result.outcome).mark)
             if self.done % WIDTH == 0 or self.done == self.total:
                 self.out.write(f" [{self.done}/{self.total}]\n")
         self.out.flush()
 
     def summary(self, report: dict[str, Any], path: Path) -> None:
         """The failures, then the counts, from the report as written (baseline applied)."""
-        summary = report["summary"]
         if self.done % WIDTH and not self.verbose:
             self.out.write("\n")
-        bad = [r for r in report["results"] if r["outcome"] in BAD]
+        bad = [r for r in model.results(report) if model.failing(r)]
         if bad:
             self.out.write("\n")
         for r in bad:
@@ -44,12 +43,7 @@ class Progress:
                 f"{r['outcome'].upper():7} {r['name']} ({r['file']}:{r['line']})\n"
                 f"        {r['reason']}\n"
             )
-        counts = ", ".join(
-            f"{summary[k]} {k}"
-            for k in ("passed", "failed", "skipped", "error", "timeout", "flaky", "known")
-            if summary.get(k)
-        )
-        interrupted = report.get("interrupted")
-        state = " (INTERRUPTED)" if interrupted else ""
-        self.out.write(f"\n{counts or 'nothing run'} in {summary['duration_s']:.2f} s{state}\n")
+        state = " (INTERRUPTED)" if report.get("interrupted") else ""
+        duration = model.total_duration(report)
+        self.out.write(f"\n{model.counts_text(report)} in {duration:.2f} s{state}\n")
         self.out.write(f"report: {path}\n")

@@ -13,6 +13,7 @@ from typing import Any
 
 from runner.errors import Problem
 from runner.lang import names
+from runner.lang.conditions import KERNEL_SPEC_HELP, valid_kernel_spec
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
 from runner.lang.ops import (
@@ -529,8 +530,8 @@ class CaseValidator:
         for k, v in cond.items():
             if k not in CONDITION_KEYS:
                 self.err(cond, k, f"unknown condition; one of {', '.join(sorted(CONDITION_KEYS))}")
-            elif k == "kernel" and not _valid_kernel_spec(v):
-                self.err(cond, k, f"{v!r}: expected comparisons like '>=4.17' or '>=5.0, <6.5'")
+            elif k == "kernel" and not valid_kernel_spec(v):
+                self.err(cond, k, f"{v!r}: {KERNEL_SPEC_HELP}")
             elif k == "root" and not isinstance(v, bool):
                 self.err(cond, k, "must be true or false")
             elif k == "backing" and any(b not in BACKINGS for b in _as_list(v)):
@@ -553,13 +554,6 @@ class CaseValidator:
 
 
 SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-KERNEL_SPEC_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*\d+(\.\d+){0,2}\s*$")
-
-
-def _valid_kernel_spec(spec: Any) -> bool:
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
-        spec = str(spec)
-    return isinstance(spec, str) and all(KERNEL_SPEC_RE.fullmatch(p) for p in spec.split(","))
 
 
 def _as_list(value: Any) -> list:

@@ -49,9 +49,9 @@ def test_failure_shows_the_claim_and_a_step_trace(demo: pytest.Pytester) -> None
             "claim:   fresh anonymous memory reads as 'x' (it does not: it reads zeros)",
             "at:      cases/demo/demo.yaml:11",
             "",
-            "  process  step  line  op    expected           observed",
-            "  main     1     16    mmap  success            success, value *",
-            "> main     2     18    load  value {data: 'x'}  success, value {hex 00} (1 bytes)",
+            "  process  step  line  op    args * expected           observed",
+            "  main     1     16    mmap  fd=-1, * success            success, value *",
+            "> main     2     18    load  addr=m, length=1 * value {data: 'x'}  success, value {hex 00} (1 bytes)",
         ]
     )
     assert "Traceback" not in result.stdout.str()
