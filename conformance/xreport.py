@@ -13,12 +13,12 @@ import json
 import re
 import time
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.engine import baseline_for, environment_for
-from conformance.options import report_dir
 from runner.lang.loader import SUFFIXES
 from runner.report.baseline import baseline_lines
 from runner.session.pipeline import Finished, Output, conclude
@@ -42,10 +42,12 @@ def result_of(rep: pytest.CollectReport | pytest.TestReport) -> dict[str, Any] |
 
 
 class ReportWriter:
-    """Registered only where reports end up: never in an xdist worker."""
+    """Registered only where reports end up, and only when a report was asked for: never in an
+    xdist worker."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, folder: Path) -> None:
         self.config = config
+        self.folder = folder
         self.results: dict[str, dict[str, Any]] = {}
         self.unresolved: dict[str, pytest.TestReport] = {}
         self.order: dict[str, int] = {}
@@ -93,7 +95,7 @@ class ReportWriter:
         results = sorted(self.results.values(), key=self._key)
         duration = time.monotonic() - self.start
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        output = Output(report_dir(self.config), baseline=baseline_for(self.config))
+        output = Output(self.folder, baseline=baseline_for(self.config))
         self.finished = conclude(
             self.env, results, duration, output, interrupted_by=130 if interrupted else None
         )

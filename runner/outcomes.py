@@ -28,7 +28,7 @@ OUTCOMES: tuple[Outcome, ...] = (
     Outcome("error", True, "E", "💥", "ERR", "error", "ERROR"),
     Outcome("timeout", True, "T", "⏱️", "TIME", "failure", "TIMEOUT"),
     Outcome("flaky", True, "~", "🔁", "flaky", "failure", ""),
-    Outcome("known", False, "k", "🟨", "known", "skipped", "XFAIL"),
+    Outcome("known", False, "K", "🟨", "known", "skipped", "XFAIL"),
     Outcome("skipped", False, "s", "⏭️", "skip", "skipped", "SKIP"),
 )
 BY_NAME = {o.name: o for o in OUTCOMES}

@@ -20,10 +20,16 @@ DEFAULT_SERIES = ["6.1", "6.12", "6.18", "7.3"]
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     series = args.series or sorted(kernels.read_lock(args.lock)) or DEFAULT_SERIES
+    paths = [s for s in series if "/" in s or Path(s).exists()]
+    if paths:
+        raise UsageError(
+            f"{', '.join(paths)}: a path, not a Debian series; "
+            "a kernel of your own needs no fetch: `mmapconf run --kernel PATH`"
+        )
     try:
         trees = kernels.fetch(series, args.lock, update_lock=args.update_lock)
     except (LookupError, RuntimeError, OSError) as e:
-        raise MmapconfError(f"fetch: {e}") from e
+        raise MmapconfError(str(e)) from e
     for t in trees:
         print(f"{t.series}\t{t.abi}\t{t.root}")
     return 0
@@ -89,11 +95,18 @@ def add_kernels_cli(subparsers: Any) -> None:
 def run_kernels(args: argparse.Namespace) -> int:
     """``mmapconf run --kernel K``: the same run inside each kernel x filesystem, each guest's
     report gated as ``mmapconf run`` gates its own; then one summary and a matrix."""
-    fs = [f for f in args.fs.split(",") if f]
+    fs = guest_filesystems(args.fs)
     report_dir = Path(args.report_dir)
     try:
         paths = run_under_kernels(
-            args.kernel, args.argv, report_dir, fs, args.accel, args.vm_timeout
+            args.kernel,
+            args.argv,
+            report_dir,
+            fs,
+            args.accel,
+            args.vm_timeout,
+            args.modules,
+            args.machine,
         )
     except (LookupError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
@@ -102,8 +115,8 @@ def run_kernels(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in paths:
         report = load_report(path)
-        failures = gate_failures(report)
-        print(f"{path.parent.name}: {counts_text(report)}" + (": gate failed" if failures else ""))
+        failed = ": gate failed" if gate_failures(report) else ""
+        print(f"{path.parent.name}: {counts_text(report)}{failed}")
         status = max(status, gate_exit_code(report))
     missing = len(args.kernel) * len(fs) - len(paths)
     if missing:
@@ -111,8 +124,13 @@ def run_kernels(args: argparse.Namespace) -> int:
     return EXIT_FAILED if missing else status
 
 
+def guest_filesystems(text: str | None) -> list[str]:
+    """The guest disks' filesystems from --fs (default ext4)."""
+    return [f for f in (text or "ext4").split(",") if f]
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
-    fs = [f for f in args.fs.split(",") if f]
+    fs = guest_filesystems(args.fs)
     guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
     paths = regenerate(
         args.report_dir,

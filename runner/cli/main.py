@@ -4,32 +4,47 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from runner.cli.kernels import add_kernels_cli, run_kernels
 from runner.cli.progress import Progress
 from runner.cli.report import add_report_cli
+from runner.engine import interrupt, mounts
 from runner.errors import MmapconfError, UsageError, exit_status
 from runner.lang.catalogue import render_markdown
 from runner.lang.loader import Suite, load_suite
 from runner.lang.selection import matches_keyword
+from runner.lang.shipped import default_paths, schema_path, shipped_baseline
 from runner.report import model
 from runner.report.baseline import Baseline, baseline_lines
 from runner.report.trace import trace_lines
 from runner.session import environment
+from runner.session.filesystems import host_disks, parse_fs_list
 from runner.session.options import EXPLAIN, RUN, add_parser_options
 from runner.session.pipeline import Output, run_session
 from runner.session.runner import RunConfig, Runner
 
-DEFAULT_PATHS = ["cases"]
+
+def version() -> str:
+    try:
+        return metadata.version("mmapconf")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+PATHS_HELP = (
+    "case files or folders (default: ./cases, or the catalogue shipped with mmapconf when there "
+    "is none); in a folder, the YAML files that hold cases"
+)
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "paths", nargs="*", metavar="PATH", help="case files or folders (default: cases/)"
-    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
     p.add_argument(
         "-k",
         dest="keyword",
@@ -43,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mmapconf",
         description="Conformance and behaviour tests for memory-mapped I/O on Linux.",
     )
+    parser.add_argument("--version", action="version", version=f"mmapconf {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser(
@@ -62,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check case files; run nothing",
         description="Validate case files. Exit 0 when all are valid, 2 otherwise.",
     )
-    val.add_argument("paths", nargs="*", metavar="PATH")
+    val.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
     val.set_defaults(func=cmd_validate)
 
     lst = sub.add_parser("list", help="list the cases", description="List the cases found.")
@@ -82,9 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
         "resolved, with what each observed.",
     )
     exp.add_argument("id", help="the case id (or ID[BACKING])")
-    exp.add_argument("paths", nargs="*", metavar="PATH")
+    exp.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
     add_parser_options(exp.add_argument, EXPLAIN)
     exp.set_defaults(func=cmd_explain)
+    sch = sub.add_parser(
+        "schema",
+        help="print the case files' JSON Schema (for editors)",
+        description="Print the JSON Schema of case files, or with --path where it is.",
+    )
+    sch.add_argument("--path", action="store_true", help="print the file's path, not its content")
+    sch.set_defaults(func=cmd_schema)
     add_report_cli(sub)
     add_kernels_cli(sub)
     return parser
@@ -105,8 +128,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
 
 
+def _paths(args: argparse.Namespace) -> list[str]:
+    """The paths given, or the default ones; ``args.shipped`` is the shipped catalogue's folder
+    when that is what runs."""
+    args.shipped = None
+    if args.paths:
+        return args.paths
+    paths, args.shipped = default_paths()
+    if args.shipped is not None:
+        print(f"mmapconf: no ./cases here: the shipped catalogue, {args.shipped}", file=sys.stderr)
+    return paths
+
+
 def _suite(args: argparse.Namespace) -> Suite:
-    suite = load_suite(args.paths or DEFAULT_PATHS)
+    suite = load_suite(_paths(args))
     keyword = getattr(args, "keyword", None)
     if keyword:
         suite.cases = [c for c in suite.cases if matches_keyword(keyword, c)]
@@ -114,7 +149,7 @@ def _suite(args: argparse.Namespace) -> Suite:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    suite = load_suite(args.paths or DEFAULT_PATHS)
+    suite = load_suite(_paths(args))
     for problem in suite.problems:
         print(problem, file=sys.stderr)
     if suite.problems:
@@ -125,6 +160,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         return 2
     print(f"{len(suite.cases)} cases valid")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    path = schema_path()
+    if path is None:
+        raise MmapconfError("this installation has no schema.json (a build without the catalogue)")
+    if args.path:
+        print(path)
+    else:
+        print(path.read_text(), end="")
     return 0
 
 
@@ -143,12 +189,43 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
         return run_kernels(args)
-    # a bad baseline is reported before the run, not after
-    baseline = Baseline.load(args.baseline, args.strict) if args.baseline else None
-    runner = Runner(RunConfig(args.backing, args.dir))
-    items = runner.plan(_suite(args))
+    if args.modules or args.machine != "microvm":
+        raise UsageError("--modules and --machine go with --kernel")
+    if args.fs and args.dir:
+        raise UsageError("--fs and --dir both say where the disk backing is: give one of them")
+    fs = parse_fs_list(args.fs) if args.fs else None
+    suite = _suite(args)
+    if args.no_baseline:
+        args.baseline = None
+    elif args.baseline is None and args.shipped is not None:
+        args.baseline = shipped_baseline()  # the shipped catalogue's own known deviations
+    for stale in mounts.clean_stale():  # what a killed run left: its mounts, loop devices
+        print(f"undid what an earlier run left in {stale}", file=sys.stderr)
+    # SIGTERM as well as SIGINT stops the run cleanly: case processes killed, scratch folders
+    # removed, --fs mounts undone, and the results so far written as a report marked interrupted.
+    previous = interrupt.install()
+    try:
+        with contextlib.ExitStack() as stack:
+            disks = stack.enter_context(host_disks(fs)) if fs else None
+            return _run(
+                args,
+                suite,
+                Runner(RunConfig(args.backing, args.dir, disks, executor=args.executor)),
+            )
+    except KeyboardInterrupt as e:  # while the --fs mounts were made or undone
+        return 128 + getattr(e, "signum", signal.SIGINT)
+    finally:
+        with interrupt.deferred():
+            mounts.finish_run()
+        interrupt.restore(previous)
+
+
+def _run(args: argparse.Namespace, suite: Suite, runner: Runner) -> int:
+    items = runner.plan(suite)
     if not items:
         raise UsageError("no cases selected")
+    # a bad baseline is reported before the run, not after
+    baseline = Baseline.load(args.baseline, args.strict) if args.baseline else None
     env = environment.capture(runner.backings, ["mmapconf", *args.argv])
     progress = Progress(len(items) * args.repeat, verbose=args.verbose)
     output = Output(Path(args.report_dir), args.format, baseline)
@@ -156,6 +233,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner, items, env, output, jobs=args.jobs, repeat=args.repeat, on_result=progress.update
     )
     progress.summary(done.report, done.path)
+    if args.shipped is not None:
+        print(f"cases: the catalogue shipped with mmapconf {version()}, {args.shipped}")
     for line in baseline_lines(done.report):
         print(line)
     return done.status
@@ -163,12 +242,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     case_id, _, backing = args.id.partition("[")
-    suite = load_suite(args.paths or DEFAULT_PATHS)
+    suite = load_suite(_paths(args))
     cases = [c for c in suite.cases if c.id == case_id]
     if not cases:
         raise UsageError(f"no case with id {case_id!r}")
     suite.cases, suite.invalid = cases, []
-    runner = Runner(RunConfig(args.backing, args.dir))
+    runner = Runner(RunConfig(args.backing, args.dir, executor=args.executor))
     worst = 0
     for item in runner.plan(suite):
         if backing and item.backing and item.backing.name != backing.rstrip("]"):

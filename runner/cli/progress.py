@@ -8,25 +8,28 @@ from typing import Any, TextIO
 
 from runner import outcomes
 from runner.report import model
-from runner.session.runner import Result
 
 WIDTH = 60
 
 
 class Progress:
-    def __init__(self, total: int, verbose: bool = False, out: TextIO = sys.stdout):
-        self.total, self.verbose, self.out, self.done = total, verbose, out, 0
+    def __init__(self, total: int, verbose: bool = False, out: TextIO | None = None):
+        self.total, self.verbose, self.done = total, verbose, 0
+        self.out = out or sys.stdout  # the current one, not the one when this module loaded
 
-    def update(self, result: Result) -> None:
+    def update(self, result: dict[str, Any]) -> None:
+        """One result as it arrives, judged as the report will say (a failure the baseline
+        covers is known)."""
         self.done += 1
+        outcome = model.outcome(result)
         if self.verbose:
-            reason = f"  {result.reason}" if result.reason and result.outcome != "passed" else ""
+            reason = f"  {result['reason']}" if result.get("reason") and outcome != "passed" else ""
             self.out.write(
                 f"[{self.done:>{len(str(self.total))}}/{self.total}] "
-                f"{result.outcome.upper():7} {result.name}{reason}\n"
+                f"{outcome.upper():7} {result['name']}{reason}\n"
             )
         else:
-            self.out.write(outcomes.of(result.outcome).mark)
+            self.out.write(outcomes.of(outcome).mark)
             if self.done % WIDTH == 0 or self.done == self.total:
                 self.out.write(f" [{self.done}/{self.total}]\n")
         self.out.flush()

@@ -258,9 +258,12 @@ def load_baseline(path: Path) -> list[Entry]:
 
 
 def _covers(entry: Entry, r: dict[str, Any]) -> bool:
+    """An entry named ID[BACKING] covers ID on that backing; ``ID[disk]`` covers every disk
+    backing (``ID[disk:xfs]``, ``ID[disk:btrfs]`` of a run with several), narrowed by when."""
     if entry.id != model.result_id(r):
         return False
-    return entry.backing is None or entry.backing == r.get("backing")
+    backing = r.get("backing")
+    return entry.backing in (None, backing) or entry.backing == model.split_backing(backing)
 
 
 def expiry(entry: Entry, report: dict[str, Any], today: dt.date) -> str | None:
@@ -427,7 +430,7 @@ def make_baseline(report: dict[str, Any]) -> str:
         lines.append(f"  - name: {_q(model.result_name(r))}")
         # On the disk backing the filesystem is whatever --dir pointed at, so pin it; on the
         # other backings it follows from the backing itself.
-        if r.get("backing") == "disk" and fs:
+        if model.split_backing(r.get("backing")) == "disk" and fs:
             lines.append(f"    when: {{fs: {_q(fs)}}}")
         lines.append(f"    reason: {_q(r.get('reason') or o)}")
         lines.append(

@@ -7,6 +7,7 @@ A new option of a run goes here, and every front end that takes it has it."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from runner.report.formats import parse_formats
 
 DEFAULT_REPORT_DIR = "reports/latest"
 RUN, EXPLAIN, PYTEST = "run", "explain", "pytest"
+MACHINES = ("microvm", "q35")  # the qemu machines of run --kernel
 
 
 def parse_backings(text: str) -> list[str]:
@@ -57,6 +59,8 @@ class OptionSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     # the host's own option under ``run --kernel``: not passed on to the guest's run
     host_only: bool = False
+    # what differs in the pytest plugin (a default, the help)
+    pytest_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -64,8 +68,14 @@ class OptionSpec:
         return next((f for f in self.flags if f.startswith("--")), self.flags[0]).lstrip("-")
 
 
-def _spec(*flags: str, on: tuple[str, ...], host_only: bool = False, **kwargs: Any) -> OptionSpec:
-    return OptionSpec(flags, frozenset(on), kwargs, host_only)
+def _spec(
+    *flags: str,
+    on: tuple[str, ...],
+    host_only: bool = False,
+    pytest: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> OptionSpec:
+    return OptionSpec(flags, frozenset(on), kwargs, host_only, pytest or {})
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
@@ -104,6 +114,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="DIR",
         help=f"where report.json goes (default {DEFAULT_REPORT_DIR}, relative to the folder "
         "the run was started in)",
+        # the plugin runs inside other projects' sessions: no report unless asked for
+        pytest={
+            "default": None,
+            "help": "write the merged report.json into DIR (relative to the folder pytest was "
+            f"started in; e.g. {DEFAULT_REPORT_DIR}); default: the mmapconf_report_dir ini "
+            "value, else none",
+        },
     ),
     _spec(
         "--repeat",
@@ -128,7 +145,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
         type=Path,
         default=None,
         metavar="FILE",
-        help="known deviations: a failure an entry covers counts as known (pytest: xfail)",
+        help="known deviations: a failure an entry covers counts as known (pytest: a known "
+        "deviation); default, when the shipped catalogue runs: its shipped baselines/linux.yaml",
+        pytest={"help": "known deviations, as for mmapconf run --baseline"},
+    ),
+    _spec(
+        "--no-baseline",
+        on=(RUN,),
+        action="store_true",
+        help="no baseline, not even the shipped one",
     ),
     _spec(
         "--strict",
@@ -138,21 +163,51 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     _spec("-v", "--verbose", on=(RUN,), action="store_true", help="a line per result"),
     _spec(
+        "--executor",
+        on=(RUN, EXPLAIN),
+        choices=("python", "native"),
+        default=os.environ.get("MMAPCONF_EXECUTOR", "python"),
+        help="what runs in the case processes: the Python step executor, or compiled programs "
+        "in the native fork server (built with the C compiler on first use; default "
+        "$MMAPCONF_EXECUTOR or python)",
+    ),
+    _spec(
         "--kernel",
         on=(RUN,),
         host_only=True,
         action="append",
         default=[],
         metavar="K",
-        help="boot this kernel (series, ABI or tree path; repeatable) and run inside it",
+        help="boot this kernel and run inside it: a cached series or ABI (6.1, 6.1.0-56-amd64), "
+        "or a path: a bzImage, a vmlinux (with CONFIG_PVH) or a kernel build folder "
+        "(repeatable: series and paths mix in one matrix)",
+    ),
+    _spec(
+        "--modules",
+        on=(RUN,),
+        host_only=True,
+        type=Path,
+        metavar="DIR",
+        help="with --kernel PATH: its modules, a lib/modules/RELEASE folder or a "
+        "`make modules_install INSTALL_MOD_PATH=` root (default: none; everything the guest "
+        "needs must then be built in)",
+    ),
+    _spec(
+        "--machine",
+        on=(RUN,),
+        host_only=True,
+        choices=MACHINES,
+        default="microvm",
+        help="qemu machine for --kernel: microvm (virtio-mmio, fastest) or q35 (virtio-pci)",
     ),
     _spec(
         "--fs",
         on=(RUN,),
         host_only=True,
-        default="ext4",
-        help="with --kernel: comma-separated filesystems for the guest's disk backing: ext4, "
-        "xfs, btrfs",
+        metavar="LIST",
+        help="comma-separated filesystems for the disk backing (ext4, xfs, btrfs; FS:OPTIONS "
+        "for mount options, e.g. xfs:-o,dax=never). With --kernel: the guest's disk (default "
+        "ext4); without: loop-mounted images on this host, one disk backing each",
     ),
     _spec(
         "--accel",

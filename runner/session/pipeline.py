@@ -55,25 +55,28 @@ def run_session(
     *,
     jobs: int = 1,
     repeat: int = 1,
-    on_result: Callable[[Result], None] = lambda result: None,
+    on_result: Callable[[dict[str, Any]], None] = lambda result: None,
 ) -> Finished:
     """Run ``items`` (each ``repeat`` times) and write the report; SIGINT and SIGTERM stop the
     run cleanly (case processes killed, scratch folders removed) and the results so far are
-    written as a report marked interrupted."""
+    written as a report marked interrupted. ``on_result`` sees each result as it arrives,
+    judged against the baseline (the progress line shows a covered failure as known)."""
     start = time.monotonic()
     runs: dict[int, list[Result]] = {}  # by item index: two invalid items may share a name
     status = None
     previous = interrupt.install()
     try:
         try:
-            _collect(execute(runner, items * repeat, jobs), len(items), runs, on_result)
+
+            def arrived(result: Result) -> None:
+                on_result(judge(output.baseline, environment, result.to_json()))
+
+            _collect(execute(runner, items * repeat, jobs), len(items), runs, arrived)
         except KeyboardInterrupt as e:
             status = 128 + getattr(e, "signum", signal.SIGINT)
         with interrupt.deferred():  # a second interrupt waits for the report to be written
             merged = [merge_repeats(runs[i]) if repeat > 1 else runs[i][0] for i in sorted(runs)]
-            results = [r.to_json() for r in merged]
-            for r in results:
-                judge(output.baseline, environment, r)
+            results = [judge(output.baseline, environment, r.to_json()) for r in merged]
             duration = time.monotonic() - start
             return conclude(environment, results, duration, output, interrupted_by=status)
     finally:
@@ -95,10 +98,13 @@ def _collect(
             results.close()  # stops -n workers too, wherever the interrupt landed
 
 
-def judge(baseline: Baseline | None, environment: dict[str, Any], result: dict[str, Any]) -> None:
-    """Apply ``baseline`` (if any) to one result that ran in ``environment``."""
+def judge(
+    baseline: Baseline | None, environment: dict[str, Any], result: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply ``baseline`` (if any) to one result that ran in ``environment``; returns it."""
     if baseline is not None:
         baseline.judge({"environment": environment}, result)
+    return result
 
 
 def conclude(
