@@ -168,7 +168,7 @@ class Process:
         ends_loop = bool(self.stops) and names.ERRNO.get(obs.errno or "") in self.stops[-1]
         ok = ends_loop or judge(want, obs, self.env)
         if ok and step.bind and obs.result is not None:
-            self.bind(step, obs.result)
+            self.bind(step.bind, step, obs.result)
         self.send(
             t="end",
             proc=label,
@@ -193,7 +193,8 @@ class Process:
             if step.op == "repeat":
                 return self.repeat(step, args, label)
             if step.op in ("post", "wait_for"):
-                return Observation(self.event(step.op, args["event"], label, step))
+                self.event(step.op, args["event"], label, step)
+                return Observation(None)
             return Observation(ACTIONS[step.op](self, args))
         except OSError as e:
             return Observation(errno=names.ERRNO_NAME.get(e.errno or 0, str(e.errno)))
@@ -226,11 +227,11 @@ class Process:
             }
         return value
 
-    def bind(self, step: Step, result: Any) -> None:
-        self.env[step.bind] = result
+    def bind(self, name: str, step: Step, result: Any) -> None:
+        self.env[name] = result
         if OPS[step.op].result == "addr":
             length = step.args.get("length", step.args.get("new_length", 0))
-            self.maps[step.bind] = (result, self.eval(length))
+            self.maps[name] = (result, self.eval(length))
 
     def fork(self, step: Step) -> int:
         pid = os.fork()

@@ -204,7 +204,7 @@ class CaseValidator:
         return steps
 
     def _step(self, raw: Any, items: list, i: int, scope: _Scope, label: str) -> Step | None:
-        if not isinstance(raw, dict):
+        if not isinstance(raw, PosDict):
             self.err(items, i, "a step must be a mapping with one operation key", f"step {label}")
             return None
         ops = [k for k in raw if k in OPS]
@@ -250,9 +250,9 @@ class CaseValidator:
             scope.dead = True
         return Step(spec.name, args, label, line, bind, expect, note or "", sub)
 
-    def _args(self, raw: dict, spec: OpSpec) -> dict | None:
+    def _args(self, raw: PosDict, spec: OpSpec) -> PosDict | None:
         value = raw[spec.name]
-        if isinstance(value, dict):
+        if isinstance(value, PosDict):  # the loader makes every mapping one
             args = PosDict(value)
             args.pos, args.key_pos, args.value_pos = (
                 value.pos,
@@ -453,7 +453,7 @@ class CaseValidator:
         entries = value if isinstance(value, list) else [value]
         out = []
         for i, entry in enumerate(entries):
-            where = (entries, i) if isinstance(value, list) else (raw, "expect")
+            where: tuple[Any, Any] = (entries, i) if isinstance(value, list) else (raw, "expect")
             if not isinstance(entry, dict):
                 self.err(*where, "an expectation is a mapping")
                 continue

@@ -161,7 +161,7 @@ class _Reader:
         elif rid is None:
             self.problem(node, "entry has neither name nor id")
         if rid is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", rid):
-            self.problem(raw.get("name", raw.get("id"))[1], f"{rid!r} is not a case id")
+            self.problem((raw.get("name") or raw["id"])[1], f"{rid!r} is not a case id")
         for key in ("reason", "evidence"):
             if key not in raw:
                 self.problem(node, f"entry {name or rid!r} has no {key}")
@@ -181,12 +181,12 @@ class _Reader:
                 self.problem(raw["until"][1], f"until {until!r} is not a real date")
         if len(self.problems) > before:
             return None
-        key = (rid, backing, json.dumps(when, sort_keys=True))
+        same = (rid, backing, json.dumps(when, sort_keys=True))
         line = node.start_mark.line + 1
-        if key in seen:
-            self.problem(node, f"duplicate entry for {name or rid} (first at line {seen[key]})")
+        if same in seen:
+            self.problem(node, f"duplicate entry for {name or rid} (first at line {seen[same]})")
             return None
-        seen[key] = line
+        seen[same] = line
         return Entry(
             file=self.path,
             line=line,
@@ -213,7 +213,7 @@ def parse_baseline(text: str, path: str = "baseline.yaml") -> list[Entry]:
         raise BaselineError(f"{path}: not valid YAML: {exc}") from None
     if root is None:
         return []
-    entries_node = root
+    entries_node: yaml.Node | None = root
     if isinstance(root, yaml.MappingNode):
         entries_node = None
         for k, v in root.value:
@@ -426,7 +426,7 @@ def make_baseline(report: dict[str, Any]) -> str:
     for r in picked:
         o = r.get("original_outcome") if model.outcome(r) == "known" else model.outcome(r)
         fs = model.backing_fs(report, r)
-        prior = r.get("baseline") if isinstance(r.get("baseline"), dict) else {}
+        prior = model.mapping(r.get("baseline"))
         lines.append(f"  - name: {_q(model.result_name(r))}")
         # On the disk backing the filesystem is whatever --dir pointed at, so pin it; on the
         # other backings it follows from the backing itself.

@@ -116,9 +116,18 @@ def results(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in report.get("results") or [] if isinstance(r, dict)]
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: report.json is read defensively."""
+    return value if isinstance(value, dict) else {}
+
+
 def environment(report: dict[str, Any]) -> dict[str, Any]:
-    env = report.get("environment")
-    return env if isinstance(env, dict) else {}
+    return mapping(report.get("environment"))
+
+
+def backings(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The environment's backings by name, each an object (``dir``, ``fs``, ...)."""
+    return {str(k): mapping(v) for k, v in mapping(environment(report).get("backings")).items()}
 
 
 def kernel_release(report: dict[str, Any]) -> str:

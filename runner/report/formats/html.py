@@ -66,9 +66,7 @@ def _env_table(report: dict[str, Any]) -> str:
     if env.get("argv"):
         argv = " ".join(str(a) for a in env["argv"])
         rows.append(f'<tr><th>argv</th><td class="mono">{esc(argv)}</td></tr>')
-    backings = env.get("backings") if isinstance(env.get("backings"), dict) else {}
-    for name, b in backings.items():
-        b = b if isinstance(b, dict) else {}
+    for name, b in model.backings(report).items():
         rows.append(
             f'<tr><th>backing {esc(name)}</th><td class="mono">'
             f"dir {esc(b.get('dir') or '-')}, fs {esc(b.get('fs') or '-')}</td></tr>"

@@ -123,17 +123,12 @@ def render_junit(report: dict[str, Any]) -> str:
     for backing, rs in by_backing.items():
         c = _suite_counts(rs)
         t = sum(float(r.get("duration_s") or 0) for r in rs)
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=_clean(f"mmapconf[{backing}]"),
-            **{k: str(v) for k, v in c.items()},
-            time=f"{t:.6f}",
-        )
+        attrs = {k: str(v) for k, v in c.items()}
+        attrs.update(name=_clean(f"mmapconf[{backing}]"), time=f"{t:.6f}")
+        suite = ET.SubElement(root, "testsuite", attrs)
         if env.get("started"):
             suite.set("timestamp", _clean(env["started"]))
-        backings = env.get("backings") if isinstance(env.get("backings"), dict) else {}
-        binfo = backings.get(backing) if isinstance(backings.get(backing), dict) else {}
+        binfo = model.backings(report).get(backing, {})
         _properties(
             suite,
             [

@@ -57,12 +57,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     c = model.counts(report)
     verdict = "❌ failed" if model.gate_exit_code(report) else "✅ passed"
     lines = [f"## mmapconf: {verdict}", ""]
-    backings = env.get("backings") if isinstance(env.get("backings"), dict) else {}
+    backings = model.backings(report)
     used = sorted({str(r.get("backing")) for r in model.results(report) if r.get("backing")})
-    bdesc = ", ".join(
-        f"{b} ({backings[b].get('fs') or '-'})" if isinstance(backings.get(b), dict) else b
-        for b in used
-    )
+    bdesc = ", ".join(f"{b} ({backings[b].get('fs') or '-'})" if b in backings else b for b in used)
     lines.append(
         f"Linux {code(env.get('kernel_release') or 'unknown')}"
         f" on {cell(env.get('machine') or '?')},"
