@@ -19,7 +19,9 @@ steps:
 """
 
 
-KILL = "- wait_for: ready\n  - kill: {pid: c, signal: SIGKILL}"
+# The child's next step has begun well before the kill: the language has no barrier for "a step
+# has started", and a child killed between two steps is judged by the wait alone.
+KILL = "- wait_for: ready\n  - sleep: {ms: 300}\n  - kill: {pid: c, signal: SIGKILL}"
 
 
 def test_an_unexpected_fault_in_a_waited_child_fails_though_the_wait_expects_it(run_yaml):
