@@ -17,6 +17,7 @@ from runner.lang.ops import (
     COMPARATORS,
     CONDITION_KEYS,
     OPS,
+    PROCESS_NAME,
     SYSTEM_PATHS,
 )
 
@@ -28,7 +29,7 @@ _KINDS: dict[str, dict[str, Any]] = {
     "int": _INT,
     "file": {"type": "string"},
     "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-    "event": {"type": "string"},
+    "event": {"type": "string", "pattern": PROCESS_NAME},
     "signal": {"enum": sorted(names.SIGNAL)},
     "text": {"type": "string"},
     "hex": {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"},
@@ -109,6 +110,7 @@ def build() -> dict[str, Any]:
         "steps": {"$ref": "#/$defs/steps"},
         "processes": {
             "type": "object",
+            "propertyNames": {"pattern": PROCESS_NAME, "not": {"const": "setup"}},
             "additionalProperties": {
                 "type": "object",
                 "required": ["steps"],
