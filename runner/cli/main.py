@@ -256,6 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             finally:
                 with interrupt.deferred():
                     results.close()  # stops -n workers too, wherever the interrupt landed
+                    runner.close()
         except KeyboardInterrupt as e:
             status = 128 + getattr(e, "signum", signal.SIGINT)
         with interrupt.deferred():  # a second interrupt waits for the report to be written
