@@ -58,6 +58,7 @@ class Result:
     steps: list[dict[str, Any]] = field(default_factory=list)
     outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
     steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
+    facts: dict[str, Any] = field(default_factory=dict)  # what it ran on: backing kind, fs
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -74,6 +75,7 @@ class RunConfig:
 
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
+    disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
     # "python", or "native": the case processes run compiled programs (MMAPCONF_EXECUTOR sets
     # the default, so a whole test run can be made on either executor)
     executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "python"))
@@ -84,7 +86,7 @@ class Runner:
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.kinds = available_backings(config.dirs)
+        self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
         self._arena: Arena | None = None
 
@@ -125,11 +127,17 @@ class Runner:
             claim=case.claim,
             refs=case.refs,
             tags=case.tags,
+            facts={"backing": backing.kind, "fs": backing.fs},
         )
         facts = self.facts.for_backing(backing.kind, backing.fs)
         reasons = ([backing.unavailable] if backing.unavailable else []) + unmet(
             case.requires, facts
         )
+        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
+        reasons = reasons or [
+            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
+            for name, arches in sorted(case.foreign_names.items())
+        ]
         if reasons:
             result.reason = "; ".join(reasons)
             return result
