@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import replace
 from typing import Any
 
 from runner.engine.native import confinement
@@ -22,19 +21,12 @@ from runner.lang.conditions import Facts
 
 __all__ = ["NativeArena", "close_server", "execute"]
 from runner.engine.executor import Ending, Execution
-from runner.engine.matching import (
-    Observation,
-    describe_expect,
-    describe_observation,
-    judge,
-    projected,
-    resolved,
-)
-from runner.engine.process import Address, to_json
+from runner.engine.matching import Observation, describe_expect, describe_observation, judge
+from runner.engine.process import seen, shown, to_json
 from runner.lang.model import Case
 from runner.lang.ops import CONSTANTS, OPS
 
-REC_PROC, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT = range(1, 7)
+REC_PROC, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED = range(1, 9)
 V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL = range(8)
 _TOO_LARGE = object()
 _PROGRAMS: dict[tuple[int, str, bool], Program] = {}
@@ -115,6 +107,20 @@ class _Reader:
                     "step": info.step.label,
                 }
             )
+        elif kind == REC_REAPED:
+            child, by_signal, code = r.word(), r.word(), r.word()
+            self.messages.append(
+                {
+                    "t": "reaped",
+                    "pid": pid,
+                    "child": child,
+                    "exit": None if by_signal else code,
+                    "signal": code if by_signal else None,
+                }
+            )
+        elif kind == REC_KILLED:
+            target, signo = r.word(), r.word()
+            self.messages.append({"t": "killed", "pid": pid, "target": target, "signal": signo})
         elif kind == REC_DONE:
             self.messages.append({"t": "done", "pid": pid})
         elif kind == REC_LIMIT:
@@ -183,8 +189,8 @@ class _Reader:
                 "ok": ok,
                 "errno": obs.errno,
                 "result": to_json(obs.result),
-                "expected": describe_expect(_shown(want, obs, env), maps),
-                "observed": describe_observation(_seen(step.op, want, obs), maps),
+                "expected": describe_expect(shown(want, obs, env, maps), maps),
+                "observed": describe_observation(seen(step.op, want, obs, maps), maps),
                 "maps": maps,
             }
         )
@@ -242,20 +248,6 @@ class _Reader:
 
 def _error(pid: int, proc: str, step: str, op: str, message: str) -> dict[str, Any]:
     return {"t": "error", "pid": pid, "proc": proc, "step": step, "op": op, "message": message}
-
-
-def _shown(want: dict[str, Any], obs: Observation, env: dict[str, Any]) -> dict[str, Any]:
-    if want["kind"] != "value":
-        return want
-    return {**want, "value": resolved(want["value"], obs.result, env)}
-
-
-def _seen(op: str, want: dict[str, Any], obs: Observation) -> Observation:
-    if OPS[op].result == "addr" and type(obs.result) is int:
-        return replace(obs, result=Address(obs.result))
-    if want["kind"] != "value" or not isinstance(obs.result, dict):
-        return obs
-    return replace(obs, result=projected(want["value"], obs.result))
 
 
 def _shown_args(step: Any, ints: dict[str, int]) -> dict[str, Any]:

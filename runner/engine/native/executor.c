@@ -68,7 +68,7 @@ typedef uint64_t u64;
 
 /* ---- shared with program.py: keep the numbers in step with it ------------------------------- */
 #define MAGIC 0x31504d434e4d4d00ULL /* "\0MMNCMP1" */
-enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT };
+enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED };
 enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED };
 enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
@@ -283,9 +283,13 @@ static layout_t *read_layout(int with_values) {
   return l;
 }
 static block *read_block(void);
+static i64 nsteps_total;
+static unsigned char *traced;  /* per step id: reported once already (a loop sends it once) */
 static void read_step(step_t *s) {
   memset(s, 0, sizeof *s);
   s->id = word(); s->op = word(); s->label = word(); s->line = word();
+  if (s->id < 0 || s->id > 10000000) fatal("mmapconf-exec: bad step id");
+  if (s->id >= nsteps_total) nsteps_total = s->id + 1;
   i64 nargs = word();
   for (i64 k = 0; k < nargs; k++) {
     i64 key = word();
@@ -376,6 +380,7 @@ static void read_program(const i64 *words, size_t n) {
     proc_names[k] = word();
     proc_blocks[k] = *read_block();
   }
+  traced = calloc(nsteps_total + 1, 1);
 }
 static const char *S(i64 k) { return k >= 0 && k < nstrs ? strs[k] : ""; }
 
@@ -1021,7 +1026,13 @@ static obs_t op_wait(const args_t *a) {
   pid_t pid = (pid_t)a->v[0];
   while (waitpid(pid, &st, 0) < 0)
     if (errno != EINTR) return fail_errno();
-  val m = vmap(2);
+  /* the harness never sees how a child reaped here ended: the reaper tells it */
+  begin_rec(REC_REAPED);
+  put(pid);
+  put(WIFSIGNALED(st));
+  put(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+  send_rec();
+  val m = vmap(3);
   char buf[32];
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
@@ -1031,6 +1042,7 @@ static obs_t op_wait(const args_t *a) {
     if (slot->pid == pid && slot->signo == sig) {
       const char *code = si_code_name(sig, slot->code, buf);
       map_put(&m, "si_code", vbytes(code, strlen(code), V_TEXT));
+      map_put(&m, "si_addr", vint((i64)slot->addr));
     }
   } else {
     map_put(&m, "exit", vint(WEXITSTATUS(st)));
@@ -1038,14 +1050,22 @@ static obs_t op_wait(const args_t *a) {
   obs_t o = {m, 0, 0};
   return o;
 }
+static obs_t killed(pid_t pid, int sig) {
+  /* before the signal: kill(0, SIGKILL) ends the sender too */
+  begin_rec(REC_KILLED);
+  put(pid);
+  put(sig);
+  send_rec();
+  return rc_none(kill(pid, sig));
+}
 static obs_t op_kill(const step_t *s, const args_t *a) {
   pid_t pid = (pid_t)a->v[0], group = getpgrp();
   if (pid > 0) {
     pid_t g = getpgid(pid);
     if (g < 0) return fail_errno();
-    if (g == group) return rc_none(kill(pid, (int)a->v[1]));
+    if (g == group) return killed(pid, (int)a->v[1]);
   } else if (pid == 0 || pid == -group) {
-    return rc_none(kill(pid, (int)a->v[1]));
+    return killed(pid, (int)a->v[1]);
   }
   run_error(s, "kill: pid %d is not a process of this case", pid);
   return ok_none();
@@ -1440,8 +1460,13 @@ static int run_step(const step_t *s) {
   int ok = ends_loop || judge(s, &o);
   if (ok && s->bind >= 0 && o.result.t != V_NONE) bind_value(s, &o.result);
   __atomic_store_n(&me->in_step, 0, __ATOMIC_SEQ_CST);
-  if (!ok || ends_loop || loop_depth == 0) send_end(s, &a, want_addr, &o, ok, ends_loop);
-  else me->unsent++;
+  /* inside a loop, a passed step is reported the first time it passes, then only counted */
+  if (!ok || ends_loop || loop_depth == 0 || !traced[s->id]) {
+    traced[s->id] = 1;
+    send_end(s, &a, want_addr, &o, ok, ends_loop);
+  } else {
+    me->unsent++;
+  }
   if (!ok) {
     abort_case();
     finish(EXIT_FAILED);
