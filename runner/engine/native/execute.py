@@ -57,7 +57,6 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
     srv = server_for(arena)
     run = srv.run(program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record)
     result.timed_out = run.timed_out
-    result.messages = reader.messages
     for pid, status in run.endings:
         if os.WIFSIGNALED(status):
             result.endings[pid] = Ending(pid, signal=os.WTERMSIG(status))
@@ -66,7 +65,8 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
     for slot in arena.native_slots():
         result.dropped_steps += slot.unsent
         if slot.in_step:
-            result.messages.append(reader.open_step(slot))
+            reader.open_steps(slot)
+    result.messages = reader.messages
     return result
 
 
@@ -144,7 +144,8 @@ class _Reader:
         return out
 
     def _end(self, pid: int, r: _Words) -> None:
-        info = self.program.steps[r.word()]
+        sid = r.word()
+        info = self.program.steps[sid]
         _iteration, c_ok, ends_loop, err = r.word(), r.word(), r.word(), r.word()
         result, trusted = r.value(), True
         if result is _TOO_LARGE:  # the executor's judgement stands: nothing to judge again
@@ -171,6 +172,7 @@ class _Reader:
             {
                 "t": "start",
                 "pid": pid,
+                "sid": sid,
                 "proc": label,
                 "step": step.label,
                 "op": step.op,
@@ -221,12 +223,28 @@ class _Reader:
         self.maps_seen[pid] = maps
         return before
 
-    def open_step(self, slot: NativeSlot) -> dict[str, Any]:
-        """The start message of the step a process was in when it died or the case ended."""
-        info = self.program.steps[slot.step]
+    def open_steps(self, slot: NativeSlot) -> None:
+        """The start messages of the steps a process was in when it died or the case ended
+        (a repeat and the step in it), each where the Python executor would have sent it:
+        before the reports of the steps inside it, whose ids come after its own."""
+        for sid in slot.open_steps or [slot.step]:
+            innermost = sid == (slot.open_steps or [slot.step])[-1]
+            msg = self._start_of(slot, sid, slot.si_addr if innermost else None)
+            at = next(
+                (
+                    i
+                    for i, m in enumerate(self.messages)
+                    if m["pid"] == slot.pid and m.get("sid", -1) > sid
+                ),
+                len(self.messages),
+            )
+            self.messages.insert(at, msg)
+
+    def _start_of(self, slot: NativeSlot, sid: int, si_addr: int | None) -> dict[str, Any]:
+        info = self.program.steps[sid]
         want = dict(info.want)
-        if slot.si_addr is not None:
-            want["si_addr"] = slot.si_addr
+        if si_addr is not None:
+            want["si_addr"] = si_addr
         maps = {
             name: m
             for name, m in zip(self.program.map_names, slot.maps, strict=False)
@@ -236,6 +254,7 @@ class _Reader:
         return {
             "t": "start",
             "pid": slot.pid,
+            "sid": sid,
             "proc": self._label(slot.pid, info),
             "step": step.label,
             "op": step.op,

@@ -117,6 +117,8 @@ struct nslot {             /* one per process of the case, claimed at its start 
   i64 unsent;              /* passed steps inside loops, counted instead of sent */
   i64 maps[NATIVE_MAPS][2];
   int32_t map_bound[NATIVE_MAPS];
+  int32_t depth, pad;      /* the open steps, outermost first: a repeat and the step in it */
+  int32_t open[16];
 };
 struct native_head { int32_t next_slot, pad; };
 #define ARENA_SIZE (NATIVE_OFF + 64 + NATIVE_PROCS * sizeof(struct nslot))
@@ -132,6 +134,7 @@ typedef struct val {
   char **keys;         /* map keys */
 } val;
 
+static void out_of_memory(size_t n);
 /* Per-step scratch memory, reset before each step; bound results are copied to the heap. */
 static char *bump;
 static size_t bump_used, bump_cap;
@@ -141,12 +144,9 @@ static void *scratch_alloc(size_t n) {
     size_t cap = bump_cap ? bump_cap : 1 << 20;
     while (cap < bump_used + n) cap *= 2;
     /* the old block stays allocated: values built from it may still point into it */
-    bump = calloc(1, cap);
-    if (!bump) {
-      static const char msg[] = "mmapconf-exec: out of memory for a step's values\n";
-      (void)!write(2, msg, sizeof msg - 1);
-      _exit(EXIT_ERROR);
-    }
+    char *grown = calloc(1, cap);
+    if (!grown) out_of_memory(n);
+    bump = grown;
     bump_cap = cap;
     bump_used = 0;
   }
@@ -484,6 +484,10 @@ static void run_error(const step_t *s, const char *fmt, ...) {
   va_end(ap);
   send_error(s, buf);
   finish(EXIT_ERROR);
+}
+
+static void out_of_memory(size_t n) {
+  run_error(cur, "out of memory: the step's data needs %zu bytes", n);
 }
 
 /* ---- values: constructors --------------------------------------------------------------------- */
@@ -995,7 +999,7 @@ static obs_t op_load(const step_t *s, const args_t *a) {
     return o;
   }
   i64 n = has(a, 1) ? a->v[1] : 1;
-  if (n < 0 || n > (1 << 26)) run_error(s, "load: length %lld out of range", (long long)n);
+  if (n < 0) run_error(s, "load: negative length %lld", (long long)n);
   char *b = scratch_alloc(n + 1);
   memcpy(b, addr, n);
   obs_t o = {vbytes(b, n, V_BYTES), 0, 0};
@@ -1446,6 +1450,9 @@ static int run_step(const step_t *s) {
   me->expect_sig = s->kind == K_SIGNAL ? (int32_t)s->signo : 0;
   me->want_addr = want_addr;
   me->has_si_addr = s->has_si_addr;
+  int depth = me->depth;
+  if (depth < 16) me->open[depth] = (int32_t)s->id;
+  me->depth = depth + 1;
   __atomic_store_n(&me->in_step, 1, __ATOMIC_SEQ_CST);
   if (s->runerror) run_error(s, "%s", S(s->runerror - 1));
   obs_t o;
@@ -1459,7 +1466,10 @@ static int run_step(const step_t *s) {
   int ends_loop = in_until(o.err);
   int ok = ends_loop || judge(s, &o);
   if (ok && s->bind >= 0 && o.result.t != V_NONE) bind_value(s, &o.result);
-  __atomic_store_n(&me->in_step, 0, __ATOMIC_SEQ_CST);
+  me->depth = depth;
+  __atomic_store_n(&me->in_step, depth > 0, __ATOMIC_SEQ_CST);
+  if (depth > 0) me->step = me->open[depth - 1 < 16 ? depth - 1 : 15];
+  me->expect_sig = 0;
   /* inside a loop, a passed step is reported the first time it passes, then only counted */
   if (!ok || ends_loop || loop_depth == 0 || !traced[s->id]) {
     traced[s->id] = 1;
@@ -1619,6 +1629,7 @@ static void begin(const char *parent) {
   }
   me->pid = getpid();
   me->iteration = -1;
+  me->depth = 0;
   me->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);
 }
 

@@ -29,7 +29,7 @@ from runner.engine.native.build import executor_path
 CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED = 1, 2, 3, 4
 NATIVE_PROCS, NATIVE_MAPS = 64, 48
 # struct nslot in executor.c
-_NSLOT = struct.Struct(f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}i")
+_NSLOT = struct.Struct(f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i")
 REPORT_MAX = 1 << 20
 GRACE_S = 2.0  # after a kill, how long the server may take to reap the group
 
@@ -59,7 +59,9 @@ class NativeArena(Arena):
             if raw[0] == 0:
                 continue
             maps = raw[9 : 9 + 2 * NATIVE_MAPS]
-            bound = raw[9 + 2 * NATIVE_MAPS :]
+            bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
+            depth = raw[9 + 3 * NATIVE_MAPS]
+            stack = raw[11 + 3 * NATIVE_MAPS :]
             out.append(
                 NativeSlot(
                     pid=raw[0],
@@ -72,6 +74,7 @@ class NativeArena(Arena):
                     maps=[
                         (maps[2 * i], maps[2 * i + 1]) if bound[i] else None for i in range(raw[7])
                     ],
+                    open_steps=list(stack[: min(depth, 16)]),
                 )
             )
         return out
@@ -87,6 +90,7 @@ class NativeSlot:
     nmaps: int
     unsent: int
     maps: list[tuple[int, int] | None] = field(default_factory=list)
+    open_steps: list[int] = field(default_factory=list)  # outermost first
 
 
 @dataclass
