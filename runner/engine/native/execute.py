@@ -29,6 +29,9 @@ from runner.lang.ops import CONSTANTS, OPS
 REC_PROC, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED = range(1, 9)
 V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL = range(8)
 _TOO_LARGE = object()
+# A program reports each step outside a loop once, and each step inside one at most twice (its
+# first pass, its failure): far fewer records than this for any case the validator accepts.
+MAX_RECORDS = 100_000
 _PROGRAMS: dict[tuple[int, str, bool], Program] = {}
 
 
@@ -78,8 +81,24 @@ class _Reader:
         self.messages: list[dict[str, Any]] = []
         self.names: dict[int, str] = {}
         self.maps_seen: dict[int, dict[str, tuple[int, int]]] = {}
+        self.count = 0
 
     def on_record(self, data: bytes) -> bool:
+        """Decode one record; True ends the case. A case process can write anything to its
+        report socket (machine code through ``call``): a record that does not decode, or one
+        too many, ends the case as ``error`` and the run goes on."""
+        self.count += 1
+        if self.count > MAX_RECORDS:
+            self.messages.append(_error(0, "harness", "", "", f"more than {MAX_RECORDS} reports"))
+            return True
+        try:
+            return self._decode(data)
+        except Exception as e:  # noqa: BLE001 - hostile input: any failure to decode is one
+            message = f"a malformed report ({len(data)} bytes): {type(e).__name__}: {e}"[:300]
+            self.messages.append(_error(0, "harness", "", "", message))
+            return True
+
+    def _decode(self, data: bytes) -> bool:
         r = _Words(data)
         kind, pid = r.word(), r.word()
         if kind == REC_PROC:

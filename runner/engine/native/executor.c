@@ -215,6 +215,7 @@ static i64 *proc_names;
 static block *proc_blocks;
 static i64 first_name;
 static i64 max_processes;
+static i64 address_space_pages;  /* RLIMIT_AS: what a process has mapped, plus this */
 static i64 nsignames, nsicodes;
 static i64 *signames;   /* pairs: number, name */
 static i64 *sicodes;    /* triples: signal (0: any), code, name */
@@ -363,6 +364,7 @@ static void read_program(const i64 *words, size_t n) {
   map_name = calloc(nmaps_total + 1, sizeof *map_name);
   for (i64 k = 0; k < nmaps_total; k++) map_name[k] = word();
   max_processes = word();
+  address_space_pages = word();
   nsignames = word();
   if (nsignames < 0 || nsignames > 256) fatal("mmapconf-exec: bad signal table");
   signames = calloc(2 * nsignames + 1, sizeof *signames);
@@ -1508,7 +1510,7 @@ static void limit_address_space(void) {
   close(fd);
   if (n <= 0) return;
   buf[n] = 0;
-  rlim_t limit = (rlim_t)strtoull(buf, NULL, 10) * page_size + ((rlim_t)512 << 20);
+  rlim_t limit = ((rlim_t)strtoull(buf, NULL, 10) + (rlim_t)address_space_pages) * page_size;
   struct rlimit r;
   getrlimit(RLIMIT_AS, &r);
   /* a fork child keeps its parent's budget: the limit is per case process tree */
