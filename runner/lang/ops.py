@@ -227,7 +227,9 @@ DEFAULT_TIMEOUT = 10.0
 # A process name (a `processes:` key; `setup` is taken) and an event name (`post`, `wait_for`)
 # take the same characters; the validator and the schema both use this pattern.
 PROCESS_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,31}$"
-PROCESS_NAME_TEXT = "letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters"
+PROCESS_NAME_TEXT = (
+    "letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters"
+)
 
 # Names every expression may use, besides the names a case binds.
 CONSTANTS = {"PAGE": resource.getpagesize(), "RLIM_INFINITY": resource.RLIM_INFINITY}
