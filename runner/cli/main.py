@@ -1,5 +1,5 @@
 """The command line: ``mmapconf run | validate | list | explain``, with the report commands
-(``report | matrix | diff | baseline``) and ``kernels`` added by their own packages."""
+(``report | matrix | diff | baseline``), ``repro`` and ``kernels`` added by their own modules."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from runner.cli.kernels import add_kernels_cli, add_vm_run_options
 from runner.cli.progress import Progress
 from runner.cli.report import add_report_cli
+from runner.cli.repro import add_repro_cli
 from runner.engine import interrupt
 from runner.errors import MmapconfError, UsageError
 from runner.lang.catalogue import render_markdown
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--dir", action="append", default=[], metavar="DIR")
     exp.set_defaults(func=cmd_explain)
     add_report_cli(sub)
+    add_repro_cli(sub)
     add_kernels_cli(sub)
     return parser
 
