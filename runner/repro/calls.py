@@ -340,7 +340,7 @@ class Calls:
                 "}",
                 "if (!e && !ours)",
                 '\tcase_error(me->step, "kill: that pid is not a process of this case");',
-                f"if (!e && kill(pid, {names.SIGNAL[sig]} /* {sig} */) < 0) e = errno;",
+                f"if (!e && kill_recorded(pid, {names.SIGNAL[sig]} /* {sig} */) < 0) e = errno;",
             ]
         )
 

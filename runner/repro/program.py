@@ -68,8 +68,13 @@ class _Context:
 
 
 def skip_reason(case: Case, target: Target) -> str:
-    """Why the engine would skip this item here ("" when it runs)."""
-    return "; ".join(unmet(case.requires, target.facts))
+    """Why the engine would skip this item here ("" when it runs): a requirement unmet, else a
+    name this architecture does not define."""
+    reasons = unmet(case.requires, target.facts) or [
+        f"{name} is defined on {', '.join(arches)} only, not on {target.facts.arch}"
+        for name, arches in sorted(case.foreign_names.items())
+    ]
+    return "; ".join(reasons)
 
 
 def generate(case: Case, target: Target) -> str:

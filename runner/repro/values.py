@@ -133,6 +133,9 @@ class Matcher:
         if key == "si_code":
             name = f"si_code_name({v}.sig, {v}.code)"
             return _and([f"!{v}.exited && {v}.code != -1000", self.match(want, Have("text", name))])
+        if key == "si_addr":
+            addr = Have("int", f"(i64){v}.addr")
+            return _and([f"!{v}.exited && {v}.code != -1000", self.match(want, addr)])
         return FALSE
 
     # -- scalars ---------------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""Every catalogue item, run by the engine and as its compiled `mmapconf repro` program, ends
-alike: the same outcome, and for a failure the same failing processes and steps.
+"""Every catalogue item, and every cell of the expectation-by-context matrix (tests/matrix,
+half of it wrong on purpose), run by the engine and as its compiled `mmapconf repro` program,
+ends alike: the same outcome, and for a failure the same failing processes and steps.
 
 One test per item, so `-n 2` spreads the compiles over both cores; the executables are cached
 by source hash (repro_util.CACHE), so a re-run compiles only what changed.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +18,8 @@ from runner.session.runner import Item, RunConfig, Runner
 from repro_util import reproduce, static_libc_missing, target_for
 
 RUNNER = Runner(RunConfig())
-ITEMS = [i for i in RUNNER.plan(load_suite(["cases"])) if i.case is not None]
+MATRIX = Path(__file__).resolve().parents[1] / "matrix" / "generated"
+ITEMS = [i for i in RUNNER.plan(load_suite(["cases", str(MATRIX)])) if i.case is not None]
 MISSING = static_libc_missing()
 
 
