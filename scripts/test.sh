@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 sh scripts/install-browser.sh
 sh scripts/vm-ci-setup.sh
+sh scripts/install-static-libc.sh
 exec python3 -m pytest tests -n 2 "$@"

@@ -32,6 +32,9 @@ _READ_FLAGS = (
 _HARNESS_LIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_NPROC")
 
 
+NO_ERRNO = "int e = 0;"  # the last statement of a call that cannot fail
+
+
 @dataclass
 class Call:
     """The C of one operation: statements, and the kind of ``r`` they leave."""
@@ -40,6 +43,11 @@ class Call:
     kind: str = "none"  # set by Calls.emit from the operation (runner.repro.kinds)
     error: str | None = None  # the engine ends the case as an error here, with this message
     binds: list[tuple[str, str]] = field(default_factory=list)  # extra (name, C value) on success
+
+    @property
+    def infallible(self) -> bool:
+        """A load, a store, a sleep: no errno to judge, so none is tested for."""
+        return self.lines[-1:] == [NO_ERRNO]
 
 
 class Calls:
@@ -211,21 +219,23 @@ class Calls:
         )
 
     def _fstat(self, step: Step, a: dict[str, Any]) -> Call:
-        return Call(
-            ["struct stat r;", f"int e = fstat({self.i(a, 'fd')}, &r) < 0 ? errno : 0;"], "fstat"
-        )
+        return Call(["struct stat r;", f"int e = fstat({self.i(a, 'fd')}, &r) < 0 ? errno : 0;"])
 
     # -- memory ----------------------------------------------------------------------------
     def _mmap(self, step: Step, a: dict[str, Any]) -> Call:
         call = (
-            f"(i64)mmap((void *)(uintptr_t)({self.i(a, 'addr')}), (size_t)({self.i(a, 'length')}), "
+            f"(i64)mmap({self.pointer(a, 'addr')}, (size_t)({self.i(a, 'length')}), "
             f"{self.flags(a, 'prot', 'PROT')}, {self.flags(a, 'flags', 'MAP')}, "
             f"{self.i(a, 'fd')}, {self.i(a, 'offset')})"
         )
         return self._addr_call(call)
 
     def _range(self, a: dict[str, Any]) -> str:
-        return f"(void *)(uintptr_t)({self.i(a, 'addr')}), (size_t)({self.i(a, 'length')})"
+        return f"{self.pointer(a, 'addr')}, (size_t)({self.i(a, 'length')})"
+
+    def pointer(self, a: dict[str, Any], key: str) -> str:
+        value = self.i(a, key)
+        return "NULL" if value == "0" else f"(void *)(uintptr_t)({value})"
 
     def _mlock(self, step: Step, a: dict[str, Any]) -> Call:
         value, _ = flags_value(a.get("flags", 0), "MLOCK")
@@ -239,7 +249,7 @@ class Calls:
         call = (
             f"(i64)mremap((void *)(uintptr_t)({self.i(a, 'addr')}), "
             f"(size_t)({self.i(a, 'old_length')}), (size_t)({self.i(a, 'new_length')}), "
-            f"{self.flags(a, 'flags', 'MREMAP')}, (void *)(uintptr_t)({self.i(a, 'new_addr')}))"
+            f"{self.flags(a, 'flags', 'MREMAP')}, {self.pointer(a, 'new_addr')})"
         )
         return self._addr_call(call)
 
@@ -269,15 +279,15 @@ class Calls:
             n = str(struct.calcsize(a["format"]))
         else:
             n = self.i(a, "length") if "length" in a else "1"
-        return Call([f"struct bytes r = load({self.i(a, 'addr')}, {n});", "int e = 0;"])
+        return Call([f"struct bytes r = load({self.i(a, 'addr')}, {n});", NO_ERRNO])
 
     def _store(self, step: Step, a: dict[str, Any]) -> Call:
         fill, buf, n = self.data(a)
-        return Call([*fill, f"store({self.i(a, 'addr')}, {buf}, {n});", "int e = 0;"])
+        return Call([*fill, f"store({self.i(a, 'addr')}, {buf}, {n});", NO_ERRNO])
 
     def _smaps(self, step: Step, a: dict[str, Any]) -> Call:
         return Call(
-            ["struct kv r;", f"int e = read_smaps({self.i(a, 'addr')}, &r) < 0 ? errno : 0;"], "kv"
+            ["struct kv r;", f"int e = read_smaps({self.i(a, 'addr')}, &r) < 0 ? errno : 0;"]
         )
 
     def _proc_maps(self, step: Step, a: dict[str, Any]) -> Call:
@@ -293,14 +303,12 @@ class Calls:
         return Call(
             [
                 f"i64 r = posix_madvise({self._range(a)}, {advice}); /* returns the error */",
-                "int e = 0;",
+                NO_ERRNO,
             ],
         )
 
     def _call(self, step: Step, a: dict[str, Any]) -> Call:
-        return Call(
-            [f"i64 r = ((int (*)(void))(uintptr_t)({self.i(a, 'addr')}))();", "int e = 0;"], "int"
-        )
+        return Call([f"i64 r = ((int (*)(void))(uintptr_t)({self.i(a, 'addr')}))();", NO_ERRNO])
 
     def _sem_init(self, step: Step, a: dict[str, Any]) -> Call:
         return self._checked(
@@ -312,7 +320,7 @@ class Calls:
         sem = f"(sem_t *)(uintptr_t)({self.i(a, 'addr')})"
         return Call(
             [
-                "int e = 0;",
+                NO_ERRNO,
                 f"while (sem_wait({sem}) < 0 && (e = errno) == EINTR)",
                 "\te = 0; /* retried, as C callers do */",
             ]
@@ -351,7 +359,7 @@ class Calls:
                 f"i64 ms = {ms};",
                 "struct timespec ts = {ms / 1000, ms % 1000 * 1000000};",
                 "nanosleep(&ts, NULL);",
-                "int e = 0;",
+                NO_ERRNO,
             ]
         )
 
@@ -405,7 +413,7 @@ class Calls:
             f"posix_fadvise({self.i(a, 'fd')}, {self.i(a, 'offset')}, {self.i(a, 'length')}, "
             f"{self.flags(a, 'advice', 'POSIX_FADV')})"
         )
-        return Call([f"i64 r = {call}; /* returns the error */", "int e = 0;"])
+        return Call([f"i64 r = {call}; /* returns the error */", NO_ERRNO])
 
     def _cachestat(self, step: Step, a: dict[str, Any]) -> Call:
         rng = f"(void *)(uintptr_t)({self.i(a, 'range_addr')})" if "range_addr" in a else "&range"

@@ -16,11 +16,10 @@ from typing import Any
 from runner.lang import names
 from runner.lang.conditions import Facts, holds, unmet
 from runner.lang.model import SUCCESS, Case, Expect, Step
-from runner.repro.calls import Calls
+from runner.repro.calls import NO_ERRNO, Call, Calls
 from runner.repro.cexpr import CExpr
 from runner.repro.kinds import (
     C_TYPES,
-    Field,
     Unreproducible,
     bound_names,
     c_name,
@@ -86,12 +85,11 @@ class _Program:
     def __init__(self, case: Case, target: Target):
         self.case, self.target = case, target
         self.kinds = bound_names(case)
-        expr = CExpr(self.kinds)
-        self.calls = Calls(expr, target.backing)
-        self.expr = expr
+        self.expr = CExpr(self.kinds)
+        self.calls = Calls(self.expr, target.backing)
         self.matcher = Matcher(self.kinds)
         self.table: list[str] = []
-        self.functions: list[str] = []
+        self.functions: dict[str, str] = {}  # name -> definition
         self.counter = 0
 
     # -- the file --------------------------------------------------------------------------
@@ -115,17 +113,14 @@ class _Program:
                 tables,
                 tail,
                 "\n/* ---- the case ---- */\n",
-                *[f"static void {name}(void);\n" for name in self._function_names()],
+                *[f"static void {name}(void);\n" for name in self.functions],
                 "\n",
-                "\n".join(self.functions),
+                "\n".join(self.functions.values()),
                 "\n",
                 body,
                 _name_tables(),
             ]
         )
-
-    def _function_names(self) -> list[str]:
-        return [f.split("(")[0].split()[-1] for f in self.functions]
 
     def _header(self) -> str:
         c, t = self.case, self.target
@@ -187,7 +182,7 @@ class _Program:
         lines: list[str] = []
         for step in steps:
             lines += self._step(step, ctx)
-        self.functions.append(f"static void {name}(void)\n{{\n{_indent(lines)}}}\n")
+        self.functions[name] = f"static void {name}(void)\n{{\n{_indent(lines)}}}\n"
         return name
 
     # -- one step --------------------------------------------------------------------------
@@ -215,15 +210,14 @@ class _Program:
     def _plain(self, step: Step, k: int, expect: Expect, ctx: _Context) -> list[str]:
         if step.op in ("post", "wait_for"):
             event = step.args["event"]
-            return [
-                f"{step.op}({self.case.events[event]}); /* event {event} */",
-                "int e = 0;",
-                *self._judge(step, k, expect, ctx, "none", []),
-            ]
-        call = self.calls.emit(step, step.args)
+            call = Call([f"{step.op}({self.case.events[event]}); /* event {event} */", NO_ERRNO])
+        else:
+            call = self.calls.emit(step, step.args)
         if call.error is not None:
             return [f"case_error({k}, {_cstr(call.error)});"]
         binds = [f"{c_name(n)} = {v};" for n, v in call.binds]
+        if call.infallible:
+            return [*call.lines[:-1], *self._judge_result(step, k, expect, call.kind, binds)]
         return [*call.lines, *self._judge(step, k, expect, ctx, call.kind, binds)]
 
     def _expect(self, step: Step) -> Expect:
@@ -248,14 +242,40 @@ class _Program:
             f"{int(expect.si_addr is not None)}, {addr});"
         )
 
+    def _judge_result(
+        self, step: Step, k: int, expect: Expect, kind: str, binds: list[str]
+    ) -> list[str]:
+        """Judge ``r`` of a call that cannot fail; bind it; print the observation."""
+        shown = self._shown(kind, expect)
+        out = [f"{shown};"] if shown else []
+        if expect.kind == "value":
+            out.append(f"if (!({self._match(step, expect, kind)})) fail({k});")
+        elif expect.kind == "errno":
+            out.append(f"fail({k}); /* it was to fail with errno {' or '.join(expect.errno)} */")
+        elif expect.kind == "signal":
+            out.append(f"fail({k}); /* the step returned: it was to die by a signal */")
+        bind = [f"{c_name(step.bind)} = r;"] if step.bind and kind != "none" else []
+        return [*out, *bind, *binds, f"ok({k});"]
+
+    def _shown(self, kind: str, expect: Expect) -> str | None:
+        """The C that says the result in the step's line, or None for no result."""
+        if kind == "kv":
+            keys = _kv_keys(expect)
+            return f"got_kv(&r, (const char *const[]){{{', '.join(keys)}}}, {len(keys)})"
+        return _GOT.get(kind)
+
+    def _match(self, step: Step, expect: Expect, kind: str) -> str:
+        if kind == "none":
+            raise Unreproducible("a value is expected of a step without a result")
+        fields = tuple(format_fields(step.args["format"])) if kind == "format" else ()
+        have = Have("int" if kind == "addr" else kind, "r", fields)
+        return self.matcher.match(expect.value, have)
+
     def _judge(
         self, step: Step, k: int, expect: Expect, ctx: _Context, kind: str, binds: list[str]
     ) -> list[str]:
         """Judge ``e``/``r`` against ``expect``; bind the result; print the observation."""
-        shown = _GOT.get(kind)
-        if kind == "kv":
-            keys = _kv_keys(expect)
-            shown = f"got_kv(&r, (const char *const[]){{{', '.join(keys)}}}, {len(keys)})"
+        shown = self._shown(kind, expect)
         out = ["if (e) got_errno(e);" + (f" else {shown};" if shown else "")]
         if ctx.until is not None:
             test = " || ".join(f"e == {n}" for n in ctx.until)
@@ -266,8 +286,7 @@ class _Program:
                 f"\tgoto end_{ctx.repeat};",
                 "}",
             ]
-        fields = tuple(format_fields(step.args["format"])) if kind == "format" else ()
-        out.append(self._failure(expect, kind, fields) + f" fail({k});")
+        out.append(self._failure(step, expect, kind) + f" fail({k});")
         bind = [f"{c_name(step.bind)} = r;"] if step.bind and kind != "none" else []
         bind += binds
         if bind:
@@ -276,7 +295,7 @@ class _Program:
         out.append(f"ok({k});")
         return out
 
-    def _failure(self, expect: Expect, kind: str, fields: tuple[Field, ...]) -> str:
+    def _failure(self, step: Step, expect: Expect, kind: str) -> str:
         if expect.kind == "success":
             return "if (e)"
         if expect.kind == "errno":
@@ -285,10 +304,7 @@ class _Program:
             return f"if (!({text})) /* {' or '.join(expect.errno)} */"
         if expect.kind == "signal":
             return "/* the step returned: it was to die by a signal */"
-        if kind == "none":
-            raise Unreproducible("a value is expected of a step without a result")
-        have = Have("int" if kind == "addr" else kind, "r", fields)
-        return f"if (e || !({self.matcher.match(expect.value, have)}))"
+        return f"if (e || !({self._match(step, expect, kind)}))"
 
     # -- fork and repeat -------------------------------------------------------------------
     def _fork(self, step: Step, ctx: _Context) -> list[str]:
@@ -389,7 +405,8 @@ def _compact(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_compact(v) for v in value) + "]"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False) if not value.strip() or '"' in value else value
+        plain = value.strip() and not any(c in value for c in ',:{}[]#"') and value == value.strip()
+        return value if plain else json.dumps(value, ensure_ascii=False)
     return str(value)
 
 
