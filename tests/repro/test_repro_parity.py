@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from repro_util import reproduce, static_libc_missing, target_for
 
 from runner.lang.loader import load_suite
 from runner.repro.program import skip_reason
 from runner.session.runner import Item, RunConfig, Runner
-from repro_util import reproduce, static_libc_missing, target_for
 
 RUNNER = Runner(RunConfig())
 MATRIX = Path(__file__).resolve().parents[1] / "matrix" / "generated"
