@@ -1,5 +1,5 @@
 """The command line: ``mmapconf run | validate | list | explain``, with the report commands
-(``report | matrix | diff | baseline``) and ``kernels`` added by their own packages."""
+(``report | matrix | diff | baseline``), ``repro`` and ``kernels`` added by their own modules."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from runner.cli.kernels import add_kernels_cli, run_kernels
 from runner.cli.progress import Progress
 from runner.cli.report import add_report_cli
+from runner.cli.repro import add_repro_cli
 from runner.engine import interrupt, mounts
 from runner.errors import MmapconfError, UsageError, exit_status
 from runner.lang.catalogue import render_markdown
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sch.add_argument("--path", action="store_true", help="print the file's path, not its content")
     sch.set_defaults(func=cmd_schema)
     add_report_cli(sub)
+    add_repro_cli(sub)
     add_kernels_cli(sub)
     return parser
 

@@ -40,6 +40,12 @@ class ArgKind:
     resolve: str = "value"
 
 
+# A process name (a `processes:` key; `setup` is taken) and an event name (`post`, `wait_for`)
+# take the same characters; the validator and the schema both use this pattern.
+PROCESS_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,31}$"
+PROCESS_NAME_TEXT = (
+    "letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters"
+)
 _INT_OR_TEXT = {"type": ["integer", "string"]}
 # The only paths outside its scratch folder a case may open ("." is the scratch folder itself).
 SYSTEM_PATHS = frozenset(
@@ -61,7 +67,9 @@ ARG_KINDS: dict[str, ArgKind] = {
         "a new name (the file's own name, a loop variable)",
         {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
     ),
-    "event": ArgKind("a cross-process event name", {"type": "string"}, "event"),
+    "event": ArgKind(
+        "a cross-process event name", {"type": "string", "pattern": PROCESS_NAME}, "event"
+    ),
     "signal": ArgKind("a signal name", {"enum": sorted(names.SIGNAL)}),
     "text": ArgKind("text data", {"type": "string"}),
     "hex": ArgKind("bytes as hex digits", {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}),
@@ -278,6 +286,7 @@ CONDITION_KEYS = frozenset({"kernel", "backing", "fs", "arch", "root", "syscall"
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
 FILE_BACKINGS = ("disk", "tmpfs", "memfd")  # the default set for a case that uses files
 DEFAULT_TIMEOUT = 10.0
+
 
 # Names every expression may use, besides the names a case binds.
 CONSTANTS = {"PAGE": resource.getpagesize(), "RLIM_INFINITY": resource.RLIM_INFINITY}

@@ -18,6 +18,7 @@ from runner.lang.ops import (
     COMPARATORS,
     CONDITION_KEYS,
     OPS,
+    PROCESS_NAME,
     arg_kind,
 )
 
@@ -91,6 +92,7 @@ def build() -> dict[str, Any]:
         "steps": {"$ref": "#/$defs/steps"},
         "processes": {
             "type": "object",
+            "propertyNames": {"pattern": PROCESS_NAME, "not": {"const": "setup"}},
             "additionalProperties": {
                 "type": "object",
                 "required": ["steps"],

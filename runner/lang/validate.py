@@ -25,6 +25,8 @@ from runner.lang.ops import (
     DEFAULT_TIMEOUT,
     EXPECT_KEYS,
     OPS,
+    PROCESS_NAME,
+    PROCESS_NAME_TEXT,
     STEP_KEYS,
     SYSTEM_PATHS,
     OpSpec,
@@ -34,7 +36,7 @@ from runner.lang.yamlsafe import PosDict, PosList
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-PROCESS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,31}$")
+PROCESS_RE = re.compile(PROCESS_NAME)
 RESERVED = frozenset(CONSTANTS)
 
 
@@ -174,7 +176,11 @@ class CaseValidator:
         out: dict[str, list[Step]] = {}
         for name, body in procs.items():
             if not isinstance(name, str) or not PROCESS_RE.fullmatch(name) or name == "setup":
-                self.err(procs, name, f"process name {name!r} must be a word other than 'setup'")
+                self.err(
+                    procs,
+                    name,
+                    f"a process name is {PROCESS_NAME_TEXT} ({PROCESS_NAME}), not 'setup'",
+                )
                 continue
             if not isinstance(body, dict) or set(body) != {"steps"}:
                 self.err(procs, name, "a process is a mapping with the one key 'steps'")
@@ -342,8 +348,12 @@ class CaseValidator:
         elif kind == "name":
             self._new_name(args, key, value, scope)
         elif kind == "event":
-            if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-                self.err(args, key, "an event name is a word")
+            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
+                self.err(
+                    args,
+                    key,
+                    f"an event name is {PROCESS_NAME_TEXT} ({PROCESS_NAME}), as a process name",
+                )
             elif value not in self.events:
                 self.events[value] = len(self.events)
         elif kind == "until":

@@ -80,6 +80,8 @@ def run_session(
             duration = time.monotonic() - start
             return conclude(environment, results, duration, output, interrupted_by=status)
     finally:
+        with interrupt.deferred():
+            runner.close()  # the native fork server of this process, if one was started
         interrupt.restore(previous)
 
 

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import jsonschema
+import yaml
 
-from runner.lang.ops import ARG_KINDS, OPS
+from runner.lang.loader import load_suite
+from runner.lang.ops import ARG_KINDS, OPS, PROCESS_NAME
 from runner.lang.schema import SCHEMA_ID, build, render
 from runner.lang.validate import CaseValidator
 from runner.lang.yamlsafe import load_documents
@@ -66,3 +68,34 @@ def test_every_argument_kind_is_in_the_one_registry_and_used():
     validator_source = inspect.getsource(CaseValidator._arg)
     for kind in ARG_KINDS:
         assert f'kind == "{kind}"' in validator_source, f"the validator does not check {kind}"
+
+
+NAMES = ["parent-stored", "written", "w_2", "_x", "a" * 32, "bad name", "1x", "a.b", "a" * 33, ""]
+
+
+def _case_with_names(name: str) -> str:
+    return f"""
+id: names
+title: t
+processes:
+  {name or "''"}:
+    steps:
+      - post: {name or "''"}
+  other:
+    steps:
+      - wait_for: {name or "''"}
+"""
+
+
+def test_event_and_process_names_the_validator_and_the_schema_agree(tmp_path):
+    """Event names take the characters of process names; an editor and validate say the same."""
+    schema = jsonschema.Draft202012Validator(build())
+    for i, name in enumerate(NAMES):
+        path = tmp_path / f"c{i}.yaml"
+        path.write_text(_case_with_names(name))
+        problems = [str(p) for p in load_suite([str(path)]).problems]
+        by_schema = not list(schema.iter_errors(yaml.safe_load(path.read_text())))
+        assert by_schema == (not problems), (name, problems)
+        if problems:
+            assert len(problems) == 2, problems  # the process name, the other's event name
+            assert all(PROCESS_NAME in p for p in problems), problems

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = [
     ("runner.errors", "runner.outcomes"),
     ("runner.lang",),
-    ("runner.engine",),
+    ("runner.engine", "runner.repro"),
     ("runner.report",),
     ("runner.session",),
     ("runner.vm",),

@@ -71,7 +71,7 @@ def _debian_61() -> kernels.KernelTree:
     trees = [t for t in kernels.cached() if t.series == "6.1"]
     if not trees:
         pytest.skip(
-            "the Debian 6.1 kernel is not cached: python -m runner.cli.kernels kernels fetch 6.1"
+            "the Debian 6.1 kernel is not cached: mmapconf kernels fetch 6.1"
         )
     return trees[-1]
 
