@@ -10,14 +10,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Problem
-from runner.report.model import shown_steps, with_gaps
+from runner.report.trace import trace_lines
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
-
-CELL = 60  # widest a trace cell gets: observed values can be long byte strings
-
-COLUMNS = ("process", "step", "line", "op", "expected", "observed")
 
 
 def format_result(result: dict[str, Any]) -> str:
@@ -31,7 +27,7 @@ def format_result(result: dict[str, Any]) -> str:
     lines.append(f"at:      {result['file']}:{result['line']}")
     steps = result.get("steps") or []
     if steps:
-        lines += ["", *format_trace(steps)]
+        lines += ["", *trace_lines(steps)]
     return "\n".join(lines)
 
 
@@ -59,32 +55,6 @@ def as_longrepr(text: str, path: str, line: int, message: str) -> str | Terminal
         return text
 
 
-def format_trace(steps: list[dict[str, Any]]) -> list[str]:
-    """A table of the steps; failing ones marked ``>``; long traces keep the failing parts."""
-    rows = [_row(s) for s in steps]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
-
-    def line(index: int) -> str:
-        mark = ">" if steps[index].get("ok") is False else " "
-        return f"{mark} " + _join(rows[index], widths)
-
-    return ["  " + _join(COLUMNS, widths), *with_gaps(shown_steps(steps), len(steps), line)]
-
-
 def format_problems(problems: Iterable[Problem]) -> str:
     """An invalid case document: one ``file:line:column: key: message`` per problem."""
     return "\n".join(str(p) for p in problems)
-
-
-def _row(step: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(_cell(step.get(c)) for c in COLUMNS)
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("\n", " ")
-    return text if len(text) <= CELL else text[: CELL - 3] + "..."
-
-
-def _join(cells: Iterable[str], widths: list[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()

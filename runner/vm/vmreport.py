@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runner.session import record
+from runner.report.atomic import write_text
+from runner.report.model import load_report, write_report
 
 START = "mmapconf: command start"
 END = "mmapconf: command end"
@@ -83,11 +84,16 @@ def guest_facts(job: Path) -> dict[str, Any]:
     }
 
 
+def write_json(path: Path, data: Any) -> None:
+    """A JSON file beside the reports (vm-error.json, kernels.json), written atomically."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
 def annotate(report_path: Path, vm: dict[str, Any]) -> dict[str, Any]:
     """Add environment.vm to the report at REPORT_PATH; returns the report."""
-    report = json.loads(report_path.read_text())
+    report = load_report(report_path)
     report.setdefault("environment", {})["vm"] = vm
-    record.write_json(report_path, report)
+    write_report(report, report_path)
     return report
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main as cli
+from runner.report import model as record
 from runner.report.formats import write_formats
 from runner.report.formats.markdown import render_markdown
-from runner.session import record
 from runner.vm import vmreport
 
 LOOP = """\
@@ -115,9 +115,9 @@ def _mode(path: Path) -> int:
 @pytest.mark.usefixtures("umask_077")
 def test_reports_are_0644_from_every_path(tmp_path: Path) -> None:
     report = _sleep_loop_timeout(3)
-    written = [record.write(report, tmp_path / "run")]
+    written = [record.write_report(report, tmp_path / "run")]
     written += write_formats(report, tmp_path / "run", ["all"])
-    record.write_json(tmp_path / "vm-error.json", {"attempts": []})
+    vmreport.write_json(tmp_path / "vm-error.json", {"attempts": []})
     written.append(tmp_path / "vm-error.json")
     vmreport.annotate(written[0], {"accel": "tcg"})  # a kernel run's report, rewritten
     assert cli.main(["report", str(written[0]), "--format", "md", "-o", str(tmp_path / "o")]) == 0
