@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from runner.report import model
+from runner.report.trace import steps_of, trace_lines
 
 STATUS = {"passed": "pass", "skipped": "conf", "error": "brok", "timeout": "brok"}
 # what an LTP test's exit status says for each (TFAIL 1, TBROK 2, TCONF 32)
@@ -32,7 +33,7 @@ def _log(r: dict[str, Any]) -> str:
     base = r.get("baseline")
     if isinstance(base, dict):
         lines.append(f"baseline {base.get('status')}: {base.get('file')}:{base.get('line')}")
-    trace = model.step_lines(r) if model.outcome(r) != "passed" else []
+    trace = trace_lines(steps_of(r)) if model.outcome(r) != "passed" else []
     return "\n".join([*lines, *trace]) + "\n"
 
 
