@@ -16,7 +16,9 @@ from runner.lang.ops import (
     CASE_KEYS,
     COMPARATORS,
     CONDITION_KEYS,
+    MOUNT_OPTION,
     OPS,
+    PROVISION_FSTYPES,
     SYSTEM_PATHS,
 )
 
@@ -69,6 +71,44 @@ def _op_schema(op: str) -> dict[str, Any]:
     return {"type": "object", "required": [op], "properties": props, "additionalProperties": False}
 
 
+def _provision() -> dict[str, Any]:
+    option = f"^(({MOUNT_OPTION})(,({MOUNT_OPTION}))*)?$"
+    mount = {
+        "type": "object",
+        "required": ["fstype"],
+        "additionalProperties": False,
+        "properties": {
+            "fstype": {"enum": list(PROVISION_FSTYPES)},
+            "options": {"type": "string", "pattern": option},
+            "size": _INT,
+        },
+    }
+    flags = sorted(names.FS_FL)
+    file = {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {
+            "data": {"type": "string"},
+            "hex": _KINDS["hex"],
+            "size": _INT,
+            "mode": _INT,
+            "inode_flags": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"enum": flags}}],
+                "description": "inode flags joined by |: " + ", ".join(flags),
+            },
+        },
+    }
+    return {
+        "type": "object",
+        "description": "set up by the harness before the case, undone after it",
+        "additionalProperties": False,
+        "properties": {
+            "mount": mount,
+            "files": {"type": "object", "additionalProperties": file},
+        },
+    }
+
+
 def build() -> dict[str, Any]:
     condition = {"type": "object", "propertyNames": {"enum": sorted(CONDITION_KEYS)}}
     entry_props: dict[str, Any] = {
@@ -115,6 +155,7 @@ def build() -> dict[str, Any]:
             },
         },
     }
+    props["provision"] = _provision()
     assert set(props) == set(CASE_KEYS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
