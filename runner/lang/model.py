@@ -95,6 +95,8 @@ class Case:
     events: dict[str, int] = field(default_factory=dict)
     uses_file: bool = False
     provision: Provision | None = None
+    # names this architecture lacks, with the architectures that define them: the case skips here
+    foreign_names: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def location(self) -> str:

@@ -302,6 +302,24 @@ def expiry(entry: Entry, report: dict[str, Any], today: dt.date) -> str | None:
     return None
 
 
+class KnownDeviations:
+    """A baseline's entries in force on this run, to tell a result known as soon as it arrives
+    (progress marks, pytest's outcome); the report's ``known`` outcomes come from apply_baseline,
+    through the same matching."""
+
+    def __init__(self, path: Path, environment: dict[str, Any], today: dt.date | None = None):
+        self.entries = load_baseline(path)
+        self.report = {"environment": environment}
+        day = today or dt.date.today()
+        self.expired = {id(e) for e in self.entries if expiry(e, self.report, day)}
+
+    def entry_for(self, result: dict[str, Any]) -> Entry | None:
+        """The entry that makes a failed ``result`` (``Result.to_json()``) known, or None."""
+        if model.outcome(result) not in BASELINED_OUTCOMES:
+            return None
+        return covering_entry(self.entries, self.report, result, self.expired)
+
+
 def _recount(report: dict[str, Any]) -> None:
     summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
     summary.update(model.counts(report))

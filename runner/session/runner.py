@@ -7,6 +7,7 @@ give the same outcomes.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from typing import Any
 from runner.engine import interrupt, libc
 from runner.engine.arena import Arena
 from runner.engine.backings import Backing, available_backings, remove_scratch
-from runner.engine.executor import execute
+from runner.engine.executor import Execution, execute
+from runner.engine.native import execute as native
 from runner.engine.provision import provided, why_not
 from runner.engine.verdict import judge_execution
 from runner.errors import CaseRuntimeError
@@ -72,11 +74,14 @@ class Result:
 
 @dataclass
 class RunConfig:
-    """What the user chose: backing kinds (None: all that apply) and --dir folders."""
+    """What the user chose: backing kinds (None: all that apply), --dir folders, the executor."""
 
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
     disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
+    # "python", or "native": the case processes run compiled programs (MMAPCONF_EXECUTOR sets
+    # the default, so a whole test run can be made on either executor)
+    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "python"))
 
 
 class Runner:
@@ -137,6 +142,11 @@ class Runner:
         facts = self.facts.for_backing(backing.kind, backing.fs)
         reasons = [r for r in (backing.unavailable, why_not(case.provision)) if r]
         reasons += unmet(case.requires, facts)
+        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
+        reasons = reasons or [
+            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
+            for name, arches in sorted(case.foreign_names.items())
+        ]
         if reasons:
             result.reason = "; ".join(reasons)
             return result
@@ -149,7 +159,7 @@ class Runner:
                     scratch = backing.scratch()
                     made.callback(remove_scratch, scratch)
                     folder = made.enter_context(provided(case.provision, scratch))
-                run = execute(case, facts, self.arena, folder)
+                run = self._execute(case, facts, folder)
                 verdict = judge_execution(run, self.arena, case.timeout)
             except CaseRuntimeError as e:  # raised only by the harness's set-up of the case
                 result.outcome, result.reason = "error", f"set-up: {e}"
@@ -163,10 +173,20 @@ class Runner:
         result.duration_s = round(time.monotonic() - start, 6)
         return result
 
+    def close(self) -> None:
+        """Stop what the run started in this process (the native fork server)."""
+        native.close_server()
+
+    def _execute(self, case: Case, facts: Facts, scratch: str | None) -> Execution:
+        if self.config.executor == "native":
+            return native.execute(case, facts, self.arena, scratch)  # type: ignore[arg-type]
+        return execute(case, facts, self.arena, scratch)
+
     @property
     def arena(self) -> Arena:
         if self._arena is None:
-            self._arena = Arena()
+            native_run = self.config.executor == "native"
+            self._arena = native.NativeArena() if native_run else Arena()
         return self._arena
 
 
