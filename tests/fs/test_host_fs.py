@@ -185,3 +185,25 @@ def _wait_for_mounts(root: Path, n: int, p: subprocess.Popen) -> None:
         assert p.poll() is None, p.communicate()
         time.sleep(0.2)
     raise AssertionError("the --fs mounts never appeared")
+
+
+def test_a_filesystem_this_host_cannot_mount_is_skipped_with_its_reason(monkeypatch) -> None:
+    from runner.session import filesystems
+
+    monkeypatch.setattr(mounts, "why_cannot_mount", lambda fs: f"mkfs.{fs} is not installed")
+    with filesystems.host_disks(parse_fs_list("xfs,btrfs"), log=lambda m: None) as disks:
+        assert [(b.name, b.dir, b.unavailable) for b in disks] == [
+            ("disk:xfs", None, "--fs xfs: mkfs.xfs is not installed"),
+            ("disk:btrfs", None, "--fs btrfs: mkfs.btrfs is not installed"),
+        ]
+
+
+def test_fs_and_dir_together_and_vm_options_without_kernel_are_refused(tmp_path: Path) -> None:
+    for extra, message in (
+        (["--fs", "ext4", "--dir", str(tmp_path)], "give one of them"),
+        (["--modules", str(tmp_path)], "go with --kernel"),
+        (["--fs", "zfs"], "unknown filesystem 'zfs'"),
+    ):
+        p = _mmapconf(["run", "cases/article", *extra], tmp_path / "scratch")
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 2 and message in err and "Traceback" not in err, err
