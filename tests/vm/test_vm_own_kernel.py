@@ -146,3 +146,20 @@ def test_plain_debian_image_boots_with_copied_modules(tmp_path: Path) -> None:
     for f in report_dir.rglob("*"):
         if f.is_file():
             assert SECRET not in f.read_text(errors="replace"), f
+
+
+def test_a_build_and_a_stock_kernel_of_one_release_are_two_matrix_columns() -> None:
+    from runner.report.matrix import build_matrix
+
+    def rep(vm: dict) -> dict:
+        env = {"kernel_release": "6.1.0-56-amd64", "machine": "x86_64", "vm": vm}
+        return {
+            "environment": env,
+            "results": [{"id": "c", "backing": "anon", "outcome": "passed"}],
+        }
+
+    stock = rep({"kernel": {"source": "debian", "series": "6.1"}})
+    mine = rep({"kernel": {"source": "path", "sha256": "26f2e57c99338fea" + "0" * 48}})
+    cols = build_matrix([("6.1", stock), ("mine", mine), ("mine again", mine)])["columns"]
+    assert [c["kernel_release"] for c in cols] == ["6.1.0-56-amd64", "6.1.0-56-amd64@26f2e57c"]
+    assert cols[1]["sources"] == ["mine", "mine again"]
