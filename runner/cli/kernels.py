@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import UsageError
+from runner.session.filesystems import parse_fs_list
 from runner.vm import kernels
 from runner.vm.qemu import MACHINES
 from runner.vm.reference import write_matrix
@@ -175,7 +176,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def guest_filesystems(text: str | None) -> list[str]:
     """The guest disks' filesystems from --fs (default ext4)."""
-    return [f for f in (text or "ext4").split(",") if f]
+    specs = parse_fs_list(text or "ext4")
+    if any(s.options for s in specs):
+        raise UsageError("--fs FS:OPTIONS is for this host's filesystems; with --kernel give names")
+    return [s.fstype for s in specs]
 
 
 def cmd_reference(args: argparse.Namespace) -> int:

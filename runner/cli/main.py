@@ -360,6 +360,9 @@ def _run_under_kernels(args: argparse.Namespace) -> int:
     from runner.vm.run import VMUnavailable, run_under_kernels
 
     fs = guest_filesystems(args.fs)
+    # SIGTERM too unwinds through qemu.boot, which kills the guest (its own session, so it
+    # would outlive us otherwise) and removes its disk image.
+    previous = interrupt.install()
     try:
         paths = run_under_kernels(
             args.kernel,
@@ -375,6 +378,11 @@ def _run_under_kernels(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot boot kernels here: {e}") from None
     except LookupError as e:
         raise UsageError(str(e)) from None
+    except KeyboardInterrupt as e:
+        print("mmapconf: interrupted; the guest was stopped", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
+    finally:
+        interrupt.restore(previous)
     if len(paths) > 1:
         write_matrix(paths, Path(args.report_dir))
     worst = 0

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,7 +70,8 @@ def test_not_a_kernel_is_refused_with_exit_2(tmp_path: Path) -> None:
 
 
 def _debian_61() -> kernels.KernelTree:
-    trees = [t for t in kernels.cached() if t.series == "6.1"]
+    # amd64 only: the cache may hold other architectures' kernels of the series too.
+    trees = [t for t in kernels.cached() if t.series == "6.1" and t.abi.endswith("-amd64")]
     if not trees:
         pytest.skip(
             "the Debian 6.1 kernel is not cached: python -m runner.cli.kernels kernels fetch 6.1"
@@ -163,3 +166,31 @@ def test_a_build_and_a_stock_kernel_of_one_release_are_two_matrix_columns() -> N
     cols = build_matrix([("6.1", stock), ("mine", mine), ("mine again", mine)])["columns"]
     assert [c["kernel_release"] for c in cols] == ["6.1.0-56-amd64", "6.1.0-56-amd64@26f2e57c"]
     assert cols[1]["sources"] == ["mine", "mine again"]
+
+
+@pytest.mark.skipif(bool(run.missing_tools()), reason="no qemu/busybox: scripts/install-vm-deps.sh")
+def test_sigterm_during_a_boot_stops_the_guest(tmp_path: Path) -> None:
+    tree = _debian_61()
+    report_dir = tmp_path / "reports"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", CASE, "--kernel", tree.abi, "--accel", "tcg"]
+        + ["--report-dir", str(report_dir)],
+        cwd=run.PROJECT_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not _guests_of(report_dir) and time.monotonic() < deadline:
+        assert p.poll() is None, p.communicate()
+        time.sleep(0.2)
+    assert _guests_of(report_dir), "qemu never started"
+    p.terminate()
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    time.sleep(0.5)
+    assert _guests_of(report_dir) == []  # qemu runs in its own session: we must kill it
+
+
+def _guests_of(report_dir: Path) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", f"qemu-system.*{report_dir}"], capture_output=True)
+    return out.stdout.decode().split()
