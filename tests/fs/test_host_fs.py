@@ -207,3 +207,20 @@ def test_fs_and_dir_together_and_vm_options_without_kernel_are_refused(tmp_path:
         p = _mmapconf(["run", "cases/article", *extra], tmp_path / "scratch")
         out, err = p.communicate(timeout=60)
         assert p.returncode == 2 and message in err and "Traceback" not in err, err
+
+
+@needs_mounts
+def test_provisioned_cases_in_parallel_workers_leave_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "scratch"
+    argv = ["run", "cases/mmap/fd.yaml", "cases/signal/eof.yaml", "-n", "2"]
+    p = _mmapconf([*argv, "--report-dir", str(tmp_path / "r")], root)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, out + err
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    got = {r["name"]: r["outcome"] for r in rep["results"]}
+    for name in ("fd-noexec-mount[disk:tmpfs]", "sig-tmpfs-full[disk:tmpfs]"):
+        assert got[name] == "passed", got
+    assert (
+        got["sig-ext4-enospc[disk:ext4]"] == "passed" and got["fd-append-inode[disk]"] == "passed"
+    )
+    assert _leftovers(root) == [] and list(root.iterdir()) == []  # the workers' folder is the run's
