@@ -224,3 +224,23 @@ def test_provisioned_cases_in_parallel_workers_leave_nothing(tmp_path: Path) -> 
         got["sig-ext4-enospc[disk:ext4]"] == "passed" and got["fd-append-inode[disk]"] == "passed"
     )
     assert _leftovers(root) == [] and list(root.iterdir()) == []  # the workers' folder is the run's
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
+def test_several_dirs_are_named_by_filesystem_and_gated_by_disk_entries(tmp_path: Path) -> None:
+    from runner.engine.backings import mount_fstype
+
+    fs = mount_fstype(str(tmp_path))
+    if fs == "tmpfs":
+        pytest.skip("the temp folder is a tmpfs as well")
+    argv = ["run", "cases/mmap/flags.yaml", "--backing", "disk", "-k", "sync-shared-nondax"]
+    argv += ["--dir", "/dev/shm", "--dir", str(tmp_path), "--baseline", "baselines/linux.yaml"]
+    p = _mmapconf([*argv, "--report-dir", str(tmp_path / "r")], tmp_path / "scratch")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, out + err
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    got = {r["name"]: r["outcome"] for r in rep["results"]}
+    assert got["mmap-sync-shared-nondax[disk:tmpfs]"] == "passed"
+    # Known where the baseline's when says so (ext4, xfs), a plain result elsewhere.
+    want = "known" if fs in ("ext4", "xfs") else "passed"
+    assert got[f"mmap-sync-shared-nondax[disk:{fs}]"] == want, got
