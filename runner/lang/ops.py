@@ -241,6 +241,12 @@ MOUNT_OPTION = (
     r"|huge=(never|always|within_size|advise)|dax(=(never|always|inode))?"
     r"|data=(ordered|writeback|journal)|compress(-force)?=(zlib|lzo|zstd|no)(:\d+)?"
 )
+# A process name (a `processes:` key; `setup` is taken) and an event name (`post`, `wait_for`)
+# take the same characters; the validator and the schema both use this pattern.
+PROCESS_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,31}$"
+PROCESS_NAME_TEXT = (
+    "letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters"
+)
 
 # Names every expression may use, besides the names a case binds.
 CONSTANTS = {"PAGE": resource.getpagesize(), "RLIM_INFINITY": resource.RLIM_INFINITY}

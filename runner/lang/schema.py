@@ -18,6 +18,7 @@ from runner.lang.ops import (
     CONDITION_KEYS,
     MOUNT_OPTION,
     OPS,
+    PROCESS_NAME,
     PROVISION_FSTYPES,
     SYSTEM_PATHS,
 )
@@ -30,7 +31,7 @@ _KINDS: dict[str, dict[str, Any]] = {
     "int": _INT,
     "file": {"type": "string"},
     "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-    "event": {"type": "string"},
+    "event": {"type": "string", "pattern": PROCESS_NAME},
     "signal": {"enum": sorted(names.SIGNAL)},
     "text": {"type": "string"},
     "hex": {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"},
@@ -149,6 +150,7 @@ def build() -> dict[str, Any]:
         "steps": {"$ref": "#/$defs/steps"},
         "processes": {
             "type": "object",
+            "propertyNames": {"pattern": PROCESS_NAME, "not": {"const": "setup"}},
             "additionalProperties": {
                 "type": "object",
                 "required": ["steps"],

@@ -26,9 +26,6 @@ from runner.lang.loader import InvalidCase, Suite
 from runner.lang.model import Case
 from runner.lang.ops import FILE_BACKINGS
 
-OUTCOMES = ("passed", "failed", "skipped", "error", "timeout")
-FLAKY = "flaky"  # only from --repeat: the repetitions of one item did not all end alike
-
 
 @dataclass
 class Item:
@@ -190,13 +187,6 @@ class Runner:
         return self._arena
 
 
-def summarize(results: list[Result], duration_s: float) -> dict[str, Any]:
-    counts = {o: 0 for o in OUTCOMES}
-    for r in results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return {"total": len(results), **counts, "duration_s": round(duration_s, 3)}
-
-
 def merge_repeats(runs: list[Result]) -> Result:
     """One item's repetitions as one result: their common outcome, or ``flaky`` if they differ.
 
@@ -210,7 +200,7 @@ def merge_repeats(runs: list[Result]) -> Result:
     if len(set(seen)) > 1:
         counts = Counter(seen)
         tally = ", ".join(f"{o} x{counts[o]}" for o in dict.fromkeys(seen))
-        merged.outcome = FLAKY
+        merged.outcome = "flaky"  # only from --repeat
         merged.reason = f"outcomes differ across {len(runs)} runs: {tally}" + (
             f"; first {shown.outcome}: {shown.reason}" if shown.reason else ""
         )
