@@ -339,11 +339,13 @@ class CaseValidator:
                 f"the format has {len(fields)} fields, {len(args['values'])} values given",
             )
 
-    def _arg(self, args: dict, key: str, kind: str, value: Any, scope: _Scope) -> None:
+    def _arg(self, args: dict, key: str, spec: str, value: Any, scope: _Scope) -> None:
+        """Check ``value`` against its kind (ops.ARG_KINDS: the kinds' one registry)."""
+        kind, _, family = spec.partition(":")
         if kind == "int":
             self._expr(args, key, value, scope)
-        elif kind.startswith("flags:"):
-            self._flags(args, key, value, kind[6:])
+        elif kind == "flags":
+            self._flags(args, key, value, family)
         elif kind == "file":
             if not isinstance(value, str) or value not in self.files:
                 self.err(args, key, f"{value!r} is not a file made by a 'file' step before")

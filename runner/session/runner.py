@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner import outcomes
 from runner.engine import interrupt, libc
 from runner.engine.arena import Arena
 from runner.engine.backings import Backing, available_backings, remove_scratch
@@ -194,7 +195,7 @@ def merge_repeats(runs: list[Result]) -> Result:
     flaky result shows how it went wrong; the duration is the total of all repetitions.
     """
     seen = [r.outcome for r in runs]
-    shown = next((r for r in runs if r.outcome not in ("passed", "skipped")), runs[0])
+    shown = next((r for r in runs if r.outcome not in outcomes.UNREMARKABLE), runs[0])
     merged = Result(**{**shown.__dict__, "outcomes_seen": seen})
     merged.duration_s = round(sum(r.duration_s for r in runs), 6)
     if len(set(seen)) > 1:

@@ -73,9 +73,7 @@ def _debian_61() -> kernels.KernelTree:
     # amd64 only: the cache may hold other architectures' kernels of the series too.
     trees = [t for t in kernels.cached() if t.series == "6.1" and t.abi.endswith("-amd64")]
     if not trees:
-        pytest.skip(
-            "the Debian 6.1 kernel is not cached: python -m runner.cli.kernels kernels fetch 6.1"
-        )
+        pytest.skip("the Debian 6.1 kernel is not cached: mmapconf kernels fetch 6.1")
     return trees[-1]
 
 
