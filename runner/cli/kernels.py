@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.vm import kernels
+from runner.vm.arch import parse_spec, unknown_spec_message
 from runner.vm.reference import write_matrix
 
 DEFAULT_SERIES = ["6.1", "6.12", "6.18", "7.3"]
@@ -23,14 +24,29 @@ EXIT_SKIP = 0  # a host without qemu skips, it does not fail (see cmd_run)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    series = args.series or sorted(kernels.read_lock(args.lock)) or DEFAULT_SERIES
+    specs = args.series or sorted(kernels.read_lock(args.lock)) or DEFAULT_SERIES
+    bad = [s for s in specs if parse_spec(s) is None]
+    if bad:
+        print(
+            f"mmapconf kernels {args.kernels_command}: {unknown_spec_message(bad[0])}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.kernels_command == "build":
+        unbuilt = [s for s in specs if not parse_spec(s)[0].built]  # type: ignore[index]
+        if unbuilt:
+            print(
+                f"mmapconf kernels build: {unbuilt[0]} is a Debian kernel: use `kernels fetch`",
+                file=sys.stderr,
+            )
+            return 2
     try:
-        trees = kernels.fetch(series, args.lock, update_lock=args.update_lock)
+        trees = kernels.fetch(specs, args.lock, update_lock=args.update_lock)
     except (LookupError, RuntimeError, OSError) as e:
-        print(f"mmapconf kernels fetch: {e}", file=sys.stderr)
+        print(f"mmapconf kernels {args.kernels_command}: {e}", file=sys.stderr)
         return 1
     for t in trees:
-        print(f"{t.series}\t{t.abi}\t{t.root}")
+        print(f"{t.label}\t{t.abi}\t{t.root}")
     return 0
 
 
@@ -41,7 +57,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"lock:  {args.lock}")
     by_abi = {t.abi: t for t in trees}
     rows = []
-    for s, p in sorted(pins.items(), key=lambda kv: kernels._series_key(kv[0])):
+    for s, p in sorted(pins.items(), key=lambda kv: kernels._spec_order(kv[0])):
         t = by_abi.pop(p.abi, None)
         rows.append((s, p.abi, p.version, "cached" if t else "not fetched"))
     for t in by_abi.values():
@@ -53,7 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no kernels pinned or cached; `mmapconf kernels fetch 6.1 6.12 6.18 7.3`")
     for r in rows:
-        print(f"{r[0]:<6} {r[1]:<26} {r[2]:<22} {r[3]}")
+        print(f"{r[0]:<15} {r[1]:<26} {r[2]:<22} {r[3]}")
     return 0
 
 
@@ -72,12 +88,18 @@ def add_kernels_cli(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="kernels_command", required=True)
     f = sub.add_parser(
         "fetch",
-        help="download, extract and prepare kernels by series (6.1, 6.12, ...)",
-        description="Downloads generic amd64 Debian kernel packages with a private apt state "
-        "(never /etc/apt, never /boot). A series in the lock file gets its pinned version.",
+        help="download, extract (or build) and prepare kernels by spec (6.1, arm64-16k:6.12, ...)",
+        description="Downloads generic Debian kernel packages (amd64, arm64, arm64-16k) with a "
+        "private apt state per architecture, and the guest root of an architecture not the host's "
+        "(never /etc/apt, never /boot); builds arm64-64k. A spec in the lock file gets its "
+        "pinned version.",
     )
     f.add_argument(
-        "series", nargs="*", help="e.g. 6.1 6.12 6.18 7.3 (default: the lock file's, or those)"
+        "series",
+        nargs="*",
+        metavar="SPEC",
+        help="SERIES (amd64) or FLAVOUR:SERIES, e.g. 6.1 7.3 arm64:6.12 arm64-16k:6.12 "
+        "arm64-64k:6.1 (default: the lock file's, or 6.1 6.12 6.18 7.3)",
     )
     f.add_argument(
         "--update-lock",
@@ -85,6 +107,16 @@ def add_kernels_cli(subparsers: Any) -> None:
         help="re-resolve each series to the newest kernel in the archive and re-pin it",
     )
     f.set_defaults(func=cmd_fetch)
+    b = sub.add_parser(
+        "build",
+        help="build a kernel no distribution ships (arm64-64k:6.1), cached like a fetched one",
+        description="Cross-builds Debian's linux-source-SERIES (pinned in the lock file) with "
+        "the config fragment shipped in runner/vm/configs/ on top of allnoconfig; about 10 "
+        "CPU-minutes, once (the build tree is kept in the kernel cache).",
+    )
+    b.add_argument("series", nargs="+", metavar="SPEC", help="e.g. arm64-64k:6.1")
+    b.add_argument("--update-lock", action="store_true", help="re-pin to the newest source")
+    b.set_defaults(func=cmd_fetch)
     ls = sub.add_parser("list", help="show pinned and cached kernels")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
@@ -97,7 +129,8 @@ def add_vm_run_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="K",
-        help="boot this kernel (series, ABI or tree path; repeatable) and run inside it",
+        help="boot this kernel (spec such as 6.12 or arm64-16k:6.12, ABI or tree path; "
+        "repeatable) and run inside it",
     )
     p.add_argument(
         "--fs",

@@ -48,6 +48,8 @@ def module_order(tree: KernelTree, names: list[str]) -> list[Path]:
     """The module files to insmod, dependencies (and soft dependencies such
     as crc32c) first, as `modprobe --show-depends` resolves them."""
     out: list[Path] = []
+    if not tree.has_modules:
+        return out  # a kernel with everything built in
     for name in names:
         p = subprocess.run(
             ["modprobe", "-d", str(tree.root), "-S", tree.abi, "--show-depends", name],
@@ -143,11 +145,12 @@ def build(
     return c.bytes()
 
 
-def ensure(tree: KernelTree, fs: str = "none") -> Path:
+def ensure(tree: KernelTree, fs: str = "none", busybox: Path | None = None) -> Path:
     """The cached initramfs of TREE for FS, rebuilt when the init script,
-    busybox or this builder changed since."""
+    busybox or this builder changed since.  BUSYBOX: the guest root's, for a
+    guest of another architecture than the host's."""
     out = tree.root / INITRD_NAME.format(fs=fs)
-    busybox = find_busybox()
+    busybox = busybox or find_busybox()
     inputs = (GUEST_INIT, busybox, Path(__file__))
     if out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in inputs):
         return out

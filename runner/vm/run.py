@@ -16,10 +16,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import initramfs, kernels, qemu, vmreport
+from . import guestroot, initramfs, kernels, qemu, vmreport
+from .arch import AMD64, Arch, native, parse_spec, spec_key
 
 GUEST_DISK_DIR = "/run/mmapconf/disk"
 DISK_SIZE = 1 << 30  # sparse; mkfs.xfs wants >= 300 MB
@@ -38,10 +40,10 @@ class VMUnavailable(RuntimeError):
     """The host cannot boot guests (no qemu, busybox, ...): a clean skip."""
 
 
-def missing_tools() -> list[str]:
-    missing = [] if qemu.qemu_binary() else [qemu.QEMU]
-    if not qemu.QBOOT.is_file():
-        missing.append(str(qemu.QBOOT))
+def missing_tools(arch: Arch = AMD64) -> list[str]:
+    missing = [] if qemu.qemu_binary(arch) else [arch.qemu]
+    if arch.firmware and not Path(arch.firmware).is_file():
+        missing.append(arch.firmware)
     return missing + initramfs.have_tools()
 
 
@@ -58,11 +60,14 @@ def strip_own_options(argv: list[str]) -> list[str]:
     return out
 
 
-def guest_command(guest_argv: list[str], job: Path, fs: str) -> list[str]:
+def guest_command(
+    guest_argv: list[str], job: Path, fs: str, python: str = sys.executable
+) -> list[str]:
     """The argv run inside the guest.  sys.executable is used as it is: it is
     the interpreter running now (a pyenv shim would cost +3 s under TCG, and
-    resolving a venv's symlink would lose the venv's site-packages)."""
-    argv = [sys.executable, "-m", "runner", *strip_own_options(guest_argv)]
+    resolving a venv's symlink would lose the venv's site-packages); a guest
+    of another architecture runs its root's python3."""
+    argv = [python, "-m", "runner", *strip_own_options(guest_argv)]
     if fs != "none":
         argv += ["--dir", GUEST_DISK_DIR]
     return argv + ["--report-dir", str(job)]
@@ -104,17 +109,39 @@ def make_disk(fs: str, directory: Path) -> Path:
 
 
 def job_dir(report_dir: Path, tree: kernels.KernelTree, fs: str, several_fs: bool) -> Path:
-    label = tree.series or tree.abi
-    return report_dir / (f"{label}-{fs}" if several_fs else label)
+    return report_dir / (f"{tree.label}-{fs}" if several_fs else tree.label)
 
 
-def resolve_accel(accel: str | None, tree: kernels.KernelTree, initrd: Path) -> str:
+def resolve_accel(accel: str | None, tree: kernels.KernelTree) -> str:
+    if accel not in (None, "", "auto", "tcg", "kvm"):
+        raise ValueError(f"--accel must be tcg, kvm or auto, not {accel!r}")
+    if not native(tree.arch):
+        if accel == "kvm":
+            raise ValueError(f"--accel kvm cannot run {tree.arch.debian} guests on this host")
+        return "tcg"
     if accel in ("tcg", "kvm"):
         return accel
-    if accel not in (None, "", "auto"):
-        raise ValueError(f"--accel must be tcg, kvm or auto, not {accel!r}")
-    ok = qemu.kvm_works(tree.vmlinux, initrd, kernels.cache_root())
+    ok = qemu.kvm_works(tree.image, initramfs.ensure(tree), kernels.cache_root())
     return "kvm" if ok else "tcg"
+
+
+@dataclass
+class GuestSide:
+    """What the guest runs from: the host's own root and interpreter, or for another
+    architecture a guest root (with its busybox and python3) and the project shared in."""
+
+    root: Path = Path("/")
+    project: Path | None = None
+    python: str = sys.executable
+    busybox: Path | None = None
+
+
+def guest_side(tree: kernels.KernelTree) -> GuestSide:
+    if native(tree.arch):
+        return GuestSide()
+    root, _ = kernels.fetch_root(tree.arch)
+    guestroot.precompile_project(PROJECT_ROOT, root)
+    return GuestSide(root, PROJECT_ROOT, guestroot.PYTHON, root / "bin" / "busybox")
 
 
 def run_one(
@@ -128,21 +155,25 @@ def run_one(
 ) -> Path | None:
     """Boot TREE once (twice if the first boot brings no report back);
     returns the annotated report.json, or None."""
-    initrd = initramfs.ensure(tree, fs)
+    side = guest_side(tree)
+    initrd = initramfs.ensure(tree, fs, side.busybox)
     job = job.resolve()
     if job.exists():
         shutil.rmtree(job)
     job.mkdir(parents=True)
-    argv = guest_command(guest_argv, job, fs)
+    argv = guest_command(guest_argv, job, fs, side.python)
     qemu.write_cmd_script(job, argv, Path.cwd(), guest_env())
-    keep_tmp = any(_under_tmp(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, Path.cwd()))
+    # The host's /tmp stays visible when the host root is shared and the project lives there.
+    keep_tmp = side.project is None and any(
+        _under_tmp(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, Path.cwd())
+    )
     report = job / "report.json"
     attempts: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mmapconf-disk.") as d:
         for attempt in (1, 2):
             disk = make_disk(fs, Path(d)) if fs != "none" else None
             spec = qemu.GuestSpec(
-                tree.vmlinux,
+                tree.image,
                 initrd,
                 job,
                 fs=fs,
@@ -150,6 +181,9 @@ def run_one(
                 accel=accel,
                 tmp_tmpfs=not keep_tmp,
                 tsc_khz=qemu.host_tsc_khz() if accel == "tcg" else None,
+                arch=tree.arch,
+                root=side.root,
+                project=side.project,
             )
             r = qemu.boot(spec, timeout)
             attempts.append(
@@ -174,6 +208,7 @@ def run_one(
     vm = {
         "series": tree.series,
         "kernel_abi": tree.abi,
+        "flavour": tree.flavour,
         "debian_version": tree.version,
         "accel": accel,
         "fs": fs,
@@ -203,7 +238,7 @@ def run_under_kernels(
     len(kernels_) * len(fs) means an infrastructure error.  Raises
     VMUnavailable when this host cannot boot guests at all.
     """
-    missing = missing_tools()
+    missing = sorted({t for a in _arches(kernels_) for t in missing_tools(a)})
     if missing:
         # Worded to follow "cannot boot kernels here: " (how callers print it).
         raise VMUnavailable(
@@ -215,8 +250,7 @@ def run_under_kernels(
     trees = [_find_or_fetch(k) for k in kernels_]
     out: list[Path] = []
     for tree in trees:
-        initrd = initramfs.ensure(tree)
-        acc = resolve_accel(accel, tree, initrd)
+        acc = resolve_accel(accel, tree)
         for f in fs:
             job = job_dir(report_dir, tree, f, len(fs) > 1)
             t0 = time.monotonic()
@@ -244,11 +278,17 @@ def _summary_text(summary: Any) -> str:
     return ", ".join(parts) or "nothing ran"
 
 
+def _arches(specs: list[str]) -> list[Arch]:
+    """The architectures of SPECS, as far as their names tell (an ABI or a path: amd64)."""
+    return [p[0].arch if (p := parse_spec(s)) else AMD64 for s in specs]
+
+
 def _find_or_fetch(spec: str) -> kernels.KernelTree:
     try:
         return kernels.find(spec)
     except LookupError:
-        if spec not in kernels.read_lock():
+        parsed = parse_spec(spec)
+        if parsed is None or spec_key(*parsed) not in kernels.read_lock():
             raise
     print(f"kernel {spec} is pinned in the lock file but not cached: fetching it")
     return kernels.fetch([spec])[0]

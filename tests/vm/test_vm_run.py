@@ -15,7 +15,9 @@ from runner.vm import initramfs, kernels, qemu, run
 
 @pytest.fixture
 def fake_tree(tmp_path: Path, monkeypatch) -> kernels.KernelTree:
-    monkeypatch.setattr(initramfs, "ensure", lambda tree, fs="none": tmp_path / "initrd")
+    monkeypatch.setattr(
+        initramfs, "ensure", lambda tree, fs="none", busybox=None: tmp_path / "initrd"
+    )
     monkeypatch.setattr(run, "make_disk", lambda fs, d: d / "disk.img")
     return kernels.KernelTree(tmp_path / "tree", "6.1.0-99-amd64", "6.1", "6.1.999-1")
 
@@ -69,7 +71,7 @@ def test_two_lost_reports_are_an_infrastructure_error(
 
 
 def test_no_qemu_is_a_clean_skip(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(qemu, "qemu_binary", lambda: None)
+    monkeypatch.setattr(qemu, "qemu_binary", lambda arch: None)
     with pytest.raises(run.VMUnavailable, match="qemu-system-x86_64.*install-vm-deps"):
         run.run_under_kernels(["6.1"], ["run"], tmp_path, ["ext4"], None, 10)
     from runner.cli.kernels import main
@@ -94,5 +96,5 @@ def test_unknown_fs_and_accel_are_refused(tmp_path: Path) -> None:
         run.make_disk("zfs", tmp_path)
     tree = kernels.KernelTree(tmp_path, "x")
     with pytest.raises(ValueError, match="--accel"):
-        run.resolve_accel("hvf", tree, tmp_path)
-    assert run.resolve_accel("tcg", tree, tmp_path) == "tcg"
+        run.resolve_accel("hvf", tree)
+    assert run.resolve_accel("tcg", tree) == "tcg"
