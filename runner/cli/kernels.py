@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.errors import UsageError
 from runner.vm import kernels
-from runner.vm.arch import parse_spec, unknown_spec_message
+from runner.vm.arch import MACHINES, parse_spec, unknown_spec_message
 from runner.vm.reference import write_matrix
 
 DEFAULT_SERIES = ["6.1", "6.12", "6.18", "7.3"]
@@ -24,30 +25,39 @@ EXIT_SKIP = 0  # a host without qemu skips, it does not fail (see cmd_run)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    """`kernels fetch` and `kernels build` (which takes only the flavours that are built)."""
+    what = f"mmapconf kernels {args.kernels_command}"
     specs = args.series or sorted(kernels.read_lock(args.lock)) or DEFAULT_SERIES
-    bad = [s for s in specs if parse_spec(s) is None]
-    if bad:
+    paths = [s for s in specs if "/" in s or Path(s).exists()]
+    if paths:
         print(
-            f"mmapconf kernels {args.kernels_command}: {unknown_spec_message(bad[0])}",
+            f"{what}: {', '.join(paths)}: a path, not a Debian series; "
+            "a kernel of your own needs no fetch: `mmapconf run --kernel PATH`",
             file=sys.stderr,
         )
         return 2
-    if args.kernels_command == "build":
-        unbuilt = [s for s in specs if not parse_spec(s)[0].built]  # type: ignore[index]
-        if unbuilt:
-            print(
-                f"mmapconf kernels build: {unbuilt[0]} is a Debian kernel: use `kernels fetch`",
-                file=sys.stderr,
-            )
-            return 2
+    problem = _spec_problem(specs, args.kernels_command == "build")
+    if problem:
+        print(f"{what}: {problem}", file=sys.stderr)
+        return 2
     try:
         trees = kernels.fetch(specs, args.lock, update_lock=args.update_lock)
     except (LookupError, RuntimeError, OSError) as e:
-        print(f"mmapconf kernels {args.kernels_command}: {e}", file=sys.stderr)
+        print(f"{what}: {e}", file=sys.stderr)
         return 1
     for t in trees:
         print(f"{t.label}\t{t.abi}\t{t.root}")
     return 0
+
+
+def _spec_problem(specs: list[str], build: bool) -> str:
+    for s in specs:
+        parsed = parse_spec(s)
+        if parsed is None:
+            return unknown_spec_message(s)
+        if build and not parsed[0].built:
+            return f"{s} is a Debian kernel: `mmapconf kernels fetch {s}`"
+    return ""
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -88,11 +98,11 @@ def add_kernels_cli(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="kernels_command", required=True)
     f = sub.add_parser(
         "fetch",
-        help="download, extract (or build) and prepare kernels by spec (6.1, arm64-16k:6.12, ...)",
+        help="download, extract (or build) and prepare kernels by spec (6.1, arm64-16k:6.12)",
         description="Downloads generic Debian kernel packages (amd64, arm64, arm64-16k) with a "
-        "private apt state per architecture, and the guest root of an architecture not the host's "
-        "(never /etc/apt, never /boot); builds arm64-64k. A spec in the lock file gets its "
-        "pinned version.",
+        "private apt state per architecture, and the guest root of an architecture not the "
+        "host's (never /etc/apt, never /boot); builds arm64-64k. A spec in the lock file gets "
+        "its pinned version.",
     )
     f.add_argument(
         "series",
@@ -129,13 +139,32 @@ def add_vm_run_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="K",
-        help="boot this kernel (spec such as 6.12 or arm64-16k:6.12, ABI or tree path; "
-        "repeatable) and run inside it",
+        help="boot this kernel and run inside it: a spec (6.1, arm64:6.12, arm64-16k:6.12, "
+        "arm64-64k:6.1) or ABI (6.1.0-56-amd64) of the cache or the lock file, or a path: a "
+        "bzImage, a vmlinux (with CONFIG_PVH), an arm64 Image or a kernel build folder "
+        "(repeatable: kernels of several architectures and paths mix in one matrix)",
+    )
+    p.add_argument(
+        "--modules",
+        type=Path,
+        metavar="DIR",
+        help="with --kernel PATH: its modules, a lib/modules/RELEASE folder or a "
+        "`make modules_install INSTALL_MOD_PATH=` root (default: none; everything the guest "
+        "needs must then be built in)",
+    )
+    p.add_argument(
+        "--machine",
+        choices=MACHINES,
+        default=None,
+        help="qemu machine for --kernel: on x86-64 microvm (virtio-mmio, fastest; the default) "
+        "or q35 (virtio-pci); arm64 kernels boot on virt",
     )
     p.add_argument(
         "--fs",
-        default="ext4",
-        help="comma-separated filesystems for the guest's disk backing: ext4, xfs, btrfs",
+        metavar="LIST",
+        help="comma-separated filesystems for the disk backing (ext4, xfs, btrfs; FS:OPTIONS "
+        "for mount options, e.g. xfs:-o,dax=never). With --kernel: the guest's disk (default "
+        "ext4); without: loop-mounted images on this host, one disk backing each",
     )
     p.add_argument("--accel", choices=("auto", "tcg", "kvm"), default=None)
     p.add_argument(
@@ -147,17 +176,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runner.vm.run import VMUnavailable, run_under_kernels
 
     guest_argv = ["run", *args.guest_args]
-    fs = [f for f in args.fs.split(",") if f]
+    fs = guest_filesystems(args.fs)
     kern = args.kernel or DEFAULT_SERIES
     try:
         paths = run_under_kernels(
-            kern, guest_argv, args.report_dir, fs, args.accel, args.vm_timeout
+            kern,
+            guest_argv,
+            args.report_dir,
+            fs,
+            args.accel,
+            args.vm_timeout,
+            args.modules,
+            args.machine,
         )
     except VMUnavailable as e:
         # tox envs on a machine without qemu must skip, not fail.
         print(f"SKIPPED: cannot boot kernels here: {e}")
         return EXIT_SKIP
-    except (LookupError, FileNotFoundError) as e:
+    except (LookupError, FileNotFoundError, UsageError) as e:
         print(f"mmapconf run --kernel: {e}", file=sys.stderr)
         return 2
     if len(paths) > 1:
@@ -171,11 +207,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed and args.strict else 0
 
 
+def guest_filesystems(text: str | None) -> list[str]:
+    """The guest disks' filesystems from --fs (default ext4)."""
+    return [f for f in (text or "ext4").split(",") if f]
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
     from runner.vm.reference import regenerate
     from runner.vm.run import VMUnavailable
 
-    fs = [f for f in args.fs.split(",") if f]
+    fs = guest_filesystems(args.fs)
     try:
         guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
         paths = regenerate(

@@ -26,6 +26,7 @@ from runner.engine.matching import (
     Observation,
     describe_expect,
     describe_observation,
+    fmt_addr,
     judge,
     projected,
     resolved,
@@ -205,7 +206,7 @@ class Process:
         """The expectation with its expressions evaluated, as failure messages show it."""
         if want["kind"] != "value":
             return want
-        return {**want, "value": resolved(want["value"], obs.result, self.env)}
+        return {**want, "value": self.fault_address(resolved(want["value"], obs.result, self.env))}
 
     def seen(self, step: Step, want: dict[str, Any], obs: Observation) -> Observation:
         """The observation as a failure shows it: an address in hex, of a mapping the fields
@@ -214,7 +215,16 @@ class Process:
             return replace(obs, result=Address(obs.result))
         if want["kind"] != "value" or not isinstance(obs.result, dict):
             return obs
-        return replace(obs, result=projected(want["value"], obs.result))
+        return replace(obs, result=self.fault_address(projected(want["value"], obs.result)))
+
+    def fault_address(self, value: Any) -> Any:
+        """A wait result's ``si_addr`` as deaths show theirs: relative to a bound mapping."""
+        if isinstance(value, dict) and type(value.get("si_addr")) is int:
+            return {
+                **value,
+                "si_addr": Address(value["si_addr"], fmt_addr(value["si_addr"], self.maps)),
+            }
+        return value
 
     def bind(self, step: Step, result: Any) -> None:
         self.env[step.bind] = result
@@ -293,10 +303,17 @@ class Process:
 
 
 class Address(int):
-    """An address a step returned: shown in hex."""
+    """An address a step returned: shown in hex, or as the text given (``m+5``)."""
+
+    text: str | None
+
+    def __new__(cls, value: int, text: str | None = None) -> Address:
+        self = super().__new__(cls, value)
+        self.text = text
+        return self
 
     def __repr__(self) -> str:
-        return hex(self)
+        return self.text or hex(self)
 
 
 class _LoopEnd(Exception):

@@ -6,6 +6,7 @@ give the same outcomes.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from typing import Any
 from runner.engine import interrupt, libc
 from runner.engine.arena import Arena
 from runner.engine.backings import Backing, available_backings, remove_scratch
-from runner.engine.executor import execute
+from runner.engine.executor import Execution, execute
+from runner.engine.native import execute as native
 from runner.engine.verdict import judge_execution
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
@@ -56,6 +58,7 @@ class Result:
     steps: list[dict[str, Any]] = field(default_factory=list)
     outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
     steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
+    facts: dict[str, Any] = field(default_factory=dict)  # what it ran on: backing kind, fs
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -68,10 +71,14 @@ class Result:
 
 @dataclass
 class RunConfig:
-    """What the user chose: backing kinds (None: all that apply) and --dir folders."""
+    """What the user chose: backing kinds (None: all that apply), --dir folders, the executor."""
 
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
+    disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
+    # "python", or "native": the case processes run compiled programs (MMAPCONF_EXECUTOR sets
+    # the default, so a whole test run can be made on either executor)
+    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "python"))
 
 
 class Runner:
@@ -79,7 +86,7 @@ class Runner:
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.kinds = available_backings(config.dirs)
+        self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
         self._arena: Arena | None = None
 
@@ -120,6 +127,7 @@ class Runner:
             claim=case.claim,
             refs=case.refs,
             tags=case.tags,
+            facts={"backing": backing.kind, "fs": backing.fs},
         )
         facts = self.facts.for_backing(backing.kind, backing.fs)
         reasons = ([backing.unavailable] if backing.unavailable else []) + unmet(
@@ -139,7 +147,7 @@ class Runner:
             try:
                 with interrupt.deferred():  # an interrupt while making it is raised in the try
                     scratch = backing.scratch()
-                run = execute(case, facts, self.arena, scratch)
+                run = self._execute(case, facts, scratch)
                 verdict = judge_execution(run, self.arena, case.timeout)
             finally:
                 with interrupt.deferred():  # an interrupt here waits until the folder is gone
@@ -150,10 +158,20 @@ class Runner:
         result.duration_s = round(time.monotonic() - start, 6)
         return result
 
+    def close(self) -> None:
+        """Stop what the run started in this process (the native fork server)."""
+        native.close_server()
+
+    def _execute(self, case: Case, facts: Facts, scratch: str | None) -> Execution:
+        if self.config.executor == "native":
+            return native.execute(case, facts, self.arena, scratch)  # type: ignore[arg-type]
+        return execute(case, facts, self.arena, scratch)
+
     @property
     def arena(self) -> Arena:
         if self._arena is None:
-            self._arena = Arena()
+            native_run = self.config.executor == "native"
+            self._arena = native.NativeArena() if native_run else Arena()
         return self._arena
 
 

@@ -18,17 +18,26 @@ CONFIGS = Path(__file__).with_name("configs")
 
 
 @dataclass(frozen=True)
+class Machine:
+    """A qemu board a guest can boot on."""
+
+    name: str  # as --machine takes it
+    board: str  # -M
+    virtio: str  # transport suffix of the virtio devices: "device" (MMIO) or "pci"
+    firmware: str = ""  # -bios, when the board needs one
+    noacpi: str = ""  # what -M gets when the kernel has no ACPI
+
+
+@dataclass(frozen=True)
 class Arch:
     """One guest architecture, as Debian, the kernel and qemu name it."""
 
     debian: str  # Debian architecture: amd64, arm64
     machine: str  # uname -m in the guest
     qemu: str
-    board: str  # -M
-    firmware: str  # -bios, when the board needs one
+    machines: tuple[Machine, ...]  # the first is the default
     cpu: str  # -cpu under TCG
     console: str
-    virtio: str  # transport suffix of the virtio devices: "device" (MMIO) or "pci"
     cross_compile: str  # CROSS_COMPILE= for a build on an x86-64 host
     kernel_arch: str  # ARCH= of the kernel build
     image_target: str  # make target of the bootable image, and its path under arch/ARCH/boot
@@ -41,12 +50,19 @@ AMD64 = Arch(
     debian="amd64",
     machine="x86_64",
     qemu="qemu-system-x86_64",
-    # microvm + qboot: no BIOS, no PCI probing; the ELF vmlinux boots through its PVH entry.
-    board="microvm,pit=on,pic=on,rtc=on",
-    firmware="/usr/share/qemu/qboot.rom",
+    machines=(
+        # microvm + qboot: no BIOS, no PCI probing; the ELF vmlinux boots through its PVH entry.
+        Machine(
+            "microvm",
+            "microvm,pit=on,pic=on,rtc=on",
+            "device",
+            "/usr/share/qemu/qboot.rom",
+            ",acpi=off",
+        ),
+        Machine("q35", "q35", "pci"),
+    ),
     cpu="max",
     console="ttyS0",
-    virtio="device",
     cross_compile="x86_64-linux-gnu-",
     kernel_arch="x86",
     image_target="bzImage",
@@ -57,20 +73,28 @@ ARM64 = Arch(
     debian="arm64",
     machine="aarch64",
     qemu="qemu-system-aarch64",
-    board="virt",
-    firmware="",
+    # virt's virtio-mmio slots exist too, but Debian's kernels have VIRTIO_PCI built in and
+    # VIRTIO_MMIO as a module.
+    machines=(Machine("virt", "virt", "pci"),),
     # pauth-impdef: qemu's own pointer-authentication hash, much cheaper under TCG than QARMA.
     cpu="max,pauth-impdef=on",
     console="ttyAMA0",
-    # virt's virtio-mmio slots exist too, but Debian's kernels have VIRTIO_PCI built in and
-    # VIRTIO_MMIO as a module.
-    virtio="pci",
     cross_compile="aarch64-linux-gnu-",
     kernel_arch="arm64",
     image_target="Image",
 )
 
 ARCHES = {a.debian: a for a in (AMD64, ARM64)}
+MACHINES = tuple(m.name for a in ARCHES.values() for m in a.machines)
+
+
+def machine_of(arch: Arch, name: str | None) -> Machine:
+    """ARCH's machine NAME (None: its default)."""
+    for m in arch.machines:
+        if name in (None, m.name):
+            return m
+    names = ", ".join(m.name for m in arch.machines)
+    raise ValueError(f"--machine {name}: {arch.debian} guests boot on {names}")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ kernel cache:
 
     build/linux-source-VERSION/   the unpacked source, shared by every build of that version
     build/FLAVOUR-VERSION/        the build tree (make O=), kept so a rebuild is incremental
-    trees/ABI/                    Image, config, build.log and mmapconf.json of the result
+    trees/ABI/                    Image, boot/config-ABI, build.log, mmapconf.json
 """
 
 from __future__ import annotations
@@ -138,13 +138,19 @@ def build(
     if p.returncode != 0:
         raise KernelBuildError(f"kernel build failed ({p.returncode}); see {blog}")
     log(f"built in {time.monotonic() - t0:.0f} s")
-    tree_dir.mkdir(parents=True, exist_ok=True)
+    release = abi(flavour, version)
+    (tree_dir / "boot").mkdir(parents=True, exist_ok=True)
     image = out / "arch" / flavour.arch.kernel_arch / "boot" / flavour.arch.image_target
-    for src, name in ((image, IMAGE_NAME), (out / ".config", "config"), (blog, "build.log")):
+    # boot/config-RELEASE, where a Debian tree has it: checked before each boot like theirs.
+    for src, name in (
+        (image, IMAGE_NAME),
+        (out / ".config", f"boot/config-{release}"),
+        (blog, "build.log"),
+    ):
         shutil.copyfile(src, tree_dir / name)
     meta = {
         "series": series,
-        "abi": abi(flavour, version),
+        "abi": release,
         "version": version,
         "flavour": flavour.name,
         "fragment_sha256": fragment_sha256(flavour),

@@ -205,6 +205,10 @@ class KernelTree:
         return FLAVOURS[self.flavour].arch
 
     @property
+    def built(self) -> bool:
+        return FLAVOURS[self.flavour].built
+
+    @property
     def page_size(self) -> int:
         return FLAVOURS[self.flavour].page_size
 

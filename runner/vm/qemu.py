@@ -8,10 +8,10 @@ Why these choices (measured, see shared/research/kernels.md):
   only after a probe boot worked;
 - tsc=reliable tsc_early_khz=: under TCG the PIT calibration sometimes fails
   and 6.1 then hangs at boot; without tsc=reliable the clocksource falls back
-  to jiffies (4 ms resolution).
+  to jiffies (4 ms resolution);
 - arm64 (arch.py): qemu's virt board, virtio over PCI, the uncompressed Image
   booted as it is, a guest root of that architecture with the project as a
-  second 9p share.
+  second read-only 9p share.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .arch import AMD64, Arch
+from .arch import AMD64, Arch, machine_of
 
 
 def qemu_binary(arch: Arch = AMD64) -> str | None:
@@ -58,10 +58,12 @@ def host_tsc_khz() -> int | None:
 class GuestSpec:
     """Everything one boot needs."""
 
-    kernel: Path  # what qemu boots: an ELF vmlinux (amd64) or an Image (arm64)
+    kernel: Path  # what qemu boots: an ELF vmlinux or a bzImage (amd64), an Image (arm64)
     initrd: Path
     job: Path
     fs: str = "none"  # filesystem of `disk`, or "none" for no scratch disk
+    machine: str | None = None  # None: the architecture's default (amd64: microvm, or q35)
+    acpi: bool = True  # False: microvm without ACPI lists its virtio-mmio devices on the cmdline
     disk: Path | None = None
     accel: str = "tcg"
     memory: str = "1G"
@@ -99,41 +101,47 @@ def kernel_append(spec: GuestSpec) -> str:
     return line
 
 
-def _share(tag: str, path: Path, transport: str, readonly: bool) -> list[str]:
+def _machine(spec: GuestSpec) -> tuple[list[str], str]:
+    """The -M (and firmware) arguments, and the suffix of the virtio device names."""
+    m = machine_of(spec.arch, spec.machine)
+    board = m.board + ("" if spec.acpi else m.noacpi)
+    return ["-M", board, *(["-bios", m.firmware] if m.firmware else [])], m.virtio
+
+
+def _share(tag: str, path: Path, bus: str, readonly: bool) -> list[str]:
     ro = ",readonly=on" if readonly else ""
     return [
         "-fsdev", f"local,id={tag},path={path},security_model=none{ro},multidevs=remap",
-        "-device", f"virtio-9p-{transport},fsdev={tag},mount_tag={tag}",
+        "-device", f"virtio-9p-{bus},fsdev={tag},mount_tag={tag}",
     ]  # fmt: skip
 
 
 def command(spec: GuestSpec, qemu: str | None = None) -> list[str]:
-    """The qemu argv for SPEC; the architecture's differences come from spec.arch."""
-    a = spec.arch
+    """The qemu argv for SPEC; what differs between architectures comes from spec.arch."""
     if spec.accel == "kvm":
         accel = ["-accel", "kvm", "-cpu", "host"]
     else:
-        accel = ["-accel", "tcg,thread=multi", "-cpu", a.cpu]
+        accel = ["-accel", "tcg,thread=multi", "-cpu", spec.arch.cpu]
+    machine, bus = _machine(spec)
     cmd = [
-        qemu or a.qemu,
-        "-M", a.board,
-        *(["-bios", a.firmware] if a.firmware else []),
+        qemu or spec.arch.qemu,
+        *machine,
         *accel,
         "-m", spec.memory,
         "-smp", str(spec.smp),
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-vga", "none", "-net", "none", "-serial", "stdio", "-monitor", "none",
         # The root, read-only (qemu enforces it): the host's own (the guest runs the host's
-        # interpreter and project checkout at the same paths), or a guest root with the
-        # project as a second share.
-        *_share("hostroot", spec.root, a.virtio, readonly=True),
-        *(_share("project", spec.project, a.virtio, True) if spec.project is not None else []),
-        *_share("job", spec.job, a.virtio, readonly=False),
+        # interpreter and project checkout at the same paths), or a guest root of another
+        # architecture with the project as a second share.
+        *_share("hostroot", spec.root, bus, readonly=True),
+        *(_share("project", spec.project, bus, True) if spec.project is not None else []),
+        *_share("job", spec.job, bus, readonly=False),
     ]  # fmt: skip
     if spec.disk is not None:
         cmd += [
             "-drive", f"file={spec.disk},if=none,id=disk0,format=raw",
-            "-device", f"virtio-blk-{a.virtio},drive=disk0",
+            "-device", f"virtio-blk-{bus},drive=disk0",
         ]  # fmt: skip
     cmd += [
         "-kernel",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.vm import arch, guestroot, kbuild, kernels, qemu, run
+from runner.vm.target import stock
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,7 @@ def test_arm64_command_line(tmp_path: Path) -> None:
         tsc_khz=2600000,
         arch=arch.ARM64,
         root=tmp_path / "root",
+        machine="virt",
         project=tmp_path / "proj",
     )
     cmd = qemu.command(spec)
@@ -74,12 +76,17 @@ def test_arm64_command_line(tmp_path: Path) -> None:
     assert not [a for a in append if a.startswith("tsc")]  # x86's clock fixes only
 
 
-def test_foreign_guests_run_under_tcg_only(tmp_path: Path) -> None:
+def test_foreign_guests_run_under_tcg_only_on_their_board(tmp_path: Path) -> None:
     tree = kernels.KernelTree(tmp_path, "6.12.1+deb13-arm64-16k", "6.12", "1", "arm64-16k")
-    assert run.resolve_accel(None, tree) == "tcg"
+    target = stock(tree)
+    assert run.resolve_accel(None, target, Path()) == "tcg"
     with pytest.raises(ValueError, match="kvm cannot run arm64 guests"):
-        run.resolve_accel("kvm", tree)
-    assert tree.image == tmp_path / "Image" and tree.label == "arm64-16k-6.12"
+        run.resolve_accel("kvm", target, Path())
+    assert (target.image, target.label, target.elf) == (tmp_path / "Image", "arm64-16k-6.12", False)
+    assert target.facts["page_size"] == 16384
+    assert arch.machine_of(target.arch, None).name == "virt"
+    with pytest.raises(ValueError, match="arm64 guests boot on virt"):
+        arch.machine_of(target.arch, "q35")
 
 
 ARM_ARCHIVE = {
