@@ -22,7 +22,7 @@ CI_SERIES = os.environ.get("MMAPCONF_CI_KERNEL", "6.1")
 
 
 def pick_kernel() -> kernels.KernelTree | None:
-    trees = kernels.cached()
+    trees = [t for t in kernels.cached() if t.flavour == "amd64"]
     preferred = [t for t in trees if t.series == CI_SERIES]
     return (preferred or trees or [None])[-1]
 
