@@ -219,6 +219,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
     fs = guest_filesystems(args.fs)
     try:
         guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
+        guest += ["--baseline", str(args.baseline)] if args.baseline else []
         paths = regenerate(
             args.report_dir,
             args.kernel or None,
@@ -264,6 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cases", action="append", default=[], help="case paths (default: cases/article)"
     )
     ref.add_argument("--backing", default="disk,tmpfs", help="default: %(default)s")
+    ref.add_argument(
+        "--baseline",
+        type=Path,
+        help="gate each guest's run with this baseline (known deviations show as known)",
+    )
     ref.add_argument(
         "--summary-only",
         action="store_true",
