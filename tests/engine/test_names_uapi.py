@@ -64,7 +64,9 @@ def test_tables_match_the_uapi_headers(machine: str, tmp_path: Path) -> None:
     wrong = {n: (v, got[n]) for n, v in table.items() if got[n] is not None and got[n] != v}
     assert not wrong, f"{machine}: table value != header value: {wrong}"
     absent = sorted(n for n, v in got.items() if v is None)
-    print(f"{machine}: {len(table) - len(absent)} names checked; absent from these headers:", absent)
+    print(
+        f"{machine}: {len(table) - len(absent)} names checked; absent from these headers:", absent
+    )
     # Most names are old enough for any header set; those that are not are newer than it.
     assert len(absent) < len(table) // 4
 
