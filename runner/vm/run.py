@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.engine.native import build as native_build
+
 from . import guestroot, initramfs, kconfig, kernels, qemu, vmreport
 from .arch import AMD64, Arch, machine_of, native, parse_spec
 from .target import KernelRefused, Target, check, resolve
@@ -175,7 +177,10 @@ def run_one(
         shutil.rmtree(job)
     job.mkdir(parents=True)
     argv = guest_command(guest_argv, job, fs, side.python)
-    qemu.write_cmd_script(job, argv, Path.cwd(), guest_env())
+    env = guest_env()
+    if _wants_native(guest_argv):
+        env["MMAPCONF_NATIVE_EXECUTOR"] = str(guest_executor(target.arch, job))
+    qemu.write_cmd_script(job, argv, Path.cwd(), env)
     # The host's /tmp stays visible when the host root is shared and the project lives there.
     keep_tmp = side.project is None and any(
         _under_tmp(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, Path.cwd())
@@ -307,6 +312,23 @@ def run_under_kernels(
             )
             out.append(path)
     return out
+
+
+def _wants_native(guest_argv: list[str]) -> bool:
+    pairs = zip(guest_argv, [*guest_argv[1:], ""], strict=True)
+    return "--executor=native" in guest_argv or ("--executor", "native") in pairs
+
+
+def guest_executor(arch: Arch, job: Path) -> Path:
+    """The native executor for the guest, built here, statically, into the job folder the guest
+    sees: cross-built for another architecture (whose guest root has no compiler), and not
+    compiled again under TCG for this one."""
+    cc = None if native(arch) else [f"{arch.cross_compile}gcc"]
+    if cc and shutil.which(cc[0]) is None:
+        raise VMUnavailable(
+            f"--executor native on {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
+        )
+    return native_build.build(job / "mmapconf-exec", static=True, cc=cc)
 
 
 def _board(target: Target, machine: str | None) -> str:

@@ -5,11 +5,13 @@ no network)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from runner.engine.native import build as native_build
 from runner.vm import arch, guestroot, kbuild, kernels, qemu, run
 from runner.vm.target import stock
 
@@ -208,3 +210,25 @@ def test_root_pin_hash_names_the_package_set() -> None:
     a = [{"name": "python3", "version": "1"}]
     assert guestroot.pin_hash(a) == guestroot.pin_hash(list(a))
     assert guestroot.pin_hash(a) != guestroot.pin_hash([{"name": "python3", "version": "2"}])
+
+
+@pytest.mark.parametrize(
+    ("argv", "wanted"),
+    [
+        (["run", "cases", "--executor", "native"], True),
+        (["run", "--executor=native", "cases"], True),
+        (["run", "cases", "--executor", "python"], False),
+        (["run", "native"], False),
+    ],
+)
+def test_native_executor_asked_for(argv: list[str], wanted: bool) -> None:
+    assert run._wants_native(argv) is wanted
+
+
+@pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is None, reason="no arm64 cross compiler")
+def test_native_executor_is_cross_built_for_an_arm64_guest(tmp_path: Path, monkeypatch) -> None:
+    path = run.guest_executor(arch.ARM64, tmp_path)
+    head = path.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183  # EM_AARCH64
+    monkeypatch.setenv("MMAPCONF_NATIVE_EXECUTOR", str(path))
+    assert native_build.executor_path() == path  # what the guest's harness then runs

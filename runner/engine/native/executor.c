@@ -1465,6 +1465,9 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
   s->addr = (u64)(uintptr_t)si->si_addr;
   s->pid = getpid();
 }
+/* As runner/engine/process.py: the budget is in pages (the max_map_count cases need about 65530
+ * of them whatever their size), 512 MiB with 4 KiB pages. */
+#define CASE_ADDRESS_SPACE_PAGES 131072
 static void limit_address_space(void) {
   char buf[128];
   int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -1473,7 +1476,7 @@ static void limit_address_space(void) {
   close(fd);
   if (n <= 0) return;
   buf[n] = 0;
-  rlim_t limit = (rlim_t)strtoull(buf, NULL, 10) * page_size + ((rlim_t)512 << 20);
+  rlim_t limit = ((rlim_t)strtoull(buf, NULL, 10) + CASE_ADDRESS_SPACE_PAGES) * page_size;
   struct rlimit r;
   getrlimit(RLIMIT_AS, &r);
   /* a fork child keeps its parent's budget: the limit is per case process tree */
