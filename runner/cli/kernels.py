@@ -220,6 +220,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
     try:
         guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
         guest += ["--baseline", str(args.baseline)] if args.baseline else []
+        guest += ["--executor", args.executor] if args.executor else []
         paths = regenerate(
             args.report_dir,
             args.kernel or None,
@@ -269,6 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--baseline",
         type=Path,
         help="gate each guest's run with this baseline (known deviations show as known)",
+    )
+    ref.add_argument(
+        "--executor",
+        choices=("python", "native"),
+        help="the guests' executor (default: theirs, python)",
     )
     ref.add_argument(
         "--summary-only",
