@@ -232,3 +232,12 @@ def test_native_executor_is_cross_built_for_an_arm64_guest(tmp_path: Path, monke
     assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183  # EM_AARCH64
     monkeypatch.setenv("MMAPCONF_NATIVE_EXECUTOR", str(path))
     assert native_build.executor_path() == path  # what the guest's harness then runs
+
+
+def test_kernels_cli_refuses_what_it_cannot_fetch_or_build(capsys) -> None:
+    from runner.cli.kernels import main
+
+    assert main(["kernels", "build", "arm64-16k:6.12"]) == 2
+    assert "is a Debian kernel: `mmapconf kernels fetch arm64-16k:6.12`" in capsys.readouterr().err
+    assert main(["kernels", "fetch", "riscv64:6.12"]) == 2
+    assert "FLAVOUR one of amd64, arm64, arm64-16k, arm64-64k" in capsys.readouterr().err
