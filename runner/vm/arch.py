@@ -158,11 +158,3 @@ def unknown_spec_message(spec: str) -> str:
 def native(arch: Arch) -> bool:
     """Whether guests of ARCH run this host's own binaries (the host root is shared then)."""
     return platform.machine() == arch.machine
-
-
-def of_machine(machine: str) -> Arch:
-    """The Arch whose guests report ``uname -m`` MACHINE (an image's architecture)."""
-    for a in ARCHES.values():
-        if a.machine == machine:
-            return a
-    raise LookupError(f"no guest support for {machine} kernels (known: amd64, arm64)")
