@@ -1260,8 +1260,8 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
     if (a->v[2]) return rc_none(syscall(SYS_mlock2, P(0), L(1), (int)a->v[2]));
     return rc_none(mlock(P(0), L(1)));
   case OP_MUNLOCK: return rc_none(munlock(P(0), L(1)));
-  /* The system call itself: glibc's variadic mremap() passes new_address on only with
-   * MREMAP_FIXED on some architectures (aarch64), so the kernel never saw a DONTUNMAP case's. */
+  /* The system call itself: through glibc's variadic mremap() the static aarch64 build's
+   * DONTUNMAP call with an unaligned new_address succeeded, as if the kernel never saw it. */
   case OP_MREMAP:
     return rc_addr((void *)syscall(SYS_mremap, P(0), L(1), L(2), (long)a->v[3], P(4)));
   case OP_MINCORE: return op_mincore(s, a);
