@@ -72,6 +72,8 @@ def _worker_main(
     except BaseException:
         code = 1
     finally:
+        with contextlib.suppress(BaseException):
+            runner.close()  # reaped here, its CPU counts in the harness's children's
         os._exit(code)  # never fall back into the harness's code
 
 

@@ -235,7 +235,7 @@ def test_native_executor_is_cross_built_for_an_arm64_guest(tmp_path: Path, monke
 
 
 def test_kernels_cli_refuses_what_it_cannot_fetch_or_build(capsys) -> None:
-    from runner.cli.kernels import main
+    from runner.cli.main import main
 
     assert main(["kernels", "build", "arm64-16k:6.12"]) == 2
     assert "is a Debian kernel: `mmapconf kernels fetch arm64-16k:6.12`" in capsys.readouterr().err
