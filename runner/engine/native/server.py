@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runner.engine import libc
+from runner.engine import interrupt, libc
 from runner.engine.arena import Arena
 from runner.engine.native.build import executor_path
 
@@ -145,15 +145,42 @@ class ForkServer:
             req.extend(confinement)
             socket.send_fds(self.control, [req.tobytes()], [theirs.fileno()])
             theirs.close()
-            return self._collect(ours, time.monotonic() + timeout, on_record)
+            out = CaseRun()
+            try:
+                return self._collect(ours, time.monotonic() + timeout, on_record, out)
+            except BaseException:
+                # An interrupt (or a broken server) must not leave the case running: kill its
+                # group and let the server reap it before the next case.
+                with interrupt.deferred():
+                    self._kill(out.pgid)
+                    self._finish(out)
+                raise
         finally:
             ours.close()
             theirs.close()
 
+    def _finish(self, out: CaseRun) -> None:
+        """Wait (bounded) for the server's FINISHED after a kill; a server that does not
+        answer is killed, and the next case starts a new one."""
+        end = time.monotonic() + GRACE_S
+        while time.monotonic() < end:
+            if not select.select([self.control], [], [], max(end - time.monotonic(), 0))[0]:
+                break
+            try:
+                if self._control(out):
+                    return
+            except (OSError, RuntimeError):
+                break
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+
     def _collect(
-        self, sock: socket.socket, deadline: float, on_record: Callable[[bytes], bool]
+        self,
+        sock: socket.socket,
+        deadline: float,
+        on_record: Callable[[bytes], bool],
+        out: CaseRun,
     ) -> CaseRun:
-        out = CaseRun()
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         poller.register(self.control, select.POLLIN)
