@@ -25,6 +25,13 @@ def runner_for(config: pytest.Config) -> Runner:
     return runner
 
 
+def close_runner(config: pytest.Config) -> None:
+    """Stop what the runner started in this process (the native executor's fork server)."""
+    runner = config.stash.get(_RUNNER, None)
+    if runner is not None:
+        runner.close()
+
+
 _KNOWN = pytest.StashKey[KnownDeviations]()
 
 

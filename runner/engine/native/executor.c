@@ -1728,8 +1728,9 @@ static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
   ctl_send(CTL_FINISHED, pid, 0);
 }
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD (started by mmapconf)\n", argv[0]);
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD [HARNESS] (started by mmapconf)\n",
+            argv[0]);
     return 2;
   }
   control_fd = atoi(argv[1]);

@@ -18,6 +18,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,14 +111,21 @@ class ForkServer:
         self.program_fd = libc.memfd_create("mmapconf-program", 0)
         binary = str(executor_path())
         fds = (theirs.fileno(), arena.fd, self.program_fd)
+        # The harness's command line as a last argument: `ps` (and a test looking for a run's
+        # processes) shows which run the server and its case processes belong to.
+        harness = " ".join(sys.argv)[:512]
         self.proc = subprocess.Popen(
-            [binary, *map(str, fds)], pass_fds=fds, stdin=subprocess.DEVNULL
+            [binary, *map(str, fds), harness], pass_fds=fds, stdin=subprocess.DEVNULL
         )
         theirs.close()
         self.pid = os.getpid()
+        self.closed = False
 
     def close(self) -> None:
         """End of input ends the server; waiting for it counts its CPU (and its cases') in ours."""
+        if self.closed:
+            return
+        self.closed = True
         self.control.close()
         try:
             self.proc.wait(timeout=2)
@@ -154,6 +162,7 @@ class ForkServer:
                 with interrupt.deferred():
                     self._kill(out.pgid)
                     self._finish(out)
+                    self.close()  # an interrupted run is ending: nothing of it stays behind
                 raise
         finally:
             ours.close()
@@ -243,7 +252,7 @@ def server_for(arena: NativeArena) -> ForkServer:
     """This process's fork server (a forked ``-n`` worker starts its own)."""
     pid = os.getpid()
     srv = _servers.get(pid)
-    if srv is None or srv.arena is not arena or srv.proc.poll() is not None:
+    if srv is None or srv.closed or srv.arena is not arena or srv.proc.poll() is not None:
         srv = _servers[pid] = ForkServer(arena)
     return srv
 
