@@ -175,7 +175,7 @@ def _unexpected(ending: Ending, pending: dict[int, dict[str, Any]]) -> bool:
 
 
 def _reap(pgid: int, out: Execution, block: bool) -> list[Ending]:
-    found = []
+    found: list[Ending] = []
     while True:
         try:
             pid, status = os.waitpid(-pgid, 0 if block else os.WNOHANG)

@@ -37,7 +37,7 @@ from runner.lang import names
 from runner.lang.conditions import Facts, holds
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
-from runner.lang.ops import CONSTANTS, OPS
+from runner.lang.ops import CONSTANTS, OPS, arg_kind
 
 MAX_MESSAGE = 60_000
 # Address space a case process may add to what it inherits from the harness, in pages (512 MiB
@@ -168,7 +168,7 @@ class Process:
         ends_loop = bool(self.stops) and names.ERRNO.get(obs.errno or "") in self.stops[-1]
         ok = ends_loop or judge(want, obs, self.env)
         if ok and step.bind and obs.result is not None:
-            self.bind(step, obs.result)
+            self.bind(step.bind, step, obs.result)
         self.send(
             t="end",
             proc=label,
@@ -193,7 +193,8 @@ class Process:
             if step.op == "repeat":
                 return self.repeat(step, args, label)
             if step.op in ("post", "wait_for"):
-                return Observation(self.event(step.op, args["event"], label, step))
+                self.event(step.op, args["event"], label, step)
+                return Observation(None)
             return Observation(ACTIONS[step.op](self, args))
         except OSError as e:
             return Observation(errno=names.ERRNO_NAME.get(e.errno or 0, str(e.errno)))
@@ -208,11 +209,11 @@ class Process:
     def seen(self, step: Step, want: dict[str, Any], obs: Observation) -> Observation:
         return seen(step.op, want, obs, self.maps)
 
-    def bind(self, step: Step, result: Any) -> None:
-        self.env[step.bind] = result
+    def bind(self, name: str, step: Step, result: Any) -> None:
+        self.env[name] = result
         if OPS[step.op].result == "addr":
             length = step.args.get("length", step.args.get("new_length", 0))
-            self.maps[step.bind] = (result, self.eval(length))
+            self.maps[name] = (result, self.eval(length))
 
     def fork(self, step: Step) -> int:
         pid = os.fork()
@@ -264,12 +265,12 @@ class Process:
         spec = OPS[step.op]
         out: dict[str, Any] = dict(spec.defaults)
         for key, value in step.args.items():
-            kind = spec.args[key]
-            if kind == "int":
+            kind, family = arg_kind(spec.args[key])
+            if kind.resolve == "expr":
                 out[key] = self.eval(value)
-            elif kind.startswith("flags:"):
-                out[key] = flags_value(value, kind[6:])
-            elif kind == "event":
+            elif kind.resolve == "flags":
+                out[key] = flags_value(value, family)
+            elif kind.resolve == "event":
                 out[key] = self.case.events[value]
             else:
                 out[key] = value

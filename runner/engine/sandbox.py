@@ -172,7 +172,7 @@ def _program() -> list[tuple[int, int, int, int]]:
     """The filter: deny a foreign ABI, a non-AF_UNIX socket (no UDP or raw packets from a case:
     Landlock covers TCP only) and each listed call; allow the rest. Jumps are to labels."""
     deny = sorted(DENIED_X86_64.values())
-    code: list[tuple[int, object, object, int]] = [
+    code: list[tuple[int, int | str, int | str, int]] = [
         (_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
         (_JEQ_K, 0, "deny", _AUDIT_ARCH_X86_64),
         (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
@@ -186,8 +186,8 @@ def _program() -> list[tuple[int, int, int, int]]:
     ]
     labels = {"list": 7, "allow": len(code) - 2, "deny": len(code) - 1}
 
-    def offset(target: object, at: int) -> int:
-        return labels[target] - at - 1 if isinstance(target, str) else int(target)  # type: ignore[arg-type]
+    def offset(target: int | str, at: int) -> int:
+        return labels[target] - at - 1 if isinstance(target, str) else target
 
     return [(op, offset(jt, i), offset(jf, i), k) for i, (op, jt, jf, k) in enumerate(code)]
 

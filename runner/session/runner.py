@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner import outcomes
 from runner.engine import interrupt, libc
 from runner.engine.arena import Arena
 from runner.engine.backings import Backing, available_backings, remove_scratch
@@ -22,9 +23,6 @@ from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
 from runner.lang.model import Case
 from runner.lang.ops import FILE_BACKINGS
-
-OUTCOMES = ("passed", "failed", "skipped", "error", "timeout")
-FLAKY = "flaky"  # only from --repeat: the repetitions of one item did not all end alike
 
 
 @dataclass
@@ -175,13 +173,6 @@ class Runner:
         return self._arena
 
 
-def summarize(results: list[Result], duration_s: float) -> dict[str, Any]:
-    counts = {o: 0 for o in OUTCOMES}
-    for r in results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return {"total": len(results), **counts, "duration_s": round(duration_s, 3)}
-
-
 def merge_repeats(runs: list[Result]) -> Result:
     """One item's repetitions as one result: their common outcome, or ``flaky`` if they differ.
 
@@ -189,13 +180,13 @@ def merge_repeats(runs: list[Result]) -> Result:
     flaky result shows how it went wrong; the duration is the total of all repetitions.
     """
     seen = [r.outcome for r in runs]
-    shown = next((r for r in runs if r.outcome not in ("passed", "skipped")), runs[0])
+    shown = next((r for r in runs if r.outcome not in outcomes.UNREMARKABLE), runs[0])
     merged = Result(**{**shown.__dict__, "outcomes_seen": seen})
     merged.duration_s = round(sum(r.duration_s for r in runs), 6)
     if len(set(seen)) > 1:
         counts = Counter(seen)
         tally = ", ".join(f"{o} x{counts[o]}" for o in dict.fromkeys(seen))
-        merged.outcome = FLAKY
+        merged.outcome = "flaky"  # only from --repeat
         merged.reason = f"outcomes differ across {len(runs)} runs: {tally}" + (
             f"; first {shown.outcome}: {shown.reason}" if shown.reason else ""
         )

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import gzip
 import lzma
-import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
+
+from runner.report.atomic import write_bytes
 
 from .target import Target
 
@@ -164,13 +164,9 @@ def ensure(target: Target, fs: str = "none", machine: str = "microvm") -> Path:
     if out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in inputs):
         return out
     data = build(target, fs, busybox, machine=machine)
-    # Write then rename: a truncated initramfs would boot into "junk at the
-    # end of compressed archive" instead of failing here.
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", dir=out.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    # atomic: a truncated initramfs would boot into "junk at the end of compressed archive"
+    # instead of failing here
+    write_bytes(out, data)
     return out
 
 

@@ -1,7 +1,7 @@
 """One real boot: a cached kernel runs two cases with a real ext4 disk.
 
 Skipped when qemu or a cached kernel is missing (fetch one with
-`python -m runner.vm kernels fetch 6.12`); CI fetches one, so it runs there.
+`mmapconf kernels fetch 6.12`); CI fetches one, so it runs there.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def pick_kernel() -> kernels.KernelTree | None:
 def test_boot_and_run_two_cases(tmp_path: Path) -> None:
     tree = pick_kernel()
     if tree is None:
-        pytest.skip("no kernel cached: python -m runner.vm kernels fetch 6.12")
+        pytest.skip("no kernel cached: mmapconf kernels fetch 6.12")
     root = run.PROJECT_ROOT
     guest = ["run", *(str(root / c) for c in CASES), "--backing", "disk,tmpfs"]
     paths = run.run_under_kernels([tree.abi], guest, tmp_path, ["ext4"], "tcg", 300)
@@ -51,7 +51,7 @@ def test_boot_and_run_two_cases(tmp_path: Path) -> None:
 def boot_shell(tmp_path: Path, script: str, timeout: float) -> tuple[qemu.BootResult, Path]:
     tree = pick_kernel()
     if tree is None:
-        pytest.skip("no kernel cached: python -m runner.vm kernels fetch 6.12")
+        pytest.skip("no kernel cached: mmapconf kernels fetch 6.12")
     job = tmp_path / "job"
     job.mkdir()
     qemu.write_cmd_script(job, ["/bin/sh", "-c", script], Path("/"), {"PATH": "/usr/bin:/bin"})

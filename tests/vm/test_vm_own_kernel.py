@@ -70,9 +70,7 @@ def test_not_a_kernel_is_refused_with_exit_2(tmp_path: Path) -> None:
 def _debian_61() -> kernels.KernelTree:
     trees = [t for t in kernels.cached() if t.series == "6.1"]
     if not trees:
-        pytest.skip(
-            "the Debian 6.1 kernel is not cached: python -m runner.cli.kernels kernels fetch 6.1"
-        )
+        pytest.skip("the Debian 6.1 kernel is not cached: mmapconf kernels fetch 6.1")
     return trees[-1]
 
 
