@@ -9,5 +9,4 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 sh scripts/install-cc.sh
 sh scripts/install-browser.sh
 sh scripts/vm-ci-setup.sh
-sh scripts/install-static-libc.sh
 exec python3 -m pytest tests -n 2 "$@"

@@ -32,11 +32,11 @@ OUTCOMES = {0: "passed", 1: "failed", 2: "error"}
 def static_libc_missing() -> str:
     """Why `cc -O2 -static` cannot build here ("" when it can)."""
     if CC is None:
-        return "no C compiler: scripts/install-static-libc.sh"
+        return "no C compiler: scripts/install-cc.sh"
     try:
         compile_source("int main(void) { return 0; }\n")
     except subprocess.CalledProcessError as e:
-        return f"cc -static fails ({e.stderr.strip()[-200:]}): scripts/install-static-libc.sh"
+        return f"cc -static fails ({e.stderr.strip()[-200:]}): scripts/install-cc.sh"
     return ""
 
 
