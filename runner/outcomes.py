@@ -38,6 +38,9 @@ NAMES = tuple(BY_NAME)
 UNKNOWN = Outcome("?", True, "?", "❔", "?", "error", "ERROR")
 # What the engine reports a case as when it did not go as written; a baseline may cover these
 BASELINABLE = ("failed", "timeout")
+# outcomes that need no explanation: a report lists the others, and a merged --repeat result
+# shows the first repetition that ended otherwise
+UNREMARKABLE = ("passed", "skipped")
 NOT_RUN = ("skipped",)
 
 

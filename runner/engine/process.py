@@ -37,7 +37,7 @@ from runner.lang import names
 from runner.lang.conditions import Facts, holds
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
-from runner.lang.ops import CONSTANTS, OPS
+from runner.lang.ops import CONSTANTS, OPS, arg_kind
 
 MAX_MESSAGE = 60_000
 # Address space a case process may add to what it inherits from the harness, in pages (512 MiB
@@ -265,12 +265,12 @@ class Process:
         spec = OPS[step.op]
         out: dict[str, Any] = dict(spec.defaults)
         for key, value in step.args.items():
-            kind = spec.args[key]
-            if kind == "int":
+            kind, family = arg_kind(spec.args[key])
+            if kind.resolve == "expr":
                 out[key] = self.eval(value)
-            elif kind.startswith("flags:"):
-                out[key] = flags_value(value, kind[6:])
-            elif kind == "event":
+            elif kind.resolve == "flags":
+                out[key] = flags_value(value, family)
+            elif kind.resolve == "event":
                 out[key] = self.case.events[value]
             else:
                 out[key] = value

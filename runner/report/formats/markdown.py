@@ -84,7 +84,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- ❌ {cell(p)}")
         lines.append("")
 
-    notable = [r for r in model.results(report) if model.outcome(r) not in ("passed", "skipped")]
+    notable = [r for r in model.results(report) if model.outcome(r) not in outcomes.UNREMARKABLE]
     if notable:
         order = {o: i for i, o in enumerate(outcomes.NAMES)}
         notable.sort(key=lambda r: (order.get(model.outcome(r), -1), model.result_name(r)))
