@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from runner.engine import interrupt
 from runner.errors import EXIT_FAILED, EXIT_OK, MmapconfError, UsageError
 from runner.report.model import counts_text, gate_exit_code, gate_failures, load_report
+from runner.session.filesystems import parse_fs_list
 from runner.session.options import OPTIONS
 from runner.vm import kernels
 from runner.vm.arch import parse_spec, unknown_spec_message
@@ -128,6 +131,9 @@ def run_kernels(args: argparse.Namespace) -> int:
     report gated as ``mmapconf run`` gates its own; then one summary and a matrix."""
     fs = guest_filesystems(args.fs)
     report_dir = Path(args.report_dir)
+    # SIGTERM too unwinds through qemu.boot, which kills the guest (its own session, so it
+    # would outlive us otherwise) and removes its disk image.
+    previous = interrupt.install()
     try:
         paths = run_under_kernels(
             args.kernel,
@@ -141,6 +147,11 @@ def run_kernels(args: argparse.Namespace) -> int:
         )
     except (LookupError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
+    except KeyboardInterrupt as e:
+        print("mmapconf: interrupted; the guest was stopped", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
+    finally:
+        interrupt.restore(previous)
     if len(paths) > 1:
         write_matrix(paths, report_dir)
     status = EXIT_OK
@@ -157,7 +168,10 @@ def run_kernels(args: argparse.Namespace) -> int:
 
 def guest_filesystems(text: str | None) -> list[str]:
     """The guest disks' filesystems from --fs (default ext4)."""
-    return [f for f in (text or "ext4").split(",") if f]
+    specs = parse_fs_list(text or "ext4")
+    if any(s.options for s in specs):
+        raise UsageError("--fs FS:OPTIONS is for this host's filesystems; with --kernel give names")
+    return [s.fstype for s in specs]
 
 
 def cmd_reference(args: argparse.Namespace) -> int:

@@ -203,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.baseline = shipped_baseline()  # the shipped catalogue's own known deviations
     for stale in mounts.clean_stale():  # what a killed run left: its mounts, loop devices
         print(f"undid what an earlier run left in {stale}", file=sys.stderr)
+    mounts.run_dir()  # made before -n forks its workers, so theirs is this run's folder too
     # SIGTERM as well as SIGINT stops the run cleanly: case processes killed, scratch folders
     # removed, --fs mounts undone, and the results so far written as a report marked interrupted.
     previous = interrupt.install()

@@ -281,12 +281,29 @@ CASE_KEYS = {
     "setup": False,
     "steps": False,
     "processes": False,
+    "provision": False,
 }
 CONDITION_KEYS = frozenset({"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl"})
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
 FILE_BACKINGS = ("disk", "tmpfs", "memfd")  # the default set for a case that uses files
 DEFAULT_TIMEOUT = 10.0
 
+# provision: what the harness sets up before a case and undoes after it (never the case's
+# processes: their seccomp filter refuses mount, and inode flags need CAP_LINUX_IMMUTABLE).
+PROVISION_KEYS = ("mount", "files")
+PROVISION_MOUNT_KEYS = ("fstype", "options", "size")
+PROVISION_FILE_KEYS = ("data", "hex", "size", "mode", "inode_flags")
+PROVISION_FSTYPES = ("tmpfs", "ext4", "xfs", "btrfs")  # ext4, xfs, btrfs: a loop-mounted image
+PROVISION_IMAGE_SIZE = (1 << 20, 4 << 30)  # bytes; default 1 GiB (mkfs.xfs wants >= 300 MB)
+# The mount options a case may ask for: none that names a host path or device (journal_path=,
+# logdev=, subvol=...), since case files are hostile input.
+MOUNT_OPTION = (
+    r"(no)?(exec|suid|dev|atime|diratime|delalloc|barrier|discard|datacow|datasum|ssd|quota)"
+    r"|ro|rw|sync|dirsync|relatime|strictatime|lazytime|inode64|inode32|nouuid|user_xattr"
+    r"|(size|nr_inodes|nr_blocks)=\d+[kKmMgG%]?|mode=[0-7]{3,4}|(uid|gid)=\d+|commit=\d+"
+    r"|huge=(never|always|within_size|advise)|dax(=(never|always|inode))?"
+    r"|data=(ordered|writeback|journal)|compress(-force)?=(zlib|lzo|zstd|no)(:\d+)?"
+)
 
 # Names every expression may use, besides the names a case binds.
 CONSTANTS = {"PAGE": resource.getpagesize(), "RLIM_INFINITY": resource.RLIM_INFINITY}

@@ -17,8 +17,10 @@ from runner.lang.ops import (
     CASE_KEYS,
     COMPARATORS,
     CONDITION_KEYS,
+    MOUNT_OPTION,
     OPS,
     PROCESS_NAME,
+    PROVISION_FSTYPES,
     arg_kind,
 )
 
@@ -52,6 +54,44 @@ def _op_schema(op: str) -> dict[str, Any]:
         }
     )
     return {"type": "object", "required": [op], "properties": props, "additionalProperties": False}
+
+
+def _provision() -> dict[str, Any]:
+    option = f"^(({MOUNT_OPTION})(,({MOUNT_OPTION}))*)?$"
+    mount = {
+        "type": "object",
+        "required": ["fstype"],
+        "additionalProperties": False,
+        "properties": {
+            "fstype": {"enum": list(PROVISION_FSTYPES)},
+            "options": {"type": "string", "pattern": option},
+            "size": _kind("int"),
+        },
+    }
+    flags = sorted(names.FS_FL)
+    file = {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {
+            "data": {"type": "string"},
+            "hex": _kind("hex"),
+            "size": _kind("int"),
+            "mode": _kind("int"),
+            "inode_flags": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"enum": flags}}],
+                "description": "inode flags joined by |: " + ", ".join(flags),
+            },
+        },
+    }
+    return {
+        "type": "object",
+        "description": "set up by the harness before the case, undone after it",
+        "additionalProperties": False,
+        "properties": {
+            "mount": mount,
+            "files": {"type": "object", "additionalProperties": file},
+        },
+    }
 
 
 def build() -> dict[str, Any]:
@@ -101,6 +141,7 @@ def build() -> dict[str, Any]:
             },
         },
     }
+    props["provision"] = _provision()
     assert set(props) == set(CASE_KEYS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -31,6 +31,7 @@ from runner.lang.ops import (
     SYSTEM_PATHS,
     OpSpec,
 )
+from runner.lang.provision import read_provision
 from runner.lang.yamlsafe import PosDict, PosList
 
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -67,6 +68,7 @@ class CaseValidator:
         self.events: dict[str, int] = {}
         self.uses_file = False
         self.files: set[str] = set()
+        self.provisioned: set[str] = set()  # files the harness makes (provision.files)
         self.foreign_names: dict[str, list[str]] = {}
 
     def err(self, node: Any, key: Any, message: str, keyname: str = "") -> None:
@@ -101,6 +103,7 @@ class CaseValidator:
         requires = self._condition(doc, "requires")
         backings = self._backings(doc)
         timeout = self._timeout(doc)
+        provision = read_provision(doc, self.err, self._provisioned_file)
         setup_scope = _Scope(set())
         setup = self._steps(doc, "setup", setup_scope, "") if "setup" in doc else []
         processes = self._processes(doc, setup_scope)
@@ -120,7 +123,8 @@ class CaseValidator:
             setup=setup,
             processes=processes,
             events=self.events,
-            uses_file=self.uses_file,
+            uses_file=self.uses_file or provision is not None,
+            provision=provision,
             foreign_names=self.foreign_names,
         )
 
@@ -396,19 +400,29 @@ class CaseValidator:
             if not isinstance(e, str) or e not in names.ERRNO:
                 self.err(args, key, f"unknown errno name {e!r}")
 
+    def _file_name_ok(self, node: Any, key: Any, value: Any) -> bool:
+        if not isinstance(value, str) or not FILE_NAME_RE.fullmatch(value) or value in (".", ".."):
+            self.err(node, key, "a file name is letters, digits, '_', '-', '.' (no '/', not '..')")
+            return False
+        if value in RESERVED or not NAME_RE.fullmatch(value):
+            self.err(node, key, "a file name is also bound as its fd: it must be a name")
+            return False
+        return True
+
+    def _provisioned_file(self, node: Any, key: Any, value: Any) -> bool:
+        """A provision.files name: opened by name (open: {file: NAME}), not bound as an fd."""
+        if not self._file_name_ok(node, key, value):
+            return False
+        self.files.add(value)
+        self.provisioned.add(value)
+        return True
+
     def _new_name(self, args: dict, key: str, value: Any, scope: _Scope) -> None:
         if key == "file":
-            if (
-                not isinstance(value, str)
-                or not FILE_NAME_RE.fullmatch(value)
-                or value in (".", "..")
-            ):
-                self.err(
-                    args, key, "a file name is letters, digits, '_', '-', '.' (no '/', not '..')"
-                )
+            if not self._file_name_ok(args, key, value):
                 return
-            if value in RESERVED or not NAME_RE.fullmatch(value):
-                self.err(args, key, "a file name is also bound as its fd: it must be a name")
+            if value in self.provisioned:
+                self.err(args, key, f"{value!r} is made by provision.files already")
                 return
             self.files.add(value)
             self.uses_file = True

@@ -32,7 +32,7 @@ def build_matrix(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         env = model.environment(rep)
         for r in model.results(rep):
             key = (
-                model.kernel_release(rep),
+                model.kernel_label(rep),
                 env.get("machine") if with_machine else None,
                 str(r.get("backing") or "-"),
                 model.backing_fs(rep, r) or "-",

@@ -134,6 +134,15 @@ def kernel_release(report: dict[str, Any]) -> str:
     return str(environment(report).get("kernel_release") or "unknown")
 
 
+def kernel_label(report: dict[str, Any]) -> str:
+    """The kernel release, with the image's sha256 prefix for a kernel given by path: two
+    builds that name themselves alike are still two kernels."""
+    vm = environment(report).get("vm")
+    k = vm.get("kernel") if isinstance(vm, dict) else None
+    sha = k.get("sha256") if isinstance(k, dict) else None
+    return kernel_release(report) + (f"@{sha[:8]}" if isinstance(sha, str) and sha else "")
+
+
 def result_facts(report: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     """What a result ran on: its own ``facts`` (backing kind, filesystem; added by the engine)
     first, the report's environment second (kernel, arch, and the backing's entry), so one

@@ -6,6 +6,7 @@ give the same outcomes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
@@ -18,7 +19,9 @@ from runner.engine.arena import Arena
 from runner.engine.backings import Backing, available_backings, remove_scratch
 from runner.engine.executor import Execution, execute
 from runner.engine.native import execute as native
+from runner.engine.provision import provided, why_not
 from runner.engine.verdict import judge_execution
+from runner.errors import CaseRuntimeError
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
 from runner.lang.model import Case
@@ -100,12 +103,19 @@ class Runner:
         return items
 
     def _backings_for(self, case: Case) -> list[Backing]:
+        p = case.provision
+        if p is not None and p.mount is not None:
+            # Its files live on the mount the harness makes for it: one run, named by that fs.
+            return [Backing(f"disk:{p.mount.fstype}", "disk", None, p.mount.fstype)]
         if not case.uses_file:
             return self.kinds["anon"]
         kinds = case.backings or list(FILE_BACKINGS)
         if self.config.backings is not None:
             kinds = [k for k in kinds if k in self.config.backings]
-        return [b for k in kinds for b in self.kinds.get(k, [])]
+        found = [b for k in kinds for b in self.kinds.get(k, [])]
+        if p is not None and p.files:
+            found = [b for b in found if b.dir is not None]  # files need a folder: not memfd
+        return found
 
     def run_item(self, item: Item) -> Result:
         if item.invalid is not None:
@@ -128,9 +138,8 @@ class Runner:
             facts={"backing": backing.kind, "fs": backing.fs},
         )
         facts = self.facts.for_backing(backing.kind, backing.fs)
-        reasons = ([backing.unavailable] if backing.unavailable else []) + unmet(
-            case.requires, facts
-        )
+        reasons = [r for r in (backing.unavailable, why_not(case.provision)) if r]
+        reasons += unmet(case.requires, facts)
         # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
         reasons = reasons or [
             f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
@@ -140,16 +149,22 @@ class Runner:
             result.reason = "; ".join(reasons)
             return result
         start = time.monotonic()
+        made = contextlib.ExitStack()  # the scratch folder and the provision, undone in reverse
         with interrupt.while_running():
-            scratch = None
             try:
-                with interrupt.deferred():  # an interrupt while making it is raised in the try
+                # An interrupt while they are made or undone waits until that is done.
+                with interrupt.deferred():
                     scratch = backing.scratch()
-                run = self._execute(case, facts, scratch)
+                    made.callback(remove_scratch, scratch)
+                    folder = made.enter_context(provided(case.provision, scratch))
+                run = self._execute(case, facts, folder)
                 verdict = judge_execution(run, self.arena, case.timeout)
+            except CaseRuntimeError as e:  # raised only by the harness's set-up of the case
+                result.outcome, result.reason = "error", f"set-up: {e}"
+                return result
             finally:
-                with interrupt.deferred():  # an interrupt here waits until the folder is gone
-                    remove_scratch(scratch)
+                with interrupt.deferred():
+                    made.close()
         result.outcome, result.reason = verdict.outcome, verdict.reason
         result.steps = [s.to_json() for s in verdict.steps]
         result.steps_left_out = run.dropped_steps

@@ -23,7 +23,8 @@ from .target import Target
 # group of the filesystem under test (mmapconf.fs=NAME on the command line).
 # Names that are built into a given kernel simply resolve to nothing.
 MODULE_GROUPS: dict[str, list[str]] = {
-    "boot": ["9pnet_virtio", "9p", "virtio_blk"],
+    # loop: for the filesystem images a case's provision: asks the harness for.
+    "boot": ["9pnet_virtio", "9p", "virtio_blk", "loop"],
     # crc32c by alias: the filesystems ask the crypto API for "crc32c" at
     # mount time, and not every kernel's module declares that soft dependency
     # (6.18's btrfs does not: "error allocating crc32c hash" without it).

@@ -21,8 +21,8 @@ from .vmreport import differences_markdown, merge, write_json
 
 DEFAULT_DIR = Path("reports/reference")
 GUEST_ARGV = ["run", "cases/article", "--backing", "disk,tmpfs"]
-# Files of a job dir that are worth publishing; cmd.sh is not (it carries
-# the caller's whole environment).
+# Files of a job dir that are worth publishing (cmd.sh and the timing files are for
+# debugging a boot).
 PUBLISH = ("report.json", "dmesg.txt", "console.log", "stdout.txt", "stderr.txt")
 
 

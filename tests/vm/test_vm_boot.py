@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.vm import initramfs, kernels, qemu, run, vmreport
+from runner.vm.target import stock
 
 CASES = ["cases/article/02-sigbus-past-eof.yaml", "cases/article/04-page-size-granularity.yaml"]
 
@@ -22,7 +23,8 @@ CI_SERIES = os.environ.get("MMAPCONF_CI_KERNEL", "6.1")
 
 
 def pick_kernel() -> kernels.KernelTree | None:
-    trees = [t for t in kernels.cached() if t.flavour == "amd64"]
+    # This host's architecture only: the cache may hold other architectures' kernels too.
+    trees = [t for t in kernels.cached() if t.abi.endswith("-amd64")]
     preferred = [t for t in trees if t.series == CI_SERIES]
     return (preferred or trees or [None])[-1]
 
@@ -55,7 +57,8 @@ def boot_shell(tmp_path: Path, script: str, timeout: float) -> tuple[qemu.BootRe
     job = tmp_path / "job"
     job.mkdir()
     qemu.write_cmd_script(job, ["/bin/sh", "-c", script], Path("/"), {"PATH": "/usr/bin:/bin"})
-    spec = qemu.GuestSpec(tree.vmlinux, initramfs.ensure(tree), job, tsc_khz=qemu.host_tsc_khz())
+    target = stock(tree)
+    spec = qemu.GuestSpec(target.image, initramfs.ensure(target), job, tsc_khz=qemu.host_tsc_khz())
     result = qemu.boot(spec, timeout)
     if _panicked_at_boot(job):
         # A stock kernel under TCG now and then panics before init runs (seen: an int3 oops in
