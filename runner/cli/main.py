@@ -195,7 +195,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
         return run_kernels(args)
-    if args.modules or args.machine != "microvm":
+    if args.modules or args.machine is not None:
         raise UsageError("--modules and --machine go with --kernel")
     if args.fs and args.dir:
         raise UsageError("--fs and --dir both say where the disk backing is: give one of them")

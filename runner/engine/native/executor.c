@@ -143,9 +143,11 @@ static void *scratch_alloc(size_t n) {
   if (bump_used + n > bump_cap) {
     size_t cap = bump_cap ? bump_cap : 1 << 20;
     while (cap < bump_used + n) cap *= 2;
-    /* the old block stays allocated: values built from it may still point into it */
-    char *grown = calloc(1, cap);
-    if (!grown) out_of_memory(n);
+    /* the old block stays allocated: values built from it may still point into it. A mapping
+     * of its own marked VM_DONTDUMP: with the flags of a case's anonymous mapping it would
+     * merge with one placed beside it (smaps then shows a Size 1 MiB larger). */
+    char *grown = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (grown == MAP_FAILED || madvise(grown, cap, MADV_DONTDUMP) != 0) out_of_memory(n);
     bump = grown;
     bump_cap = cap;
     bump_used = 0;
@@ -191,7 +193,7 @@ typedef struct step {
   expr_t want_addr;
   pattern *want;
   i64 nenv, env[16];  /* slots the expectation's expressions read: reported with the step */
-  i64 runerror;       /* K_RUNERROR: the message (a case that cannot run as written) */
+  i64 runerror;       /* string index + 1 of the error a case that cannot run as written gets */
   int nuntil;
   i64 until[16];
   i64 var;
@@ -1284,7 +1286,10 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
     if (a->v[2]) return rc_none(syscall(SYS_mlock2, P(0), L(1), (int)a->v[2]));
     return rc_none(mlock(P(0), L(1)));
   case OP_MUNLOCK: return rc_none(munlock(P(0), L(1)));
-  case OP_MREMAP: return rc_addr(mremap(P(0), L(1), L(2), (int)a->v[3], P(4)));
+  /* The system call itself: through glibc's variadic mremap() the static aarch64 build's
+   * DONTUNMAP call with an unaligned new_address succeeded, as if the kernel never saw it. */
+  case OP_MREMAP:
+    return rc_addr((void *)syscall(SYS_mremap, P(0), L(1), L(2), (long)a->v[3], P(4)));
   case OP_MINCORE: return op_mincore(s, a);
   case OP_LOAD: return op_load(s, a);
   case OP_STORE: return op_store(s, a);
@@ -1675,7 +1680,6 @@ static void close_all_but(int keep) {
   if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
   if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
     for (int fd = keep + 1; fd < 4096; fd++) close(fd);
-  if (keep != 3 && keep > 3) {}
 }
 static void case_child(int fd, const char *scratch, i64 *program, size_t words) {
   setpgid(0, 0);
@@ -1691,10 +1695,9 @@ static void case_child(int fd, const char *scratch, i64 *program, size_t words) 
   scratch_alloc(1);
   case_main();
 }
-static void serve_one(struct msghdr *mh, i64 *req, size_t n, int fd, int prog_fd) {
+static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
   /* RUN: timeout_ns, program words, scratch (string), confinement spec (the rest) */
   if (n < 4 || req[0] != CTL_RUN) fatal("mmapconf-exec: bad request");
-  (void)mh;
   i64 timeout = req[1], words = req[2], slen = req[3];
   if (words <= 0 || words > (64 << 20) / 8 || slen < 0 || slen >= PATH_MAX ||
       4 + (slen + 7) / 8 > (i64)n)
@@ -1730,8 +1733,9 @@ static void serve_one(struct msghdr *mh, i64 *req, size_t n, int fd, int prog_fd
   ctl_send(CTL_FINISHED, pid, 0);
 }
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD (started by mmapconf)\n", argv[0]);
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD [HARNESS] (started by mmapconf)\n",
+            argv[0]);
     return 2;
   }
   control_fd = atoi(argv[1]);
@@ -1766,6 +1770,6 @@ int main(int argc, char **argv) {
       fatal("mmapconf-exec: a request without its report channel");
     int fd;
     memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    serve_one(&mh, req, (size_t)n / 8, fd, prog_fd);
+    serve_one(req, (size_t)n / 8, fd, prog_fd);
   }
 }
