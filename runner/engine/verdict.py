@@ -60,8 +60,11 @@ class _Judge:
         self.steps: list[StepTrace] = []
         self.failures: list[str] = []
         self.errors: list[str] = []
+        self.reported: dict[int, set[str]] = {}  # pid -> the kinds of final report it sent
 
     def verdict(self) -> Verdict:
+        if self.run.malformed:
+            return Verdict("error", self.run.malformed, self.steps)
         for msg in self.run.messages:
             getattr(self, f"_on_{msg['t']}")(msg)
         if self.run.timed_out:
@@ -72,8 +75,14 @@ class _Judge:
             ]
             where = f"; still running: {', '.join(running)}" if running else ""
             return Verdict("timeout", f"timed out after {self.timeout:g} s{where}", self.steps)
+        if self.run.init_status:
+            status = self.run.init_status
+            self.errors.append(f"the case's init ended unexpectedly (wait status {status})")
         for pid, ending in self.run.endings.items():
             self._ending(pid, ending)
+        for pid, name in self.procs.items():
+            if pid not in self.run.endings and pid not in self.waited:
+                self.errors.append(f"{name} (pid {pid}) was never seen to end")
         if self.errors:
             return Verdict("error", self.errors[0], self.steps)
         if self.failures:
@@ -102,12 +111,16 @@ class _Judge:
         self.open.setdefault(msg["pid"], []).append((trace, msg["expect"], maps))
 
     def _on_end(self, msg: dict) -> None:
+        if not self.open.get(msg["pid"]):
+            self.errors.append(f"pid {msg['pid']} reported the end of a step it never started")
+            return
         trace, _, _ = self.open[msg["pid"]].pop()
         trace.ok, trace.errno, trace.result = msg["ok"], msg["errno"], msg["result"]
         trace.observed = msg["observed"]
-        if trace.op == "wait" and msg["errno"] is None:
+        if trace.op == "wait" and msg["errno"] is None and type(trace.args.get("pid")) is int:
             self.waited.add(trace.args["pid"])
         if not msg["ok"]:
+            self.reported.setdefault(msg["pid"], set()).add("failed")
             self.failures.append(_failure(trace, msg["expected"], msg["observed"]))
 
     def _on_error(self, msg: dict) -> None:
@@ -117,9 +130,11 @@ class _Judge:
             else f"{msg['proc']}: "
         )
         self.errors.append(where + msg["message"])
+        self.reported.setdefault(msg["pid"], set()).add("error")
         self.open.pop(msg["pid"], None)
 
     def _on_aborted(self, msg: dict) -> None:
+        self.reported.setdefault(msg["pid"], set()).add("aborted")
         self.open.pop(msg["pid"], None)
 
     def _on_done(self, msg: dict) -> None:
@@ -127,18 +142,25 @@ class _Judge:
 
     # -- endings ---------------------------------------------------------------------------
     def _ending(self, pid: int, ending: Ending) -> None:
+        """Positive evidence only: an exit status counts with the final report that goes with
+        it (done, a failure, an abort, an error); a signal with the step that expected it."""
         name = self.procs.get(pid, f"pid {pid}")
-        if pid in self.waited or (ending.exit in (EXIT_DONE,) and pid in self.done):
-            return
+        if pid in self.waited:
+            return  # its parent's wait step observed (and judged) how it ended
         if ending.signal is not None:
             self._death(pid, name, ending.signal)
-        elif ending.exit in (EXIT_FAILED, EXIT_ERROR, EXIT_ABORTED):
-            if ending.exit == EXIT_ERROR and not self.errors:
-                self.errors.append(f"{name} ended with an internal error (exit {EXIT_ERROR})")
-        elif pid in self.procs:
-            self.errors.append(
-                f"{name} exited with status {ending.exit} before finishing its steps"
-            )
+            return
+        evidence = {EXIT_DONE: "done", EXIT_FAILED: "failed", EXIT_ABORTED: "aborted"}
+        want = evidence.get(ending.exit) if ending.exit is not None else None
+        if want == "done" and pid in self.done:
+            return
+        if want is not None and want in self.reported.get(pid, set()):
+            return
+        if ending.exit == EXIT_ERROR and "error" in self.reported.get(pid, set()):
+            return
+        self.errors.append(
+            f"{name} exited with status {ending.exit} without the final report that goes with it"
+        )
 
     def _death(self, pid: int, name: str, signo: int) -> None:
         info = self.arena.siginfo(pid)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from runner.engine import interrupt, libc
+from runner.engine import confine, interrupt, libc
 from runner.engine.arena import Arena
-from runner.engine.backings import Backing, available_backings, remove_scratch
-from runner.engine.executor import execute
+from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
+from runner.engine.executor import Execution, execute
 from runner.engine.verdict import judge_execution
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
@@ -56,13 +56,27 @@ class Result:
     steps: list[dict[str, Any]] = field(default_factory=list)
     outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
     steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
+    output: str = ""  # what the case printed on stdout/stderr (bounded), never the terminal
+    uses_machine_code: bool = False  # a case with ``call`` can forge its own observations
+
+    @classmethod
+    def from_json(cls, data: Any) -> Result:
+        """A Result from its to_json form (as a -n worker sends it); ValueError if it is not."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or not set(data) <= names:
+            raise ValueError("not a result")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise ValueError(f"not a result: {e}") from None
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         if out["outcomes_seen"] is None:
             del out["outcomes_seen"]
-        if not out["steps_left_out"]:
-            del out["steps_left_out"]
+        for key in ("steps_left_out", "output", "uses_machine_code"):
+            if not out[key]:
+                del out[key]
         return out
 
 
@@ -75,13 +89,14 @@ class RunConfig:
 
 
 class Runner:
-    """Holds what is made once per run: the backings, the machine facts, the shared arena."""
+    """Holds what is made once per run: the backings and the machine facts. Making one also
+    removes what a SIGKILLed earlier run left (runner.engine.confine.sweep)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
         self.kinds = available_backings(config.dirs)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
-        self._arena: Arena | None = None
+        confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
 
     @property
     def backings(self) -> list[Backing]:
@@ -128,28 +143,48 @@ class Runner:
         if reasons:
             result.reason = "; ".join(reasons)
             return result
+        result.uses_machine_code = case.uses_machine_code
         start = time.monotonic()
         with interrupt.while_running():
-            scratch = None
+            scratch, arena = None, Arena()  # fresh per case: nothing carries over
             try:
                 with interrupt.deferred():  # an interrupt while making it is raised in the try
                     scratch = backing.scratch()
-                run = execute(case, facts, self.arena, scratch)
-                verdict = judge_execution(run, self.arena, case.timeout)
+                run = execute(case, facts, arena, scratch)
+                verdict = judge_execution(run, arena, case.timeout)
             finally:
                 with interrupt.deferred():  # an interrupt here waits until the folder is gone
-                    remove_scratch(scratch)
+                    arena.close()
+                    leftover = _remove(scratch)
         result.outcome, result.reason = verdict.outcome, verdict.reason
+        if leftover and result.outcome == "passed":
+            result.outcome = "error"
+        memory = _memory(run) if result.outcome != "passed" else ""
+        result.reason = "; ".join(x for x in (result.reason, leftover, memory) if x)
         result.steps = [s.to_json() for s in verdict.steps]
         result.steps_left_out = run.dropped_steps
+        result.output = _output(run)
         result.duration_s = round(time.monotonic() - start, 6)
         return result
 
-    @property
-    def arena(self) -> Arena:
-        if self._arena is None:
-            self._arena = Arena()
-        return self._arena
+
+def _remove(scratch: str | None) -> str:
+    try:
+        remove_scratch(scratch)
+    except ScratchLeftover as e:
+        return f"scratch folder left behind: {e.strerror}"
+    return ""
+
+
+def _memory(run: Execution) -> str:
+    if not run.memory_limit_hit:
+        return ""
+    return f"the case reached its memory limit ({confine.CASE_MEMORY >> 20} MiB)"
+
+
+def _output(run: Execution) -> str:
+    text = run.output.decode("utf-8", "replace")
+    return text + (f"\n[{run.output_dropped} more bytes left out]" if run.output_dropped else "")
 
 
 def summarize(results: list[Result], duration_s: float) -> dict[str, Any]:
