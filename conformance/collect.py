@@ -6,6 +6,7 @@ problems, so the valid cases of the same file still run, as with ``mmapconf run`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,26 +16,36 @@ import pytest
 from conformance.engine import portable, runner_for
 from conformance.failure import format_problems
 from conformance.item import CaseItem
-from runner.lang.loader import SUFFIXES, Suite, flag_duplicates, load_file
+from conformance.options import collects_everywhere
+from runner.lang.loader import SUFFIXES, Suite, flag_duplicates, holds_cases, load_file
 from runner.lang.model import Case
 from runner.session.runner import Item
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
-CASES_DIR = "cases"
 _FIRST_CASES = pytest.StashKey[dict[str, Case]]()
 
 
 def is_case_file(path: Path, parent: pytest.Collector) -> bool:
-    """A ``*.yaml`` below a ``cases`` folder of the rootdir, or one named on the command line."""
+    """A YAML file that holds cases, and that pytest reached through a file or folder named on
+    its command line, or anywhere when the project enables that (``mmapconf_collect = all``)."""
     if path.suffix not in SUFFIXES:
         return False
-    try:
-        parts = path.relative_to(parent.config.rootpath).parts
-    except ValueError:
-        parts = path.parts
-    return CASES_DIR in parts[:-1] or parent.session.isinitpath(path)
+    config = parent.config
+    if not (collects_everywhere(config) or _under_named_path(config, path)):
+        return False
+    return holds_cases(path)
+
+
+def _under_named_path(config: pytest.Config, path: Path) -> bool:
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False  # testpaths or the current folder: pytest chose them, not the user
+    for arg in config.args:
+        named = Path(os.path.abspath(config.invocation_params.dir / arg.split("::")[0]))
+        if path == named or named in path.parents:
+            return True
+    return False
 
 
 class CaseFile(pytest.File):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,7 @@ from typing import Any
 import pytest
 
 from conformance.options import run_config
-from runner.report.baseline import (
-    BASELINED_OUTCOMES,
-    covering_entry,
-    expiry,
-    load_baseline,
-)
+from runner.report.baseline import Entry, KnownDeviations
 from runner.session.environment import capture
 from runner.session.runner import Result, Runner
 
@@ -31,21 +25,18 @@ def runner_for(config: pytest.Config) -> Runner:
     return runner
 
 
-_KNOWN = pytest.StashKey[tuple[list, dict[str, Any], set[int]]]()
+_KNOWN = pytest.StashKey[KnownDeviations]()
 
 
-def known_deviation(config: pytest.Config, result: dict[str, Any]) -> Any:
+def known_deviation(config: pytest.Config, result: dict[str, Any]) -> Entry | None:
     """The --mmapconf-baseline entry that covers a failed ``result``, or None."""
     path = config.getoption("mmapconf_baseline")
-    if not path or result["outcome"] not in BASELINED_OUTCOMES:
+    if not path:
         return None
     if _KNOWN not in config.stash:
-        entries = load_baseline(Path(path))
-        env = {"environment": capture(runner_for(config).backings, [])}
-        expired = {id(e) for e in entries if expiry(e, env, dt.date.today())}
-        config.stash[_KNOWN] = (entries, env, expired)
-    entries, env, expired = config.stash[_KNOWN]
-    return covering_entry(entries, env, result, expired)
+        env = capture(runner_for(config).backings, [])
+        config.stash[_KNOWN] = KnownDeviations(Path(path), env)
+    return config.stash[_KNOWN].entry_for(result)
 
 
 def portable(result: Result) -> dict[str, Any]:

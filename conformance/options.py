@@ -16,9 +16,22 @@ from runner.cli.main import DEFAULT_REPORT_DIR, parse_backings
 from runner.session.runner import RunConfig
 
 GROUP = "mmapconf"
+COLLECT_INI = "mmapconf_collect"
+REPORT_DIR_INI = "mmapconf_report_dir"
 
 
 def add_options(parser: pytest.Parser) -> None:
+    parser.addini(
+        COLLECT_INI,
+        "where case files are collected: 'named' (default), below the files and folders named "
+        "on the command line; 'all', also where pytest goes by itself (testpaths, rootdir)",
+        default="named",
+    )
+    parser.addini(
+        REPORT_DIR_INI,
+        "where the merged report.json goes when --report-dir is not given (default: no report)",
+        default="",
+    )
     group = parser.getgroup(GROUP, "mmapconf: memory-mapped I/O conformance cases")
     taken = _taken_names(parser)
     _add(
@@ -44,10 +57,10 @@ def add_options(parser: pytest.Parser) -> None:
         group,
         taken,
         "report-dir",
-        default=DEFAULT_REPORT_DIR,
+        default=None,
         metavar="DIR",
-        help=f"where the merged report.json goes (default {DEFAULT_REPORT_DIR}, relative to "
-        "the folder pytest was started in)",
+        help=f"write the merged report.json into DIR (relative to the folder pytest was started "
+        f"in; e.g. {DEFAULT_REPORT_DIR}); default: the {REPORT_DIR_INI} ini value, else none",
     )
     _add_baseline(group, taken)
 
@@ -87,6 +100,20 @@ def run_config(config: pytest.Config) -> RunConfig:
     return RunConfig(config.getoption("mmapconf_backing"), list(config.getoption("mmapconf_dir")))
 
 
-def report_dir(config: pytest.Config) -> Path:
-    """Relative folders count from where pytest was started, as for ``mmapconf run``."""
-    return config.invocation_params.dir / config.getoption("mmapconf_report_dir")
+def collects_everywhere(config: pytest.Config) -> bool:
+    value = str(config.getini(COLLECT_INI)).strip()
+    if value not in ("named", "all"):
+        raise pytest.UsageError(f"{COLLECT_INI} = {value!r}: use 'named' or 'all'")
+    return value == "all"
+
+
+def report_dir(config: pytest.Config) -> Path | None:
+    """Where report.json goes, if anywhere: asked for on the command line or in the project's
+    configuration, never by default (the plugin runs inside other projects' sessions). A
+    relative folder counts from where pytest was started (the option) or the rootdir (the ini),
+    as for ``mmapconf run``."""
+    option = config.getoption("mmapconf_report_dir")
+    if option:
+        return config.invocation_params.dir / option
+    ini = str(config.getini(REPORT_DIR_INI)).strip()
+    return config.rootpath / ini if ini else None

@@ -23,9 +23,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    options.collects_everywhere(config)  # a bad ini value stops pytest here, not mid-collection
     config.pluginmanager.register(InvalidCasesDoNotStop(), "mmapconf-collection")
-    if not hasattr(config, "workerinput"):  # an xdist worker reports to its controller
-        config.pluginmanager.register(ReportWriter(config), "mmapconf-report")
+    folder = options.report_dir(config)
+    # an xdist worker reports to its controller
+    if folder is not None and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ReportWriter(config, folder), "mmapconf-report")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
@@ -55,11 +58,14 @@ def pytest_runtest_makereport(
             rep.longrepr = (str(path), line + 1, rep.longrepr[2])
 
 
-def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
-    """The engine's ``error`` and ``timeout`` outcomes, which pytest has no words for."""
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:
+    """The engine's ``error`` and ``timeout`` outcomes, which pytest has no words for, and known
+    deviations (a baselined failure: pytest's xfail underneath), which are not failures."""
     result = result_of(report) if report.when == "call" else None
     if result is None:
         return None
+    if report.skipped and hasattr(report, "wasxfail"):
+        return "known", "K", ("KNOWN", {"yellow": True})
     if result["outcome"] == "error":
         return "error", "E", "ERROR"
     if result["outcome"] == "timeout":

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from conformance.engine import runner_for
-from conformance.options import report_dir
 from runner.lang.loader import SUFFIXES
 from runner.report.baseline import apply_baseline
 from runner.session import environment
@@ -44,10 +43,12 @@ def result_of(rep: pytest.CollectReport | pytest.TestReport) -> dict[str, Any] |
 
 
 class ReportWriter:
-    """Registered only where reports end up: never in an xdist worker."""
+    """Registered only where reports end up, and only when a report was asked for: never in an
+    xdist worker."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, folder: Path) -> None:
         self.config = config
+        self.folder = folder
         self.results: dict[str, dict[str, Any]] = {}
         self.unresolved: dict[str, pytest.TestReport] = {}
         self.order: dict[str, int] = {}
@@ -100,7 +101,7 @@ class ReportWriter:
         baseline = self.config.getoption("mmapconf_baseline")
         if baseline:  # the same known outcomes as `mmapconf run --baseline`
             data = apply_baseline(data, Path(baseline), strict=False)
-        self.written = report.write(data, report_dir(self.config))
+        self.written = report.write(data, self.folder)
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> Generator[None, Any, None]:

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.errors import UsageError
 from runner.vm import kernels
+from runner.vm.qemu import MACHINES
 from runner.vm.reference import write_matrix
 
 DEFAULT_SERIES = ["6.1", "6.12", "6.18", "7.3"]
@@ -24,6 +26,14 @@ EXIT_SKIP = 0  # a host without qemu skips, it does not fail (see cmd_run)
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     series = args.series or sorted(kernels.read_lock(args.lock)) or DEFAULT_SERIES
+    paths = [s for s in series if "/" in s or Path(s).exists()]
+    if paths:
+        print(
+            f"mmapconf kernels fetch: {', '.join(paths)}: a path, not a Debian series; "
+            "a kernel of your own needs no fetch: `mmapconf run --kernel PATH`",
+            file=sys.stderr,
+        )
+        return 2
     try:
         trees = kernels.fetch(series, args.lock, update_lock=args.update_lock)
     except (LookupError, RuntimeError, OSError) as e:
@@ -97,12 +107,30 @@ def add_vm_run_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="K",
-        help="boot this kernel (series, ABI or tree path; repeatable) and run inside it",
+        help="boot this kernel and run inside it: a cached series or ABI (6.1, 6.1.0-56-amd64), "
+        "or a path: a bzImage, a vmlinux (with CONFIG_PVH) or a kernel build folder "
+        "(repeatable: series and paths mix in one matrix)",
+    )
+    p.add_argument(
+        "--modules",
+        type=Path,
+        metavar="DIR",
+        help="with --kernel PATH: its modules, a lib/modules/RELEASE folder or a "
+        "`make modules_install INSTALL_MOD_PATH=` root (default: none; everything the guest "
+        "needs must then be built in)",
+    )
+    p.add_argument(
+        "--machine",
+        choices=MACHINES,
+        default="microvm",
+        help="qemu machine for --kernel: microvm (virtio-mmio, fastest) or q35 (virtio-pci)",
     )
     p.add_argument(
         "--fs",
-        default="ext4",
-        help="comma-separated filesystems for the guest's disk backing: ext4, xfs, btrfs",
+        metavar="LIST",
+        help="comma-separated filesystems for the disk backing (ext4, xfs, btrfs; FS:OPTIONS "
+        "for mount options, e.g. xfs:-o,dax=never). With --kernel: the guest's disk (default "
+        "ext4); without: loop-mounted images on this host, one disk backing each",
     )
     p.add_argument("--accel", choices=("auto", "tcg", "kvm"), default=None)
     p.add_argument(
@@ -114,17 +142,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runner.vm.run import VMUnavailable, run_under_kernels
 
     guest_argv = ["run", *args.guest_args]
-    fs = [f for f in args.fs.split(",") if f]
+    fs = guest_filesystems(args.fs)
     kern = args.kernel or DEFAULT_SERIES
     try:
         paths = run_under_kernels(
-            kern, guest_argv, args.report_dir, fs, args.accel, args.vm_timeout
+            kern,
+            guest_argv,
+            args.report_dir,
+            fs,
+            args.accel,
+            args.vm_timeout,
+            args.modules,
+            args.machine,
         )
     except VMUnavailable as e:
         # tox envs on a machine without qemu must skip, not fail.
         print(f"SKIPPED: cannot boot kernels here: {e}")
         return EXIT_SKIP
-    except (LookupError, FileNotFoundError) as e:
+    except (LookupError, FileNotFoundError, UsageError) as e:
         print(f"mmapconf run --kernel: {e}", file=sys.stderr)
         return 2
     if len(paths) > 1:
@@ -138,11 +173,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed and args.strict else 0
 
 
+def guest_filesystems(text: str | None) -> list[str]:
+    """The guest disks' filesystems from --fs (default ext4)."""
+    return [f for f in (text or "ext4").split(",") if f]
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
     from runner.vm.reference import regenerate
     from runner.vm.run import VMUnavailable
 
-    fs = [f for f in args.fs.split(",") if f]
+    fs = guest_filesystems(args.fs)
     try:
         guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
         paths = regenerate(

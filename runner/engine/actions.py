@@ -33,6 +33,8 @@ class Process(Protocol):
 
     def eval(self, value: Any) -> int: ...
 
+    def send(self, **msg: Any) -> None: ...
+
 
 Action = Callable[[Process, dict[str, Any]], Any]
 
@@ -167,15 +169,21 @@ def _load(proc: Process, a: dict[str, Any]) -> Any:
 
 
 def _wait(proc: Process, a: dict[str, Any]) -> dict[str, Any]:
+    """waitpid(2). The harness never sees how a child reaped here ended, so the reaper tells it
+    (``reaped``): the verdict judges the child's open step by that ending, as for any process."""
     _, status = os.waitpid(a["pid"], 0)
-    if os.WIFSIGNALED(status):
-        sig = names.SIGNAL_NAME.get(os.WTERMSIG(status), str(os.WTERMSIG(status)))
-        out: dict[str, Any] = {"signal": sig}
-        info = proc.arena.siginfo(a["pid"])
-        if info is not None and info.signo == os.WTERMSIG(status):
-            out["si_code"] = names.si_code_name(sig, info.code)
-        return out
-    return {"exit": os.WEXITSTATUS(status)}
+    if not os.WIFSIGNALED(status):
+        proc.send(t="reaped", child=a["pid"], exit=os.WEXITSTATUS(status), signal=None)
+        return {"exit": os.WEXITSTATUS(status)}
+    signo = os.WTERMSIG(status)
+    proc.send(t="reaped", child=a["pid"], exit=None, signal=signo)
+    sig = names.SIGNAL_NAME.get(signo, str(signo))
+    out: dict[str, Any] = {"signal": sig}
+    info = proc.arena.siginfo(a["pid"])
+    if info is not None and info.signo == signo:
+        out["si_code"] = names.si_code_name(sig, info.code)
+        out["si_addr"] = info.addr
+    return out
 
 
 def _smaps(proc: Process, a: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +212,11 @@ def _kill(proc: Process, a: dict[str, Any]) -> None:
     whole machine."""
     pid, group = a["pid"], os.getpgrp()
     if pid in (0, -group) or (pid > 0 and os.getpgid(pid) == group):
-        os.kill(pid, names.SIGNAL[a["signal"]])
+        signo = names.SIGNAL[a["signal"]]
+        # Before the signal: kill(0, SIGKILL) ends the sender too. A child its parent waits for
+        # and the case itself killed is judged by that wait, not by the step it was in.
+        proc.send(t="killed", target=pid, signal=signo)
+        os.kill(pid, signo)
         return
     raise CaseRuntimeError(f"kill: pid {pid} is not a process of this case")
 

@@ -182,21 +182,46 @@ def _hugetlbfs_mount() -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class DiskPlace:
+    """Where one disk backing's scratch folders go, before it is named."""
+
+    dir: str | None
+    label: str | None = None  # default: the filesystem found there
+    unavailable: str = ""
+
+
 def disk_backings(dirs: list[str]) -> list[Backing]:
     """One ``disk`` backing per --dir (default: the temp folder)."""
-    dirs = dirs or [tempfile.gettempdir()]
+    return name_disks([DiskPlace(d) for d in dirs or [tempfile.gettempdir()]])
+
+
+def name_disks(places: list[DiskPlace]) -> list[Backing]:
+    """The backings of PLACES, named ``disk`` when there is one, else ``disk:LABEL`` (LABEL the
+    filesystem, ``disk:xfs``; a second one on the same gets ``disk:xfs-2``), so one report can
+    hold disk results on several filesystems; each carries its filesystem as a fact."""
     out = []
-    for d in dirs:
-        name = "disk" if len(dirs) == 1 else f"disk:{d}"
-        if not os.path.isdir(d) or not os.access(d, os.W_OK):
-            out.append(Backing(name, "disk", d, None, f"{d} is not a writable folder"))
-        else:
-            out.append(Backing(name, "disk", os.path.realpath(d), mount_fstype(d)))
+    seen: dict[str, int] = {}
+    for p in places:
+        why = p.unavailable
+        if not why and (p.dir is None or not os.path.isdir(p.dir) or not os.access(p.dir, os.W_OK)):
+            why = f"{p.dir} is not a writable folder"
+        fs = mount_fstype(p.dir) if p.dir and not why else None
+        name = "disk"
+        if len(places) > 1:
+            label = p.label or fs or "unknown"
+            seen[label] = seen.get(label, 0) + 1
+            name = f"disk:{label}" + (f"-{seen[label]}" if seen[label] > 1 else "")
+        where = os.path.realpath(p.dir) if p.dir and not why else p.dir
+        out.append(Backing(name, "disk", where, fs, why))
     return out
 
 
-def available_backings(dirs: list[str]) -> dict[str, list[Backing]]:
-    """Every backing kind, mapped to its instances (unusable ones say why)."""
+def available_backings(
+    dirs: list[str], disks: list[Backing] | None = None
+) -> dict[str, list[Backing]]:
+    """Every backing kind, mapped to its instances (unusable ones say why); DISKS, when given,
+    are the disk backings (host --fs), else one per folder of DIRS."""
     shm_fs = mount_fstype(SHM_DIR) if os.path.isdir(SHM_DIR) else None
     tmpfs = Backing(
         "tmpfs",
@@ -221,7 +246,7 @@ def available_backings(dirs: list[str]) -> dict[str, list[Backing]]:
         "" if huge_dir else "no writable hugetlbfs is mounted",
     )
     return {
-        "disk": disk_backings(dirs),
+        "disk": disks if disks is not None else disk_backings(dirs),
         "tmpfs": [tmpfs],
         "memfd": [memfd],
         "hugetlbfs": [huge],

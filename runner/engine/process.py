@@ -26,6 +26,7 @@ from runner.engine.matching import (
     Observation,
     describe_expect,
     describe_observation,
+    fmt_addr,
     judge,
     projected,
     resolved,
@@ -39,9 +40,11 @@ from runner.lang.model import SUCCESS, Case, Expect, Step
 from runner.lang.ops import CONSTANTS, OPS
 
 MAX_MESSAGE = 60_000
-# Address space a case process may add to what it inherits from the harness: cases map a few
-# MiB; this keeps a runaway one (a map-and-touch loop) from pushing the machine into the OOM killer.
-CASE_ADDRESS_SPACE = 512 << 20
+# Address space a case process may add to what it inherits from the harness, in pages (512 MiB
+# with 4 KiB pages): cases map a few pages; this keeps a runaway one (a map-and-touch loop) from
+# pushing the machine into the OOM killer.  In pages because the cases count pages: the
+# max_map_count cases need ~65530 of them whatever the page size (1 GiB with 16 KiB pages).
+CASE_ADDRESS_SPACE_PAGES = 131072
 PR_SET_DUMPABLE = 4
 
 
@@ -203,7 +206,7 @@ class Process:
         """The expectation with its expressions evaluated, as failure messages show it."""
         if want["kind"] != "value":
             return want
-        return {**want, "value": resolved(want["value"], obs.result, self.env)}
+        return {**want, "value": self.fault_address(resolved(want["value"], obs.result, self.env))}
 
     def seen(self, step: Step, want: dict[str, Any], obs: Observation) -> Observation:
         """The observation as a failure shows it: an address in hex, of a mapping the fields
@@ -212,7 +215,16 @@ class Process:
             return replace(obs, result=Address(obs.result))
         if want["kind"] != "value" or not isinstance(obs.result, dict):
             return obs
-        return replace(obs, result=projected(want["value"], obs.result))
+        return replace(obs, result=self.fault_address(projected(want["value"], obs.result)))
+
+    def fault_address(self, value: Any) -> Any:
+        """A wait result's ``si_addr`` as deaths show theirs: relative to a bound mapping."""
+        if isinstance(value, dict) and type(value.get("si_addr")) is int:
+            return {
+                **value,
+                "si_addr": Address(value["si_addr"], fmt_addr(value["si_addr"], self.maps)),
+            }
+        return value
 
     def bind(self, step: Step, result: Any) -> None:
         self.env[step.bind] = result
@@ -294,10 +306,17 @@ class Process:
 
 
 class Address(int):
-    """An address a step returned: shown in hex."""
+    """An address a step returned: shown in hex, or as the text given (``m+5``)."""
+
+    text: str | None
+
+    def __new__(cls, value: int, text: str | None = None) -> Address:
+        self = super().__new__(cls, value)
+        self.text = text
+        return self
 
     def __repr__(self) -> str:
-        return hex(self)
+        return self.text or hex(self)
 
 
 class _LoopEnd(Exception):
@@ -326,7 +345,7 @@ def _shown_args(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _limit_address_space() -> None:
-    """RLIMIT_AS = what this process has mapped now + CASE_ADDRESS_SPACE, never raised."""
+    """RLIMIT_AS = what this process has mapped now + CASE_ADDRESS_SPACE_PAGES, never raised."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     # statm's first field is VmSize in pages. Read with os.read: in a fresh fork, a text-mode
     # open and a scan of /proc/self/status cost about 0.3 ms of CPU (mostly first touches of
@@ -334,12 +353,12 @@ def _limit_address_space() -> None:
     try:
         fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            vm_bytes = int(os.read(fd, 128).split()[0]) * resource.getpagesize()
+            vm_pages = int(os.read(fd, 128).split()[0])
         finally:
             os.close(fd)
     except (OSError, IndexError, ValueError):
         return
-    limit = vm_bytes + CASE_ADDRESS_SPACE
+    limit = (vm_pages + CASE_ADDRESS_SPACE_PAGES) * resource.getpagesize()
     # A fork child inherits its parent's limit and keeps it: the budget is per case process
     # tree, not renewed at each fork (nor could it be: raising a hard limit needs privilege).
     limit = min(x for x in (limit, soft, hard) if x != resource.RLIM_INFINITY)

@@ -22,6 +22,7 @@ MAX_DEPTH = 32  # of nested JSON in one report (a result value nests a few level
 
 _STR, _INT, _BOOL, _ANY, _DICT = str, int, bool, object, dict
 _OPT_STR = (str, type(None))
+_OPT_INT = "int or None"
 _FIELDS: dict[str, dict[str, object]] = {
     "proc": {"name": _STR, "parent": _OPT_STR},
     "start": {
@@ -35,6 +36,8 @@ _FIELDS: dict[str, dict[str, object]] = {
     "error": {"proc": _STR, "step": _STR, "op": _STR, "message": _STR},
     "aborted": {"proc": _STR, "step": _STR},
     "done": {},
+    "reaped": {"child": _INT, "exit": _OPT_INT, "signal": _OPT_INT},
+    "killed": {"target": _INT, "signal": _INT},
 }  # fmt: skip
 _EXPECT_KINDS = ("success", "errno", "signal", "value")
 
@@ -70,6 +73,8 @@ def parse_report(data: bytes, signals: dict[str, int], errnos: dict[str, int]) -
 
 
 def _is(value: object, kind: object) -> bool:
+    if kind is _OPT_INT:
+        return value is None or type(value) is int
     if kind is _INT:
         return type(value) is int
     if kind is _BOOL:

@@ -55,7 +55,10 @@ class _Judge:
         self.procs: dict[int, str] = {}
         # per pid, the steps started and not yet ended (a repeat encloses its own steps)
         self.open: dict[int, list[tuple[StepTrace, dict[str, Any], dict]]] = {}
-        self.waited: set[int] = set()
+        # How the processes that a case process reaped itself (``wait``) ended: the harness
+        # never sees those endings, and they are judged exactly as the ones it sees.
+        self.reaped: dict[int, Ending] = {}
+        self.kills: list[tuple[int, int]] = []  # (target pid, or <= 0 for the group; signo)
         self.done: set[int] = set()
         self.steps: list[StepTrace] = []
         self.failures: list[str] = []
@@ -78,10 +81,10 @@ class _Judge:
         if self.run.init_status:
             status = self.run.init_status
             self.errors.append(f"the case's init ended unexpectedly (wait status {status})")
-        for pid, ending in self.run.endings.items():
+        for pid, ending in {**self.run.endings, **self.reaped}.items():
             self._ending(pid, ending)
         for pid, name in self.procs.items():
-            if pid not in self.run.endings and pid not in self.waited:
+            if pid not in self.run.endings and pid not in self.reaped:
                 self.errors.append(f"{name} (pid {pid}) was never seen to end")
         if self.errors:
             return Verdict("error", self.errors[0], self.steps)
@@ -117,8 +120,6 @@ class _Judge:
         trace, _, _ = self.open[msg["pid"]].pop()
         trace.ok, trace.errno, trace.result = msg["ok"], msg["errno"], msg["result"]
         trace.observed = msg["observed"]
-        if trace.op == "wait" and msg["errno"] is None and type(trace.args.get("pid")) is int:
-            self.waited.add(trace.args["pid"])
         if not msg["ok"]:
             self.reported.setdefault(msg["pid"], set()).add("failed")
             self.failures.append(_failure(trace, msg["expected"], msg["observed"]))
@@ -140,13 +141,17 @@ class _Judge:
     def _on_done(self, msg: dict) -> None:
         self.done.add(msg["pid"])
 
+    def _on_reaped(self, msg: dict) -> None:
+        self.reaped[msg["child"]] = Ending(msg["child"], exit=msg["exit"], signal=msg["signal"])
+
+    def _on_killed(self, msg: dict) -> None:
+        self.kills.append((msg["target"], msg["signal"]))
+
     # -- endings ---------------------------------------------------------------------------
     def _ending(self, pid: int, ending: Ending) -> None:
         """Positive evidence only: an exit status counts with the final report that goes with
         it (done, a failure, an abort, an error); a signal with the step that expected it."""
         name = self.procs.get(pid, f"pid {pid}")
-        if pid in self.waited:
-            return  # its parent's wait step observed (and judged) how it ended
         if ending.signal is not None:
             self._death(pid, name, ending.signal)
             return
@@ -163,22 +168,36 @@ class _Judge:
         )
 
     def _death(self, pid: int, name: str, signo: int) -> None:
+        """A death is judged by the step it ended, whichever process reaped it. The one excuse
+        (the contract's): a child that its parent waits for, killed by the case's own ``kill``
+        in a step that expected no signal, is judged by that ``wait`` alone."""
         info = self.arena.siginfo(pid)
         sig = names.SIGNAL_NAME.get(signo, str(signo))
         code = addr = None
         if info is not None and info.signo == signo:
             code, addr = names.si_code_name(sig, info.code), info.addr
-        if not self.open.get(pid):
-            self.failures.append(f"{name} died by {sig} outside any step")
+        killed = pid in self.reaped and self._killed_by_case(pid, signo)
+        stack = self.open.pop(pid, [])
+        if not stack:
+            if not killed:
+                self.failures.append(f"{name} died by {sig} outside any step")
             return
-        trace, expect, maps = self.open.pop(pid)[-1]
+        trace, expect, maps = stack[-1]
+        for outer, _, _ in stack[:-1]:  # the repeats around it end with it
+            outer.observed = f"not finished: step {trace.step} ended the process"
         trace.signal, trace.si_code = sig, code
         trace.si_addr = fmt_addr(addr, maps) if addr is not None else None
         obs = Observation(signal=sig, si_code=code, si_addr=addr)
         trace.observed = describe_observation(obs, maps)
+        if killed and expect["kind"] != "signal":
+            trace.observed += " (the case's kill; its wait judges it)"
+            return
         trace.ok = judge(expect, obs, {})
         if not trace.ok:
             self.failures.append(_failure(trace, trace.expected, trace.observed))
+
+    def _killed_by_case(self, pid: int, signo: int) -> bool:
+        return any(s == signo and (target == pid or target <= 0) for target, s in self.kills)
 
 
 def _failure(trace: StepTrace, expected: str, observed: str) -> str:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.errors import Problem, UsageError
 from runner.lang.model import Case
 from runner.lang.validate import CaseValidator
-from runner.lang.yamlsafe import load_documents
+from runner.lang.yamlsafe import Document, load_documents
 
 SUFFIXES = (".yaml", ".yml")
+MAX_SNIFF = 1 << 16
 INTERNAL = "internal error while validating (a harness bug; please report it)"
+# the top-level keys of a case, looked for in the text of a file too broken to parse
+_CASE_ID = re.compile(r"^id\s*:", re.MULTILINE)
+_CASE_BODY = re.compile(r"^(steps|processes)\s*:", re.MULTILINE)
 
 
 @dataclass
@@ -35,18 +40,47 @@ class Suite:
         return [p for inv in self.invalid for p in inv.problems]
 
 
-def discover(paths: list[str]) -> list[Path]:
-    """Case files under the given files and folders, in a stable order."""
-    found: list[Path] = []
+def is_case_document(data: object) -> bool:
+    """A case is a mapping with an ``id`` and ``steps`` or ``processes``."""
+    return isinstance(data, dict) and "id" in data and ("steps" in data or "processes" in data)
+
+
+def holds_cases(path: Path) -> bool:
+    """Whether a YAML file is a case file: one of its documents is a case. Other YAML (a
+    project's data, a Tavern test) is not ours."""
+    return _holds_cases(path, *load_documents(path))
+
+
+def _holds_cases(path: Path, docs: list[Document], problems: list[Problem]) -> bool:
+    if any(is_case_document(doc.data) for doc in docs):
+        return True
+    if not problems:
+        return False
+    # a file that does not parse counts when its text has a case's top-level keys, so that a
+    # broken case file is reported, not passed over
+    try:
+        text = path.read_bytes()[:MAX_SNIFF].decode("utf-8", "replace")
+    except OSError:
+        return False
+    return bool(_CASE_ID.search(text) and _CASE_BODY.search(text))
+
+
+def discover(paths: list[str]) -> list[tuple[Path, bool]]:
+    """YAML files under the given files and folders, in a stable order, each with whether it was
+    named itself: a file named is a case file whatever it holds (its problems are reported); in
+    a folder, only the files that hold cases are (``load_file(path, named=False)``)."""
+    found: dict[Path, bool] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            for p in sorted(path.rglob("*")):
+                if p.suffix in SUFFIXES and p.is_file():
+                    found.setdefault(p, False)
         elif path.is_file():
-            found.append(path)
+            found[path] = True
         else:
             raise UsageError(f"{raw}: no such file or folder")
-    return list(dict.fromkeys(found))
+    return list(found.items())
 
 
 def display_name(path: Path) -> str:
@@ -56,10 +90,13 @@ def display_name(path: Path) -> str:
         return str(path)
 
 
-def load_file(path: Path) -> Suite:
+def load_file(path: Path, named: bool = True) -> Suite:
+    """The cases of one file; a file not ``named`` that holds no cases gives an empty suite."""
     name = display_name(path)
     suite = Suite()
     docs, problems = load_documents(path, name)
+    if not named and not _holds_cases(path, docs, problems):
+        return suite
     if problems:
         suite.invalid.append(InvalidCase(_file_id(name), name, problems[0].line, problems))
     for index, doc in enumerate(docs):
@@ -82,8 +119,8 @@ def load_file(path: Path) -> Suite:
 def load_suite(paths: list[str]) -> Suite:
     """Every case under ``paths``; invalid documents and duplicate ids land in ``invalid``."""
     suite = Suite()
-    for path in discover(paths):
-        part = load_file(path)
+    for path, named in discover(paths):
+        part = load_file(path, named)
         suite.cases += part.cases
         suite.invalid += part.invalid
     flag_duplicates(suite)

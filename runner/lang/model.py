@@ -58,6 +58,8 @@ class Case:
     processes: dict[str, list[Step]] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
     uses_file: bool = False
+    # names this architecture lacks, with the architectures that define them: the case skips here
+    foreign_names: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def location(self) -> str:

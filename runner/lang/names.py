@@ -128,6 +128,22 @@ ARCH_ONLY = {
     "x86_64": {"MAP": {"MAP_32BIT": 0x40}},
     "aarch64": {"PROT": {"PROT_BTI": 0x10, "PROT_MTE": 0x20}},
 }
+# The fixed tables as the UAPI headers define them on every architecture, before this one's own
+# names are added (tests check them against each architecture's headers).
+SHARED_TABLES: dict[str, dict[str, int]] = {
+    family: dict(table)
+    for family, table in (
+        ("PROT", PROT),
+        ("MAP", MAP),
+        ("MS", MS),
+        ("MADV", MADV),
+        ("MREMAP", MREMAP),
+        ("MLOCK", MLOCK),
+        ("MCL", MCL),
+        ("MFD", MFD),
+        ("F_SEAL", F_SEAL),
+    )
+}
 for _family, _extra in ARCH_ONLY.get(ARCH, {}).items():
     globals()[_family].update(_extra)
 
@@ -204,6 +220,20 @@ def si_code_value(signal_name: str, code_name: str) -> int | None:
     if code_name in table:
         return table[code_name]
     return GENERIC_SI_CODE.get(code_name)
+
+
+def tables_for(machine: str) -> dict[str, dict[str, int]]:
+    """The fixed flag tables on MACHINE (uname -m)."""
+    out = {family: dict(table) for family, table in SHARED_TABLES.items()}
+    for family, extra in ARCH_ONLY.get(machine, {}).items():
+        out[family].update(extra)
+    return out
+
+
+def elsewhere(family: str, name: str) -> list[str]:
+    """The other architectures that define NAME in FAMILY: a case using it is skipped here
+    (with that reason), not refused as invalid."""
+    return sorted(m for m, t in ARCH_ONLY.items() if m != ARCH and name in t.get(family, {}))
 
 
 def family_of(name: str) -> str | None:

@@ -20,6 +20,8 @@ from runner.lang.ops import (
     SYSTEM_PATHS,
 )
 
+# a name, not a place: editors get the file itself (mmapconf schema --path; docs/editors.md)
+SCHEMA_ID = "urn:mmapconf:case-format:1"
 _INT = {"type": ["integer", "string"], "description": "an integer or an expression"}
 _FLAG = {"type": ["integer", "string"]}
 _KINDS: dict[str, dict[str, Any]] = {
@@ -118,6 +120,7 @@ def build() -> dict[str, Any]:
     assert set(props) == set(CASE_KEYS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
         "title": "mmapconf case",
         "type": "object",
         "required": [k for k, required in CASE_KEYS.items() if required],

@@ -64,6 +64,7 @@ class CaseValidator:
         self.events: dict[str, int] = {}
         self.uses_file = False
         self.files: set[str] = set()
+        self.foreign_names: dict[str, list[str]] = {}
 
     def err(self, node: Any, key: Any, message: str, keyname: str = "") -> None:
         line, col = _pos_of(node, key)
@@ -117,6 +118,7 @@ class CaseValidator:
             processes=processes,
             events=self.events,
             uses_file=self.uses_file,
+            foreign_names=self.foreign_names,
         )
 
     def _string(self, node: dict, key: str) -> str | None:
@@ -439,6 +441,10 @@ class CaseValidator:
                 self.err(node, key, str(e))
                 continue
             for name in sorted(expr.names - set(table)):
+                arches = names.elsewhere(family, name)
+                if arches:
+                    self.foreign_names[name] = arches
+                    continue
                 other = names.family_of(name)
                 hint = f" (a {other}_ name)" if other else ""
                 self.err(node, key, f"unknown {family}_ flag {name!r}{hint}")

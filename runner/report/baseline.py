@@ -255,20 +255,26 @@ def load_baseline(path: Path) -> list[Entry]:
 
 
 def _when_holds(entry: Entry, report: dict[str, Any], r: dict[str, Any]) -> bool:
+    """Whether the entry's ``when`` holds for result R: the result's own facts first, the
+    report's environment second (model.result_facts)."""
     w = entry.when
-    if "kernel" in w and not kernel_matches(model.kernel_release(report), w["kernel"]):
+    facts = model.result_facts(report, r)
+    if "kernel" in w and not kernel_matches(str(facts.get("kernel")), w["kernel"]):
         return False
-    if "fs" in w and model.backing_fs(report, r) not in w["fs"]:
+    if "fs" in w and facts.get("fs") not in w["fs"]:
         return False
-    if "backing" in w and r.get("backing") not in w["backing"]:
+    if "backing" in w and facts.get("backing") not in w["backing"]:
         return False
-    return not ("arch" in w and model.environment(report).get("machine") not in w["arch"])
+    return not ("arch" in w and facts.get("arch") not in w["arch"])
 
 
 def _covers(entry: Entry, r: dict[str, Any]) -> bool:
+    """An entry named ID[BACKING] covers ID on that backing; ``ID[disk]`` covers every disk
+    backing (``ID[disk:xfs]``, ``ID[disk:btrfs]`` of a run with several), narrowed by when."""
     if entry.id != model.result_id(r):
         return False
-    return entry.backing is None or entry.backing == r.get("backing")
+    backing = r.get("backing")
+    return entry.backing in (None, backing) or entry.backing == model.split_backing(backing)
 
 
 def covering_entry(
@@ -294,6 +300,24 @@ def expiry(entry: Entry, report: dict[str, Any], today: dt.date) -> str | None:
     if kernel_tuple(release) != (0, 0, 0) and kernel_matches(release, f">={entry.until}"):
         return f"until kernel {entry.until}, and this kernel is {release}"
     return None
+
+
+class KnownDeviations:
+    """A baseline's entries in force on this run, to tell a result known as soon as it arrives
+    (progress marks, pytest's outcome); the report's ``known`` outcomes come from apply_baseline,
+    through the same matching."""
+
+    def __init__(self, path: Path, environment: dict[str, Any], today: dt.date | None = None):
+        self.entries = load_baseline(path)
+        self.report = {"environment": environment}
+        day = today or dt.date.today()
+        self.expired = {id(e) for e in self.entries if expiry(e, self.report, day)}
+
+    def entry_for(self, result: dict[str, Any]) -> Entry | None:
+        """The entry that makes a failed ``result`` (``Result.to_json()``) known, or None."""
+        if model.outcome(result) not in BASELINED_OUTCOMES:
+            return None
+        return covering_entry(self.entries, self.report, result, self.expired)
 
 
 def _recount(report: dict[str, Any]) -> None:
@@ -416,7 +440,7 @@ def make_baseline(report: dict[str, Any]) -> str:
         lines.append(f"  - name: {_q(model.result_name(r))}")
         # On the disk backing the filesystem is whatever --dir pointed at, so pin it; on the
         # other backings it follows from the backing itself.
-        if r.get("backing") == "disk" and fs:
+        if model.split_backing(r.get("backing")) == "disk" and fs:
             lines.append(f"    when: {{fs: {_q(fs)}}}")
         lines.append(f"    reason: {_q(r.get('reason') or o)}")
         lines.append(

@@ -101,17 +101,35 @@ def kernel_release(report: dict[str, Any]) -> str:
     return str(environment(report).get("kernel_release") or "unknown")
 
 
-def backing_fs(report: dict[str, Any], r: dict[str, Any]) -> str | None:
-    """The filesystem a result ran on: the result's own ``fs`` if the engine adds one, else the
-    environment's entry for its backing."""
+def result_facts(report: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    """What a result ran on: its own ``facts`` (backing kind, filesystem; added by the engine)
+    first, the report's environment second (kernel, arch, and the backing's entry), so one
+    report can hold disk results on several filesystems."""
+    env = environment(report)
+    facts: dict[str, Any] = {"kernel": kernel_release(report), "arch": env.get("machine")}
+    backings = env.get("backings")
+    b = backings.get(r.get("backing")) if isinstance(backings, dict) else None
+    if isinstance(b, dict):
+        facts.update(backing=b.get("kind"), fs=b.get("fs"))
+    if not facts.get("backing"):
+        facts["backing"] = split_backing(r.get("backing"))
+    own = r.get("facts")
+    if isinstance(own, dict):
+        facts.update({k: v for k, v in own.items() if v is not None})
     if isinstance(r.get("fs"), str):
-        return r["fs"]
-    backings = environment(report).get("backings")
-    if isinstance(backings, dict):
-        b = backings.get(r.get("backing"))
-        if isinstance(b, dict) and isinstance(b.get("fs"), str):
-            return b["fs"]
-    return None
+        facts["fs"] = r["fs"]
+    return facts
+
+
+def split_backing(name: Any) -> str | None:
+    """The backing kind of a result's backing name: ``disk:xfs`` -> ``disk``."""
+    return name.split(":", 1)[0] if isinstance(name, str) and name else None
+
+
+def backing_fs(report: dict[str, Any], r: dict[str, Any]) -> str | None:
+    """The filesystem a result ran on (see result_facts)."""
+    fs = result_facts(report, r).get("fs")
+    return fs if isinstance(fs, str) else None
 
 
 def ordered_outcomes(seen: Iterable[str]) -> list[str]:

@@ -6,6 +6,7 @@ give the same outcomes.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -15,6 +16,7 @@ from runner.engine import confine, interrupt, libc
 from runner.engine.arena import Arena
 from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
 from runner.engine.executor import Execution, execute
+from runner.engine.native import execute as native
 from runner.engine.verdict import judge_execution
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
@@ -56,6 +58,7 @@ class Result:
     steps: list[dict[str, Any]] = field(default_factory=list)
     outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
     steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
+    facts: dict[str, Any] = field(default_factory=dict)  # what it ran on: backing kind, fs
     output: str = ""  # what the case printed on stdout/stderr (bounded), never the terminal
     uses_machine_code: bool = False  # a case with ``call`` can forge its own observations
 
@@ -82,10 +85,14 @@ class Result:
 
 @dataclass
 class RunConfig:
-    """What the user chose: backing kinds (None: all that apply) and --dir folders."""
+    """What the user chose: backing kinds (None: all that apply), --dir folders, the executor."""
 
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
+    disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
+    # "python", or "native": the case processes run compiled programs (MMAPCONF_EXECUTOR sets
+    # the default, so a whole test run can be made on either executor)
+    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "python"))
 
 
 class Runner:
@@ -94,8 +101,9 @@ class Runner:
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.kinds = available_backings(config.dirs)
+        self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
+        self._native_arena: Arena | None = None
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
 
     @property
@@ -135,26 +143,33 @@ class Runner:
             claim=case.claim,
             refs=case.refs,
             tags=case.tags,
+            facts={"backing": backing.kind, "fs": backing.fs},
         )
         facts = self.facts.for_backing(backing.kind, backing.fs)
         reasons = ([backing.unavailable] if backing.unavailable else []) + unmet(
             case.requires, facts
         )
+        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
+        reasons = reasons or [
+            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
+            for name, arches in sorted(case.foreign_names.items())
+        ]
         if reasons:
             result.reason = "; ".join(reasons)
             return result
         result.uses_machine_code = case.uses_machine_code
         start = time.monotonic()
         with interrupt.while_running():
-            scratch, arena = None, Arena()  # fresh per case: nothing carries over
+            scratch, arena = None, self._case_arena()
             try:
                 with interrupt.deferred():  # an interrupt while making it is raised in the try
                     scratch = backing.scratch()
-                run = execute(case, facts, arena, scratch)
+                run = self._execute(case, facts, arena, scratch)
                 verdict = judge_execution(run, arena, case.timeout)
             finally:
                 with interrupt.deferred():  # an interrupt here waits until the folder is gone
-                    arena.close()
+                    if arena is not self._native_arena:
+                        arena.close()  # fresh per case: nothing carries over to the next
                     leftover = _remove(scratch)
         result.outcome, result.reason = verdict.outcome, verdict.reason
         if leftover and result.outcome == "passed":
@@ -166,6 +181,24 @@ class Runner:
         result.output = _output(run)
         result.duration_s = round(time.monotonic() - start, 6)
         return result
+
+    def close(self) -> None:
+        """Stop what the run started in this process (the native fork server)."""
+        native.close_server()
+
+    def _case_arena(self) -> Arena:
+        """The Python executor's arena is made for each case; the native executor's is the fork
+        server's page, reset by it before each case."""
+        if self.config.executor != "native":
+            return Arena()
+        if self._native_arena is None:
+            self._native_arena = native.NativeArena()
+        return self._native_arena
+
+    def _execute(self, case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
+        if self.config.executor == "native":
+            return native.execute(case, facts, arena, scratch)  # type: ignore[arg-type]
+        return execute(case, facts, arena, scratch)
 
 
 def _remove(scratch: str | None) -> str:

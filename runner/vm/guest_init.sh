@@ -29,7 +29,7 @@ done
 
 die() {
     echo "MMAPCONF-INIT-ERROR: $*"
-    poweroff -f
+    reboot -f
 }
 
 load() {
@@ -83,4 +83,6 @@ dmesg >"$R$JOB/dmesg.txt"
 echo $rc >"$R$JOB/exit-status"
 echo "MMAPCONF-EXIT=$rc"
 sync
-poweroff -f
+# reboot, not poweroff: under -no-reboot it ends qemu whether or not the kernel has ACPI
+# (poweroff -f halts a kernel without ACPI and leaves qemu running until the timeout).
+reboot -f

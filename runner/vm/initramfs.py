@@ -17,13 +17,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .kernels import KernelTree
+from .target import Target
 
 # Groups of modules the guest init loads by name: `boot` always, then the
 # group of the filesystem under test (mmapconf.fs=NAME on the command line).
 # Names that are built into a given kernel simply resolve to nothing.
 MODULE_GROUPS: dict[str, list[str]] = {
-    "boot": ["virtio_mmio", "9pnet_virtio", "9p", "virtio_blk"],
+    "boot": ["9pnet_virtio", "9p", "virtio_blk"],
     # crc32c by alias: the filesystems ask the crypto API for "crc32c" at
     # mount time, and not every kernel's module declares that soft dependency
     # (6.18's btrfs does not: "error allocating crc32c hash" without it).
@@ -32,9 +32,12 @@ MODULE_GROUPS: dict[str, list[str]] = {
     "btrfs": ["crc32c", "btrfs"],
 }
 
+# The transport of the virtio devices, loaded first with the boot group.
+MACHINE_MODULES = {"microvm": ["virtio_mmio"], "q35": ["virtio_pci"]}
+
 GUEST_INIT = Path(__file__).with_name("guest_init.sh")
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-INITRD_NAME = "mmapconf-initrd-{fs}.cpio"
+INITRD_NAME = "mmapconf-initrd-{machine}-{fs}.cpio"
 
 
 def find_busybox() -> Path:
@@ -44,13 +47,16 @@ def find_busybox() -> Path:
     raise FileNotFoundError("busybox not found; run scripts/install-vm-deps.sh (busybox-static)")
 
 
-def module_order(tree: KernelTree, names: list[str]) -> list[Path]:
+def module_order(target: Target, names: list[str]) -> list[Path]:
     """The module files to insmod, dependencies (and soft dependencies such
     as crc32c) first, as `modprobe --show-depends` resolves them."""
     out: list[Path] = []
+    if target.modules_root is None:
+        return out  # a kernel with everything built in
     for name in names:
         p = subprocess.run(
-            ["modprobe", "-d", str(tree.root), "-S", tree.abi, "--show-depends", name],
+            ["modprobe", "-d", str(target.modules_root), "-S", target.release]
+            + ["--show-depends", name],
             capture_output=True,
             text=True,
         )
@@ -117,9 +123,13 @@ def _pad(b: bytes) -> bytes:
 
 
 def build(
-    tree: KernelTree, fs: str = "none", busybox: Path | None = None, init: Path = GUEST_INIT
+    target: Target,
+    fs: str = "none",
+    busybox: Path | None = None,
+    init: Path = GUEST_INIT,
+    machine: str = "microvm",
 ) -> bytes:
-    """The initramfs for TREE as bytes: the boot modules and those of FS only
+    """The initramfs for TARGET as bytes: the boot modules and those of FS only
     (all of xfs and btrfs would triple its size, and TCG pays for every MB)."""
     busybox = busybox or find_busybox()
     c = Cpio()
@@ -132,8 +142,10 @@ def build(
     for group, names in MODULE_GROUPS.items():
         if group not in ("boot", fs):
             continue
+        if group == "boot":
+            names = MACHINE_MODULES[machine] + names
         order = []
-        for path in module_order(tree, names):
+        for path in module_order(target, names):
             base = module_basename(path)
             order.append(base)
             if base not in seen:
@@ -143,15 +155,15 @@ def build(
     return c.bytes()
 
 
-def ensure(tree: KernelTree, fs: str = "none") -> Path:
-    """The cached initramfs of TREE for FS, rebuilt when the init script,
+def ensure(target: Target, fs: str = "none", machine: str = "microvm") -> Path:
+    """The cached initramfs of TARGET for FS, rebuilt when the init script,
     busybox or this builder changed since."""
-    out = tree.root / INITRD_NAME.format(fs=fs)
+    out = target.cache / INITRD_NAME.format(machine=machine, fs=fs)
     busybox = find_busybox()
     inputs = (GUEST_INIT, busybox, Path(__file__))
     if out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in inputs):
         return out
-    data = build(tree, fs, busybox)
+    data = build(target, fs, busybox, machine=machine)
     # Write then rename: a truncated initramfs would boot into "junk at the
     # end of compressed archive" instead of failing here.
     fd, tmp = tempfile.mkstemp(prefix=out.name + ".", dir=out.parent)

@@ -60,6 +60,8 @@ class GuestSpec:
     initrd: Path
     job: Path
     fs: str = "none"  # filesystem of `disk`, or "none" for no scratch disk
+    machine: str = "microvm"  # or q35 (virtio over PCI, SeaBIOS)
+    acpi: bool = True  # False: microvm without ACPI lists its virtio-mmio devices on the cmdline
     disk: Path | None = None
     accel: str = "tcg"
     memory: str = "1G"
@@ -92,16 +94,29 @@ def kernel_append(spec: GuestSpec) -> str:
     return line
 
 
+MACHINES = ("microvm", "q35")
+
+
+def _machine(spec: GuestSpec) -> tuple[list[str], str]:
+    """The -M (and firmware) arguments, and the suffix of the virtio device names."""
+    if spec.machine == "q35":
+        return ["-M", "q35"], "pci"
+    if spec.machine != "microvm":
+        raise ValueError(f"machine {spec.machine!r}: choose from {', '.join(MACHINES)}")
+    acpi = "" if spec.acpi else ",acpi=off"
+    return ["-M", f"microvm,pit=on,pic=on,rtc=on{acpi}", "-bios", str(QBOOT)], "device"
+
+
 def command(spec: GuestSpec, qemu: str = QEMU) -> list[str]:
     """The qemu argv for SPEC."""
     if spec.accel == "kvm":
         accel = ["-accel", "kvm", "-cpu", "host"]
     else:
         accel = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    machine, bus = _machine(spec)
     cmd = [
         qemu,
-        "-M", "microvm,pit=on,pic=on,rtc=on",
-        "-bios", str(QBOOT),
+        *machine,
         *accel,
         "-m", spec.memory,
         "-smp", str(spec.smp),
@@ -110,14 +125,14 @@ def command(spec: GuestSpec, qemu: str = QEMU) -> list[str]:
         # The host root, read-only (qemu enforces it): the guest runs the
         # host's interpreter and project checkout at the same paths.
         "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
-        "-device", "virtio-9p-device,fsdev=hostroot,mount_tag=hostroot",
+        "-device", f"virtio-9p-{bus},fsdev=hostroot,mount_tag=hostroot",
         "-fsdev", f"local,id=job,path={spec.job},security_model=none,multidevs=remap",
-        "-device", "virtio-9p-device,fsdev=job,mount_tag=job",
+        "-device", f"virtio-9p-{bus},fsdev=job,mount_tag=job",
     ]  # fmt: skip
     if spec.disk is not None:
         cmd += [
             "-drive", f"file={spec.disk},if=none,id=disk0,format=raw",
-            "-device", "virtio-blk-device,drive=disk0",
+            "-device", f"virtio-blk-{bus},drive=disk0",
         ]  # fmt: skip
     cmd += [
         "-kernel",

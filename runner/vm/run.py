@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import initramfs, kernels, qemu, vmreport
+from . import initramfs, kconfig, kernels, qemu, vmreport
+from .target import Target, check, resolve
 
 GUEST_DISK_DIR = "/run/mmapconf/disk"
 DISK_SIZE = 1 << 30  # sparse; mkfs.xfs wants >= 300 MB
@@ -30,7 +31,19 @@ MKFS = {
 }
 # Our own per-guest options: a --dir or --report-dir from the caller would
 # point the guest at host paths we do not mount writable.
-_OWN_OPTIONS = ("--dir", "--report-dir", "--kernel", "--fs", "--accel", "--vm-timeout")
+_OWN_OPTIONS = (
+    "--dir",
+    "--report-dir",
+    "--kernel",
+    "--modules",
+    "--machine",
+    "--fs",
+    "--accel",
+    "--vm-timeout",
+)
+# What the guest's command needs, and nothing else of the host's environment: cmd.sh sits in
+# the report folder, which CI jobs upload.
+GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -68,23 +81,20 @@ def guest_command(guest_argv: list[str], job: Path, fs: str) -> list[str]:
     return argv + ["--report-dir", str(job)]
 
 
-def guest_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
-    for k in ("PYTHONHOME", "VIRTUAL_ENV_PROMPT", "PS1", "PROMPT_COMMAND", "TMP", "TEMP"):
-        env.pop(k, None)
-    pp = env.get("PYTHONPATH", "")
-    env.update(
-        {
-            # The root is read-only in the guest: no bytecode, caches or $HOME writes.
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONPATH": str(PROJECT_ROOT) + (os.pathsep + pp if pp else ""),
-            "TMPDIR": "/run/tmp",
-            "HOME": "/run/tmp",
-            "XDG_CACHE_HOME": "/run/tmp/.cache",
-            "MMAPCONF_GUEST": "1",
-        }
-    )
-    return env
+def guest_env() -> dict[str, str]:
+    """The guest command's whole environment: built here, never copied from the host's."""
+    pp = os.environ.get("PYTHONPATH", "")  # where the host's interpreter finds the packages
+    return {
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + GUEST_PATH,
+        "LANG": "C.UTF-8",
+        # The root is read-only in the guest: no bytecode, caches or $HOME writes.
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(PROJECT_ROOT) + (os.pathsep + pp if pp else ""),
+        "TMPDIR": "/run/tmp",
+        "HOME": "/run/tmp",
+        "XDG_CACHE_HOME": "/run/tmp/.cache",
+        "MMAPCONF_GUEST": "1",
+    }
 
 
 def _under_tmp(p: Path | str) -> bool:
@@ -103,32 +113,33 @@ def make_disk(fs: str, directory: Path) -> Path:
     return img
 
 
-def job_dir(report_dir: Path, tree: kernels.KernelTree, fs: str, several_fs: bool) -> Path:
-    label = tree.series or tree.abi
+def job_dir(report_dir: Path, target: Target, fs: str, several_fs: bool) -> Path:
+    label = target.label
     return report_dir / (f"{label}-{fs}" if several_fs else label)
 
 
-def resolve_accel(accel: str | None, tree: kernels.KernelTree, initrd: Path) -> str:
+def resolve_accel(accel: str | None, target: Target, initrd: Path) -> str:
     if accel in ("tcg", "kvm"):
         return accel
     if accel not in (None, "", "auto"):
         raise ValueError(f"--accel must be tcg, kvm or auto, not {accel!r}")
-    ok = qemu.kvm_works(tree.vmlinux, initrd, kernels.cache_root())
+    ok = qemu.kvm_works(target.image, initrd, kernels.cache_root())
     return "kvm" if ok else "tcg"
 
 
 def run_one(
-    tree: kernels.KernelTree,
+    target: Target,
     guest_argv: list[str],
     job: Path,
     fs: str,
     accel: str,
     timeout: float,
     log=print,
+    machine: str = "microvm",
 ) -> Path | None:
-    """Boot TREE once (twice if the first boot brings no report back);
+    """Boot TARGET once (twice if the first boot brings no report back);
     returns the annotated report.json, or None."""
-    initrd = initramfs.ensure(tree, fs)
+    initrd = initramfs.ensure(target, fs, machine)
     job = job.resolve()
     if job.exists():
         shutil.rmtree(job)
@@ -142,10 +153,12 @@ def run_one(
         for attempt in (1, 2):
             disk = make_disk(fs, Path(d)) if fs != "none" else None
             spec = qemu.GuestSpec(
-                tree.vmlinux,
+                target.image,
                 initrd,
                 job,
                 fs=fs,
+                machine=machine,
+                acpi=target.facts.get("acpi", True),
                 disk=disk,
                 accel=accel,
                 tmp_tmpfs=not keep_tmp,
@@ -166,15 +179,17 @@ def run_one(
             why = "timed out" if r.timed_out else f"exit status {r.exit_status}"
             kept = job / f"console.attempt{attempt}.log"
             r.console.rename(kept)
-            log(f"  {tree.abi} {fs}: no report.json ({why}); console log kept in {kept}")
+            log(f"  {target.label} {fs}: no report.json ({why}); console log kept in {kept}")
     if not report.is_file():
         vmreport.write_json_atomic(job / "vm-error.json", {"attempts": attempts})
         return None
     facts = vmreport.guest_facts(job)
     vm = {
-        "series": tree.series,
-        "kernel_abi": tree.abi,
-        "debian_version": tree.version,
+        "series": target.facts.get("series", ""),
+        "kernel_abi": target.release,
+        "debian_version": target.facts.get("debian_version", ""),
+        "kernel": _kernel_facts(target),
+        "machine": machine,
         "accel": accel,
         "fs": fs,
         "disk": f"/dev/vda ({fs}) at {GUEST_DISK_DIR}" if fs != "none" else None,
@@ -188,6 +203,16 @@ def run_one(
     return report
 
 
+def _kernel_facts(target: Target) -> dict[str, Any]:
+    """What the report says about the kernel: where it came from, what it is, and the options
+    that matter to the guest and to the cases."""
+    facts = {"label": target.label, "release": target.release, **target.facts}
+    facts["booted"] = str(target.image) + (" (ELF, PVH entry)" if target.elf else " (bzImage)")
+    if target.config is not None:
+        facts["config"] = kconfig.relevant(target.config)
+    return facts
+
+
 def run_under_kernels(
     kernels_: list[str],
     guest_argv: list[str],
@@ -195,13 +220,16 @@ def run_under_kernels(
     fs: list[str],
     accel: str | None,
     timeout: float,
+    modules: Path | None = None,
+    machine: str = "microvm",
 ) -> list[Path]:
     """Boot each kernel once per filesystem and run `mmapconf GUEST_ARGV` in it.
 
     Returns the report.json paths that came back (one per kernel x fs that
     worked); a failure is printed and left out, so fewer paths than
     len(kernels_) * len(fs) means an infrastructure error.  Raises
-    VMUnavailable when this host cannot boot guests at all.
+    VMUnavailable when this host cannot boot guests at all, KernelRefused (before any boot)
+    when a kernel's config lacks what the guest needs.
     """
     missing = missing_tools()
     if missing:
@@ -212,23 +240,26 @@ def run_under_kernels(
     fs = fs or ["ext4"]
     # Absolute: the guest mounts the job dir at this very path.
     report_dir = Path(report_dir).resolve()
-    trees = [_find_or_fetch(k) for k in kernels_]
+    targets = [resolve(k, modules) for k in kernels_]
+    for t in targets:  # every kernel is checked before the first boot
+        check(t, machine, fs)
     out: list[Path] = []
-    for tree in trees:
-        initrd = initramfs.ensure(tree)
-        acc = resolve_accel(accel, tree, initrd)
+    for target in targets:
+        initrd = initramfs.ensure(target, "none", machine)
+        acc = resolve_accel(accel, target, initrd)
         for f in fs:
-            job = job_dir(report_dir, tree, f, len(fs) > 1)
+            job = job_dir(report_dir, target, f, len(fs) > 1)
             t0 = time.monotonic()
-            path = run_one(tree, guest_argv, job, f, acc, timeout)
+            path = run_one(target, guest_argv, job, f, acc, timeout, machine=machine)
             took = time.monotonic() - t0
+            name = target.release
             if path is None:
-                print(f"{tree.abi} [{f}, {acc}]: INFRASTRUCTURE ERROR after 2 boots ({job})")
+                print(f"{name} [{f}, {acc}]: INFRASTRUCTURE ERROR after 2 boots ({job})")
                 continue
             rep = json.loads(path.read_text())
             issues = rep["environment"]["vm"]["kernel_issues"]
             print(
-                f"{tree.abi} [{f}, {acc}]: {_summary_text(rep.get('summary'))} "
+                f"{name} [{f}, {acc}]: {_summary_text(rep.get('summary'))} "
                 f"in {took:.1f} s -> {path}"
                 + (f"\n  KERNEL ISSUES ({len(issues)}): " + "; ".join(issues[:5]) if issues else "")
             )
@@ -242,13 +273,3 @@ def _summary_text(summary: Any) -> str:
     counts = summary.get("counts", summary)
     parts = [f"{v} {k}" for k, v in counts.items() if isinstance(v, int) and v]
     return ", ".join(parts) or "nothing ran"
-
-
-def _find_or_fetch(spec: str) -> kernels.KernelTree:
-    try:
-        return kernels.find(spec)
-    except LookupError:
-        if spec not in kernels.read_lock():
-            raise
-    print(f"kernel {spec} is pinned in the lock file but not cached: fetching it")
-    return kernels.fetch([spec])[0]

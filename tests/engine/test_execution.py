@@ -160,6 +160,7 @@ steps:
     before = _children()
     runner = Runner(RunConfig(dirs=[str(disk)]))
     results = [runner.run_item(i) for i in runner.plan(load_suite([str(case)]))]
+    runner.close()  # the native executor's fork server lives as long as its runner
     try:
         assert [r.outcome for r in results] == ["timeout"] * 3
         assert _children() == before

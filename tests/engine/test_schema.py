@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 
-from runner.lang.schema import build, render
+from runner.lang.schema import SCHEMA_ID, build, render
 from runner.lang.yamlsafe import load_documents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,3 +31,25 @@ def test_every_case_conforms():
                 for e in validator.iter_errors(json.loads(json.dumps(doc.data)))
             ]
             assert not errors, errors[:3]
+
+
+def test_schema_names_itself_and_is_a_valid_schema():
+    schema = json.loads((ROOT / "cases" / "schema.json").read_text())
+    assert schema["$id"] == SCHEMA_ID
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def _all_messages(errors) -> list[str]:
+    out = []
+    for e in errors:
+        out.append(e.message)
+        out += _all_messages(e.context or [])
+    return out
+
+
+def test_schema_flags_a_misspelt_key_as_an_editor_would():
+    validator = jsonschema.Draft202012Validator(build())
+    doc = {"id": "x", "title": "t", "steps": [{"mmap": {"lenght": 4096}, "expcet": {}}]}
+    messages = _all_messages(validator.iter_errors(doc))
+    assert any("'expcet' was unexpected" in m for m in messages)
+    assert any("'lenght' was unexpected" in m for m in messages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.lang.catalogue import render_markdown
-from runner.lang.loader import load_suite
+from runner.lang.loader import SUFFIXES, holds_cases, load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,6 +14,9 @@ def test_every_shipped_case_validates():
     suite = load_suite([str(ROOT / "cases")])
     assert not suite.problems, [str(p) for p in suite.problems[:5]]
     assert len(suite.cases) >= 180
+    # a folder's YAML that holds no case is passed over: none of the catalogue's may be
+    files = [p for p in (ROOT / "cases").rglob("*") if p.suffix in SUFFIXES]
+    assert files and all(holds_cases(p) for p in files)
 
 
 def test_catalogue_page_is_current():

@@ -24,13 +24,6 @@ def test_each_case_and_backing_is_one_item(demo: pytest.Pytester) -> None:
     ]
 
 
-def test_yaml_outside_cases_is_not_collected(demo: pytest.Pytester) -> None:
-    write(demo.path, "config/settings.yaml", "key: value\n")
-    result = demo.runpytest(*PLUGIN, "--collect-only", "-q")
-    assert not [line for line in collected(result) if "settings" in line]
-    assert len(collected(result)) == 6
-
-
 def test_tags_are_registered_markers(demo: pytest.Pytester) -> None:
     result = demo.runpytest(
         *PLUGIN, "--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning",

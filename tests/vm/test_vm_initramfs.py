@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import lzma
 import shutil
@@ -13,6 +14,7 @@ import pytest
 
 from runner.vm import image, initramfs
 from runner.vm.kernels import KernelTree
+from runner.vm.target import stock
 
 
 def read_newc(data: bytes) -> dict[str, tuple[int, bytes]]:
@@ -75,7 +77,7 @@ def test_build_loads_boot_and_fs_modules_in_order(tmp_path: Path, monkeypatch) -
     )
     busybox = tmp_path / "busybox"
     busybox.write_bytes(b"\x7fELF-busybox")
-    tree = KernelTree(tmp_path, "1.0-test")
+    tree = stock(KernelTree(tmp_path, "1.0-test"))
     entries = read_newc(initramfs.build(tree, "ext4", busybox))
     assert entries["bin/busybox"] == (0o100755, b"\x7fELF-busybox")
     assert entries["init"][0] == 0o100755
@@ -87,20 +89,28 @@ def test_build_loads_boot_and_fs_modules_in_order(tmp_path: Path, monkeypatch) -
     assert "modules/xfs.list" not in entries  # only the fs under test
 
 
-def fake_bzimage(payload: bytes, setup_sects: int = 3) -> bytes:
+def fake_bzimage(payload: bytes, setup_sects: int = 3, size_appended: bool = True) -> bytes:
+    """A bzImage as arch/x86/boot/compressed/Makefile and scripts/Makefile.lib lay it out: the
+    decompressed size appended to every payload but gzip's (its trailer holds it)."""
     bz = bytearray((setup_sects + 1) * 512 + 64)
     bz[0x1F1] = setup_sects
     bz[0x202:0x206] = b"HdrS"
-    struct.pack_into("<II", bz, 0x248, 64, len(payload) + 4)
-    return bytes(bz) + payload + struct.pack("<I", 12345)
+    tail = struct.pack("<I", 12345) if size_appended else b""
+    struct.pack_into("<II", bz, 0x248, 64, len(payload) + len(tail))
+    return bytes(bz) + payload + tail + b"\0" * 16  # the setup code's padding follows
 
 
-@pytest.mark.parametrize("kind", ["gzip", "xz"])
+@pytest.mark.parametrize("kind", ["gzip", "xz", "bzip2", "lzma"])
 def test_extract_vmlinux(tmp_path: Path, kind: str) -> None:
     elf = b"\x7fELF" + bytes(range(256)) * 10
-    comp = gzip.compress(elf) if kind == "gzip" else lzma.compress(elf)
+    comp = {
+        "gzip": gzip.compress,
+        "xz": lzma.compress,
+        "bzip2": bz2.compress,
+        "lzma": lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE),
+    }[kind](elf)
     bz = tmp_path / "vmlinuz"
-    bz.write_bytes(fake_bzimage(comp))
+    bz.write_bytes(fake_bzimage(comp, size_appended=kind != "gzip"))
     assert image.payload(bz.read_bytes())[0] == kind
     out = tmp_path / "vmlinux"
     image.extract_vmlinux(bz, out)

@@ -75,12 +75,29 @@ def test_guest_command_sets_dir_and_report_dir(tmp_path: Path) -> None:
     assert run.guest_command(["run"], tmp_path, "none")[-2:] == ["--report-dir", str(tmp_path)]
 
 
-def test_guest_env_is_safe_for_a_read_only_root() -> None:
-    env = run.guest_env({"PATH": "/bin", "PYTHONPATH": "/extra", "PYTHONHOME": "/bad"})
+def test_guest_env_is_safe_for_a_read_only_root(monkeypatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/extra")
+    monkeypatch.setenv("PYTHONHOME", "/bad")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_planted")
+    env = run.guest_env()
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["PYTHONPATH"].split(":") == [str(run.PROJECT_ROOT), "/extra"]
-    assert "PYTHONHOME" not in env
+    assert "PYTHONHOME" not in env and "GITHUB_TOKEN" not in env
     assert env["HOME"].startswith("/run/") and env["TMPDIR"].startswith("/run/")
+    # Only what the guest's command needs; the host's environment is not copied.
+    assert set(env) <= {"PATH", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "TMPDIR"} | {
+        "HOME",
+        "XDG_CACHE_HOME",
+        "MMAPCONF_GUEST",
+    }
+
+
+def test_q35_and_microvm_without_acpi(tmp_path: Path) -> None:
+    s = " ".join(qemu.command(spec(tmp_path, machine="q35", fs="ext4", disk=tmp_path / "d")))
+    assert "-M q35" in s and "virtio-9p-pci" in s and "virtio-blk-pci" in s
+    assert "qboot" not in s  # q35 boots through its own firmware
+    s = " ".join(qemu.command(spec(tmp_path, acpi=False)))
+    assert "microvm,pit=on,pic=on,rtc=on,acpi=off" in s and "virtio-9p-device" in s
 
 
 def test_guest_init_is_valid_shell() -> None:

@@ -11,13 +11,14 @@ import pytest
 
 from runner.cli.kernels import add_kernels_cli
 from runner.vm import initramfs, kernels, qemu, run
+from runner.vm.target import Target, stock
 
 
 @pytest.fixture
-def fake_tree(tmp_path: Path, monkeypatch) -> kernels.KernelTree:
-    monkeypatch.setattr(initramfs, "ensure", lambda tree, fs="none": tmp_path / "initrd")
+def fake_tree(tmp_path: Path, monkeypatch) -> Target:
+    monkeypatch.setattr(initramfs, "ensure", lambda t, fs="none", m="": tmp_path / "initrd")
     monkeypatch.setattr(run, "make_disk", lambda fs, d: d / "disk.img")
-    return kernels.KernelTree(tmp_path / "tree", "6.1.0-99-amd64", "6.1", "6.1.999-1")
+    return stock(kernels.KernelTree(tmp_path / "tree", "6.1.0-99-amd64", "6.1", "6.1.999-1"))
 
 
 def fake_boot(outcomes: list[str]):
@@ -92,7 +93,7 @@ def test_kernels_cli_wires_into_a_parent_parser(tmp_path: Path, monkeypatch, cap
 def test_unknown_fs_and_accel_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown filesystem"):
         run.make_disk("zfs", tmp_path)
-    tree = kernels.KernelTree(tmp_path, "x")
+    tree = stock(kernels.KernelTree(tmp_path, "x"))
     with pytest.raises(ValueError, match="--accel"):
         run.resolve_accel("hvf", tree, tmp_path)
     assert run.resolve_accel("tcg", tree, tmp_path) == "tcg"

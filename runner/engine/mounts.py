@@ -1,0 +1,250 @@
+"""Mounts the harness makes and undoes: filesystem images on loop devices and tmpfs mounts,
+all under one folder per run, so that whatever a killed run left is found and undone.
+
+Layout: SCRATCH_ROOT/run-PID-START/ (PID and START, /proc/PID/stat's start time, name the
+harness process that made it). The next run that looks (every ``mmapconf run`` does, at start)
+undoes the folders whose process is gone: every mount under the folder (deepest first), every
+loop device whose backing file is in it, the inode flags listed in its flags journal; then it
+removes the folder. A run that ends, however it ends short of SIGKILL, undoes its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from runner.errors import CaseRuntimeError
+
+MKFS = {
+    "ext4": ["mkfs.ext4", "-q", "-F"],
+    "xfs": ["mkfs.xfs", "-q", "-f"],
+    "btrfs": ["mkfs.btrfs", "-q", "-f"],
+}
+IMAGE_SIZE = 1 << 30  # sparse; mkfs.xfs wants >= 300 MB
+FLAGS_JOURNAL = "inode-flags"  # one path a line: files whose inode flags the harness set
+_TOOL_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
+
+_run_dir: Path | None = None  # this process's; inherited by forked workers
+
+
+class Unavailable(CaseRuntimeError):
+    """This host cannot make the mount (no loop devices, no mkfs tool, not root): a skip."""
+
+
+def scratch_root() -> Path:
+    env = os.environ.get("MMAPCONF_SCRATCH_ROOT")
+    return Path(env) if env else Path(tempfile.gettempdir()) / "mmapconf-scratch"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def run_dir() -> Path:
+    """This run's folder under the scratch root (made on first use, stale ones undone first)."""
+    global _run_dir
+    if _run_dir is None:
+        clean_stale()
+        pid = os.getpid()
+        path = scratch_root() / f"run-{pid}-{_start_time(pid)}"
+        path.mkdir(parents=True, exist_ok=True)
+        _run_dir = path
+        atexit.register(_clean_own, pid, path)
+    return _run_dir
+
+
+def _clean_own(pid: int, path: Path) -> None:
+    if os.getpid() == pid:  # not in a forked worker that inherited the handler
+        undo_dir(path)
+
+
+def finish_run() -> None:
+    """Undo this run's folder now (the end of a run; atexit does it too)."""
+    global _run_dir
+    if _run_dir is not None and _run_dir.name.startswith(f"run-{os.getpid()}-"):
+        undo_dir(_run_dir)
+        _run_dir = None
+
+
+def _owner_alive(name: str) -> bool:
+    parts = name.split("-")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    return _start_time(int(parts[1])) == parts[2]
+
+
+def clean_stale() -> list[Path]:
+    """Undo the run folders whose harness process is gone; the folders undone."""
+    root = scratch_root()
+    if not root.is_dir():
+        return []
+    stale = [d for d in root.glob("run-*") if d.is_dir() and not _owner_alive(d.name)]
+    for d in stale:
+        undo_dir(d)
+    return stale
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below PATH, deepest first (from /proc/self/mountinfo)."""
+    real = os.path.realpath(path)
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == real or point.startswith(real.rstrip("/") + "/"):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def loops_backed_under(path: Path) -> list[str]:
+    """Loop devices whose backing file is PATH or lies below it."""
+    real = os.path.realpath(path)
+    out = []
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        with contextlib.suppress(OSError):
+            file = backing.read_text().strip()
+            if file == real or file.startswith(real.rstrip("/") + "/"):
+                out.append("/dev/" + backing.parts[3])
+    return out
+
+
+def undo_dir(path: Path) -> None:
+    """Clear journalled inode flags, unmount, detach loop devices, remove PATH."""
+    journal = path / FLAGS_JOURNAL
+    if journal.is_file():
+        for line in journal.read_text().splitlines():
+            clear_inode_flags(line)
+    for point in mounts_under(path):
+        unmount(point)
+    for dev in loops_backed_under(path):
+        subprocess.run([tool("losetup"), "-d", dev], capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def unmount(point: str) -> None:
+    if subprocess.run([tool("umount"), point], capture_output=True).returncode != 0:
+        # Busy (a process we do not own holds it): detach it now, the kernel frees it later.
+        subprocess.run([tool("umount"), "-l", point], capture_output=True)
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in _TOOL_DIRS:
+        if os.access(f"{d}/{name}", os.X_OK):
+            return f"{d}/{name}"
+    raise Unavailable(f"{name} is not installed")
+
+
+def why_cannot_mount(fstype: str) -> str | None:
+    """Why this host cannot make a FSTYPE mount for us, or None."""
+    if os.geteuid() != 0:
+        return "mounting needs root"
+    if fstype == "tmpfs":
+        return None
+    if fstype not in MKFS:
+        return f"unknown filesystem {fstype!r} (known: tmpfs, {', '.join(MKFS)})"
+    if not os.path.exists("/dev/loop-control"):
+        return "no loop devices (/dev/loop-control is missing; modprobe loop)"
+    try:
+        tool(MKFS[fstype][0])
+        tool("losetup")
+    except Unavailable as e:
+        return str(e)
+    return None
+
+
+def mount(fstype: str, options: str, point: Path, size: int | None = None) -> Path | None:
+    """Mount a fresh FSTYPE at POINT: a tmpfs, or a sparse image of SIZE bytes made and mkfs'd
+    in this run's folder and attached to a loop device (auto-cleared when unmounted); returns
+    the image."""
+    why = why_cannot_mount(fstype)
+    if why:
+        raise Unavailable(f"cannot mount {fstype}: {why}")
+    opts = ["-o", options] if options else []
+    if fstype == "tmpfs":
+        _run([tool("mount"), "-t", "tmpfs", *opts, "mmapconf", str(point)])
+        return None
+    fd, img = tempfile.mkstemp(prefix=f"{fstype}-", suffix=".img", dir=run_dir())
+    with os.fdopen(fd, "wb") as f:
+        f.truncate(size or IMAGE_SIZE)
+    _run([tool(MKFS[fstype][0]), *MKFS[fstype][1:], img])
+    loop_opts = ["-o", "loop" + (f",{options}" if options else "")]
+    _run([tool("mount"), "-t", fstype, *loop_opts, img, str(point)])
+    return Path(img)
+
+
+def _run(argv: list[str]) -> None:
+    p = subprocess.run(argv, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise CaseRuntimeError(f"{' '.join(argv)}: {(p.stderr or p.stdout).strip()[-400:]}")
+
+
+@contextlib.contextmanager
+def mounted(fstype: str, options: str, size: int | None = None) -> Iterator[Path]:
+    """A fresh FSTYPE mount in this run's folder, undone (mount, loop device, image) after."""
+    point = Path(tempfile.mkdtemp(prefix=f"mnt-{fstype}-", dir=run_dir()))
+    img: Path | None = None
+    try:
+        img = mount(fstype, options, point, size)
+        yield point
+    finally:
+        for p in mounts_under(point):
+            unmount(p)
+        shutil.rmtree(point, ignore_errors=True)
+        if img is not None:
+            for dev in loops_backed_under(img):
+                subprocess.run([tool("losetup"), "-d", dev], capture_output=True)
+            img.unlink(missing_ok=True)
+
+
+# ---- inode flags (FS_IOC_GETFLAGS / FS_IOC_SETFLAGS, include/uapi/linux/fs.h) --------------
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_SETFLAGS = 0x40086602
+
+
+def get_inode_flags(path: str) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        buf = bytearray(4)
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf)
+        return int.from_bytes(buf, "little")
+    finally:
+        os.close(fd)
+
+
+def _set_inode_flags(path: str, flags: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        fcntl.ioctl(fd, FS_IOC_SETFLAGS, flags.to_bytes(4, "little"))
+    finally:
+        os.close(fd)
+
+
+def set_inode_flags(path: str, flags: int) -> None:
+    """Add FLAGS to PATH's inode flags, journalled first so a killed run's next run clears them."""
+    with open(run_dir() / FLAGS_JOURNAL, "a") as j:
+        j.write(path + "\n")
+    try:
+        _set_inode_flags(path, get_inode_flags(path) | flags)
+    except OSError as e:
+        raise CaseRuntimeError(f"cannot set inode flags {flags:#x} on {path}: {e}") from None
+
+
+def clear_inode_flags(path: str, flags: int = 0x10 | 0x20) -> None:
+    """Remove FLAGS (default: immutable and append-only, which block removal) from PATH."""
+    with contextlib.suppress(OSError):
+        _set_inode_flags(path, get_inode_flags(path) & ~flags)

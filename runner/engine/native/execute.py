@@ -1,0 +1,309 @@
+"""Run a case on the native executor and hand back the same ``Execution`` the verdict reads.
+
+The executor's records are turned into the step messages of the Python executor: every reported
+observation is judged again here, in Python, by ``matching.judge`` (the executor's own judging
+only steers its control flow: stop at a failed step, end a repeat ... until). A disagreement is
+an ``error`` naming the step. A process that died mid-step, or still runs at the deadline, is
+named from its native slot on the shared page: its step, its iteration, what it expected.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import replace
+from typing import Any
+
+from runner.engine.native import confinement
+from runner.engine.native.program import Compiler, NotCompilable, Program, StepInfo
+from runner.engine.native.server import NativeArena, NativeSlot, close_server, server_for
+from runner.lang import names
+from runner.lang.conditions import Facts
+
+__all__ = ["NativeArena", "close_server", "execute"]
+from runner.engine.executor import Ending, Execution
+from runner.engine.matching import (
+    Observation,
+    describe_expect,
+    describe_observation,
+    judge,
+    projected,
+    resolved,
+)
+from runner.engine.process import Address, to_json
+from runner.lang.model import Case
+from runner.lang.ops import CONSTANTS, OPS
+
+REC_PROC, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT = range(1, 7)
+V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL = range(8)
+_TOO_LARGE = object()
+_PROGRAMS: dict[tuple[int, str, bool], Program] = {}
+
+
+def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
+    """Compiled once per case and backing kind: a repeated item pays nothing again."""
+    key = (id(case), facts.backing or "", has_scratch)
+    program = _PROGRAMS.get(key)
+    if program is None or len(_PROGRAMS) > 4096:
+        if len(_PROGRAMS) > 4096:
+            _PROGRAMS.clear()
+        program = _PROGRAMS[key] = Compiler(case, facts, has_scratch).compile()
+    return program
+
+
+def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -> Execution:
+    """Run ``case`` in the native executor; always returns with every process reaped."""
+    arena.reset()
+    result = Execution()
+    try:
+        program = program_for(case, facts, scratch is not None)
+    except NotCompilable as e:
+        result.messages.append(_error(0, "main", "", "", f"not runnable natively: {e}"))
+        result.endings[0] = Ending(0, exit=70)
+        return result
+    reader = _Reader(program)
+    srv = server_for(arena)
+    run = srv.run(program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record)
+    result.timed_out = run.timed_out
+    result.messages = reader.messages
+    for pid, status in run.endings:
+        if os.WIFSIGNALED(status):
+            result.endings[pid] = Ending(pid, signal=os.WTERMSIG(status))
+        else:
+            result.endings[pid] = Ending(pid, exit=os.WEXITSTATUS(status))
+    for slot in arena.native_slots():
+        result.dropped_steps += slot.unsent
+        if slot.in_step:
+            result.messages.append(reader.open_step(slot))
+    return result
+
+
+class _Reader:
+    """Decodes records as they arrive, into the Python executor's message dicts."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.messages: list[dict[str, Any]] = []
+        self.names: dict[int, str] = {}
+        self.maps_seen: dict[int, dict[str, tuple[int, int]]] = {}
+
+    def on_record(self, data: bytes) -> bool:
+        r = _Words(data)
+        kind, pid = r.word(), r.word()
+        if kind == REC_PROC:
+            has_parent, name, parent = r.word(), r.text(), r.text()
+            self.names[pid] = name
+            self.messages.append(
+                {"t": "proc", "pid": pid, "name": name, "parent": parent if has_parent else None}
+            )
+        elif kind == REC_END:
+            self._end(pid, r)
+        elif kind == REC_ERROR:
+            sid, _iteration, message = r.word(), r.word(), r.text()
+            info = self.program.steps.get(sid)
+            label = self._label(pid, info)
+            step = info.step.label if info else ""
+            op = info.step.op if info else ""
+            self.messages.append(_error(pid, label, step, op, message))
+        elif kind == REC_ABORTED:
+            info = self.program.steps[r.word()]
+            self.messages.append(
+                {
+                    "t": "aborted",
+                    "pid": pid,
+                    "proc": self._label(pid, info),
+                    "step": info.step.label,
+                }
+            )
+        elif kind == REC_DONE:
+            self.messages.append({"t": "done", "pid": pid})
+        elif kind == REC_LIMIT:
+            name, message = r.text(), r.text()
+            self.messages.append({**_error(pid, name, "", "", message), "limit": True})
+            return True
+        return False
+
+    def _label(self, pid: int, info: StepInfo | None) -> str:
+        if info is not None and info.setup:
+            return "setup"
+        return self.names.get(pid, f"pid {pid}")
+
+    def _maps(self, r: _Words) -> dict[str, tuple[int, int]]:
+        n = r.word()
+        out = {}
+        for k in range(n):
+            bound, addr, length = r.word(), r.word(), r.word()
+            if bound and k < len(self.program.map_names):
+                out[self.program.map_names[k]] = (addr, length)
+        return out
+
+    def _end(self, pid: int, r: _Words) -> None:
+        info = self.program.steps[r.word()]
+        _iteration, c_ok, ends_loop, err = r.word(), r.word(), r.word(), r.word()
+        result, trusted = r.value(), True
+        if result is _TOO_LARGE:  # the executor's judgement stands: nothing to judge again
+            result, trusted = r.value(), False
+        ints = {info.arg_keys.get(k, str(k)): v for k, v in (r.pair() for _ in range(r.word()))}
+        has_si_addr, si_addr = r.word(), r.word()
+        env: dict[str, Any] = dict(CONSTANTS)
+        for _ in range(r.word()):
+            slot, bound = r.word(), r.word()
+            if bound:
+                env[self.program.slot_names[slot]] = r.value()
+        maps = self._maps(r)
+        before = self._maps_before(pid, info, maps)
+        want = dict(info.want)
+        if has_si_addr:
+            want["si_addr"] = si_addr
+        step = info.step
+        label = self._label(pid, info)
+        obs = Observation(result=result, errno=names.ERRNO_NAME.get(err, str(err)) if err else None)
+        ok = bool(c_ok)
+        if trusted:
+            ok = bool(ends_loop) or judge(want, obs, env)
+        self.messages.append(
+            {
+                "t": "start",
+                "pid": pid,
+                "proc": label,
+                "step": step.label,
+                "op": step.op,
+                "line": step.line,
+                "args": _shown_args(step, ints),
+                "expect": want,
+                "maps": before,
+            }
+        )
+        self.messages.append(
+            {
+                "t": "end",
+                "pid": pid,
+                "proc": label,
+                "step": step.label,
+                "ok": ok,
+                "errno": obs.errno,
+                "result": to_json(obs.result),
+                "expected": describe_expect(_shown(want, obs, env), maps),
+                "observed": describe_observation(_seen(step.op, want, obs), maps),
+                "maps": maps,
+            }
+        )
+        if ok != bool(c_ok):
+            self.messages.append(
+                _error(
+                    pid,
+                    label,
+                    step.label,
+                    step.op,
+                    f"the native executor judged this step {'passed' if c_ok else 'failed'}, "
+                    "the harness's judge did not",
+                )
+            )
+
+    def _maps_before(
+        self, pid: int, info: StepInfo, maps: dict[str, tuple[int, int]]
+    ) -> dict[str, tuple[int, int]]:
+        """The mappings bound before this step (the record carries those after it)."""
+        seen = self.maps_seen.get(pid, {})
+        before = dict(maps)
+        bind = info.step.bind
+        if bind in before:
+            if bind in seen:
+                before[bind] = seen[bind]
+            else:
+                del before[bind]
+        self.maps_seen[pid] = maps
+        return before
+
+    def open_step(self, slot: NativeSlot) -> dict[str, Any]:
+        """The start message of the step a process was in when it died or the case ended."""
+        info = self.program.steps[slot.step]
+        want = dict(info.want)
+        if slot.si_addr is not None:
+            want["si_addr"] = slot.si_addr
+        maps = {
+            name: m
+            for name, m in zip(self.program.map_names, slot.maps, strict=False)
+            if m is not None
+        }
+        step = info.step
+        return {
+            "t": "start",
+            "pid": slot.pid,
+            "proc": self._label(slot.pid, info),
+            "step": step.label,
+            "op": step.op,
+            "line": step.line,
+            "args": _shown_args(step, {}),
+            "expect": want,
+            "maps": maps,
+        }
+
+
+def _error(pid: int, proc: str, step: str, op: str, message: str) -> dict[str, Any]:
+    return {"t": "error", "pid": pid, "proc": proc, "step": step, "op": op, "message": message}
+
+
+def _shown(want: dict[str, Any], obs: Observation, env: dict[str, Any]) -> dict[str, Any]:
+    if want["kind"] != "value":
+        return want
+    return {**want, "value": resolved(want["value"], obs.result, env)}
+
+
+def _seen(op: str, want: dict[str, Any], obs: Observation) -> Observation:
+    if OPS[op].result == "addr" and type(obs.result) is int:
+        return replace(obs, result=Address(obs.result))
+    if want["kind"] != "value" or not isinstance(obs.result, dict):
+        return obs
+    return replace(obs, result=projected(want["value"], obs.result))
+
+
+def _shown_args(step: Any, ints: dict[str, int]) -> dict[str, Any]:
+    spec = OPS[step.op]
+    out: dict[str, Any] = {**spec.defaults, **step.args}
+    out.update(ints)
+    return {k: (v[:200] if isinstance(v, str) else v) for k, v in out.items() if k != "steps"}
+
+
+class _Words:
+    def __init__(self, data: bytes):
+        self.data, self.at = data, 0
+
+    def word(self) -> int:
+        (v,) = struct.unpack_from("<q", self.data, self.at)
+        self.at += 8
+        return v
+
+    def pair(self) -> tuple[int, int]:
+        return self.word(), self.word()
+
+    def raw(self) -> bytes:
+        n = self.word()
+        b = self.data[self.at : self.at + n]
+        self.at += n + (-n % 8)
+        return b
+
+    def text(self) -> str:
+        return self.raw().decode("utf-8", "replace")
+
+    def value(self) -> Any:
+        t = self.word()
+        if t == V_NONE:
+            return None
+        if t == V_INT:
+            return self.word()
+        if t == V_BOOL:
+            return bool(self.word())
+        if t == V_FLOAT:
+            return struct.unpack("<d", struct.pack("<q", self.word()))[0]
+        if t == V_BYTES:
+            return self.raw()
+        if t == V_TEXT:
+            return self.text()
+        if t == V_LIST:
+            return [self.value() for _ in range(self.word())]
+        if t == V_MAP:
+            return {self.text(): self.value() for _ in range(self.word())}
+        if t == -1:
+            return _TOO_LARGE
+        raise ValueError(f"bad value tag {t}")

@@ -1,0 +1,1733 @@
+/* mmapconf's native case executor: a fork server that runs compiled case programs.
+ *
+ * The Python front end (runner/engine/native/program.py) resolves every name, flag, condition and
+ * constant of a validated case ahead and writes a compact program of 64-bit words; expressions over
+ * bound results are a small stack bytecode evaluated here. This binary is exec'd once per worker
+ * and forks once per case: the case's processes hold no interpreter, only their report channel.
+ *
+ * Channels (all file descriptors are given on the command line):
+ *   control   SOCK_SEQPACKET to the harness: RUN requests in, STARTED/ENDING/FINISHED out
+ *   arena     a shared memfd laid out as runner/engine/arena.py's Arena, plus one native slot
+ *             per process (its open step, iteration, expected signal and bound mappings), so a
+ *             process that dies still names its step
+ *   program   a memfd the harness writes each program into before its RUN request
+ * Each case's report socket arrives with its RUN request (SCM_RIGHTS) and goes to the case only.
+ *
+ * Reports are records of 64-bit words; passed steps inside a repeat are counted in the native slot,
+ * not sent. Judging for control flow (stop at a failed step, end a repeat ... until) happens here
+ * on compiled patterns; the harness re-judges every reported observation in Python.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#endif
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
+#ifndef SYS_mlock2
+#ifdef __x86_64__
+#define SYS_mlock2 325
+#else
+#define SYS_mlock2 284
+#endif
+#endif
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_add_rule 445
+#define SYS_landlock_restrict_self 446
+#endif
+
+typedef int64_t i64;
+typedef uint64_t u64;
+
+/* ---- shared with program.py: keep the numbers in step with it ------------------------------- */
+#define MAGIC 0x31504d434e4d4d00ULL /* "\0MMNCMP1" */
+enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT };
+enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED };
+enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
+enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
+enum { K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE };
+enum {
+  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST
+};
+enum { C_EQ, C_NE, C_GT, C_GE, C_LT, C_LE };
+enum {
+  X_PUSH = 1, X_LOAD, X_FIELD, X_ADD, X_SUB, X_MUL, X_FDIV, X_MOD, X_SHL, X_SHR, X_OR, X_AND,
+  X_XOR, X_NEG, X_POS, X_INV, X_MIN, X_MAX, X_ALIGN_UP, X_ALIGN_DOWN, X_FAIL
+};
+/* operations, in program.py's OP_CODES order */
+enum {
+  OP_FILE = 1, OP_OPEN, OP_CLOSE, OP_FTRUNCATE, OP_WRITE, OP_READ, OP_FSTAT, OP_FSYNC, OP_FDATASYNC,
+  OP_UNLINK, OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MSYNC, OP_MADVISE, OP_MLOCK, OP_MUNLOCK, OP_MREMAP,
+  OP_MINCORE, OP_LOAD, OP_STORE, OP_FORK, OP_WAIT, OP_POST, OP_WAIT_FOR, OP_KILL, OP_CACHESTAT, OP_SMAPS,
+  OP_SEM_INIT, OP_SEM_POST, OP_SEM_WAIT, OP_REPEAT, OP_PIPE, OP_EVENTFD, OP_DUP, OP_REOPEN,
+  OP_MEMFD_CREATE, OP_FCNTL, OP_FADVISE, OP_POSIX_MADVISE, OP_MSEAL, OP_MLOCKALL, OP_MUNLOCKALL,
+  OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS, OP_COUNT
+};
+#define MAX_ARGS 12
+#define EXIT_DONE 0
+#define EXIT_FAILED 3
+#define EXIT_ABORTED 4
+#define EXIT_ERROR 70
+
+/* Arena layout: runner/engine/arena.py, then the native slots. */
+#define MAX_EVENTS 256
+#define SIG_SLOTS 512
+#define EVENTS_OFF 0
+#define ABORT_OFF (MAX_EVENTS * 4)
+#define SLOTS_OFF (ABORT_OFF + 64)
+#define PROCS_OFF (SLOTS_OFF + SIG_SLOTS * 24)
+#define NATIVE_OFF (PROCS_OFF + 64)
+#define NATIVE_PROCS 64
+#define NATIVE_MAPS 48
+
+struct sigslot { int32_t pid, signo, code, pad; u64 addr; };
+struct nslot {             /* one per process of the case, claimed at its start */
+  int32_t pid, in_step;    /* in_step: 1 while a step runs */
+  int32_t step, expect_sig;
+  i64 iteration;           /* of the innermost repeat, -1 outside one */
+  i64 want_addr;             /* the resolved want_addr the open step expects */
+  int32_t has_si_addr, nmaps;
+  i64 unsent;              /* passed steps inside loops, counted instead of sent */
+  i64 maps[NATIVE_MAPS][2];
+  int32_t map_bound[NATIVE_MAPS];
+};
+struct native_head { int32_t next_slot, pad; };
+#define ARENA_SIZE (NATIVE_OFF + 64 + NATIVE_PROCS * sizeof(struct nslot))
+
+/* ---- values --------------------------------------------------------------------------------- */
+typedef struct val {
+  int t;
+  i64 i;
+  double f;
+  size_t n;            /* bytes/text length, or item count */
+  char *b;             /* bytes/text */
+  struct val *items;   /* list items / map values */
+  char **keys;         /* map keys */
+} val;
+
+/* Per-step scratch memory, reset before each step; bound results are copied to the heap. */
+static char *bump;
+static size_t bump_used, bump_cap;
+static void *scratch_alloc(size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (bump_used + n > bump_cap) {
+    size_t cap = bump_cap ? bump_cap : 1 << 20;
+    while (cap < bump_used + n) cap *= 2;
+    /* the old block stays allocated: values built from it may still point into it */
+    bump = calloc(1, cap);
+    if (!bump) {
+      static const char msg[] = "mmapconf-exec: out of memory for a step's values\n";
+      (void)!write(2, msg, sizeof msg - 1);
+      _exit(EXIT_ERROR);
+    }
+    bump_cap = cap;
+    bump_used = 0;
+  }
+  void *p = bump + bump_used;
+  bump_used += n;
+  memset(p, 0, n);
+  return p;
+}
+static void scratch_reset(void) { bump_used = 0; }
+
+/* ---- the program ---------------------------------------------------------------------------- */
+typedef struct { const i64 *code; i64 n; i64 text; } expr_t;
+typedef struct pattern pattern;
+struct pattern {
+  int t;
+  i64 i;
+  double f;
+  i64 str;       /* string index (P_STR, P_HEX, P_DATA, map key) */
+  expr_t e;      /* P_STR: its expression (n == 0: not one) */
+  int n;
+  pattern *kids;
+  i64 *ops;      /* P_CMP: comparator per kid; P_MAP: key string index per kid */
+};
+typedef struct {
+  i64 off, size, kind, big, lo, hi, msg;  /* range [lo, hi] for integers; msg: struct's error */
+  expr_t e;                               /* e.n == 0: a constant, already in the template */
+} field_t;
+typedef struct { i64 tmpl, size; int n; field_t *f; } layout_t;
+typedef struct { int kind; i64 str; expr_t e; layout_t *lay; } arg_t;
+typedef struct block block;
+typedef struct step {
+  i64 id, op, label, line;
+  arg_t args[MAX_ARGS];
+  unsigned present;  /* bit per argument given */
+  i64 bind, map_index;
+  expr_t map_len;
+  int kind;
+  int nerrno;
+  i64 errnos[16];
+  i64 signo, si_code;
+  int has_si_addr;
+  expr_t want_addr;
+  pattern *want;
+  i64 nenv, env[16];  /* slots the expectation's expressions read: reported with the step */
+  i64 runerror;       /* K_RUNERROR: the message (a case that cannot run as written) */
+  int nuntil;
+  i64 until[16];
+  i64 var;
+  struct block *body;
+} step_t;
+struct block { int n; step_t *steps; };
+
+static const i64 *pw;      /* program words being parsed */
+static const i64 *pw_end;
+static char **strs;
+static i64 *strlens;
+static i64 nstrs;
+static i64 nslots;
+static val **slots;        /* bound values; NULL: not bound */
+static i64 *slot_name;
+static i64 nmaps_total;
+static i64 *map_name;
+static block setup_block;
+static i64 nprocs;
+static i64 *proc_names;
+static block *proc_blocks;
+static i64 first_name;
+static i64 max_processes;
+static i64 nsignames, nsicodes;
+static i64 *signames;   /* pairs: number, name */
+static i64 *sicodes;    /* triples: signal (0: any), code, name */
+
+static void fatal(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  _exit(EXIT_ERROR);
+}
+static i64 word(void) {
+  if (pw >= pw_end) fatal("mmapconf-exec: program truncated");
+  return *pw++;
+}
+static expr_t read_expr(void) {
+  expr_t e;
+  e.text = word();
+  e.n = word();
+  if (e.n < 0 || e.n > pw_end - pw) fatal("mmapconf-exec: bad expression");
+  e.code = pw;
+  pw += e.n;
+  return e;
+}
+static pattern *read_pattern(void) {
+  pattern *p = calloc(1, sizeof *p);
+  p->t = (int)word();
+  switch (p->t) {
+  case P_NONE: break;
+  case P_INT: p->i = word(); break;
+  case P_FLOAT: { i64 bits = word(); memcpy(&p->f, &bits, 8); break; }
+  case P_STR: p->str = word(); p->e = read_expr(); break;
+  case P_HEX: case P_DATA: p->str = word(); break;
+  case P_CMP: case P_MAP: case P_LIST:
+    p->n = (int)word();
+    if (p->n < 0 || p->n > 4096) fatal("mmapconf-exec: bad pattern");
+    p->kids = calloc(p->n + 1, sizeof *p->kids);
+    p->ops = calloc(p->n + 1, sizeof *p->ops);
+    for (int k = 0; k < p->n; k++) {
+      if (p->t != P_LIST) p->ops[k] = word();
+      pattern *kid = read_pattern();
+      p->kids[k] = *kid;
+    }
+    break;
+  default: fatal("mmapconf-exec: bad pattern kind %d", p->t);
+  }
+  return p;
+}
+static layout_t *read_layout(int with_values) {
+  layout_t *l = calloc(1, sizeof *l);
+  l->tmpl = word();
+  l->size = word();
+  l->n = (int)word();
+  if (l->n < 0 || l->n > 65536) fatal("mmapconf-exec: bad layout");
+  l->f = calloc(l->n + 1, sizeof *l->f);
+  for (int k = 0; k < l->n; k++) {
+    field_t *f = &l->f[k];
+    f->off = word(); f->size = word(); f->kind = word(); f->big = word();
+    if (f->off < 0 || f->size < 0 || f->off + f->size > l->size) fatal("mmapconf-exec: bad field");
+    if (with_values) {
+      f->lo = word(); f->hi = word(); f->msg = word();
+      if (word()) f->e = read_expr();
+    }
+  }
+  return l;
+}
+static block *read_block(void);
+static void read_step(step_t *s) {
+  memset(s, 0, sizeof *s);
+  s->id = word(); s->op = word(); s->label = word(); s->line = word();
+  i64 nargs = word();
+  for (i64 k = 0; k < nargs; k++) {
+    i64 key = word();
+    if (key < 0 || key >= MAX_ARGS) fatal("mmapconf-exec: bad argument");
+    arg_t *a = &s->args[key];
+    s->present |= 1u << key;
+    a->kind = (int)word();
+    if (a->kind == A_EXPR) a->e = read_expr();
+    else if (a->kind == A_PACK || a->kind == A_FMT) a->lay = read_layout(a->kind == A_PACK);
+    else a->str = word();
+  }
+  s->bind = word(); s->map_index = word();
+  if (s->map_index >= 0) s->map_len = read_expr();
+  s->kind = (int)word();
+  s->nerrno = (int)word();
+  if (s->nerrno < 0 || s->nerrno > 16) fatal("mmapconf-exec: bad errnos");
+  for (int k = 0; k < s->nerrno; k++) s->errnos[k] = word();
+  s->signo = word(); s->si_code = word();
+  s->has_si_addr = (int)word();
+  if (s->has_si_addr) s->want_addr = read_expr();
+  if (s->kind == K_VALUE) s->want = read_pattern();
+  s->runerror = word();  /* string index + 1; 0: none */
+  s->nenv = word();
+  if (s->nenv < 0 || s->nenv > 16) fatal("mmapconf-exec: bad env");
+  for (i64 k = 0; k < s->nenv; k++) s->env[k] = word();
+  s->nuntil = (int)word();
+  if (s->nuntil < 0 || s->nuntil > 16) fatal("mmapconf-exec: bad until");
+  for (int k = 0; k < s->nuntil; k++) s->until[k] = word();
+  s->var = word();
+  if (word()) s->body = read_block();
+}
+static block *read_block(void) {
+  block *b = calloc(1, sizeof *b);
+  b->n = (int)word();
+  if (b->n < 0 || b->n > 100000) fatal("mmapconf-exec: bad block");
+  b->steps = calloc(b->n + 1, sizeof(step_t));
+  for (int k = 0; k < b->n; k++) read_step(&b->steps[k]);
+  return b;
+}
+static void read_program(const i64 *words, size_t n) {
+  pw = words;
+  pw_end = words + n;
+  if ((u64)word() != MAGIC) fatal("mmapconf-exec: not a program of this version");
+  nstrs = word();
+  if (nstrs < 0 || nstrs > 1 << 20) fatal("mmapconf-exec: bad string table");
+  strs = calloc(nstrs + 1, sizeof *strs);
+  strlens = calloc(nstrs + 1, sizeof *strlens);
+  for (i64 k = 0; k < nstrs; k++) {
+    i64 len = word();
+    i64 nw = (len + 7) / 8;
+    if (len < 0 || nw > pw_end - pw) fatal("mmapconf-exec: bad string");
+    strs[k] = malloc(len + 1);
+    memcpy(strs[k], pw, len);
+    strs[k][len] = 0;
+    strlens[k] = len;
+    pw += nw;
+  }
+  nslots = word();
+  slots = calloc(nslots + 1, sizeof *slots);
+  slot_name = calloc(nslots + 1, sizeof *slot_name);
+  for (i64 k = 0; k < nslots; k++) {
+    slot_name[k] = word();
+    i64 bound = word(), value = word();
+    if (bound) {  /* a constant (PAGE): bound from the start, as Python's env holds it */
+      slots[k] = calloc(1, sizeof(val));
+      slots[k]->t = V_INT;
+      slots[k]->i = value;
+    }
+  }
+  nmaps_total = word();
+  map_name = calloc(nmaps_total + 1, sizeof *map_name);
+  for (i64 k = 0; k < nmaps_total; k++) map_name[k] = word();
+  max_processes = word();
+  nsignames = word();
+  if (nsignames < 0 || nsignames > 256) fatal("mmapconf-exec: bad signal table");
+  signames = calloc(2 * nsignames + 1, sizeof *signames);
+  for (i64 k = 0; k < 2 * nsignames; k++) signames[k] = word();
+  nsicodes = word();
+  if (nsicodes < 0 || nsicodes > 256) fatal("mmapconf-exec: bad si_code table");
+  sicodes = calloc(3 * nsicodes + 1, sizeof *sicodes);
+  for (i64 k = 0; k < 3 * nsicodes; k++) sicodes[k] = word();
+  first_name = word();
+  setup_block = *read_block();
+  nprocs = word();
+  proc_names = calloc(nprocs + 1, sizeof *proc_names);
+  proc_blocks = calloc(nprocs + 1, sizeof *proc_blocks);
+  for (i64 k = 0; k < nprocs; k++) {
+    proc_names[k] = word();
+    proc_blocks[k] = *read_block();
+  }
+}
+static const char *S(i64 k) { return k >= 0 && k < nstrs ? strs[k] : ""; }
+
+/* ---- the process's state -------------------------------------------------------------------- */
+static char *arena;
+static int report_fd = -1;
+static const char *scratch_dir;  /* NULL: the memfd backing */
+static char proc_name[512];
+static struct nslot *me;
+static i64 page_size;
+static int file_fds[4096];        /* by the file's name index in the string table */
+static int nstops;
+static i64 *stops[16];
+static int nstop_errs[16];
+static i64 iteration = -1;
+static int loop_depth;
+static const step_t *cur;
+
+static int32_t *abort_word(void) { return (int32_t *)(arena + ABORT_OFF); }
+static int32_t *event_word(i64 k) { return (int32_t *)(arena + EVENTS_OFF + 4 * k); }
+static struct sigslot *sig_slot(int pid) {
+  return (struct sigslot *)(arena + SLOTS_OFF) + (pid % SIG_SLOTS);
+}
+static struct native_head *native_head(void) { return (struct native_head *)(arena + NATIVE_OFF); }
+static struct nslot *native_slot(int k) {
+  return (struct nslot *)(arena + NATIVE_OFF + 64) + k;
+}
+static void futex_wake_all(int32_t *w) { syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, 0, 0, 0); }
+static void abort_case(void) {
+  __atomic_store_n(abort_word(), 1, __ATOMIC_SEQ_CST);
+  for (int k = 0; k < MAX_EVENTS; k++) futex_wake_all(event_word(k));
+}
+
+/* ---- reports -------------------------------------------------------------------------------- */
+#define REC_MAX (1 << 20)
+static i64 *rec;
+static size_t rec_n;
+static int rec_overflow;
+static void put(i64 w) {
+  if (rec_n >= REC_MAX / 8) { rec_overflow = 1; return; }
+  rec[rec_n++] = w;
+}
+static void put_bytes(const char *b, size_t n) {
+  put((i64)n);
+  size_t nw = (n + 7) / 8;
+  if (rec_n + nw >= REC_MAX / 8) { rec_overflow = 1; return; }
+  rec[rec_n + nw - (nw ? 1 : 0)] = 0;
+  memcpy(rec + rec_n, b, n);
+  rec_n += nw;
+}
+static void put_str(const char *s) { put_bytes(s, strlen(s)); }
+static void begin_rec(int type) {
+  rec_n = 0;
+  rec_overflow = 0;
+  put(type);
+  put(getpid());
+}
+static void send_rec(void) {
+  /* a harness gone away must not kill the case by SIGPIPE before it reports its ending */
+  (void)send(report_fd, rec, rec_n * 8, MSG_NOSIGNAL);
+}
+static void put_val(const val *v) {
+  put(v->t);
+  switch (v->t) {
+  case V_NONE: break;
+  case V_INT: case V_BOOL: put(v->i); break;
+  case V_FLOAT: { i64 bits; memcpy(&bits, &v->f, 8); put(bits); break; }
+  case V_BYTES: case V_TEXT: put_bytes(v->b, v->n); break;
+  case V_LIST: put((i64)v->n); for (size_t k = 0; k < v->n; k++) put_val(&v->items[k]); break;
+  case V_MAP:
+    put((i64)v->n);
+    for (size_t k = 0; k < v->n; k++) { put_str(v->keys[k]); put_val(&v->items[k]); }
+    break;
+  }
+}
+static void put_maps(void) {
+  put(me->nmaps);
+  for (int k = 0; k < me->nmaps; k++) {
+    put(me->map_bound[k]);
+    put(me->maps[k][0]);
+    put(me->maps[k][1]);
+  }
+}
+
+static void finish(int code) {
+  if (code == EXIT_DONE) { begin_rec(REC_DONE); send_rec(); }
+  _exit(code);
+}
+static void send_error(const step_t *s, const char *msg) {
+  begin_rec(REC_ERROR);
+  put(s ? s->id : -1);
+  put(iteration);
+  put_str(msg);
+  send_rec();
+}
+static void run_error(const step_t *s, const char *fmt, ...) {
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  send_error(s, buf);
+  finish(EXIT_ERROR);
+}
+
+/* ---- values: constructors --------------------------------------------------------------------- */
+static val vint(i64 i) { val v = {0}; v.t = V_INT; v.i = i; return v; }
+static val vnone(void) { val v = {0}; v.t = V_NONE; return v; }
+static val vbytes(const void *b, size_t n, int t) {
+  val v = {0};
+  v.t = t;
+  v.n = n;
+  v.b = scratch_alloc(n + 1);
+  memcpy(v.b, b, n);
+  return v;
+}
+static val vmap(size_t cap) {
+  val v = {0};
+  v.t = V_MAP;
+  v.items = scratch_alloc(cap * sizeof(val));
+  v.keys = scratch_alloc(cap * sizeof(char *));
+  return v;
+}
+static void map_put(val *m, const char *key, val item) {
+  size_t len = strlen(key);
+  char *k = scratch_alloc(len + 1);
+  memcpy(k, key, len);
+  m->keys[m->n] = k;
+  m->items[m->n++] = item;
+}
+static val *map_get(const val *m, const char *key) {
+  if (m->t != V_MAP) return NULL;
+  for (size_t k = 0; k < m->n; k++)
+    if (!strcmp(m->keys[k], key)) return &m->items[k];
+  return NULL;
+}
+static void deep_copy(val *dst, const val *src) {
+  *dst = *src;
+  if (src->t == V_BYTES || src->t == V_TEXT) {
+    dst->b = malloc(src->n + 1);
+    memcpy(dst->b, src->b, src->n);
+    dst->b[src->n] = 0;
+  } else if (src->t == V_LIST || src->t == V_MAP) {
+    dst->items = calloc(src->n + 1, sizeof(val));
+    if (src->t == V_MAP) dst->keys = calloc(src->n + 1, sizeof(char *));
+    for (size_t k = 0; k < src->n; k++) {
+      deep_copy(&dst->items[k], &src->items[k]);
+      if (src->t == V_MAP) dst->keys[k] = strdup(src->keys[k]);
+    }
+  }
+}
+
+/* ---- expressions ------------------------------------------------------------------------------ */
+typedef struct { int failed; char msg[1024]; } eval_err;
+/* Python's integers are unbounded; 128 bits hold what cases compute ((1 << 63) - 1, offsets near
+ * the top of the range), and a value is wrapped to the 64-bit word when used, as ctypes does. */
+typedef __int128 wide;
+static wide wfloordiv(wide a, wide b) {
+  wide q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+  return q;
+}
+static wide wfloormod(wide a, wide b) {
+  wide m = a % b;
+  if (m != 0 && ((m < 0) != (b < 0))) m += b;
+  return m;
+}
+static int eval(const expr_t *e, i64 *out, eval_err *err) {
+  wide st[256];
+  int sp = 0;
+  err->failed = 0;
+  for (i64 pc = 0; pc < e->n;) {
+    i64 op = e->code[pc++];
+    wide a, b, r;
+    if (sp > 250) goto toolarge;
+    switch (op) {
+    case X_PUSH: st[sp++] = e->code[pc++]; break;
+    case X_LOAD: {
+      i64 slot = e->code[pc++];
+      i64 has_fallback = e->code[pc++], fallback = e->code[pc++];
+      val *v = slot >= 0 && slot < nslots ? slots[slot] : NULL;
+      if (!v && has_fallback) { st[sp++] = fallback; break; }
+      if (!v) {
+        snprintf(err->msg, sizeof err->msg, "%s: '%s' is not bound", S(e->text),
+                 S(slot_name[slot]));
+        goto fail;
+      }
+      if (v->t != V_INT && v->t != V_BOOL) {
+        snprintf(err->msg, sizeof err->msg, "%s: '%s' is not an integer", S(e->text),
+                 S(slot_name[slot]));
+        goto fail;
+      }
+      st[sp++] = v->i;
+      break;
+    }
+    case X_FIELD: {
+      i64 slot = e->code[pc++], attr = e->code[pc++];
+      val *v = slots[slot];
+      if (!v) {
+        snprintf(err->msg, sizeof err->msg, "%s: '%s' is not bound", S(e->text),
+                 S(slot_name[slot]));
+        goto fail;
+      }
+      val *f = map_get(v, S(attr));
+      if (!f) {
+        snprintf(err->msg, sizeof err->msg, "%s.%s: %s has no field '%s'", S(slot_name[slot]),
+                 S(attr), S(slot_name[slot]), S(attr));
+        goto fail;
+      }
+      if (f->t != V_INT) {
+        snprintf(err->msg, sizeof err->msg, "%s.%s is not an integer", S(slot_name[slot]),
+                 S(attr));
+        goto fail;
+      }
+      st[sp++] = f->i;
+      break;
+    }
+    case X_FAIL:  /* the compiler knew it cannot succeed: its message */
+      snprintf(err->msg, sizeof err->msg, "%s", S(e->code[pc]));
+      goto fail;
+    case X_NEG: st[sp - 1] = -st[sp - 1]; break;
+    case X_POS: break;
+    case X_INV: st[sp - 1] = ~st[sp - 1]; break;
+    case X_MIN: case X_MAX: {
+      i64 n = e->code[pc++];
+      r = st[sp - n];
+      for (i64 k = 1; k < n; k++) {
+        wide x = st[sp - n + k];
+        if (op == X_MIN ? x < r : x > r) r = x;
+      }
+      sp -= (int)n;
+      st[sp++] = r;
+      break;
+    }
+    default:
+      b = st[--sp];
+      a = st[--sp];
+      switch (op) {
+      case X_ADD: if (__builtin_add_overflow(a, b, &r)) goto toolarge; break;
+      case X_SUB: if (__builtin_sub_overflow(a, b, &r)) goto toolarge; break;
+      case X_MUL: if (__builtin_mul_overflow(a, b, &r)) goto toolarge; break;
+      case X_FDIV: case X_MOD: case X_ALIGN_UP: case X_ALIGN_DOWN:
+        if (b == 0) {
+          snprintf(err->msg, sizeof err->msg, "%s: division by zero", S(e->text));
+          goto fail;
+        }
+        if (b == -1 && (op == X_FDIV || op == X_ALIGN_UP)) {
+          if (__builtin_sub_overflow((wide)0, a, &r)) goto toolarge;
+          if (op == X_ALIGN_UP) r = a;
+          break;
+        }
+        if (op == X_FDIV) r = wfloordiv(a, b);
+        else if (op == X_MOD) r = wfloormod(a, b);
+        else if (op == X_ALIGN_DOWN) { if (__builtin_mul_overflow(wfloordiv(a, b), b, &r)) goto toolarge; }
+        else if (__builtin_mul_overflow(-wfloordiv(-a, b), b, &r)) goto toolarge;
+        break;
+      case X_SHL: case X_SHR:
+        if (b < 0 || b > 256) {
+          snprintf(err->msg, sizeof err->msg, "shift count %lld outside 0..256", (long long)b);
+          goto fail;
+        }
+        if (op == X_SHR) r = b >= 127 ? (a < 0 ? -1 : 0) : a >> b;
+        else if (a != 0) {
+          if (b >= 127) goto toolarge;
+          r = (wide)((unsigned __int128)a << b);
+          if ((r >> b) != a) goto toolarge;
+        } else {
+          r = 0;
+        }
+        break;
+      case X_OR: r = a | b; break;
+      case X_AND: r = a & b; break;
+      case X_XOR: r = a ^ b; break;
+      default: fatal("mmapconf-exec: bad expression op %lld", (long long)op);
+      }
+      st[sp++] = r;
+    }
+  }
+  if (sp != 1) fatal("mmapconf-exec: bad expression stack");
+  *out = (i64)(u64)st[0];  /* wrapped to the machine word, as ctypes passes it */
+  return 0;
+toolarge:
+  snprintf(err->msg, sizeof err->msg, "value too large");
+fail:
+  err->failed = 1;
+  return -1;
+}
+static i64 eval_or_die(const step_t *s, const expr_t *e) {
+  i64 v;
+  eval_err err;
+  if (eval(e, &v, &err)) run_error(s, "%s", err.msg);
+  return v;
+}
+
+/* ---- judging for control flow ------------------------------------------------------------------ */
+static int value_matches(const pattern *p, const val *have);
+static int scalar_eq(const pattern *p, const val *have) {
+  switch (p->t) {
+  case P_NONE: return have->t == V_NONE;
+  case P_INT:
+    if (have->t == V_INT || have->t == V_BOOL) return have->i == p->i;
+    if (have->t == V_FLOAT) return have->f == (double)p->i;
+    return 0;
+  case P_FLOAT:
+    if (have->t == V_FLOAT) return have->f == p->f;
+    if (have->t == V_INT || have->t == V_BOOL) return (double)have->i == p->f;
+    return 0;
+  case P_STR:
+    if (have->t == V_INT) {
+      i64 v;
+      eval_err err;
+      return p->e.n > 0 && eval(&p->e, &v, &err) == 0 && v == have->i;
+    }
+    return have->t == V_TEXT && have->n == (size_t)strlens[p->str] &&
+           !memcmp(have->b, strs[p->str], have->n);
+  }
+  return 0;
+}
+static int compare(int op, const pattern *want, const val *have) {
+  double a, b;
+  if (want->t == P_STR && have->t == V_INT) {
+    i64 v;
+    eval_err err;
+    if (want->e.n == 0 || eval(&want->e, &v, &err)) return 0;  /* text against a number */
+    a = (double)have->i;
+    b = (double)v;
+    if (op == C_EQ) return have->i == v;
+    if (op == C_NE) return have->i != v;
+    if (op == C_GT) return have->i > v;
+    if (op == C_GE) return have->i >= v;
+    if (op == C_LT) return have->i < v;
+    return have->i <= v;
+  }
+  if (want->t == P_STR && have->t == V_TEXT) {
+    int c = strcmp(have->b, strs[want->str]);
+    int r[] = {c == 0, c != 0, c > 0, c >= 0, c < 0, c <= 0};
+    return r[op];
+  }
+  if ((want->t != P_INT && want->t != P_FLOAT) ||
+      (have->t != V_INT && have->t != V_FLOAT && have->t != V_BOOL)) {
+    if (op == C_EQ) return 0;
+    if (op == C_NE) return 1;
+    return 0;  /* Python: TypeError, which the comparison counts as a miss */
+  }
+  if (want->t == P_INT && have->t != V_FLOAT) {
+    i64 x = have->i, y = want->i;
+    int r[] = {x == y, x != y, x > y, x >= y, x < y, x <= y};
+    return r[op];
+  }
+  a = have->t == V_FLOAT ? have->f : (double)have->i;
+  b = want->t == P_FLOAT ? want->f : (double)want->i;
+  int r[] = {a == b, a != b, a > b, a >= b, a < b, a <= b};
+  return r[op];
+}
+static int value_matches(const pattern *p, const val *have) {
+  switch (p->t) {
+  case P_HEX:
+    return have->t == V_BYTES && have->n == (size_t)strlens[p->str] &&
+           !memcmp(have->b, strs[p->str], have->n);
+  case P_DATA:
+    return have->t == V_BYTES && have->n == (size_t)strlens[p->str] &&
+           !memcmp(have->b, strs[p->str], have->n);
+  case P_CMP:
+    for (int k = 0; k < p->n; k++)
+      if (!compare((int)p->ops[k], &p->kids[k], have)) return 0;
+    return 1;
+  case P_MAP:
+    if (have->t != V_MAP) return 0;
+    for (int k = 0; k < p->n; k++) {
+      val *f = map_get(have, S(p->ops[k]));
+      if (!f || !value_matches(&p->kids[k], f)) return 0;
+    }
+    return 1;
+  case P_LIST:
+    if (have->t != V_LIST || have->n != (size_t)p->n) return 0;
+    for (int k = 0; k < p->n; k++)
+      if (!value_matches(&p->kids[k], &have->items[k])) return 0;
+    return 1;
+  }
+  if (have->t == V_LIST && have->n == 1) return value_matches(p, &have->items[0]);
+  return scalar_eq(p, have);
+}
+typedef struct { val result; int err; int sig; } obs_t;
+static int judge(const step_t *s, const obs_t *o) {
+  if (s->kind == K_SIGNAL) return 0;  /* the step completed: the signal never came */
+  if (s->kind == K_ERRNO) {
+    for (int k = 0; k < s->nerrno; k++)
+      if (s->errnos[k] == o->err) return 1;
+    return 0;
+  }
+  if (o->err) return 0;
+  if (s->kind == K_VALUE) return value_matches(s->want, &o->result);
+  return 1;
+}
+
+/* ---- struct formats ----------------------------------------------------------------------------- */
+/* Layouts come from Python's struct module (program.py): offset, size, kind and byte order of each
+ * field. Kinds: 0 signed, 1 unsigned, 2 float, 3 bool, 4 text 's', 5 pascal 'p', 6 char 'c'. */
+enum { F_SIGNED, F_UNSIGNED, F_FLOAT, F_BOOL, F_TEXT, F_PASCAL, F_CHAR };
+static u64 get_uint(const unsigned char *p, int size, int big) {
+  u64 v = 0;
+  for (int k = 0; k < size; k++) v = (v << 8) | p[big ? k : size - 1 - k];
+  return v;
+}
+static void put_uint(unsigned char *p, int size, int big, u64 v) {
+  for (int k = 0; k < size; k++) p[big ? size - 1 - k : k] = (unsigned char)(v >> (8 * k));
+}
+static val decode_field(const unsigned char *raw, const field_t *f) {
+  int size = (int)f->size, big = (int)f->big;
+  const unsigned char *p = raw + f->off;
+  if (f->kind == F_SIGNED || f->kind == F_UNSIGNED) {
+    u64 u = get_uint(p, size, big);
+    if (f->kind == F_SIGNED && size < 8 && ((u >> (8 * size - 1)) & 1)) u |= ~(u64)0 << (8 * size);
+    return vint((i64)u);
+  }
+  if (f->kind == F_FLOAT) {
+    val v = {0};
+    v.t = V_FLOAT;
+    u64 u = get_uint(p, size, big);
+    if (size == 8) memcpy(&v.f, &u, 8);
+    else { uint32_t w = (uint32_t)u; float fl; memcpy(&fl, &w, 4); v.f = fl; }
+    return v;
+  }
+  if (f->kind == F_BOOL) { val v = vint(get_uint(p, size, big) != 0); v.t = V_BOOL; return v; }
+  size_t n = size, start = 0;
+  if (f->kind == F_PASCAL) { n = size ? p[0] : 0; if (size && n > (size_t)size - 1) n = size - 1; start = 1; }
+  while (n > 0 && p[start + n - 1] == 0) n--;  /* Python strips trailing NULs from text */
+  return vbytes(p + start, n, V_TEXT);
+}
+static val decode_format(const layout_t *l, const unsigned char *raw) {
+  if (l->n == 1) return decode_field(raw, &l->f[0]);
+  val v = {0};
+  v.t = V_LIST;
+  v.n = l->n;
+  v.items = scratch_alloc(l->n * sizeof(val));
+  for (int k = 0; k < l->n; k++) v.items[k] = decode_field(raw, &l->f[k]);
+  return v;
+}
+/* The bytes a data argument stands for: a template with each expression field packed in. */
+static size_t encode(const step_t *s, const layout_t *l, unsigned char **out) {
+  unsigned char *b = scratch_alloc(l->size + 1);
+  memcpy(b, strs[l->tmpl], l->size);
+  for (int k = 0; k < l->n; k++) {
+    const field_t *f = &l->f[k];
+    if (f->e.n == 0) continue;
+    i64 v = eval_or_die(s, &f->e);
+    if (f->kind == F_FLOAT) {
+      u64 u;
+      if (f->size == 8) { double d = (double)v; memcpy(&u, &d, 8); }
+      else { float fl = (float)v; uint32_t w; memcpy(&w, &fl, 4); u = w; }
+      put_uint(b + f->off, (int)f->size, (int)f->big, u);
+      continue;
+    }
+    if (f->kind == F_BOOL) v = v != 0;
+    else if (v < f->lo || v > f->hi) run_error(s, "%s", S(f->msg));
+    put_uint(b + f->off, (int)f->size, (int)f->big, (u64)v);
+  }
+  *out = b;
+  return l->size;
+}
+
+/* ---- the operations ------------------------------------------------------------------------------ */
+/* argument positions, as program.py numbers them: each op's arguments in ops.py's order */
+#define DATA 11
+typedef struct {
+  i64 v[MAX_ARGS];
+  unsigned has;
+} args_t;
+static int has(const args_t *a, int k) { return (a->has >> k) & 1; }
+
+static obs_t ok_none(void) { obs_t o = {vnone(), 0, 0}; return o; }
+static obs_t ok_int(i64 v) { obs_t o = {vint(v), 0, 0}; return o; }
+static obs_t fail_errno(void) { obs_t o = {vnone(), errno, 0}; return o; }
+static obs_t rc_none(long rc) { return rc == -1 ? fail_errno() : ok_none(); }
+static obs_t rc_int(long rc) { return rc == -1 ? fail_errno() : ok_int(rc); }
+static obs_t rc_addr(void *p) { return p == MAP_FAILED ? fail_errno() : ok_int((i64)(uintptr_t)p); }
+
+static int scratch_path(char *buf, size_t n, const char *name) {
+  return snprintf(buf, n, "%s/%s", scratch_dir, name) >= (int)n ? -1 : 0;
+}
+static void file_path(const step_t *s, char *buf, size_t n, i64 slot) {
+  if (!scratch_dir) snprintf(buf, n, "/proc/self/fd/%d", file_fds[slot]);
+  else if (scratch_path(buf, n, S(slot_name[slot]))) run_error(s, "path too long");
+}
+static void bind_int(i64 slot, i64 v) {
+  /* a loop variable is rebound every iteration: reuse its cell (this process owns it) */
+  val *x = slots[slot] && slots[slot]->t == V_INT ? slots[slot] : calloc(1, sizeof *x);
+  *x = vint(v);
+  slots[slot] = x;
+}
+static obs_t op_file(const step_t *s, const args_t *a) {
+  i64 slot = s->args[0].str;
+  int fd;
+  if (!scratch_dir) {
+    fd = (int)syscall(SYS_memfd_create, S(slot_name[slot]), 0);
+  } else {
+    char path[PATH_MAX];
+    if (scratch_path(path, sizeof path, S(slot_name[slot]))) run_error(s, "path too long");
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)a->v[2]);
+  }
+  if (fd < 0) return fail_errno();
+  if (slot < 4096) file_fds[slot] = fd;
+  bind_int(slot, fd);
+  if (s->present & (1u << DATA)) {
+    unsigned char *b;
+    size_t n = encode(s, s->args[DATA].lay, &b);
+    if (write(fd, b, n) < 0) return fail_errno();
+  }
+  if (has(a, 1) && ftruncate(fd, a->v[1]) < 0) return fail_errno();
+  return ok_none();
+}
+static const char *read_only_paths[] = {"/", ".", "/proc/self/maps"};
+static obs_t op_open(const step_t *s, const args_t *a) {
+  char buf[PATH_MAX];
+  const char *path;
+  int flags = (int)a->v[2];
+  if (s->args[0].kind) {
+    file_path(s, buf, sizeof buf, s->args[0].str);
+    path = buf;
+  } else {
+    path = S(s->args[1].str);
+    int ro = 0;
+    for (int k = 0; k < 3; k++) ro |= !strcmp(path, read_only_paths[k]);
+    const long read_flags = O_RDONLY | O_DIRECTORY | O_PATH | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+    if (ro && (a->v[2] & ~read_flags))
+      run_error(s, "%s may only be opened for reading (O_RDONLY, O_DIRECTORY, O_PATH)", path);
+    if (!strcmp(path, ".")) {
+      if (!scratch_dir) run_error(s, "'.' (the scratch folder) does not exist on the memfd backing");
+      path = scratch_dir;
+    }
+  }
+  return rc_int(open(path, flags | O_CLOEXEC, (mode_t)a->v[3]));
+}
+static obs_t op_write(const step_t *s, const args_t *a) {
+  int fd = (int)a->v[0];
+  if (has(a, 2)) {
+    void *p = (void *)(uintptr_t)a->v[2];
+    return rc_int(has(a, 1) ? pwrite(fd, p, a->v[3], a->v[1]) : write(fd, p, a->v[3]));
+  }
+  unsigned char *b;
+  size_t n;
+  if (has(a, 3)) {
+    if (a->v[3] < 0) { errno = EINVAL; run_error(s, "negative length"); }
+    n = a->v[3];
+    b = scratch_alloc(n + 1);
+  } else {
+    n = encode(s, s->args[DATA].lay, &b);
+  }
+  return rc_int(has(a, 1) ? pwrite(fd, b, n, a->v[1]) : write(fd, b, n));
+}
+static obs_t op_read(const step_t *s, const args_t *a) {
+  int fd = (int)a->v[0];
+  if (has(a, 3)) {
+    void *p = (void *)(uintptr_t)a->v[3];
+    return rc_int(has(a, 1) ? pread(fd, p, a->v[2], a->v[1]) : read(fd, p, a->v[2]));
+  }
+  if (a->v[2] < 0) run_error(s, "negative length");
+  char *b = scratch_alloc(a->v[2] + 1);
+  ssize_t n = has(a, 1) ? pread(fd, b, a->v[2], a->v[1]) : read(fd, b, a->v[2]);
+  if (n < 0) return fail_errno();
+  obs_t o = {vbytes(b, n, V_BYTES), 0, 0};
+  return o;
+}
+static i64 ts_ns(struct timespec t) { return (i64)t.tv_sec * 1000000000 + t.tv_nsec; }
+static obs_t op_fstat(const args_t *a) {
+  struct stat st;
+  if (fstat((int)a->v[0], &st) < 0) return fail_errno();
+  val m = vmap(11);
+  map_put(&m, "size", vint(st.st_size));
+  map_put(&m, "blocks", vint(st.st_blocks));
+  map_put(&m, "mode", vint(st.st_mode));
+  map_put(&m, "nlink", vint(st.st_nlink));
+  map_put(&m, "ino", vint(st.st_ino));
+  map_put(&m, "uid", vint(st.st_uid));
+  map_put(&m, "gid", vint(st.st_gid));
+  map_put(&m, "blksize", vint(st.st_blksize));
+  map_put(&m, "atime_ns", vint(ts_ns(st.st_atim)));
+  map_put(&m, "mtime_ns", vint(ts_ns(st.st_mtim)));
+  map_put(&m, "ctime_ns", vint(ts_ns(st.st_ctim)));
+  obs_t o = {m, 0, 0};
+  return o;
+}
+static obs_t op_mincore(const step_t *s, const args_t *a) {
+  void *addr = (void *)(uintptr_t)a->v[0];
+  size_t len = (size_t)a->v[1];
+  if (has(a, 2)) {
+    if (mincore(addr, len, (unsigned char *)(uintptr_t)a->v[2]) < 0) return fail_errno();
+    val l = {0};
+    l.t = V_LIST;
+    obs_t o = {l, 0, 0};
+    return o;
+  }
+  size_t pages = (len + page_size - 1) / page_size;
+  if (pages > (1u << 24)) run_error(s, "mincore: %zu pages are more than a case may ask for", pages);
+  unsigned char *vec = scratch_alloc(pages + 1);
+  if (mincore(addr, len, vec) < 0) return fail_errno();
+  val l = {0};
+  l.t = V_LIST;
+  l.n = pages;
+  l.items = scratch_alloc(pages * sizeof(val) + 1);
+  for (size_t k = 0; k < pages; k++) l.items[k] = vint(vec[k] & 1);
+  obs_t o = {l, 0, 0};
+  return o;
+}
+static obs_t op_load(const step_t *s, const args_t *a) {
+  const void *addr = (const void *)(uintptr_t)a->v[0];
+  if (s->present & (1u << 2)) {
+    const layout_t *l = s->args[2].lay;
+    unsigned char *b = scratch_alloc(l->size + 1);
+    memcpy(b, addr, l->size);  /* a real CPU load: it faults as a C program's would */
+    obs_t o = {decode_format(l, b), 0, 0};
+    return o;
+  }
+  i64 n = has(a, 1) ? a->v[1] : 1;
+  if (n < 0 || n > (1 << 26)) run_error(s, "load: length %lld out of range", (long long)n);
+  char *b = scratch_alloc(n + 1);
+  memcpy(b, addr, n);
+  obs_t o = {vbytes(b, n, V_BYTES), 0, 0};
+  return o;
+}
+static obs_t op_store(const step_t *s, const args_t *a) {
+  unsigned char *b;
+  size_t n = encode(s, s->args[DATA].lay, &b);
+  memcpy((void *)(uintptr_t)a->v[0], b, n);
+  return ok_none();
+}
+static const char *signal_name(int sig, char *buf) {
+  for (i64 k = 0; k < nsignames; k++)
+    if (signames[2 * k] == sig) return S(signames[2 * k + 1]);
+  sprintf(buf, "%d", sig);
+  return buf;
+}
+static const char *si_code_name(int sig, int code, char *buf) {
+  for (int pass = 0; pass < 2; pass++)
+    for (i64 k = 0; k < nsicodes; k++)
+      if (sicodes[3 * k] == (pass ? 0 : sig) && sicodes[3 * k + 1] == code)
+        return S(sicodes[3 * k + 2]);
+  sprintf(buf, "%d", code);
+  return buf;
+}
+static obs_t op_wait(const args_t *a) {
+  int st;
+  pid_t pid = (pid_t)a->v[0];
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return fail_errno();
+  val m = vmap(2);
+  char buf[32];
+  if (WIFSIGNALED(st)) {
+    int sig = WTERMSIG(st);
+    const char *name = signal_name(sig, buf);
+    map_put(&m, "signal", vbytes(name, strlen(name), V_TEXT));
+    struct sigslot *slot = sig_slot(pid);
+    if (slot->pid == pid && slot->signo == sig) {
+      const char *code = si_code_name(sig, slot->code, buf);
+      map_put(&m, "si_code", vbytes(code, strlen(code), V_TEXT));
+    }
+  } else {
+    map_put(&m, "exit", vint(WEXITSTATUS(st)));
+  }
+  obs_t o = {m, 0, 0};
+  return o;
+}
+static obs_t op_kill(const step_t *s, const args_t *a) {
+  pid_t pid = (pid_t)a->v[0], group = getpgrp();
+  if (pid > 0) {
+    pid_t g = getpgid(pid);
+    if (g < 0) return fail_errno();
+    if (g == group) return rc_none(kill(pid, (int)a->v[1]));
+  } else if (pid == 0 || pid == -group) {
+    return rc_none(kill(pid, (int)a->v[1]));
+  }
+  run_error(s, "kill: pid %d is not a process of this case", pid);
+  return ok_none();
+}
+static obs_t op_cachestat(const args_t *a) {
+  u64 range[2] = {(u64)a->v[1], (u64)a->v[2]};
+  u64 out[5] = {0};
+  void *r = has(a, 4) ? (void *)(uintptr_t)a->v[4] : range;
+  void *c = has(a, 5) ? (void *)(uintptr_t)a->v[5] : out;
+  if (syscall(SYS_cachestat, (int)a->v[0], r, c, (unsigned)a->v[3]) < 0) return fail_errno();
+  static const char *names[] = {"nr_cache", "nr_dirty", "nr_writeback", "nr_evicted",
+                                "nr_recently_evicted"};
+  val m = vmap(5);
+  for (int k = 0; k < 5; k++) map_put(&m, names[k], vint((i64)out[k]));
+  obs_t o = {m, 0, 0};
+  return o;
+}
+/* /proc files are read whole: they are small, and a partial line must never be parsed */
+static char *read_proc(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  char *b = malloc(cap);
+  for (;;) {
+    if (n + 4096 > cap) b = realloc(b, cap *= 2);
+    ssize_t r = read(fd, b + n, cap - n - 1);
+    if (r <= 0) break;
+    n += r;
+  }
+  close(fd);
+  b[n] = 0;
+  *len = n;
+  return b;
+}
+static int all_digits(const char *p, size_t n) {
+  if (!n) return 0;
+  for (size_t k = 0; k < n; k++)
+    if (p[k] < '0' || p[k] > '9') return 0;
+  return 1;
+}
+static val text_val(const char *p, size_t n) { return vbytes(p, n, V_TEXT); }
+static void strip(const char **p, size_t *n) {
+  while (*n && (**p == ' ' || **p == '\t')) (*p)++, (*n)--;
+  while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' || (*p)[*n - 1] == '\n')) (*n)--;
+}
+static obs_t op_smaps(const args_t *a) {
+  size_t len;
+  char *b = read_proc("/proc/self/smaps", &len);
+  if (!b) return fail_errno();
+  u64 addr = (u64)a->v[0];
+  val m = vmap(64);
+  int found = 0;
+  for (char *line = b; *line;) {
+    char *nl = strchr(line, '\n');
+    size_t n = nl ? (size_t)(nl - line) : strlen(line);
+    char *sp = memchr(line, ' ', n);
+    size_t head = sp ? (size_t)(sp - line) : n;
+    int is_range = memchr(line, '-', head) && !memchr(line, ':', head);
+    if (is_range) {
+      if (found) break;
+      unsigned long long s0, e0;
+      if (sscanf(line, "%llx-%llx", &s0, &e0) == 2 && s0 <= addr && addr < e0) {
+        found = 1;
+        map_put(&m, "start", vint((i64)s0));
+        map_put(&m, "end", vint((i64)e0));
+      }
+    } else if (found && m.n < 64) {
+      char *colon = memchr(line, ':', n);
+      if (colon) {
+        char key[128];
+        size_t kl = colon - line < 127 ? (size_t)(colon - line) : 127;
+        memcpy(key, line, kl);
+        key[kl] = 0;
+        const char *rest = colon + 1;
+        size_t rl = n - (colon + 1 - line);
+        strip(&rest, &rl);
+        const char *sp2 = memchr(rest, ' ', rl);
+        size_t first = sp2 ? (size_t)(sp2 - rest) : rl;
+        if (all_digits(rest, first)) map_put(&m, key, vint(strtoll(rest, NULL, 10)));
+        else map_put(&m, key, text_val(rest, rl));
+      }
+    }
+    line += n + (nl ? 1 : 0);
+  }
+  free(b);
+  if (!found) { errno = EFAULT; return fail_errno(); }
+  obs_t o = {m, 0, 0};
+  return o;
+}
+static obs_t op_proc_maps(const args_t *a) {
+  size_t len;
+  char *b = read_proc("/proc/self/maps", &len);
+  if (!b) return fail_errno();
+  u64 addr = (u64)a->v[0];
+  for (char *line = b; *line;) {
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    unsigned long long s0, e0, off, inode;
+    char perms[8], dev[32];
+    int pos = 0;
+    if (sscanf(line, "%llx-%llx %7s %llx %31s %llu%n", &s0, &e0, perms, &off, dev, &inode,
+               &pos) == 6 && s0 <= addr && addr < e0) {
+      const char *path = line + pos;
+      size_t pl = strlen(path);
+      strip(&path, &pl);
+      val m = vmap(7);
+      map_put(&m, "start", vint((i64)s0));
+      map_put(&m, "end", vint((i64)e0));
+      map_put(&m, "perms", text_val(perms, strlen(perms)));
+      map_put(&m, "offset", vint((i64)off));
+      map_put(&m, "dev", text_val(dev, strlen(dev)));
+      map_put(&m, "inode", vint((i64)inode));
+      map_put(&m, "path", text_val(path, pl));
+      free(b);
+      obs_t o = {m, 0, 0};
+      return o;
+    }
+    if (!nl) break;
+    line = nl + 1;
+  }
+  free(b);
+  errno = EFAULT;
+  return fail_errno();
+}
+static obs_t op_proc_status(void) {
+  size_t len;
+  char *b = read_proc("/proc/self/status", &len);
+  if (!b) return fail_errno();
+  val m = vmap(32);
+  for (char *line = b; *line;) {
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    char *colon = strchr(line, ':');
+    if (!strncmp(line, "Vm", 2) && colon && m.n < 32) {
+      *colon = 0;
+      map_put(&m, line, vint(strtoll(colon + 1, NULL, 10)));
+    }
+    if (!nl) break;
+    line = nl + 1;
+  }
+  free(b);
+  obs_t o = {m, 0, 0};
+  return o;
+}
+static int harness_limit(int res) {
+  return res == RLIMIT_AS || res == RLIMIT_CORE || res == RLIMIT_NPROC;
+}
+static obs_t op_setrlimit(const step_t *s, const args_t *a) {
+  struct rlimit old, now;
+  int res = (int)a->v[0];
+  if (getrlimit(res, &old) < 0) return fail_errno();
+  now.rlim_cur = (rlim_t)a->v[1];
+  now.rlim_max = has(a, 2) ? (rlim_t)a->v[2] : old.rlim_max;
+  if (harness_limit(res) && old.rlim_max != RLIM_INFINITY &&
+      (now.rlim_max == RLIM_INFINITY || now.rlim_max > old.rlim_max))
+    run_error(s, "setrlimit may lower the harness's limits, not raise them");
+  return rc_none(setrlimit(res, &now));
+}
+static obs_t op_setuid(const args_t *a) {
+  if (setgroups(0, NULL) < 0) return fail_errno();
+  if (setgid((gid_t)(has(a, 1) ? a->v[1] : a->v[0])) < 0) return fail_errno();
+  return rc_none(setuid((uid_t)a->v[0]));
+}
+static obs_t op_sleep(const args_t *a) {
+  struct timespec t = {a->v[0] / 1000, (a->v[0] % 1000) * 1000000};
+  while (nanosleep(&t, &t) < 0 && errno == EINTR) {}
+  return ok_none();
+}
+static obs_t op_sem_wait(const args_t *a) {
+  while (sem_wait((sem_t *)(uintptr_t)a->v[0]) < 0)
+    if (errno != EINTR) return fail_errno();
+  return ok_none();
+}
+static obs_t op_pipe(const step_t *s) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return fail_errno();
+  bind_int(s->args[0].str, fds[0]);
+  bind_int(s->args[1].str, fds[1]);
+  return ok_none();
+}
+
+#define P(k) ((void *)(uintptr_t)a->v[k])
+#define L(k) ((size_t)a->v[k])
+static obs_t perform_op(const step_t *s, const args_t *a) {
+  switch (s->op) {
+  case OP_FILE: return op_file(s, a);
+  case OP_OPEN: return op_open(s, a);
+  case OP_CLOSE:
+    if (a->v[0] == report_fd) run_error(s, "fd %lld belongs to the harness, not to the case", (long long)a->v[0]);
+    return rc_none(close((int)a->v[0]));
+  case OP_FTRUNCATE: return rc_none(ftruncate((int)a->v[0], a->v[1]));
+  case OP_WRITE: return op_write(s, a);
+  case OP_READ: return op_read(s, a);
+  case OP_FSTAT: return op_fstat(a);
+  case OP_FSYNC: return rc_none(fsync((int)a->v[0]));
+  case OP_FDATASYNC: return rc_none(fdatasync((int)a->v[0]));
+  case OP_UNLINK: {
+    if (!scratch_dir) run_error(s, "unlink has no meaning on the memfd backing: limit the case's backings");
+    char path[PATH_MAX];
+    file_path(s, path, sizeof path, s->args[0].str);
+    return rc_none(unlink(path));
+  }
+  case OP_MMAP:
+    return rc_addr(mmap(P(5), L(0), (int)a->v[1], (int)a->v[2], (int)a->v[3], (off_t)a->v[4]));
+  case OP_MUNMAP: return rc_none(munmap(P(0), L(1)));
+  case OP_MPROTECT: return rc_none(mprotect(P(0), L(1), (int)a->v[2]));
+  case OP_MSYNC: return rc_none(msync(P(0), L(1), (int)a->v[2]));
+  case OP_MADVISE: return rc_none(madvise(P(0), L(1), (int)a->v[2]));
+  case OP_MLOCK:
+    if (a->v[2]) return rc_none(syscall(SYS_mlock2, P(0), L(1), (int)a->v[2]));
+    return rc_none(mlock(P(0), L(1)));
+  case OP_MUNLOCK: return rc_none(munlock(P(0), L(1)));
+  case OP_MREMAP: return rc_addr(mremap(P(0), L(1), L(2), (int)a->v[3], P(4)));
+  case OP_MINCORE: return op_mincore(s, a);
+  case OP_LOAD: return op_load(s, a);
+  case OP_STORE: return op_store(s, a);
+  case OP_WAIT: return op_wait(a);
+  case OP_KILL: return op_kill(s, a);
+  case OP_CACHESTAT: return op_cachestat(a);
+  case OP_SMAPS: return op_smaps(a);
+  case OP_SEM_INIT: return rc_none(sem_init((sem_t *)P(0), (int)a->v[1], (unsigned)a->v[2]));
+  case OP_SEM_POST: return rc_none(sem_post((sem_t *)P(0)));
+  case OP_SEM_WAIT: return op_sem_wait(a);
+  case OP_PIPE: return op_pipe(s);
+  case OP_EVENTFD: return rc_int(syscall(SYS_eventfd2, (unsigned)a->v[0], (int)a->v[1]));
+  case OP_DUP: return rc_int(fcntl((int)a->v[0], F_DUPFD_CLOEXEC, 0));
+  case OP_REOPEN: {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%lld", (long long)a->v[0]);
+    return rc_int(open(path, (int)a->v[1] | O_CLOEXEC, 0777));
+  }
+  case OP_MEMFD_CREATE: return rc_int(syscall(SYS_memfd_create, S(s->args[0].str), (unsigned)a->v[1]));
+  case OP_FCNTL: return rc_int(fcntl((int)a->v[0], (int)a->v[1], (unsigned long)a->v[2]));
+  case OP_FADVISE: return ok_int(posix_fadvise((int)a->v[0], a->v[1], a->v[2], (int)a->v[3]));
+  case OP_POSIX_MADVISE: return ok_int(posix_madvise(P(0), L(1), (int)a->v[2]));
+  case OP_MSEAL: return rc_none(syscall(SYS_mseal, P(0), L(1), (unsigned long)a->v[2]));
+  case OP_MLOCKALL: return rc_none(mlockall((int)a->v[0]));
+  case OP_MUNLOCKALL: return rc_none(munlockall());
+  case OP_SETRLIMIT: return op_setrlimit(s, a);
+  case OP_SETUID: return op_setuid(a);
+  case OP_CALL: return ok_int(((int (*)(void))P(0))());
+  case OP_SLEEP: return op_sleep(a);
+  case OP_PROC_MAPS: return op_proc_maps(a);
+  case OP_PROC_STATUS: return op_proc_status();
+  }
+  run_error(s, "operation %lld is not known to this executor", (long long)s->op);
+  return ok_none();
+}
+
+/* ---- steps ----------------------------------------------------------------------------------------- */
+static int run_block(const block *b);
+static void begin(const char *parent);
+
+static void bind_value(const step_t *s, const val *result) {
+  val *x = calloc(1, sizeof *x);
+  deep_copy(x, result);
+  slots[s->bind] = x;
+  if (s->map_index >= 0 && s->map_index < NATIVE_MAPS) {
+    int k = (int)s->map_index;
+    me->maps[k][0] = result->i;
+    me->maps[k][1] = eval_or_die(s, &s->map_len);
+    me->map_bound[k] = 1;
+  }
+}
+static void send_end(const step_t *s, const args_t *a, i64 want_addr, const obs_t *o, int ok,
+                     int ends_loop) {
+  begin_rec(REC_END);
+  put(s->id);
+  put(iteration);
+  put(ok);
+  put(ends_loop);
+  put(o->err);
+  size_t at = rec_n;
+  put_val(&o->result);
+  if (rec_overflow || rec_n * 8 > 200000) {  /* too large to report: say so, as Python does */
+    char msg[96];
+    snprintf(msg, sizeof msg, "<%zu bytes, too large to report>", rec_overflow ? (size_t)REC_MAX : (rec_n - at) * 8);
+    rec_n = at;
+    rec_overflow = 0;
+    val t = {0};
+    t.t = V_TEXT;
+    t.b = msg;
+    t.n = strlen(msg);
+    put(-1);  /* marks a result the harness cannot re-judge */
+    put_val(&t);
+  }
+  int nint = 0;
+  for (int k = 0; k < MAX_ARGS; k++) nint += has(a, k) && s->args[k].kind == A_EXPR;
+  put(nint);
+  for (int k = 0; k < MAX_ARGS; k++)
+    if (has(a, k) && s->args[k].kind == A_EXPR) { put(k); put(a->v[k]); }
+  put(s->has_si_addr);
+  put(want_addr);
+  put(s->nenv);
+  for (i64 k = 0; k < s->nenv; k++) {
+    val *v = slots[s->env[k]];
+    put(s->env[k]);
+    put(v != NULL);
+    if (v) put_val(v);
+  }
+  put_maps();
+  send_rec();
+}
+static int in_until(int err) {
+  if (!nstops || !err) return 0;
+  for (int k = 0; k < nstop_errs[nstops - 1]; k++)
+    if (stops[nstops - 1][k] == err) return 1;
+  return 0;
+}
+static obs_t do_fork(const step_t *s) {
+  pid_t pid = fork();
+  if (pid < 0) return fail_errno();
+  if (pid > 0) return ok_int(pid);
+  if (s->bind >= 0) snprintf(proc_name, sizeof proc_name, "%s", S(slot_name[s->bind]));
+  else {
+    char parent[sizeof proc_name];
+    memcpy(parent, proc_name, sizeof parent);
+    snprintf(proc_name, sizeof proc_name, "%.200s.%s", parent, S(s->label));
+  }
+  nstops = 0;  /* a loop of the parent is not the child's to end */
+  loop_depth = 0;
+  iteration = -1;
+  begin(NULL);
+  run_block(s->body);
+  finish(EXIT_DONE);
+  return ok_none();
+}
+static obs_t do_repeat(const step_t *s, const args_t *a) {
+  obs_t o = ok_none();
+  if (s->nuntil) {
+    stops[nstops] = (i64 *)s->until;
+    nstop_errs[nstops++] = s->nuntil;
+  }
+  i64 saved = iteration;
+  loop_depth++;
+  for (i64 i = 0; i < a->v[0]; i++) {
+    if (s->var >= 0) bind_int(s->var, i);
+    iteration = i;
+    int end = run_block(s->body);
+    if (end) { o = ok_int(i); o.err = end; break; }
+  }
+  loop_depth--;
+  iteration = saved;
+  if (s->nuntil) nstops--;
+  return o;
+}
+static obs_t do_event(const step_t *s, const args_t *a) {
+  int32_t *w = event_word(a->v[0]);
+  if (s->op == OP_POST) {
+    __atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
+    futex_wake_all(w);
+    return ok_none();
+  }
+  while (!__atomic_load_n(w, __ATOMIC_SEQ_CST)) {
+    if (__atomic_load_n(abort_word(), __ATOMIC_SEQ_CST)) {
+      begin_rec(REC_ABORTED);
+      put(s->id);
+      send_rec();
+      finish(EXIT_ABORTED);
+    }
+    struct timespec t = {0, 50 * 1000 * 1000};
+    syscall(SYS_futex, w, FUTEX_WAIT, 0, &t, 0, 0);
+  }
+  return ok_none();
+}
+static int run_step(const step_t *s) {
+  scratch_reset();
+  cur = s;
+  args_t a = {{0}, 0};
+  for (int k = 0; k < MAX_ARGS; k++) {
+    if (!((s->present >> k) & 1)) continue;
+    a.has |= 1u << k;
+    if (s->args[k].kind == A_EXPR) a.v[k] = eval_or_die(s, &s->args[k].e);
+  }
+  i64 want_addr = s->has_si_addr ? eval_or_die(s, &s->want_addr) : 0;
+  me->step = (int32_t)s->id;
+  me->iteration = iteration;
+  me->expect_sig = s->kind == K_SIGNAL ? (int32_t)s->signo : 0;
+  me->want_addr = want_addr;
+  me->has_si_addr = s->has_si_addr;
+  __atomic_store_n(&me->in_step, 1, __ATOMIC_SEQ_CST);
+  if (s->runerror) run_error(s, "%s", S(s->runerror - 1));
+  obs_t o;
+  errno = 0;
+  if (s->op == OP_FORK) o = do_fork(s);
+  else if (s->op == OP_REPEAT) o = do_repeat(s, &a);
+  else if (s->op == OP_POST || s->op == OP_WAIT_FOR) o = do_event(s, &a);
+  else o = perform_op(s, &a);
+  /* a fork or repeat ran other steps: their step is not this one any more */
+  me->step = (int32_t)s->id;
+  int ends_loop = in_until(o.err);
+  int ok = ends_loop || judge(s, &o);
+  if (ok && s->bind >= 0 && o.result.t != V_NONE) bind_value(s, &o.result);
+  __atomic_store_n(&me->in_step, 0, __ATOMIC_SEQ_CST);
+  if (!ok || ends_loop || loop_depth == 0) send_end(s, &a, want_addr, &o, ok, ends_loop);
+  else me->unsent++;
+  if (!ok) {
+    abort_case();
+    finish(EXIT_FAILED);
+  }
+  return ends_loop ? o.err : 0;
+}
+static int run_block(const block *b) {
+  for (int k = 0; k < b->n; k++) {
+    int end = run_step(&b->steps[k]);
+    if (end) return end;
+  }
+  return 0;
+}
+
+/* ---- a process's start: limits, dispositions, fault capture, confinement ---------------------------- */
+static void on_fault(int sig, siginfo_t *si, void *ctx) {
+  (void)ctx;
+  struct sigslot *s = sig_slot(getpid());
+  s->signo = sig;
+  s->code = si->si_code;
+  s->addr = (u64)(uintptr_t)si->si_addr;
+  s->pid = getpid();
+}
+static void limit_address_space(void) {
+  char buf[128];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  rlim_t limit = (rlim_t)strtoull(buf, NULL, 10) * page_size + ((rlim_t)512 << 20);
+  struct rlimit r;
+  getrlimit(RLIMIT_AS, &r);
+  /* a fork child keeps its parent's budget: the limit is per case process tree */
+  if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < limit) limit = r.rlim_cur;
+  if (r.rlim_max != RLIM_INFINITY && r.rlim_max < limit) limit = r.rlim_max;
+  r.rlim_cur = r.rlim_max = limit;
+  setrlimit(RLIMIT_AS, &r);
+}
+
+static const i64 *confine_spec;  /* from the RUN request */
+static i64 confine_words;
+static int confined;
+static void confine(void) {
+  const i64 *p = confine_spec, *end = confine_spec + confine_words;
+#define NEXT() (p < end ? *p++ : 0)
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  i64 abi = NEXT();
+  struct { u64 fs, net, scoped; } attr;
+  attr.fs = (u64)NEXT();
+  attr.net = (u64)NEXT();
+  attr.scoped = (u64)NEXT();
+  i64 size = NEXT(), nrules = NEXT();
+  int ruleset = abi >= 1 ? (int)syscall(SYS_landlock_create_ruleset, &attr, (size_t)size, 0) : -1;
+  for (i64 k = 0; k < nrules; k++) {
+    u64 rights = (u64)NEXT();
+    i64 len = NEXT();
+    i64 nw = (len + 7) / 8;
+    if (len < 0 || nw > end - p) fatal("mmapconf-exec: bad confinement");
+    char path[PATH_MAX];
+    if (len >= PATH_MAX) { p += nw; continue; }
+    memcpy(path, p, len);
+    path[len] = 0;
+    p += nw;
+    if (ruleset < 0) continue;
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) continue;  /* nothing there to allow */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) rights &= (1 | 2 | 4 | (1 << 14) | (1 << 15));
+    struct __attribute__((packed)) { u64 allowed; int32_t parent; } rule = {rights, fd};
+    if (syscall(SYS_landlock_add_rule, ruleset, 1, &rule, 0) != 0)
+      fatal("mmapconf-exec: landlock_add_rule %s: %s", path, strerror(errno));
+    close(fd);
+  }
+  if (ruleset >= 0) {
+    if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0)
+      fatal("mmapconf-exec: landlock_restrict_self: %s", strerror(errno));
+    close(ruleset);
+  }
+  i64 ninsn = NEXT();
+  if (ninsn > 0 && ninsn <= 4096 && ninsn <= end - p) {
+    struct sock_filter *f = calloc(ninsn, sizeof *f);
+    for (i64 k = 0; k < ninsn; k++) {
+      u64 w = (u64)*p++;
+      f[k].code = (uint16_t)w;
+      f[k].jt = (uint8_t)(w >> 16);
+      f[k].jf = (uint8_t)(w >> 24);
+      f[k].k = (uint32_t)(w >> 32);
+    }
+    struct sock_fprog prog = {(unsigned short)ninsn, f};
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+  }
+#undef NEXT
+  confined = 1;
+}
+
+static i64 deadline_ns;
+static i64 now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return ts_ns(t);
+}
+static void begin(const char *parent) {
+  struct rlimit core = {0, 0};
+  setrlimit(RLIMIT_CORE, &core);
+  /* a core_pattern pipe ignores RLIMIT_CORE: a non-dumpable process is dumped by nothing */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  limit_address_space();
+  static const int defaults[] = {SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGXFSZ, SIGALRM};
+  for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++) signal(defaults[k], SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+  sigaction(SIGSEGV, &sa, NULL);
+  sigaction(SIGBUS, &sa, NULL);
+  if (!confined) confine();  /* once per case: its other processes inherit the confinement */
+  i64 left = (deadline_ns - now_ns() + 999999999) / 1000000000;
+  alarm((unsigned)(left < 1 ? 1 : left) + 2);  /* a backstop for a harness that died */
+  begin_rec(REC_PROC);
+  put(parent != NULL);
+  put_str(proc_name);
+  put_str(parent ? parent : "");
+  send_rec();
+  int claimed = sem_trywait((sem_t *)(arena + PROCS_OFF)) == 0;
+  int k = claimed ? __atomic_fetch_add(&native_head()->next_slot, 1, __ATOMIC_SEQ_CST) : NATIVE_PROCS;
+  if (k >= NATIVE_PROCS) {
+    /* root ignores RLIMIT_NPROC: the case counts its processes and, past the limit, ends them */
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "more than %lld processes in one case: every process of the case was killed",
+             (long long)max_processes);
+    begin_rec(REC_LIMIT);
+    put_str(proc_name);
+    put_str(msg);
+    send_rec();
+    abort_case();
+    kill(0, SIGKILL);
+    _exit(EXIT_ERROR);
+  }
+  struct nslot *parent_slot = me;
+  me = native_slot(k);
+  if (parent_slot) {  /* a fork child starts with the mappings its parent had bound */
+    memcpy(me->maps, parent_slot->maps, sizeof me->maps);
+    memcpy(me->map_bound, parent_slot->map_bound, sizeof me->map_bound);
+  }
+  me->pid = getpid();
+  me->iteration = -1;
+  me->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);
+}
+
+static void case_main(void) {
+  snprintf(proc_name, sizeof proc_name, "%s", S(first_name));
+  begin(NULL);
+  run_block(&setup_block);
+  if (!strcmp(S(first_name), "main")) {
+    run_block(&proc_blocks[0]);
+    finish(EXIT_DONE);
+  }
+  for (i64 k = 0; k < nprocs; k++) {
+    pid_t pid = fork();
+    if (pid < 0) run_error(NULL, "fork: %s", strerror(errno));
+    if (pid == 0) {
+      snprintf(proc_name, sizeof proc_name, "%s", S(proc_names[k]));
+      /* the member starts with its own bindings' view: what setup bound, nothing more */
+      begin("setup");
+      run_block(&proc_blocks[k]);
+      finish(EXIT_DONE);
+    }
+  }
+  finish(EXIT_DONE);
+}
+
+/* ---- the fork server -------------------------------------------------------------------------------- */
+static int control_fd;
+static void ctl_send(i64 a, i64 b, i64 c) {
+  i64 msg[3] = {a, b, c};
+  if (send(control_fd, msg, sizeof msg, MSG_NOSIGNAL) < 0) _exit(0);  /* the harness is gone */
+}
+static int unexpected(pid_t pid, int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status) != 0;
+  for (int k = 0; k < NATIVE_PROCS; k++) {
+    struct nslot *s = native_slot(k);
+    if (s->pid == pid) return !(s->in_step && s->expect_sig == WTERMSIG(status));
+  }
+  return 1;
+}
+static void close_all_but(int keep) {
+  if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
+  if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
+    for (int fd = keep + 1; fd < 4096; fd++) close(fd);
+  if (keep != 3 && keep > 3) {}
+}
+static void case_child(int fd, const char *scratch, i64 *program, size_t words) {
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* the case holds its report channel and nothing else of the harness */
+  close_all_but(fd);
+  report_fd = fd;
+  scratch_dir = scratch[0] ? scratch : NULL;
+  read_program(program, words);
+  /* Everything the executor will need is allocated before the first step: an allocation later
+   * would land in the address space the case measures (a hole below MAP_GROWSDOWN, the last of
+   * vm.max_map_count). */
+  scratch_alloc(1);
+  case_main();
+}
+static void serve_one(struct msghdr *mh, i64 *req, size_t n, int fd, int prog_fd) {
+  /* RUN: timeout_ns, program words, scratch (string), confinement spec (the rest) */
+  if (n < 4 || req[0] != CTL_RUN) fatal("mmapconf-exec: bad request");
+  (void)mh;
+  i64 timeout = req[1], words = req[2], slen = req[3];
+  if (words <= 0 || words > (64 << 20) / 8 || slen < 0 || slen >= PATH_MAX ||
+      4 + (slen + 7) / 8 > (i64)n)
+    fatal("mmapconf-exec: bad request");
+  char scratch[PATH_MAX];
+  memcpy(scratch, req + 4, slen);
+  scratch[slen] = 0;
+  confine_spec = req + 4 + (slen + 7) / 8;
+  confine_words = (i64)n - 4 - (slen + 7) / 8;
+  i64 *program = malloc(words * 8);
+  if (pread(prog_fd, program, words * 8, 0) != words * 8) fatal("mmapconf-exec: short program");
+  memset(arena + NATIVE_OFF, 0, ARENA_SIZE - NATIVE_OFF);
+  deadline_ns = now_ns() + timeout;
+  pid_t pid = fork();
+  if (pid == 0) case_child(fd, scratch, program, (size_t)words);
+  free(program);
+  close(fd);
+  if (pid < 0) { ctl_send(CTL_FINISHED, -1, errno); return; }
+  setpgid(pid, pid);  /* also in the child: whichever runs first wins the race */
+  ctl_send(CTL_STARTED, pid, 0);
+  for (;;) {
+    int status;
+    pid_t got = waitpid(-pid, &status, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (unexpected(got, status)) abort_case();
+    ctl_send(CTL_ENDING, got, status);
+  }
+  /* orphans that left the group come back to us (subreaper): never leave zombies */
+  while (waitpid(-1, NULL, WNOHANG) > 0) {}
+  ctl_send(CTL_FINISHED, pid, 0);
+}
+int main(int argc, char **argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD (started by mmapconf)\n", argv[0]);
+    return 2;
+  }
+  control_fd = atoi(argv[1]);
+  int arena_fd = atoi(argv[2]), prog_fd = atoi(argv[3]);
+  setpgid(0, 0);  /* the operator's ^C is for the harness, which ends us */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() == 1) return 0;
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  signal(SIGCHLD, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  page_size = sysconf(_SC_PAGESIZE);
+  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
+  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  rec = malloc(REC_MAX);
+  size_t cap = 1 << 16;
+  i64 *req = malloc(cap);
+  for (;;) {
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {req, cap};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    ssize_t n = recvmsg(control_fd, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    if (!c || c->cmsg_type != SCM_RIGHTS || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+      fatal("mmapconf-exec: a request without its report channel");
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    serve_one(&mh, req, (size_t)n / 8, fd, prog_fd);
+  }
+}

@@ -1,0 +1,221 @@
+"""The harness's side of the native fork server: one per worker process, one case at a time.
+
+The server is exec'd once (per harness or ``-n`` worker process) and forks once per case. The
+harness writes the case's program into a memfd, sends a RUN request with the case's report
+socket attached, and reads back how each process of the case ended; the case's processes report
+their steps on the report socket, which only they and the harness hold.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import ctypes
+import mmap
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runner.engine import libc
+from runner.engine.arena import Arena
+from runner.engine.native.build import executor_path
+
+CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED = 1, 2, 3, 4
+NATIVE_PROCS, NATIVE_MAPS = 64, 48
+# struct nslot in executor.c
+_NSLOT = struct.Struct(f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}i")
+REPORT_MAX = 1 << 20
+GRACE_S = 2.0  # after a kill, how long the server may take to reap the group
+
+
+def _native_off() -> int:
+    # PROCS_OFF + 64 in executor.c: the arena's own layout, then the native slots
+    return Arena.SIZE - 32 + 64
+
+
+class NativeArena(Arena):
+    """The shared page of a case, in a memfd the fork server maps too: Arena's layout (events,
+    abort word, siginfo slots, process count), then one native slot per process."""
+
+    SIZE = _native_off() + 64 + NATIVE_PROCS * _NSLOT.size
+
+    def __init__(self) -> None:
+        self.fd = libc.memfd_create("mmapconf-arena", 0)
+        os.ftruncate(self.fd, self.SIZE)
+        self._map = mmap.mmap(self.fd, self.SIZE)
+        self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
+
+    def native_slots(self) -> list[NativeSlot]:
+        out = []
+        start = _native_off() + 64
+        for k in range(NATIVE_PROCS):
+            raw = _NSLOT.unpack_from(self._map, start + k * _NSLOT.size)
+            if raw[0] == 0:
+                continue
+            maps = raw[9 : 9 + 2 * NATIVE_MAPS]
+            bound = raw[9 + 2 * NATIVE_MAPS :]
+            out.append(
+                NativeSlot(
+                    pid=raw[0],
+                    in_step=bool(raw[1]),
+                    step=raw[2],
+                    iteration=raw[4],
+                    si_addr=raw[5] if raw[6] else None,
+                    nmaps=raw[7],
+                    unsent=raw[8],
+                    maps=[
+                        (maps[2 * i], maps[2 * i + 1]) if bound[i] else None for i in range(raw[7])
+                    ],
+                )
+            )
+        return out
+
+
+@dataclass
+class NativeSlot:
+    pid: int
+    in_step: bool
+    step: int
+    iteration: int
+    si_addr: int | None
+    nmaps: int
+    unsent: int
+    maps: list[tuple[int, int] | None] = field(default_factory=list)
+
+
+@dataclass
+class CaseRun:
+    """What came back from one case: its report records, how each process ended."""
+
+    records: list[bytes] = field(default_factory=list)
+    endings: list[tuple[int, int]] = field(default_factory=list)  # (pid, wait status)
+    timed_out: bool = False
+    pgid: int = 0
+
+
+class ForkServer:
+    def __init__(self, arena: NativeArena):
+        self.arena = arena
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.program_fd = libc.memfd_create("mmapconf-program", 0)
+        binary = str(executor_path())
+        fds = (theirs.fileno(), arena.fd, self.program_fd)
+        self.proc = subprocess.Popen(
+            [binary, *map(str, fds)], pass_fds=fds, stdin=subprocess.DEVNULL
+        )
+        theirs.close()
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        self.control.close()
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.program_fd)
+
+    def run(
+        self,
+        program: bytes,
+        scratch: str | None,
+        timeout: float,
+        confinement: list[int],
+        on_record: Callable[[bytes], bool],
+    ) -> CaseRun:
+        """Run one program; ``on_record`` sees each report and returns True to end the case
+        now (the process cap was hit)."""
+        os.pwrite(self.program_fd, program, 0)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            path = (scratch or "").encode()
+            req = array.array("q", [CTL_RUN, int(timeout * 1e9), len(program) // 8, len(path)])
+            req.frombytes(path + b"\0" * (-len(path) % 8))
+            req.extend(confinement)
+            socket.send_fds(self.control, [req.tobytes()], [theirs.fileno()])
+            theirs.close()
+            return self._collect(ours, time.monotonic() + timeout, on_record)
+        finally:
+            ours.close()
+            theirs.close()
+
+    def _collect(
+        self, sock: socket.socket, deadline: float, on_record: Callable[[bytes], bool]
+    ) -> CaseRun:
+        out = CaseRun()
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        poller.register(self.control, select.POLLIN)
+        finished = False
+        kill_at: float | None = None
+        while not finished:
+            now = time.monotonic()
+            if kill_at is None and now >= deadline:
+                out.timed_out = True
+                kill_at = now
+                self._kill(out.pgid)
+            if kill_at is not None and now > kill_at + GRACE_S:
+                raise RuntimeError("the native fork server did not reap a killed case")
+            wait = (deadline if kill_at is None else kill_at + GRACE_S) - now
+            for fd, _ in poller.poll(max(wait, 0) * 1000):
+                if fd == sock.fileno():
+                    if self._drain(sock, out, on_record) and kill_at is None:
+                        kill_at = time.monotonic()
+                        self._kill(out.pgid)
+                else:
+                    finished = self._control(out)
+        self._drain(sock, out, on_record)
+        return out
+
+    def _kill(self, pgid: int) -> None:
+        if pgid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+
+    def _drain(self, sock: socket.socket, out: CaseRun, on_record: Callable[[bytes], bool]) -> bool:
+        stop = False
+        while True:
+            try:
+                data = sock.recv(REPORT_MAX, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return stop
+            if not data:
+                return stop
+            out.records.append(data)
+            stop = on_record(data) or stop
+
+    def _control(self, out: CaseRun) -> bool:
+        data = self.control.recv(64)
+        if not data:
+            raise RuntimeError("the native fork server exited")
+        kind, a, b = struct.unpack("<qqq", data)
+        if kind == CTL_STARTED:
+            out.pgid = a
+        elif kind == CTL_ENDING:
+            out.endings.append((a, b))
+        elif kind == CTL_FINISHED:
+            return True
+        return False
+
+
+_servers: dict[int, ForkServer] = {}
+
+
+def server_for(arena: NativeArena) -> ForkServer:
+    """This process's fork server (a forked ``-n`` worker starts its own)."""
+    pid = os.getpid()
+    srv = _servers.get(pid)
+    if srv is None or srv.arena is not arena or srv.proc.poll() is not None:
+        srv = _servers[pid] = ForkServer(arena)
+    return srv
+
+
+def close_server() -> None:
+    """Stop this process's fork server, if it started one (the next case starts a new one)."""
+    srv = _servers.pop(os.getpid(), None)
+    if srv is not None:
+        srv.close()

@@ -1,0 +1,148 @@
+"""A kernel of one's own: given by path in a plain folder (no mmapconf.json), its config checked
+before booting, its modules given with --modules, the report naming what was booted.
+
+The boot test uses the Debian 6.1 kernel CI fetches (scripts/vm-ci-setup.sh), copied out of the
+cache as /boot lays it out (vmlinuz-RELEASE beside config-RELEASE); skipped without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.vm import image, kconfig, kernels, run
+
+CASE = "cases/article/02-sigbus-past-eof.yaml"
+SECRET = "ghp_mmapconfPlantedSecret0123456789"
+DEBIAN_61_MODULAR = [
+    "CONFIG_VIRTIO",
+    "CONFIG_VIRTIO_BLK",
+    "CONFIG_NET_9P",
+    "CONFIG_NET_9P_VIRTIO",
+    "CONFIG_9P_FS",
+    "CONFIG_VIRTIO_MMIO",
+    "CONFIG_EXT4_FS",
+]
+
+
+def test_fragment_groups_and_missing_options() -> None:
+    groups = kconfig.fragment_groups()
+    assert groups["init"].builtin and "CONFIG_BINFMT_SCRIPT" in groups["init"].options
+    assert not groups["always"].builtin and "CONFIG_9P_FS" in groups["always"].options
+    assert not groups["microvm"].builtin and groups["microvm"].options == ("CONFIG_VIRTIO_MMIO",)
+    config = {o: "y" for g in groups.values() for o in g.options}
+    needed = kconfig.needed_groups("microvm", True, True, ["ext4"])
+    assert kconfig.missing(config, needed, None) == []
+    config |= {"CONFIG_TMPFS": "m", "CONFIG_EXT4_FS": "m", "CONFIG_PVH": "n"}
+    del config["CONFIG_VIRTIO_MMIO"]
+    assert kconfig.missing(config, needed, None) == [
+        "CONFIG_TMPFS (=m, must be built in)",
+        "CONFIG_VIRTIO_MMIO (not set)",
+        "CONFIG_PVH (not set)",
+        "CONFIG_EXT4_FS (=m and no --modules given)",
+    ]
+    # An =m option counts when its module is there, never for an option that must be built in.
+    ok = kconfig.missing(config, needed, {"CONFIG_EXT4_FS", "CONFIG_TMPFS"})
+    assert "CONFIG_TMPFS (=m, must be built in)" in ok and not any("EXT4" in x for x in ok)
+    assert kconfig.parse('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x"\n') == {
+        "CONFIG_A": "y",
+        "CONFIG_B": "n",
+        "CONFIG_C": "x",
+    }
+
+
+def test_not_a_kernel_is_refused_with_exit_2(tmp_path: Path) -> None:
+    junk = tmp_path / "bzImage"
+    junk.write_bytes(b"\0" * 4096)
+    p = _mmapconf(["run", CASE, "--kernel", str(junk), "--report-dir", str(tmp_path / "r")])
+    assert p.returncode == 2 and "neither a bzImage nor an ELF vmlinux" in p.stderr
+    p = _mmapconf(["run", CASE, "--kernel", str(tmp_path), "--report-dir", str(tmp_path / "r")])
+    assert p.returncode == 2 and "run make first" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def _debian_61() -> kernels.KernelTree:
+    trees = [t for t in kernels.cached() if t.series == "6.1"]
+    if not trees:
+        pytest.skip(
+            "the Debian 6.1 kernel is not cached: python -m runner.cli.kernels kernels fetch 6.1"
+        )
+    return trees[-1]
+
+
+def _plain_copy(tree: kernels.KernelTree, dest: Path, with_modules: bool) -> tuple[Path, Path]:
+    """vmlinuz-RELEASE and config-RELEASE in DEST, and a modules root (hard links where the
+    filesystem allows, so the copy is cheap) without the modules.dep our cache added."""
+    dest.mkdir()
+    boot = tree.root / "boot"
+    img = Path(shutil.copy2(boot / f"vmlinuz-{tree.abi}", dest))
+    shutil.copy2(boot / f"config-{tree.abi}", dest)
+    root = dest / "modroot"
+    if with_modules:
+        src = tree.modules_dir
+        target = root / "lib" / "modules" / tree.abi
+        target.parent.mkdir(parents=True)
+        try:
+            shutil.copytree(src, target, copy_function=os.link, symlinks=True)
+        except OSError:
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(src, target, symlinks=True)
+        for dep in target.glob("modules.dep*"):
+            dep.unlink()
+    return img, root
+
+
+def _mmapconf(argv: list[str], env: dict[str, str] | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *argv],
+        cwd=run.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+
+
+def test_plain_debian_image_without_modules_is_refused_before_booting(tmp_path: Path) -> None:
+    tree = _debian_61()
+    img, _ = _plain_copy(tree, tmp_path / "plain", with_modules=False)
+    assert not (img.parent / "mmapconf.json").exists()
+    report_dir = tmp_path / "reports"
+    p = _mmapconf(["run", CASE, "--kernel", str(img), "--report-dir", str(report_dir)])
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    for option in DEBIAN_61_MODULAR:
+        assert f"{option} (=m and no --modules given)" in p.stderr, p.stderr
+    assert "--modules DIR" in p.stderr and "guest.config" in p.stderr
+    assert not report_dir.exists()  # refused before anything booted
+
+
+@pytest.mark.skipif(bool(run.missing_tools()), reason="no qemu/busybox: scripts/install-vm-deps.sh")
+def test_plain_debian_image_boots_with_copied_modules(tmp_path: Path) -> None:
+    tree = _debian_61()
+    img, modroot = _plain_copy(tree, tmp_path / "plain", with_modules=True)
+    report_dir = tmp_path / "reports"
+    env = {**os.environ, "MMAPCONF_TEST_TOKEN": SECRET}
+    argv = ["run", CASE, "--kernel", str(img), "--modules", str(modroot), "--accel", "tcg"]
+    p = _mmapconf([*argv, "--report-dir", str(report_dir), "--backing", "disk"], env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    release = image.release(img.read_bytes())
+    assert release == tree.abi
+    rep = json.loads((report_dir / release / "report.json").read_text())
+    assert rep["environment"]["kernel_release"] == release  # what the guest's uname says
+    k = rep["environment"]["vm"]["kernel"]
+    assert k["path"] == str(img) and k["release"] == release and k["source"] == "path"
+    assert k["sha256"] == kernels.sha256(img) and k["config_checked"] is True
+    assert k["config"]["CONFIG_VIRTIO_BLK"] == "m" and k["modules"].startswith(str(modroot))
+    assert {r["outcome"] for r in rep["results"]} == {"passed"}
+    assert not list(modroot.rglob("mmapconf*"))  # nothing of ours written beside their files
+    # No report file carries the host's environment (cmd.sh lists what the guest needs).
+    for f in report_dir.rglob("*"):
+        if f.is_file():
+            assert SECRET not in f.read_text(errors="replace"), f
