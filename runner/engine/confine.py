@@ -254,15 +254,20 @@ def _remove_cgroup(path: str) -> None:
 
 
 def memory_failures(conf: Confinement) -> int:
-    """How often the case cgroup hit its memory limit so far (v1 ``memory.failcnt``)."""
+    """How many processes the OOM killer took in the case cgroup so far (``oom_kill`` of v1's
+    memory.oom_control: the limit was reached and nothing could be reclaimed)."""
     path = conf.cgroups.get("memory")
     if not path:
         return 0
-    try:
-        with open(os.path.join(path, "memory.failcnt")) as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 0
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open(os.path.join(path, "memory.oom_control")) as f,
+    ):
+        for line in f:
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    return 0
 
 
 # -- the template mount namespace -----------------------------------------------------------
@@ -335,7 +340,6 @@ def enter(conf: Confinement, scratch: str | None) -> None:
     if scratch and hidden_at is None:  # a folder the template shows read-only: bind it writable
         flags = _OPEN_TREE_CLONE | os.O_CLOEXEC
         tree = _syscall("open_tree", _AT_FDCWD, scratch.encode(), flags)
-    cwd = os.getcwd()
     try:
         _check(_libc.setns(conf.template, CLONE_NEWNS), "setns to the template")
         _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
@@ -348,8 +352,7 @@ def enter(conf: Confinement, scratch: str | None) -> None:
     finally:
         if tree >= 0:
             os.close(tree)
-    with contextlib.suppress(OSError):
-        os.chdir(cwd)
+    os.chdir(scratch or "/")  # "." of the case language; nothing of the harness's folder
 
 
 def _hidden_parent(conf: Confinement, scratch: str | None) -> str | None:

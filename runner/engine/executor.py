@@ -30,7 +30,7 @@ MAX_MESSAGES = 20_000
 KEEP_FIRST_MESSAGES = 2_000
 # Hard bounds on the reports kept of one case, whatever it sends: forged ones (a start without
 # its end, say) cannot be compacted away. Past them the case ends as error.
-MAX_KEPT_REPORTS = 100_000
+MAX_KEPT_REPORTS = 50_000
 MAX_KEPT_BYTES = 64 << 20
 MAX_OUTPUT = 64 << 10  # of the case's stdout and stderr, kept in the result
 

@@ -86,6 +86,8 @@ class _Judge:
         for pid, name in self.procs.items():
             if pid not in self.run.endings and pid not in self.reaped:
                 self.errors.append(f"{name} (pid {pid}) was never seen to end")
+        if not self.failures and any("aborted" in r for r in self.reported.values()):
+            self.errors.append("a process was released by an abort that no failure explains")
         if self.errors:
             return Verdict("error", self.errors[0], self.steps)
         if self.failures:

@@ -27,6 +27,7 @@ WORKER_EXIT_S = 10.0  # a worker asked to stop kills its case and cleans up well
 # No case process inherits these pipes (the case's init closes all but its report socket).
 _LENGTH = struct.Struct("=I")
 MAX_FRAME = 256 << 20
+FRAME_S = 5.0  # a result frame, once begun, arrives whole within this
 
 
 class ChannelError(Exception):
@@ -42,25 +43,36 @@ def send_frame(fd: int, obj: Any) -> None:
         view = view[os.write(fd, view) :]
 
 
-def recv_frame(fd: int) -> Any:
-    (length,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size))
+def recv_frame(fd: int, within: float | None = None) -> Any:
+    """One frame; with ``within``, the whole of it must arrive in that many seconds once it has
+    begun (a worker writes each frame at once: one that stalls mid-frame is broken)."""
+    deadline = None if within is None else time.monotonic() + within
+    (length,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size, deadline))
     if length > MAX_FRAME:
         raise ChannelError(f"a frame length of {length} bytes")
     try:
-        return json.loads(_read_exactly(fd, length))
+        return json.loads(_read_exactly(fd, length, deadline))
     except (ValueError, RecursionError) as e:
         raise ChannelError(f"a frame that is not JSON: {e}") from None
 
 
-def _read_exactly(fd: int, n: int) -> bytes:
+def _read_exactly(fd: int, n: int, deadline: float | None) -> bytes:
     chunks, left = [], n
     while left:
+        if deadline is not None and not _readable(fd, deadline - time.monotonic()):
+            raise ChannelError("a frame that stopped halfway")
         data = os.read(fd, min(left, 1 << 20))
         if not data:
             raise ChannelError("end of file")
         chunks.append(data)
         left -= len(data)
     return b"".join(chunks)
+
+
+def _readable(fd: int, seconds: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(seconds, 0) * 1000))
 
 
 class _Worker:
@@ -99,7 +111,7 @@ class _Worker:
 
     def receive(self) -> tuple[int, Result]:
         """The worker's next result; ChannelError when it died or sent something else."""
-        frame = recv_frame(self.from_worker)
+        frame = recv_frame(self.from_worker, within=FRAME_S)
         if not isinstance(frame, dict) or frame.get("index") != self.index:
             raise ChannelError("a result for an item it was not given")
         try:
