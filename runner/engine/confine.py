@@ -26,7 +26,8 @@ import ctypes
 import ctypes.util
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
 from runner.engine.arena import MAX_CASE_PROCESSES
 from runner.engine.backings import SCRATCH_RE, remove_scratch
@@ -142,8 +143,32 @@ def current() -> Confinement:
     global _current
     if _current is None or _current.pid != os.getpid():
         _current = _setup(owner_tag())
-        atexit.register(_current.close)  # a forked worker calls close itself before _exit
+        atexit.register(_at_exit, _current)  # a forked worker calls close itself before _exit
     return _current
+
+
+@contextlib.contextmanager
+def only(walls: set[str]) -> Iterator[None]:
+    """For the benchmark: run cases with only some of this process's walls (``pid_ns``,
+    ``cgroups``, ``mounts``); Landlock and seccomp stay. What it set up stays set up."""
+    global _current
+    full = current()
+    _current = replace(
+        full,
+        pid_ns=full.pid_ns and "pid_ns" in walls,
+        cgroups=full.cgroups if "cgroups" in walls else {},
+        joined=full.joined if "cgroups" in walls else {},
+        template=full.template if "mounts" in walls else -1,
+    )
+    try:
+        yield
+    finally:
+        _current = full
+
+
+def _at_exit(conf: Confinement) -> None:
+    conf.close()
+    sweep([])  # and what a worker of ours killed before its own clean-up left
 
 
 def _setup(owner: str) -> Confinement:

@@ -23,6 +23,14 @@ def owner_tag(pid: int = 0) -> str:
 
 
 def owner_alive(tag: str) -> bool:
-    """False only for a well-formed tag whose process is gone (or is another process now)."""
+    """False only for a well-formed tag whose process is gone, is another process now, or is a
+    zombie (dead: where init does not reap, it may stay one for good)."""
     m = OWNER_RE.match(tag)
-    return m is None or owner_tag(int(m.group(1))) == tag
+    if m is None:
+        return True
+    try:
+        with open(f"/proc/{m.group(1)}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] not in (b"Z", b"X") and f"{m.group(1)}.{int(fields[19])}" == tag

@@ -27,7 +27,7 @@ WORKER_EXIT_S = 10.0  # a worker asked to stop kills its case and cleans up well
 # No case process inherits these pipes (the case's init closes all but its report socket).
 _LENGTH = struct.Struct("=I")
 MAX_FRAME = 256 << 20
-FRAME_S = 5.0  # a result frame, once begun, arrives whole within this
+FRAME_S = 1.0  # a result frame, once begun, arrives whole within this
 
 
 class ChannelError(Exception):

@@ -20,8 +20,13 @@ from pathlib import Path
 import pytest
 from hostile_util import ROOT, mmapconf, run_text
 
-from runner.engine import backings, confine
+from runner.engine import backings
 from runner.engine.arena import Arena
+
+try:
+    from runner.engine import confine
+except ImportError:  # a harness without confinement: the tests that need it fail, they do not skip
+    confine = None  # type: ignore[assignment]
 
 pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 machine code")
 MARK = "MMAPCONF_HOSTILE_MARK"  # in the environment of the harness: its case processes inherit it
@@ -226,6 +231,7 @@ RAW_FORKS = (
 
 
 def test_4_raw_forks_from_machine_code_stop_at_the_pids_limit(tmp_path):
+    assert confine is not None, "no confinement in this harness"
     if "pids" not in confine.current().cgroups:
         pytest.skip("no pids cgroup on this machine")
     result = run_text(tmp_path, call_case(RAW_FORKS, "raw-forks", timeout=3))["raw-forks[anon]"]
@@ -332,6 +338,7 @@ def test_6_a_flood_of_forged_reports_is_bounded_in_memory_and_time(tmp_path):
 
 
 def test_6_tmpfs_scratch_is_size_limited(tmp_path):
+    assert confine is not None, "no confinement in this harness"
     if confine.current().template < 0:
         pytest.skip("no mount namespace on this machine")
     text = """
@@ -350,6 +357,7 @@ steps:
 
 
 def test_6_memory_cgroup_bounds_what_a_case_keeps_in_memfd(tmp_path):
+    assert confine is not None, "no confinement in this harness"
     if "memory" not in confine.current().cgroups:
         pytest.skip("no memory cgroup on this machine")
     text = f"""
@@ -359,7 +367,7 @@ timeout: 60
 steps:
   - file: f
   - repeat:
-      times: {(confine.CASE_MEMORY >> 20) + 256}
+      times: {(1 << 10) + 256}
       steps:
         - write: {{fd: f, length: 1 << 20}}
 """
@@ -492,3 +500,71 @@ def test_7_a_baseline_until_that_is_no_kernel_version_is_refused_before_the_run(
     )  # fmt: skip
     assert proc.returncode == 2 and "until '1.2.3.4.5.6'" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- the walls are the kernel's: seen from outside, while a case runs --------------------------
+SLEEPER = """
+id: sleeper
+title: two processes that sleep, to be looked at from outside
+timeout: 20
+steps:
+  - file: f
+  - fork: {steps: [{sleep: 3000}]}
+  - sleep: 3000
+"""
+
+
+def _field(pid: int, name: str) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def test_a_running_case_is_in_its_pid_namespace_cgroups_and_read_only_view(tmp_path):
+    assert confine is not None, "no confinement in this harness"
+    conf = confine.current()
+    if not (conf.pid_ns and conf.template >= 0 and {"pids", "memory"} <= set(conf.cgroups)):
+        pytest.skip(f"this machine lacks part of the confinement: {conf.status()}")
+    (tmp_path / "case.yaml").write_text(SLEEPER)
+    mark = str(uuid.uuid4())
+    proc = subprocess.Popen(
+        mmapconf("run", str(tmp_path / "case.yaml"), "--backing", "disk", "--dir", str(tmp_path),
+                 "--report-dir", str(tmp_path / "r")),  # fmt: skip
+        cwd=ROOT, env={**os.environ, MARK: mark}, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while len(marked(mark)) < 4 and time.monotonic() < deadline:  # harness, init, 2 processes
+            time.sleep(0.05)
+        pids = [p for p in marked(mark) if p != proc.pid]
+        ns_pids = {p: _field(p, "NSpid").split() for p in pids}
+        inner = {p: ids[-1] for p, ids in ns_pids.items() if len(ids) == 2}
+        assert sorted(inner.values()) == ["1", "2", "3"], ns_pids  # init, main, its fork child
+        ours = os.readlink("/proc/self/ns/pid")
+        assert all(os.readlink(f"/proc/{p}/ns/pid") != ours for p in inner)
+        for p in inner:
+            groups = dict(
+                (line.split(":")[1], line.split(":")[2])
+                for line in Path(f"/proc/{p}/cgroup").read_text().splitlines()
+            )
+            for controller, limit_file, want in (
+                ("pids", "pids.max", str(confine.PIDS_MAX)),
+                ("memory", "memory.limit_in_bytes", str(confine.CASE_MEMORY)),
+            ):
+                assert f"/{confine.CGROUP_DIR}/" in groups[controller], groups
+                folder = Path(confine.CGROUP_ROOT, controller, groups[controller].lstrip("/"))
+                assert (folder / limit_file).read_text().strip() == want
+        case = next(p for p, i in inner.items() if i == "2")
+        mounts = [line.split() for line in Path(f"/proc/{case}/mountinfo").read_text().splitlines()]
+        by_point = {m[4]: m for m in mounts}
+        assert "ro" in by_point["/"][5].split(","), by_point["/"]
+        assert "nodev" in by_point["/"][5].split(",") and "nosuid" in by_point["/"][5].split(",")
+        scratch = next(m for point, m in by_point.items() if point.startswith(str(tmp_path)))
+        assert "rw" in scratch[5].split(","), scratch  # the one writable place
+        assert sorted(os.listdir(f"/proc/{case}/root/dev")) == sorted([*confine.DEVICES, "shm"])
+        assert by_point["/proc"][-3] == "proc"
+        assert os.stat(f"/proc/{case}/root/proc").st_dev != os.stat("/proc").st_dev
+    finally:
+        proc.wait(timeout=60)
+    assert not marked(mark)
