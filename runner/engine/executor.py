@@ -32,6 +32,7 @@ KEEP_FIRST_MESSAGES = 2_000
 # its end, say) cannot be compacted away. Past them the case ends as error.
 MAX_KEPT_REPORTS = 50_000
 MAX_KEPT_BYTES = 64 << 20
+SETUP_GRACE_S = 1.0
 MAX_OUTPUT = 64 << 10  # of the case's stdout and stderr, kept in the result
 
 
@@ -135,7 +136,14 @@ def _collect(ch: _Channels, deadline: float, arena: Arena, out: Execution) -> No
         poller.register(fd, select.POLLIN)
     expected_deaths: dict[int, dict[str, Any]] = {}
     relay_buf = b""
+    # The case's time starts with its first report: the init's set-up (cgroups, mounts) is the
+    # harness's time, not the case's, up to SETUP_GRACE_S of it.
+    begun, given = time.monotonic(), deadline
+    deadline += SETUP_GRACE_S
     while True:
+        if begun and out.received:
+            deadline = given + min(time.monotonic() - begun, SETUP_GRACE_S)
+            begun = 0.0
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             out.timed_out = True
