@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.lang.loader import Suite, load_suite
-from runner.session.parallel import run_parallel
+from runner.session.pipeline import execute
 from runner.session.runner import Item, Runner
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,8 +126,7 @@ def in_process(
     counts: dict[str, int] = {}
     c0 = _cpu()
     t0 = time.perf_counter()
-    results = map(runner.run_item, todo) if jobs == 1 else run_parallel(runner, todo, jobs)
-    for result in results:
+    for _, result in execute(runner, todo, jobs):
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     wall = time.perf_counter() - t0
     return wall, _cpu() - c0, counts

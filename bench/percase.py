@@ -11,6 +11,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 
+from runner.engine.native.server import server_cpu_s
 from runner.session.runner import Item, Runner
 
 
@@ -25,9 +26,11 @@ class Samples:
 
 
 def _cpu() -> float:
+    """This process, its reaped children, and the native fork server with the cases it reaped
+    (a live server's CPU is not yet in RUSAGE_CHILDREN)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + server_cpu_s()
 
 
 def fork_wait_once() -> None:

@@ -22,8 +22,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner import backings, executor, process, session  # noqa: E402
+from runner.engine import backings, executor, process  # noqa: E402
 from runner.lang.loader import load_suite  # noqa: E402
+from runner.session import runner as session  # noqa: E402
 from runner.session.runner import RunConfig, Runner  # noqa: E402
 
 DEFAULT_ITEMS = ["bench-one-process[anon]", "bench-two-process[anon]", "bench-fork[anon]"]

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installing
 
-from bench import catalogue, percase  # noqa: E402
+from bench import catalogue, executors, percase  # noqa: E402
 from bench.memory import rss_kib  # noqa: E402
 from bench.stats import median, ms, p95, ratio  # noqa: E402
 from runner.engine import confine  # noqa: E402
@@ -36,7 +36,7 @@ PER_CASE = [
     "bench-one-process-file[disk]",
 ]
 TARGET_PER_CASE, TARGET_WALL_S, TARGET_LOAD_S = 1.35, 3.0, 0.3
-SECTIONS = ("per-case", "confinement", "load", "catalogue", "linearity")
+SECTIONS = ("per-case", "confinement", "load", "catalogue", "linearity", "executors")
 # One line per target of issue 8, said at the end: printed, never asserted.
 VERDICTS: list[str] = []
 
@@ -232,13 +232,15 @@ def main(argv: list[str] | None = None) -> int:
         catalogue_figures(runner, args.paths, args.jobs, fork_s, not args.no_pytest, args.repeats)
     if "linearity" in only:
         linearity(runner, args.paths, factors, args.jobs)
+    if "executors" in only:
+        executors.section(args.paths, FIXTURES, runs, args.jobs, args.repeats, verdict)
     mem = rss_kib()
     print(
         f"\n## memory of this process (holds {len(keep.cases)} cases): "
         f"RSS {mem.get('VmRSS', 0) / 1024:.1f} MiB, peak {mem.get('VmHWM', 0) / 1024:.1f} MiB"
     )
     if VERDICTS:
-        print("\n## targets of issue 8 (printed, not asserted)")
+        print("\n## targets of issues 8 and 13 (printed, not asserted)")
         print("\n".join(VERDICTS))
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nbenchmark took {time.perf_counter() - start:.1f} s; load average now {load}")

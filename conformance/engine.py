@@ -1,19 +1,21 @@
-"""The one ``Runner`` of this pytest process (runner.session.runner), and portable results."""
+"""What a pytest process makes once (runner.session): its ``Runner``, its environment and its
+baseline; and results as portable data."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.options import run_config
-from runner.report.baseline import Entry, KnownDeviations
+from runner.report.baseline import Baseline
 from runner.session.environment import capture
 from runner.session.runner import Result, Runner
 
 _RUNNER = pytest.StashKey[Runner]()
+_ENVIRONMENT = pytest.StashKey[dict[str, Any]]()
+_BASELINE = pytest.StashKey["Baseline | None"]()
 
 
 def runner_for(config: pytest.Config) -> Runner:
@@ -25,21 +27,25 @@ def runner_for(config: pytest.Config) -> Runner:
     return runner
 
 
-_KNOWN = pytest.StashKey[KnownDeviations]()
+def environment_for(config: pytest.Config) -> dict[str, Any]:
+    """The environment report.json records, and the one a baseline is judged in."""
+    env = config.stash.get(_ENVIRONMENT, None)
+    if env is None:
+        argv = ["pytest", *config.invocation_params.args]
+        env = config.stash[_ENVIRONMENT] = capture(runner_for(config).backings, argv)
+    return env
 
 
-def known_deviation(config: pytest.Config, result: dict[str, Any]) -> Entry | None:
-    """The --mmapconf-baseline entry that covers a failed ``result``, or None."""
-    path = config.getoption("mmapconf_baseline")
-    if not path:
-        return None
-    if _KNOWN not in config.stash:
-        env = capture(runner_for(config).backings, [])
-        config.stash[_KNOWN] = KnownDeviations(Path(path), env)
-    return config.stash[_KNOWN].entry_for(result)
+def baseline_for(config: pytest.Config) -> Baseline | None:
+    """``--mmapconf-baseline``, loaded once per process (an invalid file stops the run)."""
+    if _BASELINE not in config.stash:
+        path = config.getoption("mmapconf_baseline")
+        strict = bool(config.getoption("mmapconf_strict"))
+        config.stash[_BASELINE] = Baseline.load(path, strict) if path else None
+    return config.stash[_BASELINE]
 
 
 def portable(result: Result) -> dict[str, Any]:
     """``result.to_json()`` as report.json stores it: xdist's channel and pytest-forked's
-    marshal accept only plain data, and ``report.write`` renders the rest with ``str``."""
+    marshal accept only plain data, and report.json renders the rest with ``str``."""
     return json.loads(json.dumps(result.to_json(), default=str))

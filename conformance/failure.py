@@ -10,15 +10,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Problem
+from runner.report.trace import trace_lines
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
-
-CELL = 60  # widest a trace cell gets: observed values can be long byte strings
-CONTEXT = 3  # steps shown before each failing step when the trace is cut
-FULL_TRACE = 25  # traces up to this many steps are shown whole
-
-COLUMNS = ("process", "step", "line", "op", "expected", "observed")
 
 
 def format_result(result: dict[str, Any]) -> str:
@@ -32,7 +27,7 @@ def format_result(result: dict[str, Any]) -> str:
     lines.append(f"at:      {result['file']}:{result['line']}")
     steps = result.get("steps") or []
     if steps:
-        lines += ["", *format_trace(steps)]
+        lines += ["", *trace_lines(steps)]
     return "\n".join(lines)
 
 
@@ -60,49 +55,6 @@ def as_longrepr(text: str, path: str, line: int, message: str) -> str | Terminal
         return text
 
 
-def format_trace(steps: list[dict[str, Any]]) -> list[str]:
-    """A table of the steps; failing ones marked ``>``; long traces keep the failing parts."""
-    rows = [_row(s) for s in steps]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
-    out = ["  " + _join(COLUMNS, widths)]
-    shown = _shown(steps)
-    previous = -1
-    for index in shown:
-        if index != previous + 1:
-            out.append(f"  ... {index - previous - 1} step(s) ...")
-        mark = ">" if steps[index].get("ok") is False else " "
-        out.append(f"{mark} " + _join(rows[index], widths))
-        previous = index
-    if previous != len(steps) - 1:
-        out.append(f"  ... {len(steps) - 1 - previous} step(s) ...")
-    return out
-
-
 def format_problems(problems: Iterable[Problem]) -> str:
     """An invalid case document: one ``file:line:column: key: message`` per problem."""
     return "\n".join(str(p) for p in problems)
-
-
-def _row(step: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(_cell(step.get(c)) for c in COLUMNS)
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("\n", " ")
-    return text if len(text) <= CELL else text[: CELL - 3] + "..."
-
-
-def _join(cells: Iterable[str], widths: list[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-
-def _shown(steps: list[dict[str, Any]]) -> list[int]:
-    """Indices to show: all when short, else the start, the end and context around failures."""
-    if len(steps) <= FULL_TRACE:
-        return list(range(len(steps)))
-    keep = set(range(CONTEXT)) | set(range(len(steps) - CONTEXT, len(steps)))
-    for i, step in enumerate(steps):
-        if step.get("ok") is False:
-            keep |= set(range(max(0, i - CONTEXT), i + 1))
-    return sorted(keep)

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.engine import known_deviation, portable, runner_for
+from conformance.engine import baseline_for, environment_for, portable, runner_for
 from conformance.failure import as_longrepr, format_result
-from conformance.properties import junit_properties
+from runner.report.formats.junit import testcase_properties
+from runner.session.pipeline import judge
 from runner.session.runner import Item
 
 if TYPE_CHECKING:
@@ -50,13 +51,17 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         result = portable(runner_for(self.config).run_item(self.plan_item))
+        env = environment_for(self.config)
+        # judged here, once, as ``mmapconf run`` judges each result; the controller only sums up
+        judge(baseline_for(self.config), env, result)
         self.result = result
-        self.user_properties.extend(junit_properties(result, self.plan_item.backing))
+        self.user_properties.extend(testcase_properties({"environment": env}, result))
         if result["outcome"] == "skipped":
             pytest.skip(result["reason"])
-        entry = known_deviation(self.config, result)
-        if entry is not None:
-            pytest.xfail(f"known deviation ({entry.where}): {entry.reason} [{result['reason']}]")
+        if result["outcome"] == "known":
+            entry = result["baseline"]
+            where = f"{entry['file']}:{entry['line']}"
+            pytest.xfail(f"known deviation ({where}): {entry['reason']} [{result['reason']}]")
         if result["outcome"] != "passed":
             raise CaseNotPassed(result)
 

@@ -1,18 +1,18 @@
-"""Command-line options of the plugin, named as on ``mmapconf run``.
+"""Command-line options of the plugin: those of ``mmapconf run`` that pytest takes, from the one
+list of option specs (runner.session.options).
 
 Every option exists as ``--mmapconf-NAME``; the plain ``--NAME`` (``--backing``, ``--dir``,
-``--report-dir``) is added too unless a plugin registered before this one already took it, since
-two plugins adding one option name make pytest refuse to start.
+``--report-dir``, ``--baseline``) is added too unless a plugin registered before this one
+already took it, since two plugins adding one option name make pytest refuse to start.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from runner.cli.main import DEFAULT_REPORT_DIR, parse_backings
+from runner.session.options import PYTEST, options_for
 from runner.session.runner import RunConfig
 
 GROUP = "mmapconf"
@@ -34,54 +34,12 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group = parser.getgroup(GROUP, "mmapconf: memory-mapped I/O conformance cases")
     taken = _taken_names(parser)
-    _add(
-        group,
-        taken,
-        "backing",
-        type=parse_backings,
-        metavar="LIST",
-        help="comma-separated backings to run file cases on (disk, tmpfs, memfd, hugetlbfs, "
-        "anon); default: disk, tmpfs and memfd for file cases, anon for the rest",
-    )
-    _add(
-        group,
-        taken,
-        "dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="folder on the filesystem under test for the disk backing (repeatable; "
-        "default: the temp folder)",
-    )
-    _add(
-        group,
-        taken,
-        "report-dir",
-        default=None,
-        metavar="DIR",
-        help=f"write the merged report.json into DIR (relative to the folder pytest was started "
-        f"in; e.g. {DEFAULT_REPORT_DIR}); default: the {REPORT_DIR_INI} ini value, else none",
-    )
-    _add_baseline(group, taken)
-
-
-def _add_baseline(group: pytest.OptionGroup, taken: set[str]) -> None:
-    _add(
-        group,
-        taken,
-        "baseline",
-        default=None,
-        metavar="FILE",
-        help="known deviations (as for mmapconf run --baseline): a case they cover that fails "
-        "is reported as xfail, with the entry's reason",
-    )
-
-
-def _add(group: pytest.OptionGroup, taken: set[str], name: str, **kwargs: Any) -> None:
-    names = [f"--mmapconf-{name}"]
-    if f"--{name}" not in taken:
-        names.insert(0, f"--{name}")
-    group.addoption(*names, dest="mmapconf_" + name.replace("-", "_"), **kwargs)
+    for spec in options_for(PYTEST):
+        names = [f"--mmapconf-{spec.name}"]
+        if f"--{spec.name}" not in taken:
+            names.insert(0, f"--{spec.name}")
+        dest = "mmapconf_" + spec.name.replace("-", "_")
+        group.addoption(*names, dest=dest, **{**spec.kwargs, **spec.pytest_kwargs})
 
 
 def _taken_names(parser: pytest.Parser) -> set[str]:

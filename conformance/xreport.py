@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import runner_for
+from conformance.engine import baseline_for, environment_for
 from runner.lang.loader import SUFFIXES
-from runner.report.baseline import apply_baseline
-from runner.session import environment
-from runner.session import record as report
+from runner.report.baseline import baseline_lines
+from runner.session.pipeline import Finished, Output, conclude
 from runner.session.runner import Result
 
 ATTR = "mmapconf_result"
@@ -54,12 +53,11 @@ class ReportWriter:
         self.order: dict[str, int] = {}
         self.start = time.monotonic()
         self.env: dict[str, Any] | None = None
-        self.written: Path | None = None
+        self.finished: Finished | None = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.start = time.monotonic()
-        argv = ["pytest", *self.config.invocation_params.args]
-        self.env = environment.capture(runner_for(self.config).backings, argv)
+        self.env = environment_for(self.config)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self._set_order([item.nodeid for item in session.items])
@@ -94,20 +92,25 @@ class ReportWriter:
                 self.results[name] = _lost_result(nodeid, rep)
         if not self.results or self.env is None or self.config.option.collectonly:
             return  # no case ran: nothing to report (e.g. the project's own tests)
-        results = [Result(**r) for r in sorted(self.results.values(), key=self._key)]
+        results = sorted(self.results.values(), key=self._key)
         duration = time.monotonic() - self.start
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        data = report.build(self.env, results, duration, interrupted)
-        baseline = self.config.getoption("mmapconf_baseline")
-        if baseline:  # the same known outcomes as `mmapconf run --baseline`
-            data = apply_baseline(data, Path(baseline), strict=False)
-        self.written = report.write(data, self.folder)
+        output = Output(self.folder, baseline=baseline_for(self.config))
+        self.finished = conclude(
+            self.env, results, duration, output, interrupted_by=130 if interrupted else None
+        )
+        if self.finished.status and exitstatus == pytest.ExitCode.OK:
+            # the gate of `mmapconf run`: an expired baseline entry, or a strict unexpected pass
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> Generator[None, Any, None]:
         yield  # after pytest's own summary: the last line before the counts
-        if self.written is not None:
-            terminalreporter.write_sep("-", f"mmapconf report: {self.written}")
+        if self.finished is None:
+            return
+        for line in baseline_lines(self.finished.report):
+            terminalreporter.write_line(line)
+        terminalreporter.write_sep("-", f"mmapconf report: {self.finished.path}")
 
     def _key(self, result: dict[str, Any]) -> tuple[int, int, str]:
         # invalid documents first, then collection order: as ``mmapconf run`` plans a suite

@@ -1,16 +1,33 @@
-"""The one exception tree of mmapconf."""
+"""The one exception tree of mmapconf, and the exit status each error becomes.
+
+``mmapconf`` (runner.cli.main) turns every error below into its exit status in one place,
+``exit_status``: a mistake of the user's is one line on stderr and status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the gate failed, or a run could not be carried out
+EXIT_USAGE = 2  # unusable arguments, files or host: nothing was judged
 
 
 class MmapconfError(Exception):
-    """Base of every error the harness raises on purpose."""
+    """Base of every error the harness raises on purpose (exit status 1)."""
 
 
 class UsageError(MmapconfError):
     """Unusable command-line arguments or options (exit status 2)."""
+
+
+class ReportError(UsageError):
+    """A report, baseline or output folder a user gave us is unusable: one clear line, exit 2."""
+
+
+class HostUnfit(UsageError):
+    """This host cannot do what was asked (boot kernels: no qemu, ...): exit 2, with the reason."""
 
 
 @dataclass(frozen=True)
@@ -30,3 +47,12 @@ class Problem:
 
 class CaseRuntimeError(MmapconfError):
     """A case could not be carried out as written (its set-up broke): outcome ``error``."""
+
+
+def exit_status(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the message for an error that ends a command."""
+    if isinstance(exc, KeyboardInterrupt):
+        return 128 + getattr(exc, "signum", signal.SIGINT), "interrupted"
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE, str(exc)
+    return EXIT_FAILED, str(exc)

@@ -6,4 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e .
+sh scripts/install-cc.sh
 exec mmapconf run cases/ --format all --baseline baselines/linux.yaml "$@"

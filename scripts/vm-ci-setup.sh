@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-vm-deps.sh
 if command -v qemu-system-x86_64 >/dev/null 2>&1; then
-    python3 -m runner.cli.kernels kernels fetch "${MMAPCONF_CI_KERNEL:-6.1}"
+    python3 -m runner kernels fetch "${MMAPCONF_CI_KERNEL:-6.1}"
 else
     echo "vm-ci-setup: no qemu; the kernel boot tests will skip"
 fi

@@ -1,44 +1,38 @@
-"""Command line of the vm subpackage.
-
-`add_kernels_cli(subparsers)` adds `kernels fetch|list` to the main CLI.
-`python -m runner.cli.kernels` is a stand-alone entry with the same `kernels`
-subcommand plus `run` (the --kernel path, usable before or without the main
-CLI's wiring) and `reference` (regenerate reports/reference/).
-"""
+"""``mmapconf kernels fetch|list|reference`` and ``mmapconf run --kernel`` (``run_kernels``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runner.errors import UsageError
+from runner.engine import interrupt
+from runner.errors import EXIT_FAILED, EXIT_OK, MmapconfError, UsageError
+from runner.report.model import counts_text, gate_exit_code, gate_failures, load_report
+from runner.session.filesystems import parse_fs_list
+from runner.session.options import OPTIONS
 from runner.vm import kernels
-from runner.vm.qemu import MACHINES
-from runner.vm.reference import write_matrix
+from runner.vm.reference import regenerate, write_matrix
+from runner.vm.run import run_under_kernels
 
 DEFAULT_SERIES = ["6.1", "6.12", "6.18", "7.3"]
-EXIT_SKIP = 0  # a host without qemu skips, it does not fail (see cmd_run)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     series = args.series or sorted(kernels.read_lock(args.lock)) or DEFAULT_SERIES
     paths = [s for s in series if "/" in s or Path(s).exists()]
     if paths:
-        print(
-            f"mmapconf kernels fetch: {', '.join(paths)}: a path, not a Debian series; "
-            "a kernel of your own needs no fetch: `mmapconf run --kernel PATH`",
-            file=sys.stderr,
+        raise UsageError(
+            f"{', '.join(paths)}: a path, not a Debian series; "
+            "a kernel of your own needs no fetch: `mmapconf run --kernel PATH`"
         )
-        return 2
     try:
         trees = kernels.fetch(series, args.lock, update_lock=args.update_lock)
     except (LookupError, RuntimeError, OSError) as e:
-        print(f"mmapconf kernels fetch: {e}", file=sys.stderr)
-        return 1
+        raise MmapconfError(str(e)) from e
     for t in trees:
         print(f"{t.series}\t{t.abi}\t{t.root}")
     return 0
@@ -68,7 +62,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def add_kernels_cli(subparsers: Any) -> None:
-    """Add `kernels` (with `fetch` and `list`) to SUBPARSERS (what
+    """Add `kernels` (with `fetch`, `list` and `reference`) to SUBPARSERS (what
     ArgumentParser.add_subparsers() returns); each sets func(args) -> int."""
     p = subparsers.add_parser(
         "kernels",
@@ -98,133 +92,84 @@ def add_kernels_cli(subparsers: Any) -> None:
     ls = sub.add_parser("list", help="show pinned and cached kernels")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
+    _add_reference(sub)
 
 
-def add_vm_run_options(p: argparse.ArgumentParser) -> None:
-    """The options that `run --kernel` needs (for the main CLI's `run` too)."""
-    p.add_argument(
-        "--kernel",
-        action="append",
-        default=[],
-        metavar="K",
-        help="boot this kernel and run inside it: a cached series or ABI (6.1, 6.1.0-56-amd64), "
-        "or a path: a bzImage, a vmlinux (with CONFIG_PVH) or a kernel build folder "
-        "(repeatable: series and paths mix in one matrix)",
-    )
-    p.add_argument(
-        "--modules",
-        type=Path,
-        metavar="DIR",
-        help="with --kernel PATH: its modules, a lib/modules/RELEASE folder or a "
-        "`make modules_install INSTALL_MOD_PATH=` root (default: none; everything the guest "
-        "needs must then be built in)",
-    )
-    p.add_argument(
-        "--machine",
-        choices=MACHINES,
-        default="microvm",
-        help="qemu machine for --kernel: microvm (virtio-mmio, fastest) or q35 (virtio-pci)",
-    )
-    p.add_argument(
-        "--fs",
-        metavar="LIST",
-        help="comma-separated filesystems for the disk backing (ext4, xfs, btrfs; FS:OPTIONS "
-        "for mount options, e.g. xfs:-o,dax=never). With --kernel: the guest's disk (default "
-        "ext4); without: loop-mounted images on this host, one disk backing each",
-    )
-    p.add_argument("--accel", choices=("auto", "tcg", "kvm"), default=None)
-    p.add_argument(
-        "--vm-timeout", type=float, default=900.0, help="seconds per guest (default %(default)s)"
-    )
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from runner.vm.run import VMUnavailable, run_under_kernels
-
-    guest_argv = ["run", *args.guest_args]
+def run_kernels(args: argparse.Namespace) -> int:
+    """``mmapconf run --kernel K``: the same run inside each kernel x filesystem, each guest's
+    report gated as ``mmapconf run`` gates its own; then one summary and a matrix."""
     fs = guest_filesystems(args.fs)
-    kern = args.kernel or DEFAULT_SERIES
+    report_dir = Path(args.report_dir)
+    # SIGTERM too unwinds through qemu.boot, which kills the guest (its own session, so it
+    # would outlive us otherwise) and removes its disk image.
+    previous = interrupt.install()
     try:
         paths = run_under_kernels(
-            kern,
-            guest_argv,
-            args.report_dir,
+            args.kernel,
+            args.argv,
+            report_dir,
             fs,
             args.accel,
             args.vm_timeout,
             args.modules,
             args.machine,
         )
-    except VMUnavailable as e:
-        # tox envs on a machine without qemu must skip, not fail.
-        print(f"SKIPPED: cannot boot kernels here: {e}")
-        return EXIT_SKIP
-    except (LookupError, FileNotFoundError, UsageError) as e:
-        print(f"mmapconf run --kernel: {e}", file=sys.stderr)
-        return 2
+    except (LookupError, FileNotFoundError) as e:
+        raise UsageError(str(e)) from None
+    except KeyboardInterrupt as e:
+        print("mmapconf: interrupted; the guest was stopped", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
+    finally:
+        interrupt.restore(previous)
     if len(paths) > 1:
-        write_matrix(paths, args.report_dir)
-    if len(paths) < len(kern) * len(fs):
-        return 1
-    failed = 0
-    for p in paths:
-        s = json.loads(p.read_text()).get("summary", {})
-        failed += sum(int(s.get(k, 0) or 0) for k in ("failed", "error", "timeout"))
-    return 1 if failed and args.strict else 0
+        write_matrix(paths, report_dir)
+    status = EXIT_OK
+    for path in paths:
+        report = load_report(path)
+        failed = ": gate failed" if gate_failures(report) else ""
+        print(f"{path.parent.name}: {counts_text(report)}{failed}")
+        status = max(status, gate_exit_code(report))
+    missing = len(args.kernel) * len(fs) - len(paths)
+    if missing:
+        print(f"{missing} kernel x filesystem run(s) came back without a report", file=sys.stderr)
+    return EXIT_FAILED if missing else status
 
 
 def guest_filesystems(text: str | None) -> list[str]:
     """The guest disks' filesystems from --fs (default ext4)."""
-    return [f for f in (text or "ext4").split(",") if f]
+    specs = parse_fs_list(text or "ext4")
+    if any(s.options for s in specs):
+        raise UsageError("--fs FS:OPTIONS is for this host's filesystems; with --kernel give names")
+    return [s.fstype for s in specs]
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    from runner.vm.reference import regenerate
-    from runner.vm.run import VMUnavailable
-
     fs = guest_filesystems(args.fs)
-    try:
-        guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
-        paths = regenerate(
-            args.report_dir,
-            args.kernel or None,
-            fs,
-            args.accel,
-            args.vm_timeout,
-            guest,
-            keep_reports=not args.summary_only,
-        )
-    except VMUnavailable as e:
-        print(f"SKIPPED: cannot boot kernels here: {e}")
-        return EXIT_SKIP
+    guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
+    paths = regenerate(
+        args.report_dir,
+        args.kernel or None,
+        fs,
+        args.accel,
+        args.vm_timeout,
+        guest,
+        keep_reports=not args.summary_only,
+    )
     expected = len(args.kernel or kernels.read_lock()) * len(fs)
     print(f"{len(paths)} of {expected} reports in {args.report_dir}")
-    return 0 if len(paths) == expected else 1
+    return EXIT_OK if len(paths) == expected else EXIT_FAILED
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m runner.cli.kernels`: kernels fetch|list, and run --kernel."""
-    parser = argparse.ArgumentParser(prog="python -m runner.cli.kernels")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_kernels_cli(sub)
-    r = sub.add_parser(
-        "run",
-        help="boot kernels and run `mmapconf run GUEST_ARGS` inside each",
-        description="Example: python -m runner.cli.kernels run --kernel 6.1 --fs ext4 "
-        "--report-dir reports/kernels -- cases/article --backing disk,tmpfs",
-    )
-    add_vm_run_options(r)
-    r.add_argument("--report-dir", type=Path, default=Path("reports/kernels"))
-    r.add_argument(
-        "--strict", action="store_true", help="exit 1 when a case failed, errored or timed out"
-    )
-    r.add_argument("guest_args", nargs=argparse.REMAINDER, help="after --: `mmapconf run` args")
-    r.set_defaults(func=cmd_run)
+def _add_reference(sub: Any) -> None:
     ref = sub.add_parser(
         "reference",
         help="regenerate reports/reference/: article cases under the pinned kernels",
+        description="Boot every pinned kernel (or each --kernel), run the article cases in "
+        "it, and write per-kernel reports, matrix.md/.txt, kernels.json and README.md.",
     )
-    add_vm_run_options(ref)
+    for o in OPTIONS:
+        if o.name in ("kernel", "fs", "accel", "vm-timeout"):
+            ref.add_argument(*o.flags, **o.kwargs)
     ref.add_argument("--report-dir", type=Path, default=Path("reports/reference"))
     ref.add_argument(
         "--cases", action="append", default=[], help="case paths (default: cases/article)"
@@ -236,11 +181,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep only README.md, matrix.* and kernels.json (not the per-kernel reports)",
     )
     ref.set_defaults(func=cmd_reference)
-    args = parser.parse_args(argv)
-    if getattr(args, "guest_args", None) and args.guest_args[0] == "--":
-        args.guest_args = args.guest_args[1:]
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,37 +1,34 @@
 """The command line: ``mmapconf run | validate | list | explain``, with the report commands
-(``report | matrix | diff | baseline``) and ``kernels`` added by their own packages."""
+(``report | matrix | diff | baseline``), ``repro`` and ``kernels`` added by their own modules."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from runner.cli.kernels import add_kernels_cli, add_vm_run_options, guest_filesystems
+from runner.cli.kernels import add_kernels_cli, run_kernels
 from runner.cli.progress import Progress
 from runner.cli.report import add_report_cli
+from runner.cli.repro import add_repro_cli
 from runner.engine import interrupt, mounts
-from runner.errors import MmapconfError, UsageError
+from runner.errors import MmapconfError, UsageError, exit_status
 from runner.lang.catalogue import render_markdown
-from runner.lang.loader import load_suite
-from runner.lang.ops import BACKINGS
+from runner.lang.loader import Suite, load_suite
 from runner.lang.selection import matches_keyword
 from runner.lang.shipped import default_paths, schema_path, shipped_baseline
-from runner.report.baseline import KnownDeviations
-from runner.report.formats import parse_formats
-from runner.report.gate import baseline_lines, finish_run
+from runner.report import model
+from runner.report.baseline import Baseline, baseline_lines
+from runner.report.trace import trace_lines
 from runner.session import environment
-from runner.session import record as report
 from runner.session.filesystems import host_disks, parse_fs_list
-from runner.session.runner import Result, RunConfig, Runner, merge_repeats
-
-DEFAULT_REPORT_DIR = "reports/latest"
+from runner.session.options import EXPLAIN, RUN, add_parser_options
+from runner.session.pipeline import Output, run_session
+from runner.session.runner import RunConfig, Runner
 
 
 def version() -> str:
@@ -39,23 +36,6 @@ def version() -> str:
         return metadata.version("mmapconf")
     except metadata.PackageNotFoundError:
         return "(not installed)"
-
-
-def parse_backings(text: str) -> list[str]:
-    kinds = [k.strip() for k in text.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in BACKINGS]
-    if bad or not kinds:
-        raise argparse.ArgumentTypeError(
-            f"unknown backing {', '.join(bad) or '(none)'}; choose from {', '.join(BACKINGS)}"
-        )
-    return kinds
-
-
-def _formats(text: str) -> list[str]:
-    try:
-        return parse_formats(text)
-    except MmapconfError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 PATHS_HELP = (
@@ -85,66 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="run cases and write report.json",
-        description="Run the cases, print progress and a summary, write the "
-        "report. Exit 0 when nothing failed, 1 when something failed or errored, "
-        "2 for unusable arguments.",
+        description="Run the cases (with --kernel: inside each kernel, under qemu), print "
+        "progress and a summary, write the report. Exit 0 when the gate passes, 1 when a "
+        "result failed, errored, timed out or was flaky (or the baseline has a problem), 2 "
+        "for unusable arguments or a host that cannot boot kernels.",
     )
     _add_selection(run)
-    run.add_argument(
-        "--backing",
-        type=parse_backings,
-        metavar="LIST",
-        help=f"comma-separated backings to run on ({', '.join(BACKINGS)}); "
-        "default: disk, tmpfs and memfd for file cases, anon for the rest",
-    )
-    run.add_argument(
-        "--dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="folder on the filesystem under test for the disk backing (repeatable; "
-        "default: the temp folder)",
-    )
-    run.add_argument(
-        "-n", dest="jobs", type=int, default=1, metavar="N", help="run N cases at once (default 1)"
-    )
-    run.add_argument(
-        "--report-dir",
-        default=DEFAULT_REPORT_DIR,
-        metavar="DIR",
-        help=f"where report.json goes (default {DEFAULT_REPORT_DIR})",
-    )
-    run.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="N",
-        help="run each case N times; one whose outcome differs between runs is reported as "
-        "flaky, with the outcomes seen",
-    )
-    run.add_argument(
-        "--format",
-        type=_formats,
-        default=["json"],
-        metavar="LIST",
-        help="report formats beside report.json: json, junit, html, md, ktap, or all",
-    )
-    run.add_argument(
-        "--baseline",
-        type=Path,
-        metavar="FILE",
-        help="known deviations: count them as known (default, when the shipped catalogue runs: "
-        "its shipped baselines/linux.yaml)",
-    )
-    run.add_argument(
-        "--no-baseline", action="store_true", help="no baseline, not even the shipped one"
-    )
-    run.add_argument(
-        "--strict", action="store_true", help="with --baseline: a known deviation that passes fails"
-    )
-    run.add_argument("-v", "--verbose", action="store_true", help="a line per result")
-    _add_executor(run)
-    add_vm_run_options(run)
+    add_parser_options(run.add_argument, RUN)
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser(
@@ -173,9 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("id", help="the case id (or ID[BACKING])")
     exp.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
-    exp.add_argument("--backing", type=parse_backings, metavar="LIST")
-    exp.add_argument("--dir", action="append", default=[], metavar="DIR")
-    _add_executor(exp)
+    add_parser_options(exp.add_argument, EXPLAIN)
     exp.set_defaults(func=cmd_explain)
     sch = sub.add_parser(
         "schema",
@@ -185,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sch.add_argument("--path", action="store_true", help="print the file's path, not its content")
     sch.set_defaults(func=cmd_schema)
     add_report_cli(sub)
+    add_repro_cli(sub)
     add_kernels_cli(sub)
     return parser
 
@@ -195,16 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv
     try:
-        return args.func(args)
-    except UsageError as e:
-        print(f"mmapconf: {e}", file=sys.stderr)
-        return 2
-    except MmapconfError as e:
-        print(f"mmapconf: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mmapconf: interrupted", file=sys.stderr)
-        return 130
+        return int(args.func(args))
+    except (MmapconfError, KeyboardInterrupt) as e:
+        # the one place where an error becomes an exit status (runner.errors.exit_status)
+        status, message = exit_status(e)
+        for line in message.splitlines() or [message]:
+            print(f"mmapconf {args.command}: {line}", file=sys.stderr)
+        return status
 
 
 def _paths(args: argparse.Namespace) -> list[str]:
@@ -219,7 +142,7 @@ def _paths(args: argparse.Namespace) -> list[str]:
     return paths
 
 
-def _suite(args: argparse.Namespace):
+def _suite(args: argparse.Namespace) -> Suite:
     suite = load_suite(_paths(args))
     keyword = getattr(args, "keyword", None)
     if keyword:
@@ -265,24 +188,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_executor(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--executor",
-        choices=("python", "native"),
-        default=os.environ.get("MMAPCONF_EXECUTOR", "python"),
-        help="what runs in the case processes: the Python step executor, or compiled programs "
-        "in the native fork server (built with the C compiler on first use; default "
-        "$MMAPCONF_EXECUTOR or python)",
-    )
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
-        return _run_under_kernels(args)
-    if args.jobs < 1:
-        raise UsageError("-n takes a number of jobs, 1 or more")
-    if args.repeat < 1:
-        raise UsageError("--repeat takes a number of runs, 1 or more")
+        return run_kernels(args)
     if args.modules or args.machine != "microvm":
         raise UsageError("--modules and --machine go with --kernel")
     if args.fs and args.dir:
@@ -295,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.baseline = shipped_baseline()  # the shipped catalogue's own known deviations
     for stale in mounts.clean_stale():  # what a killed run left: its mounts, loop devices
         print(f"undid what an earlier run left in {stale}", file=sys.stderr)
+    mounts.run_dir()  # made before -n forks its workers, so theirs is this run's folder too
     # SIGTERM as well as SIGINT stops the run cleanly: case processes killed, scratch folders
     # removed, --fs mounts undone, and the results so far written as a report marked interrupted.
     previous = interrupt.install()
@@ -314,92 +223,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         interrupt.restore(previous)
 
 
-def _run(args: argparse.Namespace, suite, runner: Runner) -> int:
+def _run(args: argparse.Namespace, suite: Suite, runner: Runner) -> int:
     items = runner.plan(suite)
     if not items:
         raise UsageError("no cases selected")
-    env = environment.capture(runner.backings, ["mmapconf", *sys.argv[1:]])
     # a bad baseline is reported before the run, not after
-    known = KnownDeviations(args.baseline, env) if args.baseline else None
-    progress = Progress(len(items) * args.repeat, verbose=args.verbose, known=known)
-    runs: dict[int, list[Result]] = {}  # by item index: two invalid items may share a name
-    start = time.monotonic()
-    status = None
-    try:
-        results = _execute(runner, items * args.repeat, args.jobs)
-        try:
-            for index, result in results:
-                runs.setdefault(index % len(items), []).append(result)
-                progress.update(result)
-        finally:
-            with interrupt.deferred():
-                results.close()  # stops -n workers too, wherever the interrupt landed
-    except KeyboardInterrupt as e:
-        status = 128 + getattr(e, "signum", signal.SIGINT)
-    with interrupt.deferred():  # a second interrupt waits for the report to be written
-        return _finish(args, env, items, runs, time.monotonic() - start, progress, status)
-
-
-def _finish(args, env, items, runs, duration, progress, status) -> int:
-    done = [runs[i] for i in sorted(runs)]  # in plan order
-    merged = [merge_repeats(r) for r in done] if args.repeat > 1 else [r[0] for r in done]
-    data = report.build(env, merged, duration, status is not None)
-    data, _, gate = finish_run(data, Path(args.report_dir), args.format, args.baseline, args.strict)
-    path = report.write(data, Path(args.report_dir))
-    progress.summary(data, path)
+    baseline = Baseline.load(args.baseline, args.strict) if args.baseline else None
+    env = environment.capture(runner.backings, ["mmapconf", *args.argv])
+    progress = Progress(len(items) * args.repeat, verbose=args.verbose)
+    output = Output(Path(args.report_dir), args.format, baseline)
+    done = run_session(
+        runner, items, env, output, jobs=args.jobs, repeat=args.repeat, on_result=progress.update
+    )
+    progress.summary(done.report, done.path)
     if args.shipped is not None:
         print(f"cases: the catalogue shipped with mmapconf {version()}, {args.shipped}")
-    for line in baseline_lines(data):
+    for line in baseline_lines(done.report):
         print(line)
-    return status if status is not None else gate
-
-
-def _run_under_kernels(args: argparse.Namespace) -> int:
-    """``run --kernel K``: the same run inside each kernel, then one summary and a matrix."""
-    from runner.vm.reference import write_matrix
-    from runner.vm.run import VMUnavailable, run_under_kernels
-
-    fs = guest_filesystems(args.fs)
-    try:
-        paths = run_under_kernels(
-            args.kernel,
-            args.argv,
-            Path(args.report_dir),
-            fs,
-            args.accel,
-            args.vm_timeout,
-            args.modules,
-            args.machine,
-        )
-    except VMUnavailable as e:
-        raise UsageError(f"cannot boot kernels here: {e}") from None
-    except LookupError as e:
-        raise UsageError(str(e)) from None
-    if len(paths) > 1:
-        write_matrix(paths, Path(args.report_dir))
-    worst = 0
-    for path in paths:
-        summary = report.read(path)["summary"]
-        counts = ", ".join(
-            f"{summary.get(k, 0)} {k}" for k in ("passed", "failed", "skipped", "error", "timeout")
-        )
-        print(f"{path.parent.name}: {counts}")
-        worst = max(worst, 1 if summary.get("failed") or summary.get("error") else 0)
-    missing = len(args.kernel) * len(fs) - len(paths)
-    if missing:
-        print(f"{missing} kernel x filesystem run(s) came back without a report", file=sys.stderr)
-    return 1 if missing else worst
-
-
-def _execute(runner: Runner, items, jobs: int):
-    """(index, result) pairs, in completion order."""
-    if jobs == 1:
-        for index, item in enumerate(items):
-            yield index, runner.run_item(item)
-        return
-    from runner.session.parallel import run_parallel_indexed
-
-    yield from run_parallel_indexed(runner, items, jobs)
+    return done.status
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -414,15 +255,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     for item in runner.plan(suite):
         if backing and item.backing and item.backing.name != backing.rstrip("]"):
             continue
-        result = runner.run_item(item)
-        print(f"{result.name}: {result.outcome}" + (f" ({result.reason})" if result.reason else ""))
-        for s in result.steps:
-            mark = {True: "ok", False: "FAIL", None: "--"}[s["ok"]]
-            args_text = ", ".join(f"{k}={v}" for k, v in s["args"].items())
-            print(
-                f"  [{mark:4}] {s['process']} step {s['step']} (line {s['line']}) "
-                f"{s['op']}({args_text})"
-            )
-            print(f"          expected {s['expected']}; observed {s['observed']}")
-        worst = max(worst, 0 if result.outcome in ("passed", "skipped") else 1)
+        result = runner.run_item(item).to_json()
+        reason = f" ({result['reason']})" if result["reason"] else ""
+        print(f"{result['name']}: {result['outcome']}{reason}")
+        print("\n".join(trace_lines(result["steps"], whole=True)))
+        worst = max(worst, 1 if model.failing(result) else 0)
     return worst

@@ -6,53 +6,39 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from runner.report.baseline import KnownDeviations
-from runner.session.runner import Result
+from runner import outcomes
+from runner.report import model
 
-MARKS = {"passed": ".", "failed": "F", "skipped": "s", "error": "E", "timeout": "T", "known": "K"}
 WIDTH = 60
-BAD = ("failed", "error", "timeout", "flaky")
 
 
 class Progress:
-    def __init__(
-        self,
-        total: int,
-        verbose: bool = False,
-        out: TextIO | None = None,
-        known: KnownDeviations | None = None,
-    ):
+    def __init__(self, total: int, verbose: bool = False, out: TextIO | None = None):
         self.total, self.verbose, self.done = total, verbose, 0
         self.out = out or sys.stdout  # the current one, not the one when this module loaded
-        self.known = known
 
-    def _outcome(self, result: Result) -> str:
-        """As the report will say: a failure the baseline covers is known."""
-        if self.known is not None and self.known.entry_for(result.to_json()) is not None:
-            return "known"
-        return result.outcome
-
-    def update(self, result: Result) -> None:
+    def update(self, result: dict[str, Any]) -> None:
+        """One result as it arrives, judged as the report will say (a failure the baseline
+        covers is known)."""
         self.done += 1
-        outcome = self._outcome(result)
+        outcome = model.outcome(result)
         if self.verbose:
-            reason = f"  {result.reason}" if result.reason and outcome != "passed" else ""
+            reason = f"  {result['reason']}" if result.get("reason") and outcome != "passed" else ""
             self.out.write(
                 f"[{self.done:>{len(str(self.total))}}/{self.total}] "
-                f"{outcome.upper():7} {result.name}{reason}\n"
+                f"{outcome.upper():7} {result['name']}{reason}\n"
             )
         else:
-            self.out.write(MARKS.get(outcome, "?"))
+            self.out.write(outcomes.of(outcome).mark)
             if self.done % WIDTH == 0 or self.done == self.total:
                 self.out.write(f" [{self.done}/{self.total}]\n")
         self.out.flush()
 
     def summary(self, report: dict[str, Any], path: Path) -> None:
         """The failures, then the counts, from the report as written (baseline applied)."""
-        summary = report["summary"]
         if self.done % WIDTH and not self.verbose:
             self.out.write("\n")
-        bad = [r for r in report["results"] if r["outcome"] in BAD]
+        bad = [r for r in model.results(report) if model.failing(r)]
         if bad:
             self.out.write("\n")
         for r in bad:
@@ -60,12 +46,7 @@ class Progress:
                 f"{r['outcome'].upper():7} {r['name']} ({r['file']}:{r['line']})\n"
                 f"        {r['reason']}\n"
             )
-        counts = ", ".join(
-            f"{summary[k]} {k}"
-            for k in ("passed", "failed", "skipped", "error", "timeout", "flaky", "known")
-            if summary.get(k)
-        )
-        interrupted = report.get("interrupted")
-        state = " (INTERRUPTED)" if interrupted else ""
-        self.out.write(f"\n{counts or 'nothing run'} in {summary['duration_s']:.2f} s{state}\n")
+        state = " (INTERRUPTED)" if report.get("interrupted") else ""
+        duration = model.total_duration(report)
+        self.out.write(f"\n{model.counts_text(report)} in {duration:.2f} s{state}\n")
         self.out.write(f"report: {path}\n")

@@ -2,15 +2,14 @@
 
 ``add_report_cli`` adds them to the main ``mmapconf`` parser; each sets ``func`` to a handler
 that returns the exit status. A user's mistake (missing file, bad JSON, bad baseline, unknown
-format) is one line on stderr and status 2, never a traceback.
+format, an output folder that cannot be written) raises a ReportError, which ``mmapconf``
+turns into one line on stderr and status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +18,7 @@ from runner.report import baseline as bl
 from runner.report import diff as df
 from runner.report import matrix as mx
 from runner.report.formats import parse_formats, write_formats
-from runner.report.gate import baseline_lines
-from runner.report.model import ReportError, load_report
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _user_errors(name: str) -> Callable[[Handler], Handler]:
-    def wrap(fn: Handler) -> Handler:
-        @functools.wraps(fn)
-        def run(args: argparse.Namespace) -> int:
-            try:
-                return fn(args)
-            except ReportError as exc:
-                for line in str(exc).splitlines() or [str(exc)]:
-                    print(f"mmapconf {name}: {line}", file=sys.stderr)
-                return 2
-            except OSError as exc:
-                # Typically an output folder we cannot write: the user's to fix.
-                where = f"{exc.filename}: " if exc.filename else ""
-                print(f"mmapconf {name}: {where}{exc.strerror or exc}", file=sys.stderr)
-                return 2
-
-        return run
-
-    return wrap
+from runner.report.model import gate_exit_code, load_report
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -53,7 +28,6 @@ def _emit(text: str, output: Path | None) -> None:
         atomic.write_text(output, text)
 
 
-@_user_errors("report")
 def cmd_report(args: argparse.Namespace) -> int:
     report = load_report(args.report)
     formats = parse_formats(args.format)
@@ -64,12 +38,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(path)
     if not args.gate:
         return 0
-    for line in baseline_lines(report):
+    for line in bl.baseline_lines(report):
         print(line, file=sys.stderr)
-    return bl.gate_exit_code(report)
+    return gate_exit_code(report)
 
 
-@_user_errors("matrix")
 def cmd_matrix(args: argparse.Namespace) -> int:
     reports = [(str(p), load_report(p)) for p in args.reports]
     m = mx.build_matrix(reports)
@@ -82,7 +55,6 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
-@_user_errors("diff")
 def cmd_diff(args: argparse.Namespace) -> int:
     base, new = load_report(args.base), load_report(args.new)
     d = df.diff_reports(base, new, by=args.by, names=(str(args.base), str(args.new)))
@@ -91,7 +63,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return df.diff_exit_code(d)
 
 
-@_user_errors("baseline")
 def cmd_baseline(args: argparse.Namespace) -> int:
     report = load_report(args.report)
     text = bl.make_baseline(report)
@@ -184,12 +155,3 @@ def add_report_cli(subparsers: Any) -> None:
     p.add_argument("report", type=Path, metavar="REPORT.json")
     p.add_argument("-o", "--output", type=Path, default=None, help="write here, not stdout")
     p.set_defaults(func=cmd_baseline)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """A stand-alone entry point (``python -m runner.reporting``) for these subcommands."""
-    parser = argparse.ArgumentParser(prog="mmapconf")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_report_cli(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)

@@ -363,7 +363,7 @@ def enter(conf: Confinement, scratch: str | None) -> None:
     tree = -1
     hidden_at = _hidden_parent(conf, scratch)
     if scratch and hidden_at is None:  # a folder the template shows read-only: bind it writable
-        flags = _OPEN_TREE_CLONE | os.O_CLOEXEC
+        flags = _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_RECURSIVE  # with what is mounted below
         tree = _syscall("open_tree", _AT_FDCWD, scratch.encode(), flags)
     try:
         _check(_libc.setns(conf.template, CLONE_NEWNS), "setns to the template")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+Handlers = dict[signal.Signals, Any]  # what install returns, for restore
 
 
 class Interrupted(KeyboardInterrupt):
@@ -58,13 +59,13 @@ def deferred() -> Iterator[None]:
 
 def install(
     raise_as: Callable[[int], BaseException] = Interrupted,
-) -> dict[int, Any]:
+) -> Handlers:
     """Route SIGINT and SIGTERM to our handler; returns the previous handlers for ``restore``."""
     _State.raise_as = raise_as
     return {sig: signal.signal(sig, _handler) for sig in SIGNALS}
 
 
-def restore(previous: dict[int, Any]) -> None:
+def restore(previous: Handlers) -> None:
     for sig, old in previous.items():
         signal.signal(sig, old)
 

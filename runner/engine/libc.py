@@ -246,7 +246,7 @@ def cachestat(
     r = ctypes.addressof(rng) if range_addr is None else range_addr
     c = ctypes.addressof(out) if cstat_addr is None else cstat_addr
     syscall("cachestat", fd, r, c, flags)
-    return {name: getattr(out, name) for name, _ in Cachestat._fields_}
+    return {field[0]: getattr(out, field[0]) for field in Cachestat._fields_}
 
 
 def mseal(addr: int, length: int, flags: int = 0) -> None:

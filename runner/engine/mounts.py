@@ -158,12 +158,26 @@ def why_cannot_mount(fstype: str) -> str | None:
         return f"unknown filesystem {fstype!r} (known: tmpfs, {', '.join(MKFS)})"
     if not os.path.exists("/dev/loop-control"):
         return "no loop devices (/dev/loop-control is missing; modprobe loop)"
+    if not _kernel_has(fstype):
+        return f"this kernel has no {fstype} (not in /proc/filesystems, no module to load)"
     try:
         tool(MKFS[fstype][0])
         tool("losetup")
     except Unavailable as e:
         return str(e)
     return None
+
+
+def _kernel_has(fstype: str) -> bool:
+    """Built in, loaded, or a module the kernel's request_module can load (a guest booted by
+    `run --kernel` has only the modules of its initramfs)."""
+    with contextlib.suppress(OSError), open("/proc/filesystems") as f:
+        if fstype in f.read().split():
+            return True
+    release = os.uname().release
+    return any(
+        os.path.isdir(f"{d}/modules/{release}/kernel/fs/{fstype}") for d in ("/lib", "/usr/lib")
+    )
 
 
 def mount(fstype: str, options: str, point: Path, size: int | None = None) -> Path | None:

@@ -37,7 +37,7 @@ from runner.lang import names
 from runner.lang.conditions import Facts, holds
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
-from runner.lang.ops import CONSTANTS, OPS
+from runner.lang.ops import CONSTANTS, OPS, arg_kind
 
 MAX_MESSAGE = 60_000
 # Address space a case process may add to what it inherits from the harness, in pages (512 MiB
@@ -168,7 +168,7 @@ class Process:
         ends_loop = bool(self.stops) and names.ERRNO.get(obs.errno or "") in self.stops[-1]
         ok = ends_loop or judge(want, obs, self.env)
         if ok and step.bind and obs.result is not None:
-            self.bind(step, obs.result)
+            self.bind(step.bind, step, obs.result)
         self.send(
             t="end",
             proc=label,
@@ -193,7 +193,8 @@ class Process:
             if step.op == "repeat":
                 return self.repeat(step, args, label)
             if step.op in ("post", "wait_for"):
-                return Observation(self.event(step.op, args["event"], label, step))
+                self.event(step.op, args["event"], label, step)
+                return Observation(None)
             return Observation(ACTIONS[step.op](self, args))
         except OSError as e:
             return Observation(errno=names.ERRNO_NAME.get(e.errno or 0, str(e.errno)))
@@ -203,34 +204,16 @@ class Process:
             raise  # not reached: finish() exits
 
     def shown(self, want: dict[str, Any], obs: Observation) -> dict[str, Any]:
-        """The expectation with its expressions evaluated, as failure messages show it."""
-        if want["kind"] != "value":
-            return want
-        return {**want, "value": self.fault_address(resolved(want["value"], obs.result, self.env))}
+        return shown(want, obs, self.env, self.maps)
 
     def seen(self, step: Step, want: dict[str, Any], obs: Observation) -> Observation:
-        """The observation as a failure shows it: an address in hex, of a mapping the fields
-        expected."""
-        if OPS[step.op].result == "addr" and type(obs.result) is int:
-            return replace(obs, result=Address(obs.result))
-        if want["kind"] != "value" or not isinstance(obs.result, dict):
-            return obs
-        return replace(obs, result=self.fault_address(projected(want["value"], obs.result)))
+        return seen(step.op, want, obs, self.maps)
 
-    def fault_address(self, value: Any) -> Any:
-        """A wait result's ``si_addr`` as deaths show theirs: relative to a bound mapping."""
-        if isinstance(value, dict) and type(value.get("si_addr")) is int:
-            return {
-                **value,
-                "si_addr": Address(value["si_addr"], fmt_addr(value["si_addr"], self.maps)),
-            }
-        return value
-
-    def bind(self, step: Step, result: Any) -> None:
-        self.env[step.bind] = result
+    def bind(self, name: str, step: Step, result: Any) -> None:
+        self.env[name] = result
         if OPS[step.op].result == "addr":
             length = step.args.get("length", step.args.get("new_length", 0))
-            self.maps[step.bind] = (result, self.eval(length))
+            self.maps[name] = (result, self.eval(length))
 
     def fork(self, step: Step) -> int:
         pid = os.fork()
@@ -282,12 +265,12 @@ class Process:
         spec = OPS[step.op]
         out: dict[str, Any] = dict(spec.defaults)
         for key, value in step.args.items():
-            kind = spec.args[key]
-            if kind == "int":
+            kind, family = arg_kind(spec.args[key])
+            if kind.resolve == "expr":
                 out[key] = self.eval(value)
-            elif kind.startswith("flags:"):
-                out[key] = flags_value(value, kind[6:])
-            elif kind == "event":
+            elif kind.resolve == "flags":
+                out[key] = flags_value(value, family)
+            elif kind.resolve == "event":
                 out[key] = self.case.events[value]
             else:
                 out[key] = value
@@ -317,6 +300,35 @@ class Address(int):
 
     def __repr__(self) -> str:
         return self.text or hex(self)
+
+
+def shown(
+    want: dict[str, Any], obs: Observation, env: dict[str, Any], maps: dict[str, tuple[int, int]]
+) -> dict[str, Any]:
+    """The expectation with its expressions evaluated, as failure messages show it (both
+    executors describe their steps with this and ``seen``)."""
+    if want["kind"] != "value":
+        return want
+    return {**want, "value": _fault_address(resolved(want["value"], obs.result, env), maps)}
+
+
+def seen(
+    op: str, want: dict[str, Any], obs: Observation, maps: dict[str, tuple[int, int]]
+) -> Observation:
+    """The observation as a failure shows it: an address in hex, of a mapping the fields
+    expected."""
+    if OPS[op].result == "addr" and type(obs.result) is int:
+        return replace(obs, result=Address(obs.result))
+    if want["kind"] != "value" or not isinstance(obs.result, dict):
+        return obs
+    return replace(obs, result=_fault_address(projected(want["value"], obs.result), maps))
+
+
+def _fault_address(value: Any, maps: dict[str, tuple[int, int]]) -> Any:
+    """A wait result's ``si_addr`` as deaths show theirs: relative to a bound mapping."""
+    if isinstance(value, dict) and type(value.get("si_addr")) is int:
+        return {**value, "si_addr": Address(value["si_addr"], fmt_addr(value["si_addr"], maps))}
+    return value
 
 
 class _LoopEnd(Exception):

@@ -18,6 +18,7 @@ from runner.engine.protocol import EXIT_ABORTED, EXIT_DONE, EXIT_ERROR, EXIT_FAI
 from runner.lang import names
 
 ADDR_ARGS = ("addr", "new_addr")
+NOT_FINISHED = "not finished"
 
 
 @dataclass
@@ -30,7 +31,7 @@ class StepTrace:
     line: int
     args: dict[str, Any]
     expected: str
-    observed: str = "not finished"
+    observed: str = NOT_FINISHED
     ok: bool | None = None
     result: Any = None
     errno: str | None = None
@@ -71,11 +72,7 @@ class _Judge:
         for msg in self.run.messages:
             getattr(self, f"_on_{msg['t']}")(msg)
         if self.run.timed_out:
-            running = [
-                f"{t.process} step {t.step} ({t.op})"
-                for st in self.open.values()
-                for t, _, _ in st[-1:]
-            ]
+            running = [_where(t) for st in self.open.values() for t, _, _ in st[-1:]]
             where = f"; still running: {', '.join(running)}" if running else ""
             return Verdict("timeout", f"timed out after {self.timeout:g} s{where}", self.steps)
         if self.run.init_status:
@@ -92,6 +89,11 @@ class _Judge:
             return Verdict("error", self.errors[0], self.steps)
         if self.failures:
             return Verdict("failed", "; ".join(self.failures[:3]), self.steps)
+        unjudged = next((t for t in self.steps if t.observed == NOT_FINISHED), None)
+        if unjudged is not None:
+            # No pass without every step judged: a step that began and neither ended nor met
+            # a death (the class of a waited child's fault, once never judged) is no evidence.
+            return Verdict("error", f"{_where(unjudged)} began and was never judged", self.steps)
         return Verdict("passed", "", self.steps)
 
     # -- messages --------------------------------------------------------------------------
@@ -186,7 +188,7 @@ class _Judge:
             return
         trace, expect, maps = stack[-1]
         for outer, _, _ in stack[:-1]:  # the repeats around it end with it
-            outer.observed = f"not finished: step {trace.step} ended the process"
+            outer.observed = f"{NOT_FINISHED}: step {trace.step} ended the process"
         trace.signal, trace.si_code = sig, code
         trace.si_addr = fmt_addr(addr, maps) if addr is not None else None
         obs = Observation(signal=sig, si_code=code, si_addr=addr)
@@ -202,8 +204,12 @@ class _Judge:
         return any(s == signo and (target == pid or target <= 0) for target, s in self.kills)
 
 
+def _where(trace: StepTrace) -> str:
+    return f"{trace.process} step {trace.step} ({trace.op})"
+
+
 def _failure(trace: StepTrace, expected: str, observed: str) -> str:
-    return f"{trace.process} step {trace.step} ({trace.op}): expected {expected}, got {observed}"
+    return f"{_where(trace)}: expected {expected}, got {observed}"
 
 
 def judge_execution(run: Execution, arena: Arena, timeout: float) -> Verdict:

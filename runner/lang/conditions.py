@@ -1,4 +1,7 @@
-"""``requires`` and ``when``: conditions over the kernel, the backing and the machine."""
+"""``requires`` and ``when``: conditions over the kernel, the backing and the machine.
+
+The one grammar of a kernel condition and the one evaluator: a case's ``requires`` and ``when``
+and a baseline entry's ``when`` are all judged here."""
 
 from __future__ import annotations
 
@@ -18,7 +21,15 @@ _CMP: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     "<": operator.lt,
 }
+# one comparison of a kernel condition; a condition is one or more, separated by commas
 _SPEC_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(\d+(?:\.\d+){0,2})\s*$")
+KERNEL_SPEC_HELP = "expected comparisons like '>=4.17' or '>=5.0, <6.5' ('6.5': the series)"
+
+
+def valid_kernel_spec(spec: Any) -> bool:
+    if isinstance(spec, int | float) and not isinstance(spec, bool):
+        spec = str(spec)
+    return isinstance(spec, str) and all(_SPEC_RE.match(p) for p in spec.split(","))
 
 
 def kernel_tuple(release: str) -> tuple[int, int, int]:

@@ -42,6 +42,42 @@ class Step:
     steps: list[Step] = field(default_factory=list)  # for fork and repeat
 
 
+@dataclass(frozen=True)
+class MountProvision:
+    """A fresh mount the harness makes for the case's files (its scratch folder)."""
+
+    fstype: str
+    options: str = ""  # mount -o
+    size: int | None = None  # of the image, for the filesystems that need one
+
+
+@dataclass(frozen=True)
+class FileProvision:
+    """A file the harness makes in the scratch folder before the case (the case opens it)."""
+
+    data: bytes = b""
+    size: int | None = None  # ftruncate to this after writing data
+    mode: int = 0o600
+    inode_flags: int = 0  # FS_*_FL, set after writing, cleared after the case
+
+
+@dataclass(frozen=True)
+class Provision:
+    mount: MountProvision | None = None
+    files: dict[str, FileProvision] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.mount:
+            out["mount"] = dict(self.mount.__dict__)
+        if self.files:
+            out["files"] = {
+                n: {"size": f.size, "mode": f.mode, "inode_flags": f.inode_flags}
+                for n, f in self.files.items()
+            }
+        return out
+
+
 @dataclass
 class Case:
     id: str
@@ -58,6 +94,7 @@ class Case:
     processes: dict[str, list[Step]] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
     uses_file: bool = False
+    provision: Provision | None = None
     # names this architecture lacks, with the architectures that define them: the case skips here
     foreign_names: dict[str, list[str]] = field(default_factory=dict)
 

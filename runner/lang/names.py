@@ -124,6 +124,15 @@ POSIX_MADV = {
 
 POSIX_FADV = {n: getattr(os, n) for n in dir(os) if n.startswith("POSIX_FADV_")}
 
+# Inode flags the harness sets for a case (provision.files; include/uapi/linux/fs.h).
+FS_FL = {
+    "FS_SYNC_FL": 0x00000008,
+    "FS_IMMUTABLE_FL": 0x00000010,
+    "FS_APPEND_FL": 0x00000020,
+    "FS_NODUMP_FL": 0x00000040,
+    "FS_NOATIME_FL": 0x00000080,
+}
+
 ARCH_ONLY = {
     "x86_64": {"MAP": {"MAP_32BIT": 0x40}},
     "aarch64": {"PROT": {"PROT_BTI": 0x10, "PROT_MTE": 0x20}},
@@ -163,6 +172,7 @@ FLAG_FAMILIES: dict[str, dict[str, int]] = {
     "EFD": EFD,
     "POSIX_MADV": POSIX_MADV,
     "POSIX_FADV": POSIX_FADV,
+    "FS_FL": FS_FL,
 }
 ALL_FLAGS: dict[str, int] = {n: v for table in FLAG_FAMILIES.values() for n, v in table.items()}
 

@@ -1,23 +1,17 @@
-"""The operations of the case language: their arguments, as one table.
+"""The operations of the case language: their arguments, as one table, and the one registry of
+argument kinds (``ARG_KINDS``) beside it.
 
-The validator, the JSON Schema and the interpreter all read this table, so an operation is
-declared once. Argument kinds:
-
-``int``      an integer expression (a YAML integer or a string over bound names and PAGE)
-``flags:F``  flag names of family F joined by ``|``, a list of them, or integer expressions
-``file``     the name of a file made by a ``file`` step
-``name``     a new name (the file's own name, a loop variable)
-``event``    a cross-process event name
-``signal``   a signal name
-``text`` ``hex`` ``format`` ``values``   data, as in the contract's Values section
-``steps``    a nested list of steps
-``path``     one of SYSTEM_PATHS
+The validator, the JSON Schema and the interpreter all read these, so an operation and a kind
+of argument are each declared once.
 """
 
 from __future__ import annotations
 
 import resource
 from dataclasses import dataclass, field
+from typing import Any
+
+from runner.lang import names
 
 
 @dataclass(frozen=True)
@@ -33,6 +27,75 @@ class OpSpec:
 
 def _op(name: str, args: dict[str, str] | None = None, required: str = "", **kw: object) -> OpSpec:
     return OpSpec(name, args or {}, frozenset(required.split()), **kw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ArgKind:
+    """A kind of operation argument: what it means (the validator checks that), its JSON Schema,
+    and what the interpreter makes of it (``resolve``: ``expr`` evaluated, ``flags`` names ORed,
+    ``event`` its number, ``value`` as written)."""
+
+    meaning: str
+    schema: dict[str, Any]
+    resolve: str = "value"
+
+
+# A process name (a `processes:` key; `setup` is taken) and an event name (`post`, `wait_for`)
+# take the same characters; the validator and the schema both use this pattern.
+PROCESS_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,31}$"
+PROCESS_NAME_TEXT = (
+    "letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters"
+)
+_INT_OR_TEXT = {"type": ["integer", "string"]}
+# The only paths outside its scratch folder a case may open ("." is the scratch folder itself).
+SYSTEM_PATHS = frozenset(
+    {"/", "/dev/zero", "/dev/null", "/dev/urandom", "/dev/random", "/proc/self/maps", "."}
+)
+ARG_KINDS: dict[str, ArgKind] = {
+    "int": ArgKind(
+        "an integer expression (a YAML integer or a string over bound names and PAGE)",
+        {**_INT_OR_TEXT, "description": "an integer or an expression"},
+        "expr",
+    ),
+    "flags": ArgKind(
+        "flags:F: flag names of family F joined by |, a list of them, or integer expressions",
+        {"anyOf": [_INT_OR_TEXT, {"type": "array", "items": _INT_OR_TEXT}]},
+        "flags",
+    ),
+    "file": ArgKind("the name of a file made by a file step", {"type": "string"}),
+    "name": ArgKind(
+        "a new name (the file's own name, a loop variable)",
+        {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+    ),
+    "event": ArgKind(
+        "a cross-process event name", {"type": "string", "pattern": PROCESS_NAME}, "event"
+    ),
+    "signal": ArgKind("a signal name", {"enum": sorted(names.SIGNAL)}),
+    "text": ArgKind("text data", {"type": "string"}),
+    "hex": ArgKind("bytes as hex digits", {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}),
+    "format": ArgKind("a struct format", {"type": "string"}),
+    "values": ArgKind(
+        "the values of a format: integers, expressions or text",
+        {"type": "array", "items": _INT_OR_TEXT},
+    ),
+    "steps": ArgKind("a nested list of steps", {"$ref": "#/$defs/steps"}),
+    "path": ArgKind("one of SYSTEM_PATHS", {"enum": sorted(SYSTEM_PATHS)}),
+    "until": ArgKind(
+        "{errno: NAME or [NAMES]}: the errno that ends a repeat",
+        {
+            "type": "object",
+            "properties": {"errno": {"type": ["string", "array"]}},
+            "required": ["errno"],
+            "additionalProperties": False,
+        },
+    ),
+}
+
+
+def arg_kind(kind: str) -> tuple[ArgKind, str]:
+    """An argument's kind as the op table writes it: ``flags:O`` -> (the flags kind, ``O``)."""
+    base, _, param = kind.partition(":")
+    return ARG_KINDS[base], param
 
 
 _DATA = {"data": "text", "hex": "hex", "format": "format", "values": "values"}
@@ -218,16 +281,29 @@ CASE_KEYS = {
     "setup": False,
     "steps": False,
     "processes": False,
+    "provision": False,
 }
 CONDITION_KEYS = frozenset({"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl"})
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
 FILE_BACKINGS = ("disk", "tmpfs", "memfd")  # the default set for a case that uses files
 DEFAULT_TIMEOUT = 10.0
 
+# provision: what the harness sets up before a case and undoes after it (never the case's
+# processes: their seccomp filter refuses mount, and inode flags need CAP_LINUX_IMMUTABLE).
+PROVISION_KEYS = ("mount", "files")
+PROVISION_MOUNT_KEYS = ("fstype", "options", "size")
+PROVISION_FILE_KEYS = ("data", "hex", "size", "mode", "inode_flags")
+PROVISION_FSTYPES = ("tmpfs", "ext4", "xfs", "btrfs")  # ext4, xfs, btrfs: a loop-mounted image
+PROVISION_IMAGE_SIZE = (1 << 20, 4 << 30)  # bytes; default 1 GiB (mkfs.xfs wants >= 300 MB)
+# The mount options a case may ask for: none that names a host path or device (journal_path=,
+# logdev=, subvol=...), since case files are hostile input.
+MOUNT_OPTION = (
+    r"(no)?(exec|suid|dev|atime|diratime|delalloc|barrier|discard|datacow|datasum|ssd|quota)"
+    r"|ro|rw|sync|dirsync|relatime|strictatime|lazytime|inode64|inode32|nouuid|user_xattr"
+    r"|(size|nr_inodes|nr_blocks)=\d+[kKmMgG%]?|mode=[0-7]{3,4}|(uid|gid)=\d+|commit=\d+"
+    r"|huge=(never|always|within_size|advise)|dax(=(never|always|inode))?"
+    r"|data=(ordered|writeback|journal)|compress(-force)?=(zlib|lzo|zstd|no)(:\d+)?"
+)
+
 # Names every expression may use, besides the names a case binds.
 CONSTANTS = {"PAGE": resource.getpagesize(), "RLIM_INFINITY": resource.RLIM_INFINITY}
-
-# The only paths outside its scratch folder a case may open ("." is the scratch folder itself).
-SYSTEM_PATHS = frozenset(
-    {"/", "/dev/zero", "/dev/null", "/dev/urandom", "/dev/random", "/proc/self/maps", "."}
-)

@@ -12,47 +12,28 @@ from typing import Any
 
 from runner.lang import names
 from runner.lang.ops import (
+    ARG_KINDS,
     BACKINGS,
     CASE_KEYS,
     COMPARATORS,
     CONDITION_KEYS,
+    MOUNT_OPTION,
     OPS,
-    SYSTEM_PATHS,
+    PROCESS_NAME,
+    PROVISION_FSTYPES,
+    arg_kind,
 )
 
 # a name, not a place: editors get the file itself (mmapconf schema --path; docs/editors.md)
 SCHEMA_ID = "urn:mmapconf:case-format:1"
-_INT = {"type": ["integer", "string"], "description": "an integer or an expression"}
-_FLAG = {"type": ["integer", "string"]}
-_KINDS: dict[str, dict[str, Any]] = {
-    "int": _INT,
-    "file": {"type": "string"},
-    "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-    "event": {"type": "string"},
-    "signal": {"enum": sorted(names.SIGNAL)},
-    "text": {"type": "string"},
-    "hex": {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"},
-    "format": {"type": "string"},
-    "values": {"type": "array", "items": {"type": ["integer", "string"]}},
-    "steps": {"$ref": "#/$defs/steps"},
-    "path": {"enum": sorted(SYSTEM_PATHS)},
-    "until": {
-        "type": "object",
-        "properties": {"errno": {"type": ["string", "array"]}},
-        "required": ["errno"],
-        "additionalProperties": False,
-    },
-}
 
 
 def _kind(kind: str) -> dict[str, Any]:
-    if kind.startswith("flags:"):
-        family = sorted(names.FLAG_FAMILIES[kind[6:]])
-        return {
-            "anyOf": [_FLAG, {"type": "array", "items": _FLAG}],
-            "description": "flag names joined by |: " + ", ".join(family[:40]),
-        }
-    return _KINDS[kind]
+    spec, family = arg_kind(kind)
+    if not family:
+        return spec.schema
+    known = sorted(names.FLAG_FAMILIES[family])
+    return {**spec.schema, "description": "flag names joined by |: " + ", ".join(known[:40])}
 
 
 def _op_schema(op: str) -> dict[str, Any]:
@@ -66,9 +47,51 @@ def _op_schema(op: str) -> dict[str, Any]:
         value.append(args[spec.primary])
     props: dict[str, Any] = {op: {"anyOf": value}, **args}
     props.update(
-        {"as": _KINDS["name"], "note": {"type": "string"}, "expect": {"$ref": "#/$defs/expect"}}
+        {
+            "as": ARG_KINDS["name"].schema,
+            "note": {"type": "string"},
+            "expect": {"$ref": "#/$defs/expect"},
+        }
     )
     return {"type": "object", "required": [op], "properties": props, "additionalProperties": False}
+
+
+def _provision() -> dict[str, Any]:
+    option = f"^(({MOUNT_OPTION})(,({MOUNT_OPTION}))*)?$"
+    mount = {
+        "type": "object",
+        "required": ["fstype"],
+        "additionalProperties": False,
+        "properties": {
+            "fstype": {"enum": list(PROVISION_FSTYPES)},
+            "options": {"type": "string", "pattern": option},
+            "size": _kind("int"),
+        },
+    }
+    flags = sorted(names.FS_FL)
+    file = {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {
+            "data": {"type": "string"},
+            "hex": _kind("hex"),
+            "size": _kind("int"),
+            "mode": _kind("int"),
+            "inode_flags": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"enum": flags}}],
+                "description": "inode flags joined by |: " + ", ".join(flags),
+            },
+        },
+    }
+    return {
+        "type": "object",
+        "description": "set up by the harness before the case, undone after it",
+        "additionalProperties": False,
+        "properties": {
+            "mount": mount,
+            "files": {"type": "object", "additionalProperties": file},
+        },
+    }
 
 
 def build() -> dict[str, Any]:
@@ -81,9 +104,9 @@ def build() -> dict[str, Any]:
                 {"type": "array", "items": {"enum": sorted(names.ERRNO)}},
             ]
         },
-        "signal": {"enum": sorted(names.SIGNAL)},
+        "signal": ARG_KINDS["signal"].schema,
         "si_code": {"enum": sorted(names.ALL_SI_CODES)},
-        "si_addr": _INT,
+        "si_addr": ARG_KINDS["int"].schema,
         "value": {
             "description": "a value, {hex}, {data}, a mapping subset, or comparators "
             + ", ".join(sorted(COMPARATORS))
@@ -109,6 +132,7 @@ def build() -> dict[str, Any]:
         "steps": {"$ref": "#/$defs/steps"},
         "processes": {
             "type": "object",
+            "propertyNames": {"pattern": PROCESS_NAME, "not": {"const": "setup"}},
             "additionalProperties": {
                 "type": "object",
                 "required": ["steps"],
@@ -117,6 +141,7 @@ def build() -> dict[str, Any]:
             },
         },
     }
+    props["provision"] = _provision()
     assert set(props) == set(CASE_KEYS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

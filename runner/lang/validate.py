@@ -13,6 +13,7 @@ from typing import Any
 
 from runner.errors import Problem
 from runner.lang import names
+from runner.lang.conditions import KERNEL_SPEC_HELP, valid_kernel_spec
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
 from runner.lang.ops import (
@@ -24,16 +25,19 @@ from runner.lang.ops import (
     DEFAULT_TIMEOUT,
     EXPECT_KEYS,
     OPS,
+    PROCESS_NAME,
+    PROCESS_NAME_TEXT,
     STEP_KEYS,
     SYSTEM_PATHS,
     OpSpec,
 )
+from runner.lang.provision import read_provision
 from runner.lang.yamlsafe import PosDict, PosList
 
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-PROCESS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,31}$")
+PROCESS_RE = re.compile(PROCESS_NAME)
 RESERVED = frozenset(CONSTANTS)
 
 
@@ -64,6 +68,7 @@ class CaseValidator:
         self.events: dict[str, int] = {}
         self.uses_file = False
         self.files: set[str] = set()
+        self.provisioned: set[str] = set()  # files the harness makes (provision.files)
         self.foreign_names: dict[str, list[str]] = {}
 
     def err(self, node: Any, key: Any, message: str, keyname: str = "") -> None:
@@ -98,6 +103,7 @@ class CaseValidator:
         requires = self._condition(doc, "requires")
         backings = self._backings(doc)
         timeout = self._timeout(doc)
+        provision = read_provision(doc, self.err, self._provisioned_file)
         setup_scope = _Scope(set())
         setup = self._steps(doc, "setup", setup_scope, "") if "setup" in doc else []
         processes = self._processes(doc, setup_scope)
@@ -117,7 +123,8 @@ class CaseValidator:
             setup=setup,
             processes=processes,
             events=self.events,
-            uses_file=self.uses_file,
+            uses_file=self.uses_file or provision is not None,
+            provision=provision,
             foreign_names=self.foreign_names,
         )
 
@@ -173,7 +180,11 @@ class CaseValidator:
         out: dict[str, list[Step]] = {}
         for name, body in procs.items():
             if not isinstance(name, str) or not PROCESS_RE.fullmatch(name) or name == "setup":
-                self.err(procs, name, f"process name {name!r} must be a word other than 'setup'")
+                self.err(
+                    procs,
+                    name,
+                    f"a process name is {PROCESS_NAME_TEXT} ({PROCESS_NAME}), not 'setup'",
+                )
                 continue
             if not isinstance(body, dict) or set(body) != {"steps"}:
                 self.err(procs, name, "a process is a mapping with the one key 'steps'")
@@ -203,7 +214,7 @@ class CaseValidator:
         return steps
 
     def _step(self, raw: Any, items: list, i: int, scope: _Scope, label: str) -> Step | None:
-        if not isinstance(raw, dict):
+        if not isinstance(raw, PosDict):
             self.err(items, i, "a step must be a mapping with one operation key", f"step {label}")
             return None
         ops = [k for k in raw if k in OPS]
@@ -249,9 +260,9 @@ class CaseValidator:
             scope.dead = True
         return Step(spec.name, args, label, line, bind, expect, note or "", sub)
 
-    def _args(self, raw: dict, spec: OpSpec) -> dict | None:
+    def _args(self, raw: PosDict, spec: OpSpec) -> PosDict | None:
         value = raw[spec.name]
-        if isinstance(value, dict):
+        if isinstance(value, PosDict):  # the loader makes every mapping one
             args = PosDict(value)
             args.pos, args.key_pos, args.value_pos = (
                 value.pos,
@@ -328,19 +339,25 @@ class CaseValidator:
                 f"the format has {len(fields)} fields, {len(args['values'])} values given",
             )
 
-    def _arg(self, args: dict, key: str, kind: str, value: Any, scope: _Scope) -> None:
+    def _arg(self, args: dict, key: str, spec: str, value: Any, scope: _Scope) -> None:
+        """Check ``value`` against its kind (ops.ARG_KINDS: the kinds' one registry)."""
+        kind, _, family = spec.partition(":")
         if kind == "int":
             self._expr(args, key, value, scope)
-        elif kind.startswith("flags:"):
-            self._flags(args, key, value, kind[6:])
+        elif kind == "flags":
+            self._flags(args, key, value, family)
         elif kind == "file":
             if not isinstance(value, str) or value not in self.files:
                 self.err(args, key, f"{value!r} is not a file made by a 'file' step before")
         elif kind == "name":
             self._new_name(args, key, value, scope)
         elif kind == "event":
-            if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-                self.err(args, key, "an event name is a word")
+            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
+                self.err(
+                    args,
+                    key,
+                    f"an event name is {PROCESS_NAME_TEXT} ({PROCESS_NAME}), as a process name",
+                )
             elif value not in self.events:
                 self.events[value] = len(self.events)
         elif kind == "until":
@@ -388,19 +405,29 @@ class CaseValidator:
             if not isinstance(e, str) or e not in names.ERRNO:
                 self.err(args, key, f"unknown errno name {e!r}")
 
+    def _file_name_ok(self, node: Any, key: Any, value: Any) -> bool:
+        if not isinstance(value, str) or not FILE_NAME_RE.fullmatch(value) or value in (".", ".."):
+            self.err(node, key, "a file name is letters, digits, '_', '-', '.' (no '/', not '..')")
+            return False
+        if value in RESERVED or not NAME_RE.fullmatch(value):
+            self.err(node, key, "a file name is also bound as its fd: it must be a name")
+            return False
+        return True
+
+    def _provisioned_file(self, node: Any, key: Any, value: Any) -> bool:
+        """A provision.files name: opened by name (open: {file: NAME}), not bound as an fd."""
+        if not self._file_name_ok(node, key, value):
+            return False
+        self.files.add(value)
+        self.provisioned.add(value)
+        return True
+
     def _new_name(self, args: dict, key: str, value: Any, scope: _Scope) -> None:
         if key == "file":
-            if (
-                not isinstance(value, str)
-                or not FILE_NAME_RE.fullmatch(value)
-                or value in (".", "..")
-            ):
-                self.err(
-                    args, key, "a file name is letters, digits, '_', '-', '.' (no '/', not '..')"
-                )
+            if not self._file_name_ok(args, key, value):
                 return
-            if value in RESERVED or not NAME_RE.fullmatch(value):
-                self.err(args, key, "a file name is also bound as its fd: it must be a name")
+            if value in self.provisioned:
+                self.err(args, key, f"{value!r} is made by provision.files already")
                 return
             self.files.add(value)
             self.uses_file = True
@@ -457,7 +484,7 @@ class CaseValidator:
         entries = value if isinstance(value, list) else [value]
         out = []
         for i, entry in enumerate(entries):
-            where = (entries, i) if isinstance(value, list) else (raw, "expect")
+            where: tuple[Any, Any] = (entries, i) if isinstance(value, list) else (raw, "expect")
             if not isinstance(entry, dict):
                 self.err(*where, "an expectation is a mapping")
                 continue
@@ -540,8 +567,8 @@ class CaseValidator:
         for k, v in cond.items():
             if k not in CONDITION_KEYS:
                 self.err(cond, k, f"unknown condition; one of {', '.join(sorted(CONDITION_KEYS))}")
-            elif k == "kernel" and not _valid_kernel_spec(v):
-                self.err(cond, k, f"{v!r}: expected comparisons like '>=4.17' or '>=5.0, <6.5'")
+            elif k == "kernel" and not valid_kernel_spec(v):
+                self.err(cond, k, f"{v!r}: {KERNEL_SPEC_HELP}")
             elif k == "sysctl":
                 self._sysctl(cond, v)
             elif k == "root" and not isinstance(v, bool):
@@ -570,13 +597,6 @@ class CaseValidator:
 
 
 SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-KERNEL_SPEC_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*\d+(\.\d+){0,2}\s*$")
-
-
-def _valid_kernel_spec(spec: Any) -> bool:
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
-        spec = str(spec)
-    return isinstance(spec, str) and all(KERNEL_SPEC_RE.fullmatch(p) for p in spec.split(","))
 
 
 def _as_list(value: Any) -> list:

@@ -36,8 +36,9 @@ class PosList(list):
     item_pos: list
 
 
-def _mark(node: yaml.Node) -> Pos:
-    return (node.start_mark.line + 1, node.start_mark.column + 1)
+def _mark(node: yaml.Node | yaml.Event) -> Pos:
+    m = node.start_mark
+    return (m.line + 1, m.column + 1) if m is not None else (1, 1)
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from runner.errors import ReportError
+
 
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
@@ -17,7 +19,16 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
+    """Raises ReportError (a folder the user named that cannot be written) on failure."""
     path = Path(path)
+    try:
+        _write(path, data)
+    except OSError as exc:
+        where = exc.filename or path
+        raise ReportError(f"{where}: cannot write: {exc.strerror or exc}") from None
+
+
+def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

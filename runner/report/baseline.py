@@ -30,16 +30,21 @@ from typing import Any
 
 import yaml
 
-from runner.lang.conditions import kernel_matches, kernel_tuple
+from runner import outcomes
+from runner.errors import ReportError
+from runner.lang.conditions import (
+    KERNEL_SPEC_HELP,
+    holds,
+    kernel_matches,
+    kernel_tuple,
+    valid_kernel_spec,
+)
 from runner.report import model
-from runner.report.model import ReportError
 
 ENTRY_KEYS = ("name", "id", "backing", "when", "reason", "evidence", "until")
 WHEN_KEYS = ("kernel", "fs", "backing", "arch")
-BASELINED_OUTCOMES = ("failed", "timeout")
 EVIDENCE_PLACEHOLDER = "TODO"
 _VERSION = r"\d+(?:\.\d+){0,2}"  # as the case language reads a kernel version: at most 3 parts
-_COND = re.compile(rf"\s*(>=|<=|==|!=|>|<)\s*({_VERSION})\s*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -112,10 +117,8 @@ class _Reader:
             if key == "kernel":
                 cond = self.scalar(v, "when.kernel")
                 if cond is not None:
-                    if not all(_COND.fullmatch(p) for p in cond.split(",")):
-                        self.problem(
-                            v, f"when.kernel {cond!r}: expected e.g. '>=6.5' or '>=5.0, <6.5'"
-                        )
+                    if not valid_kernel_spec(cond):
+                        self.problem(v, f"when.kernel {cond!r}: {KERNEL_SPEC_HELP}")
                     else:
                         out[key] = cond
             else:
@@ -158,7 +161,7 @@ class _Reader:
         elif rid is None:
             self.problem(node, "entry has neither name nor id")
         if rid is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", rid):
-            self.problem(raw.get("name", raw.get("id"))[1], f"{rid!r} is not a case id")
+            self.problem((raw.get("name") or raw["id"])[1], f"{rid!r} is not a case id")
         for key in ("reason", "evidence"):
             if key not in raw:
                 self.problem(node, f"entry {name or rid!r} has no {key}")
@@ -178,12 +181,12 @@ class _Reader:
                 self.problem(raw["until"][1], f"until {until!r} is not a real date")
         if len(self.problems) > before:
             return None
-        key = (rid, backing, json.dumps(when, sort_keys=True))
+        same = (rid, backing, json.dumps(when, sort_keys=True))
         line = node.start_mark.line + 1
-        if key in seen:
-            self.problem(node, f"duplicate entry for {name or rid} (first at line {seen[key]})")
+        if same in seen:
+            self.problem(node, f"duplicate entry for {name or rid} (first at line {seen[same]})")
             return None
-        seen[key] = line
+        seen[same] = line
         return Entry(
             file=self.path,
             line=line,
@@ -210,7 +213,7 @@ def parse_baseline(text: str, path: str = "baseline.yaml") -> list[Entry]:
         raise BaselineError(f"{path}: not valid YAML: {exc}") from None
     if root is None:
         return []
-    entries_node = root
+    entries_node: yaml.Node | None = root
     if isinstance(root, yaml.MappingNode):
         entries_node = None
         for k, v in root.value:
@@ -254,20 +257,6 @@ def load_baseline(path: Path) -> list[Entry]:
 # ---- applying --------------------------------------------------------------------------
 
 
-def _when_holds(entry: Entry, report: dict[str, Any], r: dict[str, Any]) -> bool:
-    """Whether the entry's ``when`` holds for result R: the result's own facts first, the
-    report's environment second (model.result_facts)."""
-    w = entry.when
-    facts = model.result_facts(report, r)
-    if "kernel" in w and not kernel_matches(str(facts.get("kernel")), w["kernel"]):
-        return False
-    if "fs" in w and facts.get("fs") not in w["fs"]:
-        return False
-    if "backing" in w and facts.get("backing") not in w["backing"]:
-        return False
-    return not ("arch" in w and facts.get("arch") not in w["arch"])
-
-
 def _covers(entry: Entry, r: dict[str, Any]) -> bool:
     """An entry named ID[BACKING] covers ID on that backing; ``ID[disk]`` covers every disk
     backing (``ID[disk:xfs]``, ``ID[disk:btrfs]`` of a run with several), narrowed by when."""
@@ -275,17 +264,6 @@ def _covers(entry: Entry, r: dict[str, Any]) -> bool:
         return False
     backing = r.get("backing")
     return entry.backing in (None, backing) or entry.backing == model.split_backing(backing)
-
-
-def covering_entry(
-    entries: list[Entry], report: dict[str, Any], r: dict[str, Any], expired: set[int]
-) -> Entry | None:
-    """The first entry in force (not in ``expired``, its ``when`` true) that covers result ``r``
-    of a run whose environment is ``report["environment"]``."""
-    for e in entries:
-        if _covers(e, r) and id(e) not in expired and _when_holds(e, report, r):
-            return e
-    return None
 
 
 def expiry(entry: Entry, report: dict[str, Any], today: dt.date) -> str | None:
@@ -302,110 +280,122 @@ def expiry(entry: Entry, report: dict[str, Any], today: dt.date) -> str | None:
     return None
 
 
-class KnownDeviations:
-    """A baseline's entries in force on this run, to tell a result known as soon as it arrives
-    (progress marks, pytest's outcome); the report's ``known`` outcomes come from apply_baseline,
-    through the same matching."""
+@dataclass
+class Baseline:
+    """A loaded baseline file, applied one result at a time (``judge``, in a pytest worker or
+    at the end of ``mmapconf run``) and summed up once per report (``conclude``)."""
 
-    def __init__(self, path: Path, environment: dict[str, Any], today: dt.date | None = None):
-        self.entries = load_baseline(path)
-        self.report = {"environment": environment}
-        day = today or dt.date.today()
-        self.expired = {id(e) for e in self.entries if expiry(e, self.report, day)}
+    file: str
+    entries: list[Entry]
+    strict: bool = False
+    today: dt.date = field(default_factory=dt.date.today)
 
-    def entry_for(self, result: dict[str, Any]) -> Entry | None:
-        """The entry that makes a failed ``result`` (``Result.to_json()``) known, or None."""
-        if model.outcome(result) not in BASELINED_OUTCOMES:
-            return None
-        return covering_entry(self.entries, self.report, result, self.expired)
+    @classmethod
+    def load(cls, path: Path, strict: bool = False, today: dt.date | None = None) -> Baseline:
+        return cls(str(path), load_baseline(path), strict, today or dt.date.today())
 
+    def expired(self, report: dict[str, Any]) -> dict[int, str]:
+        return {id(e): why for e in self.entries if (why := expiry(e, report, self.today))}
 
-def _recount(report: dict[str, Any]) -> None:
-    summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
-    summary.update(model.counts(report))
-    summary["total"] = len(model.results(report))
-    report["summary"] = summary
+    def covering(self, report: dict[str, Any], r: dict[str, Any]) -> Entry | None:
+        """The first entry in force (not expired, its ``when`` true of the result's facts)
+        that covers result ``r`` of ``report``."""
+        expired = self.expired(report)
+        for e in self.entries:
+            if _covers(e, r) and id(e) not in expired and holds(e.when, model.facts(report, r)):
+                return e
+        return None
+
+    def judge(self, report: dict[str, Any], r: dict[str, Any]) -> None:
+        """Apply the baseline to result ``r`` (of ``report``, whose environment it ran in): a
+        covered failure becomes ``known`` (``original_outcome`` kept), a covered pass is marked
+        an unexpected pass."""
+        e = self.covering(report, r)
+        o = model.outcome(r)
+        if e is None or o not in (*outcomes.BASELINABLE, "passed"):
+            return
+        info = {"file": e.file, "line": e.line, "reason": e.reason, "evidence": e.evidence}
+        if o == "passed":
+            r["baseline"] = {**info, "status": "unexpected-pass"}
+            return
+        r["original_outcome"] = o
+        r["outcome"] = "known"
+        r["baseline"] = {**info, "status": "known"}
+
+    def conclude(self, report: dict[str, Any]) -> None:
+        """Sum up, in ``report["baseline"]``, what the judged results of ``report`` made of the
+        baseline: known, unexpected passes, expired and unmatched entries, and ``problems``
+        (what fails the gate); and recount the summary."""
+        rs = model.results(report)
+        expired = self.expired(report)
+        status = {model.result_name(r): (r.get("baseline") or {}).get("status") for r in rs}
+        unexpected = [n for n, s in status.items() if s == "unexpected-pass"]
+        problems = [
+            f"{e.where}: baseline entry {e.name} expired: {expired[id(e)]}"
+            for e in self.entries
+            if id(e) in expired
+        ]
+        if self.strict:
+            problems += [
+                f"{n}: unexpected pass of a baselined known deviation (strict)" for n in unexpected
+            ]
+        report["baseline"] = {
+            "file": self.file,
+            "strict": self.strict,
+            "entries": len(self.entries),
+            "known": [n for n, s in status.items() if s == "known"],
+            "unexpected_passes": unexpected,
+            "expired": [
+                {"name": e.name, "file": e.file, "line": e.line, "until": e.until, "why": why}
+                for e in self.entries
+                if (why := expired.get(id(e)))
+            ],
+            "unmatched": [e.name for e in self.entries if not any(_covers(e, r) for r in rs)],
+            "warnings": [
+                f"{e.where}: evidence for {e.name} is still a placeholder"
+                for e in self.entries
+                if e.evidence.upper().startswith(EVIDENCE_PLACEHOLDER)
+            ],
+            "problems": problems,
+        }
+        report["summary"] = model.summarize(rs, model.total_duration(report))
 
 
 def apply_baseline(
-    report: dict[str, Any], baseline: Path, strict: bool, *, today: dt.date | None = None
+    report: dict[str, Any],
+    baseline: Path | Baseline,
+    strict: bool = False,
+    *,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """A copy of ``report`` with ``baseline``'s known deviations applied.
-
-    Matching failures become outcome ``known`` (``original_outcome`` and ``reason`` kept, the
-    entry under ``baseline``); the summary is recounted; ``report["baseline"]`` tells what was
-    known, unexpectedly passed, expired or unmatched, and ``problems``: what fails the gate.
-    Raises BaselineError for an invalid file.
-    """
-    entries = load_baseline(baseline)
-    today = today or dt.date.today()
+    """A copy of ``report`` with ``baseline``'s known deviations applied (a path is loaded with
+    ``strict`` and ``today``): every result judged, then the report concluded. Raises
+    BaselineError for an invalid file."""
+    if not isinstance(baseline, Baseline):
+        baseline = Baseline.load(baseline, strict, today)
     out = copy.deepcopy(report)
-    expired = {id(e): why for e in entries if (why := expiry(e, out, today))}
-    used: set[int] = set()
-    known, unexpected = [], []
     for r in model.results(out):
-        used.update(id(e) for e in entries if _covers(e, r))
-        e = covering_entry(entries, out, r, set(expired))
-        if e is None:
-            continue
-        info = {"file": e.file, "line": e.line, "reason": e.reason, "evidence": e.evidence}
-        o = model.outcome(r)
-        if o in BASELINED_OUTCOMES:
-            r["original_outcome"] = o
-            r["outcome"] = "known"
-            r["baseline"] = {**info, "status": "known"}
-            known.append(model.result_name(r))
-        elif o == "passed":
-            r["baseline"] = {**info, "status": "unexpected-pass"}
-            unexpected.append(model.result_name(r))
-    problems = [
-        f"{e.where}: baseline entry {e.name} expired: {expired[id(e)]}"
-        for e in entries
-        if id(e) in expired
-    ]
-    if strict:
-        problems += [
-            f"{n}: unexpected pass of a baselined known deviation (strict)" for n in unexpected
-        ]
-    warnings = [
-        f"{e.where}: evidence for {e.name} is still a placeholder"
-        for e in entries
-        if e.evidence.upper().startswith(EVIDENCE_PLACEHOLDER)
-    ]
-    out["baseline"] = {
-        "file": str(baseline),
-        "strict": strict,
-        "entries": len(entries),
-        "known": known,
-        "unexpected_passes": unexpected,
-        "expired": [
-            {
-                "name": e.name,
-                "file": e.file,
-                "line": e.line,
-                "until": e.until,
-                "why": expired[id(e)],
-            }
-            for e in entries
-            if id(e) in expired
-        ],
-        "unmatched": [e.name for e in entries if id(e) not in used],
-        "warnings": warnings,
-        "problems": problems,
-    }
-    _recount(out)
+        if model.outcome(r) != "known":  # judged once: a report already baselined keeps it
+            baseline.judge(out, r)
+    baseline.conclude(out)
     return out
 
 
-def gate_exit_code(report: dict[str, Any]) -> int:
-    """0 when the run passes its gate; 1 when a result failed, errored or timed out (and was
-    not baselined), or the baseline reported a problem (expired entry, strict unexpected pass)."""
-    if any(model.outcome(r) in model.FAILING for r in model.results(report)):
-        return 1
+def baseline_lines(report: dict[str, Any]) -> list[str]:
+    """Terminal lines about the baseline, for the end of a run (empty without one)."""
     base = report.get("baseline")
-    if isinstance(base, dict) and base.get("problems"):
-        return 1
-    return 0
+    if not isinstance(base, dict):
+        return []
+    lines = [
+        f"baseline {base.get('file')}: {len(base.get('known') or [])} known,"
+        f" {len(base.get('unexpected_passes') or [])} unexpected pass(es),"
+        f" {len(base.get('expired') or [])} expired"
+    ]
+    if not base.get("strict"):
+        lines += [f"  unexpected pass: {n}" for n in base.get("unexpected_passes") or []]
+    lines += [f"  gate: {p}" for p in base.get("problems") or []]
+    lines += [f"  warning: {w}" for w in base.get("warnings") or []]
+    return lines
 
 
 # ---- writing ---------------------------------------------------------------------------
@@ -428,7 +418,7 @@ def make_baseline(report: dict[str, Any]) -> str:
         "version: 1",
     ]
     picked = [
-        r for r in model.results(report) if model.outcome(r) in (*BASELINED_OUTCOMES, "known")
+        r for r in model.results(report) if model.outcome(r) in (*outcomes.BASELINABLE, "known")
     ]
     if not picked:
         return "\n".join([*lines, "entries: []"]) + "\n"
@@ -436,7 +426,7 @@ def make_baseline(report: dict[str, Any]) -> str:
     for r in picked:
         o = r.get("original_outcome") if model.outcome(r) == "known" else model.outcome(r)
         fs = model.backing_fs(report, r)
-        prior = r.get("baseline") if isinstance(r.get("baseline"), dict) else {}
+        prior = model.mapping(r.get("baseline"))
         lines.append(f"  - name: {_q(model.result_name(r))}")
         # On the disk backing the filesystem is whatever --dir pointed at, so pin it; on the
         # other backings it follows from the backing itself.

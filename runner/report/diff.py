@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runner import outcomes
+from runner.errors import ReportError
 from runner.report import model
-from runner.report.model import ReportError
 
-# A result that was broken before: passing now is a fix. A baselined ``known`` failure that
-# passes is one too.
-_BROKEN = model.FAILING | {"known"}
+
+def _was_broken(o: str) -> bool:
+    """Passing after this is a fix: a result that failed its gate, or a baselined ``known``
+    failure."""
+    return outcomes.fails_gate(o) or o == "known"
 
 
 def _index(report: dict[str, Any], by: str, where: str) -> dict[str, dict[str, Any]]:
@@ -77,9 +80,9 @@ def diff_reports(
             out["vanished"].append(e)
         elif e["before"] == e["after"]:
             out["unchanged"] += 1
-        elif e["before"] == "passed" and e["after"] in model.FAILING:
+        elif e["before"] == "passed" and outcomes.fails_gate(e["after"]):
             out["regressions"].append(e)
-        elif e["before"] in _BROKEN and e["after"] == "passed":
+        elif _was_broken(e["before"]) and e["after"] == "passed":
             out["fixes"].append(e)
         else:
             out["changed"].append(e)

@@ -9,19 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner import outcomes
 from runner.report import model
 from runner.report.formats.html import esc, outcome_class, page
 from runner.report.formats.markdown import cell, code, icon
 
-SHORT = {
-    "passed": "pass",
-    "failed": "FAIL",
-    "error": "ERR",
-    "timeout": "TIME",
-    "skipped": "skip",
-    "known": "known",
-    "flaky": "flaky",
-}
 NOT_RUN = "·"
 
 
@@ -40,7 +32,7 @@ def build_matrix(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         env = model.environment(rep)
         for r in model.results(rep):
             key = (
-                model.kernel_release(rep),
+                model.kernel_label(rep),
                 env.get("machine") if with_machine else None,
                 str(r.get("backing") or "-"),
                 model.backing_fs(rep, r) or "-",
@@ -76,7 +68,7 @@ def build_matrix(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     # Disagreements first (the point of a matrix), then rows that fail everywhere they ran
     # (consistent, but still deviations), then the rest; by id within each group.
     def failing(r: dict[str, Any]) -> bool:
-        return any(o in model.FAILING for c in r["cells"] if c for o in c)
+        return any(outcomes.fails_gate(o) for c in r["cells"] if c for o in c)
 
     rows.sort(key=lambda r: (not r["disagree"], not failing(r), r["id"]))
     for c in columns.values():
@@ -90,7 +82,11 @@ def build_matrix(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 
 def _cell_text(c: list[str] | None) -> str:
-    return "/".join(SHORT.get(o, o) for o in c) if c else NOT_RUN
+    return (
+        "/".join((outcomes.of(o).short if o in outcomes.BY_NAME else o) for o in c)
+        if c
+        else NOT_RUN
+    )
 
 
 def render_matrix_text(m: dict[str, Any]) -> str:

@@ -1,34 +1,58 @@
-"""Reading report.json and the small vocabulary every renderer shares.
+"""report.json: the one reader, the one writer, and the small vocabulary every renderer shares.
 
-The engine writes report.json; everything here treats it as the one source and reads it
-defensively: unknown keys are ignored and missing ones get neutral defaults, so a newer engine
-(an added outcome such as ``flaky``, extra per-result keys) never breaks rendering.
+Every format is rendered from report.json. It is read defensively: unknown keys are ignored and
+missing ones get neutral defaults, so a newer engine (an added outcome, extra per-result keys)
+never breaks rendering.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from runner.errors import UsageError
+from runner import outcomes
+from runner.errors import ReportError
+from runner.lang.conditions import Facts
+from runner.report.atomic import write_text
 
-# Display order of the outcomes we know; others (from a newer engine) follow in sorted order.
-KNOWN_OUTCOMES = ("passed", "failed", "error", "timeout", "known", "flaky", "skipped")
-# Outcomes that fail a gate. ``known`` is a baselined failure and does not; ``flaky`` (the
-# outcomes of ``run --repeat N`` disagreed) does: a verdict that changes from run to run is no
-# verdict a gate can rest on.
-FAILING = frozenset({"failed", "error", "timeout", "flaky"})
+SCHEMA_VERSION = 1
+FILENAME = "report.json"
 
 
-class ReportError(UsageError):
-    """A report, baseline or option a user gave us is unusable: one clear line, exit 2.
+def build_report(
+    environment: dict[str, Any],
+    results: list[dict[str, Any]],
+    duration_s: float,
+    interrupted: bool = False,
+) -> dict[str, Any]:
+    """A new report of ``results`` (``Result.to_json()`` dicts, in plan order)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "interrupted": interrupted,
+        "environment": environment,
+        "summary": summarize(results, duration_s),
+        "results": results,
+    }
 
-    A UsageError, so that the main command line (which maps UsageError to 2) treats an
-    invalid ``run --baseline`` file like any other unusable argument."""
+
+def summarize(results: Iterable[dict[str, Any]], duration_s: float) -> dict[str, Any]:
+    """The ``summary`` of a report: the total, a count per outcome, the duration."""
+    rs = list(results)
+    counts = outcomes.tally(outcome(r) for r in rs)
+    return {"total": len(rs), **counts, "duration_s": round(duration_s, 3)}
+
+
+def write_report(report: dict[str, Any], path: Path) -> Path:
+    """Write ``report`` to ``path`` (a report.json, or the folder for one) atomically: a crash
+    leaves the previous complete file or none."""
+    path = Path(path)
+    if path.name != FILENAME:
+        path = path / FILENAME
+    write_text(path, json.dumps(report, indent=1, default=str) + "\n")
+    return path
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -144,13 +168,31 @@ def results(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in report.get("results") or [] if isinstance(r, dict)]
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: report.json is read defensively."""
+    return value if isinstance(value, dict) else {}
+
+
 def environment(report: dict[str, Any]) -> dict[str, Any]:
-    env = report.get("environment")
-    return env if isinstance(env, dict) else {}
+    return mapping(report.get("environment"))
+
+
+def backings(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The environment's backings by name, each an object (``dir``, ``fs``, ...)."""
+    return {str(k): mapping(v) for k, v in mapping(environment(report).get("backings")).items()}
 
 
 def kernel_release(report: dict[str, Any]) -> str:
     return str(environment(report).get("kernel_release") or "unknown")
+
+
+def kernel_label(report: dict[str, Any]) -> str:
+    """The kernel release, with the image's sha256 prefix for a kernel given by path: two
+    builds that name themselves alike are still two kernels."""
+    vm = environment(report).get("vm")
+    k = vm.get("kernel") if isinstance(vm, dict) else None
+    sha = k.get("sha256") if isinstance(k, dict) else None
+    return kernel_release(report) + (f"@{sha[:8]}" if isinstance(sha, str) and sha else "")
 
 
 def result_facts(report: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
@@ -184,19 +226,48 @@ def backing_fs(report: dict[str, Any], r: dict[str, Any]) -> str | None:
     return fs if isinstance(fs, str) else None
 
 
-def ordered_outcomes(seen: Iterable[str]) -> list[str]:
-    seen = set(seen)
-    return [o for o in KNOWN_OUTCOMES if o in seen] + sorted(seen - set(KNOWN_OUTCOMES))
+def facts(report: dict[str, Any], r: dict[str, Any]) -> Facts:
+    """``result_facts`` as the case language's Facts, which a baseline entry's ``when`` is
+    judged against by the same evaluator as a case's ``when``."""
+    f = result_facts(report, r)
+    fs = f.get("fs")
+    return Facts(
+        kernel=str(f.get("kernel")),
+        arch=str(f.get("arch") or ""),
+        root=environment(report).get("uid") == 0,
+        backing=str(f.get("backing") or ""),
+        fs=fs if isinstance(fs, str) else None,
+    )
 
 
 def counts(report: dict[str, Any]) -> dict[str, int]:
     """Count per outcome, computed from the results (always in step with them), with every
-    standard outcome present so tables have a stable shape."""
-    c = Counter(outcome(r) for r in results(report))
-    out = {o: c.get(o, 0) for o in ("passed", "failed", "skipped", "error", "timeout")}
-    for o in ordered_outcomes(c):
-        out[o] = c[o]
-    return out
+    known outcome present so tables have a stable shape."""
+    return outcomes.tally(outcome(r) for r in results(report))
+
+
+def counts_text(report: dict[str, Any]) -> str:
+    """``3 passed, 1 failed``: the outcomes that occur, in order."""
+    return ", ".join(f"{n} {o}" for o, n in counts(report).items() if n) or "nothing ran"
+
+
+def gate_failures(report: dict[str, Any]) -> list[str]:
+    """Why ``report`` fails its gate, one line a reason; empty when it passes. The one gate of
+    every run path: a result whose outcome fails it, or a baseline problem (an expired entry,
+    an unexpected pass under ``strict``)."""
+    bad = [f"{result_name(r)}: {outcome(r)}" for r in results(report) if failing(r)]
+    base = report.get("baseline")
+    problems = base.get("problems") if isinstance(base, dict) else None
+    return bad + [str(p) for p in problems or []]
+
+
+def gate_exit_code(report: dict[str, Any]) -> int:
+    """0 when ``report`` passes its gate, else 1."""
+    return 1 if gate_failures(report) else 0
+
+
+def failing(r: dict[str, Any]) -> bool:
+    return outcomes.fails_gate(outcome(r))
 
 
 def total_duration(report: dict[str, Any]) -> float:
@@ -233,33 +304,3 @@ def observed_errno(r: dict[str, Any]) -> str | None:
         if s.get("errno"):
             return str(s["errno"])
     return None
-
-
-def step_label(s: dict[str, Any]) -> str:
-    return f"{s.get('process', 'main')} step {s.get('step', '?')} ({s.get('op', '?')})"
-
-
-def format_args(args: Any) -> str:
-    if isinstance(args, dict):
-        return ", ".join(
-            f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in args.items()
-        )
-    if args is None:
-        return ""
-    return json.dumps(args)
-
-
-def step_lines(r: dict[str, Any]) -> list[str]:
-    """The step trace as plain text lines, for JUnit system-out and the terminal."""
-    lines = []
-    for s in r.get("steps") or []:
-        if not isinstance(s, dict):
-            continue
-        mark = "ok " if s.get("ok") is not False else "BAD"
-        line = f"{mark} {step_label(s)} {format_args(s.get('args'))}".rstrip()
-        if s.get("expected") is not None:
-            line += f" | expected: {s['expected']}"
-        if s.get("observed") is not None:
-            line += f" | observed: {s['observed']}"
-        lines.append(line)
-    return lines

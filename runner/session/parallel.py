@@ -149,6 +149,8 @@ def _worker_main(
     except BaseException:
         code = 1
     finally:
+        with contextlib.suppress(BaseException):
+            runner.close()  # reaped here, its CPU counts in the harness's children's
         with interrupt.deferred():
             confine.current().close()  # our cgroups: os._exit runs no atexit
         os._exit(code)  # never fall back into the harness's code

@@ -6,25 +6,26 @@ give the same outcomes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from runner import outcomes
 from runner.engine import confine, interrupt, libc
 from runner.engine.arena import Arena
 from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
 from runner.engine.executor import Execution, execute
 from runner.engine.native import execute as native
+from runner.engine.provision import provided, why_not
 from runner.engine.verdict import judge_execution
+from runner.errors import CaseRuntimeError
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
 from runner.lang.model import Case
 from runner.lang.ops import FILE_BACKINGS
-
-OUTCOMES = ("passed", "failed", "skipped", "error", "timeout")
-FLAKY = "flaky"  # only from --repeat: the repetitions of one item did not all end alike
 
 
 @dataclass
@@ -118,12 +119,19 @@ class Runner:
         return items
 
     def _backings_for(self, case: Case) -> list[Backing]:
+        p = case.provision
+        if p is not None and p.mount is not None:
+            # Its files live on the mount the harness makes for it: one run, named by that fs.
+            return [Backing(f"disk:{p.mount.fstype}", "disk", None, p.mount.fstype)]
         if not case.uses_file:
             return self.kinds["anon"]
         kinds = case.backings or list(FILE_BACKINGS)
         if self.config.backings is not None:
             kinds = [k for k in kinds if k in self.config.backings]
-        return [b for k in kinds for b in self.kinds.get(k, [])]
+        found = [b for k in kinds for b in self.kinds.get(k, [])]
+        if p is not None and p.files:
+            found = [b for b in found if b.dir is not None]  # files need a folder: not memfd
+        return found
 
     def run_item(self, item: Item) -> Result:
         if item.invalid is not None:
@@ -146,9 +154,8 @@ class Runner:
             facts={"backing": backing.kind, "fs": backing.fs},
         )
         facts = self.facts.for_backing(backing.kind, backing.fs)
-        reasons = ([backing.unavailable] if backing.unavailable else []) + unmet(
-            case.requires, facts
-        )
+        reasons = [r for r in (backing.unavailable, why_not(case.provision)) if r]
+        reasons += unmet(case.requires, facts)
         # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
         reasons = reasons or [
             f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
@@ -159,23 +166,31 @@ class Runner:
             return result
         result.uses_machine_code = case.uses_machine_code
         start = time.monotonic()
+        made = contextlib.ExitStack()  # the scratch folder and the provision, undone in reverse
+        leftover: list[str] = []  # what removing the scratch folder could not remove
         with interrupt.while_running():
             scratch, arena = None, self._case_arena()
             try:
-                with interrupt.deferred():  # an interrupt while making it is raised in the try
+                # An interrupt while they are made or undone waits until that is done.
+                with interrupt.deferred():
                     scratch = backing.scratch()
-                run = self._execute(case, facts, arena, scratch)
+                    made.callback(lambda: leftover.append(_remove(scratch)))
+                    folder = made.enter_context(provided(case.provision, scratch))
+                run = self._execute(case, facts, arena, folder)
                 verdict = judge_execution(run, arena, case.timeout)
+            except CaseRuntimeError as e:  # raised only by the harness's set-up of the case
+                result.outcome, result.reason = "error", f"set-up: {e}"
+                return result
             finally:
-                with interrupt.deferred():  # an interrupt here waits until the folder is gone
+                with interrupt.deferred():
+                    made.close()
                     if arena is not self._native_arena:
                         arena.close()  # fresh per case: nothing carries over to the next
-                    leftover = _remove(scratch)
         result.outcome, result.reason = verdict.outcome, verdict.reason
-        if leftover and result.outcome == "passed":
+        if any(leftover) and result.outcome == "passed":
             result.outcome = "error"
         memory = _memory(run) if result.outcome != "passed" else ""
-        result.reason = "; ".join(x for x in (result.reason, leftover, memory) if x)
+        result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
         result.steps = [s.to_json() for s in verdict.steps]
         result.steps_left_out = run.dropped_steps
         result.output = _output(run)
@@ -220,13 +235,6 @@ def _output(run: Execution) -> str:
     return text + (f"\n[{run.output_dropped} more bytes left out]" if run.output_dropped else "")
 
 
-def summarize(results: list[Result], duration_s: float) -> dict[str, Any]:
-    counts = {o: 0 for o in OUTCOMES}
-    for r in results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return {"total": len(results), **counts, "duration_s": round(duration_s, 3)}
-
-
 def merge_repeats(runs: list[Result]) -> Result:
     """One item's repetitions as one result: their common outcome, or ``flaky`` if they differ.
 
@@ -234,13 +242,13 @@ def merge_repeats(runs: list[Result]) -> Result:
     flaky result shows how it went wrong; the duration is the total of all repetitions.
     """
     seen = [r.outcome for r in runs]
-    shown = next((r for r in runs if r.outcome not in ("passed", "skipped")), runs[0])
+    shown = next((r for r in runs if r.outcome not in outcomes.UNREMARKABLE), runs[0])
     merged = Result(**{**shown.__dict__, "outcomes_seen": seen})
     merged.duration_s = round(sum(r.duration_s for r in runs), 6)
     if len(set(seen)) > 1:
         counts = Counter(seen)
         tally = ", ".join(f"{o} x{counts[o]}" for o in dict.fromkeys(seen))
-        merged.outcome = FLAKY
+        merged.outcome = "flaky"  # only from --repeat
         merged.reason = f"outcomes differ across {len(runs)} runs: {tally}" + (
             f"; first {shown.outcome}: {shown.reason}" if shown.reason else ""
         )

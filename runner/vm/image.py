@@ -11,13 +11,13 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import os
 import re
 import struct
 import subprocess
-import tempfile
 import zlib
 from pathlib import Path
+
+from runner.report.atomic import write_bytes
 
 # Magic bytes of the compressors the kernel build supports.
 _MAGIC = {
@@ -85,17 +85,8 @@ def elf_of(image: bytes) -> bytes:
     return elf
 
 
-def write_atomic(data: bytes, out: Path) -> None:
-    """Write then rename, so an interrupted run never leaves a truncated kernel."""
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", dir=out.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
-
-
 def extract_vmlinux(vmlinuz: Path, out: Path) -> None:
-    write_atomic(elf_of(vmlinuz.read_bytes()), out)
+    write_bytes(out, elf_of(vmlinuz.read_bytes()))  # atomic: never a truncated kernel
 
 
 def release(image: bytes) -> str | None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import gzip
 import lzma
-import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
+
+from runner.report.atomic import write_bytes
 
 from .target import Target
 
@@ -23,7 +23,8 @@ from .target import Target
 # group of the filesystem under test (mmapconf.fs=NAME on the command line).
 # Names that are built into a given kernel simply resolve to nothing.
 MODULE_GROUPS: dict[str, list[str]] = {
-    "boot": ["9pnet_virtio", "9p", "virtio_blk"],
+    # loop: for the filesystem images a case's provision: asks the harness for.
+    "boot": ["9pnet_virtio", "9p", "virtio_blk", "loop"],
     # crc32c by alias: the filesystems ask the crypto API for "crc32c" at
     # mount time, and not every kernel's module declares that soft dependency
     # (6.18's btrfs does not: "error allocating crc32c hash" without it).
@@ -164,13 +165,9 @@ def ensure(target: Target, fs: str = "none", machine: str = "microvm") -> Path:
     if out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in inputs):
         return out
     data = build(target, fs, busybox, machine=machine)
-    # Write then rename: a truncated initramfs would boot into "junk at the
-    # end of compressed archive" instead of failing here.
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", dir=out.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    # atomic: a truncated initramfs would boot into "junk at the end of compressed archive"
+    # instead of failing here
+    write_bytes(out, data)
     return out
 
 

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.session.options import MACHINES
+
 QEMU = "qemu-system-x86_64"
 QBOOT = Path("/usr/share/qemu/qboot.rom")
 
@@ -92,9 +94,6 @@ def kernel_append(spec: GuestSpec) -> str:
         # The x86 command line is 2048 bytes; the command itself goes in a file.
         raise ValueError(f"kernel command line too long ({len(line)} bytes): job path too long?")
     return line
-
-
-MACHINES = ("microvm", "q35")
 
 
 def _machine(spec: GuestSpec) -> tuple[list[str], str]:

@@ -1,4 +1,4 @@
-"""Regenerate the published per-kernel reports: `python -m runner.cli.kernels reference`.
+"""Regenerate the published per-kernel reports: `mmapconf kernels reference`.
 
 Runs the article cases on the disk (ext4 block device) and tmpfs backings
 under each pinned kernel, then writes matrix.md/.txt, kernels.json and a
@@ -7,21 +7,22 @@ README.md listing the cases whose outcome differs between kernels.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from runner.report import matrix as mx
+from runner.report.atomic import write_text
+from runner.report.model import counts_text, load_report
 
 from . import kernels
 from .run import run_under_kernels
-from .vmreport import differences_markdown, merge, write_json_atomic
+from .vmreport import differences_markdown, merge, write_json
 
 DEFAULT_DIR = Path("reports/reference")
 GUEST_ARGV = ["run", "cases/article", "--backing", "disk,tmpfs"]
-# Files of a job dir that are worth publishing; cmd.sh is not (it carries
-# the caller's whole environment).
+# Files of a job dir that are worth publishing (cmd.sh and the timing files are for
+# debugging a boot).
 PUBLISH = ("report.json", "dmesg.txt", "console.log", "stdout.txt", "stderr.txt")
 
 
@@ -49,25 +50,19 @@ def regenerate(
                 f.unlink()
     if paths:
         write_matrix(paths, report_dir)
-        (report_dir / "README.md").write_text(
-            readme(paths, report_dir, guest_argv or GUEST_ARGV, keep_reports)
-        )
+        text = readme(paths, report_dir, guest_argv or GUEST_ARGV, keep_reports)
+        write_text(report_dir / "README.md", text)
     if not keep_reports:
         for p in paths:
             shutil.rmtree(p.parent)
     return paths
 
 
-def _summary(s: dict[str, Any]) -> str:
-    keys = ("passed", "failed", "skipped", "error", "timeout")
-    return ", ".join(f"{s[k]} {k}" for k in keys if s.get(k))
-
-
 def readme(
     paths: list[Path], report_dir: Path, guest_argv: list[str] = GUEST_ARGV, links: bool = True
 ) -> str:
     report_dir = report_dir.resolve()
-    reports = [(str(p.parent.relative_to(report_dir)), json.loads(p.read_text())) for p in paths]
+    reports = [(str(p.parent.relative_to(report_dir)), load_report(p)) for p in paths]
     merged = merge(reports)
     accels = "/".join(
         sorted({str(r["environment"].get("vm", {}).get("accel")) for _, r in reports})
@@ -76,7 +71,7 @@ def readme(
         "# Reference reports: the cases under stock Debian kernels",
         "",
         f"Guest command: `mmapconf {' '.join(guest_argv)}`.",
-        "Regenerate with `python -m runner.cli.kernels reference` (see its --help;",
+        "Regenerate with `mmapconf kernels reference` (see its --help;",
         "`tox -e kernels` writes to reports/kernels/). Each kernel was booted under qemu"
         " (microvm, PVH, host root over 9p);",
         "the `disk` backing is a scratch block device formatted as shown, `tmpfs` is the"
@@ -94,7 +89,7 @@ def readme(
             f"| {f'[{label}]({label}/report.json)' if links else label} "
             f"| {env.get('kernel_release')} "
             f"| {vm.get('debian_version')} | {vm.get('fs')} | {vm.get('accel')} "
-            f"| {_summary(rep.get('summary', {}))} | {vm.get('boot_s')} | {vm.get('run_s')} "
+            f"| {counts_text(rep)} | {vm.get('boot_s')} | {vm.get('run_s')} "
             f"| {vm.get('wall_s')} | {len(vm.get('kernel_issues', []))} |"
         )
     lines += [
@@ -152,13 +147,13 @@ def write_matrix(paths: list[Path], out_dir: Path) -> None:
     """matrix.md / matrix.txt / kernels.json (merged runs and the cases that
     differ between kernels) in OUT_DIR; prints the text matrix."""
     out_dir = out_dir.resolve()
-    reports = [(str(p.parent.relative_to(out_dir)), json.loads(p.read_text())) for p in paths]
+    reports = [(str(p.parent.relative_to(out_dir)), load_report(p)) for p in paths]
     m = mx.build_matrix(reports)
     text = mx.render_matrix_text(m)
-    (out_dir / "matrix.txt").write_text(text)
+    write_text(out_dir / "matrix.txt", text)
     merged = merge(reports)
     md = mx.render_matrix_markdown(m)
     md += "\n## Differences between kernels\n\n" + differences_markdown(merged)
-    (out_dir / "matrix.md").write_text(md)
-    write_json_atomic(out_dir / "kernels.json", merged)
+    write_text(out_dir / "matrix.md", md)
+    write_json(out_dir / "kernels.json", merged)
     print(text)

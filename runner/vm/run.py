@@ -9,7 +9,6 @@ next to console.log, dmesg.txt and the command's stdout/stderr.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from runner.errors import HostUnfit
+from runner.report.model import counts_text, load_report
+from runner.session.options import host_only_flags
 
 from . import initramfs, kconfig, kernels, qemu, vmreport
 from .target import Target, check, resolve
@@ -31,24 +34,18 @@ MKFS = {
 }
 # Our own per-guest options: a --dir or --report-dir from the caller would
 # point the guest at host paths we do not mount writable.
-_OWN_OPTIONS = (
-    "--dir",
-    "--report-dir",
-    "--kernel",
-    "--modules",
-    "--machine",
-    "--fs",
-    "--accel",
-    "--vm-timeout",
-)
+_OWN_OPTIONS = host_only_flags()
 # What the guest's command needs, and nothing else of the host's environment: cmd.sh sits in
 # the report folder, which CI jobs upload.
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-class VMUnavailable(RuntimeError):
-    """The host cannot boot guests (no qemu, busybox, ...): a clean skip."""
+class VMUnavailable(HostUnfit):
+    """The host cannot boot guests (no qemu, busybox, ...): exit status 2, with the reason."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"cannot boot kernels here: {reason}")
 
 
 def missing_tools() -> list[str]:
@@ -181,7 +178,7 @@ def run_one(
             r.console.rename(kept)
             log(f"  {target.label} {fs}: no report.json ({why}); console log kept in {kept}")
     if not report.is_file():
-        vmreport.write_json_atomic(job / "vm-error.json", {"attempts": attempts})
+        vmreport.write_json(job / "vm-error.json", {"attempts": attempts})
         return None
     facts = vmreport.guest_facts(job)
     vm = {
@@ -233,7 +230,6 @@ def run_under_kernels(
     """
     missing = missing_tools()
     if missing:
-        # Worded to follow "cannot boot kernels here: " (how callers print it).
         raise VMUnavailable(
             "missing " + ", ".join(missing) + " (install with scripts/install-vm-deps.sh)"
         )
@@ -256,20 +252,12 @@ def run_under_kernels(
             if path is None:
                 print(f"{name} [{f}, {acc}]: INFRASTRUCTURE ERROR after 2 boots ({job})")
                 continue
-            rep = json.loads(path.read_text())
+            rep = load_report(path)
             issues = rep["environment"]["vm"]["kernel_issues"]
             print(
-                f"{name} [{f}, {acc}]: {_summary_text(rep.get('summary'))} "
+                f"{name} [{f}, {acc}]: {counts_text(rep)} "
                 f"in {took:.1f} s -> {path}"
                 + (f"\n  KERNEL ISSUES ({len(issues)}): " + "; ".join(issues[:5]) if issues else "")
             )
             out.append(path)
     return out
-
-
-def _summary_text(summary: Any) -> str:
-    if not isinstance(summary, dict):
-        return "no summary"
-    counts = summary.get("counts", summary)
-    parts = [f"{v} {k}" for k, v in counts.items() if isinstance(v, int) and v]
-    return ", ".join(parts) or "nothing ran"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import UsageError
+from runner.report.atomic import write_bytes
 
 from . import image, kconfig, kernels
 
@@ -169,7 +170,7 @@ def _bootable(img: Path, data: bytes, cache: Path) -> tuple[Path, bool]:
     elf = image.elf_of(data)
     if not image.has_pvh_note(elf):
         return img, False
-    image.write_atomic(elf, out)
+    write_bytes(out, elf)
     return out, True
 
 

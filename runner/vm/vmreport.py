@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from runner.report.atomic import write_text
+from runner.report.model import load_report, write_report
 
 START = "mmapconf: command start"
 END = "mmapconf: command end"
@@ -83,19 +84,16 @@ def guest_facts(job: Path) -> dict[str, Any]:
     }
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+def write_json(path: Path, data: Any) -> None:
+    """A JSON file beside the reports (vm-error.json, kernels.json), written atomically."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def annotate(report_path: Path, vm: dict[str, Any]) -> dict[str, Any]:
     """Add environment.vm to the report at REPORT_PATH; returns the report."""
-    report = json.loads(report_path.read_text())
+    report = load_report(report_path)
     report.setdefault("environment", {})["vm"] = vm
-    write_json_atomic(report_path, report)
+    write_report(report, report_path)
     return report
 
 

@@ -1,7 +1,12 @@
 """How a fork child its parent waits for is judged when it dies: by the step its death ended,
-except when the case's own kill ended a step that expected no signal (the contract's exception)."""
+except when the case's own kill ended a step that expected no signal (the contract's exception);
+and no case passes with a step that began and was never judged."""
 
 from __future__ import annotations
+
+from runner.engine.arena import Arena
+from runner.engine.executor import Ending, Execution
+from runner.engine.verdict import judge_execution
 
 CHILD = """
 id: t
@@ -19,7 +24,9 @@ steps:
 """
 
 
-KILL = "- wait_for: ready\n  - kill: {pid: c, signal: SIGKILL}"
+# The child's next step has begun well before the kill: the language has no barrier for "a step
+# has started", and a child killed between two steps is judged by the wait alone.
+KILL = "- wait_for: ready\n  - sleep: {ms: 300}\n  - kill: {pid: c, signal: SIGKILL}"
 
 
 def test_an_unexpected_fault_in_a_waited_child_fails_though_the_wait_expects_it(run_yaml):
@@ -49,3 +56,21 @@ def test_a_kill_does_not_excuse_a_step_that_expected_another_signal(run_yaml):
     result = run_yaml(text)["anon"]
     assert result.outcome == "failed"
     assert result.reason == "c step 2.2 (wait_for): expected SIGSEGV, got SIGKILL"
+
+
+def test_a_step_that_began_and_was_never_judged_is_no_pass():
+    """Whatever an executor reports, a begun step with no end and no death cannot pass."""
+    start = {"t": "start", "pid": 7, "proc": "main", "step": "1", "op": "sleep", "line": 3}
+    run = Execution(
+        messages=[
+            {"t": "proc", "pid": 7, "name": "main", "parent": None},
+            {**start, "args": {}, "expect": {"kind": "success"}, "maps": {}},
+            {"t": "done", "pid": 7},
+        ],
+        endings={7: Ending(7, exit=0)},
+    )
+    verdict = judge_execution(run, Arena(), 10)
+    assert (verdict.outcome, verdict.reason) == (
+        "error",
+        "main step 1 (sleep) began and was never judged",
+    )

@@ -185,3 +185,62 @@ def _wait_for_mounts(root: Path, n: int, p: subprocess.Popen) -> None:
         assert p.poll() is None, p.communicate()
         time.sleep(0.2)
     raise AssertionError("the --fs mounts never appeared")
+
+
+def test_a_filesystem_this_host_cannot_mount_is_skipped_with_its_reason(monkeypatch) -> None:
+    from runner.session import filesystems
+
+    monkeypatch.setattr(mounts, "why_cannot_mount", lambda fs: f"mkfs.{fs} is not installed")
+    with filesystems.host_disks(parse_fs_list("xfs,btrfs"), log=lambda m: None) as disks:
+        assert [(b.name, b.dir, b.unavailable) for b in disks] == [
+            ("disk:xfs", None, "--fs xfs: mkfs.xfs is not installed"),
+            ("disk:btrfs", None, "--fs btrfs: mkfs.btrfs is not installed"),
+        ]
+
+
+def test_fs_and_dir_together_and_vm_options_without_kernel_are_refused(tmp_path: Path) -> None:
+    for extra, message in (
+        (["--fs", "ext4", "--dir", str(tmp_path)], "give one of them"),
+        (["--modules", str(tmp_path)], "go with --kernel"),
+        (["--fs", "zfs"], "unknown filesystem 'zfs'"),
+    ):
+        p = _mmapconf(["run", "cases/article", *extra], tmp_path / "scratch")
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 2 and message in err and "Traceback" not in err, err
+
+
+@needs_mounts
+def test_provisioned_cases_in_parallel_workers_leave_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "scratch"
+    argv = ["run", "cases/mmap/fd.yaml", "cases/signal/eof.yaml", "-n", "2"]
+    p = _mmapconf([*argv, "--report-dir", str(tmp_path / "r")], root)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, out + err
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    got = {r["name"]: r["outcome"] for r in rep["results"]}
+    for name in ("fd-noexec-mount[disk:tmpfs]", "sig-tmpfs-full[disk:tmpfs]"):
+        assert got[name] == "passed", got
+    assert (
+        got["sig-ext4-enospc[disk:ext4]"] == "passed" and got["fd-append-inode[disk]"] == "passed"
+    )
+    assert _leftovers(root) == [] and list(root.iterdir()) == []  # the workers' folder is the run's
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
+def test_several_dirs_are_named_by_filesystem_and_gated_by_disk_entries(tmp_path: Path) -> None:
+    from runner.engine.backings import mount_fstype
+
+    fs = mount_fstype(str(tmp_path))
+    if fs == "tmpfs":
+        pytest.skip("the temp folder is a tmpfs as well")
+    argv = ["run", "cases/mmap/flags.yaml", "--backing", "disk", "-k", "sync-shared-nondax"]
+    argv += ["--dir", "/dev/shm", "--dir", str(tmp_path), "--baseline", "baselines/linux.yaml"]
+    p = _mmapconf([*argv, "--report-dir", str(tmp_path / "r")], tmp_path / "scratch")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, out + err
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    got = {r["name"]: r["outcome"] for r in rep["results"]}
+    assert got["mmap-sync-shared-nondax[disk:tmpfs]"] == "passed"
+    # Known where the baseline's when says so (ext4, xfs), a plain result elsewhere.
+    want = "known" if fs in ("ext4", "xfs") else "passed"
+    assert got[f"mmap-sync-shared-nondax[disk:{fs}]"] == want, got

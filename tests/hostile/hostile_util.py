@@ -41,7 +41,10 @@ def run_text(
     path.write_text(textwrap.dedent(text))
     runner = Runner(RunConfig(backings=backings, dirs=[str(tmp_path)]))
     suite = load_suite([str(path)])
-    return {r.name: r for r in map(runner.run_item, runner.plan(suite))}
+    try:
+        return {r.name: r for r in map(runner.run_item, runner.plan(suite))}
+    finally:
+        runner.close()  # the native executor's fork server is the runner's, not the case's
 
 
 def mmapconf(*args: str) -> list[str]:

@@ -7,6 +7,7 @@ process of the case gone, and leave the harness as it was.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import time
 
@@ -202,7 +203,7 @@ def _rss_kb() -> int:
     [
         (MEMORY_HOG, "failed", "ENOMEM"),
         (HUGE_MAP, "failed", "ENOMEM"),
-        (HUGE_LOAD, "error", "MemoryError"),
+        (HUGE_LOAD, "error", "MemoryError|out of memory"),  # Python's words, or the native's
     ],
     ids=["hog", "huge-map", "huge-load"],
 )
@@ -211,7 +212,7 @@ def test_a_memory_hog_is_capped_and_the_harness_survives(tmp_path, text, outcome
     start = time.monotonic()
     (result,) = run_text(tmp_path, text).values()
     assert result.outcome == outcome, result
-    assert needle in result.reason
+    assert re.search(needle, result.reason), result.reason
     assert time.monotonic() - start < 10
     assert _rss_kb() - rss < 64 * 1024, "the harness itself grew"
 

@@ -4,6 +4,7 @@ properties that cross from the workers, and nothing lost when a worker dies."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from plugin_support import (
@@ -15,6 +16,8 @@ from plugin_support import (
     report_outcomes,
 )
 from reportcmp import differences
+
+from runner.cli import main as cli
 
 pytest_plugins = ["pytester"]
 
@@ -53,22 +56,35 @@ def test_forked_gives_the_serial_outcomes(with_invalid: pytest.Pytester) -> None
     assert report_outcomes(with_invalid.path, "forked") == EXPECTED_WITH_INVALID
 
 
-def test_junit_properties_survive_xdist(demo: pytest.Pytester) -> None:
+def junit_properties(path: Path) -> dict[str, list[tuple[str, str]]]:
+    return {
+        str(tc.get("name")): [
+            (str(p.get("name")), str(p.get("value"))) for p in tc.iter("property")
+        ]
+        for tc in ET.parse(path).getroot().iter("testcase")
+    }
+
+
+def test_junit_properties_survive_xdist_as_mmapconf_run_names_them(
+    demo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     demo.runpytest_subprocess(
         *PLUGIN, *XDIST, "-n", "2", "cases", "--junitxml", "junit.xml", "--report-dir", "r"
     )
-    cases = {
-        tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}
-        for tc in ET.parse(demo.path / "junit.xml").getroot().iter("testcase")
-    }
+    cases = {name: dict(props) for name, props in junit_properties(demo.path / "junit.xml").items()}
     sigbus = cases["demo-sigbus[tmpfs]"]
     assert sigbus["backing"] == "tmpfs"
     assert sigbus["filesystem"] == "tmpfs"
-    assert sigbus["signal"] == "SIGBUS"
-    assert sigbus["si_code"] == "BUS_ADRERR"
+    assert sigbus["observed_signal"] == "SIGBUS/BUS_ADRERR"
     assert sigbus["kernel_release"]
     assert cases["demo-error[memfd]"]["outcome"] == "error"
-    assert cases["demo-pass[anon]"]["filesystem"] == ""
+    assert "filesystem" not in cases["demo-pass[anon]"]
+    # the same properties, by name and value, as the JUnit file of `mmapconf run`
+    monkeypatch.chdir(demo.path)
+    cli.main(["run", "cases", "--format", "junit", "--report-dir", "cli"])
+    assert junit_properties(demo.path / "cli" / "report.xml") == junit_properties(
+        demo.path / "junit.xml"
+    )
     # the engine's one-line reason, not the whole display
     root = ET.parse(demo.path / "junit.xml").getroot()
     failed = next(tc for tc in root.iter("testcase") if tc.get("name") == "demo-fail[anon]")

@@ -49,9 +49,9 @@ def test_failure_shows_the_claim_and_a_step_trace(demo: pytest.Pytester) -> None
             "claim:   fresh anonymous memory reads as 'x' (it does not: it reads zeros)",
             "at:      cases/demo/demo.yaml:11",
             "",
-            "  process  step  line  op    expected           observed",
-            "  main     1     16    mmap  success            success, value *",
-            "> main     2     18    load  value {data: 'x'}  success, value {hex 00} (1 bytes)",
+            "  process  step  line  op    args * expected           observed",
+            "  main     1     16    mmap  fd=-1, * success            success, value *",
+            "> main     2     18    load  addr=m, length=1 * value {data: 'x'}  success, value {hex 00} (1 bytes)",
         ]
     )
     assert "Traceback" not in result.stdout.str()
@@ -174,7 +174,7 @@ entries:
     result = demo.runpytest(*PLUGIN, "cases", "--report-dir", "report", "--baseline", "known.yaml")
     # known has its own mark and word: not F/FAILED, nor pytest's x/XFAIL
     result.stdout.fnmatch_lines(
-        ["cases/demo/demo.yaml .K..sE *", "*3 passed, 1 skipped, 1 error, 1 known*"]
+        ["cases/demo/demo.yaml .K..sE *", "*3 passed, 1 skipped, *1 error, 1 known*"]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # demo-error, not the known one
     verbose = demo.runpytest(*PLUGIN, "cases", "-v", "-k", "demo-fail", "--baseline", "known.yaml")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from reporting_sample import make_report
 
+from runner.errors import ReportError
 from runner.report.formats import write_formats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ def test_an_error_mid_write_keeps_the_old_files(tmp_path: Path, monkeypatch) -> 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     changed = make_report(**{"article-page-size[anon]": "failed"})
     for fmt in ("junit", "html", "md", "ktap"):
-        with pytest.raises(OSError):
+        with pytest.raises(ReportError, match="No space left on device"):
             write_formats(changed, tmp_path, [fmt])
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert after == before  # same files, same bytes, no temporary left behind

@@ -12,10 +12,10 @@ from runner.lang.conditions import kernel_matches
 from runner.report.baseline import (
     BaselineError,
     apply_baseline,
-    gate_exit_code,
     make_baseline,
     parse_baseline,
 )
+from runner.report.model import gate_exit_code
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -158,9 +158,9 @@ def test_id_without_backing_covers_every_backing_and_unmatched_is_listed(tmp_pat
             "not a real date",
         ),
         (
-            "- name: a[disk]\n  reason: r\n  evidence: e\n  when: {kernel: '6.5'}\n",
+            "- name: a[disk]\n  reason: r\n  evidence: e\n  when: {kernel: '6.x'}\n",
             "4:18",
-            "when.kernel '6.5'",
+            "when.kernel '6.x'",
         ),
         (
             "- name: a[disk]\n  reason: r\n  evidence: e\n  when: {distro: x}\n",

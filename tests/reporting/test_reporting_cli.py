@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -11,7 +12,10 @@ from pathlib import Path
 import pytest
 from reporting_sample import make_report, with_kernel
 
-from runner.cli.report import add_report_cli, main
+from runner.cli.main import main
+from runner.cli.report import add_report_cli
+from runner.report.baseline import Baseline, baseline_lines
+from runner.session.pipeline import Finished, Output, conclude, judge
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,9 +134,15 @@ def test_user_errors_are_one_line_exit_2_no_traceback(
     assert proc.stderr.startswith(f"mmapconf {argv[0]}: ")
 
 
-def test_finish_run_for_the_engine(tmp_path: Path) -> None:
-    from runner.report.gate import baseline_lines, finish_run
+def _conclude(report: dict, out: Path, formats: list[str], baseline: Baseline | None) -> Finished:
+    """The end of the run pipeline, on the results of ``report``, judged one by one."""
+    results = copy.deepcopy(report["results"])
+    for r in results:
+        judge(baseline, report["environment"], r)
+    return conclude(report["environment"], results, 1.0, Output(out, formats, baseline))
 
+
+def test_the_end_of_a_run_judges_writes_and_gates(tmp_path: Path) -> None:
     base = tmp_path / "b.yaml"
     base.write_text(
         "- name: article-sigbus-past-eof[tmpfs]\n  reason: r\n  evidence: e\n"
@@ -140,16 +150,16 @@ def test_finish_run_for_the_engine(tmp_path: Path) -> None:
         "- name: article-page-size[anon]\n  reason: r\n  evidence: 'TODO: link'\n"
     )
     report = make_report(**{"article-private-cow[disk]": "passed"})
-    out, written, code = finish_run(report, tmp_path, ["json", "md"], base, strict=False)
-    assert code == 0 and [p.name for p in written] == ["report.md"]
-    assert out["summary"]["known"] == 2
-    lines = baseline_lines(out)
+    done = _conclude(report, tmp_path, ["json", "md"], Baseline.load(base))
+    assert done.status == 0 and [p.name for p in done.written] == ["report.md"]
+    assert done.path == tmp_path / "report.json"
+    assert json.loads(done.path.read_text())["summary"]["known"] == 2
+    lines = baseline_lines(done.report)
     assert lines[0].endswith("2 known, 1 unexpected pass(es), 0 expired")
     assert "  unexpected pass: article-page-size[anon]" in lines
-    _, _, strict_code = finish_run(report, tmp_path, ["md"], base, strict=True)
-    assert strict_code == 1
-    _, _, plain = finish_run(report, tmp_path, ["md"])
-    assert plain == 1 and baseline_lines(report) == []
+    assert _conclude(report, tmp_path, ["md"], Baseline.load(base, strict=True)).status == 1
+    plain = _conclude(report, tmp_path, ["md"], None)
+    assert plain.status == 1 and baseline_lines(plain.report) == []
 
 
 def test_report_gate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -166,8 +176,7 @@ def test_report_gate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 def test_report_errors_are_usage_errors() -> None:
     # The main command line maps UsageError to exit 2: `run --baseline missing.yaml` must too.
-    from runner.errors import UsageError
+    from runner.errors import ReportError, UsageError
     from runner.report.baseline import BaselineError
-    from runner.report.model import ReportError
 
     assert issubclass(ReportError, UsageError) and issubclass(BaselineError, UsageError)

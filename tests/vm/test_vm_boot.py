@@ -1,7 +1,7 @@
 """One real boot: a cached kernel runs two cases with a real ext4 disk.
 
 Skipped when qemu or a cached kernel is missing (fetch one with
-`python -m runner.vm kernels fetch 6.12`); CI fetches one, so it runs there.
+`mmapconf kernels fetch 6.12`); CI fetches one, so it runs there.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.vm import initramfs, kernels, qemu, run, vmreport
+from runner.vm.target import stock
 
 CASES = ["cases/article/02-sigbus-past-eof.yaml", "cases/article/04-page-size-granularity.yaml"]
 
@@ -22,7 +23,8 @@ CI_SERIES = os.environ.get("MMAPCONF_CI_KERNEL", "6.1")
 
 
 def pick_kernel() -> kernels.KernelTree | None:
-    trees = kernels.cached()
+    # This host's architecture only: the cache may hold other architectures' kernels too.
+    trees = [t for t in kernels.cached() if t.abi.endswith("-amd64")]
     preferred = [t for t in trees if t.series == CI_SERIES]
     return (preferred or trees or [None])[-1]
 
@@ -31,7 +33,7 @@ def pick_kernel() -> kernels.KernelTree | None:
 def test_boot_and_run_two_cases(tmp_path: Path) -> None:
     tree = pick_kernel()
     if tree is None:
-        pytest.skip("no kernel cached: python -m runner.vm kernels fetch 6.12")
+        pytest.skip("no kernel cached: mmapconf kernels fetch 6.12")
     root = run.PROJECT_ROOT
     guest = ["run", *(str(root / c) for c in CASES), "--backing", "disk,tmpfs"]
     paths = run.run_under_kernels([tree.abi], guest, tmp_path, ["ext4"], "tcg", 300)
@@ -51,11 +53,12 @@ def test_boot_and_run_two_cases(tmp_path: Path) -> None:
 def boot_shell(tmp_path: Path, script: str, timeout: float) -> tuple[qemu.BootResult, Path]:
     tree = pick_kernel()
     if tree is None:
-        pytest.skip("no kernel cached: python -m runner.vm kernels fetch 6.12")
+        pytest.skip("no kernel cached: mmapconf kernels fetch 6.12")
     job = tmp_path / "job"
     job.mkdir()
     qemu.write_cmd_script(job, ["/bin/sh", "-c", script], Path("/"), {"PATH": "/usr/bin:/bin"})
-    spec = qemu.GuestSpec(tree.vmlinux, initramfs.ensure(tree), job, tsc_khz=qemu.host_tsc_khz())
+    target = stock(tree)
+    spec = qemu.GuestSpec(target.image, initramfs.ensure(target), job, tsc_khz=qemu.host_tsc_khz())
     result = qemu.boot(spec, timeout)
     if _panicked_at_boot(job):
         # A stock kernel under TCG now and then panics before init runs (seen: an int3 oops in

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,11 +70,10 @@ def test_not_a_kernel_is_refused_with_exit_2(tmp_path: Path) -> None:
 
 
 def _debian_61() -> kernels.KernelTree:
-    trees = [t for t in kernels.cached() if t.series == "6.1"]
+    # amd64 only: the cache may hold other architectures' kernels of the series too.
+    trees = [t for t in kernels.cached() if t.series == "6.1" and t.abi.endswith("-amd64")]
     if not trees:
-        pytest.skip(
-            "the Debian 6.1 kernel is not cached: python -m runner.cli.kernels kernels fetch 6.1"
-        )
+        pytest.skip("the Debian 6.1 kernel is not cached: mmapconf kernels fetch 6.1")
     return trees[-1]
 
 
@@ -146,3 +147,102 @@ def test_plain_debian_image_boots_with_copied_modules(tmp_path: Path) -> None:
     for f in report_dir.rglob("*"):
         if f.is_file():
             assert SECRET not in f.read_text(errors="replace"), f
+
+
+def test_a_build_and_a_stock_kernel_of_one_release_are_two_matrix_columns() -> None:
+    from runner.report.matrix import build_matrix
+
+    def rep(vm: dict) -> dict:
+        env = {"kernel_release": "6.1.0-56-amd64", "machine": "x86_64", "vm": vm}
+        return {
+            "environment": env,
+            "results": [{"id": "c", "backing": "anon", "outcome": "passed"}],
+        }
+
+    stock = rep({"kernel": {"source": "debian", "series": "6.1"}})
+    mine = rep({"kernel": {"source": "path", "sha256": "26f2e57c99338fea" + "0" * 48}})
+    cols = build_matrix([("6.1", stock), ("mine", mine), ("mine again", mine)])["columns"]
+    assert [c["kernel_release"] for c in cols] == ["6.1.0-56-amd64", "6.1.0-56-amd64@26f2e57c"]
+    assert cols[1]["sources"] == ["mine", "mine again"]
+
+
+@pytest.mark.skipif(bool(run.missing_tools()), reason="no qemu/busybox: scripts/install-vm-deps.sh")
+def test_sigterm_during_a_boot_stops_the_guest(tmp_path: Path) -> None:
+    tree = _debian_61()
+    report_dir = tmp_path / "reports"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", CASE, "--kernel", tree.abi, "--accel", "tcg"]
+        + ["--report-dir", str(report_dir)],
+        cwd=run.PROJECT_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not _guests_of(report_dir) and time.monotonic() < deadline:
+        assert p.poll() is None, p.communicate()
+        time.sleep(0.2)
+    assert _guests_of(report_dir), "qemu never started"
+    p.terminate()
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    time.sleep(0.5)
+    assert _guests_of(report_dir) == []  # qemu runs in its own session: we must kill it
+
+
+def _guests_of(report_dir: Path) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", f"qemu-system.*{report_dir}"], capture_output=True)
+    return out.stdout.decode().split()
+
+
+def _elf(note_type: int, banner: bytes = b"Linux version 6.99.0-mine (me@here) #1\0") -> bytes:
+    """A minimal ELF64 with one PT_NOTE holding a "Xen" note of NOTE_TYPE, and a banner."""
+    import struct
+
+    name = b"Xen\0"
+    note = struct.pack("<III", len(name), 4, note_type) + name + b"\0" * 4
+    ehdr = bytearray(64)
+    ehdr[:5] = b"\x7fELF\x02"
+    struct.pack_into("<Q", ehdr, 0x20, 64)  # e_phoff
+    struct.pack_into("<HH", ehdr, 0x36, 56, 1)  # e_phentsize, e_phnum
+    phdr = struct.pack("<IIQQQQQQ", 4, 0, 64 + 56, 0, 0, len(note), len(note), 4)
+    return bytes(ehdr) + phdr + note + banner
+
+
+def test_pvh_note_and_release_of_an_elf() -> None:
+    assert image.has_pvh_note(_elf(18)) and not image.has_pvh_note(_elf(17))
+    assert image.release(_elf(18)) == "6.99.0-mine"
+
+
+def test_a_bzimage_without_pvh_boots_as_itself_and_a_build_folder_uses_its_config(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import gzip
+    import struct
+
+    from runner.vm import target
+
+    monkeypatch.setenv("MMAPCONF_KERNEL_CACHE", str(tmp_path / "cache"))
+    build = tmp_path / "linux"
+    (build / "arch/x86/boot").mkdir(parents=True)
+    payload = gzip.compress(_elf(17))  # no PVH note: not bootable as an ELF
+    bz = bytearray(5 * 512 + 64)
+    bz[0x1F1] = 4
+    bz[0x202:0x206] = b"HdrS"
+    struct.pack_into("<II", bz, 0x248, 64, len(payload))
+    (build / "arch/x86/boot/bzImage").write_bytes(bytes(bz) + payload)
+    (build / "vmlinux").write_bytes(_elf(17))
+    (build / ".config").write_text("CONFIG_BLK_DEV_INITRD=y\nCONFIG_VIRTIO_BLK=m\n")
+    t = target.from_path(build, None)
+    assert t.image == build / "arch/x86/boot/bzImage" and not t.elf  # the vmlinux lacks PVH
+    assert t.release == "6.99.0-mine" and t.config == {
+        "CONFIG_BLK_DEV_INITRD": "y",
+        "CONFIG_VIRTIO_BLK": "m",
+    }
+    with pytest.raises(target.KernelRefused) as refused:
+        target.check(t, "microvm", ["xfs"])
+    text = str(refused.value)
+    assert "CONFIG_VIRTIO_BLK (=m and no --modules given)" in text
+    assert "CONFIG_XFS_FS (not set)" in text and "CONFIG_PVH" not in text  # a bzImage needs none
+    with pytest.raises(target.KernelRefused, match="no PVH note"):
+        target.from_path(build / "vmlinux", None)
+    assert _mmapconf(["kernels", "fetch", str(build)]).returncode == 2

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.cli import kernels as kernels_cli
 from runner.cli.kernels import add_kernels_cli
+from runner.cli.main import main
 from runner.vm import initramfs, kernels, qemu, run
 from runner.vm.target import Target, stock
 
@@ -31,7 +33,7 @@ def fake_boot(outcomes: list[str]):
         console = spec.job / "console.log"
         console.write_text(f"boot {len(calls)}\n")
         if what == "ok":
-            rep = {"environment": {"kernel_release": "6.1.0-99-amd64"}, "summary": {}}
+            rep = {"environment": {"kernel_release": "6.1.0-99-amd64"}, "results": []}
             (spec.job / "report.json").write_text(json.dumps(rep))
             (spec.job / "exit-status").write_text("0\n")
             (spec.job / "dmesg.txt").write_text("[1.0] mmapconf: command start\n")
@@ -69,13 +71,32 @@ def test_two_lost_reports_are_an_infrastructure_error(
     assert len(json.loads((job / "vm-error.json").read_text())["attempts"]) == 2
 
 
-def test_no_qemu_is_a_clean_skip(monkeypatch, tmp_path: Path) -> None:
+def test_a_host_without_qemu_is_exit_2_with_the_reason(monkeypatch, tmp_path: Path, capsys) -> None:
     monkeypatch.setattr(qemu, "qemu_binary", lambda: None)
     with pytest.raises(run.VMUnavailable, match="qemu-system-x86_64.*install-vm-deps"):
         run.run_under_kernels(["6.1"], ["run"], tmp_path, ["ext4"], None, 10)
-    from runner.cli.kernels import main
+    assert main(["run", "--kernel", "6.1", "--report-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmapconf run: cannot boot kernels here: missing qemu-system-x86_64")
+    assert main(["kernels", "reference", "--kernel", "6.1", "--report-dir", str(tmp_path)]) == 2
 
-    assert main(["run", "--kernel", "6.1", "--report-dir", str(tmp_path)]) == 0
+
+def test_each_guest_report_is_gated_as_mmapconf_run_gates(monkeypatch, tmp_path: Path, capsys):
+    """run --kernel: a guest report with a flaky or timed-out result fails, as on the host."""
+    reports = []
+    for label, outcome in (("6.1", "passed"), ("7.3", "flaky")):
+        path = tmp_path / label / "report.json"
+        path.parent.mkdir()
+        result = {"name": "c[anon]", "id": "c", "backing": "anon", "outcome": outcome}
+        path.write_text(json.dumps({"environment": {}, "results": [result]}))
+        reports.append(path)
+    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a: reports[:1])
+    monkeypatch.setattr(kernels_cli, "write_matrix", lambda paths, out: None)
+    argv = ["run", "--kernel", "6.1", "--report-dir", str(tmp_path)]
+    assert main(argv) == 0
+    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a: reports)
+    assert main([*argv, "--kernel", "7.3"]) == 1
+    assert "7.3: 1 flaky: gate failed" in capsys.readouterr().out
 
 
 def test_kernels_cli_wires_into_a_parent_parser(tmp_path: Path, monkeypatch, capsys) -> None:

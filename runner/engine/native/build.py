@@ -21,6 +21,9 @@ from pathlib import Path
 from runner.errors import MmapconfError
 
 SOURCE = Path(__file__).with_name("executor.c")
+# Read once, at import: the binary is always built from the source that this process's compiler
+# (program.py, imported with it) writes programs for, even if the file changes meanwhile.
+SOURCE_TEXT = SOURCE.read_bytes()
 FLAGS = ("-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror")
 
 
@@ -54,10 +57,14 @@ def build(output: Path, static: bool = False) -> Path:
     os.close(fd)
     try:
         done = subprocess.run(
-            [*cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True, check=False
+            [*cc, *flags, "-x", "c", "-o", tmp, "-"],
+            input=SOURCE_TEXT,
+            capture_output=True,
+            check=False,
         )
         if done.returncode != 0:
-            raise BuildError(f"{' '.join(cc)} could not build {SOURCE}:\n{done.stderr[-4000:]}")
+            errors = done.stderr.decode(errors="replace")[-4000:]
+            raise BuildError(f"{' '.join(cc)} could not build {SOURCE}:\n{errors}")
         os.chmod(tmp, 0o755)
         os.replace(tmp, output)
     finally:
@@ -70,7 +77,7 @@ def executor_path(static: bool = False) -> Path:
     """The built executor for this source and compiler, built on first use."""
     cc = compiler()
     key = hashlib.sha256()
-    key.update(SOURCE.read_bytes())
+    key.update(SOURCE_TEXT)
     key.update(repr((cc, FLAGS, static, _compiler_id(cc))).encode())
     path = cache_dir() / key.hexdigest()[:16] / "mmapconf-exec"
     if not path.exists():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import replace
 from typing import Any
 
 from runner.engine.native import confinement
@@ -22,21 +21,17 @@ from runner.lang.conditions import Facts
 
 __all__ = ["NativeArena", "close_server", "execute"]
 from runner.engine.executor import Ending, Execution
-from runner.engine.matching import (
-    Observation,
-    describe_expect,
-    describe_observation,
-    judge,
-    projected,
-    resolved,
-)
-from runner.engine.process import Address, to_json
+from runner.engine.matching import Observation, describe_expect, describe_observation, judge
+from runner.engine.process import seen, shown, to_json
 from runner.lang.model import Case
 from runner.lang.ops import CONSTANTS, OPS
 
-REC_PROC, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT = range(1, 7)
+REC_PROC, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED = range(1, 9)
 V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL = range(8)
 _TOO_LARGE = object()
+# A program reports each step outside a loop once, and each step inside one at most twice (its
+# first pass, its failure): far fewer records than this for any case the validator accepts.
+MAX_RECORDS = 100_000
 _PROGRAMS: dict[tuple[int, str, bool], Program] = {}
 
 
@@ -65,7 +60,6 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
     srv = server_for(arena)
     run = srv.run(program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record)
     result.timed_out = run.timed_out
-    result.messages = reader.messages
     for pid, status in run.endings:
         if os.WIFSIGNALED(status):
             result.endings[pid] = Ending(pid, signal=os.WTERMSIG(status))
@@ -74,7 +68,8 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
     for slot in arena.native_slots():
         result.dropped_steps += slot.unsent
         if slot.in_step:
-            result.messages.append(reader.open_step(slot))
+            reader.open_steps(slot)
+    result.messages = reader.messages
     return result
 
 
@@ -86,8 +81,24 @@ class _Reader:
         self.messages: list[dict[str, Any]] = []
         self.names: dict[int, str] = {}
         self.maps_seen: dict[int, dict[str, tuple[int, int]]] = {}
+        self.count = 0
 
     def on_record(self, data: bytes) -> bool:
+        """Decode one record; True ends the case. A case process can write anything to its
+        report socket (machine code through ``call``): a record that does not decode, or one
+        too many, ends the case as ``error`` and the run goes on."""
+        self.count += 1
+        if self.count > MAX_RECORDS:
+            self.messages.append(_error(0, "harness", "", "", f"more than {MAX_RECORDS} reports"))
+            return True
+        try:
+            return self._decode(data)
+        except Exception as e:  # noqa: BLE001 - hostile input: any failure to decode is one
+            message = f"a malformed report ({len(data)} bytes): {type(e).__name__}: {e}"[:300]
+            self.messages.append(_error(0, "harness", "", "", message))
+            return True
+
+    def _decode(self, data: bytes) -> bool:
         r = _Words(data)
         kind, pid = r.word(), r.word()
         if kind == REC_PROC:
@@ -115,6 +126,20 @@ class _Reader:
                     "step": info.step.label,
                 }
             )
+        elif kind == REC_REAPED:
+            child, by_signal, code = r.word(), r.word(), r.word()
+            self.messages.append(
+                {
+                    "t": "reaped",
+                    "pid": pid,
+                    "child": child,
+                    "exit": None if by_signal else code,
+                    "signal": code if by_signal else None,
+                }
+            )
+        elif kind == REC_KILLED:
+            target, signo = r.word(), r.word()
+            self.messages.append({"t": "killed", "pid": pid, "target": target, "signal": signo})
         elif kind == REC_DONE:
             self.messages.append({"t": "done", "pid": pid})
         elif kind == REC_LIMIT:
@@ -138,7 +163,8 @@ class _Reader:
         return out
 
     def _end(self, pid: int, r: _Words) -> None:
-        info = self.program.steps[r.word()]
+        sid = r.word()
+        info = self.program.steps[sid]
         _iteration, c_ok, ends_loop, err = r.word(), r.word(), r.word(), r.word()
         result, trusted = r.value(), True
         if result is _TOO_LARGE:  # the executor's judgement stands: nothing to judge again
@@ -165,6 +191,7 @@ class _Reader:
             {
                 "t": "start",
                 "pid": pid,
+                "sid": sid,
                 "proc": label,
                 "step": step.label,
                 "op": step.op,
@@ -183,8 +210,8 @@ class _Reader:
                 "ok": ok,
                 "errno": obs.errno,
                 "result": to_json(obs.result),
-                "expected": describe_expect(_shown(want, obs, env), maps),
-                "observed": describe_observation(_seen(step.op, want, obs), maps),
+                "expected": describe_expect(shown(want, obs, env, maps), maps),
+                "observed": describe_observation(seen(step.op, want, obs, maps), maps),
                 "maps": maps,
             }
         )
@@ -215,12 +242,28 @@ class _Reader:
         self.maps_seen[pid] = maps
         return before
 
-    def open_step(self, slot: NativeSlot) -> dict[str, Any]:
-        """The start message of the step a process was in when it died or the case ended."""
-        info = self.program.steps[slot.step]
+    def open_steps(self, slot: NativeSlot) -> None:
+        """The start messages of the steps a process was in when it died or the case ended
+        (a repeat and the step in it), each where the Python executor would have sent it:
+        before the reports of the steps inside it, whose ids come after its own."""
+        for sid in slot.open_steps or [slot.step]:
+            innermost = sid == (slot.open_steps or [slot.step])[-1]
+            msg = self._start_of(slot, sid, slot.si_addr if innermost else None)
+            at = next(
+                (
+                    i
+                    for i, m in enumerate(self.messages)
+                    if m["pid"] == slot.pid and m.get("sid", -1) > sid
+                ),
+                len(self.messages),
+            )
+            self.messages.insert(at, msg)
+
+    def _start_of(self, slot: NativeSlot, sid: int, si_addr: int | None) -> dict[str, Any]:
+        info = self.program.steps[sid]
         want = dict(info.want)
-        if slot.si_addr is not None:
-            want["si_addr"] = slot.si_addr
+        if si_addr is not None:
+            want["si_addr"] = si_addr
         maps = {
             name: m
             for name, m in zip(self.program.map_names, slot.maps, strict=False)
@@ -230,6 +273,7 @@ class _Reader:
         return {
             "t": "start",
             "pid": slot.pid,
+            "sid": sid,
             "proc": self._label(slot.pid, info),
             "step": step.label,
             "op": step.op,
@@ -242,20 +286,6 @@ class _Reader:
 
 def _error(pid: int, proc: str, step: str, op: str, message: str) -> dict[str, Any]:
     return {"t": "error", "pid": pid, "proc": proc, "step": step, "op": op, "message": message}
-
-
-def _shown(want: dict[str, Any], obs: Observation, env: dict[str, Any]) -> dict[str, Any]:
-    if want["kind"] != "value":
-        return want
-    return {**want, "value": resolved(want["value"], obs.result, env)}
-
-
-def _seen(op: str, want: dict[str, Any], obs: Observation) -> Observation:
-    if OPS[op].result == "addr" and type(obs.result) is int:
-        return replace(obs, result=Address(obs.result))
-    if want["kind"] != "value" or not isinstance(obs.result, dict):
-        return obs
-    return replace(obs, result=projected(want["value"], obs.result))
 
 
 def _shown_args(step: Any, ints: dict[str, int]) -> dict[str, Any]:

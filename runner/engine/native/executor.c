@@ -68,7 +68,7 @@ typedef uint64_t u64;
 
 /* ---- shared with program.py: keep the numbers in step with it ------------------------------- */
 #define MAGIC 0x31504d434e4d4d00ULL /* "\0MMNCMP1" */
-enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT };
+enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED };
 enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED };
 enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
@@ -117,6 +117,8 @@ struct nslot {             /* one per process of the case, claimed at its start 
   i64 unsent;              /* passed steps inside loops, counted instead of sent */
   i64 maps[NATIVE_MAPS][2];
   int32_t map_bound[NATIVE_MAPS];
+  int32_t depth, pad;      /* the open steps, outermost first: a repeat and the step in it */
+  int32_t open[16];
 };
 struct native_head { int32_t next_slot, pad; };
 #define ARENA_SIZE (NATIVE_OFF + 64 + NATIVE_PROCS * sizeof(struct nslot))
@@ -132,6 +134,7 @@ typedef struct val {
   char **keys;         /* map keys */
 } val;
 
+static void out_of_memory(size_t n);
 /* Per-step scratch memory, reset before each step; bound results are copied to the heap. */
 static char *bump;
 static size_t bump_used, bump_cap;
@@ -141,12 +144,9 @@ static void *scratch_alloc(size_t n) {
     size_t cap = bump_cap ? bump_cap : 1 << 20;
     while (cap < bump_used + n) cap *= 2;
     /* the old block stays allocated: values built from it may still point into it */
-    bump = calloc(1, cap);
-    if (!bump) {
-      static const char msg[] = "mmapconf-exec: out of memory for a step's values\n";
-      (void)!write(2, msg, sizeof msg - 1);
-      _exit(EXIT_ERROR);
-    }
+    char *grown = calloc(1, cap);
+    if (!grown) out_of_memory(n);
+    bump = grown;
     bump_cap = cap;
     bump_used = 0;
   }
@@ -215,6 +215,7 @@ static i64 *proc_names;
 static block *proc_blocks;
 static i64 first_name;
 static i64 max_processes;
+static i64 address_space_pages;  /* RLIMIT_AS: what a process has mapped, plus this */
 static i64 nsignames, nsicodes;
 static i64 *signames;   /* pairs: number, name */
 static i64 *sicodes;    /* triples: signal (0: any), code, name */
@@ -283,9 +284,13 @@ static layout_t *read_layout(int with_values) {
   return l;
 }
 static block *read_block(void);
+static i64 nsteps_total;
+static unsigned char *traced;  /* per step id: reported once already (a loop sends it once) */
 static void read_step(step_t *s) {
   memset(s, 0, sizeof *s);
   s->id = word(); s->op = word(); s->label = word(); s->line = word();
+  if (s->id < 0 || s->id > 10000000) fatal("mmapconf-exec: bad step id");
+  if (s->id >= nsteps_total) nsteps_total = s->id + 1;
   i64 nargs = word();
   for (i64 k = 0; k < nargs; k++) {
     i64 key = word();
@@ -359,6 +364,7 @@ static void read_program(const i64 *words, size_t n) {
   map_name = calloc(nmaps_total + 1, sizeof *map_name);
   for (i64 k = 0; k < nmaps_total; k++) map_name[k] = word();
   max_processes = word();
+  address_space_pages = word();
   nsignames = word();
   if (nsignames < 0 || nsignames > 256) fatal("mmapconf-exec: bad signal table");
   signames = calloc(2 * nsignames + 1, sizeof *signames);
@@ -376,6 +382,7 @@ static void read_program(const i64 *words, size_t n) {
     proc_names[k] = word();
     proc_blocks[k] = *read_block();
   }
+  traced = calloc(nsteps_total + 1, 1);
 }
 static const char *S(i64 k) { return k >= 0 && k < nstrs ? strs[k] : ""; }
 
@@ -479,6 +486,10 @@ static void run_error(const step_t *s, const char *fmt, ...) {
   va_end(ap);
   send_error(s, buf);
   finish(EXIT_ERROR);
+}
+
+static void out_of_memory(size_t n) {
+  run_error(cur, "out of memory: the step's data needs %zu bytes", n);
 }
 
 /* ---- values: constructors --------------------------------------------------------------------- */
@@ -990,7 +1001,7 @@ static obs_t op_load(const step_t *s, const args_t *a) {
     return o;
   }
   i64 n = has(a, 1) ? a->v[1] : 1;
-  if (n < 0 || n > (1 << 26)) run_error(s, "load: length %lld out of range", (long long)n);
+  if (n < 0) run_error(s, "load: negative length %lld", (long long)n);
   char *b = scratch_alloc(n + 1);
   memcpy(b, addr, n);
   obs_t o = {vbytes(b, n, V_BYTES), 0, 0};
@@ -1021,7 +1032,13 @@ static obs_t op_wait(const args_t *a) {
   pid_t pid = (pid_t)a->v[0];
   while (waitpid(pid, &st, 0) < 0)
     if (errno != EINTR) return fail_errno();
-  val m = vmap(2);
+  /* the harness never sees how a child reaped here ended: the reaper tells it */
+  begin_rec(REC_REAPED);
+  put(pid);
+  put(WIFSIGNALED(st));
+  put(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+  send_rec();
+  val m = vmap(3);
   char buf[32];
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
@@ -1031,6 +1048,7 @@ static obs_t op_wait(const args_t *a) {
     if (slot->pid == pid && slot->signo == sig) {
       const char *code = si_code_name(sig, slot->code, buf);
       map_put(&m, "si_code", vbytes(code, strlen(code), V_TEXT));
+      map_put(&m, "si_addr", vint((i64)slot->addr));
     }
   } else {
     map_put(&m, "exit", vint(WEXITSTATUS(st)));
@@ -1038,14 +1056,22 @@ static obs_t op_wait(const args_t *a) {
   obs_t o = {m, 0, 0};
   return o;
 }
+static obs_t killed(pid_t pid, int sig) {
+  /* before the signal: kill(0, SIGKILL) ends the sender too */
+  begin_rec(REC_KILLED);
+  put(pid);
+  put(sig);
+  send_rec();
+  return rc_none(kill(pid, sig));
+}
 static obs_t op_kill(const step_t *s, const args_t *a) {
   pid_t pid = (pid_t)a->v[0], group = getpgrp();
   if (pid > 0) {
     pid_t g = getpgid(pid);
     if (g < 0) return fail_errno();
-    if (g == group) return rc_none(kill(pid, (int)a->v[1]));
+    if (g == group) return killed(pid, (int)a->v[1]);
   } else if (pid == 0 || pid == -group) {
-    return rc_none(kill(pid, (int)a->v[1]));
+    return killed(pid, (int)a->v[1]);
   }
   run_error(s, "kill: pid %d is not a process of this case", pid);
   return ok_none();
@@ -1426,6 +1452,9 @@ static int run_step(const step_t *s) {
   me->expect_sig = s->kind == K_SIGNAL ? (int32_t)s->signo : 0;
   me->want_addr = want_addr;
   me->has_si_addr = s->has_si_addr;
+  int depth = me->depth;
+  if (depth < 16) me->open[depth] = (int32_t)s->id;
+  me->depth = depth + 1;
   __atomic_store_n(&me->in_step, 1, __ATOMIC_SEQ_CST);
   if (s->runerror) run_error(s, "%s", S(s->runerror - 1));
   obs_t o;
@@ -1439,9 +1468,17 @@ static int run_step(const step_t *s) {
   int ends_loop = in_until(o.err);
   int ok = ends_loop || judge(s, &o);
   if (ok && s->bind >= 0 && o.result.t != V_NONE) bind_value(s, &o.result);
-  __atomic_store_n(&me->in_step, 0, __ATOMIC_SEQ_CST);
-  if (!ok || ends_loop || loop_depth == 0) send_end(s, &a, want_addr, &o, ok, ends_loop);
-  else me->unsent++;
+  me->depth = depth;
+  __atomic_store_n(&me->in_step, depth > 0, __ATOMIC_SEQ_CST);
+  if (depth > 0) me->step = me->open[depth - 1 < 16 ? depth - 1 : 15];
+  me->expect_sig = 0;
+  /* inside a loop, a passed step is reported the first time it passes, then only counted */
+  if (!ok || ends_loop || loop_depth == 0 || !traced[s->id]) {
+    traced[s->id] = 1;
+    send_end(s, &a, want_addr, &o, ok, ends_loop);
+  } else {
+    me->unsent++;
+  }
   if (!ok) {
     abort_case();
     finish(EXIT_FAILED);
@@ -1473,7 +1510,7 @@ static void limit_address_space(void) {
   close(fd);
   if (n <= 0) return;
   buf[n] = 0;
-  rlim_t limit = (rlim_t)strtoull(buf, NULL, 10) * page_size + ((rlim_t)512 << 20);
+  rlim_t limit = ((rlim_t)strtoull(buf, NULL, 10) + (rlim_t)address_space_pages) * page_size;
   struct rlimit r;
   getrlimit(RLIMIT_AS, &r);
   /* a fork child keeps its parent's budget: the limit is per case process tree */
@@ -1594,6 +1631,7 @@ static void begin(const char *parent) {
   }
   me->pid = getpid();
   me->iteration = -1;
+  me->depth = 0;
   me->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);
 }
 

@@ -29,7 +29,7 @@ from runner.engine.native.build import executor_path
 CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED = 1, 2, 3, 4
 NATIVE_PROCS, NATIVE_MAPS = 64, 48
 # struct nslot in executor.c
-_NSLOT = struct.Struct(f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}i")
+_NSLOT = struct.Struct(f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i")
 REPORT_MAX = 1 << 20
 GRACE_S = 2.0  # after a kill, how long the server may take to reap the group
 
@@ -59,7 +59,9 @@ class NativeArena(Arena):
             if raw[0] == 0:
                 continue
             maps = raw[9 : 9 + 2 * NATIVE_MAPS]
-            bound = raw[9 + 2 * NATIVE_MAPS :]
+            bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
+            depth = raw[9 + 3 * NATIVE_MAPS]
+            stack = raw[11 + 3 * NATIVE_MAPS :]
             out.append(
                 NativeSlot(
                     pid=raw[0],
@@ -72,6 +74,7 @@ class NativeArena(Arena):
                     maps=[
                         (maps[2 * i], maps[2 * i + 1]) if bound[i] else None for i in range(raw[7])
                     ],
+                    open_steps=list(stack[: min(depth, 16)]),
                 )
             )
         return out
@@ -87,6 +90,7 @@ class NativeSlot:
     nmaps: int
     unsent: int
     maps: list[tuple[int, int] | None] = field(default_factory=list)
+    open_steps: list[int] = field(default_factory=list)  # outermost first
 
 
 @dataclass
@@ -113,10 +117,13 @@ class ForkServer:
         self.pid = os.getpid()
 
     def close(self) -> None:
+        """End of input ends the server; waiting for it counts its CPU (and its cases') in ours."""
         self.control.close()
-        with contextlib.suppress(ProcessLookupError):
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.proc.wait()
+            self.proc.wait()
         os.close(self.program_fd)
 
     def run(
@@ -219,3 +226,17 @@ def close_server() -> None:
     srv = _servers.pop(os.getpid(), None)
     if srv is not None:
         srv.close()
+
+
+def server_cpu_s() -> float:
+    """CPU seconds of this process's live fork server and the case processes it reaped."""
+    srv = _servers.get(os.getpid())
+    if srv is None or srv.proc.poll() is not None:
+        return 0.0
+    try:
+        with open(f"/proc/{srv.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime stime cutime cstime: fields 14-17 of stat(5), here counted after the name
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")

@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.errors import ReportError
 from runner.report import atomic
 from runner.report.formats.html import render_html
 from runner.report.formats.junit import render_junit
 from runner.report.formats.ktap import render_ktap
 from runner.report.formats.markdown import render_markdown
-from runner.report.model import ReportError
 
 Renderer = Callable[[dict[str, Any]], str]
 

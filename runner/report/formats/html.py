@@ -12,7 +12,9 @@ import json
 from importlib import resources
 from typing import Any
 
+from runner import outcomes
 from runner.report import model
+from runner.report.trace import COLUMNS, step_cells, steps_of
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -42,7 +44,7 @@ def page(title: str, body: str, script: str = "") -> str:
 
 
 def outcome_class(o: str) -> str:
-    return f"o-{o}" if o in model.KNOWN_OUTCOMES else "o-other"
+    return f"o-{o}" if o in outcomes.BY_NAME else "o-other"
 
 
 def _env_table(report: dict[str, Any]) -> str:
@@ -64,9 +66,7 @@ def _env_table(report: dict[str, Any]) -> str:
     if env.get("argv"):
         argv = " ".join(str(a) for a in env["argv"])
         rows.append(f'<tr><th>argv</th><td class="mono">{esc(argv)}</td></tr>')
-    backings = env.get("backings") if isinstance(env.get("backings"), dict) else {}
-    for name, b in backings.items():
-        b = b if isinstance(b, dict) else {}
+    for name, b in model.backings(report).items():
         rows.append(
             f'<tr><th>backing {esc(name)}</th><td class="mono">'
             f"dir {esc(b.get('dir') or '-')}, fs {esc(b.get('fs') or '-')}</td></tr>"
@@ -77,26 +77,24 @@ def _env_table(report: dict[str, Any]) -> str:
     return '<table id="env">' + "".join(rows) + "</table>"
 
 
+_MONO = ("op", "args", "expected", "observed")
+_OK = {" ": "✓", ">": "✗", "-": "–"}
+
+
 def _steps_table(r: dict[str, Any]) -> str:
-    steps = [s for s in r.get("steps") or [] if isinstance(s, dict)]
+    steps = steps_of(r)
     if not steps:
         return '<p class="muted">No step trace.</p>'
-    head = (
-        "<tr><th>process</th><th>step</th><th>line</th><th>op</th><th>args</th>"
-        "<th>expected</th><th>observed</th><th>ok</th></tr>"
-    )
+    head = "<tr>" + "".join(f"<th>{c}</th>" for c in COLUMNS) + "<th>ok</th></tr>"
     body = []
     for s in steps:
-        bad = s.get("ok") is False
-        body.append(
-            f'<tr class="{"bad" if bad else "good"}"><td>{esc(s.get("process"))}</td>'
-            f"<td>{esc(s.get('step'))}</td><td>{esc(s.get('line'))}</td>"
-            f'<td class="mono">{esc(s.get("op"))}</td>'
-            f'<td class="mono">{esc(model.format_args(s.get("args")))}</td>'
-            f'<td class="mono">{esc(s.get("expected"))}</td>'
-            f'<td class="mono">{esc(s.get("observed"))}</td>'
-            f"<td>{'✗' if bad else '✓'}</td></tr>"
+        cells = step_cells(s)
+        tds = "".join(
+            f'<td class="mono">{esc(cells[c])}</td>' if c in _MONO else f"<td>{esc(cells[c])}</td>"
+            for c in COLUMNS
         )
+        bad = cells["ok"] == ">"
+        body.append(f'<tr class="{"bad" if bad else "good"}">{tds}<td>{_OK[cells["ok"]]}</td></tr>')
     return f'<table class="steps">{head}{"".join(body)}</table>'
 
 
@@ -161,10 +159,9 @@ def render_html(report: dict[str, Any]) -> str:
     rs = model.results(report)
     c = model.counts(report)
     env = model.environment(report)
-    failing = sum(c.get(o, 0) for o in model.FAILING)
     verdict = (
         '<span class="o o-failed">FAILED</span>'
-        if failing
+        if model.gate_exit_code(report)
         else '<span class="o o-passed">PASSED</span>'
     )
     buttons = "".join(

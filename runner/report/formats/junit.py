@@ -11,7 +11,9 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from runner import outcomes
 from runner.report import model
+from runner.report.trace import steps_of, trace_lines
 
 # XML 1.0 forbids most control characters even when escaped; a reason quoting raw bytes could
 # carry them, and one of them would make the whole file unparseable.
@@ -34,9 +36,8 @@ def _classname(r: dict[str, Any]) -> str:
 def _properties(parent: ET.Element, props: list[tuple[str, Any]]) -> None:
     el = ET.SubElement(parent, "properties")
     for name, value in props:
-        if value is None or value == "":
-            continue
-        ET.SubElement(el, "property", name=name, value=_clean(value))
+        if value is not None and value != "":
+            ET.SubElement(el, "property", name=name, value=_clean(value))
 
 
 def _testcase(report: dict[str, Any], r: dict[str, Any]) -> ET.Element:
@@ -50,6 +51,14 @@ def _testcase(report: dict[str, Any], r: dict[str, Any]) -> ET.Element:
         tc.set("file", _clean(r["file"]))
     if isinstance(r.get("line"), int):
         tc.set("line", str(r["line"]))
+    _properties(tc, testcase_properties(report, r))
+    _verdict(tc, r)
+    return tc
+
+
+def testcase_properties(report: dict[str, Any], r: dict[str, Any]) -> list[tuple[str, str]]:
+    """The properties of result ``r``'s <testcase>, by the same names from ``mmapconf run`` and
+    from the pytest plugin (which adds them to each item's ``user_properties``)."""
     props: list[tuple[str, Any]] = [
         ("kernel_release", model.kernel_release(report)),
         ("backing", r.get("backing")),
@@ -65,43 +74,39 @@ def _testcase(report: dict[str, Any], r: dict[str, Any]) -> ET.Element:
     base = r.get("baseline")
     if isinstance(base, dict):
         props += [("baseline", base.get("status")), ("baseline_evidence", base.get("evidence"))]
-    _properties(tc, props)
+    return [(name, _clean(value)) for name, value in props if value is not None and value != ""]
 
+
+def _verdict(tc: ET.Element, r: dict[str, Any]) -> None:
+    """The child element the outcome maps to (runner.outcomes): a hang or a flaky verdict is a
+    ``failure`` typed so that it can be told apart; a baselined deviation is ``skipped`` (like
+    pytest's xfail) with the original reason kept."""
     o = model.outcome(r)
+    element = outcomes.of(o).junit
     reason = _clean(r.get("reason") or o)
-    trace = "\n".join(model.step_lines(r))
-    if o == "failed":
-        ET.SubElement(tc, "failure", type="failed", message=reason).text = _clean(trace)
-    elif o == "timeout":
-        # A hang is the system under test misbehaving (e.g. msync never returns), so it is a
-        # failure, typed so that it can be told apart.
-        ET.SubElement(tc, "failure", type="timeout", message=reason).text = _clean(trace)
-    elif o == "error":
-        ET.SubElement(tc, "error", type="error", message=reason).text = _clean(trace)
-    elif o == "skipped":
-        ET.SubElement(tc, "skipped", message=reason)
-    elif o == "known":
-        # Like pytest's xfail: a baselined deviation is reported as skipped so it does not
-        # fail JUnit-driven gates, with the original reason kept.
-        ET.SubElement(tc, "skipped", type="known", message=_clean(f"known deviation: {reason}"))
-    elif o not in ("passed", "flaky"):
-        ET.SubElement(tc, "error", type=_clean(o), message=reason).text = _clean(trace)
-    if trace and tc.find("failure") is None and tc.find("error") is None:
-        # A failure or error element already carries the trace; don't print it twice.
+    if o == "known":
+        reason = _clean(f"known deviation: {reason}")
+    trace = "\n".join(trace_lines(steps_of(r)))
+    if element in ("failure", "error"):
+        ET.SubElement(tc, element, type=_clean(o), message=reason).text = _clean(trace)
+        return  # the element carries the trace; don't print it twice
+    if element == "skipped":
+        skipped = ET.SubElement(tc, "skipped", message=reason)
+        if o != "skipped":
+            skipped.set("type", _clean(o))
+    if trace:
         ET.SubElement(tc, "system-out").text = _clean(trace)
-    return tc
+
+
+_COUNTED = {"failure": "failures", "error": "errors", "skipped": "skipped"}
 
 
 def _suite_counts(rs: list[dict[str, Any]]) -> dict[str, int]:
     c = {"tests": len(rs), "failures": 0, "errors": 0, "skipped": 0}
     for r in rs:
-        o = model.outcome(r)
-        if o in ("failed", "timeout"):
-            c["failures"] += 1
-        elif o in ("skipped", "known"):
-            c["skipped"] += 1
-        elif o not in ("passed", "flaky"):
-            c["errors"] += 1
+        element = outcomes.of(model.outcome(r)).junit
+        if element is not None:
+            c[_COUNTED[element]] += 1
     return c
 
 
@@ -118,17 +123,12 @@ def render_junit(report: dict[str, Any]) -> str:
     for backing, rs in by_backing.items():
         c = _suite_counts(rs)
         t = sum(float(r.get("duration_s") or 0) for r in rs)
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=_clean(f"mmapconf[{backing}]"),
-            **{k: str(v) for k, v in c.items()},
-            time=f"{t:.6f}",
-        )
+        attrs = {k: str(v) for k, v in c.items()}
+        attrs.update(name=_clean(f"mmapconf[{backing}]"), time=f"{t:.6f}")
+        suite = ET.SubElement(root, "testsuite", attrs)
         if env.get("started"):
             suite.set("timestamp", _clean(env["started"]))
-        backings = env.get("backings") if isinstance(env.get("backings"), dict) else {}
-        binfo = backings.get(backing) if isinstance(backings.get(backing), dict) else {}
+        binfo = model.backings(report).get(backing, {})
         _properties(
             suite,
             [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from runner import outcomes
 from runner.report import model
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -34,34 +35,29 @@ def _directive_data(text: Any) -> str:
 def result_line(n: int, r: dict[str, Any]) -> list[str]:
     """The diagnostic lines and the result line for result number ``n``."""
     o = model.outcome(r)
+    kind = outcomes.of(o)
     desc = _description(model.result_name(r))
     reason = r.get("reason") or ""
-    diags: list[str] = []
-    if o == "passed":
-        line = f"ok {n} {desc}"
-        base = r.get("baseline")
-        if isinstance(base, dict) and base.get("status") == "unexpected-pass":
-            diags.append(f"# {desc}: unexpected pass: baselined as a known deviation")
-    elif o == "skipped":
-        line = f"ok {n} {desc} # SKIP {_directive_data(reason)}".rstrip()
-    elif o == "known":
-        # kselftest prints expected failures as "ok ... # XFAIL": they do not fail the plan.
-        line = f"ok {n} {desc} # XFAIL {_directive_data(reason)}".rstrip()
-    elif o == "timeout":
-        line = f"not ok {n} {desc} # TIMEOUT {_directive_data(reason)}".rstrip()
-    elif o == "error":
-        line = f"not ok {n} {desc} # ERROR {_directive_data(reason)}".rstrip()
-    elif o == "failed":
-        line = f"not ok {n} {desc}"
-        diags += [f"# {desc}: {_one_line(x)}" for x in str(reason).splitlines() if x.strip()]
-    elif o == "flaky":
-        line = f"ok {n} {desc}"
-        diags.append(f"# {desc}: flaky: {_one_line(r.get('outcomes_seen') or reason)}")
-    else:
-        # An outcome this renderer does not know: not ok, and say what it was.
-        line = f"not ok {n} {desc}"
-        diags.append(f"# {desc}: outcome {_one_line(o)}: {_one_line(reason)}")
-    return diags + [line]
+    # kselftest prints expected failures as "ok ... # XFAIL": a gate that passes is "ok"
+    line = f"{'not ok' if kind.fails_gate else 'ok'} {n} {desc}"
+    if kind.ktap:
+        line = f"{line} # {kind.ktap} {_directive_data(reason)}".rstrip()
+    return _diagnostics(desc, o, r) + [line]
+
+
+def _diagnostics(desc: str, o: str, r: dict[str, Any]) -> list[str]:
+    reason = r.get("reason") or ""
+    base = r.get("baseline")
+    if o == "passed" and isinstance(base, dict) and base.get("status") == "unexpected-pass":
+        return [f"# {desc}: unexpected pass: baselined as a known deviation"]
+    if o == "failed":
+        return [f"# {desc}: {_one_line(x)}" for x in str(reason).splitlines() if x.strip()]
+    if o == "flaky":
+        return [f"# {desc}: flaky: {_one_line(r.get('outcomes_seen') or reason)}"]
+    if o not in outcomes.BY_NAME:
+        # An outcome this renderer does not know: say what it was.
+        return [f"# {desc}: outcome {_one_line(o)}: {_one_line(reason)}"]
+    return []
 
 
 def render_ktap(report: dict[str, Any]) -> str:

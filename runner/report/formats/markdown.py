@@ -10,24 +10,15 @@ import html
 import re
 from typing import Any
 
+from runner import outcomes
 from runner.report import model
+from runner.report.trace import steps_of, trace_lines
 
 # More rows than this is unreadable in a summary page; the HTML report has them all.
 MAX_ROWS = 200
 # A reason longer than this is cut in the table (an invalid case can list a dozen problems);
 # the HTML report and report.json keep it whole.
 MAX_REASON = 240
-
-ICONS = {
-    "passed": "✅",
-    "failed": "❌",
-    "error": "💥",
-    "timeout": "⏱️",
-    "skipped": "⏭️",
-    "known": "🟨",
-    "flaky": "🔁",
-}
-
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
@@ -57,22 +48,18 @@ def code(text: Any) -> str:
 
 
 def icon(o: str) -> str:
-    return ICONS.get(o, "❔")
+    return outcomes.of(o).icon
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The Markdown summary of ``report``."""
     env = model.environment(report)
     c = model.counts(report)
-    failing = sum(c.get(o, 0) for o in model.FAILING)
-    verdict = "❌ failed" if failing else "✅ passed"
+    verdict = "❌ failed" if model.gate_exit_code(report) else "✅ passed"
     lines = [f"## mmapconf: {verdict}", ""]
-    backings = env.get("backings") if isinstance(env.get("backings"), dict) else {}
+    backings = model.backings(report)
     used = sorted({str(r.get("backing")) for r in model.results(report) if r.get("backing")})
-    bdesc = ", ".join(
-        f"{b} ({backings[b].get('fs') or '-'})" if isinstance(backings.get(b), dict) else b
-        for b in used
-    )
+    bdesc = ", ".join(f"{b} ({backings[b].get('fs') or '-'})" if b in backings else b for b in used)
     lines.append(
         f"Linux {code(env.get('kernel_release') or 'unknown')}"
         f" on {cell(env.get('machine') or '?')},"
@@ -82,9 +69,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("interrupted"):
         lines += ["", "> **The run was interrupted: results are incomplete.**"]
     lines += ["", "| outcome | count |", "|---|---:|"]
-    for o, n in c.items():
-        if n or o in ("passed", "failed", "skipped", "error", "timeout"):
-            lines.append(f"| {icon(o)} {o} | {n} |")
+    lines += [f"| {icon(o)} {o} | {n} |" for o, n in c.items()]
     lines.append(f"| **total** | **{len(model.results(report))}** |")
     lines += ["", f"Duration: {model.total_duration(report):.2f} s.", ""]
 
@@ -99,9 +84,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- ❌ {cell(p)}")
         lines.append("")
 
-    notable = [r for r in model.results(report) if model.outcome(r) not in ("passed", "skipped")]
+    notable = [r for r in model.results(report) if model.outcome(r) not in outcomes.UNREMARKABLE]
     if notable:
-        order = {o: i for i, o in enumerate(("failed", "error", "timeout", "flaky", "known"))}
+        order = {o: i for i, o in enumerate(outcomes.NAMES)}
         notable.sort(key=lambda r: (order.get(model.outcome(r), -1), model.result_name(r)))
         lines += ["| result | outcome | reason |", "|---|---|---|"]
         for r in notable[:MAX_ROWS]:
@@ -112,7 +97,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"\n…and {len(notable) - MAX_ROWS} more: see the HTML report.")
         lines.append("")
         for r in notable[:MAX_ROWS]:
-            if model.outcome(r) not in model.FAILING:
+            if not model.failing(r):
                 continue
             lines += [
                 # Inside an HTML block Markdown escapes are not undone, so escape as HTML.
@@ -122,7 +107,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             ]
             if r.get("claim"):
                 lines += [f"Claim: {cell(r['claim'])}", ""]
-            trace = model.step_lines(r)
+            trace = trace_lines(steps_of(r))
             if trace:
                 lines += ["```", *[t.replace("```", "'''") for t in trace], "```"]
             lines += ["", "</details>", ""]

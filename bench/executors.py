@@ -1,0 +1,169 @@
+"""The figures of issue 13 (the native executor), each executor side by side, in one run.
+
+Every time is a ratio to a unit measured in the same run (raw fork + wait of this process), or
+a ratio of two figures of the same run; nothing here is asserted. CPU counts every process: the
+harness, its workers, the native fork server and each case process (the server's share is read
+from /proc while it lives and counted through wait4 once it is reaped).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import percase
+from bench.catalogue import ROOT, Timed, timed_command
+from bench.stats import median
+from runner.lang.loader import load_suite
+from runner.session.runner import RunConfig, Runner
+
+EXECUTORS = ("python", "native")
+LOOP_STEPS = 20_000
+TARGETS = {
+    "one-process": 0.5,
+    "two-process": 1.0,
+    "fork": 1.0,
+    "cpu per item": 2.8e-3,
+    "cpu per loop step": 2e-6,
+    "catalogue wall": 1.0,
+    "cpu growth": 1.05,
+    "rss growth": 1.5,
+    "report": 2.0,
+}
+
+Verdict = Callable[[str, str, bool], None]
+
+
+def per_case(fixtures: Path, runs: int, verdict: Verdict) -> None:
+    """One-process, two-process and fork case-runs on each executor, over raw fork + wait."""
+    names = ["bench-one-process[anon]", "bench-two-process[anon]", "bench-fork[anon]"]
+    print(f"\n## issue 13: per case-run on each executor ({runs} runs, interleaved)")
+    print(f"{'':34} {'median':>10} {'÷fork+wait':>11} {'cpu median':>11}")
+    for executor in EXECUTORS:
+        runner = Runner(RunConfig(executor=executor))
+        try:
+            items = {i.name: i for i in runner.plan(load_suite([str(fixtures)]))}
+            rows = percase.measure(runner, [items[n] for n in names], runs)
+        finally:
+            runner.close()
+        base = median(rows[0].wall)
+        print(f"{executor + ': raw fork + wait':34} {median(rows[0].wall) * 1e3:8.3f} ms")
+        for row, key in zip(rows[1:], ("one-process", "two-process", "fork"), strict=True):
+            r = median(row.wall) / base
+            print(
+                f"{executor + ': ' + row.name:34} {median(row.wall) * 1e3:8.3f} ms "
+                f"{r:10.2f}x {median(row.cpu) * 1e3:8.3f} ms"
+            )
+            if executor == "native":
+                target = TARGETS[key]
+                verdict(f"{key} case-run / fork+wait <= {target}x", f"{r:.2f}x", r <= target)
+
+
+def loop_step(runs: int, verdict: Verdict) -> None:
+    """CPU per step inside ``repeat``: runs of a loop of stores, less runs of the same case
+    without the loop, each in its own runner that is closed (its fork server reaped) before
+    the CPU is read, so every process's share is counted to the microsecond."""
+    print(f"\n## issue 13: CPU per loop step inside repeat ({runs} runs)")
+    with tempfile.TemporaryDirectory(prefix="mmapconf-bench-loop-") as tmp:
+        for executor, steps in zip(EXECUTORS, (LOOP_STEPS, 100 * LOOP_STEPS), strict=True):
+            cpu = [_runs_cpu(tmp, executor, times, runs) for times in (0, steps)]
+            step = (cpu[1] - cpu[0]) / (runs * steps)
+            print(f"{executor:8} {step * 1e6:8.3f} us of CPU per step ({steps} steps a run)")
+            if executor == "native":
+                verdict("CPU per loop step <= 2 us", f"{step * 1e6:.3f} us", step <= 2e-6)
+
+
+def _runs_cpu(folder: str, executor: str, times: int, runs: int) -> float:
+    path = Path(folder, f"loop{times}.yaml")
+    path.write_text(_loop_case(times))
+    runner = Runner(RunConfig(executor=executor))
+    (item,) = runner.plan(load_suite([str(path)]))
+    c0 = percase._cpu()
+    for _ in range(runs):
+        runner.run_item(item)
+    runner.close()
+    return percase._cpu() - c0
+
+
+def _loop_case(times: int) -> str:
+    return f"""id: bench-loop-{times}
+title: "bench: {times} stores in a repeat"
+steps:
+  - mmap: {{length: PAGE, prot: "PROT_READ|PROT_WRITE", flags: "MAP_PRIVATE|MAP_ANONYMOUS"}}
+    as: m
+  - repeat:
+      times: {times}
+      steps:
+        - store: {{addr: m, hex: "01"}}
+"""
+
+
+def catalogue(paths: list[str], jobs: int, repeats: int, verdict: Verdict) -> None:
+    """The catalogue under `mmapconf run -n N` on each executor; then 10x of it on the native."""
+    n_items = len(Runner(RunConfig()).plan(load_suite(paths)))
+    print(f"\n## issue 13: the catalogue ({n_items} items), `mmapconf run -n {jobs}`")
+    one: dict[str, Timed] = {}
+    for executor in EXECUTORS:
+        runs = [_run(paths, jobs, executor) for _ in range(max(1, repeats))]
+        best = min(runs, key=lambda t: t[0].wall_s)
+        one[executor] = best[0]
+        t, size = best
+        print(
+            f"{executor:8} best wall {t.wall_s:6.2f} s of {len(runs)} "
+            f"({', '.join(f'{x.wall_s:.2f}' for x, _ in runs)}), "
+            f"cpu {t.cpu_s:6.2f} s = {t.cpu_s / n_items * 1e3:6.2f} ms/item, "
+            f"peak RSS {t.peak_rss_kib / 1024:6.1f} MiB, report.json {size / 1e6:5.2f} MB  "
+            f"[{t.summary}]"
+        )
+        if executor == "native":
+            per = t.cpu_s / n_items
+            verdict("CPU per catalogue item <= 2.8 ms", f"{per * 1e3:.2f} ms", per <= 2.8e-3)
+            verdict("catalogue wall <= 1 s", f"{t.wall_s:.2f} s", t.wall_s <= 1.0)
+            verdict("report.json <= 2 MB", f"{size / 1e6:.2f} MB", size <= 2e6)
+    with tempfile.TemporaryDirectory(prefix="mmapconf-bench-10x-") as tmp:
+        _copies(paths, Path(tmp), 10)
+        t, _ = _run([tmp], jobs, "native")
+        base = one["native"]
+        cpu = (t.cpu_s / (10 * n_items)) / (base.cpu_s / n_items)
+        rss = t.peak_rss_kib / base.peak_rss_kib
+        print(
+            f"native, 10x the catalogue: wall {t.wall_s:.2f} s, cpu {t.cpu_s:.2f} s "
+            f"({cpu:.2f} per item of 1x), peak RSS {t.peak_rss_kib / 1024:.1f} MiB "
+            f"({rss:.2f} of 1x)  [{t.summary}]"
+        )
+        verdict("CPU per item at 10x / 1x <= 1.05", f"{cpu:.2f}", cpu <= 1.05)
+        verdict("peak RSS at 10x / 1x <= 1.5", f"{rss:.2f}", rss <= 1.5)
+
+
+def _run(paths: list[str], jobs: int, executor: str) -> tuple[Timed, int]:
+    with tempfile.TemporaryDirectory(prefix="mmapconf-bench-report-") as report_dir:
+        argv = [sys.executable, "-m", "runner", "run", *paths, "-n", str(jobs)]
+        argv += ["--executor", executor, "--report-dir", report_dir]
+        t = timed_command(argv, f"mmapconf run -n {jobs} --executor {executor}")
+        report = Path(report_dir, "report.json")
+        return t, report.stat().st_size if report.exists() else 0
+
+
+def _copies(paths: list[str], out: Path, k: int) -> None:
+    """``k`` copies of the catalogue's case files, their ids made unique per copy."""
+    files = [p for path in paths for p in sorted(Path(ROOT, path).rglob("*.yaml"))]
+    for n in range(k):
+        for f in files:
+            text = re.sub(r"(?m)^id: *(\S+)", rf"id: \1-copy{n}", f.read_text())
+            dest = out / f"copy{n}" / f.relative_to(ROOT)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
+
+
+def section(
+    paths: list[str], fixtures: Path, runs: int, jobs: int, repeats: int, v: Verdict
+) -> None:
+    start = time.perf_counter()
+    per_case(fixtures, runs, v)
+    loop_step(3, v)
+    catalogue(paths, jobs, repeats, v)
+    print(f"(issue 13 section took {time.perf_counter() - start:.1f} s)")

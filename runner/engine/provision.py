@@ -1,0 +1,62 @@
+"""Carrying out a case's ``provision:`` (runner/lang/provision.py): before the case, in the
+harness; undone after it whatever the outcome, and by the next run if this one is killed
+(engine/mounts.py journals and finds everything it makes)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from runner.engine import mounts
+from runner.errors import CaseRuntimeError
+from runner.lang.model import FileProvision, Provision
+
+
+def why_not(p: Provision | None) -> str:
+    """Why this host cannot provide P ('' when it can): a reason to skip, not a failure."""
+    if p is None:
+        return ""
+    if p.mount is not None:
+        why = mounts.why_cannot_mount(p.mount.fstype)
+        if why:
+            return f"provision.mount {p.mount.fstype}: {why}"
+    if any(f.inode_flags for f in p.files.values()) and os.geteuid() != 0:
+        return "provision.files: the harness sets inode flags as root (CAP_LINUX_IMMUTABLE)"
+    return ""
+
+
+@contextlib.contextmanager
+def provided(p: Provision | None, scratch: str | None) -> Iterator[str | None]:
+    """The case's scratch folder with P in place: a fresh mount replaces SCRATCH when P asks
+    for one; the files are made in it. Everything is undone when the block ends."""
+    if p is None:
+        yield scratch
+        return
+    with contextlib.ExitStack() as undo:
+        if p.mount is not None:
+            point = undo.enter_context(
+                mounts.mounted(p.mount.fstype, p.mount.options, p.mount.size)
+            )
+            os.chmod(point, 0o1777)  # as a scratch folder is: the case may drop root
+            scratch = str(point)
+        if p.files and scratch is None:
+            raise CaseRuntimeError("provision.files needs a folder (memfd has none)")
+        for name, f in p.files.items():
+            path = os.path.join(scratch, name)  # type: ignore[arg-type]
+            _make(path, f)
+            if f.inode_flags:
+                undo.callback(mounts.clear_inode_flags, path, f.inode_flags)
+                mounts.set_inode_flags(path, f.inode_flags)
+        yield scratch
+
+
+def _make(path: str, f: FileProvision) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, f.mode)
+    try:
+        os.write(fd, f.data)
+        if f.size is not None:
+            os.ftruncate(fd, f.size)
+    finally:
+        os.close(fd)
+    os.chmod(path, f.mode)  # the umask does not decide what the case asked for

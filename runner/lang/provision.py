@@ -1,0 +1,163 @@
+"""The ``provision:`` key of a case: what the harness sets up before the case and undoes after
+it, whatever the outcome (the case's processes could not: mount is refused to them, inode flags
+need CAP_LINUX_IMMUTABLE, and a case is hostile input).
+
+    provision:
+      mount: {fstype: tmpfs, options: "noexec,size=16k"}   # the case's files live on it
+      files:
+        f: {data: "abcd", inode_flags: FS_APPEND_FL}      # made before the case; opened by it
+
+Read here into model.Provision; engine/provision.py carries it out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from runner.lang import names
+from runner.lang.expr import ExprError, parse
+from runner.lang.model import FileProvision, MountProvision, Provision
+from runner.lang.ops import (
+    CONSTANTS,
+    MOUNT_OPTION,
+    PROVISION_FILE_KEYS,
+    PROVISION_FSTYPES,
+    PROVISION_IMAGE_SIZE,
+    PROVISION_KEYS,
+    PROVISION_MOUNT_KEYS,
+)
+
+Err = Callable[[Any, Any, str], None]  # (node, key, message)
+NameCheck = Callable[[Any, Any, Any], bool]  # (node, key, name): a valid new file name?
+_MOUNT_OPTION = re.compile(MOUNT_OPTION)
+
+
+def read_provision(doc: dict, err: Err, file_name_ok: NameCheck) -> Provision | None:
+    value = doc.get("provision")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        err(doc, "provision", f"must be a mapping of {' and/or '.join(PROVISION_KEYS)}")
+        return None
+    for key in value:
+        if key not in PROVISION_KEYS:
+            err(value, key, f"unknown provision key; expected one of {', '.join(PROVISION_KEYS)}")
+    mount = _mount(value, err) if "mount" in value else None
+    files = _files(value, err, file_name_ok) if "files" in value else {}
+    backings = doc.get("backings")
+    if mount is not None and backings not in (None, "disk", ["disk"]):
+        err(doc, "backings", "a case with provision.mount runs on its own mount: backings: [disk]")
+    return Provision(mount, files)
+
+
+def _keys(node: dict, allowed: tuple[str, ...], err: Err, what: str) -> None:
+    for key in node:
+        if key not in allowed:
+            err(node, key, f"unknown {what} key; expected one of {', '.join(allowed)}")
+
+
+def _mount(parent: dict, err: Err) -> MountProvision | None:
+    node = parent["mount"]
+    if not isinstance(node, dict) or "fstype" not in node:
+        err(parent, "mount", "must be a mapping with fstype (and options, size)")
+        return None
+    _keys(node, PROVISION_MOUNT_KEYS, err, "provision.mount")
+    fstype = node["fstype"]
+    if fstype not in PROVISION_FSTYPES:
+        err(node, "fstype", f"{fstype!r}: one of {', '.join(PROVISION_FSTYPES)}")
+        return None
+    options = node.get("options", "")
+    if not isinstance(options, str):
+        err(node, "options", 'must be a string of mount options, e.g. "noexec,size=16k"')
+        return None
+    for opt in filter(None, options.split(",")):
+        if not _MOUNT_OPTION.fullmatch(opt):
+            err(node, "options", f"mount option {opt!r} is not one a case may ask for")
+    size = None
+    if "size" in node:
+        if fstype == "tmpfs":
+            err(node, "size", "a tmpfs is sized by its options (size=16k)")
+        size = _constant(node, "size", err, PROVISION_IMAGE_SIZE)
+    return MountProvision(fstype, options, size)
+
+
+def _constant(node: dict, key: str, err: Err, bounds: tuple[int, int] | None = None) -> int | None:
+    """An integer or an expression over constants only (PAGE): known before the case runs."""
+    value = node[key]
+    try:
+        n = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if isinstance(value, str):
+            n = parse(value).eval(dict(CONSTANTS))
+    except (ExprError, KeyError, NameError) as e:
+        err(node, key, f"{value!r}: an integer or an expression over PAGE ({e})")
+        return None
+    if n is None:
+        err(node, key, f"{value!r} is not an integer or an expression")
+    elif bounds and not bounds[0] <= n <= bounds[1]:
+        err(node, key, f"{n} is outside {bounds[0]}..{bounds[1]}")
+        return None
+    return n
+
+
+def _files(parent: dict, err: Err, file_name_ok: NameCheck) -> dict[str, FileProvision]:
+    node = parent["files"]
+    if not isinstance(node, dict) or not node:
+        err(
+            parent,
+            "files",
+            "must be a mapping of file names to {data, hex, size, mode, inode_flags}",
+        )
+        return {}
+    out: dict[str, FileProvision] = {}
+    for name, spec in node.items():
+        if not file_name_ok(node, name, name):
+            continue
+        spec = spec if spec is not None else {}
+        if not isinstance(spec, dict):
+            err(node, name, "must be a mapping of data, hex, size, mode, inode_flags")
+            continue
+        _keys(spec, PROVISION_FILE_KEYS, err, "provision file")
+        made = _file(spec, err)
+        if made is not None:
+            out[name] = made
+    return out
+
+
+def _file(spec: dict, err: Err) -> FileProvision | None:
+    if "data" in spec and "hex" in spec:
+        err(spec, "hex", "give data or hex, not both")
+        return None
+    data = b""
+    if "data" in spec:
+        if not isinstance(spec["data"], str):
+            err(spec, "data", "must be text")
+            return None
+        data = spec["data"].encode()
+    if "hex" in spec:
+        try:
+            data = bytes.fromhex(spec["hex"])
+        except (TypeError, ValueError):
+            err(spec, "hex", "must be an even number of hex digits")
+            return None
+    size = _constant(spec, "size", err, (0, 1 << 30)) if "size" in spec else None
+    mode = _constant(spec, "mode", err, (0, 0o777)) if "mode" in spec else 0o600
+    flags = _inode_flags(spec, err) if "inode_flags" in spec else 0
+    if mode is None or flags is None:
+        return None
+    return FileProvision(data, size, mode, flags)
+
+
+def _inode_flags(spec: dict, err: Err) -> int | None:
+    value = spec["inode_flags"]
+    total = 0
+    for item in value if isinstance(value, list) else str(value).split("|"):
+        flag = str(item).strip()
+        if flag not in names.FS_FL:
+            err(
+                spec, "inode_flags", f"unknown inode flag {flag!r}; one of {', '.join(names.FS_FL)}"
+            )
+            return None
+        total |= names.FS_FL[flag]
+    return total

@@ -1,0 +1,694 @@
+/* ---- the harness part: shared page, fault capture, judging helpers ------------------------ */
+#define _GNU_SOURCE
+#pragma GCC diagnostic ignored "-Wunused-function" /* each case uses some of these helpers */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_DONE 0    /* every step ran and every expectation held */
+#define EXIT_FAILED 3  /* an expectation did not hold (the process printed its FAIL line) */
+#define EXIT_ABORTED 4 /* another process failed first; this one gave up waiting */
+#define EXIT_ERROR 70  /* the case could not be carried out as written */
+#define SHOWN_ITERATIONS 3 /* steps inside a repeat print their first iterations only */
+
+typedef long long i64;
+
+/* One process of the case, as the harness (the top process) sees it on the shared page. The
+ * SIGSEGV/SIGBUS handler records siginfo here just before the process dies of it. */
+struct slot {
+	int pid, step, in_step;
+	int signo, code;        /* what the fault handler recorded */
+	uint64_t addr;
+	int want_signo, want_code, want_has_addr; /* the open step expects this death */
+	uint64_t want_addr;
+	const char *name;
+};
+
+struct shared {
+	int events[256]; /* post / wait_for: 0 until posted (futex words) */
+	int aborted;     /* set when a process failed: every wait_for gives up */
+	int failures, errors; /* counted where they are seen */
+	int nkills;
+	struct {
+		int target, signo;
+	} kills[64]; /* what the case's kill steps sent */
+	struct slot slots[512];
+};
+
+struct step_info {
+	const char *label, *op, *where, *expected;
+};
+
+struct bytes {
+	unsigned char *p;
+	i64 n;
+};
+
+/* A /proc mapping record (smaps, proc_status): name -> integer or text. */
+struct kv {
+	int n;
+	char key[96][48];
+	char text[96][128];
+	int is_int[96];
+	i64 num[96];
+};
+
+struct wait_result {
+	int exited, status, sig, code; /* code: si_code recorded by the child, or -1000 */
+	uint64_t addr;                 /* si_addr, when code was recorded */
+};
+
+struct maps_line {
+	i64 start, end, offset, inode;
+	char perms[8], dev[16], path[256];
+};
+
+struct cstat_range { /* struct cachestat_range of <linux/mman.h> */
+	uint64_t off, len;
+};
+
+struct cstat { /* struct cachestat of <linux/mman.h> */
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+/* @@CASE_TABLES@@ */
+
+static struct shared *shared;
+static const struct step_info *const S = STEPS;
+static struct slot *me;
+static i64 PAGE;
+static char scratch[PATH_MAX];
+static char got[8192];           /* the current step's observation, as text */
+static i64 shown_iteration;      /* the innermost repeat's iteration (0 outside loops) */
+static unsigned timeout_s;
+static const char *errno_name(int e);
+static const char *signal_name(int s);
+static const char *si_code_name(int sig, int code);
+
+static void say(const char *fmt, ...)
+{
+	char line[9000];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof line - 2)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	/* one write per line: processes of the case print concurrently */
+	if (write(1, line, n) < 0)
+		_exit(EXIT_ERROR);
+}
+
+static void got_text(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(got, sizeof got, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- events and abort: futex words on the shared page ---- */
+static long futex(int *word, int op, int val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+static void abort_case(void)
+{
+	__atomic_store_n(&shared->aborted, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 256; i++)
+		futex(&shared->events[i], FUTEX_WAKE, INT_MAX, NULL);
+}
+
+static void post(int event)
+{
+	__atomic_store_n(&shared->events[event], 1, __ATOMIC_SEQ_CST);
+	futex(&shared->events[event], FUTEX_WAKE, INT_MAX, NULL);
+}
+
+static void wait_for(int event)
+{
+	struct timespec slice = {0, 50 * 1000 * 1000};
+	while (!__atomic_load_n(&shared->events[event], __ATOMIC_SEQ_CST)) {
+		if (__atomic_load_n(&shared->aborted, __ATOMIC_SEQ_CST))
+			_exit(EXIT_ABORTED); /* another process failed: this case is over */
+		futex(&shared->events[event], FUTEX_WAIT, 0, &slice);
+	}
+}
+
+/* ---- fault capture: record siginfo, return, fault again and die by the signal ---- */
+static void on_fault(int sig, siginfo_t *info, void *context)
+{
+	(void)context;
+	me->signo = sig;
+	me->code = info->si_code;
+	me->addr = (uint64_t)(uintptr_t)info->si_addr;
+}
+
+static void begin_process(const char *name)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_fault;
+	/* SA_RESETHAND: the disposition is the default again when the handler returns, so the
+	 * faulting access runs again and the process dies by that very signal */
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core);
+	prctl(PR_SET_DUMPABLE, 0); /* no core_pattern helper dumps an expected fault either */
+	me = &shared->slots[getpid() % 512];
+	memset(me, 0, sizeof *me);
+	me->name = name;
+	me->pid = getpid();
+	alarm(timeout_s + 2); /* a backstop, should the top process be gone */
+}
+
+/* ---- steps: begin, then ok() or fail() ---- */
+static void begin(int k)
+{
+	me->step = k;
+	me->want_signo = 0;
+	me->in_step = 1;
+	got[0] = 0;
+}
+
+static void expect_signal(int signo, int code, int has_addr, i64 addr)
+{
+	me->want_signo = signo;
+	me->want_code = code;
+	me->want_has_addr = has_addr;
+	me->want_addr = (uint64_t)addr;
+}
+
+static void ok(int k)
+{
+	me->in_step = 0;
+	if (shown_iteration < SHOWN_ITERATIONS)
+		say("  %s step %s (%s): %s", me->name, S[k].label, S[k].op, got[0] ? got : "success");
+}
+
+static void fail(int k)
+{
+	say("FAIL %s step %s (%s): expected %s, got %s   [%s]", me->name, S[k].label, S[k].op,
+	    S[k].expected, got[0] ? got : "success", S[k].where);
+	__atomic_add_fetch(&shared->failures, 1, __ATOMIC_SEQ_CST);
+	abort_case();
+	_exit(EXIT_FAILED);
+}
+
+static void case_error(int k, const char *message)
+{
+	say("ERROR %s step %s (%s): %s   [%s]", me->name, S[k].label, S[k].op, message,
+	    S[k].where);
+	__atomic_add_fetch(&shared->errors, 1, __ATOMIC_SEQ_CST);
+	abort_case();
+	_exit(EXIT_ERROR);
+}
+
+/* ---- observations as text ---- */
+static void got_errno(int e)
+{
+	got_text("errno %s", errno_name(e));
+}
+
+static void got_int(i64 v)
+{
+	got_text("success, value %lld", v);
+}
+
+static void got_addr(i64 v)
+{
+	got_text("success, value %#llx", v);
+}
+
+static void got_bytes(struct bytes b)
+{
+	char *out = got + snprintf(got, sizeof got, "success, value {hex ");
+	for (i64 i = 0; i < b.n && i < 48; i++)
+		out += sprintf(out, "%02x", b.p[i]);
+	sprintf(out, "%s} (%lld bytes)", b.n > 48 ? "..." : "", b.n);
+}
+
+static void got_list(struct bytes b)
+{
+	char *out = got + snprintf(got, sizeof got, "success, value [");
+	for (i64 i = 0; i < b.n && i < 64; i++)
+		out += sprintf(out, "%s%d", i ? ", " : "", b.p[i]);
+	sprintf(out, "%s]", b.n > 64 ? ", ..." : "");
+}
+
+static void got_wait(struct wait_result w)
+{
+	if (w.exited)
+		got_text("success, value {exit: %d}", w.status);
+	else if (w.code != -1000)
+		got_text("success, value {signal: %s, si_code: %s, si_addr: %#llx}", signal_name(w.sig),
+			 si_code_name(w.sig, w.code), (unsigned long long)w.addr);
+	else
+		got_text("success, value {signal: %s}", signal_name(w.sig));
+}
+
+/* ---- arithmetic as the case language defines it (Python's floor division) ---- */
+static i64 floordiv(i64 a, i64 b)
+{
+	if (b == 0) {
+		say("ERROR %s: division by zero in an expression", me->name);
+		_exit(EXIT_ERROR);
+	}
+	i64 q = a / b;
+	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static i64 floormod(i64 a, i64 b)
+{
+	return a - floordiv(a, b) * b;
+}
+
+static i64 min_(i64 a, i64 b)
+{
+	return a < b ? a : b;
+}
+
+static i64 max_(i64 a, i64 b)
+{
+	return a > b ? a : b;
+}
+
+static i64 align_up(i64 x, i64 a)
+{
+	return -floordiv(-x, a) * a;
+}
+
+static i64 align_down(i64 x, i64 a)
+{
+	return floordiv(x, a) * a;
+}
+
+/* ---- memory: real CPU accesses through libc's memmove, never folded away by the compiler ---- */
+static void *(*volatile mem_move)(void *, const void *, size_t) = memmove;
+
+static struct bytes load(i64 addr, i64 n)
+{
+	struct bytes b = {calloc(n > 0 ? n : 1, 1), n};
+	mem_move(b.p, (void *)(uintptr_t)addr, (size_t)n);
+	return b;
+}
+
+static void store(i64 addr, const void *data, i64 n)
+{
+	mem_move((void *)(uintptr_t)addr, data, (size_t)n);
+}
+
+static int bytes_eq(struct bytes b, const char *want, i64 n)
+{
+	return b.n == n && memcmp(b.p, want, n) == 0;
+}
+
+/* an 's' field of a struct format read back as text: trailing NULs removed */
+static int field_text_eq(struct bytes b, i64 off, i64 size, const char *want)
+{
+	i64 n = size;
+	while (n > 0 && b.p[off + n - 1] == 0)
+		n--;
+	return (i64)strlen(want) == n && memcmp(b.p + off, want, n) == 0;
+}
+
+static void put_int(unsigned char *at, int size, i64 value)
+{
+	for (int i = 0; i < size; i++) /* little-endian */
+		at[i] = (unsigned char)((uint64_t)value >> (8 * i));
+}
+
+static i64 field_int(struct bytes b, i64 off, int size, int is_signed)
+{
+	uint64_t v = 0;
+	for (int i = size - 1; i >= 0; i--) /* little-endian, as '<' says */
+		v = v << 8 | b.p[off + i];
+	if (is_signed && size < 8 && (v >> (8 * size - 1)) & 1)
+		v |= ~(uint64_t)0 << (8 * size);
+	return (i64)v;
+}
+
+/* ---- /proc/self/smaps, /proc/self/maps, /proc/self/status ---- */
+static void kv_add(struct kv *r, const char *key, const char *rest)
+{
+	if (r->n >= 96)
+		return;
+	int i = r->n++;
+	snprintf(r->key[i], sizeof r->key[i], "%s", key);
+	while (*rest == ' ' || *rest == '\t')
+		rest++;
+	snprintf(r->text[i], sizeof r->text[i], "%s", rest);
+	r->text[i][strcspn(r->text[i], "\n")] = 0;
+	char *end;
+	r->num[i] = strtoll(r->text[i], &end, 10);
+	r->is_int[i] = end != r->text[i] && r->text[i][0] >= '0' && r->text[i][0] <= '9' &&
+		       (*end == 0 || *end == ' ');
+}
+
+static int kv_find(const struct kv *r, const char *key)
+{
+	for (int i = 0; i < r->n; i++)
+		if (strcmp(r->key[i], key) == 0)
+			return i;
+	return -1;
+}
+
+/* field KEY compared with OP to an integer (when the expectation is one) or to TEXT */
+enum { EQ, NE, GT, GE, LT, LE };
+static int cmp(i64 have, int op, i64 want)
+{
+	switch (op) {
+	case EQ: return have == want;
+	case NE: return have != want;
+	case GT: return have > want;
+	case GE: return have >= want;
+	case LT: return have < want;
+	default: return have <= want;
+	}
+}
+
+static int kv_cmp(const struct kv *r, const char *key, int op, int want_is_int, i64 want,
+		  const char *text)
+{
+	int i = kv_find(r, key);
+	if (i < 0)
+		return 0;
+	if (r->is_int[i] && want_is_int)
+		return cmp(r->num[i], op, want);
+	if (op == EQ || op == NE) /* text against text, or a number against text: never equal */
+		return (op == EQ) == (!r->is_int[i] && strcmp(r->text[i], text) == 0);
+	return 0; /* an order between text and a number does not exist */
+}
+
+static i64 kv_int(const struct kv *r, const char *key)
+{
+	int i = kv_find(r, key);
+	if (i < 0 || !r->is_int[i]) {
+		say("ERROR %s: the record has no integer field %s", me->name, key);
+		_exit(EXIT_ERROR);
+	}
+	return r->num[i];
+}
+
+static void got_kv(const struct kv *r, const char *const *keys, int nkeys)
+{
+	char *out = got + snprintf(got, sizeof got, "success, value {");
+	for (int k = 0; k < nkeys; k++) {
+		int i = kv_find(r, keys[k]);
+		if (i >= 0)
+			out += snprintf(out, 200, "%s%s: %s", k ? ", " : "", keys[k], r->text[i]);
+	}
+	sprintf(out, "}");
+}
+
+/* the smaps entry of the mapping holding ADDR; -1 with errno EFAULT when nothing is mapped there */
+static int read_smaps(i64 addr, struct kv *r)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int found = 0;
+	memset(r, 0, sizeof *r);
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long start, end;
+		char *colon = strchr(line, ':');
+		char *space = strchr(line, ' ');
+		int header = strchr(line, '-') && (!colon || (space && space < colon));
+		if (header && sscanf(line, "%llx-%llx", &start, &end) == 2) {
+			if (found)
+				break;
+			if (start <= (unsigned long long)addr && (unsigned long long)addr < end) {
+				char num[32];
+				found = 1;
+				snprintf(num, sizeof num, "%llu", start);
+				kv_add(r, "start", num);
+				snprintf(num, sizeof num, "%llu", end);
+				kv_add(r, "end", num);
+			}
+		} else if (found && colon) {
+			*colon = 0;
+			kv_add(r, line, colon + 1);
+		}
+	}
+	fclose(f);
+	if (!found)
+		errno = EFAULT;
+	return found ? 0 : -1;
+}
+
+static int read_status(struct kv *r)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[512];
+	memset(r, 0, sizeof *r);
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		char *colon = strchr(line, ':');
+		if (colon && strncmp(line, "Vm", 2) == 0) {
+			*colon = 0;
+			kv_add(r, line, colon + 1);
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static int read_maps(i64 addr, struct maps_line *m)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	memset(m, 0, sizeof *m);
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long start, end, offset, inode;
+		int used = 0;
+		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %n", &start, &end, m->perms, &offset,
+			   m->dev, &inode, &used) < 6)
+			continue;
+		if (start <= (unsigned long long)addr && (unsigned long long)addr < end) {
+			m->start = start, m->end = end, m->offset = offset, m->inode = inode;
+			snprintf(m->path, sizeof m->path, "%s", used ? line + used : "");
+			m->path[strcspn(m->path, "\n")] = 0;
+			fclose(f);
+			return 0;
+		}
+	}
+	fclose(f);
+	errno = EFAULT;
+	return -1;
+}
+
+/* ---- deaths: judged by the step they ended, whichever process reaps them ---- */
+static int killed_by_case(int pid, int sig)
+{
+	int n = __atomic_load_n(&shared->nkills, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < n && i < 64; i++)
+		if (shared->kills[i].signo == sig &&
+		    (shared->kills[i].target == pid || shared->kills[i].target <= 0))
+			return 1;
+	return 0;
+}
+
+/* REAPED_BY_CASE: a `wait` step reaped it. Such a child, killed by the case's own kill in a step
+ * that expected no signal, is judged by that wait alone (the contract's one excuse). */
+static void judge_death(int pid, int sig, int reaped_by_case)
+{
+	struct slot *s = &shared->slots[pid % 512];
+	int excused = reaped_by_case && killed_by_case(pid, sig);
+	int failed = 1;
+	if (s->pid != pid || !s->in_step) {
+		if (!excused)
+			say("FAIL %s died by %s outside any step", s->pid == pid ? s->name : "a process",
+			    signal_name(sig));
+		failed = !excused;
+	} else {
+		const struct step_info *k = &S[s->step];
+		int recorded = s->signo == sig;
+		char seen[256];
+		int n = snprintf(seen, sizeof seen, "%s", signal_name(sig));
+		if (recorded)
+			snprintf(seen + n, sizeof seen - n, "/%s at %#llx", si_code_name(sig, s->code),
+				 (unsigned long long)s->addr);
+		int matches = s->want_signo == sig &&
+			      (s->want_code == -1000 || (recorded && s->code == s->want_code)) &&
+			      (!s->want_has_addr || (recorded && s->addr == s->want_addr));
+		if (excused && !s->want_signo) {
+			say("  %s step %s (%s): %s (the case's kill; its wait judges it)", s->name,
+			    k->label, k->op, seen);
+			failed = 0;
+		} else if (matches) {
+			say("  %s step %s (%s): %s", s->name, k->label, k->op, seen);
+			failed = 0;
+		} else {
+			say("FAIL %s step %s (%s): expected %s, got %s   [%s]", s->name, k->label,
+			    k->op, k->expected, seen, k->where);
+		}
+	}
+	if (failed)
+		__atomic_add_fetch(&shared->failures, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- wait(2) as the case language reports it ---- */
+static int wait_child(i64 pid, struct wait_result *w)
+{
+	int status;
+	if (waitpid((pid_t)pid, &status, 0) < 0)
+		return -1;
+	w->exited = WIFEXITED(status);
+	w->status = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+	w->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	w->code = -1000;
+	struct slot *s = &shared->slots[pid % 512];
+	if (!w->exited && s->pid == pid && s->signo == w->sig) {
+		w->code = s->code; /* the child's fault handler recorded its siginfo */
+		w->addr = s->addr;
+	}
+	if (!w->exited)
+		judge_death((int)pid, w->sig, 1);
+	return 0;
+}
+
+/* kill(2), recorded first: a waited child the case itself killed is judged by its wait */
+static int kill_recorded(i64 pid, int sig)
+{
+	int i = __atomic_fetch_add(&shared->nkills, 1, __ATOMIC_SEQ_CST);
+	if (i < 64) {
+		shared->kills[i].target = (int)pid;
+		shared->kills[i].signo = sig;
+	}
+	return kill((pid_t)pid, sig);
+}
+
+/* ---- the scratch folder ---- */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void make_scratch(const char *parent)
+{
+	snprintf(scratch, sizeof scratch, "%s/mmapconf-repro-XXXXXX", parent);
+	if (!mkdtemp(scratch)) {
+		say("ERROR setup: cannot make a scratch folder in %s: %s", parent, strerror(errno));
+		exit(2);
+	}
+}
+
+static const char *in_scratch(const char *name)
+{
+	static char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s/%s", scratch, name);
+	return path;
+}
+
+static const char *proc_fd(i64 fd)
+{
+	static char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%lld", fd);
+	return path;
+}
+
+/* ---- the top process: run the case in its own process group, reap and judge every process ---- */
+static void run_case(void);
+static volatile sig_atomic_t timed_out;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	timed_out = 1;
+}
+
+int main(int argc, char **argv)
+{
+	PAGE = sysconf(_SC_PAGESIZE);
+	shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		return 2;
+	if (SCRATCH_PARENT[0]) /* the backing's folder, or the filesystem under test given */
+		make_scratch(argc > 1 ? argv[1] : SCRATCH_PARENT);
+	timeout_s = TIMEOUT_S;
+	/* orphaned case processes come back to us, so every one is reaped and judged */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	pid_t top = fork();
+	if (top == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		run_case();
+		_exit(EXIT_DONE);
+	}
+	setpgid(top, top);
+	struct sigaction on_timeout = {.sa_handler = on_alarm}; /* no SA_RESTART: waitpid stops */
+	sigaction(SIGALRM, &on_timeout, NULL);
+	alarm(timeout_s);
+	int failures, errors = 0, status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, 0)) != 0) {
+		if (pid < 0) {
+			if (errno == EINTR && !timed_out)
+				continue;
+			break;
+		}
+		if (WIFSIGNALED(status)) {
+			int before = shared->failures;
+			judge_death(pid, WTERMSIG(status), 0);
+			if (shared->failures != before)
+				abort_case();
+		} else if (WEXITSTATUS(status) != EXIT_DONE && WEXITSTATUS(status) != EXIT_FAILED &&
+			   WEXITSTATUS(status) != EXIT_ERROR && WEXITSTATUS(status) != EXIT_ABORTED) {
+			say("ERROR pid %d exited with status %d before finishing its steps", pid,
+			    WEXITSTATUS(status));
+			errors++;
+			abort_case();
+		} else if (WEXITSTATUS(status) != EXIT_DONE) {
+			abort_case();
+		}
+	}
+	failures = shared->failures;
+	errors += shared->errors;
+	if (timed_out) {
+		kill(-top, SIGKILL);
+		while (waitpid(-1, &status, 0) > 0)
+			;
+	}
+	if (scratch[0])
+		nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (timed_out) {
+		say("TIMEOUT after %u s", timeout_s);
+		return 1;
+	}
+	if (errors) {
+		say("ERROR");
+		return 2;
+	}
+	say(failures ? "FAIL" : "PASS");
+	return failures ? 1 : 0;
+}
