@@ -28,6 +28,9 @@ WORKER_EXIT_S = 10.0  # a worker asked to stop kills its case and cleans up well
 _LENGTH = struct.Struct("=I")
 MAX_FRAME = 256 << 20
 FRAME_S = 1.0  # a result frame, once begun, arrives whole within this
+# A worker that has not answered within its case's timeout plus this (set-up, clean-up of a
+# large scratch folder) is stuck: it is killed and its item ends as error.
+WORKER_GRACE_S = 10.0
 
 
 class ChannelError(Exception):
@@ -98,15 +101,17 @@ class _Worker:
         interrupt.unblock(mask)
         os.close(from_harness)
         os.close(to_harness)
-        self.pid, self.index = pid, STOP
+        self.pid, self.index, self.deadline = pid, STOP, 0.0
         self.to_worker, self.from_worker = to_worker, from_worker
 
     @property
     def fds(self) -> tuple[int, int]:
         return self.to_worker, self.from_worker
 
-    def give(self, index: int) -> None:
+    def give(self, index: int, timeout: float = 0.0) -> None:
+        """Hand it item ``index``, whose case may take ``timeout`` seconds."""
         self.index = index
+        self.deadline = time.monotonic() + timeout + WORKER_GRACE_S
         send_frame(self.to_worker, index)
 
     def receive(self) -> tuple[int, Result]:
@@ -197,11 +202,13 @@ def run_parallel_indexed(
         for _ in range(min(jobs, len(items))):
             worker = _Worker(runner, items, workers)
             workers.append(worker)
-            worker.give(next(todo))
+            _give(worker, items, next(todo))
         busy = list(workers)
         while busy:
             for worker in _ready(busy):
                 try:
+                    if time.monotonic() > worker.deadline:
+                        raise ChannelError("no answer within its case's timeout")
                     index, result = worker.receive()
                 except (ChannelError, OSError):
                     # The worker died under its item (or broke its channel): that item errs,
@@ -218,28 +225,36 @@ def run_parallel_indexed(
                         worker = _Worker(runner, items, workers)
                         workers.append(worker)
                         busy.append(worker)
-                        worker.give(index)
+                        _give(worker, items, index)
                     continue
                 yield index, result
                 index = next(todo, STOP)
                 if index == STOP:
                     busy.remove(worker)
-                worker.give(index)
+                _give(worker, items, index)
     finally:
         with interrupt.deferred():
             _stop(workers)
 
 
+def _give(worker: _Worker, items: list[Item], index: int) -> None:
+    case = items[index].case if index != STOP else None
+    worker.give(index, case.timeout if case else 0.0)
+
+
 def _ready(busy: list[_Worker]) -> list[_Worker]:
+    """The workers that answered, or are past their deadline."""
     poller = select.poll()
     for w in busy:
         poller.register(w.from_worker, select.POLLIN)
     while True:
+        wait = max(0.0, min(w.deadline for w in busy) - time.monotonic())
         try:
-            fds = {fd for fd, _ in poller.poll()}
+            fds = {fd for fd, _ in poller.poll(wait * 1000)}
         except InterruptedError:
             continue
-        return [w for w in busy if w.from_worker in fds]
+        late = time.monotonic()
+        return [w for w in busy if w.from_worker in fds or late > w.deadline]
 
 
 def _stop(workers: list[_Worker]) -> None:
