@@ -27,6 +27,13 @@ def runner_for(config: pytest.Config) -> Runner:
     return runner
 
 
+def close_runner(config: pytest.Config) -> None:
+    """Stop what the runner started in this process (the native executor's fork server)."""
+    runner = config.stash.get(_RUNNER, None)
+    if runner is not None:
+        runner.close()
+
+
 def environment_for(config: pytest.Config) -> dict[str, Any]:
     """The environment report.json records, and the one a baseline is judged in."""
     env = config.stash.get(_ENVIRONMENT, None)

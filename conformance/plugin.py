@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conformance import options
+from conformance import engine, options
 from conformance.collect import CaseFile, InvalidCase, is_case_file
 from conformance.item import CaseItem
 from conformance.xreport import ATTR, ReportWriter, attach, result_of
@@ -29,6 +29,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # an xdist worker reports to its controller
     if folder is not None and not hasattr(config, "workerinput"):
         config.pluginmanager.register(ReportWriter(config, folder), "mmapconf-report")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    engine.close_runner(config)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:

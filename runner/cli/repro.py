@@ -53,15 +53,11 @@ def cmd_repro(args: argparse.Namespace) -> int:
     name = f"{case.id}[{backing.name}]"
     why = backing.unavailable or skip_reason(case, target)
     if why:
-        print(
-            f"mmapconf repro: {name} is skipped here ({why}): nothing to reproduce", file=sys.stderr
-        )
-        return 2
+        raise UsageError(f"{name} is skipped here ({why}): nothing to reproduce")
     try:
         source = generate(case, target)
     except Unreproducible as e:
-        print(f"mmapconf repro: {name} has no faithful C form: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{name} has no faithful C form: {e}") from None
     if args.output:
         args.output.write_text(source)
         print(

@@ -83,6 +83,11 @@ def generate(case: Case, target: Target) -> str:
 
 class _Program:
     def __init__(self, case: Case, target: Target):
+        if case.provision is not None:
+            raise Unreproducible(
+                "its provision (a fresh mount or files with inode flags) is made by the harness "
+                "before the case; the C file makes no mounts and sets no inode flags"
+            )
         self.case, self.target = case, target
         self.kinds = bound_names(case)
         self.expr = CExpr(self.kinds)

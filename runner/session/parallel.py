@@ -154,6 +154,9 @@ def _worker_main(
     except BaseException:
         code = 1
     finally:
+        # The harness's SIGTERM (its stop) must not cut the closing short: the fork server is
+        # reaped here, so none outlives its worker and its CPU counts in the harness's children.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         with contextlib.suppress(BaseException):
             runner.close()  # reaped here, its CPU counts in the harness's children's
         with interrupt.deferred():

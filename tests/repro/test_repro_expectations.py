@@ -116,7 +116,7 @@ KINDS = {
         "{value: {signal: SIGBUS, si_code: BUS_ADRERR}}",
         "{value: {signal: SIGSEGV}}",
         "value {signal: SIGSEGV}",
-        "{signal: SIGBUS, si_code: BUS_ADRERR}",
+        "{signal: SIGBUS, si_code: BUS_ADRERR, si_addr: 0x",
     ),
     "signal": (
         "",
@@ -168,8 +168,7 @@ def _case(context: str, kind: str, right: bool) -> tuple[str, str, str]:
     if context == "process":
         return head + "processes:\n  p:\n    steps:\n" + _steps(body, 6), "p", str(n)
     # a fork child that nobody waits for: the top process reaps and judges it
-    inner = _steps(body, 8).replace("\n  ", "\n    ")
-    text = head + "steps:\n  - fork:\n      steps:\n" + inner + "    as: c\n"
+    text = head + "steps:\n  - fork:\n      steps:\n" + _steps(body, 8) + "    as: c\n"
     return text, "c", f"1.{n}"
 
 

@@ -14,6 +14,7 @@ import pytest
 from repro_util import reproduce, static_libc_missing, target_for
 
 from runner.lang.loader import load_suite
+from runner.repro.kinds import Unreproducible
 from runner.repro.program import skip_reason
 from runner.session.runner import Item, RunConfig, Runner
 
@@ -38,6 +39,10 @@ def test_repro_ends_as_the_engine_does(runner: Runner, item: Item) -> None:
     if why:  # `mmapconf repro` refuses these with exit 2 (tests/repro/test_repro_cli.py)
         assert engine.outcome == "skipped", (engine.outcome, engine.reason)
         return
+    if item.case.provision is not None:  # refused in one line (test_repro_cli.py): no C form
+        with pytest.raises(Unreproducible, match="provision"):
+            reproduce(item.case, item.backing)
+        pytest.skip(f"no C form (provision); the engine: {engine.outcome}")
     repro = reproduce(item.case, item.backing)
     failing = sorted({f"{s['process']} step {s['step']}" for s in engine.steps if s["ok"] is False})
     assert (repro.outcome, repro.failing) == (engine.outcome, failing), (

@@ -32,18 +32,19 @@ _TOO_LARGE = object()
 # A program reports each step outside a loop once, and each step inside one at most twice (its
 # first pass, its failure): far fewer records than this for any case the validator accepts.
 MAX_RECORDS = 100_000
-_PROGRAMS: dict[tuple[int, str, bool], Program] = {}
+_PROGRAMS: dict[tuple[int, str, bool], tuple[Case, Program]] = {}
 
 
 def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
-    """Compiled once per case and backing kind: a repeated item pays nothing again."""
+    """Compiled once per case and backing kind: a repeated item pays nothing again. The entry
+    holds its case, so the id it is found by cannot be reused by another case meanwhile."""
     key = (id(case), facts.backing or "", has_scratch)
-    program = _PROGRAMS.get(key)
-    if program is None or len(_PROGRAMS) > 4096:
-        if len(_PROGRAMS) > 4096:
+    entry = _PROGRAMS.get(key)
+    if entry is None or entry[0] is not case:
+        if len(_PROGRAMS) >= 4096:
             _PROGRAMS.clear()
-        program = _PROGRAMS[key] = Compiler(case, facts, has_scratch).compile()
-    return program
+        entry = _PROGRAMS[key] = (case, Compiler(case, facts, has_scratch).compile())
+    return entry[1]
 
 
 def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -> Execution:

@@ -191,7 +191,7 @@ typedef struct step {
   expr_t want_addr;
   pattern *want;
   i64 nenv, env[16];  /* slots the expectation's expressions read: reported with the step */
-  i64 runerror;       /* K_RUNERROR: the message (a case that cannot run as written) */
+  i64 runerror;       /* string index + 1 of the error a case that cannot run as written gets */
   int nuntil;
   i64 until[16];
   i64 var;
@@ -1675,7 +1675,6 @@ static void close_all_but(int keep) {
   if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
   if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
     for (int fd = keep + 1; fd < 4096; fd++) close(fd);
-  if (keep != 3 && keep > 3) {}
 }
 static void case_child(int fd, const char *scratch, i64 *program, size_t words) {
   setpgid(0, 0);
@@ -1691,10 +1690,9 @@ static void case_child(int fd, const char *scratch, i64 *program, size_t words) 
   scratch_alloc(1);
   case_main();
 }
-static void serve_one(struct msghdr *mh, i64 *req, size_t n, int fd, int prog_fd) {
+static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
   /* RUN: timeout_ns, program words, scratch (string), confinement spec (the rest) */
   if (n < 4 || req[0] != CTL_RUN) fatal("mmapconf-exec: bad request");
-  (void)mh;
   i64 timeout = req[1], words = req[2], slen = req[3];
   if (words <= 0 || words > (64 << 20) / 8 || slen < 0 || slen >= PATH_MAX ||
       4 + (slen + 7) / 8 > (i64)n)
@@ -1730,8 +1728,9 @@ static void serve_one(struct msghdr *mh, i64 *req, size_t n, int fd, int prog_fd
   ctl_send(CTL_FINISHED, pid, 0);
 }
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD (started by mmapconf)\n", argv[0]);
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD [HARNESS] (started by mmapconf)\n",
+            argv[0]);
     return 2;
   }
   control_fd = atoi(argv[1]);
@@ -1766,6 +1765,6 @@ int main(int argc, char **argv) {
       fatal("mmapconf-exec: a request without its report channel");
     int fd;
     memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    serve_one(&mh, req, (size_t)n / 8, fd, prog_fd);
+    serve_one(req, (size_t)n / 8, fd, prog_fd);
   }
 }

@@ -18,11 +18,12 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runner.engine import libc
+from runner.engine import interrupt, libc
 from runner.engine.arena import Arena
 from runner.engine.native.build import executor_path
 
@@ -110,14 +111,21 @@ class ForkServer:
         self.program_fd = libc.memfd_create("mmapconf-program", 0)
         binary = str(executor_path())
         fds = (theirs.fileno(), arena.fd, self.program_fd)
+        # The harness's command line as a last argument: `ps` (and a test looking for a run's
+        # processes) shows which run the server and its case processes belong to.
+        harness = " ".join(sys.argv)[:512]
         self.proc = subprocess.Popen(
-            [binary, *map(str, fds)], pass_fds=fds, stdin=subprocess.DEVNULL
+            [binary, *map(str, fds), harness], pass_fds=fds, stdin=subprocess.DEVNULL
         )
         theirs.close()
         self.pid = os.getpid()
+        self.closed = False
 
     def close(self) -> None:
         """End of input ends the server; waiting for it counts its CPU (and its cases') in ours."""
+        if self.closed:
+            return
+        self.closed = True
         self.control.close()
         try:
             self.proc.wait(timeout=2)
@@ -145,15 +153,43 @@ class ForkServer:
             req.extend(confinement)
             socket.send_fds(self.control, [req.tobytes()], [theirs.fileno()])
             theirs.close()
-            return self._collect(ours, time.monotonic() + timeout, on_record)
+            out = CaseRun()
+            try:
+                return self._collect(ours, time.monotonic() + timeout, on_record, out)
+            except BaseException:
+                # An interrupt (or a broken server) must not leave the case running: kill its
+                # group and let the server reap it before the next case.
+                with interrupt.deferred():
+                    self._kill(out.pgid)
+                    self._finish(out)
+                    self.close()  # an interrupted run is ending: nothing of it stays behind
+                raise
         finally:
             ours.close()
             theirs.close()
 
+    def _finish(self, out: CaseRun) -> None:
+        """Wait (bounded) for the server's FINISHED after a kill; a server that does not
+        answer is killed, and the next case starts a new one."""
+        end = time.monotonic() + GRACE_S
+        while time.monotonic() < end:
+            if not select.select([self.control], [], [], max(end - time.monotonic(), 0))[0]:
+                break
+            try:
+                if self._control(out):
+                    return
+            except (OSError, RuntimeError):
+                break
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+
     def _collect(
-        self, sock: socket.socket, deadline: float, on_record: Callable[[bytes], bool]
+        self,
+        sock: socket.socket,
+        deadline: float,
+        on_record: Callable[[bytes], bool],
+        out: CaseRun,
     ) -> CaseRun:
-        out = CaseRun()
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         poller.register(self.control, select.POLLIN)
@@ -216,7 +252,7 @@ def server_for(arena: NativeArena) -> ForkServer:
     """This process's fork server (a forked ``-n`` worker starts its own)."""
     pid = os.getpid()
     srv = _servers.get(pid)
-    if srv is None or srv.arena is not arena or srv.proc.poll() is not None:
+    if srv is None or srv.closed or srv.arena is not arena or srv.proc.poll() is not None:
         srv = _servers[pid] = ForkServer(arena)
     return srv
 
