@@ -262,9 +262,10 @@ def _write(folder: str, name: str, value: str) -> None:
         os.close(fd)
 
 
-def _remove_cgroup(path: str) -> None:
-    """Kill what is left in it (a SIGKILLed owner's case), then remove it."""
-    for _ in range(50):
+def _remove_cgroup(path: str, tries: int = 50) -> None:
+    """Kill what is left in it (a SIGKILLed owner's case), then remove it. A cgroup that still
+    holds an unreaped zombie (where init does not reap) stays busy: a later sweep tries again."""
+    for _ in range(tries):
         try:
             os.rmdir(path)
             return
@@ -406,7 +407,7 @@ def sweep(scratch_dirs: list[str]) -> list[str]:
             for parent in _cgroup_parents(controller):
                 for tag in _listdir(parent):
                     if OWNER_RE.match(tag) and not owner_alive(tag):
-                        _remove_cgroup(os.path.join(parent, tag))
+                        _remove_cgroup(os.path.join(parent, tag), tries=2)
                         removed.append(os.path.join(parent, tag))
     for d in dict.fromkeys(scratch_dirs):
         for name in _listdir(d):

@@ -30,9 +30,9 @@ MAX_MESSAGES = 20_000
 KEEP_FIRST_MESSAGES = 2_000
 # Hard bounds on the reports kept of one case, whatever it sends: forged ones (a start without
 # its end, say) cannot be compacted away. Past them the case ends as error.
-MAX_KEPT_REPORTS = 50_000
+MAX_KEPT_REPORTS = 25_000
 MAX_KEPT_BYTES = 64 << 20
-SETUP_GRACE_S = 1.0
+SETUP_GRACE_S = 0.25
 MAX_OUTPUT = 64 << 10  # of the case's stdout and stderr, kept in the result
 
 
@@ -221,7 +221,7 @@ def _drain(
             pending[msg["pid"]] = msg["expect"]
         elif msg["t"] == "end":
             pending.pop(msg["pid"], None)
-        if out.received % 256 == 0 and time.monotonic() >= deadline:
+        if out.received % 64 == 0 and time.monotonic() >= deadline:
             return False  # a flood must not hold us past the deadline: the loop times out
 
 

@@ -200,7 +200,8 @@ def test_3_an_abort_word_left_set_cannot_pass_a_wrong_case(tmp_path, monkeypatch
     results = run_text(
         tmp_path, WRONG_TWO_PROCESS + "---\n" + WRONG_TWO_PROCESS.replace("wrong-two", "wrong-2")
     )
-    assert {r.outcome for r in results.values()} == {"error"}, results
+    # error (the abort is unexplained), or failed where b posted before a waited: never passed
+    assert {r.outcome for r in results.values()} <= {"error", "failed"}, results
     assert len({id(a) for a in made}) == 2, "two cases shared one arena"
 
 
@@ -337,7 +338,7 @@ def test_6_a_flood_of_forged_reports_is_bounded_in_memory_and_time(tmp_path):
     took = time.monotonic() - start
     assert took <= 2 + 1, f"a 2 s case took {took:.1f} s"
     assert result.outcome in ("timeout", "error"), result
-    assert len(result.steps) <= 50_000
+    assert len(result.steps) <= 25_000
 
 
 def test_6_tmpfs_scratch_is_size_limited(tmp_path):
