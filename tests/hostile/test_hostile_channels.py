@@ -152,11 +152,13 @@ def test_whatever_a_worker_sends_the_pool_ends_in_time_and_others_keep_their_out
 
     def lying_worker(runner, items, inbox, outbox, parent_pid, mask):
         if first[0]:
-            parallel.recv_frame(inbox)
-            os.write(outbox, garbage)
-            if stall:
-                time.sleep(30)
-            os._exit(0)
+            try:  # a forked copy of this test process: it must never return into pytest
+                parallel.recv_frame(inbox)
+                os.write(outbox, garbage)
+                if stall:
+                    time.sleep(30)
+            finally:
+                os._exit(0)
         real(runner, items, inbox, outbox, parent_pid, mask)
 
     monkeypatch.setattr(parallel, "_worker_main", lying_worker)
