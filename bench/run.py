@@ -8,6 +8,7 @@ moves far less than the milliseconds) and from different machines can be compare
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
@@ -68,11 +69,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def taken_at() -> str:
+    """When and under what load: the README's figures say both (issue 17)."""
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{now}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+
+
 def header(paths: list[str]) -> None:
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"mmapconf benchmark: python {platform.python_version()}, "
-        f"kernel {os.uname().release}, {os.cpu_count()} CPUs, load average {load}"
+        f"kernel {os.uname().release}, {os.cpu_count()} CPUs; started {taken_at()}"
     )
     print(f"catalogue: {' '.join(paths)}   (times are wall clock unless marked cpu)")
 
@@ -242,8 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if VERDICTS:
         print("\n## targets of issues 8 and 13 (printed, not asserted)")
         print("\n".join(VERDICTS))
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nbenchmark took {time.perf_counter() - start:.1f} s; load average now {load}")
+    print(f"\nbenchmark took {time.perf_counter() - start:.1f} s; finished {taken_at()}")
     return 0
 
 

@@ -95,7 +95,8 @@ class ReportWriter:
         results = sorted(self.results.values(), key=self._key)
         duration = time.monotonic() - self.start
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        output = Output(self.folder, baseline=baseline_for(self.config))
+        full = bool(self.config.getoption("mmapconf_full_traces"))
+        output = Output(self.folder, baseline=baseline_for(self.config), full_traces=full)
         self.finished = conclude(
             self.env, results, duration, output, interrupted_by=130 if interrupted else None
         )

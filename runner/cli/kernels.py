@@ -15,6 +15,7 @@ from runner.report.model import counts_text, gate_exit_code, gate_failures, load
 from runner.session.filesystems import parse_fs_list
 from runner.session.options import OPTIONS
 from runner.vm import kernels
+from runner.vm.arch import parse_spec, unknown_spec_message
 from runner.vm.reference import regenerate, write_matrix
 from runner.vm.run import run_under_kernels
 
@@ -22,20 +23,34 @@ DEFAULT_SERIES = ["6.1", "6.12", "6.18", "7.3"]
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    series = args.series or sorted(kernels.read_lock(args.lock)) or DEFAULT_SERIES
-    paths = [s for s in series if "/" in s or Path(s).exists()]
+    """`kernels fetch` and `kernels build` (which takes only the flavours that are built)."""
+    specs = args.series or sorted(kernels.read_lock(args.lock)) or DEFAULT_SERIES
+    paths = [s for s in specs if "/" in s or Path(s).exists()]
     if paths:
         raise UsageError(
             f"{', '.join(paths)}: a path, not a Debian series; "
             "a kernel of your own needs no fetch: `mmapconf run --kernel PATH`"
         )
+    problem = _spec_problem(specs, args.kernels_command == "build")
+    if problem:
+        raise UsageError(problem)
     try:
-        trees = kernels.fetch(series, args.lock, update_lock=args.update_lock)
+        trees = kernels.fetch(specs, args.lock, update_lock=args.update_lock)
     except (LookupError, RuntimeError, OSError) as e:
         raise MmapconfError(str(e)) from e
     for t in trees:
-        print(f"{t.series}\t{t.abi}\t{t.root}")
+        print(f"{t.label}\t{t.abi}\t{t.root}")
     return 0
+
+
+def _spec_problem(specs: list[str], build: bool) -> str:
+    for s in specs:
+        parsed = parse_spec(s)
+        if parsed is None:
+            return unknown_spec_message(s)
+        if build and not parsed[0].built:
+            return f"{s} is a Debian kernel: `mmapconf kernels fetch {s}`"
+    return ""
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -45,7 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"lock:  {args.lock}")
     by_abi = {t.abi: t for t in trees}
     rows = []
-    for s, p in sorted(pins.items(), key=lambda kv: kernels._series_key(kv[0])):
+    for s, p in sorted(pins.items(), key=lambda kv: kernels._spec_order(kv[0])):
         t = by_abi.pop(p.abi, None)
         rows.append((s, p.abi, p.version, "cached" if t else "not fetched"))
     for t in by_abi.values():
@@ -57,7 +72,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no kernels pinned or cached; `mmapconf kernels fetch 6.1 6.12 6.18 7.3`")
     for r in rows:
-        print(f"{r[0]:<6} {r[1]:<26} {r[2]:<22} {r[3]}")
+        print(f"{r[0]:<15} {r[1]:<26} {r[2]:<22} {r[3]}")
     return 0
 
 
@@ -76,12 +91,18 @@ def add_kernels_cli(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="kernels_command", required=True)
     f = sub.add_parser(
         "fetch",
-        help="download, extract and prepare kernels by series (6.1, 6.12, ...)",
-        description="Downloads generic amd64 Debian kernel packages with a private apt state "
-        "(never /etc/apt, never /boot). A series in the lock file gets its pinned version.",
+        help="download, extract (or build) and prepare kernels by spec (6.1, arm64-16k:6.12)",
+        description="Downloads generic Debian kernel packages (amd64, arm64, arm64-16k) with a "
+        "private apt state per architecture, and the guest root of an architecture not the "
+        "host's (never /etc/apt, never /boot); builds arm64-64k. A spec in the lock file gets "
+        "its pinned version.",
     )
     f.add_argument(
-        "series", nargs="*", help="e.g. 6.1 6.12 6.18 7.3 (default: the lock file's, or those)"
+        "series",
+        nargs="*",
+        metavar="SPEC",
+        help="SERIES (amd64) or FLAVOUR:SERIES, e.g. 6.1 7.3 arm64:6.12 arm64-16k:6.12 "
+        "arm64-64k:6.1 (default: the lock file's, or 6.1 6.12 6.18 7.3)",
     )
     f.add_argument(
         "--update-lock",
@@ -89,6 +110,16 @@ def add_kernels_cli(subparsers: Any) -> None:
         help="re-resolve each series to the newest kernel in the archive and re-pin it",
     )
     f.set_defaults(func=cmd_fetch)
+    b = sub.add_parser(
+        "build",
+        help="build a kernel no distribution ships (arm64-64k:6.1), cached like a fetched one",
+        description="Cross-builds Debian's linux-source-SERIES (pinned in the lock file) with "
+        "the config fragment shipped in runner/vm/configs/ on top of allnoconfig; about 10 "
+        "CPU-minutes, once (the build tree is kept in the kernel cache).",
+    )
+    b.add_argument("series", nargs="+", metavar="SPEC", help="e.g. arm64-64k:6.1")
+    b.add_argument("--update-lock", action="store_true", help="re-pin to the newest source")
+    b.set_defaults(func=cmd_fetch)
     ls = sub.add_parser("list", help="show pinned and cached kernels")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
@@ -146,6 +177,8 @@ def guest_filesystems(text: str | None) -> list[str]:
 def cmd_reference(args: argparse.Namespace) -> int:
     fs = guest_filesystems(args.fs)
     guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
+    guest += ["--baseline", str(args.baseline)] if args.baseline else []
+    guest += ["--executor", args.executor] if args.executor else []
     paths = regenerate(
         args.report_dir,
         args.kernel or None,
@@ -175,6 +208,16 @@ def _add_reference(sub: Any) -> None:
         "--cases", action="append", default=[], help="case paths (default: cases/article)"
     )
     ref.add_argument("--backing", default="disk,tmpfs", help="default: %(default)s")
+    ref.add_argument(
+        "--baseline",
+        type=Path,
+        help="gate each guest's run with this baseline (known deviations show as known)",
+    )
+    ref.add_argument(
+        "--executor",
+        choices=("python", "native"),
+        help="the guests' executor (default: theirs, python)",
+    )
     ref.add_argument(
         "--summary-only",
         action="store_true",

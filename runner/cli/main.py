@@ -19,6 +19,8 @@ from runner.engine import interrupt, mounts
 from runner.errors import MmapconfError, UsageError, exit_status
 from runner.lang.catalogue import render_markdown
 from runner.lang.loader import Suite, load_suite
+from runner.lang.names import flag_text
+from runner.lang.ops import OPS
 from runner.lang.selection import matches_keyword
 from runner.lang.shipped import default_paths, schema_path, shipped_baseline
 from runner.report import model
@@ -40,7 +42,7 @@ def version() -> str:
 
 PATHS_HELP = (
     "case files or folders (default: ./cases, or the catalogue shipped with mmapconf when there "
-    "is none); in a folder, the YAML files that hold cases"
+    "is none)"
 )
 
 
@@ -152,6 +154,8 @@ def _suite(args: argparse.Namespace) -> Suite:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     suite = load_suite(_paths(args))
+    for warning in suite.warnings:
+        print(f"{warning} (warning)", file=sys.stderr)
     for problem in suite.problems:
         print(problem, file=sys.stderr)
     if suite.problems:
@@ -191,7 +195,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
         return run_kernels(args)
-    if args.modules or args.machine != "microvm":
+    if args.modules or args.machine is not None:
         raise UsageError("--modules and --machine go with --kernel")
     if args.fs and args.dir:
         raise UsageError("--fs and --dir both say where the disk backing is: give one of them")
@@ -231,7 +235,7 @@ def _run(args: argparse.Namespace, suite: Suite, runner: Runner) -> int:
     baseline = Baseline.load(args.baseline, args.strict) if args.baseline else None
     env = environment.capture(runner.backings, ["mmapconf", *args.argv])
     progress = Progress(len(items) * args.repeat, verbose=args.verbose)
-    output = Output(Path(args.report_dir), args.format, baseline)
+    output = Output(Path(args.report_dir), args.format, baseline, args.full_traces)
     done = run_session(
         runner, items, env, output, jobs=args.jobs, repeat=args.repeat, on_result=progress.update
     )
@@ -258,6 +262,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
         result = runner.run_item(item).to_json()
         reason = f" ({result['reason']})" if result["reason"] else ""
         print(f"{result['name']}: {result['outcome']}{reason}")
-        print("\n".join(trace_lines(result["steps"], whole=True)))
+        assert item.case is not None
+        events = {index: name for name, index in item.case.events.items()}
+        steps = [{**s, "args": _named_args(s, events)} for s in result["steps"]]
+        print("\n".join(trace_lines(steps, whole=True)))
         worst = max(worst, 1 if model.failing(result) else 0)
     return worst
+
+
+def _named_args(step: dict, events: dict[int, str]) -> dict:
+    """A step's arguments as the case would write them: flag and event names, modes in octal."""
+    spec = OPS.get(step["op"])
+    return {
+        k: _arg_text(spec.args.get(k, "") if spec else "", k, v, events)
+        for k, v in step["args"].items()
+    }
+
+
+def _arg_text(kind: str, key: str, value: object, events: dict[int, str]) -> object:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return value
+    if kind.startswith("flags:"):
+        return flag_text(kind[len("flags:") :], value)
+    if kind == "event":
+        return events.get(value, value)
+    return oct(value) if key == "mode" else value

@@ -17,12 +17,15 @@ from runner.report import atomic
 from runner.report import baseline as bl
 from runner.report import diff as df
 from runner.report import matrix as mx
-from runner.report.formats import parse_formats, write_formats
+from runner.report.formats import parse_formats, render_one, write_formats
 from runner.report.model import gate_exit_code, load_report
+
+STDOUT = Path("-")
+OUTPUT_HELP = "write here ('-': stdout, the default)"
 
 
 def _emit(text: str, output: Path | None) -> None:
-    if output is None:
+    if output is None or output == STDOUT:
         sys.stdout.write(text)
     else:
         atomic.write_text(output, text)
@@ -33,9 +36,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format)
     if args.baseline is not None:
         report = bl.apply_baseline(report, args.baseline, args.strict)
-    out_dir = args.output_dir if args.output_dir is not None else args.report.parent
-    for path in write_formats(report, out_dir, formats):
-        print(path)
+    if args.output_dir == STDOUT:
+        _emit(render_one(report, formats), None)
+    else:
+        out_dir = args.output_dir if args.output_dir is not None else args.report.parent
+        for path in write_formats(report, out_dir, formats):
+            print(path)
     if not args.gate:
         return 0
     for line in bl.baseline_lines(report):
@@ -66,7 +72,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     report = load_report(args.report)
     text = bl.make_baseline(report)
-    if args.output is not None:
+    if args.output not in (None, STDOUT):
         _emit(text, args.output)
         n = text.count("\n  - name:")
         print(
@@ -97,7 +103,7 @@ def add_report_cli(subparsers: Any) -> None:
         "--output-dir",
         type=Path,
         default=None,
-        help="folder to write into (default: the report's folder)",
+        help="folder to write into (default: the report's folder); '-': stdout, for one format",
     )
     p.add_argument(
         "--baseline",
@@ -125,7 +131,7 @@ def add_report_cli(subparsers: Any) -> None:
     )
     p.add_argument("reports", type=Path, nargs="+", metavar="REPORT.json")
     p.add_argument("--format", choices=("text", "md", "html"), default="text")
-    p.add_argument("-o", "--output", type=Path, default=None, help="write here, not stdout")
+    p.add_argument("-o", "--output", type=Path, default=None, help=OUTPUT_HELP)
     p.set_defaults(func=cmd_matrix)
 
     p = subparsers.add_parser(
@@ -143,7 +149,7 @@ def add_report_cli(subparsers: Any) -> None:
         default="name",
         help="match results by ID[BACKING] (default) or by case id across backings",
     )
-    p.add_argument("-o", "--output", type=Path, default=None, help="write here, not stdout")
+    p.add_argument("-o", "--output", type=Path, default=None, help=OUTPUT_HELP)
     p.set_defaults(func=cmd_diff)
 
     p = subparsers.add_parser(
@@ -153,5 +159,5 @@ def add_report_cli(subparsers: Any) -> None:
         "with its reason and an evidence placeholder to fill in.",
     )
     p.add_argument("report", type=Path, metavar="REPORT.json")
-    p.add_argument("-o", "--output", type=Path, default=None, help="write here, not stdout")
+    p.add_argument("-o", "--output", type=Path, default=None, help=OUTPUT_HELP)
     p.set_defaults(func=cmd_baseline)

@@ -10,7 +10,7 @@ from pathlib import Path
 from runner.errors import Problem, UsageError
 from runner.lang.model import Case
 from runner.lang.validate import CaseValidator
-from runner.lang.yamlsafe import Document, load_documents
+from runner.lang.yamlsafe import load_documents
 
 SUFFIXES = (".yaml", ".yml")
 MAX_SNIFF = 1 << 16
@@ -34,6 +34,7 @@ class InvalidCase:
 class Suite:
     cases: list[Case] = field(default_factory=list)
     invalid: list[InvalidCase] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # the cases run all the same
 
     @property
     def problems(self) -> list[Problem]:
@@ -48,10 +49,7 @@ def is_case_document(data: object) -> bool:
 def holds_cases(path: Path) -> bool:
     """Whether a YAML file is a case file: one of its documents is a case. Other YAML (a
     project's data, a Tavern test) is not ours."""
-    return _holds_cases(path, *load_documents(path))
-
-
-def _holds_cases(path: Path, docs: list[Document], problems: list[Problem]) -> bool:
+    docs, problems = load_documents(path)
     if any(is_case_document(doc.data) for doc in docs):
         return True
     if not problems:
@@ -65,22 +63,20 @@ def _holds_cases(path: Path, docs: list[Document], problems: list[Problem]) -> b
     return bool(_CASE_ID.search(text) and _CASE_BODY.search(text))
 
 
-def discover(paths: list[str]) -> list[tuple[Path, bool]]:
-    """YAML files under the given files and folders, in a stable order, each with whether it was
-    named itself: a file named is a case file whatever it holds (its problems are reported); in
-    a folder, only the files that hold cases are (``load_file(path, named=False)``)."""
-    found: dict[Path, bool] = {}
+def discover(paths: list[str]) -> list[Path]:
+    """Case files under the given files and folders, in a stable order. Every YAML file in a
+    folder is taken as a case file, and one that is not a case is reported: the pytest plugin,
+    which runs in projects with YAML of their own, collects only files that ``holds_cases``."""
+    found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for p in sorted(path.rglob("*")):
-                if p.suffix in SUFFIXES and p.is_file():
-                    found.setdefault(p, False)
+            found += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
         elif path.is_file():
-            found[path] = True
+            found.append(path)
         else:
             raise UsageError(f"{raw}: no such file or folder")
-    return list(found.items())
+    return list(dict.fromkeys(found))
 
 
 def display_name(path: Path) -> str:
@@ -90,13 +86,10 @@ def display_name(path: Path) -> str:
         return str(path)
 
 
-def load_file(path: Path, named: bool = True) -> Suite:
-    """The cases of one file; a file not ``named`` that holds no cases gives an empty suite."""
+def load_file(path: Path) -> Suite:
     name = display_name(path)
     suite = Suite()
     docs, problems = load_documents(path, name)
-    if not named and not _holds_cases(path, docs, problems):
-        return suite
     if problems:
         suite.invalid.append(InvalidCase(_file_id(name), name, problems[0].line, problems))
     for index, doc in enumerate(docs):
@@ -106,6 +99,7 @@ def load_file(path: Path, named: bool = True) -> Suite:
         except Exception as e:  # a validator bug costs this document, not the run
             validator.problems.append(Problem(name, doc.pos[0], 1, f"{INTERNAL}: {e!r}"))
             case = None
+        suite.warnings += validator.warnings
         if case is not None:
             suite.cases.append(case)
         else:
@@ -119,10 +113,11 @@ def load_file(path: Path, named: bool = True) -> Suite:
 def load_suite(paths: list[str]) -> Suite:
     """Every case under ``paths``; invalid documents and duplicate ids land in ``invalid``."""
     suite = Suite()
-    for path, named in discover(paths):
-        part = load_file(path, named)
+    for path in discover(paths):
+        part = load_file(path)
         suite.cases += part.cases
         suite.invalid += part.invalid
+        suite.warnings += part.warnings
     flag_duplicates(suite)
     return suite
 

@@ -232,6 +232,30 @@ def si_code_value(signal_name: str, code_name: str) -> int | None:
     return GENERIC_SI_CODE.get(code_name)
 
 
+# families whose values are choices, not bits to combine
+ENUM_FAMILIES = frozenset({"MADV", "RLIMIT", "F", "POSIX_MADV", "POSIX_FADV"})
+# second names of a value, or masks: a value is shown by its first name
+_ALIASES = frozenset(
+    {"MAP_ANON", "MAP_FILE", "O_ACCMODE", "O_FSYNC", "O_NDELAY", "O_RSYNC"}
+    | {n for n, v in O_FLAGS.items() if v == 0 and n != "O_RDONLY"}  # O_LARGEFILE on 64-bit
+)
+
+
+def flag_text(family: str, value: int) -> str:
+    """``value`` in the names of ``family``: ``PROT_READ|PROT_WRITE``, ``MADV_DONTNEED``; the
+    bits no name covers in hex, and the number itself where no name fits."""
+    table = {n: v for n, v in FLAG_FAMILIES[family].items() if n not in _ALIASES}
+    exact = [n for n, v in table.items() if v == value]
+    if exact or family in ENUM_FAMILIES or value <= 0:
+        return exact[0] if exact else str(value)
+    parts, rest = [], value
+    for name, v in sorted(table.items(), key=lambda nv: -nv[1]):  # combined names first
+        if v > 0 and v & rest == v:
+            parts.append((v, name))
+            rest &= ~v
+    return "|".join([n for _, n in sorted(parts)] + ([hex(rest)] if rest else []))
+
+
 def tables_for(machine: str) -> dict[str, dict[str, int]]:
     """The fixed flag tables on MACHINE (uname -m)."""
     out = {family: dict(table) for family, table in SHARED_TABLES.items()}

@@ -7,8 +7,10 @@ the process to die.
 
 from __future__ import annotations
 
+import difflib
 import re
 import struct
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from runner.errors import Problem
@@ -65,6 +67,7 @@ class CaseValidator:
     def __init__(self, file: str, doc: Any, line: int):
         self.file, self.doc, self.line = file, doc, line
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []  # not errors: the case still runs
         self.events: dict[str, int] = {}
         self.uses_file = False
         self.files: set[str] = set()
@@ -86,7 +89,8 @@ class CaseValidator:
             return None
         for key in doc:
             if key not in CASE_KEYS:
-                self.err(doc, key, f"unknown key; expected one of {', '.join(CASE_KEYS)}")
+                hint = did_you_mean(key, CASE_KEYS)
+                self.err(doc, key, f"unknown key{hint}; expected one of {', '.join(CASE_KEYS)}")
         for key, required in CASE_KEYS.items():
             if required and key not in doc:
                 self.err(doc, None, f"missing required key {key!r}")
@@ -109,6 +113,7 @@ class CaseValidator:
         processes = self._processes(doc, setup_scope)
         if self.problems:
             return None
+        self._warn_unposted([*setup, *(s for steps in processes.values() for s in steps)])
         return Case(
             id=case_id or "",
             title=title or "",
@@ -219,7 +224,7 @@ class CaseValidator:
             return None
         ops = [k for k in raw if k in OPS]
         if len(ops) != 1:
-            others = [str(k) for k in raw if k not in STEP_KEYS]
+            others = [f"{k}{did_you_mean(k, OPS)}" for k in raw if k not in STEP_KEYS]
             what = f"found {', '.join(ops)}" if ops else f"unknown: {', '.join(others) or 'none'}"
             self.err(items, i, f"a step needs exactly one operation ({what})", f"step {label}")
             return None
@@ -282,8 +287,14 @@ class CaseValidator:
             if key == spec.name or key in STEP_KEYS:
                 continue
             if key not in spec.args:
+                hint = did_you_mean(key, [*spec.args, *STEP_KEYS])
+                takes = ", ".join(spec.args) or "no arguments"
+                beside = ", ".join(sorted(STEP_KEYS))
                 self.err(
-                    raw, key, f"unknown key for '{spec.name}'; it takes {', '.join(spec.args)}"
+                    raw,
+                    key,
+                    f"unknown key for '{spec.name}'{hint}; it takes {takes}; "
+                    f"a step also takes {beside}",
                 )
             elif key in args:
                 self.err(raw, key, "given twice (beside and under the operation)")
@@ -295,9 +306,9 @@ class CaseValidator:
     def _check_args(self, raw: dict, spec: OpSpec, args: PosDict, scope: _Scope) -> None:
         for key in args:
             if key not in spec.args:
-                self.err(
-                    args, key, f"unknown argument of '{spec.name}'; it takes {', '.join(spec.args)}"
-                )
+                hint = did_you_mean(key, spec.args)
+                takes = ", ".join(spec.args) or "no arguments"
+                self.err(args, key, f"unknown argument of '{spec.name}'{hint}; it takes {takes}")
         for key in spec.required - set(args):
             self.err(raw, spec.name, f"'{spec.name}' needs '{key}'")
         for key, value in args.items():
@@ -403,7 +414,7 @@ class CaseValidator:
             return
         for e in errnos if isinstance(errnos, list) else [errnos]:
             if not isinstance(e, str) or e not in names.ERRNO:
-                self.err(args, key, f"unknown errno name {e!r}")
+                self.err(args, key, f"unknown errno name {e!r}{did_you_mean(e, names.ERRNO)}")
 
     def _file_name_ok(self, node: Any, key: Any, value: Any) -> bool:
         if not isinstance(value, str) or not FILE_NAME_RE.fullmatch(value) or value in (".", ".."):
@@ -473,7 +484,7 @@ class CaseValidator:
                     self.foreign_names[name] = arches
                     continue
                 other = names.family_of(name)
-                hint = f" (a {other}_ name)" if other else ""
+                hint = f" (a {other}_ name)" if other else did_you_mean(name, table)
                 self.err(node, key, f"unknown {family}_ flag {name!r}{hint}")
 
     # -- expectations ----------------------------------------------------------------------
@@ -498,9 +509,9 @@ class CaseValidator:
     def _expect_entry(self, entry: dict, spec: OpSpec, scope: _Scope) -> Expect | None:
         for key in entry:
             if key not in EXPECT_KEYS:
-                self.err(
-                    entry, key, f"unknown expectation key; one of {', '.join(sorted(EXPECT_KEYS))}"
-                )
+                hint = did_you_mean(key, EXPECT_KEYS)
+                known = ", ".join(sorted(EXPECT_KEYS))
+                self.err(entry, key, f"unknown expectation key{hint}; one of {known}")
         when = self._condition(entry, "when") if "when" in entry else None
         kinds = [k for k in ("errno", "signal", "value") if k in entry]
         if len(kinds) > 1:
@@ -515,7 +526,8 @@ class CaseValidator:
             errnos = entry["errno"] if isinstance(entry["errno"], list) else [entry["errno"]]
             for e in errnos:
                 if not isinstance(e, str) or e not in names.ERRNO:
-                    self.err(entry, "errno", f"unknown errno name {e!r}")
+                    hint = did_you_mean(e, names.ERRNO)
+                    self.err(entry, "errno", f"unknown errno name {e!r}{hint}")
             return Expect("errno", when=when, errno=tuple(str(e) for e in errnos))
         if kind == "signal":
             return self._expect_signal(entry, when, scope)
@@ -556,6 +568,16 @@ class CaseValidator:
         elif value is not None and not isinstance(value, int | float | bool | str):
             self.err(node, key, f"{value!r} cannot be compared")
 
+    def _warn_unposted(self, steps: list[Step]) -> None:
+        """A ``wait_for`` whose event no step posts waits until the case's timeout: legal (a
+        case may mean it), so a warning, not a problem."""
+        posted = {s.args.get("event") for s in _walk(steps) if s.op == "post"}
+        for step in _walk(steps):
+            event = step.args.get("event")
+            if step.op == "wait_for" and event not in posted:
+                message = f"no step posts {event!r}: this waits until the case's timeout"
+                self.warnings.append(Problem(self.file, step.line, 1, message, "wait_for"))
+
     # -- conditions ------------------------------------------------------------------------
     def _condition(self, node: dict, key: str) -> dict | None:
         cond = node.get(key)
@@ -566,7 +588,9 @@ class CaseValidator:
             return None
         for k, v in cond.items():
             if k not in CONDITION_KEYS:
-                self.err(cond, k, f"unknown condition; one of {', '.join(sorted(CONDITION_KEYS))}")
+                hint = did_you_mean(k, CONDITION_KEYS)
+                known = ", ".join(sorted(CONDITION_KEYS))
+                self.err(cond, k, f"unknown condition{hint}; one of {known}")
             elif k == "kernel" and not valid_kernel_spec(v):
                 self.err(cond, k, f"{v!r}: {KERNEL_SPEC_HELP}")
             elif k == "sysctl":
@@ -597,6 +621,20 @@ class CaseValidator:
 
 
 SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'expect'?)`` for a misspelt name, else nothing."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _walk(steps: list[Step]) -> Iterator[Step]:
+    for step in steps:
+        yield step
+        yield from _walk(step.steps)
 
 
 def _as_list(value: Any) -> list:

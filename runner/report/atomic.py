@@ -1,4 +1,7 @@
-"""Atomic file writes: a crash leaves the previous complete file or none, never a torn one."""
+"""Atomic file writes: a crash leaves the previous complete file or none, never a torn one.
+
+Every file is mode 0644 whatever the umask: reports are for others to read (a CI's artifact
+upload, a web server, the user who did not run the kernel job as root)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import tempfile
 from pathlib import Path
 
 from runner.errors import ReportError
+
+MODE = 0o644
 
 
 def write_text(path: Path, text: str) -> None:
@@ -32,7 +37,7 @@ def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would survive the rename
+        os.fchmod(fd, MODE)  # mkstemp's 0600 would survive the rename
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -42,9 +47,3 @@ def _write(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -51,8 +51,39 @@ def write_report(report: dict[str, Any], path: Path) -> Path:
     path = Path(path)
     if path.name != FILENAME:
         path = path / FILENAME
-    write_text(path, json.dumps(report, indent=1, default=str) + "\n")
+    write_text(path, dumps(report))
     return path
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """JSON in one line per result: the C encoder's speed (``indent`` falls back to the pure
+    Python one, about six times slower), and still a file to read, grep and diff by result."""
+    results = data.get("results")
+    if not isinstance(results, list):
+        return json.dumps(data, default=str) + "\n"
+    head = json.dumps({k: v for k, v in data.items() if k != "results"}, default=str)
+    lines = ",\n".join(json.dumps(r, default=str) for r in results)
+    opening = head[:-1] + ", " if head != "{}" else "{"
+    return f'{opening}"results": [\n{lines}\n]}}\n'
+
+
+# A passed result keeps this many steps from the start and from the end of its trace (a loop
+# of thousands of passed steps is most of a report otherwise); --full-traces keeps them all.
+# What did not pass always keeps its whole trace.
+PASSED_HEAD, PASSED_TAIL = 8, 4
+
+
+def bounded(result: dict[str, Any]) -> dict[str, Any]:
+    """A passed result's trace cut to its start and end; ``steps_left_out`` counts the rest."""
+    steps = result.get("steps") or []
+    if outcome(result) != "passed" or len(steps) <= PASSED_HEAD + PASSED_TAIL:
+        return result
+    left_out = len(steps) - PASSED_HEAD - PASSED_TAIL
+    return {
+        **result,
+        "steps": steps[:PASSED_HEAD] + steps[-PASSED_TAIL:],
+        "steps_left_out": result.get("steps_left_out", 0) + left_out,
+    }
 
 
 def load_report(path: Path) -> dict[str, Any]:

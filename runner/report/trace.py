@@ -12,6 +12,7 @@ COLUMNS = ("process", "step", "line", "op", "args", "expected", "observed")
 CELL = 60  # widest a text cell gets: observed values can be long byte strings
 CONTEXT = 3  # steps shown before each failing step when the trace is cut
 FULL_TRACE = 25  # traces up to this many steps are shown whole
+MOST_SHOWN = 60  # steps of a cut trace at the most
 # a step that went as expected, one that did not, one never judged (it did not finish)
 MARKS = {True: " ", False: ">", None: "-"}
 
@@ -75,4 +76,5 @@ def _shown(steps: list[dict[str, Any]]) -> list[int]:
     for i, step in enumerate(steps):
         if step.get("ok") is False:
             keep |= set(range(max(0, i - CONTEXT), i + 1))
-    return sorted(keep)
+    shown = sorted(keep)  # many failing steps: the first ones, and the end
+    return shown if len(shown) <= MOST_SHOWN else shown[: MOST_SHOWN - CONTEXT] + shown[-CONTEXT:]

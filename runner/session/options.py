@@ -19,7 +19,7 @@ from runner.report.formats import parse_formats
 
 DEFAULT_REPORT_DIR = "reports/latest"
 RUN, EXPLAIN, PYTEST = "run", "explain", "pytest"
-MACHINES = ("microvm", "q35")  # the qemu machines of run --kernel
+MACHINES = ("microvm", "q35", "virt")  # the qemu machines of run --kernel (virt: arm64's)
 
 
 def parse_backings(text: str) -> list[str]:
@@ -137,7 +137,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         type=_formats,
         default=["json"],
         metavar="LIST",
-        help="report formats beside report.json: json, junit, html, md, ktap, or all",
+        help="report formats beside report.json: json, junit, html, md, ktap, ltp (kirk's "
+        "JSON), or all",
     ),
     _spec(
         "--baseline",
@@ -161,6 +162,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         action="store_true",
         help="with --baseline: a known deviation that passes fails the gate",
     ),
+    _spec(
+        "--full-traces",
+        on=(RUN, PYTEST),
+        action="store_true",
+        help="keep every step of a passed result in the report (default: its first and last "
+        "steps; what did not pass always keeps its whole trace)",
+    ),
     _spec("-v", "--verbose", on=(RUN,), action="store_true", help="a line per result"),
     _spec(
         "--executor",
@@ -178,9 +186,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
         action="append",
         default=[],
         metavar="K",
-        help="boot this kernel and run inside it: a cached series or ABI (6.1, 6.1.0-56-amd64), "
-        "or a path: a bzImage, a vmlinux (with CONFIG_PVH) or a kernel build folder "
-        "(repeatable: series and paths mix in one matrix)",
+        help="boot this kernel and run inside it: a spec (6.1, arm64:6.12, arm64-16k:6.12, "
+        "arm64-64k:6.1) or ABI (6.1.0-56-amd64) of the cache or the lock file, or a path: a "
+        "bzImage, a vmlinux (with CONFIG_PVH), an arm64 Image or a kernel build folder "
+        "(repeatable: kernels of several architectures and paths mix in one matrix)",
     ),
     _spec(
         "--modules",
@@ -197,8 +206,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         on=(RUN,),
         host_only=True,
         choices=MACHINES,
-        default="microvm",
-        help="qemu machine for --kernel: microvm (virtio-mmio, fastest) or q35 (virtio-pci)",
+        default=None,
+        help="qemu machine for --kernel: on x86-64 microvm (virtio-mmio, fastest; the default) "
+        "or q35 (virtio-pci); arm64 kernels boot on virt",
     ),
     _spec(
         "--fs",
@@ -215,7 +225,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         host_only=True,
         choices=("auto", "tcg", "kvm"),
         default=None,
-        help="with --kernel: the accelerator (default: kvm when it works, else tcg)",
+        help="with --kernel, qemu's accelerator: kvm (hardware, fast; needs a usable /dev/kvm), "
+        "tcg (software emulation, several times slower, works anywhere), auto (default: kvm "
+        "when a test boot with it works, else tcg)",
     ),
     _spec(
         "--vm-timeout",

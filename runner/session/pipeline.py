@@ -14,7 +14,7 @@ from typing import Any
 from runner.engine import interrupt
 from runner.report.baseline import Baseline
 from runner.report.formats import write_formats
-from runner.report.model import build_report, gate_exit_code, write_report
+from runner.report.model import bounded, build_report, gate_exit_code, write_report
 from runner.session.parallel import run_parallel_indexed
 from runner.session.runner import Item, Result, Runner, merge_repeats
 
@@ -26,6 +26,7 @@ class Output:
     report_dir: Path
     formats: Sequence[str] = ("json",)
     baseline: Baseline | None = None
+    full_traces: bool = False  # else a passed result keeps the ends of its trace (model.bounded)
 
 
 @dataclass
@@ -117,6 +118,8 @@ def conclude(
     interrupted_by: int | None = None,
 ) -> Finished:
     """The report of judged ``results`` (plan order), written with its formats, and gated."""
+    if not output.full_traces:
+        results = [bounded(r) for r in results]
     report = build_report(environment, results, duration_s, interrupted_by is not None)
     if output.baseline is not None:
         output.baseline.conclude(report)

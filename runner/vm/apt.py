@@ -85,22 +85,26 @@ def system_archive_uris() -> tuple[str, str]:
 
 @dataclass
 class PrivateApt:
-    """apt-get/apt-cache bound to a state directory of its own."""
+    """apt-get/apt-cache bound to a state directory of its own, for one Debian architecture
+    (the host's dpkg need not know it: nothing is installed, only downloaded)."""
 
     root: Path
+    arch: str = "amd64"
+    suites: tuple[str, ...] = MAIN_SUITES
+    security_suites: tuple[str, ...] = SECURITY_SUITES
 
     def sources_text(self) -> str:
         main, sec = system_archive_uris()
-        stanzas = [
-            f"Types: deb\nURIs: {main}\nSuites: {' '.join(MAIN_SUITES)}\n"
-            f"Components: main\nArchitectures: amd64\nSigned-By: {KEYRING}\n"
-        ]
+        stanzas = [self._stanza(main, self.suites)]
         if sec:
-            stanzas.append(
-                f"Types: deb\nURIs: {sec}\nSuites: {' '.join(SECURITY_SUITES)}\n"
-                f"Components: main\nArchitectures: amd64\nSigned-By: {KEYRING}\n"
-            )
+            stanzas.append(self._stanza(sec, self.security_suites))
         return "\n".join(stanzas)
+
+    def _stanza(self, uri: str, suites: tuple[str, ...]) -> str:
+        return (
+            f"Types: deb\nURIs: {uri}\nSuites: {' '.join(suites)}\n"
+            f"Components: main\nArchitectures: {self.arch}\nSigned-By: {KEYRING}\n"
+        )
 
     def setup(self) -> None:
         for d in (
@@ -124,8 +128,8 @@ class PrivateApt:
             "Dir::State::Lists": r / "state/lists",
             "Dir::State::status": r / "status",
             "Dir::Cache": r / "cache",
-            "APT::Architecture": "amd64",
-            "APT::Architectures": "amd64",
+            "APT::Architecture": self.arch,
+            "APT::Architectures": self.arch,
             "Acquire::Languages": "none",
             # The state lives in a private directory that the _apt sandbox
             # user may not be able to enter (e.g. under /root).
@@ -178,6 +182,10 @@ class PrivateApt:
         if not matches:
             raise AptError(f"apt-get download {name}={version} left no .deb in {dest}")
         return matches[0]
+
+
+def parse_stanzas(text: str) -> list[dict[str, str]]:
+    return [parse_stanza(chunk) for chunk in re.split(r"\n\s*\n", text) if chunk.strip()]
 
 
 def parse_stanza(text: str) -> dict[str, str]:

@@ -6,6 +6,9 @@
 #   mmapconf.fs=NAME    filesystem of the scratch disk /dev/vda, or "none"
 #   mmapconf.tmp=1      mount a fresh tmpfs on /tmp (0: keep the host's /tmp
 #                       visible, read-only, because the project lives there)
+#   mmapconf.project=PATH  the root (tag "hostroot") is a guest root of another
+#                       architecture; the project is the 9p share "project",
+#                       mounted read-only at PATH
 #
 # The host's / is mounted read-only over 9p (tag "hostroot") and the command
 # runs chrooted into it, so the guest sees the same interpreter and project
@@ -18,12 +21,13 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 
-JOB= FS=none TMP=1
+JOB= FS=none TMP=1 PROJECT=
 for a in $(cat /proc/cmdline); do
     case "$a" in
         mmapconf.job=*) JOB="${a#*=}" ;;
         mmapconf.fs=*) FS="${a#*=}" ;;
         mmapconf.tmp=*) TMP="${a#*=}" ;;
+        mmapconf.project=*) PROJECT="${a#*=}" ;;
     esac
 done
 
@@ -44,8 +48,25 @@ load boot
 [ "$FS" != none ] && load "$FS"
 
 R=/newroot
-mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot $R ||
-    die "cannot mount the host root over 9p"
+RO9P=ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose
+if [ -z "$PROJECT" ]; then
+    mount -t 9p -o $RO9P hostroot $R || die "cannot mount the host root over 9p"
+else
+    # The guest root holds no project: its top-level folders are bound into a tmpfs
+    # root, where mount points for the project and the job dir can be made at their
+    # host paths.
+    mkdir -p /sysroot
+    mount -t 9p -o $RO9P hostroot /sysroot || die "cannot mount the guest root over 9p"
+    mount -t tmpfs -o mode=755 root $R
+    for d in /sysroot/*; do
+        n=${d##*/}
+        if [ -L "$d" ]; then
+            cp -a "$d" "$R/$n"
+        elif [ -d "$d" ]; then
+            mkdir "$R/$n" && mount -o bind "$d" "$R/$n"
+        fi
+    done
+fi
 mount -t proc proc $R/proc
 mount -t sysfs sys $R/sys
 mount -t devtmpfs dev $R/dev
@@ -55,6 +76,11 @@ mount -t tmpfs -o mode=1777 shm $R/dev/shm
 mount -t tmpfs -o mode=755 run $R/run
 [ "$TMP" = 1 ] && mount -t tmpfs -o mode=1777 tmp $R/tmp
 mkdir -p $R/run/tmp && chmod 1777 $R/run/tmp
+
+if [ -n "$PROJECT" ]; then
+    mkdir -p "$R$PROJECT" || die "cannot make a mount point for the project at $PROJECT"
+    mount -t 9p -o $RO9P project "$R$PROJECT" || die "cannot mount the project over 9p"
+fi
 
 [ -n "$JOB" ] || die "no mmapconf.job= on the kernel command line"
 mkdir -p "$R$JOB" 2>/dev/null # only possible (and needed) on a tmpfs

@@ -39,6 +39,12 @@ def is_bzimage(data: bytes) -> bool:
     return data[0x202:0x206] == b"HdrS"
 
 
+def is_arm64_image(data: bytes) -> bool:
+    """An arm64 kernel Image, which qemu boots as it is (Documentation/arch/arm64/booting.rst:
+    the magic "ARM\\x64" at offset 0x38 of its header)."""
+    return data[0x38:0x3C] == b"ARM\x64"
+
+
 def payload(bz: bytes) -> tuple[str, bytes]:
     """(compressor, compressed payload) of a bzImage, from its boot header."""
     if not is_bzimage(bz):

@@ -34,7 +34,7 @@ MODULE_GROUPS: dict[str, list[str]] = {
 }
 
 # The transport of the virtio devices, loaded first with the boot group.
-MACHINE_MODULES = {"microvm": ["virtio_mmio"], "q35": ["virtio_pci"]}
+MACHINE_MODULES = {"microvm": ["virtio_mmio"], "q35": ["virtio_pci"], "virt": ["virtio_pci"]}
 
 GUEST_INIT = Path(__file__).with_name("guest_init.sh")
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
@@ -156,11 +156,14 @@ def build(
     return c.bytes()
 
 
-def ensure(target: Target, fs: str = "none", machine: str = "microvm") -> Path:
+def ensure(
+    target: Target, fs: str = "none", machine: str = "microvm", busybox: Path | None = None
+) -> Path:
     """The cached initramfs of TARGET for FS, rebuilt when the init script,
-    busybox or this builder changed since."""
+    busybox or this builder changed since.  BUSYBOX: the guest root's, for a
+    guest of another architecture than the host's."""
     out = target.cache / INITRD_NAME.format(machine=machine, fs=fs)
-    busybox = find_busybox()
+    busybox = busybox or find_busybox()
     inputs = (GUEST_INIT, busybox, Path(__file__))
     if out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in inputs):
         return out

@@ -48,7 +48,7 @@ def fragment_groups(text: str | None = None) -> dict[str, Group]:
 
 
 def needed_groups(machine: str, acpi: bool, elf: bool, fs: list[str]) -> list[str]:
-    names = ["init", "always", machine]
+    names = ["init", "always", machine, "virt-console" if machine == "virt" else "serial-8250"]
     if elf:
         names.append("elf")
     if machine == "microvm" and not acpi:

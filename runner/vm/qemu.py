@@ -8,7 +8,10 @@ Why these choices (measured, see shared/research/kernels.md):
   only after a probe boot worked;
 - tsc=reliable tsc_early_khz=: under TCG the PIT calibration sometimes fails
   and 6.1 then hangs at boot; without tsc=reliable the clocksource falls back
-  to jiffies (4 ms resolution).
+  to jiffies (4 ms resolution);
+- arm64 (arch.py): qemu's virt board, virtio over PCI, the uncompressed Image
+  booted as it is, a guest root of that architecture with the project as a
+  second read-only 9p share.
 """
 
 from __future__ import annotations
@@ -26,14 +29,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.session.options import MACHINES
-
-QEMU = "qemu-system-x86_64"
-QBOOT = Path("/usr/share/qemu/qboot.rom")
+from .arch import AMD64, Arch, machine_of
 
 
-def qemu_binary() -> str | None:
-    return shutil.which(QEMU)
+def qemu_binary(arch: Arch = AMD64) -> str | None:
+    return shutil.which(arch.qemu)
 
 
 def host_tsc_khz() -> int | None:
@@ -58,11 +58,11 @@ def host_tsc_khz() -> int | None:
 class GuestSpec:
     """Everything one boot needs."""
 
-    vmlinux: Path
+    kernel: Path  # what qemu boots: an ELF vmlinux or a bzImage (amd64), an Image (arm64)
     initrd: Path
     job: Path
     fs: str = "none"  # filesystem of `disk`, or "none" for no scratch disk
-    machine: str = "microvm"  # or q35 (virtio over PCI, SeaBIOS)
+    machine: str | None = None  # None: the architecture's default (amd64: microvm, or q35)
     acpi: bool = True  # False: microvm without ACPI lists its virtio-mmio devices on the cmdline
     disk: Path | None = None
     accel: str = "tcg"
@@ -71,11 +71,14 @@ class GuestSpec:
     tmp_tmpfs: bool = True
     tsc_khz: int | None = None
     extra_append: list[str] = field(default_factory=list)
+    arch: Arch = AMD64
+    root: Path = Path("/")  # shared read-only as the guest's root
+    project: Path | None = None  # shared read-only at its path, when ROOT does not hold it
 
 
 def kernel_append(spec: GuestSpec) -> str:
     args = [
-        "console=ttyS0",
+        f"console={spec.arch.console}",
         # Console shows warnings and worse; dmesg.txt has everything.
         "loglevel=4",
         "panic=-1",  # a panic reboots, and -no-reboot turns that into an exit
@@ -84,7 +87,9 @@ def kernel_append(spec: GuestSpec) -> str:
         f"mmapconf.fs={spec.fs}",
         f"mmapconf.tmp={1 if spec.tmp_tmpfs else 0}",
     ]
-    if spec.accel == "tcg":
+    if spec.project is not None:
+        args.append(f"mmapconf.project={spec.project}")
+    if spec.accel == "tcg" and spec.arch.x86_tsc:
         args.append("tsc=reliable")
         if spec.tsc_khz:
             args.append(f"tsc_early_khz={spec.tsc_khz}")
@@ -98,35 +103,40 @@ def kernel_append(spec: GuestSpec) -> str:
 
 def _machine(spec: GuestSpec) -> tuple[list[str], str]:
     """The -M (and firmware) arguments, and the suffix of the virtio device names."""
-    if spec.machine == "q35":
-        return ["-M", "q35"], "pci"
-    if spec.machine != "microvm":
-        raise ValueError(f"machine {spec.machine!r}: choose from {', '.join(MACHINES)}")
-    acpi = "" if spec.acpi else ",acpi=off"
-    return ["-M", f"microvm,pit=on,pic=on,rtc=on{acpi}", "-bios", str(QBOOT)], "device"
+    m = machine_of(spec.arch, spec.machine)
+    board = m.board + ("" if spec.acpi else m.noacpi)
+    return ["-M", board, *(["-bios", m.firmware] if m.firmware else [])], m.virtio
 
 
-def command(spec: GuestSpec, qemu: str = QEMU) -> list[str]:
-    """The qemu argv for SPEC."""
+def _share(tag: str, path: Path, bus: str, readonly: bool) -> list[str]:
+    ro = ",readonly=on" if readonly else ""
+    return [
+        "-fsdev", f"local,id={tag},path={path},security_model=none{ro},multidevs=remap",
+        "-device", f"virtio-9p-{bus},fsdev={tag},mount_tag={tag}",
+    ]  # fmt: skip
+
+
+def command(spec: GuestSpec, qemu: str | None = None) -> list[str]:
+    """The qemu argv for SPEC; what differs between architectures comes from spec.arch."""
     if spec.accel == "kvm":
         accel = ["-accel", "kvm", "-cpu", "host"]
     else:
-        accel = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        accel = ["-accel", "tcg,thread=multi", "-cpu", spec.arch.cpu]
     machine, bus = _machine(spec)
     cmd = [
-        qemu,
+        qemu or spec.arch.qemu,
         *machine,
         *accel,
         "-m", spec.memory,
         "-smp", str(spec.smp),
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-vga", "none", "-net", "none", "-serial", "stdio", "-monitor", "none",
-        # The host root, read-only (qemu enforces it): the guest runs the
-        # host's interpreter and project checkout at the same paths.
-        "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
-        "-device", f"virtio-9p-{bus},fsdev=hostroot,mount_tag=hostroot",
-        "-fsdev", f"local,id=job,path={spec.job},security_model=none,multidevs=remap",
-        "-device", f"virtio-9p-{bus},fsdev=job,mount_tag=job",
+        # The root, read-only (qemu enforces it): the host's own (the guest runs the host's
+        # interpreter and project checkout at the same paths), or a guest root of another
+        # architecture with the project as a second share.
+        *_share("hostroot", spec.root, bus, readonly=True),
+        *(_share("project", spec.project, bus, True) if spec.project is not None else []),
+        *_share("job", spec.job, bus, readonly=False),
     ]  # fmt: skip
     if spec.disk is not None:
         cmd += [
@@ -135,7 +145,7 @@ def command(spec: GuestSpec, qemu: str = QEMU) -> list[str]:
         ]  # fmt: skip
     cmd += [
         "-kernel",
-        str(spec.vmlinux),
+        str(spec.kernel),
         "-initrd",
         str(spec.initrd),
         "-append",
@@ -170,7 +180,7 @@ class BootResult:
 
 def boot(spec: GuestSpec, timeout: float, qemu: str | None = None) -> BootResult:
     """Boot once; kill qemu (its whole process group) at TIMEOUT seconds."""
-    qemu = qemu or qemu_binary() or QEMU
+    qemu = qemu or qemu_binary(spec.arch) or spec.arch.qemu
     console = spec.job / "console.log"
     status = spec.job / "exit-status"
     status.unlink(missing_ok=True)

@@ -73,21 +73,22 @@ def readme(
         f"Guest command: `mmapconf {' '.join(guest_argv)}`.",
         "Regenerate with `mmapconf kernels reference` (see its --help;",
         "`tox -e kernels` writes to reports/kernels/). Each kernel was booted under qemu"
-        " (microvm, PVH, host root over 9p);",
+        " (x86-64: microvm, PVH, host root over 9p; arm64: virt, the Image, an arm64 guest"
+        " root over 9p with the project as a second share);",
         "the `disk` backing is a scratch block device formatted as shown, `tmpfs` is the"
         " guest's /dev/shm.",
         "Kernel versions are pinned in `runner/vm/kernels.lock`.",
         "",
-        "| dir | kernel | Debian package | fs | accel | outcomes | boot s | run s | wall s"
-        " | kernel issues |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| dir | kernel | arch | page | Debian package | fs | accel | outcomes | boot s | run s"
+        " | wall s | kernel issues |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, rep in reports:
         env = rep["environment"]
         vm = env.get("vm", {})
         lines.append(
             f"| {f'[{label}]({label}/report.json)' if links else label} "
-            f"| {env.get('kernel_release')} "
+            f"| {env.get('kernel_release')} | {env.get('machine')} | {env.get('page_size')} "
             f"| {vm.get('debian_version')} | {vm.get('fs')} | {vm.get('accel')} "
             f"| {counts_text(rep)} | {vm.get('boot_s')} | {vm.get('run_s')} "
             f"| {vm.get('wall_s')} | {len(vm.get('kernel_issues', []))} |"

@@ -15,15 +15,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.engine.native import build as native_build
 from runner.errors import HostUnfit
 from runner.report.model import counts_text, load_report
 from runner.session.options import host_only_flags
 
-from . import initramfs, kconfig, kernels, qemu, vmreport
-from .target import Target, check, resolve
+from . import guestroot, initramfs, kconfig, kernels, qemu, vmreport
+from .arch import AMD64, Arch, machine_of, native, parse_spec
+from .target import KernelRefused, Target, check, resolve
 
 GUEST_DISK_DIR = "/run/mmapconf/disk"
 DISK_SIZE = 1 << 30  # sparse; mkfs.xfs wants >= 300 MB
@@ -48,10 +51,11 @@ class VMUnavailable(HostUnfit):
         super().__init__(f"cannot boot kernels here: {reason}")
 
 
-def missing_tools() -> list[str]:
-    missing = [] if qemu.qemu_binary() else [qemu.QEMU]
-    if not qemu.QBOOT.is_file():
-        missing.append(str(qemu.QBOOT))
+def missing_tools(arch: Arch = AMD64) -> list[str]:
+    missing = [] if qemu.qemu_binary(arch) else [arch.qemu]
+    firmware = arch.machines[0].firmware
+    if firmware and not Path(firmware).is_file():
+        missing.append(firmware)
     return missing + initramfs.have_tools()
 
 
@@ -68,11 +72,14 @@ def strip_own_options(argv: list[str]) -> list[str]:
     return out
 
 
-def guest_command(guest_argv: list[str], job: Path, fs: str) -> list[str]:
+def guest_command(
+    guest_argv: list[str], job: Path, fs: str, python: str = sys.executable
+) -> list[str]:
     """The argv run inside the guest.  sys.executable is used as it is: it is
     the interpreter running now (a pyenv shim would cost +3 s under TCG, and
-    resolving a venv's symlink would lose the venv's site-packages)."""
-    argv = [sys.executable, "-m", "runner", *strip_own_options(guest_argv)]
+    resolving a venv's symlink would lose the venv's site-packages); a guest
+    of another architecture runs its root's python3."""
+    argv = [python, "-m", "runner", *strip_own_options(guest_argv)]
     if fs != "none":
         argv += ["--dir", GUEST_DISK_DIR]
     return argv + ["--report-dir", str(job)]
@@ -116,12 +123,35 @@ def job_dir(report_dir: Path, target: Target, fs: str, several_fs: bool) -> Path
 
 
 def resolve_accel(accel: str | None, target: Target, initrd: Path) -> str:
+    if accel not in (None, "", "auto", "tcg", "kvm"):
+        raise ValueError(f"--accel must be tcg, kvm or auto, not {accel!r}")
+    if not native(target.arch):
+        if accel == "kvm":
+            raise ValueError(f"--accel kvm cannot run {target.arch.debian} guests on this host")
+        return "tcg"
     if accel in ("tcg", "kvm"):
         return accel
-    if accel not in (None, "", "auto"):
-        raise ValueError(f"--accel must be tcg, kvm or auto, not {accel!r}")
     ok = qemu.kvm_works(target.image, initrd, kernels.cache_root())
     return "kvm" if ok else "tcg"
+
+
+@dataclass
+class GuestSide:
+    """What the guest runs from: the host's own root and interpreter, or for another
+    architecture a guest root (with its busybox and python3) and the project shared in."""
+
+    root: Path = Path("/")
+    project: Path | None = None
+    python: str = sys.executable
+    busybox: Path | None = None
+
+
+def guest_side(arch: Arch) -> GuestSide:
+    if native(arch):
+        return GuestSide()
+    root, _ = kernels.fetch_root(arch)
+    guestroot.precompile_project(PROJECT_ROOT, root)
+    return GuestSide(root, PROJECT_ROOT, guestroot.PYTHON, root / "bin" / "busybox")
 
 
 def run_one(
@@ -136,14 +166,21 @@ def run_one(
 ) -> Path | None:
     """Boot TARGET once (twice if the first boot brings no report back);
     returns the annotated report.json, or None."""
-    initrd = initramfs.ensure(target, fs, machine)
+    side = guest_side(target.arch)
+    initrd = initramfs.ensure(target, fs, machine, side.busybox)
     job = job.resolve()
     if job.exists():
         shutil.rmtree(job)
     job.mkdir(parents=True)
-    argv = guest_command(guest_argv, job, fs)
-    qemu.write_cmd_script(job, argv, Path.cwd(), guest_env())
-    keep_tmp = any(_under_tmp(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, Path.cwd()))
+    argv = guest_command(guest_argv, job, fs, side.python)
+    env = guest_env()
+    if _wants_native(guest_argv):
+        env["MMAPCONF_NATIVE_EXECUTOR"] = str(guest_executor(target.arch, job))
+    qemu.write_cmd_script(job, argv, Path.cwd(), env)
+    # The host's /tmp stays visible when the host root is shared and the project lives there.
+    keep_tmp = side.project is None and any(
+        _under_tmp(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, Path.cwd())
+    )
     report = job / "report.json"
     attempts: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mmapconf-disk.") as d:
@@ -160,6 +197,9 @@ def run_one(
                 accel=accel,
                 tmp_tmpfs=not keep_tmp,
                 tsc_khz=qemu.host_tsc_khz() if accel == "tcg" else None,
+                arch=target.arch,
+                root=side.root,
+                project=side.project,
             )
             r = qemu.boot(spec, timeout)
             attempts.append(
@@ -204,7 +244,8 @@ def _kernel_facts(target: Target) -> dict[str, Any]:
     """What the report says about the kernel: where it came from, what it is, and the options
     that matter to the guest and to the cases."""
     facts = {"label": target.label, "release": target.release, **target.facts}
-    facts["booted"] = str(target.image) + (" (ELF, PVH entry)" if target.elf else " (bzImage)")
+    kind = "ELF, PVH entry" if target.elf else target.arch.image_target
+    facts["booted"] = f"{target.image} ({kind})"
     if target.config is not None:
         facts["config"] = kconfig.relevant(target.config)
     return facts
@@ -218,7 +259,7 @@ def run_under_kernels(
     accel: str | None,
     timeout: float,
     modules: Path | None = None,
-    machine: str = "microvm",
+    machine: str | None = None,
 ) -> list[Path]:
     """Boot each kernel once per filesystem and run `mmapconf GUEST_ARGV` in it.
 
@@ -226,9 +267,10 @@ def run_under_kernels(
     worked); a failure is printed and left out, so fewer paths than
     len(kernels_) * len(fs) means an infrastructure error.  Raises
     VMUnavailable when this host cannot boot guests at all, KernelRefused (before any boot)
-    when a kernel's config lacks what the guest needs.
+    when a kernel's config lacks what the guest needs.  MACHINE: None for each kernel's
+    architecture's default (microvm on amd64, virt on arm64).
     """
-    missing = missing_tools()
+    missing = sorted({t for a in _arches(kernels_) for t in missing_tools(a)})
     if missing:
         raise VMUnavailable(
             "missing " + ", ".join(missing) + " (install with scripts/install-vm-deps.sh)"
@@ -237,16 +279,20 @@ def run_under_kernels(
     # Absolute: the guest mounts the job dir at this very path.
     report_dir = Path(report_dir).resolve()
     targets = [resolve(k, modules) for k in kernels_]
+    missing = sorted({t for target in targets for t in missing_tools(target.arch)})
+    if missing:  # a kernel given by path may be of another architecture
+        raise VMUnavailable("missing " + ", ".join(missing) + " (scripts/install-vm-deps.sh)")
+    boards = {t.label: _board(t, machine) for t in targets}
     for t in targets:  # every kernel is checked before the first boot
-        check(t, machine, fs)
+        check(t, boards[t.label], fs)
     out: list[Path] = []
     for target in targets:
-        initrd = initramfs.ensure(target, "none", machine)
-        acc = resolve_accel(accel, target, initrd)
+        board = boards[target.label]
+        acc = resolve_accel(accel, target, _probe_initrd(target, board))
         for f in fs:
             job = job_dir(report_dir, target, f, len(fs) > 1)
             t0 = time.monotonic()
-            path = run_one(target, guest_argv, job, f, acc, timeout, machine=machine)
+            path = run_one(target, guest_argv, job, f, acc, timeout, machine=board)
             took = time.monotonic() - t0
             name = target.release
             if path is None:
@@ -261,3 +307,47 @@ def run_under_kernels(
             )
             out.append(path)
     return out
+
+
+def _wants_native(guest_argv: list[str]) -> bool:
+    pairs = zip(guest_argv, [*guest_argv[1:], ""], strict=True)
+    return "--executor=native" in guest_argv or ("--executor", "native") in pairs
+
+
+def guest_executor(arch: Arch, job: Path) -> Path:
+    """The native executor for the guest, built here, statically, into the job folder the guest
+    sees: cross-built for another architecture (whose guest root has no compiler), and not
+    compiled again under TCG for this one."""
+    cc = None if native(arch) else [f"{arch.cross_compile}gcc"]
+    if cc and shutil.which(cc[0]) is None:
+        raise VMUnavailable(
+            f"--executor native on {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
+        )
+    return native_build.build(job / "mmapconf-exec", static=True, cc=cc)
+
+
+def _board(target: Target, machine: str | None) -> str:
+    try:
+        return machine_of(target.arch, machine).name
+    except ValueError as e:
+        raise KernelRefused(f"kernel {target.label}: {e}") from None
+
+
+def _probe_initrd(target: Target, machine: str) -> Path:
+    """The initramfs a KVM probe boots (none is needed for a guest of another architecture,
+    which never runs under KVM here)."""
+    return initramfs.ensure(target, "none", machine) if native(target.arch) else Path()
+
+
+def _arches(specs: list[str]) -> list[Arch]:
+    """The architectures of SPECS as far as their names tell (an ABI or a path: amd64; a path
+    to another architecture's image is checked when it is resolved)."""
+    return [p[0].arch if (p := parse_spec(s)) else AMD64 for s in specs]
+
+
+def _summary_text(summary: Any) -> str:
+    if not isinstance(summary, dict):
+        return "no summary"
+    counts = summary.get("counts", summary)
+    parts = [f"{v} {k}" for k, v in counts.items() if isinstance(v, int) and v]
+    return ", ".join(parts) or "nothing ran"

@@ -19,6 +19,7 @@ from runner.errors import UsageError
 from runner.report.atomic import write_bytes
 
 from . import image, kconfig, kernels
+from .arch import AMD64, ARM64, Arch, parse_spec, spec_key
 
 # Files depmod writes: never linked from the user's modules folder (depmod would write through
 # the link) but made afresh in our copy.
@@ -46,21 +47,29 @@ class Target:
     cache: Path  # where the initramfs files for this kernel are kept
     modules_root: Path | None  # a folder with lib/modules/RELEASE, or None: all built in
     config: dict[str, str] | None  # its .config, when one was found
-    elf: bool  # booted through the PVH note (else as a bzImage)
+    elf: bool  # booted through the PVH note (else as a bzImage, or an arm64 Image)
     facts: dict[str, Any] = field(default_factory=dict)  # environment.vm.kernel in the report
+    arch: Arch = AMD64
 
 
 def stock(tree: kernels.KernelTree) -> Target:
     config = tree.root / "boot" / f"config-{tree.abi}"
     return Target(
-        label=tree.series or tree.abi,
+        label=tree.label,
         release=tree.abi,
-        image=tree.vmlinux,
+        image=tree.image,
         cache=tree.root,
-        modules_root=tree.root,
+        modules_root=tree.root if tree.has_modules else None,
         config=kconfig.parse(config.read_text()) if config.is_file() else None,
-        elf=True,
-        facts={"source": "debian", "series": tree.series, "debian_version": tree.version},
+        elf=tree.arch is AMD64,
+        facts={
+            "source": "built" if tree.built else "debian",
+            "series": tree.series,
+            "debian_version": tree.version,
+            "flavour": tree.flavour,
+            "page_size": tree.page_size,
+        },
+        arch=tree.arch,
     )
 
 
@@ -83,7 +92,8 @@ def _find_or_fetch(spec: str) -> kernels.KernelTree:
     try:
         return kernels.find(spec)
     except LookupError:
-        if spec not in kernels.read_lock():
+        parsed = parse_spec(spec)
+        if parsed is None or spec_key(*parsed) not in kernels.read_lock():
             raise UsageError(
                 f"--kernel {spec}: no such file, and not a cached or pinned kernel "
                 f"(`mmapconf kernels fetch SERIES`, or give the path of a bzImage, a vmlinux "
@@ -103,9 +113,11 @@ def from_path(path: Path, modules: Path | None) -> Target:
     release = image.release(data)
     if not release:
         raise KernelRefused(f"{img}: no Linux version string found: not a kernel image?")
-    boot, elf = _bootable(img, data, cache)
+    arm64 = image.is_arm64_image(data)
+    boot, elf = (img, False) if arm64 else _bootable(img, data, cache)
     if config_text is None:
-        config_text = image.embedded_config(boot.read_bytes() if elf else image.elf_of(data))
+        unpacked = data if arm64 else boot.read_bytes() if elf else image.elf_of(data)
+        config_text = image.embedded_config(unpacked)
     target = Target(
         label=release,
         release=release,
@@ -115,6 +127,7 @@ def from_path(path: Path, modules: Path | None) -> Target:
         config=kconfig.parse(config_text) if config_text is not None else None,
         elf=elf,
         facts={"source": "path", "path": str(img), "sha256": digest},
+        arch=ARM64 if arm64 else AMD64,
     )
     return target if modules is None else _with_modules(target, modules)
 
@@ -123,20 +136,27 @@ def _image_and_config(path: Path) -> tuple[Path, str | None]:
     """The image to boot and the .config that describes it, for a file or a build folder."""
     if path.is_dir():
         vmlinux, bz = path / "vmlinux", path / "arch/x86/boot/bzImage"
+        arm64 = path / "arch/arm64/boot/Image"
         if vmlinux.is_file() and image.has_pvh_note(vmlinux.read_bytes()):
             img = vmlinux
         elif bz.is_file():
             img = bz
+        elif arm64.is_file():
+            img = arm64
         else:
             raise KernelRefused(
-                f"{path}: a build folder has vmlinux (with CONFIG_PVH) or arch/x86/boot/bzImage;"
-                " neither is here (run make first)"
+                f"{path}: a build folder has vmlinux (with CONFIG_PVH), arch/x86/boot/bzImage "
+                "or arch/arm64/boot/Image; none is here (run make first)"
             )
         config = path / ".config"
         return img, config.read_text() if config.is_file() else None
     data_head = path.read_bytes()[:0x300]
-    if not (data_head.startswith(image.ELF_MAGIC) or image.is_bzimage(data_head)):
-        raise KernelRefused(f"{path}: neither a bzImage nor an ELF vmlinux")
+    if not (
+        data_head.startswith(image.ELF_MAGIC)
+        or image.is_bzimage(data_head)
+        or image.is_arm64_image(data_head)
+    ):
+        raise KernelRefused(f"{path}: not a bzImage, an ELF vmlinux or an arm64 Image")
     return path, _config_beside(path)
 
 

@@ -1,5 +1,6 @@
-"""Which YAML files are case files: in a folder, those whose documents are cases; a file named
-is loaded whatever it holds. The pytest plugin applies the same rule (tests/plugin)."""
+"""Which YAML files are case files. mmapconf takes every YAML file it is given or finds in a
+folder, and reports the one that is not a case; the pytest plugin, which runs in other
+projects' sessions, collects only the files that hold cases (``holds_cases``; tests/plugin)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ def _tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_a_folder_gives_only_the_files_that_hold_cases(tmp_path: Path) -> None:
+def test_mmapconf_reports_the_yaml_of_a_folder_that_is_not_a_case(tmp_path: Path) -> None:
     suite = load_suite([str(_tree(tmp_path))])
     assert [c.id for c in suite.cases] == ["found-one"]
-    # the file that does not parse but has a case's keys is reported, not passed over
-    assert [Path(inv.file).name for inv in suite.invalid] == ["broken.yaml"]
+    invalid = sorted(Path(inv.file).name for inv in suite.invalid)
+    assert invalid == ["broken.yaml", "data.yaml", "list.yml"]
 
 
 def test_a_named_file_is_loaded_whatever_it_holds(tmp_path: Path) -> None:
@@ -46,9 +47,11 @@ def test_holds_cases(tmp_path: Path) -> None:
     assert not holds_cases(tmp_path / "list.yml")
 
 
-def test_validate_counts_the_folders_cases(tmp_path: Path, capsys) -> None:
+def test_validate_names_the_stray_file(tmp_path: Path, capsys) -> None:
     (tmp_path / "area").mkdir()
     (tmp_path / "area" / "case.yaml").write_text(CASE)
     (tmp_path / "data.yaml").write_text("test_name: fetch\nstages: []\n")
-    assert cli.main(["validate", str(tmp_path)]) == 0
-    assert "1 cases valid" in capsys.readouterr().out
+    assert cli.main(["validate", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "data.yaml:1:1: test_name: unknown key" in captured.err
+    assert "1 valid" in captured.err

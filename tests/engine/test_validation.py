@@ -36,7 +36,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 def test_all_problems_with_positions(tmp_path):
     assert problems(tmp_path, BAD) == [
         "1:1: id: 'bad_id' is not kebab-case (a-z, 0-9, single hyphens)",
-        "4:30: prot: unknown PROT_ flag 'PROT_RED'",
+        "4:30: prot: unknown PROT_ flag 'PROT_RED' (did you mean 'PROT_READ'?)",
         "4:46: flags: unknown MAP_ flag 'MADV_FREE' (a MADV_ name)",
         "4:75: fd: 'q' is not bound before this step",
         "7:30: si_code: 'SEGV_MAPERR' is not an si_code of SIGBUS (BUS_ADRALN, BUS_ADRERR, "

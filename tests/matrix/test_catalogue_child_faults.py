@@ -81,7 +81,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     folder = tmp_path_factory.mktemp("child-faults")
     path = folder / "cases.yaml"
     path.write_text(yaml.safe_dump_all([v[4] for v in VARIANTS.values()], sort_keys=False))
-    return run_cases([path], folder / "report", "--backing", "tmpfs")
+    # every step of a passed case: its child steps must be in the report to be checked
+    return run_cases([path], folder / "report", "--backing", "tmpfs", "--full-traces")
 
 
 def test_each_case_has_child_faults() -> None:

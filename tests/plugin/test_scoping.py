@@ -3,6 +3,7 @@ named on the command line unless the project enables more, and writes no report 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -134,3 +135,20 @@ def test_another_project_runs_untouched_with_the_plugin_installed(
     )  # fmt: skip
     assert "conformance" in plugins.stdout  # the plugin was loaded, through its entry point
     assert tree(tmp_path) == before
+
+
+def test_mmapconf_run_and_pytest_take_the_same_paths_and_options(
+    demo: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from runner.cli import main as cli
+
+    elsewhere = tmp_path_factory.mktemp("suite")
+    write(elsewhere, "area/demo.yaml", DEMO)
+    for paths in ([str(elsewhere)], [str(elsewhere / "area" / "demo.yaml")], ["cases"]):
+        options = ["-k", "sigbus or pass", "--backing", "tmpfs,anon"]
+        listed = demo.runpytest(*PLUGIN, "--collect-only", "-q", *paths, *options)
+        names = sorted(line.rpartition("::")[2] for line in collected(listed))
+        assert cli.main(["run", *paths, *options, "--report-dir", str(demo.path / "r")]) == 0
+        report = json.loads((demo.path / "r" / "report.json").read_text())
+        assert names == sorted(r["name"] for r in report["results"])
+        assert names == ["demo-pass[anon]", "demo-sigbus[tmpfs]"]

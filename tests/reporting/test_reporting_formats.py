@@ -36,8 +36,8 @@ def test_write_formats_writes_the_four_files(tmp_path: Path) -> None:
 
 def test_parse_formats() -> None:
     assert parse_formats("junit, html,md") == ["junit", "html", "md"]
-    assert parse_formats("all") == ["json", "junit", "html", "md", "ktap"]
-    assert parse_formats("xml,markdown,tap") == ["junit", "md", "ktap"]
+    assert parse_formats("all") == ["json", "junit", "html", "md", "ktap", "ltp"]
+    assert parse_formats("xml,markdown,tap,kirk") == ["junit", "md", "ktap", "ltp"]
     with pytest.raises(ReportError, match="unknown report format 'pdf'"):
         parse_formats("junit,pdf")
 

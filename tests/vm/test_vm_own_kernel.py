@@ -63,7 +63,7 @@ def test_not_a_kernel_is_refused_with_exit_2(tmp_path: Path) -> None:
     junk = tmp_path / "bzImage"
     junk.write_bytes(b"\0" * 4096)
     p = _mmapconf(["run", CASE, "--kernel", str(junk), "--report-dir", str(tmp_path / "r")])
-    assert p.returncode == 2 and "neither a bzImage nor an ELF vmlinux" in p.stderr
+    assert p.returncode == 2 and "not a bzImage, an ELF vmlinux or an arm64 Image" in p.stderr
     p = _mmapconf(["run", CASE, "--kernel", str(tmp_path), "--report-dir", str(tmp_path / "r")])
     assert p.returncode == 2 and "run make first" in p.stderr
     assert "Traceback" not in p.stderr

@@ -18,7 +18,7 @@ from runner.vm.target import Target, stock
 
 @pytest.fixture
 def fake_tree(tmp_path: Path, monkeypatch) -> Target:
-    monkeypatch.setattr(initramfs, "ensure", lambda t, fs="none", m="": tmp_path / "initrd")
+    monkeypatch.setattr(initramfs, "ensure", lambda t, fs="none", m="", b=None: tmp_path / "initrd")
     monkeypatch.setattr(run, "make_disk", lambda fs, d: d / "disk.img")
     return stock(kernels.KernelTree(tmp_path / "tree", "6.1.0-99-amd64", "6.1", "6.1.999-1"))
 
@@ -72,7 +72,7 @@ def test_two_lost_reports_are_an_infrastructure_error(
 
 
 def test_a_host_without_qemu_is_exit_2_with_the_reason(monkeypatch, tmp_path: Path, capsys) -> None:
-    monkeypatch.setattr(qemu, "qemu_binary", lambda: None)
+    monkeypatch.setattr(qemu, "qemu_binary", lambda arch: None)
     with pytest.raises(run.VMUnavailable, match="qemu-system-x86_64.*install-vm-deps"):
         run.run_under_kernels(["6.1"], ["run"], tmp_path, ["ext4"], None, 10)
     assert main(["run", "--kernel", "6.1", "--report-dir", str(tmp_path)]) == 2

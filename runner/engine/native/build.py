@@ -48,9 +48,10 @@ def compiler() -> list[str]:
     return cc
 
 
-def build(output: Path, static: bool = False) -> Path:
-    """Compile executor.c to ``output`` (atomically: a concurrent build never sees half a file)."""
-    cc = compiler()
+def build(output: Path, static: bool = False, cc: list[str] | None = None) -> Path:
+    """Compile executor.c to ``output`` (atomically: a concurrent build never sees half a file)
+    with CC (default: $CC or cc)."""
+    cc = cc or compiler()
     flags = [*FLAGS, *(["-static"] if static else [])]
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".mmapconf-exec.", dir=output.parent)
@@ -74,7 +75,11 @@ def build(output: Path, static: bool = False) -> Path:
 
 
 def executor_path(static: bool = False) -> Path:
-    """The built executor for this source and compiler, built on first use."""
+    """The built executor for this source and compiler, built on first use; in a guest of
+    another architecture, the one the host cross-built for it (MMAPCONF_NATIVE_EXECUTOR)."""
+    given = os.environ.get("MMAPCONF_NATIVE_EXECUTOR")
+    if given:
+        return Path(given)
     cc = compiler()
     key = hashlib.sha256()
     key.update(SOURCE_TEXT)

@@ -11,6 +11,7 @@ from runner.report import atomic
 from runner.report.formats.html import render_html
 from runner.report.formats.junit import render_junit
 from runner.report.formats.ktap import render_ktap
+from runner.report.formats.ltp import render_ltp
 from runner.report.formats.markdown import render_markdown
 
 Renderer = Callable[[dict[str, Any]], str]
@@ -21,8 +22,9 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
     "html": ("report.html", render_html),
     "md": ("report.md", render_markdown),
     "ktap": ("report.ktap", render_ktap),
+    "ltp": ("report-ltp.json", render_ltp),
 }
-ALIASES = {"xml": "junit", "markdown": "md", "tap": "ktap"}
+ALIASES = {"xml": "junit", "markdown": "md", "tap": "ktap", "kirk": "ltp"}
 ALL_FORMATS = ("json", *FORMATS)
 
 
@@ -43,6 +45,18 @@ def parse_formats(text: str) -> list[str]:
             if n not in out:
                 out.append(n)
     return out
+
+
+def render_one(report: dict[str, Any], formats: Sequence[str]) -> str:
+    """The one rendered format of ``formats`` (for stdout); several, or json alone, are a
+    ReportError."""
+    names = [n for n in formats if n != "json"]
+    if len(names) != 1:
+        raise ReportError(
+            f"stdout takes one format, not {', '.join(formats) or 'none'}: "
+            f"give --format with one of {', '.join(FORMATS)}"
+        )
+    return FORMATS[names[0]][1](report)
 
 
 def write_formats(report: dict[str, Any], report_dir: Path, formats: Sequence[str]) -> list[Path]:
