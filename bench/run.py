@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installi
 from bench import catalogue, executors, percase  # noqa: E402
 from bench.memory import rss_kib  # noqa: E402
 from bench.stats import median, ms, p95, ratio  # noqa: E402
+from runner.engine import confine  # noqa: E402
 from runner.lang.loader import load_suite  # noqa: E402
 from runner.session.runner import RunConfig, Runner  # noqa: E402
 
@@ -36,7 +37,7 @@ PER_CASE = [
     "bench-one-process-file[disk]",
 ]
 TARGET_PER_CASE, TARGET_WALL_S, TARGET_LOAD_S = 1.35, 3.0, 0.3
-SECTIONS = ("per-case", "load", "catalogue", "linearity", "executors")
+SECTIONS = ("per-case", "confinement", "load", "catalogue", "linearity", "executors")
 # One line per target of issue 8, said at the end: printed, never asserted.
 VERDICTS: list[str] = []
 
@@ -108,6 +109,39 @@ def per_case(runner: Runner, runs: int, json_path: str | None = None) -> float:
         samples = {row.name: {"wall": row.wall, "cpu": row.cpu} for row in rows}
         Path(json_path).write_text(json.dumps(samples))
     return base
+
+
+# The walls of runner.engine.confine, added one at a time to a case-run that has none of them
+# (Landlock and seccomp are in every row); "all" is what a case-run pays.
+WALLS = [
+    ("none", set()),
+    ("pid namespace", {"pid_ns"}),
+    ("cgroups", {"cgroups"}),
+    ("mount namespace", {"mounts"}),
+    ("all", {"pid_ns", "cgroups", "mounts"}),
+]
+
+
+def confinement(runner: Runner, runs: int, adopted: bool) -> None:
+    """What the namespaces and cgroups cost per case-run, as ratios to fork + wait."""
+    suite = load_suite([str(FIXTURES)])
+    item = next(i for i in runner.plan(suite) if i.name == PER_CASE[0])
+    if adopted:  # as a -n worker: the cgroups joined once, each init born in them
+        confine.current().adopt()
+    walls = [lambda w=w: confine.only(w) for _, w in WALLS]
+    rows = percase.measure_variants(runner, item, walls, runs)
+    base = median(rows[0])
+    how = "a -n worker (cgroups joined once)" if adopted else "the harness itself (-n 1)"
+    print(f"\n## confinement: {item.name} in {how}, {runs} runs each, interleaved with fork + wait")
+    print(f"{'':32} {'median':>11} {'÷fork+wait':>11} {'added ÷fork+wait':>17}")
+    none = median(rows[1])
+    for (name, _), wall in zip([("raw fork + wait", None), *WALLS], rows, strict=True):
+        added = (
+            f"{(median(wall) - none) / base:>+17.2f}"
+            if name not in ("raw fork + wait", "none")
+            else ""
+        )
+        print(f"{name:32} {ms(median(wall))} {ratio(median(wall), base):>11} {added}")
 
 
 def load_figures(paths: list[str], fork_s: float) -> None:
@@ -195,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         fork_s = per_case(runner, runs, args.json)
     else:  # still the unit of the ratios below
         fork_s = median(percase.measure(runner, [], runs)[0].wall)
+    if "confinement" in only:
+        confinement(runner, runs, adopted=False)
+        confinement(runner, runs, adopted=True)
     if "load" in only:
         load_figures(args.paths, fork_s)
     if "catalogue" in only:

@@ -50,13 +50,26 @@ class SigInfo:
 
 
 class Arena:
-    """One shared anonymous mapping, reused (zeroed) from case to case."""
+    """One shared anonymous mapping, made for one case and unmapped after its verdict: a
+    process that outlived its case (or forged its words) can touch no later case's arena."""
 
     SIZE = _PROCS_OFF + _SEM_T_SIZE
 
     def __init__(self) -> None:
-        self._map = _mmap.mmap(-1, self.SIZE)  # MAP_SHARED|MAP_ANONYMOUS: survives fork shared
-        self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
+        # MAP_SHARED|MAP_ANONYMOUS: survives fork shared
+        self.base = libc.mmap(
+            0,
+            self.SIZE,
+            _mmap.PROT_READ | _mmap.PROT_WRITE,
+            _mmap.MAP_SHARED | _mmap.MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+
+    def close(self) -> None:
+        if self.base:
+            libc.munmap(self.base, self.SIZE)
+            self.base = 0
 
     def reset(self, max_processes: int = MAX_CASE_PROCESSES) -> None:
         ctypes.memset(self.base, 0, self.SIZE)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-import shutil
+import re
+import stat
+import struct
 import tempfile
 from dataclasses import dataclass
 
 from runner.engine import libc
+from runner.engine.owner import owner_tag
 
 SHM_DIR = "/dev/shm"
+SCRATCH_RE = re.compile(r"^mmapconf-(\d+\.\d+)-")  # mmapconf-<owner tag>-<random>
 
 
 @dataclass(frozen=True)
@@ -26,15 +32,125 @@ class Backing:
         """A fresh scratch folder for one case-run (None for memfd and anon)."""
         if self.dir is None:
             return None
-        return tempfile.mkdtemp(prefix="mmapconf-", dir=self.dir)
+        return tempfile.mkdtemp(prefix=f"mmapconf-{_owner()}-", dir=self.dir)
 
     def to_json(self) -> dict[str, str | None]:
         return {"kind": self.kind, "dir": self.dir, "fs": self.fs}
 
 
+_owners: dict[int, str] = {}
+
+
+def _owner() -> str:
+    pid = os.getpid()
+    if pid not in _owners:
+        _owners[pid] = owner_tag()
+    return _owners[pid]
+
+
+class ScratchLeftover(OSError):
+    """A scratch folder (or something in it) could not be removed."""
+
+
 def remove_scratch(path: str | None) -> None:
-    if path:
-        shutil.rmtree(path, ignore_errors=True)
+    """Remove a scratch folder and everything a case left in it; raise ScratchLeftover naming
+    what stays. No recursion (a case may nest folders thousands deep) and no path longer than
+    one name (every step is relative to an open folder); immutable and append-only flags, which
+    a case running as root may set, are cleared first."""
+    if not path:
+        return
+    try:
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ScratchLeftover(e.errno, f"{path}: {e.strerror}") from None
+    names: list[str] = []  # the folders we went down into, below ``top``
+    fd = top
+    try:
+        while True:
+            sub = _empty_folder(fd)
+            if sub is not None:
+                child = os.open(sub, _DIR_FLAGS, dir_fd=fd)
+                if fd != top:
+                    os.close(fd)
+                names.append(sub)
+                fd = child
+                continue
+            if not names:
+                break
+            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            _unlink(fd, names.pop(), os.rmdir)
+    except OSError as e:
+        where = os.path.join(path, *names)
+        raise ScratchLeftover(e.errno, f"{where}: {e.strerror}") from None
+    finally:
+        if fd != top:
+            os.close(fd)
+        os.close(top)
+    try:
+        _unlink_path(path)
+    except OSError as e:
+        raise ScratchLeftover(e.errno, f"{path}: {e.strerror}") from None
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _empty_folder(fd: int) -> str | None:
+    """Unlink every non-folder in the folder ``fd``; return a sub-folder's name, if any."""
+    _clear_flags(fd)
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                return entry.name
+            _unlink(fd, entry.name, os.unlink)
+    return None
+
+
+def _unlink(dir_fd: int, name: str, remove) -> None:
+    try:
+        remove(name, dir_fd=dir_fd)
+    except PermissionError:
+        _clear_flags_at(dir_fd, name)
+        remove(name, dir_fd=dir_fd)
+
+
+def _unlink_path(path: str) -> None:
+    parent, name = os.path.split(path.rstrip("/"))
+    fd = os.open(parent or "/", _DIR_FLAGS)
+    try:
+        _unlink(fd, name, os.rmdir)
+    finally:
+        os.close(fd)
+
+
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS = 0x80086601, 0x40086602
+_FS_IMMUTABLE_FL, _FS_APPEND_FL = 0x10, 0x20
+
+
+def _clear_flags(fd: int) -> None:
+    """Clear the immutable and append-only flags of the file or folder ``fd`` (if it has any)."""
+    with contextlib.suppress(OSError):
+        buf = fcntl.ioctl(fd, _FS_IOC_GETFLAGS, struct.pack("l", 0))
+        flags = struct.unpack("l", buf)[0]
+        if flags & (_FS_IMMUTABLE_FL | _FS_APPEND_FL):
+            cleared = flags & ~(_FS_IMMUTABLE_FL | _FS_APPEND_FL)
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, struct.pack("l", cleared))
+
+
+def _clear_flags_at(dir_fd: int, name: str) -> None:
+    with contextlib.suppress(OSError):
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+            fd = os.open(name, flags, dir_fd=dir_fd)
+            try:
+                _clear_flags(fd)
+            finally:
+                os.close(fd)
 
 
 def mount_fstype(path: str) -> str | None:

@@ -1,12 +1,12 @@
-"""The isolation loop: fork the case into its own process group, collect its step reports,
-poll with a deadline, kill the group, reap everything, and keep how each process ended.
+"""The isolation loop: fork the case's init (runner.engine.caseinit) into a fresh PID
+namespace, collect its step reports (checked, bounded), its relayed endings and its output, poll
+with a deadline, then kill the init, which takes every process of the case with it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import select
 import signal
@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.engine import interrupt, libc
+from runner.engine import confine, interrupt
 from runner.engine.arena import Arena
-from runner.engine.process import case_main
+from runner.engine.caseinit import ENDING, init_main
+from runner.engine.protocol import MAX_REPORT_BYTES, MalformedReport, parse_report
+from runner.lang import names
 from runner.lang.conditions import Facts
 from runner.lang.model import Case
 
@@ -26,6 +28,12 @@ POLL_SLICE_S = 0.05
 # report) with their reports: past this many, steps that passed are dropped from the middle.
 MAX_MESSAGES = 20_000
 KEEP_FIRST_MESSAGES = 2_000
+# Hard bounds on the reports kept of one case, whatever it sends: forged ones (a start without
+# its end, say) cannot be compacted away. Past them the case ends as error.
+MAX_KEPT_REPORTS = 25_000
+MAX_KEPT_BYTES = 64 << 20
+SETUP_GRACE_S = 0.25
+MAX_OUTPUT = 64 << 10  # of the case's stdout and stderr, kept in the result
 
 
 @dataclass
@@ -47,97 +55,164 @@ class Execution:
     duration_s: float = 0.0
     dropped_steps: int = 0  # passed steps left out of ``messages`` to bound its size
     compact_at: int = MAX_MESSAGES
-
-
-_subreaper_pid = 0
-
-
-def _become_subreaper() -> None:
-    """Orphaned case processes come back to us (not to init), so we reap and judge them all."""
-    global _subreaper_pid
-    # Keyed by pid: the attribute is not inherited by fork, so a -n worker sets its own.
-    if _subreaper_pid != os.getpid():
-        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
-        _subreaper_pid = os.getpid()
+    malformed: str = ""  # why the case's reports were refused (the case then ends as error)
+    init_status: int = 0  # a wait status of the init that we did not cause (0: none)
+    output: bytes = b""  # the first MAX_OUTPUT bytes of the case's stdout and stderr
+    output_dropped: int = 0
+    received: int = 0
+    kept_bytes: int = 0
+    reports_closed: bool = False
+    compact_bytes_at: int = MAX_KEPT_BYTES // 4
+    memory_limit_hit: bool = False
 
 
 def execute(case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
-    """Run ``case`` in forked processes; always returns with every one of them reaped."""
-    _become_subreaper()
+    """Run ``case`` under its init; always returns with every process of it gone."""
+    conf = confine.current()
     arena.reset()
     result = Execution()
+    memory_before = confine.memory_failures(conf)
     start = time.monotonic()
     deadline = start + case.timeout
     # SIGINT/SIGTERM stay blocked across fork: the child must never run the harness's handler
-    # (it would unwind into harness code); it unblocks them once their default action is back.
+    # (it would unwind into harness code); the init puts their defaults back.
     mask = interrupt.block()
     try:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        relay_r, relay_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        os.set_blocking(out_w, True)
         try:
-            pid = os.fork()
+            pid = confine.fork_init(conf)
         except BaseException:
-            ours.close()
-            theirs.close()
+            _close(ours, theirs, relay_r, relay_w, out_r, out_w)
             raise
     except BaseException:
         interrupt.unblock(mask)
         raise
     if pid == 0:
-        ours.close()
-        try:
-            os.setpgid(0, 0)
-        finally:
-            case_main(case, facts, arena, theirs, scratch, deadline)
+        _close(ours, relay_r, out_r)
+        init_main(conf, case, facts, arena, theirs, relay_w, out_w, scratch, deadline)
     try:
         _setpgid(pid)
-        theirs.close()
+        _close(theirs, relay_w, out_w)
         interrupt.unblock(mask)  # a pending interrupt is raised here, inside the try
-        _collect(ours, pid, deadline, arena, result)
+        _collect(_Channels(ours, relay_r, out_r), deadline, arena, result)
     finally:
         with interrupt.deferred():
             interrupt.unblock(mask)
             _kill_and_reap(pid, result)
-            ours.close()
+            _close(ours, relay_r, out_r)
             result.duration_s = time.monotonic() - start
+            result.memory_limit_hit = confine.memory_failures(conf) > memory_before
     return result
+
+
+def _close(*objs: socket.socket | int) -> None:
+    for obj in objs:
+        with contextlib.suppress(OSError):
+            obj.close() if isinstance(obj, socket.socket) else os.close(obj)
 
 
 def _setpgid(pid: int) -> None:
     try:
-        os.setpgid(pid, pid)  # also in the child: whichever runs first wins the race
+        os.setpgid(pid, pid)  # also in the init: whichever runs first wins the race
     except OSError as e:
         if e.errno not in (errno.EACCES, errno.ESRCH):
             raise
 
 
-def _collect(sock: socket.socket, pgid: int, deadline: float, arena: Arena, out: Execution) -> None:
-    sock.setblocking(False)
+@dataclass
+class _Channels:
+    reports: socket.socket  # from every case process: untrusted
+    relay: int  # from the case's init only: how each process ended
+    output: int  # the case's stdout and stderr
+
+
+def _collect(ch: _Channels, deadline: float, arena: Arena, out: Execution) -> None:
+    ch.reports.setblocking(False)
     poller = select.poll()
-    poller.register(sock, select.POLLIN)
+    for fd in (ch.reports.fileno(), ch.relay, ch.output):
+        poller.register(fd, select.POLLIN)
     expected_deaths: dict[int, dict[str, Any]] = {}
+    relay_buf = b""
+    # The case's time starts with its first report: the init's set-up (cgroups, mounts) is the
+    # harness's time, not the case's, up to SETUP_GRACE_S of it.
+    begun, given = time.monotonic(), deadline
+    deadline += SETUP_GRACE_S
     while True:
+        if begun and out.received:
+            deadline = given + min(time.monotonic() - begun, SETUP_GRACE_S)
+            begun = 0.0
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             out.timed_out = True
             return
-        if poller.poll(min(remaining, POLL_SLICE_S) * 1000) and _drain(sock, out, expected_deaths):
-            return  # every process has closed its end: all have exited
-        for ending in _reap(pgid, out, block=False):
-            if _unexpected(ending, expected_deaths):
-                arena.abort()
+        ready = {fd for fd, _ in poller.poll(min(remaining, POLL_SLICE_S) * 1000)}
+        if ch.output in ready:
+            _capture(ch.output, out)
+        if ch.reports.fileno() in ready:
+            if _drain(ch.reports, out, expected_deaths, deadline):
+                return  # a report the case must end on (malformed, or the process cap)
+            if out.reports_closed:
+                poller.unregister(ch.reports.fileno())
+        if ch.relay in ready:
+            data = os.read(ch.relay, 1 << 12)
+            relay_buf += data
+            whole = len(relay_buf) - len(relay_buf) % ENDING.size
+            for pid, status in ENDING.iter_unpack(relay_buf[:whole]):
+                if _unexpected(_ending(pid, status, out), expected_deaths):
+                    arena.abort()
+            relay_buf = relay_buf[whole:]
+            if not data:  # the init is gone: every process of the case has ended
+                out.reports_closed = False
+                _drain(ch.reports, out, expected_deaths, deadline)
+                _capture(ch.output, out)
+                return
 
 
-def _drain(sock: socket.socket, out: Execution, pending: dict[int, dict[str, Any]]) -> bool:
-    """Read every queued report; True at end of file (or when the case must be ended now)."""
+def _ending(pid: int, status: int, out: Execution) -> Ending:
+    ending = Ending(pid)
+    if os.WIFSIGNALED(status):
+        ending.signal = os.WTERMSIG(status)
+    else:
+        ending.exit = os.WEXITSTATUS(status)
+    out.endings[pid] = ending
+    return ending
+
+
+def _capture(fd: int, out: Execution) -> None:
+    """Keep the first MAX_OUTPUT bytes of what the case printed; count (and drop) the rest."""
+    with contextlib.suppress(BlockingIOError):
+        while data := os.read(fd, 1 << 16):
+            room = MAX_OUTPUT - len(out.output)
+            out.output += data[:room]
+            out.output_dropped += max(0, len(data) - room)
+
+
+def _drain(
+    sock: socket.socket, out: Execution, pending: dict[int, dict[str, Any]], deadline: float
+) -> bool:
+    """Read every queued report; True when the case must be ended now."""
     while True:
         try:
-            data = sock.recv(1 << 17)
+            data, _, flags, _ = sock.recvmsg(MAX_REPORT_BYTES + 1)
         except BlockingIOError:
             return False
         if not data:
+            # End of file (or an empty datagram, which no real report is): stop polling the
+            # socket so a closed one does not spin us; what is left is read once all ended.
+            out.reports_closed = True
+            return False
+        out.received += 1
+        try:
+            if flags & socket.MSG_TRUNC:
+                raise MalformedReport(f"a report of more than {MAX_REPORT_BYTES} bytes")
+            msg = parse_report(data, names.SIGNAL, names.ERRNO)
+            _keep(out, msg, len(data))
+        except MalformedReport as e:
+            out.malformed = f"the case sent {e}: the case was ended"
             return True
-        msg = json.loads(data)
-        out.messages.append(msg)
         if msg.get("limit"):
             # The process cap was hit: the case killed its group, but a process that changed
             # its uid (setuid) may not have been allowed to kill them all. We always are.
@@ -146,8 +221,21 @@ def _drain(sock: socket.socket, out: Execution, pending: dict[int, dict[str, Any
             pending[msg["pid"]] = msg["expect"]
         elif msg["t"] == "end":
             pending.pop(msg["pid"], None)
-            if len(out.messages) > out.compact_at:
-                _compact(out)
+        if out.received % 64 == 0 and time.monotonic() >= deadline:
+            return False  # a flood must not hold us past the deadline: the loop times out
+
+
+def _keep(out: Execution, msg: dict[str, Any], size: int) -> None:
+    msg["_bytes"] = size
+    out.messages.append(msg)
+    out.kept_bytes += size
+    if len(out.messages) > out.compact_at or out.kept_bytes > out.compact_bytes_at:
+        _compact(out)
+        if len(out.messages) > MAX_KEPT_REPORTS or out.kept_bytes > MAX_KEPT_BYTES:
+            raise MalformedReport(
+                f"more reports than the harness keeps ({MAX_KEPT_REPORTS} or "
+                f"{MAX_KEPT_BYTES >> 20} MiB, after leaving out passed steps)"
+            )
 
 
 def _compact(out: Execution) -> None:
@@ -165,6 +253,8 @@ def _compact(out: Execution) -> None:
     out.dropped_steps += len(drop) // 2
     # What could not be dropped (many processes' open steps) waits for twice as much: no O(n^2).
     out.compact_at = max(MAX_MESSAGES, 2 * len(out.messages))
+    out.kept_bytes = sum(m["_bytes"] for m in out.messages)
+    out.compact_bytes_at = max(MAX_KEPT_BYTES // 4, 2 * out.kept_bytes)
 
 
 def _unexpected(ending: Ending, pending: dict[int, dict[str, Any]]) -> bool:
@@ -174,29 +264,20 @@ def _unexpected(ending: Ending, pending: dict[int, dict[str, Any]]) -> bool:
     return not (want.get("kind") == "signal" and signal.Signals[want["signal"]] == ending.signal)
 
 
-def _reap(pgid: int, out: Execution, block: bool) -> list[Ending]:
-    found: list[Ending] = []
+def _kill_and_reap(init: int, out: Execution) -> None:
+    """Nothing of the case outlives this. The init's death kills its whole PID namespace;
+    without one, the process group is what we can reach."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(init, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(init, signal.SIGKILL)
     while True:
         try:
-            pid, status = os.waitpid(-pgid, 0 if block else os.WNOHANG)
+            _, status = os.waitpid(init, 0)
         except ChildProcessError:
-            return found
+            return
         except InterruptedError:
             continue
-        if pid == 0:
-            return found
-        ending = Ending(pid)
-        if os.WIFSIGNALED(status):
-            ending.signal = os.WTERMSIG(status)
-        else:
-            ending.exit = os.WEXITSTATUS(status)
-        out.endings[pid] = ending
-        found.append(ending)
-
-
-def _kill_and_reap(pgid: int, out: Execution) -> None:
-    """Nothing of the case outlives this: SIGKILL the group unless it is already empty."""
-    _reap(pgid, out, block=False)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    _reap(pgid, out, block=True)
+        if not out.timed_out and not out.malformed and status != 0:
+            out.init_status = status
+        return

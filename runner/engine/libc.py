@@ -28,6 +28,7 @@ SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "mseal": 462,
         "process_madvise": 440,
         "pidfd_open": 434,
+        "close_range": 436,
     },
     "aarch64": {
         "futex": 98,
@@ -38,6 +39,7 @@ SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "mseal": 462,
         "process_madvise": 440,
         "pidfd_open": 434,
+        "close_range": 436,
     },
 }
 SYSCALLS = SYSCALL_NUMBERS.get(ARCH, SYSCALL_NUMBERS["x86_64"])

@@ -274,6 +274,9 @@ class Process:
                 out[key] = self.case.events[value]
             else:
                 out[key] = value
+        if out.get("fd") in self.reserved_fds:
+            # Writing (or dup'ing) it would let a plain case forge its own step reports.
+            raise CaseRuntimeError(f"fd {out['fd']} belongs to the harness, not to the case")
         return out
 
     def resolve_expect(self, expect: Expect) -> dict[str, Any]:

@@ -12,9 +12,10 @@ kernel itself refuse what the case must never do, whatever code runs:
   ``kill`` of pid -1 reaches only the case's own processes.
 
 A seccomp filter adds what Landlock does not cover: the machine-wide calls (reboot, modules,
-mount, clock, swap, ptrace, bpf, ...) and sockets other than AF_UNIX (UDP, raw packets) fail with
-EPERM, and so does any syscall made through another ABI (i386 ``int 0x80``, x32), which could
-otherwise go around the list.
+mount, clock, swap, ptrace, bpf, mknod, ...), clone with a namespace flag and sockets other than
+AF_UNIX (UDP, raw packets) fail with EPERM, and so does any syscall made through another ABI
+(i386 ``int 0x80``, x32), which could otherwise go around the list; clone3 fails with ENOSYS.
+Below both, runner.engine.confine makes every mount but the scratch folder read-only.
 
 Where the kernel lacks either, the case runs with what it has, and ``status()`` says so.
 """
@@ -25,6 +26,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from typing import Any
 
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # same on every arch
 _CREATE_RULESET_VERSION = 1
@@ -83,10 +85,21 @@ def _fs_rights(version: int) -> int:
 
 def _readable_roots() -> list[str]:
     """Folders whose files the case process may read: Python and the harness's own code, which
-    a lazy import may still need, and /proc (smaps, maps, status, fd links)."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc"}
-    roots |= {p for p in sys.path if p and os.path.isdir(p)}
+    a lazy import may still need, and /proc (smaps, maps, status, fd links). Not the current
+    folder, which ``python -m`` puts on sys.path: run from ``/`` it would be the whole machine."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", _HARNESS_ROOT}
+    roots |= {p for p in sys.path if p and _inside_installation(p) and os.path.isdir(p)}
     return sorted(roots)
+
+
+# The folder holding the ``runner`` package: the checkout, or site-packages when installed.
+_HARNESS_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _inside_installation(path: str) -> bool:
+    real = os.path.realpath(path)
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, _HARNESS_ROOT}
+    return any(real == p or real.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
 def confine(scratch: str | None) -> str:
@@ -145,11 +158,11 @@ DENIED_X86_64 = {
     "open_by_handle_at": 304, "clock_adjtime": 305, "setns": 308, "process_vm_readv": 310,
     "process_vm_writev": 311, "finit_module": 313, "kexec_file_load": 320, "bpf": 321,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-    "fspick": 433, "mount_setattr": 442,
+    "fspick": 433, "mount_setattr": 442, "mknod": 133, "mknodat": 259,
 }  # fmt: skip
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _RET_ALLOW, _RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
-_LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
+_LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _JA, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x05, 0x06
 
 
 class _SockFilter(ctypes.Structure):
@@ -166,30 +179,58 @@ class _SockFprog(ctypes.Structure):
 
 
 _SYS_SOCKET, _AF_UNIX = 41, 1
+_SYS_CLONE, _SYS_CLONE3 = 56, 435
+_ENOSYS = 38
+# CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: a fork with any of these would
+# be a namespace of the case's own (unshare and setns are refused above for the same reason).
+_CLONE_NEW_FLAGS = 0x00020000 | 0x7E000000
 
 
 def _program() -> list[tuple[int, int, int, int]]:
     """The filter: deny a foreign ABI, a non-AF_UNIX socket (no UDP or raw packets from a case:
-    Landlock covers TCP only) and each listed call; allow the rest. Jumps are to labels."""
+    Landlock covers TCP only), clone with a namespace flag, and each listed call; clone3 fails
+    with ENOSYS (seccomp cannot read its flags, which are in memory; libc then falls back to
+    clone); allow the rest. Jumps are to labels."""
     deny = sorted(DENIED_X86_64.values())
-    code: list[tuple[int, int | str, int | str, int]] = [
+    code: list[tuple[Any, ...]] = [
         (_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
         (_JEQ_K, 0, "deny", _AUDIT_ARCH_X86_64),
         (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
         (_JGE_K, "deny", 0, _X32_BIT),
-        (_JEQ_K, 0, "list", _SYS_SOCKET),
-        (_LD_W_ABS, 0, 0, 16),  # seccomp_data.args[0], low half: the address family
-        (_JEQ_K, "allow", "deny", _AF_UNIX),
+        (_JEQ_K, "socket", 0, _SYS_SOCKET),
+        (_JEQ_K, "clone", 0, _SYS_CLONE),
+        (_JEQ_K, "enosys", 0, _SYS_CLONE3),
         *((_JEQ_K, "deny", 0, nr) for nr in deny),
-        (_RET_K, 0, 0, _RET_ALLOW),
-        (_RET_K, 0, 0, _RET_ERRNO | _EPERM),
+        (_JA, 0, 0, "allow"),
+        ("socket", _LD_W_ABS, 0, 0, 16),  # seccomp_data.args[0], low half: the address family
+        (_JEQ_K, "allow", "deny", _AF_UNIX),
+        ("clone", _LD_W_ABS, 0, 0, 16),  # args[0]: the clone flags
+        (_JSET_K, "deny", "allow", _CLONE_NEW_FLAGS),
+        ("enosys", _RET_K, 0, 0, _RET_ERRNO | _ENOSYS),
+        ("allow", _RET_K, 0, 0, _RET_ALLOW),
+        ("deny", _RET_K, 0, 0, _RET_ERRNO | _EPERM),
     ]
-    labels = {"list": 7, "allow": len(code) - 2, "deny": len(code) - 1}
+    return _assemble(code)
 
-    def offset(target: int | str, at: int) -> int:
-        return labels[target] - at - 1 if isinstance(target, str) else target
 
-    return [(op, offset(jt, i), offset(jf, i), k) for i, (op, jt, jf, k) in enumerate(code)]
+def _assemble(code: list[tuple[Any, ...]]) -> list[tuple[int, int, int, int]]:
+    """Resolve labels: an instruction may start with its own label; jt, jf (and k of a JA) may
+    name one. Every jump goes forward, as BPF requires."""
+    labels, plain = {}, []
+    for i, ins in enumerate(code):
+        if isinstance(ins[0], str):
+            labels[ins[0]] = i
+            ins = ins[1:]
+        plain.append(ins)
+
+    def offset(target: Any, at: int) -> int:
+        return labels[target] - at - 1 if isinstance(target, str) else int(target)
+
+    out = []
+    for i, (op, jt, jf, k) in enumerate(plain):
+        k = offset(k, i) if op == _JA else k
+        out.append((op, offset(jt, i), offset(jf, i), k))
+    return out
 
 
 # Assembled once, in the harness at import: building the program and its ctypes array costs
@@ -204,7 +245,10 @@ def _seccomp() -> str:
         return "seccomp list not defined for this machine"
     if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(_FPROG), 0, 0) != 0:
         return f"seccomp unavailable (errno {ctypes.get_errno()})"
-    return f"seccomp denies {len(DENIED_X86_64)} machine-wide calls and non-local sockets"
+    return (
+        f"seccomp denies {len(DENIED_X86_64)} machine-wide calls, non-local sockets and clone "
+        "with namespace flags; clone3 is ENOSYS"
+    )
 
 
 def _allow(ruleset: int, path: str, rights: int) -> None:

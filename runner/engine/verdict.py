@@ -64,16 +64,27 @@ class _Judge:
         self.steps: list[StepTrace] = []
         self.failures: list[str] = []
         self.errors: list[str] = []
+        self.reported: dict[int, set[str]] = {}  # pid -> the kinds of final report it sent
 
     def verdict(self) -> Verdict:
+        if self.run.malformed:
+            return Verdict("error", self.run.malformed, self.steps)
         for msg in self.run.messages:
             getattr(self, f"_on_{msg['t']}")(msg)
         if self.run.timed_out:
             running = [_where(t) for st in self.open.values() for t, _, _ in st[-1:]]
             where = f"; still running: {', '.join(running)}" if running else ""
             return Verdict("timeout", f"timed out after {self.timeout:g} s{where}", self.steps)
+        if self.run.init_status:
+            status = self.run.init_status
+            self.errors.append(f"the case's init ended unexpectedly (wait status {status})")
         for pid, ending in {**self.run.endings, **self.reaped}.items():
             self._ending(pid, ending)
+        for pid, name in self.procs.items():
+            if pid not in self.run.endings and pid not in self.reaped:
+                self.errors.append(f"{name} (pid {pid}) was never seen to end")
+        if not self.failures and any("aborted" in r for r in self.reported.values()):
+            self.errors.append("a process was released by an abort that no failure explains")
         if self.errors:
             return Verdict("error", self.errors[0], self.steps)
         if self.failures:
@@ -107,10 +118,14 @@ class _Judge:
         self.open.setdefault(msg["pid"], []).append((trace, msg["expect"], maps))
 
     def _on_end(self, msg: dict) -> None:
+        if not self.open.get(msg["pid"]):
+            self.errors.append(f"pid {msg['pid']} reported the end of a step it never started")
+            return
         trace, _, _ = self.open[msg["pid"]].pop()
         trace.ok, trace.errno, trace.result = msg["ok"], msg["errno"], msg["result"]
         trace.observed = msg["observed"]
         if not msg["ok"]:
+            self.reported.setdefault(msg["pid"], set()).add("failed")
             self.failures.append(_failure(trace, msg["expected"], msg["observed"]))
 
     def _on_error(self, msg: dict) -> None:
@@ -120,9 +135,11 @@ class _Judge:
             else f"{msg['proc']}: "
         )
         self.errors.append(where + msg["message"])
+        self.reported.setdefault(msg["pid"], set()).add("error")
         self.open.pop(msg["pid"], None)
 
     def _on_aborted(self, msg: dict) -> None:
+        self.reported.setdefault(msg["pid"], set()).add("aborted")
         self.open.pop(msg["pid"], None)
 
     def _on_done(self, msg: dict) -> None:
@@ -136,18 +153,23 @@ class _Judge:
 
     # -- endings ---------------------------------------------------------------------------
     def _ending(self, pid: int, ending: Ending) -> None:
+        """Positive evidence only: an exit status counts with the final report that goes with
+        it (done, a failure, an abort, an error); a signal with the step that expected it."""
         name = self.procs.get(pid, f"pid {pid}")
         if ending.signal is not None:
             self._death(pid, name, ending.signal)
-        elif ending.exit == EXIT_DONE and pid in self.done:
             return
-        elif ending.exit in (EXIT_FAILED, EXIT_ERROR, EXIT_ABORTED):
-            if ending.exit == EXIT_ERROR and not self.errors:
-                self.errors.append(f"{name} ended with an internal error (exit {EXIT_ERROR})")
-        elif pid in self.procs:
-            self.errors.append(
-                f"{name} exited with status {ending.exit} before finishing its steps"
-            )
+        evidence = {EXIT_DONE: "done", EXIT_FAILED: "failed", EXIT_ABORTED: "aborted"}
+        want = evidence.get(ending.exit) if ending.exit is not None else None
+        if want == "done" and pid in self.done:
+            return
+        if want is not None and want in self.reported.get(pid, set()):
+            return
+        if ending.exit == EXIT_ERROR and "error" in self.reported.get(pid, set()):
+            return
+        self.errors.append(
+            f"{name} exited with status {ending.exit} without the final report that goes with it"
+        )
 
     def _death(self, pid: int, name: str, signo: int) -> None:
         """A death is judged by the step it ended, whichever process reaped it. The one excuse

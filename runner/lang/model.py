@@ -101,3 +101,14 @@ class Case:
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
+
+    @property
+    def uses_machine_code(self) -> bool:
+        """Whether a step runs machine code of the case's own (``call``)."""
+        todo = [*self.setup, *(s for steps in self.processes.values() for s in steps)]
+        while todo:
+            step = todo.pop()
+            if step.op == "call":
+                return True
+            todo += step.steps
+        return False

@@ -389,7 +389,12 @@ class CaseValidator:
                 self.err(args, key, "must be an even number of hex digits")
         elif kind == "format":
             if format_fields(value) is None:
-                self.err(args, key, f"{value!r} is not a struct format")
+                self.err(
+                    args,
+                    key,
+                    f"{value!r} is not a struct format of at most {MAX_FORMAT_FIELDS} values"
+                    f" and {MAX_FORMAT_BYTES} bytes",
+                )
         elif kind == "values":
             if not isinstance(value, list):
                 self.err(args, key, "must be a list")
@@ -588,6 +593,8 @@ class CaseValidator:
                 self.err(cond, k, f"unknown condition{hint}; one of {known}")
             elif k == "kernel" and not valid_kernel_spec(v):
                 self.err(cond, k, f"{v!r}: {KERNEL_SPEC_HELP}")
+            elif k == "sysctl":
+                self._sysctl(cond, v)
             elif k == "root" and not isinstance(v, bool):
                 self.err(cond, k, "must be true or false")
             elif k == "backing" and any(b not in BACKINGS for b in _as_list(v)):
@@ -607,6 +614,10 @@ class CaseValidator:
                 self.err(value, key, "a sysctl key is dotted words, e.g. vm.mmap_min_addr")
             elif isinstance(want, dict) and not (want and set(want) <= COMPARATORS):
                 self.err(value, key, "compare with eq ne gt ge lt le, or give the value")
+            elif isinstance(want, dict) and not all(type(v) is int for v in want.values()):
+                self.err(value, key, "a sysctl comparison takes an integer")
+            elif not isinstance(want, dict | str | int) or isinstance(want, bool):
+                self.err(value, key, "a sysctl value is a string or an integer")
 
 
 SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
@@ -640,18 +651,25 @@ def _is_hex(text: Any) -> bool:
     return True
 
 
+MAX_FORMAT_FIELDS = 1024  # values one struct format may pack or unpack
+MAX_FORMAT_BYTES = 1 << 20  # bytes one struct format may describe
+
+
 def format_fields(fmt: Any) -> list[str] | None:
-    """The field codes of a struct format (``4s`` is one field), or None if it is not one."""
+    """The field codes of a struct format (``4s`` is one field), or None if it is not one (or
+    is larger than the bounds above: counted before anything of that size is made)."""
     if not isinstance(fmt, str) or len(fmt) > 200:
         return None
+    body = fmt.lstrip("@=<>!")
+    parts = re.findall(r"(\d*)([a-zA-Z?])", body)
+    count = sum(1 if code in "sp" else int(n or 1) for n, code in parts if code != "x")
+    if count > MAX_FORMAT_FIELDS:
+        return None
     try:
-        struct.calcsize(fmt)
+        if struct.calcsize(fmt) > MAX_FORMAT_BYTES:
+            return None
     except (struct.error, UnicodeEncodeError):
         return None
-    body = fmt.lstrip("@=<>!")
     return [
-        code
-        for count, code in re.findall(r"(\d*)([a-zA-Z?])", body)
-        for _ in range(1 if code in "sp" else int(count or 1))
-        if code != "x"
+        code for n, code in parts for _ in range(1 if code in "sp" else int(n or 1)) if code != "x"
     ]

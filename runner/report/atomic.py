@@ -16,8 +16,11 @@ MODE = 0o644
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    write_bytes(path, text.encode("utf-8"))
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+
+    Text that holds what UTF-8 cannot encode (the lone surrogates a file name that is not UTF-8
+    decodes to) is written with backslash escapes: a report is always written, and readable."""
+    write_bytes(path, text.encode("utf-8", "backslashreplace"))
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -44,7 +44,7 @@ from runner.report import model
 ENTRY_KEYS = ("name", "id", "backing", "when", "reason", "evidence", "until")
 WHEN_KEYS = ("kernel", "fs", "backing", "arch")
 EVIDENCE_PLACEHOLDER = "TODO"
-_VERSION = r"\d+(?:\.\d+)*"
+_VERSION = r"\d+(?:\.\d+){0,2}"  # as the case language reads a kernel version: at most 3 parts
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

@@ -99,6 +99,8 @@ def load_report(path: Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ReportError(f"{path}: not a mmapconf report (JSON nested too deeply)") from None
     check_report(data, str(path))
     return data
 
@@ -110,9 +112,59 @@ def check_report(data: Any, where: str = "report") -> None:
     results = data.get("results")
     if not isinstance(results, list):
         raise ReportError(f"{where}: not a mmapconf report (no 'results' list)")
+    for key, kind in _TOP_TYPES.items():
+        if key in data and not _is(data[key], kind):
+            raise ReportError(f"{where}: {key!r} is not {_DESCRIBE[kind]}")
     for i, r in enumerate(results):
         if not isinstance(r, dict) or not isinstance(result_name(r), str) or not result_name(r):
             raise ReportError(f"{where}: results[{i}] has no name")
+        _check_fields(r, _RESULT_TYPES, f"{where}: results[{i}]")
+        for j, step in enumerate(r.get("steps") or []):
+            _check_fields(step, _STEP_TYPES, f"{where}: results[{i}].steps[{j}]")
+
+
+# The types every renderer relies on, for the keys a report may have (others are ignored).
+_STR, _INT, _NUM, _BOOL, _DICT = "str", "int", "num", "bool", "dict"
+_OPT_STR, _OPT_BOOL, _STRS, _DICTS = "str?", "bool?", "[str]", "[dict]"
+_DESCRIBE = {
+    _STR: "a string", _INT: "an integer", _NUM: "a number", _BOOL: "true or false",
+    _DICT: "an object", _OPT_STR: "a string or null", _OPT_BOOL: "true, false or null",
+    _STRS: "a list of strings", _DICTS: "a list of objects",
+}  # fmt: skip
+_TOP_TYPES = {"environment": _DICT, "summary": _DICT, "interrupted": _BOOL}
+_RESULT_TYPES = {
+    "name": _STR, "id": _STR, "backing": _STR, "file": _STR, "line": _INT, "outcome": _STR,
+    "reason": _STR, "duration_s": _NUM, "title": _STR, "claim": _OPT_STR, "refs": _STRS,
+    "tags": _STRS, "steps": _DICTS, "outcomes_seen": _STRS, "steps_left_out": _INT,
+    "output": _STR, "uses_machine_code": _BOOL, "facts": _DICT,
+}  # fmt: skip
+_STEP_TYPES = {
+    "process": _STR, "step": _STR, "op": _STR, "line": _INT, "args": _DICT,
+    "expected": _OPT_STR, "observed": _OPT_STR, "ok": _OPT_BOOL, "errno": _OPT_STR,
+    "signal": _OPT_STR, "si_code": _OPT_STR, "si_addr": _OPT_STR,
+}  # fmt: skip
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind.endswith("?") and value is None:
+        return True
+    kind = kind.rstrip("?")
+    if kind in (_STRS, _DICTS):
+        inner = str if kind == _STRS else dict
+        return isinstance(value, list) and all(isinstance(v, inner) for v in value)
+    if kind == _NUM:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, {_STR: str, _BOOL: bool, _DICT: dict}[kind])
+
+
+def _check_fields(obj: Any, types: dict[str, str], where: str) -> None:
+    if not isinstance(obj, dict):
+        raise ReportError(f"{where} is not an object")
+    for key, kind in types.items():
+        if key in obj and not _is(obj[key], kind):
+            raise ReportError(f"{where}: {key!r} is not {_DESCRIBE[kind]}")
 
 
 def result_name(r: dict[str, Any]) -> str:

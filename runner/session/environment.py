@@ -8,6 +8,7 @@ import platform
 import resource
 from typing import Any
 
+from runner.engine import confine
 from runner.engine.backings import Backing
 
 
@@ -25,4 +26,5 @@ def capture(backings: list[Backing], argv: list[str]) -> dict[str, Any]:
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "argv": argv,
         "backings": {b.name: b.to_json() for b in backings},
+        "confinement": confine.current().status(),
     }

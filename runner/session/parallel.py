@@ -9,47 +9,129 @@ and a SIGKILLed harness must take its workers with it (PR_SET_PDEATHSIG).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import select
 import signal
+import struct
 import time
 from collections.abc import Iterator
-from multiprocessing.connection import Connection, Pipe, wait
+from typing import Any
 
-from runner.engine import interrupt, libc
+from runner.engine import confine, interrupt, libc
 from runner.session.runner import Item, Result, Runner
 
 STOP = -1
 WORKER_EXIT_S = 10.0  # a worker asked to stop kills its case and cleans up well within this
+# Both directions carry length-prefixed JSON, never pickle: nothing that arrives can run code.
+# No case process inherits these pipes (the case's init closes all but its report socket).
+_LENGTH = struct.Struct("=I")
+MAX_FRAME = 256 << 20
+FRAME_S = 1.0  # a result frame, once begun, arrives whole within this
+# A worker that has not answered within its case's timeout plus this (set-up, clean-up of a
+# large scratch folder) is stuck: it is killed and its item ends as error.
+WORKER_GRACE_S = 10.0
+
+
+class ChannelError(Exception):
+    """The other end sent something that is not a frame of ours, or went away."""
+
+
+def send_frame(fd: int, obj: Any) -> None:
+    data = json.dumps(obj).encode()
+    if len(data) > MAX_FRAME:
+        raise ChannelError(f"a frame of {len(data)} bytes")
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def recv_frame(fd: int, within: float | None = None) -> Any:
+    """One frame; with ``within``, the whole of it must arrive in that many seconds once it has
+    begun (a worker writes each frame at once: one that stalls mid-frame is broken)."""
+    deadline = None if within is None else time.monotonic() + within
+    (length,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size, deadline))
+    if length > MAX_FRAME:
+        raise ChannelError(f"a frame length of {length} bytes")
+    try:
+        return json.loads(_read_exactly(fd, length, deadline))
+    except (ValueError, RecursionError) as e:
+        raise ChannelError(f"a frame that is not JSON: {e}") from None
+
+
+def _read_exactly(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks, left = [], n
+    while left:
+        if deadline is not None and not _readable(fd, deadline - time.monotonic()):
+            raise ChannelError("a frame that stopped halfway")
+        data = os.read(fd, min(left, 1 << 20))
+        if not data:
+            raise ChannelError("end of file")
+        chunks.append(data)
+        left -= len(data)
+    return b"".join(chunks)
+
+
+def _readable(fd: int, seconds: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(seconds, 0) * 1000))
 
 
 class _Worker:
-    """One forked worker: it receives item indexes and sends back (index, Result)."""
+    """One forked worker: it receives item indexes and sends back (index, result) frames."""
 
-    def __init__(self, runner: Runner, items: list[Item]):
+    def __init__(self, runner: Runner, items: list[Item], others: list[_Worker]):
         parent_pid = os.getpid()
-        ours, theirs = Pipe()
+        from_harness, to_worker = os.pipe2(os.O_CLOEXEC)
+        from_worker, to_harness = os.pipe2(os.O_CLOEXEC)
         mask = interrupt.block()  # the child must not run the harness's handler before its own
         try:
             pid = os.fork()
         except BaseException:
             interrupt.unblock(mask)
-            ours.close()
-            theirs.close()
+            for fd in (to_worker, from_harness, from_worker, to_harness):
+                os.close(fd)
             raise
         if pid == 0:
-            ours.close()
-            _worker_main(runner, items, theirs, parent_pid, mask)
+            for fd in (to_worker, from_worker, *(f for w in others for f in w.fds)):
+                with contextlib.suppress(OSError):
+                    os.close(fd)  # other workers' pipes are not ours to hold
+            _worker_main(runner, items, from_harness, to_harness, parent_pid, mask)
         interrupt.unblock(mask)
-        theirs.close()
-        self.pid, self.conn, self.index = pid, ours, STOP
+        os.close(from_harness)
+        os.close(to_harness)
+        self.pid, self.index, self.deadline = pid, STOP, 0.0
+        self.to_worker, self.from_worker = to_worker, from_worker
 
-    def give(self, index: int) -> None:
+    @property
+    def fds(self) -> tuple[int, int]:
+        return self.to_worker, self.from_worker
+
+    def give(self, index: int, timeout: float = 0.0) -> None:
+        """Hand it item ``index``, whose case may take ``timeout`` seconds."""
         self.index = index
-        self.conn.send(index)
+        self.deadline = time.monotonic() + timeout + WORKER_GRACE_S
+        send_frame(self.to_worker, index)
+
+    def receive(self) -> tuple[int, Result]:
+        """The worker's next result; ChannelError when it died or sent something else."""
+        frame = recv_frame(self.from_worker, within=FRAME_S)
+        if not isinstance(frame, dict) or frame.get("index") != self.index:
+            raise ChannelError("a result for an item it was not given")
+        try:
+            return self.index, Result.from_json(frame.get("result"))
+        except ValueError as e:
+            raise ChannelError(str(e)) from None
+
+    def close(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _worker_main(
-    runner: Runner, items: list[Item], conn: Connection, parent_pid: int, mask: object
+    runner: Runner, items: list[Item], inbox: int, outbox: int, parent_pid: int, mask: object
 ) -> None:
     code = 0
     try:
@@ -61,13 +143,13 @@ def _worker_main(
         interrupt.install(raise_as=lambda signum: SystemExit(128 + signum))
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         interrupt.unblock(mask)
-        runner._arena = None  # an arena inherited from the harness would be shared by all workers
+        confine.current().adopt()
         while True:
-            index = conn.recv()
-            if index == STOP:
+            index = recv_frame(inbox)
+            if type(index) is not int or index == STOP or not 0 <= index < len(items):
                 break
-            conn.send((index, runner.run_item(items[index])))
-    except (SystemExit, EOFError, BrokenPipeError):
+            send_frame(outbox, {"index": index, "result": runner.run_item(items[index]).to_json()})
+    except (SystemExit, ChannelError, BrokenPipeError):
         code = 0
     except BaseException:
         code = 1
@@ -76,7 +158,9 @@ def _worker_main(
         # reaped here, so none outlives its worker and its CPU counts in the harness's children.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         with contextlib.suppress(BaseException):
-            runner.close()
+            runner.close()  # reaped here, its CPU counts in the harness's children's
+        with interrupt.deferred():
+            confine.current().close()  # our cgroups: os._exit runs no atexit
         os._exit(code)  # never fall back into the harness's code
 
 
@@ -119,37 +203,61 @@ def run_parallel_indexed(
     workers: list[_Worker] = []
     try:
         for _ in range(min(jobs, len(items))):
-            worker = _Worker(runner, items)
+            worker = _Worker(runner, items, workers)
             workers.append(worker)
-            worker.give(next(todo))
+            _give(worker, items, next(todo))
         busy = list(workers)
         while busy:
-            for conn in wait([w.conn for w in busy]):
-                worker = next(w for w in busy if w.conn is conn)
+            for worker in _ready(busy):
                 try:
-                    index, result = worker.conn.recv()
-                except (EOFError, OSError):
-                    # The worker died under its item: that item errs, a new worker goes on.
-                    worker.conn.close()
-                    workers.remove(worker)
+                    if time.monotonic() > worker.deadline:
+                        raise ChannelError("no answer within its case's timeout")
+                    index, result = worker.receive()
+                except (ChannelError, OSError):
+                    # The worker died under its item (or broke its channel): that item errs,
+                    # a new worker goes on.
                     busy.remove(worker)
-                    lost = worker.index
-                    yield lost, _lost(items[lost], worker.pid, _waitpid(worker.pid))
+                    workers.remove(worker)
+                    worker.close()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.pid, signal.SIGKILL)
+                    status = _waitpid(worker.pid)
+                    yield worker.index, _lost(items[worker.index], worker.pid, status)
                     index = next(todo, STOP)
                     if index != STOP:
-                        worker = _Worker(runner, items)
+                        worker = _Worker(runner, items, workers)
                         workers.append(worker)
                         busy.append(worker)
-                        worker.give(index)
+                        _give(worker, items, index)
                     continue
                 yield index, result
                 index = next(todo, STOP)
                 if index == STOP:
                     busy.remove(worker)
-                worker.give(index)
+                _give(worker, items, index)
     finally:
         with interrupt.deferred():
             _stop(workers)
+
+
+def _give(worker: _Worker, items: list[Item], index: int) -> None:
+    case = items[index].case if index != STOP else None
+    worker.give(index, case.timeout if case else 0.0)
+
+
+def _ready(busy: list[_Worker]) -> list[_Worker]:
+    """The workers that answered, or are past their deadline."""
+    poller = select.poll()
+    for w in busy:
+        poller.register(w.from_worker, select.POLLIN)
+    while True:
+        wait = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+        try:
+            fds = {fd for fd, _ in poller.poll(wait * 1000)}
+        except InterruptedError:
+            continue
+        late = time.monotonic()
+        return [w for w in busy if w.from_worker in fds or late > w.deadline]
 
 
 def _stop(workers: list[_Worker]) -> None:
@@ -159,7 +267,8 @@ def _stop(workers: list[_Worker]) -> None:
             os.kill(w.pid, signal.SIGTERM)
     for w in workers:
         _reap_within(w.pid, WORKER_EXIT_S)
-        w.conn.close()
+        w.close()
+    confine.sweep([])  # the cgroups of a worker that was killed before it could remove them
 
 
 def _reap_within(pid: int, seconds: float) -> None:

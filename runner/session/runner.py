@@ -10,13 +10,13 @@ import contextlib
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from runner import outcomes
-from runner.engine import interrupt, libc
+from runner.engine import confine, interrupt, libc
 from runner.engine.arena import Arena
-from runner.engine.backings import Backing, available_backings, remove_scratch
+from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
 from runner.engine.executor import Execution, execute
 from runner.engine.native import execute as native
 from runner.engine.provision import provided, why_not
@@ -60,13 +60,27 @@ class Result:
     outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
     steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
     facts: dict[str, Any] = field(default_factory=dict)  # what it ran on: backing kind, fs
+    output: str = ""  # what the case printed on stdout/stderr (bounded), never the terminal
+    uses_machine_code: bool = False  # a case with ``call`` can forge its own observations
+
+    @classmethod
+    def from_json(cls, data: Any) -> Result:
+        """A Result from its to_json form (as a -n worker sends it); ValueError if it is not."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or not set(data) <= names:
+            raise ValueError("not a result")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise ValueError(f"not a result: {e}") from None
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         if out["outcomes_seen"] is None:
             del out["outcomes_seen"]
-        if not out["steps_left_out"]:
-            del out["steps_left_out"]
+        for key in ("steps_left_out", "output", "uses_machine_code"):
+            if not out[key]:
+                del out[key]
         return out
 
 
@@ -83,13 +97,15 @@ class RunConfig:
 
 
 class Runner:
-    """Holds what is made once per run: the backings, the machine facts, the shared arena."""
+    """Holds what is made once per run: the backings and the machine facts. Making one also
+    removes what a SIGKILLed earlier run left (runner.engine.confine.sweep)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
         self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
-        self._arena: Arena | None = None
+        self._native_arena: Arena | None = None
+        confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
 
     @property
     def backings(self) -> list[Backing]:
@@ -148,26 +164,36 @@ class Runner:
         if reasons:
             result.reason = "; ".join(reasons)
             return result
+        result.uses_machine_code = case.uses_machine_code
         start = time.monotonic()
         made = contextlib.ExitStack()  # the scratch folder and the provision, undone in reverse
+        leftover: list[str] = []  # what removing the scratch folder could not remove
         with interrupt.while_running():
+            scratch, arena = None, self._case_arena()
             try:
                 # An interrupt while they are made or undone waits until that is done.
                 with interrupt.deferred():
                     scratch = backing.scratch()
-                    made.callback(remove_scratch, scratch)
+                    made.callback(lambda: leftover.append(_remove(scratch)))
                     folder = made.enter_context(provided(case.provision, scratch))
-                run = self._execute(case, facts, folder)
-                verdict = judge_execution(run, self.arena, case.timeout)
+                run = self._execute(case, facts, arena, folder)
+                verdict = judge_execution(run, arena, case.timeout)
             except CaseRuntimeError as e:  # raised only by the harness's set-up of the case
                 result.outcome, result.reason = "error", f"set-up: {e}"
                 return result
             finally:
                 with interrupt.deferred():
                     made.close()
+                    if arena is not self._native_arena:
+                        arena.close()  # fresh per case: nothing carries over to the next
         result.outcome, result.reason = verdict.outcome, verdict.reason
+        if any(leftover) and result.outcome == "passed":
+            result.outcome = "error"
+        memory = _memory(run) if result.outcome != "passed" else ""
+        result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
         result.steps = [s.to_json() for s in verdict.steps]
         result.steps_left_out = run.dropped_steps
+        result.output = _output(run)
         result.duration_s = round(time.monotonic() - start, 6)
         return result
 
@@ -175,17 +201,38 @@ class Runner:
         """Stop what the run started in this process (the native fork server)."""
         native.close_server()
 
-    def _execute(self, case: Case, facts: Facts, scratch: str | None) -> Execution:
-        if self.config.executor == "native":
-            return native.execute(case, facts, self.arena, scratch)  # type: ignore[arg-type]
-        return execute(case, facts, self.arena, scratch)
+    def _case_arena(self) -> Arena:
+        """The Python executor's arena is made for each case; the native executor's is the fork
+        server's page, reset by it before each case."""
+        if self.config.executor != "native":
+            return Arena()
+        if self._native_arena is None:
+            self._native_arena = native.NativeArena()
+        return self._native_arena
 
-    @property
-    def arena(self) -> Arena:
-        if self._arena is None:
-            native_run = self.config.executor == "native"
-            self._arena = native.NativeArena() if native_run else Arena()
-        return self._arena
+    def _execute(self, case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
+        if self.config.executor == "native":
+            return native.execute(case, facts, arena, scratch)  # type: ignore[arg-type]
+        return execute(case, facts, arena, scratch)
+
+
+def _remove(scratch: str | None) -> str:
+    try:
+        remove_scratch(scratch)
+    except ScratchLeftover as e:
+        return f"scratch folder left behind: {e.strerror}"
+    return ""
+
+
+def _memory(run: Execution) -> str:
+    if not run.memory_limit_hit:
+        return ""
+    return f"the case reached its memory limit ({confine.CASE_MEMORY >> 20} MiB)"
+
+
+def _output(run: Execution) -> str:
+    text = run.output.decode("utf-8", "replace")
+    return text + (f"\n[{run.output_dropped} more bytes left out]" if run.output_dropped else "")
 
 
 def merge_repeats(runs: list[Result]) -> Result:

@@ -8,17 +8,23 @@ neighbouring test worker's cases cannot be mistaken for a leak.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
-from hostile_util import ROOT, children
+from hostile_util import ROOT, children, wait_until
 
-from runner.engine import backings
+from runner.engine import backings, confine
+from runner.engine.owner import owner_tag
 from runner.lang.loader import load_suite
 from runner.session.runner import RunConfig, Runner
 
@@ -98,3 +104,80 @@ def test_parallel_runs_leave_no_worker_fd_or_scratch_behind(private_scratch):
         for key in ("fds", "threads", "tasks", "children", "scratch"):
             assert now[key] == seen[0][key], f"{key}: {seen[0]} -> {now}"
     assert seen[-1]["children"] == 0 and seen[-1]["scratch"] == 0
+
+
+# -- a killed harness: what it leaves, and what the next run removes --------------------------
+MARK = "MMAPCONF_LEAK_MARK"
+
+
+def _marked(mark: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if f"{MARK}={mark}".encode() in Path(f"/proc/{entry}/environ").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _leftovers(tags: set[str], dirs: list[Path]) -> list[str]:
+    """Cgroup and scratch folders named after any of ``tags`` (their owners' pid.starttime)."""
+    out = []
+    for controller in ("pids", "memory"):
+        root = Path(confine.CGROUP_ROOT, controller)
+        out += [str(p) for p in root.glob(f"**/{confine.CGROUP_DIR}/*") if p.name in tags]
+    for d in dirs:
+        out += [str(p) for p in d.glob("mmapconf-*") if p.name.split("-")[1] in tags]
+    return out
+
+
+def _our_mounts(tmp_path: Path) -> list[str]:
+    """Host mounts a run of ours could have made (others' tests may mount elsewhere meanwhile)."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [m for m in lines if str(tmp_path) in m]
+
+
+COMMANDS = {
+    "run": lambda d: [sys.executable, "-m", "runner", "run", "cases/article", "-n", "2", "--dir", str(d), "--report-dir", str(d / "r")],
+    "pytest": lambda d: [sys.executable, "-m", "pytest", "cases/article", "-n", "2", "-q", "-p", "no:cacheprovider", "--dir", str(d)],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name
+)
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_killed_run_leaves_nothing_the_next_run_does_not_remove(tmp_path, command, sig):
+    mark, tags = str(uuid.uuid4()), set()
+    mounts_before = _our_mounts(tmp_path)
+    dirs = [tmp_path, Path(backings.SHM_DIR)]
+    proc = subprocess.Popen(
+        COMMANDS[command](tmp_path), cwd=ROOT, env={**os.environ, MARK: mark},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(tmp_path.glob("mmapconf-*")):
+            tags |= {owner_tag(p) for p in _marked(mark)} - {""}
+            time.sleep(0.01)
+        tags |= {owner_tag(p) for p in _marked(mark)} - {""}
+        assert any(tmp_path.glob("mmapconf-*")), "no case started"
+        os.killpg(proc.pid, sig)  # as a terminal (or CI's timeout) would: the whole group
+        proc.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    wait_until(lambda: not _marked(mark), 5)
+    assert not _marked(mark), "a process of the killed run lives on"
+    assert _our_mounts(tmp_path) == mounts_before == []
+    # SIGKILL gives no process a chance to clean up; nor does SIGTERM to pytest's xdist workers,
+    # whose default action it is. For those the next run is the clean-up.
+    if sig == signal.SIGINT or (sig == signal.SIGTERM and command == "run"):
+        assert not _leftovers(tags, dirs), "an interrupted run left these"
+    Runner(
+        RunConfig(dirs=[str(tmp_path)])
+    )  # the next run: its start sweeps the dead owners' folders
+    assert not _leftovers(tags, dirs), "the next run did not remove these"

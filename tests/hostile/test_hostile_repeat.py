@@ -73,21 +73,24 @@ def test_run_repeat_reports_flaky_in_results_and_summary(tmp_path, monkeypatch):
     assert report["summary"]["total"] == 2
 
 
-# Fails when the fork child's pid is a multiple of 3: the pids of successive runs move on, so over
-# twelve runs both outcomes are seen (a run uses two pids: the case process and the child).
-PID_CASE = """
-id: pid-mod-3
-title: the mapping length is the fork child's pid mod 3 pages; 0 pages is EINVAL
+# Fails when a fresh file's modification time is a multiple of 3 ns: the clock moves on, so over
+# twelve runs both outcomes are seen. (Not a pid: in its own PID namespace every run of a case
+# sees the same pids.)
+MTIME_CASE = """
+id: mtime-mod-3
+title: the mapping length is a fresh file's mtime mod 3 pages; 0 pages is EINVAL
 steps:
-  - fork: {steps: [{post: e}]}
-    as: c
-  - wait: c
-  - mmap: {length: (c % 3) * PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}
+  - memfd_create: {name: m, flags: 0}
+    as: fd
+  - write: {fd: fd, data: x}
+  - fstat: {fd: fd}
+    as: st
+  - mmap: {length: (st.mtime_ns // 1000 % 3) * PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}
 """
 
 
 def test_a_really_flaky_case_is_caught_by_the_command_line(tmp_path):
-    (tmp_path / "p.yaml").write_text(PID_CASE)
+    (tmp_path / "p.yaml").write_text(MTIME_CASE)
     for jobs in ("1", "2"):
         report_dir = tmp_path / f"r{jobs}"
         proc = subprocess.run(
@@ -113,7 +116,7 @@ def test_a_really_flaky_case_is_caught_by_the_command_line(tmp_path):
         assert set(result["outcomes_seen"]) == {"passed", "failed"}, result["outcomes_seen"]
         assert result["outcome"] == "flaky" and proc.returncode in (0, 1)
         assert report["summary"]["flaky"] == 1
-        assert "1 flaky" in proc.stdout and "FLAKY   pid-mod-3[anon]" in proc.stdout
+        assert "1 flaky" in proc.stdout and "FLAKY   mtime-mod-3[anon]" in proc.stdout
 
 
 def test_repeat_must_be_positive(tmp_path):

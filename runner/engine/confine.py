@@ -1,0 +1,426 @@
+"""The kernel's walls around one case: a PID namespace, cgroups, and a read-only mount view.
+
+What can be made once is made once per process that runs cases (a worker, or the harness
+itself): the cgroups and a *template* mount namespace (the whole tree read-only, nodev,
+nosuid; ``/dev`` a read-only tmpfs holding only the four devices of the case language). Per case
+there are three small steps, each a function here so that an exec'd executor can reuse them:
+
+1. ``fork_init()`` (harness): fork the case's init, the first process of a fresh PID namespace.
+   When it dies the kernel kills every process of the namespace, setsid or not.
+2. ``enter(scratch)`` (in that init, before any case code): join the pids and memory cgroups,
+   then a private copy of the template with the scratch folder the one writable place (a fresh,
+   size-limited tmpfs for scratch folders the reduced ``/dev`` hides) and ``/proc`` for the
+   case's own PID namespace.
+3. The namespace and its mounts vanish with the case's last process: nothing to undo.
+
+Nothing is made on the host but the cgroup folders and scratch folders, both named after the
+process that owns them (``pid.starttime``); ``sweep()`` removes those whose owner is gone, so
+what a SIGKILLed harness left the next run removes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from runner.engine.arena import MAX_CASE_PROCESSES
+from runner.engine.backings import SCRATCH_RE, remove_scratch
+from runner.engine.owner import OWNER_RE, owner_alive, owner_tag
+
+CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 0x4000, 1 << 18
+_MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 1, 2, 4
+_AT_FDCWD, _AT_RECURSIVE, _AT_EMPTY_PATH = -100, 0x8000, 0x1000
+_OPEN_TREE_CLONE, _MOVE_MOUNT_F_EMPTY_PATH = 1, 4
+_SYS = {"open_tree": 428, "move_mount": 429, "mount_setattr": 442}  # same on every arch
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_DIR = "mmapconf"  # under each controller: one folder per owner
+# The case's init, its processes, and one more, so that the case's own count (which ends the case
+# with a clear error) acts first; the cgroup stops what goes around it (a raw fork).
+PIDS_MAX = MAX_CASE_PROCESSES + 2
+CASE_MEMORY = 1 << 30  # memory cgroup limit of one case (its tmpfs and memfd pages included)
+CASE_TMPFS = 256 << 20  # size of the fresh tmpfs a tmpfs-backed case writes in
+DEVICES = {"null": 3, "zero": 5, "random": 8, "urandom": 9}  # char 1:N, the language's devices
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ("set", "clr", "propagation", "userns_fd")]
+
+
+def _check(rc: int, what: str) -> int:
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return rc
+
+
+def _syscall(name: str, *args: object) -> int:
+    return _check(_libc.syscall(_SYS[name], *args), name)
+
+
+def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    enc = [s.encode() if s is not None else None for s in (src, target, fstype, data or None)]
+    _check(_libc.mount(enc[0], enc[1], enc[2], flags, enc[3]), f"mount {target}")
+
+
+@dataclass
+class Confinement:
+    """What one process that runs cases set up once; ``status`` goes into the report."""
+
+    owner: str
+    pid: int = 0
+    pid_ns: bool = False
+    cgroups: dict[str, str] = field(default_factory=dict)  # controller -> this owner's folder
+    template: int = -1  # fd of the template mount namespace
+    own_pid_ns: int = -1  # fd of our own PID namespace, to go back to after each fork
+    hidden: dict[str, str] = field(default_factory=dict)  # mount point the reduced /dev hides -> fs
+    problems: list[str] = field(default_factory=list)
+    joined: dict[str, str] = field(default_factory=dict)  # controller -> where we came from
+
+    def adopt(self) -> None:
+        """Move this process (a dedicated -n worker) into the case cgroups once, so that each
+        case's init is born there: moving a process between v1 cgroups waits for an RCU grace
+        period, the largest cost of a case's confinement otherwise. The worker never forks but
+        inits and is one task of the pids limit; the OOM killer takes case processes before it
+        (the init gives them the highest score, oom_score_adj 1000)."""
+        for controller, path in self.cgroups.items():
+            self.joined[controller] = _own_cgroup(controller)
+            if controller == "pids":
+                _write(path, "pids.max", str(PIDS_MAX + 1))
+            _write(path, "cgroup.procs", "0")
+
+    def status(self) -> dict[str, str]:
+        return {
+            "pid_namespace": "per case" if self.pid_ns else "unavailable: process group only",
+            "pids_limit": f"pids cgroup, {PIDS_MAX} tasks"
+            if "pids" in self.cgroups
+            else f"unavailable: the case counts its own forks ({MAX_CASE_PROCESSES})",
+            "memory_limit": f"memory cgroup, {CASE_MEMORY >> 20} MiB"
+            if "memory" in self.cgroups
+            else "unavailable: RLIMIT_AS per process only",
+            "mounts": "read-only root, reduced /dev, scratch the only writable place"
+            if self.template >= 0
+            else "unavailable: Landlock only",
+            "tmpfs_scratch": f"fresh tmpfs of {CASE_TMPFS >> 20} MiB"
+            if self.template >= 0
+            else "shared /dev/shm",
+            **({"problems": "; ".join(self.problems)} if self.problems else {}),
+        }
+
+    def close(self) -> None:
+        """Remove what this process made (only in the process that made it)."""
+        if self.pid != os.getpid():
+            return
+        for fd in (self.template, self.own_pid_ns):
+            if fd >= 0:
+                os.close(fd)
+        self.template = self.own_pid_ns = -1
+        for came_from in self.joined.values():
+            with contextlib.suppress(OSError):
+                _write(came_from, "cgroup.procs", "0")
+        for path in self.cgroups.values():
+            _remove_cgroup(path)
+        self.cgroups.clear()
+
+
+_current: Confinement | None = None
+
+
+def current() -> Confinement:
+    """This process's confinement, set up at its first use (a forked worker makes its own)."""
+    global _current
+    if _current is None or _current.pid != os.getpid():
+        _current = _setup(owner_tag())
+        atexit.register(_at_exit, _current)  # a forked worker calls close itself before _exit
+    return _current
+
+
+@contextlib.contextmanager
+def only(walls: set[str]) -> Iterator[None]:
+    """For the benchmark: run cases with only some of this process's walls (``pid_ns``,
+    ``cgroups``, ``mounts``); Landlock and seccomp stay. What it set up stays set up."""
+    global _current
+    full = current()
+    _current = replace(
+        full,
+        pid_ns=full.pid_ns and "pid_ns" in walls,
+        cgroups=full.cgroups if "cgroups" in walls else {},
+        joined=full.joined if "cgroups" in walls else {},
+        template=full.template if "mounts" in walls else -1,
+    )
+    try:
+        yield
+    finally:
+        _current = full
+
+
+def _at_exit(conf: Confinement) -> None:
+    conf.close()
+    sweep([])  # and what a worker of ours killed before its own clean-up left
+
+
+def _setup(owner: str) -> Confinement:
+    conf = Confinement(owner, os.getpid())
+    if os.geteuid() != 0:
+        conf.problems.append("not root")
+        return conf
+    conf.pid_ns = _probe_pid_ns(conf)
+    for controller in ("pids", "memory"):
+        with contextlib.suppress(OSError):
+            conf.cgroups[controller] = _make_cgroup(controller, owner)
+    if len(conf.cgroups) < 2:
+        conf.problems.append("no writable pids/memory cgroup v1 hierarchy")
+    try:
+        conf.hidden = _hidden_mounts()
+        conf.template = _make_template(conf.hidden)
+    except OSError as e:
+        conf.problems.append(f"no mount namespace: {e}")
+    return conf
+
+
+def _probe_pid_ns(conf: Confinement) -> bool:
+    try:
+        conf.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+        _restore_pid_ns(conf)
+    except OSError as e:
+        conf.problems.append(str(e))
+        return False
+    return True
+
+
+def _restore_pid_ns(conf: Confinement) -> None:
+    """Children forked from now on are in our own PID namespace again."""
+    _check(_libc.setns(conf.own_pid_ns, CLONE_NEWPID), "setns back to our PID namespace")
+
+
+def fork_init(conf: Confinement) -> int:
+    """Fork the case's init (0 in it): pid 1 of a new PID namespace where there are those."""
+    if not conf.pid_ns:
+        return os.fork()
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    try:
+        pid = os.fork()
+    except BaseException:
+        _restore_pid_ns(conf)
+        raise
+    if pid:
+        _restore_pid_ns(conf)
+    return pid
+
+
+# -- cgroups --------------------------------------------------------------------------------
+def _cgroup_parents(controller: str) -> list[str]:
+    """Where our cgroups go: beneath the cgroup we run in (so a case stays inside whatever
+    limits whoever started us set), and, for the sweep, the hierarchy's root too."""
+    own = os.path.join(_own_cgroup(controller), CGROUP_DIR)
+    top = os.path.join(CGROUP_ROOT, controller, CGROUP_DIR)
+    return list(dict.fromkeys([own, top]))
+
+
+def _make_cgroup(controller: str, owner: str) -> str:
+    parent = _cgroup_parents(controller)[0]
+    os.makedirs(parent, exist_ok=True)
+    path = os.path.join(parent, owner)
+    os.makedirs(path, exist_ok=True)
+    if controller == "pids":
+        _write(path, "pids.max", str(PIDS_MAX))
+    else:
+        _write(path, "memory.limit_in_bytes", str(CASE_MEMORY))
+        with contextlib.suppress(OSError):  # only with swap accounting
+            _write(path, "memory.memsw.limit_in_bytes", str(CASE_MEMORY))
+    return path
+
+
+def _own_cgroup(controller: str) -> str:
+    """The folder of the v1 ``controller`` cgroup this process is in."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            if controller in names.split(","):
+                return os.path.join(CGROUP_ROOT, controller, path.lstrip("/"))
+    raise OSError(0, f"not in a {controller} cgroup")
+
+
+def _write(folder: str, name: str, value: str) -> None:
+    fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _remove_cgroup(path: str, tries: int = 50) -> None:
+    """Kill what is left in it (a SIGKILLed owner's case), then remove it. A cgroup that still
+    holds an unreaped zombie (where init does not reap) stays busy: a later sweep tries again."""
+    for _ in range(tries):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            with contextlib.suppress(OSError), open(os.path.join(path, "cgroup.procs")) as f:
+                for pid in f.read().split():
+                    with contextlib.suppress(OSError):
+                        os.kill(int(pid), 9)
+            time.sleep(0.01)
+
+
+def memory_failures(conf: Confinement) -> int:
+    """How many processes the OOM killer took in the case cgroup so far (``oom_kill`` of v1's
+    memory.oom_control: the limit was reached and nothing could be reclaimed)."""
+    path = conf.cgroups.get("memory")
+    if not path:
+        return 0
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open(os.path.join(path, "memory.oom_control")) as f,
+    ):
+        for line in f:
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    return 0
+
+
+# -- the template mount namespace -----------------------------------------------------------
+def _hidden_mounts() -> dict[str, str]:
+    """Mount points under /dev (shm, hugepages, ...) that the reduced /dev covers, with their
+    filesystem type: a scratch folder on one gets a fresh instance there."""
+    out = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            point = left.split()[4].replace("\\040", " ")
+            if point.startswith("/dev/") and right.split()[0] in ("tmpfs", "hugetlbfs"):
+                out[point] = right.split()[0]
+    return out
+
+
+def _make_template(hidden: dict[str, str]) -> int:
+    """Build the read-only view in a short-lived child; keep its mount namespace by fd."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+            _build_template(hidden)
+            os.write(ready_w, b"1")
+            os.read(go_r, 1)  # stay until the harness holds the namespace
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise OSError(0, "the template mount namespace could not be built")
+        return os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(go_w)
+        os.waitpid(pid, 0)
+
+
+def _build_template(hidden: dict[str, str]) -> None:
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount reaches the host
+    attr = _MountAttr(_MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV, 0, 0, 0)
+    _syscall("mount_setattr", _AT_FDCWD, b"/", _AT_RECURSIVE, ctypes.byref(attr), 32)
+    _mount("mmapconf-dev", "/dev", "tmpfs", _MS_NOSUID | _MS_NOEXEC, "size=64k,mode=755")
+    for name, minor in DEVICES.items():
+        _check(_libc.mknod(f"/dev/{name}".encode(), 0o20666, os.makedev(1, minor)), "mknod")
+    for point in hidden:
+        os.makedirs(point, mode=0o1777, exist_ok=True)
+    _mount(None, "/dev", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NOEXEC)
+
+
+# -- per case, in the case's init -----------------------------------------------------------
+def enter(conf: Confinement, scratch: str | None) -> None:
+    """Join the case cgroups and the case's own mount view. Raises OSError on any failure:
+    a case never runs less confined than the environment reports."""
+    _write("/proc/self", "oom_score_adj", "1000")  # under memory pressure, the case goes first
+    if not conf.joined:
+        for path in conf.cgroups.values():
+            _write(path, "cgroup.procs", "0")
+    if conf.template < 0:
+        return
+    tree = -1
+    hidden_at = _hidden_parent(conf, scratch)
+    if scratch and hidden_at is None:  # a folder the template shows read-only: bind it writable
+        flags = _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_RECURSIVE  # with what is mounted below
+        tree = _syscall("open_tree", _AT_FDCWD, scratch.encode(), flags)
+    try:
+        _check(_libc.setns(conf.template, CLONE_NEWNS), "setns to the template")
+        _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        if tree >= 0 and scratch:
+            where = scratch.encode()
+            _syscall("move_mount", tree, b"", _AT_FDCWD, where, _MOVE_MOUNT_F_EMPTY_PATH)
+        elif scratch and hidden_at is not None:
+            _fresh_instance(hidden_at, conf.hidden[hidden_at], scratch)
+        _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    finally:
+        if tree >= 0:
+            os.close(tree)
+    os.chdir(scratch or "/")  # "." of the case language; nothing of the harness's folder
+
+
+def _hidden_parent(conf: Confinement, scratch: str | None) -> str | None:
+    if not scratch:
+        return None
+    return next((p for p in conf.hidden if scratch.startswith(p.rstrip("/") + "/")), None)
+
+
+def _fresh_instance(point: str, fstype: str, scratch: str) -> None:
+    """A tmpfs (size-limited) or hugetlbfs of the case's own at ``point``, holding ``scratch``."""
+    data = f"size={CASE_TMPFS},mode=1777" if fstype == "tmpfs" else "mode=1777"
+    _mount(f"mmapconf-{fstype}", point, fstype, _MS_NOSUID | _MS_NODEV, data)
+    os.makedirs(scratch, mode=0o700, exist_ok=True)
+
+
+# -- leftovers of owners that are gone ------------------------------------------------------
+def sweep(scratch_dirs: list[str]) -> list[str]:
+    """Remove cgroups and scratch folders whose owner process no longer exists; return them.
+
+    Both are named after their owner's ``pid.starttime`` (scratch: ``mmapconf-<tag>-*``), so a
+    folder of a live run, even one started after a pid was reused, is never touched.
+    """
+    removed = []
+    for controller in ("pids", "memory"):
+        with contextlib.suppress(OSError):
+            for parent in _cgroup_parents(controller):
+                for tag in _listdir(parent):
+                    if OWNER_RE.match(tag) and not owner_alive(tag):
+                        _remove_cgroup(os.path.join(parent, tag), tries=2)
+                        removed.append(os.path.join(parent, tag))
+    for d in dict.fromkeys(scratch_dirs):
+        for name in _listdir(d):
+            m = SCRATCH_RE.match(name)
+            if m and not owner_alive(m.group(1)):
+                with contextlib.suppress(OSError):
+                    remove_scratch(os.path.join(d, name))
+                    removed.append(os.path.join(d, name))
+    return removed
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []

@@ -1,0 +1,184 @@
+"""Property tests: whatever arrives on the report channel or the worker channel, the run ends in
+time, writes its results, and every other case keeps its true outcome.
+
+The report channel is written from inside a case, by machine code (write(3, bytes)); the worker
+channel by a worker that sends what hypothesis chose instead of its result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+
+import pytest
+from hostile_util import run_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runner.lang.loader import load_suite
+from runner.session import parallel
+from runner.session.runner import RunConfig, Runner
+
+pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 machine code")
+TIMEOUT_S = 2
+
+
+def write_fd3(data: bytes) -> str:
+    """mov edi,3; lea rsi,[rip+13]; mov edx,LEN; mov eax,1 (write); syscall; ret; data"""
+    return f"bf03000000488d350d000000ba{struct.pack('<I', len(data)).hex()}b8010000000f05c3" + (
+        data.hex()
+    )
+
+
+def lying_case(messages: list[bytes]) -> str:
+    steps = "".join(
+        "  - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE|PROT_EXEC, "
+        f"flags: MAP_PRIVATE|MAP_ANONYMOUS}}\n    as: c{i}\n"
+        f'  - store: {{addr: c{i}, hex: "{write_fd3(m)}"}}\n  - call: c{i}\n'
+        for i, m in enumerate(messages)
+    )
+    return f"id: liar\ntitle: sends what it likes on its report socket\ntimeout: {TIMEOUT_S}\nsteps:\n{steps}"
+
+
+HONEST = f"""
+---
+id: honest
+title: passes
+timeout: {TIMEOUT_S}
+steps:
+  - mmap: {{length: PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}}
+---
+id: honest-failure
+title: fails
+timeout: {TIMEOUT_S}
+steps:
+  - mmap: {{length: 0, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}}
+"""
+TRUE_OUTCOMES = {"honest[anon]": "passed", "honest-failure[anon]": "failed"}
+ALL_TRUE = {**TRUE_OUTCOMES, "again[anon]": "passed", "again-failure[anon]": "failed"}
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=20))
+_json = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_kinds = st.sampled_from(
+    ["proc", "start", "end", "error", "aborted", "done", "reaped", "killed", "bogus"]
+)
+
+
+@st.composite
+def lying_message(draw) -> bytes:
+    """A report of a real type, with the fields it needs, whose values lie (other pids, steps
+    never started, expectations of signals, nonsense results)."""
+    kind = draw(_kinds)
+    msg = {"t": kind, "pid": draw(st.integers(-5, 40))}
+    fields = {
+        "proc": {"name": st.text(max_size=10), "parent": st.none()},
+        "start": {
+            "proc": st.just("main"), "step": st.text(max_size=4), "op": st.sampled_from(["mmap", "wait", "call"]),
+            "line": st.integers(0, 99), "args": st.dictionaries(st.sampled_from(["addr", "pid", "length"]), _scalar),
+            "expect": st.sampled_from([{"kind": "success"}, {"kind": "signal", "signal": "SIGSEGV", "si_code": None, "si_addr": None}, {"kind": "errno", "errno": ["EINVAL"]}, {"kind": "nope"}]),
+            "maps": st.dictionaries(st.text(max_size=4), st.lists(st.integers(0, 2**40), min_size=2, max_size=2)),
+        },
+        "end": {
+            "proc": st.just("main"), "step": st.text(max_size=4), "ok": st.booleans(),
+            "errno": st.sampled_from([None, "EINVAL"]), "result": _json, "expected": st.text(max_size=10),
+            "observed": st.text(max_size=10), "maps": st.just({}),
+        },
+        "error": {"proc": st.text(max_size=5), "step": st.text(max_size=3), "op": st.text(max_size=3), "message": st.text(max_size=20)},
+        "aborted": {"proc": st.text(max_size=5), "step": st.text(max_size=3)},
+        "reaped": {"child": st.integers(-3, 40), "exit": st.one_of(st.none(), st.integers(0, 255)), "signal": st.one_of(st.none(), st.integers(0, 64))},
+        "killed": {"target": st.integers(-3, 40), "signal": st.integers(0, 64)},
+    }.get(kind, {})  # fmt: skip
+    for key, strategy in fields.items():
+        if draw(st.integers(0, 9)):  # now and then a field is missing
+            msg[key] = draw(strategy)
+    return json.dumps(msg).encode()[:4000]
+
+
+_message = st.one_of(st.binary(min_size=0, max_size=300), lying_message())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(messages=st.lists(_message, min_size=1, max_size=4))
+def test_whatever_a_case_sends_the_run_ends_in_time_and_others_keep_their_outcomes(
+    tmp_path_factory, messages
+):
+    tmp = tmp_path_factory.mktemp("lie")
+    start = time.monotonic()
+    results = run_text(tmp, lying_case(messages) + HONEST)
+    took = time.monotonic() - start
+    assert took <= len(results) * (TIMEOUT_S + 1), f"{took:.1f} s for {len(results)} cases"
+    assert {n: results[n].outcome for n in TRUE_OUTCOMES} == TRUE_OUTCOMES
+    liar = results["liar[anon]"]
+    assert liar.outcome in ("passed", "failed", "error", "timeout")
+    assert liar.uses_machine_code
+
+
+def _items(tmp) -> tuple[Runner, list]:
+    (tmp / "c.yaml").write_text(HONEST.replace("---\n", "", 1) + HONEST.replace("honest", "again"))
+    runner = Runner(RunConfig(dirs=[str(tmp)]))
+    return runner, runner.plan(load_suite([str(tmp / "c.yaml")]))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    garbage=st.one_of(
+        st.binary(max_size=64),
+        st.builds(
+            lambda n, b: struct.pack("=I", n) + b, st.integers(0, 2**32 - 1), st.binary(max_size=32)
+        ),
+        st.builds(
+            lambda obj: (lambda d: struct.pack("=I", len(d)) + d)(json.dumps(obj).encode()), _json
+        ),
+    ),
+    stall=st.booleans(),
+)
+def test_whatever_a_worker_sends_the_pool_ends_in_time_and_others_keep_their_outcomes(
+    tmp_path_factory, monkeypatch, garbage, stall
+):
+    """The first worker answers its first item with ``garbage`` (then stalls or exits): that
+    item errs, a new worker takes over, and every other item gets its true outcome."""
+    tmp = tmp_path_factory.mktemp("worker")
+    runner, items = _items(tmp)
+    real = parallel._worker_main
+    first = [True]
+
+    def lying_worker(runner, items, inbox, outbox, parent_pid, mask):
+        if first[0]:
+            try:  # a forked copy of this test process: it must never return into pytest
+                parallel.recv_frame(inbox)
+                os.write(outbox, garbage)
+                if stall:
+                    time.sleep(30)
+            finally:
+                os._exit(0)
+        real(runner, items, inbox, outbox, parent_pid, mask)
+
+    monkeypatch.setattr(parallel, "_worker_main", lying_worker)
+    original_init = parallel._Worker.__init__
+
+    def only_the_first_lies(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        first[0] = False  # in the harness: workers forked from now on are honest
+
+    monkeypatch.setattr(parallel._Worker, "__init__", only_the_first_lies)
+    start = time.monotonic()
+    got = {}
+    for index, result in parallel.run_parallel_indexed(runner, items, 1):
+        got[items[index].name] = result.outcome
+    took = time.monotonic() - start
+    # a worker that stalls is killed once its item's time (and the grace) is up
+    assert took <= len(items) * (TIMEOUT_S + 1) + (parallel.WORKER_GRACE_S if stall else 0)
+    assert len(got) == len(items)
+    lost = items[0].name
+    assert got[lost] in ("error", TRUE_OUTCOMES.get(lost)), got  # a lie about its own item only
+    for name, outcome in got.items():
+        if name != lost:
+            assert outcome == ALL_TRUE[name]
