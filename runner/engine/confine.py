@@ -84,6 +84,7 @@ class Confinement:
     pid_ns: bool = False
     cgroups: dict[str, str] = field(default_factory=dict)  # controller -> this owner's folder
     template: int = -1  # fd of the template mount namespace
+    template_root: int = -1  # fd of the root its builder had there (a chroot in a qemu guest)
     own_pid_ns: int = -1  # fd of our own PID namespace, to go back to after each fork
     hidden: dict[str, str] = field(default_factory=dict)  # mount point the reduced /dev hides -> fs
     problems: list[str] = field(default_factory=list)
@@ -123,10 +124,10 @@ class Confinement:
         """Remove what this process made (only in the process that made it)."""
         if self.pid != os.getpid():
             return
-        for fd in (self.template, self.own_pid_ns):
+        for fd in (self.template, self.template_root, self.own_pid_ns):
             if fd >= 0:
                 os.close(fd)
-        self.template = self.own_pid_ns = -1
+        self.template = self.template_root = self.own_pid_ns = -1
         for came_from in self.joined.values():
             with contextlib.suppress(OSError):
                 _write(came_from, "cgroup.procs", "0")
@@ -184,7 +185,7 @@ def _setup(owner: str) -> Confinement:
         conf.problems.append("no writable pids/memory cgroup v1 hierarchy")
     try:
         conf.hidden = _hidden_mounts()
-        conf.template = _make_template(conf.hidden)
+        conf.template, conf.template_root = _make_template(conf.hidden)
     except OSError as e:
         conf.problems.append(f"no mount namespace: {e}")
     return conf
@@ -310,8 +311,9 @@ def _hidden_mounts() -> dict[str, str]:
     return out
 
 
-def _make_template(hidden: dict[str, str]) -> int:
-    """Build the read-only view in a short-lived child; keep its mount namespace by fd."""
+def _make_template(hidden: dict[str, str]) -> tuple[int, int]:
+    """Build the read-only view in a short-lived child; keep its mount namespace, and the root
+    it had in there, by fd."""
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     pid = os.fork()
@@ -331,7 +333,8 @@ def _make_template(hidden: dict[str, str]) -> int:
     try:
         if os.read(ready_r, 1) != b"1":
             raise OSError(0, "the template mount namespace could not be built")
-        return os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        return ns, os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     finally:
         os.close(ready_r)
         os.close(go_w)
@@ -368,6 +371,10 @@ def enter(conf: Confinement, scratch: str | None) -> None:
         tree = _syscall("open_tree", _AT_FDCWD, scratch.encode(), flags)
     try:
         _check(_libc.setns(conf.template, CLONE_NEWNS), "setns to the template")
+        # setns moved our root to the namespace's own root; a harness that runs chrooted (as in
+        # a qemu guest) must go back to its root, as the template's builder saw it there
+        os.fchdir(conf.template_root)
+        os.chroot(".")
         _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         if tree >= 0 and scratch:
             where = scratch.encode()
