@@ -229,7 +229,10 @@ def _keep(out: Execution, msg: dict[str, Any], size: int) -> None:
     msg["_bytes"] = size
     out.messages.append(msg)
     out.kept_bytes += size
-    if len(out.messages) > out.compact_at or out.kept_bytes > out.compact_bytes_at:
+    # the hard bounds are checked at every report, not only when compaction is next due (its
+    # threshold grows past them once a case holds many reports it cannot leave out)
+    count_due = min(out.compact_at, MAX_KEPT_REPORTS)
+    if len(out.messages) > count_due or out.kept_bytes > min(out.compact_bytes_at, MAX_KEPT_BYTES):
         _compact(out)
         if len(out.messages) > MAX_KEPT_REPORTS or out.kept_bytes > MAX_KEPT_BYTES:
             raise MalformedReport(
