@@ -245,13 +245,7 @@ def parse_baseline(text: str, path: str = "baseline.yaml") -> list[Entry]:
 def load_baseline(path: Path) -> list[Entry]:
     """Read and validate a baseline file (see parse_baseline)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no such baseline file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: cannot read: {exc}") from None
-    return parse_baseline(text, str(path))
+    return parse_baseline(model.read_input(path, BaselineError, "baseline file"), str(path))
 
 
 # ---- applying --------------------------------------------------------------------------

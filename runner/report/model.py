@@ -86,15 +86,20 @@ def bounded(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_input(path: Path, error: type[ReportError] = ReportError, kind: str = "file") -> str:
+    """The text of a file a report tool was given; ``error`` with a one-line reason otherwise."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: no such {kind}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read: {exc}") from None
+
+
 def load_report(path: Path) -> dict[str, Any]:
     """Read and minimally check a report.json; raise ReportError with a one-line reason."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read: {exc}") from None
+    text = read_input(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
