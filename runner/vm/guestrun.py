@@ -16,6 +16,7 @@ here, on a loop device there) and files with their inode flags; undone after eac
 from __future__ import annotations
 
 import argparse
+import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -238,8 +239,8 @@ class GuestRunner(Runner):
         if out is None:
             result.outcome, result.reason = "error", f"no result from the guest: {self.gone}"
             return result
-        if out.setup_error:
-            result.outcome, result.reason = "error", f"set-up: {out.setup_error}"
+        if out.setup_error:  # set-up, or the fork server broke
+            result.outcome, result.reason = "error", out.setup_error
             return result
         self.arena.load(out.arena)
         run = replay(program, out.run, self.arena)
@@ -256,7 +257,11 @@ class GuestRunner(Runner):
                 self.gone = str(e)
                 break
             if kind == batch.RESULT:
-                out = batch.parse_result(payload)
+                try:
+                    out = batch.parse_result(payload)
+                except (struct.error, ValueError) as e:
+                    self.gone = f"a result that does not decode ({e})"
+                    break
                 self.outputs[out.index] = out
             elif kind == batch.DONE:
                 self.gone = "the guest's executor ended before it"

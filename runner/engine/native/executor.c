@@ -2031,7 +2031,7 @@ static void b_make(b_setup *s, char *err, size_t n) {
   s->folder[0] = 0;
   if (s->scratch[0]) {
     if (mkdir(s->scratch, 0700) != 0) {
-      snprintf(err, n, "cannot make the scratch folder %s: %s", s->scratch, strerror(errno));
+      snprintf(err, n, "set-up: cannot make the scratch folder %s: %s", s->scratch, strerror(errno));
       return;
     }
     snprintf(s->folder, sizeof s->folder, "%s", s->scratch);
@@ -2041,12 +2041,12 @@ static void b_make(b_setup *s, char *err, size_t n) {
     char dev[64];
     int loop = -1;
     if (mkdir(s->point, 0700) != 0) {
-      snprintf(err, n, "cannot make the mount point %s: %s", s->point, strerror(errno));
+      snprintf(err, n, "set-up: cannot make the mount point %s: %s", s->point, strerror(errno));
       return;
     }
     if (s->image[0]) {
       if ((loop = b_loop_attach(s->image, dev, sizeof dev)) < 0) {
-        snprintf(err, n, "cannot attach %s to a loop device: %s", s->image, strerror(errno));
+        snprintf(err, n, "set-up: cannot attach %s to a loop device: %s", s->image, strerror(errno));
         return;
       }
       source = dev;
@@ -2054,7 +2054,7 @@ static void b_make(b_setup *s, char *err, size_t n) {
     int rc = mount(source, s->point, s->fstype, (unsigned long)s->mflags, s->data), e = errno;
     if (loop >= 0) close(loop);  /* the mount holds it now */
     if (rc != 0) {
-      snprintf(err, n, "mount -t %s -o %s %s: %s", s->fstype, s->data, s->point, strerror(e));
+      snprintf(err, n, "set-up: mount -t %s -o %s %s: %s", s->fstype, s->data, s->point, strerror(e));
       return;
     }
     s->mounted = 1;
@@ -2067,13 +2067,13 @@ static void b_make_file(b_setup *s, const char *name, const char *data, size_t l
   char path[PATH_MAX];
   if (err[0]) return;
   if (!s->folder[0]) {
-    snprintf(err, n, "provision.files needs a folder (memfd has none)");
+    snprintf(err, n, "set-up: provision.files needs a folder (memfd has none)");
     return;
   }
   snprintf(path, sizeof path, "%s/%s", s->folder, name);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
   if (fd < 0 || write(fd, data, len) != (ssize_t)len || (size >= 0 && ftruncate(fd, size) != 0)) {
-    snprintf(err, n, "cannot make %s: %s", path, strerror(errno));
+    snprintf(err, n, "set-up: cannot make %s: %s", path, strerror(errno));
     if (fd >= 0) close(fd);
     return;
   }
@@ -2085,7 +2085,7 @@ static void b_make_file(b_setup *s, const char *name, const char *data, size_t l
     int ok = fd >= 0 && ioctl(fd, 0x80086601, &have) == 0;
     have |= (int)flags;
     ok = ok && ioctl(fd, 0x40086602, &have) == 0;
-    if (!ok) snprintf(err, n, "cannot set inode flags %#llx on %s: %s", (long long)flags, path, strerror(errno));
+    if (!ok) snprintf(err, n, "set-up: cannot set inode flags %#llx on %s: %s", (long long)flags, path, strerror(errno));
     if (fd >= 0) close(fd);
   }
 }
