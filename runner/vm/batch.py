@@ -40,13 +40,17 @@ def _text(value: str | bytes) -> list[int]:
 
 @dataclass(frozen=True)
 class MountEntry:
-    """The provision's mount: FSTYPE at POINT, from IMAGE (on a loop device) or none (tmpfs)."""
+    """The provision's mount: FSTYPE at POINT; for a filesystem on a block device, from IMAGE,
+    a sparse file of IMAGE_SIZE bytes the guest makes and formats with MKFS (the image's path
+    appended), on a loop device."""
 
     fstype: str
     point: str
     flags: int  # MS_* of the options
     data: str  # the options the filesystem reads
     image: str = ""
+    image_size: int = 0
+    mkfs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,10 @@ class CaseEntry:
     def words(self) -> list[int]:
         m = self.mount or MountEntry("", "", 0, "")
         out = [self.index, int(self.timeout_s * 1e9), *_text(self.scratch)]
-        out += [*_text(m.fstype), *_text(m.image), m.flags, *_text(m.data), *_text(m.point)]
+        out += [*_text(m.fstype), *_text(m.image), m.image_size, len(m.mkfs)]
+        for arg in m.mkfs:
+            out += _text(arg)
+        out += [m.flags, *_text(m.data), *_text(m.point)]
         out.append(len(self.files))
         for f in self.files:
             size = -1 if f.size is None else f.size

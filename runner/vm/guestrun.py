@@ -9,15 +9,15 @@ records with the native executor's own decoder and the verdict (runner/engine/na
 runner/engine/verdict.py), and writes the report as a run in the guest would have.
 
 What the harness makes around a case is made in the guest by the batch mode: the scratch folder
-(on the guest's disk or /dev/shm), a provision's mount (a tmpfs, or an image the host formats
-here, on a loop device there) and files with their inode flags; undone after each case.
+(on the guest's disk or /dev/shm), a provision's mount (a tmpfs, or an image on the guest's
+tmpfs formatted there with this host's mkfs, on a loop device) and files with their inode
+flags; undone after each case. Besides the executor, the guest execs only that mkfs.
 """
 
 from __future__ import annotations
 
 import argparse
 import struct
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -214,14 +214,10 @@ class GuestRunner(Runner):
         point = f"{self.provision_dir}/provision-{index}"
         if fstype == "tmpfs":
             return MountEntry(fstype, point, flags, data)
-        image = self.job / f"provision-{index}.img"
-        with open(image, "wb") as f:
-            f.truncate(size or mounts.IMAGE_SIZE)
-        mkfs = mounts.MKFS[fstype]
-        subprocess.run(
-            [mounts.tool(mkfs[0]), *mkfs[1:], str(image)], check=True, capture_output=True
-        )
-        return MountEntry(fstype, point, flags, data, str(image))
+        image = f"{self.provision_dir}/provision-{index}.img"
+        tool, *rest = mounts.MKFS[fstype]
+        mkfs = (mounts.tool(tool), *rest, image)
+        return MountEntry(fstype, point, flags, data, image, size or mounts.IMAGE_SIZE, mkfs)
 
     def run_item(self, item: Item) -> Result:
         result, _ = self.new_result(item)
@@ -259,6 +255,8 @@ class GuestRunner(Runner):
             if kind == batch.RESULT:
                 try:
                     out = batch.parse_result(payload)
+                    if len(out.arena) > NativeArena.SIZE:
+                        raise ValueError(f"an arena of {len(out.arena)} bytes")
                 except (struct.error, ValueError) as e:
                     self.gone = f"a result that does not decode ({e})"
                     break

@@ -2022,11 +2022,37 @@ typedef struct {
 } b_file;
 typedef struct {
   char *scratch, *fstype, *image, *data, *point;
-  i64 mflags, nfiles;
+  i64 mflags, nfiles, image_size, nmkfs;
+  char *mkfs[16];  /* the image's mkfs command, the image's path last */
   b_file files[64];
-  int mounted;
+  int mounted, made_image;
   char folder[PATH_MAX];
 } b_setup;
+/* a sparse image of SIZE bytes at s->image, formatted by s->mkfs (the host's tool: the guest
+ * runs in the host's root), on the guest's own tmpfs: a loop device over 9p pays a round trip
+ * to the host for every block */
+static void b_make_image(b_setup *s, char *err, size_t n) {
+  int fd = open(s->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || ftruncate(fd, s->image_size) != 0) {
+    snprintf(err, n, "set-up: cannot make the image %s: %s", s->image, strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  close(fd);
+  s->made_image = 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    execv(s->mkfs[0], s->mkfs);
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+    snprintf(err, n, "set-up: %s %s: wait status %d", s->mkfs[0], s->image, status);
+}
 static void b_make(b_setup *s, char *err, size_t n) {
   s->folder[0] = 0;
   if (s->scratch[0]) {
@@ -2045,6 +2071,8 @@ static void b_make(b_setup *s, char *err, size_t n) {
       return;
     }
     if (s->image[0]) {
+      b_make_image(s, err, n);
+      if (err[0]) return;
       if ((loop = b_loop_attach(s->image, dev, sizeof dev)) < 0) {
         snprintf(err, n, "set-up: cannot attach %s to a loop device: %s", s->image, strerror(errno));
         return;
@@ -2099,6 +2127,7 @@ static void b_undo(b_setup *s, char *left, size_t n) {
   if (s->mounted && umount2(s->point, 0) != 0 && umount2(s->point, MNT_DETACH) != 0)
     snprintf(left, n, "mount left behind: %s: %s", s->point, strerror(errno));
   if (s->fstype[0]) rmdir(s->point);
+  if (s->made_image) unlink(s->image);  /* its loop device went with the mount (autoclear) */
   if (s->scratch[0] && !left[0]) b_remove_tree(s->scratch, left, n);
 }
 
@@ -2112,6 +2141,10 @@ static void b_case(void) {
   s.scratch = b_text(NULL);
   s.fstype = b_text(NULL);
   s.image = b_text(NULL);
+  s.image_size = b_word();
+  s.nmkfs = b_word();
+  if (s.nmkfs < 0 || s.nmkfs > 15) fatal("mmapconf-exec: a bad mkfs command in the batch");
+  for (i64 k = 0; k < s.nmkfs; k++) s.mkfs[k] = b_text(NULL);
   s.mflags = b_word();
   s.data = b_text(NULL);
   s.point = b_text(NULL);
@@ -2239,7 +2272,10 @@ static void b_case(void) {
   bb_str(&out, left);
   bb_word(&out, nend);
   for (int k = 0; k < 2 * nend; k++) bb_word(&out, endings[k]);
-  bb_bytes(&out, arena, ARENA_SIZE);
+  /* the page up to its last claimed native slot: the host reads it as zeros beyond */
+  i64 used = native_head()->next_slot;
+  used = used < 0 ? 0 : used > NATIVE_PROCS ? NATIVE_PROCS : used;
+  bb_bytes(&out, arena, NATIVE_OFF + 64 + (size_t)used * sizeof(struct nslot));
   bb_word(&out, records);
   bb_grow(&out, recs.n);
   memcpy(out.b + out.n, recs.b, recs.n);
@@ -2252,6 +2288,7 @@ static void b_case(void) {
   free(s.scratch);
   free(s.fstype);
   free(s.image);
+  for (i64 k = 0; k < s.nmkfs; k++) free(s.mkfs[k]);
   free(s.data);
   free(s.point);
 }

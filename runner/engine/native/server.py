@@ -53,10 +53,11 @@ class NativeArena(Arena):
         self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
 
     def load(self, snapshot: bytes) -> None:
-        """The page as an executor elsewhere left it (a qemu guest's, same layout)."""
-        if len(snapshot) != self.SIZE:
-            raise ValueError(f"an arena of {len(snapshot)} bytes, not {self.SIZE}")
-        self._map[:] = snapshot
+        """The page as an executor elsewhere left it (a qemu guest's, same layout), zeros past
+        the end of SNAPSHOT."""
+        if len(snapshot) > self.SIZE:
+            raise ValueError(f"an arena of {len(snapshot)} bytes, more than {self.SIZE}")
+        self._map[:] = snapshot + bytes(self.SIZE - len(snapshot))
 
     def native_slots(self) -> list[NativeSlot]:
         out = []
