@@ -102,7 +102,10 @@ class BatchWriter:
         while view:
             view = view[os.write(self.fd, view) :]
 
-    def facts_query(self, syscalls: dict[str, int], sysctls: list[str], paths: list[str]) -> None:
+    def facts_query(
+        self, syscalls: dict[str, int], sysctls: list[str], paths: list[str], lanes: int = 1
+    ) -> None:
+        """What the plan needs to know; then LANES, how many cases the guest runs at once."""
         words = [len(syscalls)]
         for name, number in sorted(syscalls.items()):
             words += [*_text(name), number]
@@ -112,7 +115,7 @@ class BatchWriter:
         words.append(len(paths))
         for p in paths:
             words += _text(p)
-        self._record(FACTS, words)
+        self._record(FACTS, [*words, lanes])
 
     def case(self, entry: CaseEntry) -> None:
         self._record(CASE, entry.words())

@@ -46,7 +46,9 @@ from . import batch, qemu
 from .batch import BatchWriter, CaseEntry, FileEntry, GuestGone, MountEntry, OutputReader
 
 FACTS_WAIT_S = 120.0  # from qemu's start to the guest's facts: its boot, under TCG and load
-RESULT_GRACE_S = 30.0  # past a case's timeout, for the guest to send its result
+# The guest is stuck when nothing came back for this long past the longest case's timeout.
+RESULT_GRACE_S = 30.0
+MAX_LANES = 16  # executor.c's
 GUEST_TMP = "/run/tmp"  # the guest's temp folder (the disk backing without a disk)
 PROVISION_DIR = "/run/mmapconf"  # a tmpfs in the guest: provision mount points go here
 # mount(8)'s names of the mount flags a case may ask for (ops.MOUNT_OPTION); the rest of its
@@ -162,6 +164,7 @@ class GuestRunner(Runner):
         self.sent: dict[int, tuple[Case, Program | NotCompilable]] = {}
         self.outputs: dict[int, batch.CaseOutput] = {}
         self.gone = ""  # why the guest sends no more
+        self.longest = 0.0  # the longest timeout of a case sent
 
     def why_not(self, provision: Provision | None) -> str:
         if provision is None:
@@ -191,6 +194,7 @@ class GuestRunner(Runner):
             except NotCompilable as e:
                 program = e
             self.sent[index] = (item.case, program)
+            self.longest = max(self.longest, item.case.timeout)
             if isinstance(program, Program):
                 entry.program = program.words
                 writer.case(entry)
@@ -231,7 +235,7 @@ class GuestRunner(Runner):
             return finish_result(
                 result, run, judge_execution(run, self.arena, case.timeout), [], start
             )
-        out = self._output(index, case.timeout)
+        out = self._output(index)
         if out is None:
             result.outcome, result.reason = "error", f"no result from the guest: {self.gone}"
             return result
@@ -244,9 +248,10 @@ class GuestRunner(Runner):
         leftover = [out.leftover] if out.leftover else []
         return finish_result(result, run, verdict, leftover, start - out.took_s)
 
-    def _output(self, index: int, timeout: float) -> batch.CaseOutput | None:
-        deadline = time.monotonic() + timeout + RESULT_GRACE_S
+    def _output(self, index: int) -> batch.CaseOutput | None:
         while index not in self.outputs and not self.gone:
+            # whichever case the guest runs now (with lanes, another than INDEX) ends by then
+            deadline = time.monotonic() + self.longest + RESULT_GRACE_S
             try:
                 kind, payload = self.reader.next(deadline, self.alive)
             except GuestGone as e:
@@ -380,7 +385,8 @@ def drive(
     args = guest_options(guest_argv)
     disk_dir = args.dir[0] if args.dir else GUEST_TMP
     suite, baseline = load_guest_suite(args)  # while the guest boots
-    writer.facts_query(dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR])
+    lanes = min(args.jobs, MAX_LANES)
+    writer.facts_query(dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR], lanes)
     try:
         kind, payload = reader.next(time.monotonic() + FACTS_WAIT_S, alive)
     except GuestGone:

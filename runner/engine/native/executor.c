@@ -1747,7 +1747,8 @@ static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
  * process execs the server once and plays the harness's part (runner/engine/native/server.py):
  * the RUN request, the deadline, the kill, the collection of records and endings. Around each case
  * it makes what the harness would make: the scratch folder, the provision's mount and files; and
- * undoes them after, whatever the outcome. */
+ * undoes them after, whatever the outcome. With -n N (the facts query's last word) N lanes, each
+ * with a fork server of its own, run N cases at once, as the harness's -n N workers would. */
 enum { B_FACTS = 1, B_CASE, B_END, B_RESULT, B_DONE };
 #define B_MAGIC 0x31484342434d4d00ULL /* "\0MMCBCH1" */
 #define B_MAX_RECORDS 100000
@@ -2293,6 +2294,97 @@ static void b_case(void) {
   free(s.point);
 }
 
+/* the next record of IN into *payload; its kind */
+static i64 b_next(i64 **payload) {
+  i64 head[2];
+  b_read(head, sizeof head);
+  if (head[1] < 0 || head[1] > (256 << 20) / 8) fatal("mmapconf-exec: a bad batch record");
+  *payload = realloc(*payload, (size_t)(head[1] + 1) * 8);
+  b_read(*payload, (size_t)head[1] * 8);
+  bp = *payload;
+  bp_end = *payload + head[1];
+  return head[0];
+}
+static void b_lane_setup(void) {  /* one fork server, with its own shared page and program */
+  b_arena_fd = (int)syscall(SYS_memfd_create, "mmapconf-arena", MFD_CLOEXEC);
+  b_prog_fd = (int)syscall(SYS_memfd_create, "mmapconf-program", MFD_CLOEXEC);
+  if (b_arena_fd < 0 || b_prog_fd < 0 || ftruncate(b_arena_fd, ARENA_SIZE) != 0)
+    fatal("mmapconf-exec: memfd: %s", strerror(errno));
+  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b_arena_fd, 0);
+  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  b_start_server();
+}
+/* One lane: the cases it claims from the shared count CLAIM (every case when it is NULL), in the
+ * order of IN; a lane claims its next case only once it is idle, so a long case holds one lane. */
+static void b_lane(i64 *claim) {
+  i64 *payload = NULL, seen = -1;
+  i64 want = claim ? __atomic_fetch_add(claim, 1, __ATOMIC_SEQ_CST) : 0;
+  b_lane_setup();
+  for (;;) {
+    i64 kind = b_next(&payload);
+    if (kind == B_END) break;
+    if (kind != B_CASE) fatal("mmapconf-exec: a batch record of kind %lld", (long long)kind);
+    if (++seen != want && claim) continue;
+    b_case();
+    want = claim ? __atomic_fetch_add(claim, 1, __ATOMIC_SEQ_CST) : seen + 1;
+  }
+  b_stop_server();
+  free(payload);
+}
+/* LANES lanes in processes of their own, each sending its results through a pipe; this process
+ * writes each whole result to OUT as it comes */
+static void b_lanes(const char *in, i64 lanes, off_t start) {
+  i64 *claim = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (claim == MAP_FAILED) fatal("mmapconf-exec: mmap: %s", strerror(errno));
+  struct pollfd pf[16];
+  bbuf got[16];
+  memset(got, 0, sizeof got);
+  for (i64 k = 0; k < lanes; k++) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) fatal("mmapconf-exec: pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
+    if (pid == 0) {
+      for (i64 j = 0; j < k; j++) close(pf[j].fd);
+      close(fds[0]);
+      close(b_out);
+      b_out = fds[1];
+      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      b_in = open(in, O_RDONLY | O_CLOEXEC);  /* its own read position */
+      if (b_in < 0 || lseek(b_in, start, SEEK_SET) != start) fatal("mmapconf-exec: %s", in);
+      b_lane(claim);
+      _exit(0);
+    }
+    close(fds[1]);
+    pf[k].fd = fds[0];
+    pf[k].events = POLLIN;
+  }
+  for (i64 open_lanes = lanes; open_lanes > 0;) {
+    if (poll(pf, (nfds_t)lanes, -1) < 0 && errno != EINTR) fatal("mmapconf-exec: poll");
+    for (i64 k = 0; k < lanes; k++) {
+      if (pf[k].fd < 0 || !pf[k].revents) continue;
+      bb_grow(&got[k], 1 << 16);
+      ssize_t r = read(pf[k].fd, got[k].b + got[k].n, 1 << 16);
+      if (r <= 0) {
+        close(pf[k].fd);
+        pf[k].fd = -1;
+        open_lanes--;
+        continue;
+      }
+      got[k].n += (size_t)r;
+      for (;;) {  /* every whole record it holds */
+        if (got[k].n < 16) break;
+        size_t len = 16 + 8 * (size_t)((i64 *)got[k].b)[1];
+        if (got[k].n < len) break;
+        bbuf whole = {got[k].b, len, len};
+        b_write(&whole);
+        memmove(got[k].b, got[k].b + len, got[k].n - len);
+        got[k].n -= len;
+      }
+    }
+  }
+  while (wait(NULL) > 0) {}
+}
 static int batch_main(const char *self, const char *in, const char *out) {
   b_self = self;
   signal(SIGPIPE, SIG_IGN);
@@ -2300,31 +2392,18 @@ static int batch_main(const char *self, const char *in, const char *out) {
   b_out = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (b_in < 0 || b_out < 0) fatal("mmapconf-exec: %s: %s", b_in < 0 ? in : out, strerror(errno));
   page_size = sysconf(_SC_PAGESIZE);
-  b_arena_fd = (int)syscall(SYS_memfd_create, "mmapconf-arena", MFD_CLOEXEC);
-  b_prog_fd = (int)syscall(SYS_memfd_create, "mmapconf-program", MFD_CLOEXEC);
-  if (b_arena_fd < 0 || b_prog_fd < 0 || ftruncate(b_arena_fd, ARENA_SIZE) != 0)
-    fatal("mmapconf-exec: memfd: %s", strerror(errno));
-  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b_arena_fd, 0);
-  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
   u64 magic;
   b_read(&magic, 8);
   if (magic != B_MAGIC) fatal("mmapconf-exec: %s is not a batch of this version", in);
-  b_start_server();
   i64 *payload = NULL;
-  for (;;) {
-    i64 head[2];
-    b_read(head, sizeof head);
-    if (head[1] < 0 || head[1] > (256 << 20) / 8) fatal("mmapconf-exec: a bad batch record");
-    payload = realloc(payload, (size_t)(head[1] + 1) * 8);
-    b_read(payload, (size_t)head[1] * 8);
-    bp = payload;
-    bp_end = payload + head[1];
-    if (head[0] == B_FACTS) b_facts();
-    else if (head[0] == B_CASE) b_case();
-    else if (head[0] == B_END) break;
-    else fatal("mmapconf-exec: a batch record of kind %lld", (long long)head[0]);
-  }
-  b_stop_server();
+  if (b_next(&payload) != B_FACTS) fatal("mmapconf-exec: a batch that does not begin with facts");
+  b_facts();
+  i64 lanes = bp < bp_end ? *bp : 1;  /* how many cases at once: the run's -n */
+  if (lanes < 1 || lanes > 16) fatal("mmapconf-exec: %lld lanes", (long long)lanes);
+  off_t start = lseek(b_in, 0, SEEK_CUR);
+  if (lanes == 1) b_lane(NULL);
+  else b_lanes(in, lanes, start);
+  free(payload);
   bbuf o = {0};
   bb_word(&o, B_DONE);
   bb_word(&o, 0);
