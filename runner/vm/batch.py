@@ -103,9 +103,15 @@ class BatchWriter:
             view = view[os.write(self.fd, view) :]
 
     def facts_query(
-        self, syscalls: dict[str, int], sysctls: list[str], paths: list[str], lanes: int = 1
+        self,
+        syscalls: dict[str, int],
+        sysctls: list[str],
+        paths: list[str],
+        lanes: int = 1,
+        walls: bool = False,
     ) -> None:
-        """What the plan needs to know; then LANES, how many cases the guest runs at once."""
+        """What the plan needs to know; then LANES, how many cases the guest runs at once, and
+        WALLS, whether it sets up the walls a harness would (in a guest: never on a host)."""
         words = [len(syscalls)]
         for name, number in sorted(syscalls.items()):
             words += [*_text(name), number]
@@ -115,7 +121,7 @@ class BatchWriter:
         words.append(len(paths))
         for p in paths:
             words += _text(p)
-        self._record(FACTS, [*words, lanes])
+        self._record(FACTS, [*words, lanes, int(walls)])
 
     def case(self, entry: CaseEntry) -> None:
         self._record(CASE, entry.words())

@@ -73,6 +73,14 @@ class GuestFacts:
         self.syscalls = {n: v == "1" for n, v in _split(pairs, "syscall")}
         self.sysctls = dict(_split(pairs, "sysctl"))
         self.fstypes = {p: fs or None for p, fs in _split(pairs, "fstype")}
+        self.cgroups = [v for k, v in pairs if k == "wall_cgroup"]
+        self.wall_problems = [v for k, v in pairs if k == "wall_problem"]
+
+    def confinement(self) -> dict[str, str]:
+        """What confines each case in the guest, said as runner.engine.confine says it."""
+        conf = confine.Confinement("guest", problems=list(self.wall_problems))
+        conf.cgroups = {Path(p).parent.name: p for p in self.cgroups}
+        return conf.status()
 
     def facts(self) -> Facts:
         return Facts(
@@ -327,8 +335,9 @@ def guest_environment(
 ) -> dict[str, Any]:
     """environment.capture's facts, the guest's where they are the guest's. ``python`` is the
     interpreter that planned and judged the run (on the host); the confinement is what the
-    batch mode's fork server puts around a case: Landlock, seccomp and rlimits."""
-    env = environment.capture(backings, argv, confine.Confinement("guest").status())
+    batch mode's fork server puts around a case: Landlock, seccomp and rlimits, and the case
+    cgroups the batch made in the guest."""
+    env = environment.capture(backings, argv, guest.confinement())
     env.update(
         kernel_release=guest.release,
         kernel_version=guest.version,
@@ -379,14 +388,17 @@ def drive(
     reader: OutputReader,
     alive: Callable[[], bool],
     provision_dir: str = PROVISION_DIR,
+    walls: bool = True,
 ) -> Path | None:
     """The host's part of a batch run whose executor is alive while ALIVE() says so: the facts,
-    the plan, the programs, the judging, the report in JOB (None without the facts)."""
+    the plan, the programs, the judging, the report in JOB (None without the facts). WALLS:
+    the executor makes the case cgroups (in a guest; False where it runs on a host)."""
     args = guest_options(guest_argv)
     disk_dir = args.dir[0] if args.dir else GUEST_TMP
     suite, baseline = load_guest_suite(args)  # while the guest boots
     lanes = min(args.jobs, MAX_LANES)
-    writer.facts_query(dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR], lanes)
+    query = (dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR], lanes, walls)
+    writer.facts_query(*query)
     try:
         kind, payload = reader.next(time.monotonic() + FACTS_WAIT_S, alive)
     except GuestGone:

@@ -1825,6 +1825,70 @@ static char *b_text(size_t *len) {  /* a copy, NUL-terminated */
   return s;
 }
 
+/* -- the walls the harness sets up once per worker (runner/engine/confine.py), made here in a
+ * guest, where no harness runs: cgroup v1 pids and memory hierarchies (the guest's init mounts
+ * none), a cgroup of each per lane, its fork server in them, so that every process of a case is
+ * born there -- */
+#define B_PIDS_MAX (32 + 2)       /* confine.PIDS_MAX: the case's init, its processes, one more */
+#define B_CASE_MEMORY (1LL << 30) /* confine.CASE_MEMORY */
+static const char *const b_controllers[2] = {"pids", "memory"};
+static char b_cgroups[2][128];  /* mmapconf's folder in each hierarchy; "" without */
+static int b_walls, b_lane_no;
+static int b_put(const char *dir, const char *file, const char *value) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  int ok = fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+  if (fd >= 0) close(fd);
+  return ok ? 0 : -1;
+}
+static void b_walls_setup(bbuf *text) {
+  if (!b_walls) return;  /* only in a guest: never over a host's own /sys/fs/cgroup */
+  const char *top = "/sys/fs/cgroup";
+  char why[PATH_MAX + 64] = "";
+  if (mount("mmapconf-cgroup", top, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") != 0)
+    snprintf(why, sizeof why, "mount tmpfs %s: %s", top, strerror(errno));
+  for (int k = 0; k < 2 && !why[0]; k++) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "%s/%s", top, b_controllers[k]);
+    if (mkdir(dir, 0755) != 0 ||
+        mount("cgroup", dir, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, b_controllers[k]) != 0) {
+      snprintf(why, sizeof why, "mount cgroup -o %s %s: %s", b_controllers[k], dir, strerror(errno));
+      break;
+    }
+    snprintf(b_cgroups[k], sizeof b_cgroups[k], "%s/mmapconf", dir);
+    if (mkdir(b_cgroups[k], 0755) != 0) snprintf(why, sizeof why, "mkdir %s: %s", dir, strerror(errno));
+  }
+  if (why[0]) {
+    b_cgroups[0][0] = b_cgroups[1][0] = 0;
+    bb_kv(text, "wall_problem", why);
+  } else {
+    bb_kv(text, "wall_cgroup", b_cgroups[0]);
+    bb_kv(text, "wall_cgroup", b_cgroups[1]);
+  }
+}
+/* A lane's server in cgroups of its own (a lane's cases are one at a time, as a worker's) */
+static void b_host(pid_t server) {
+  char pid[32], dir[320], limit[32];
+  snprintf(pid, sizeof pid, "%d", (int)server);
+  for (int k = 0; k < 2; k++) {
+    if (!b_cgroups[k][0]) continue;
+    snprintf(dir, sizeof dir, "%s/lane-%d", b_cgroups[k], b_lane_no);
+    mkdir(dir, 0755);
+    int ok;
+    if (k == 0) {  /* the server is one task of it */
+      snprintf(limit, sizeof limit, "%d", B_PIDS_MAX + 1);
+      ok = b_put(dir, "pids.max", limit) == 0;
+    } else {
+      snprintf(limit, sizeof limit, "%lld", B_CASE_MEMORY);
+      ok = b_put(dir, "memory.limit_in_bytes", limit) == 0;
+      b_put(dir, "memory.memsw.limit_in_bytes", limit);  /* only with swap accounting */
+    }
+    if (!ok || b_put(dir, "cgroup.procs", pid) != 0)
+      fatal("mmapconf-exec: the case cgroup %s: %s", dir, strerror(errno));
+  }
+}
+
 /* -- the facts the host plans with: uname, page size, what the kernel has -- */
 /* each mount of /proc/self/mountinfo: EACH(point, fstype, ctx) until it returns nonzero */
 static void b_mounts(int (*each)(const char *, const char *, void *), void *ctx) {
@@ -1914,6 +1978,8 @@ static void b_facts(void) {
     bb_kv(&text, "fstype", v);
     free((char *)h.path);
   }
+  b_walls = bp + 1 < bp_end && bp[1];  /* after the lanes: whether to make the walls */
+  b_walls_setup(&text);
   bb_word(&o, B_FACTS);
   bb_word(&o, 0);
   bb_bytes(&o, text.b, text.n);
@@ -1946,6 +2012,7 @@ static void b_start_server(void) {
   close(sv[1]);
   b_control = sv[0];
   b_server = pid;
+  b_host(pid);
 }
 static void b_stop_server(void) {
   if (b_server < 0) return;
@@ -2345,6 +2412,7 @@ static void b_lanes(const char *in, i64 lanes, off_t start) {
     pid_t pid = fork();
     if (pid < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
     if (pid == 0) {
+      b_lane_no = (int)k;
       for (i64 j = 0; j < k; j++) close(pf[j].fd);
       close(fds[0]);
       close(b_out);
