@@ -8,7 +8,6 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 
 from runner.cli.kernels import add_kernels_cli, run_kernels
@@ -34,10 +33,24 @@ from runner.session.runner import RunConfig, Runner
 
 
 def version() -> str:
+    # imported here, not at start-up: importlib.metadata costs every command about 20 ms of CPU
+    from importlib import metadata
+
     try:
         return metadata.version("mmapconf")
     except metadata.PackageNotFoundError:
         return "(not installed)"
+
+
+class _Version(argparse.Action):
+    """``--version``, whose text is looked up only when it is asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object):
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"mmapconf {version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mmapconf",
         description="Conformance and behaviour tests for memory-mapped I/O on Linux.",
     )
-    parser.add_argument("--version", action="version", version=f"mmapconf {version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser(

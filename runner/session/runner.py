@@ -19,6 +19,7 @@ from runner.engine.arena import Arena
 from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
 from runner.engine.executor import Execution, execute
 from runner.engine.native import execute as native
+from runner.engine.native.build import executor_path
 from runner.engine.provision import provided, why_not
 from runner.engine.verdict import Verdict, judge_execution
 from runner.errors import CaseRuntimeError
@@ -106,6 +107,8 @@ class Runner:
         self.facts = Facts(syscall_probe=libc.syscall_exists)
         self._native_arena: Arena | None = None
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
+        if config.executor == "native":
+            executor_path()  # built (or found) once, before -n forks workers that would each look
 
     @property
     def backings(self) -> list[Backing]:

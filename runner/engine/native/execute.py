@@ -323,14 +323,16 @@ def _shown_args(step: Any, ints: dict[str, int]) -> dict[str, Any]:
 
 
 class Words:
-    """Reads a record's 64-bit words, strings and values."""
+    """A record read word by word (the executor's int64s, in this machine's order); reading
+    past its end raises IndexError, a malformed record."""
 
     def __init__(self, data: bytes):
         self.data, self.at = data, 0
+        self.ints = memoryview(data)[: len(data) & ~7].cast("q")
 
     def word(self) -> int:
-        (v,) = struct.unpack_from("<q", self.data, self.at)
-        self.at += 8
+        v = self.ints[self.at]
+        self.at += 1
         return v
 
     def pair(self) -> tuple[int, int]:
@@ -338,8 +340,11 @@ class Words:
 
     def raw(self) -> bytes:
         n = self.word()
-        b = self.data[self.at : self.at + n]
-        self.at += n + (-n % 8)
+        if n < 0:
+            raise ValueError(f"a length of {n}")
+        start = 8 * self.at
+        b = self.data[start : start + n]
+        self.at += (n + 7) // 8
         return b
 
     def text(self) -> str:
