@@ -244,6 +244,7 @@ class GuestRunner(Runner):
                 result, run, judge_execution(run, self.arena, case.timeout), [], start
             )
         out = self._output(index)
+        start = time.monotonic()  # the case's duration is its time in the guest, not our wait
         if out is None:
             result.outcome, result.reason = "error", f"no result from the guest: {self.gone}"
             return result
