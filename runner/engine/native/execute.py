@@ -13,6 +13,7 @@ import os
 import struct
 from typing import Any
 
+from runner.engine import confine
 from runner.engine.native import confinement
 from runner.engine.native.program import Compiler, NotCompilable, Program, StepInfo
 from runner.engine.native.server import NativeArena, NativeSlot, close_server, server_for
@@ -58,9 +59,14 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
         result.endings[0] = Ending(0, exit=70)
         return result
     reader = _Reader(program)
-    srv = server_for(arena)
-    run = srv.run(program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record)
+    conf = confine.current()
+    memory_before = confine.memory_failures(conf)
+    walls = confinement.view(conf, scratch) + confinement.spec(scratch)
+    run = server_for(conf).run(arena, program.words, scratch, case.timeout, walls, reader)
+    result.memory_limit_hit = confine.memory_failures(conf) > memory_before
     result.timed_out = run.timed_out
+    result.init_status = run.init_status
+    result.output, result.output_dropped = run.output, run.output_dropped
     for pid, status in run.endings:
         if os.WIFSIGNALED(status):
             result.endings[pid] = Ending(pid, signal=os.WTERMSIG(status))
@@ -93,14 +99,22 @@ class _Reader:
             self.messages.append(_error(0, "harness", "", "", f"more than {MAX_RECORDS} reports"))
             return True
         try:
-            return self._decode(data)
+            r = _Words(data)
+            stop = self._decode(r)
+            if r.at != len(data):
+                raise ValueError(f"{len(data) - r.at} bytes after the record")
+            return stop
         except Exception as e:  # noqa: BLE001 - hostile input: any failure to decode is one
             message = f"a malformed report ({len(data)} bytes): {type(e).__name__}: {e}"[:300]
             self.messages.append(_error(0, "harness", "", "", message))
             return True
 
-    def _decode(self, data: bytes) -> bool:
-        r = _Words(data)
+    def refuse(self, reason: str) -> bool:
+        """The server refused a report before decoding (too large, too many bytes)."""
+        self.messages.append(_error(0, "harness", "", "", f"the case sent {reason}"))
+        return True
+
+    def _decode(self, r: _Words) -> bool:
         kind, pid = r.word(), r.word()
         if kind == REC_PROC:
             has_parent, name, parent = r.word(), r.text(), r.text()
@@ -147,6 +161,8 @@ class _Reader:
             name, message = r.text(), r.text()
             self.messages.append({**_error(pid, name, "", "", message), "limit": True})
             return True
+        else:
+            raise ValueError(f"no record of kind {kind}")
         return False
 
     def _label(self, pid: int, info: StepInfo | None) -> str:
@@ -310,6 +326,8 @@ class _Words:
 
     def raw(self) -> bytes:
         n = self.word()
+        if not 0 <= n <= len(self.data) - self.at:
+            raise ValueError(f"a length of {n} bytes past the record's end")
         b = self.data[self.at : self.at + n]
         self.at += n + (-n % 8)
         return b
