@@ -145,6 +145,7 @@ class CaseOutput:
     setup_error: str  # the scratch folder or the provision could not be made
     leftover: str  # what could not be removed or undone after the case
     arena: bytes
+    refused: str = ""  # why the batch stopped taking the case's reports (too large, too many)
 
 
 class GuestGone(Exception):
@@ -202,6 +203,9 @@ def parse_result(payload: bytes) -> CaseOutput:
     leftover = r.raw().decode("utf-8", "replace")
     endings = [(r.word(), r.word()) for _ in range(r.word())]
     arena = r.raw()
+    init_status, output, dropped = r.word(), r.raw(), r.word()
+    refused = r.raw().decode("utf-8", "replace")
     records = [r.raw() for _ in range(r.word())]
     run = CaseRun(records=records, endings=endings, timed_out=bool(timed_out))
-    return CaseOutput(index, run, took_ns / 1e9, setup_error, leftover, arena)
+    run.init_status, run.output, run.output_dropped = init_status, output, dropped
+    return CaseOutput(index, run, took_ns / 1e9, setup_error, leftover, arena, refused)

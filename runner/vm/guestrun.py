@@ -76,11 +76,15 @@ class GuestFacts:
         self.cgroups = [v for k, v in pairs if k == "wall_cgroup"]
         self.wall_problems = [v for k, v in pairs if k == "wall_problem"]
 
-    def confinement(self) -> dict[str, str]:
-        """What confines each case in the guest, said as runner.engine.confine says it."""
-        conf = confine.Confinement("guest", problems=list(self.wall_problems))
+        self.pid_ns = one.get("wall_pid_ns") == "1"
+
+    def walls(self) -> confine.Confinement:
+        """What the batch set up in the guest, as runner.engine.confine holds it for a worker:
+        a PID namespace per case, the case cgroups; no template view (the mount view is
+        Landlock's only)."""
+        conf = confine.Confinement("guest", pid_ns=self.pid_ns, problems=list(self.wall_problems))
         conf.cgroups = {Path(p).parent.name: p for p in self.cgroups}
-        return conf.status()
+        return conf
 
     def facts(self) -> Facts:
         return Facts(
@@ -164,7 +168,7 @@ class GuestRunner(Runner):
         self.guest = guest
         self.kinds = guest.backings(disk_dir)
         self.facts = guest.facts()
-        self._native_arena = None
+        self.walls = guest.walls()
         self.job, self.reader, self.alive = job, reader, alive
         self.provision_dir = provision_dir
         self.arena = NativeArena()
@@ -219,6 +223,7 @@ class GuestRunner(Runner):
             for name, f in (p.files.items() if p else [])
         ]
         spec = confinement.spec(folder or None, self.guest.landlock_abi, self.guest.machine)
+        spec = confinement.view(self.walls, folder or None) + spec
         return CaseEntry(index, case.timeout, scratch, b"", spec, mount, files)
 
     def _mount(self, index: int, fstype: str, options: str, size: int | None) -> MountEntry:
@@ -252,7 +257,7 @@ class GuestRunner(Runner):
             result.outcome, result.reason = "error", out.setup_error
             return result
         self.arena.load(out.arena)
-        run = replay(program, out.run, self.arena)
+        run = replay(program, out.run, self.arena, out.refused)
         verdict = judge_execution(run, self.arena, case.timeout)
         leftover = [out.leftover] if out.leftover else []
         return finish_result(result, run, verdict, leftover, start - out.took_s)
@@ -338,7 +343,7 @@ def guest_environment(
     interpreter that planned and judged the run (on the host); the confinement is what the
     batch mode's fork server puts around a case: Landlock, seccomp and rlimits, and the case
     cgroups the batch made in the guest."""
-    env = environment.capture(backings, argv, guest.confinement())
+    env = environment.capture(backings, argv, guest.walls().status())
     env.update(
         kernel_release=guest.release,
         kernel_version=guest.version,
