@@ -144,6 +144,7 @@ def run_kernels(args: argparse.Namespace) -> int:
             args.vm_timeout,
             args.modules,
             args.machine,
+            args.guest_runner,
         )
     except (LookupError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
