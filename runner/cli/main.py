@@ -27,7 +27,7 @@ from runner.report.baseline import Baseline, baseline_lines
 from runner.report.trace import trace_lines
 from runner.session import environment
 from runner.session.filesystems import host_disks, parse_fs_list
-from runner.session.options import EXPLAIN, RUN, add_parser_options
+from runner.session.options import EXPLAIN, PATHS_HELP, RUN, add_parser_options, add_selection
 from runner.session.pipeline import Output, run_session
 from runner.session.runner import RunConfig, Runner
 
@@ -53,22 +53,6 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-PATHS_HELP = (
-    "case files or folders (default: ./cases, or the catalogue shipped with mmapconf when there "
-    "is none)"
-)
-
-
-def _add_selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
-    p.add_argument(
-        "-k",
-        dest="keyword",
-        metavar="EXPR",
-        help="only cases whose id, title or tags match (pytest-style: 'sigbus and not eof')",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmapconf",
@@ -85,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "result failed, errored, timed out or was flaky (or the baseline has a problem), 2 "
         "for unusable arguments or a host that cannot boot kernels.",
     )
-    _add_selection(run)
+    add_selection(run)
     add_parser_options(run.add_argument, RUN)
     run.set_defaults(func=cmd_run)
 
@@ -98,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
 
     lst = sub.add_parser("list", help="list the cases", description="List the cases found.")
-    _add_selection(lst)
+    add_selection(lst)
     lst.add_argument(
         "--format",
         choices=("text", "md"),

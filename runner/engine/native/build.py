@@ -73,19 +73,20 @@ def build(output: Path, static: bool = False, cc: list[str] | None = None) -> Pa
     return output
 
 
-def executor_path(static: bool = False) -> Path:
-    """The built executor for this source and compiler, built on first use; in a guest of
-    another architecture, the one the host cross-built for it (MMAPCONF_NATIVE_EXECUTOR)."""
+def executor_path(static: bool = False, cc: list[str] | None = None) -> Path:
+    """The built executor for this source and compiler (CC, default $CC or cc), built on first
+    use; in a guest of another architecture, the one the host cross-built for it
+    (MMAPCONF_NATIVE_EXECUTOR)."""
     given = os.environ.get("MMAPCONF_NATIVE_EXECUTOR")
     if given:
         return Path(given)
-    cc = compiler()
+    cc = cc or compiler()
     key = hashlib.sha256()
     key.update(SOURCE_TEXT)
     key.update(repr((cc, FLAGS, static, _compiler_id(tuple(cc)))).encode())
     path = cache_dir() / key.hexdigest()[:16] / "mmapconf-exec"
     if not path.exists():
-        build(path, static)
+        build(path, static, cc)
     return path
 
 
