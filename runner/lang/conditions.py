@@ -9,6 +9,7 @@ import operator
 import os
 import platform
 import re
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,8 @@ class Facts:
     # a sysctl's value by its dotted key (None: absent); default this machine's /proc/sys (a qemu
     # guest's run is planned on the host with the values its guest reported)
     sysctl: Callable[[str], str | None] | None = None
+    # the page size the run had (a baseline's when: {page_size: ...}; arm64 has 4K, 16K, 64K)
+    page_size: int = field(default_factory=resource.getpagesize)
 
     def read_sysctl(self, key: str) -> str | None:
         return (self.sysctl or read_sysctl)(key)
@@ -94,6 +97,7 @@ class Facts:
             self.syscall_probe,
             self._syscalls,
             self.sysctl,
+            self.page_size,
         )
 
 
@@ -125,6 +129,8 @@ def _holds(key: str, want: Any, facts: Facts) -> bool:
         return facts.fs in _as_list(want)
     if key == "arch":
         return facts.arch in _as_list(want)
+    if key == "page_size":
+        return str(facts.page_size) in [str(w) for w in _as_list(want)]
     if key == "root":
         return facts.root == want
     if key == "syscall":
@@ -164,6 +170,7 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
         "fs": facts.fs,
         "arch": facts.arch,
         "root": facts.root,
+        "page_size": facts.page_size,
     }
     if key == "syscall":
         missing = [n for n in _as_list(want) if not facts.has_syscall(n)]

@@ -311,7 +311,8 @@ class Compiler:
             want["value"] = expect.value
         info = StepInfo(s, setup, want, {})
         self.steps[sid] = info
-        w.put(sid, OP_CODES[s.op], w.string(s.label), s.line)
+        fd_arg = keys.index("fd") if "fd" in keys else -1  # the executor refuses its report fd
+        w.put(sid, OP_CODES[s.op], w.string(s.label), s.line, fd_arg)
         mark = len(w.words)
         w.put(0)
         count, runerror = 0, None
