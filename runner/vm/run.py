@@ -310,8 +310,9 @@ def run_under_kernels(
 
 
 def _wants_native(guest_argv: list[str]) -> bool:
+    """Native, the default, unless the guest's run asks for the Python executor."""
     pairs = zip(guest_argv, [*guest_argv[1:], ""], strict=True)
-    return "--executor=native" in guest_argv or ("--executor", "native") in pairs
+    return "--executor=python" not in guest_argv and ("--executor", "python") not in pairs
 
 
 def guest_executor(arch: Arch, job: Path) -> Path:
