@@ -283,7 +283,9 @@ CASE_KEYS = {
     "processes": False,
     "provision": False,
 }
-CONDITION_KEYS = frozenset({"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl"})
+CONDITION_KEYS = frozenset(
+    {"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl", "kconfig"}
+)
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
 FILE_BACKINGS = ("disk", "tmpfs", "memfd")  # the default set for a case that uses files
 DEFAULT_TIMEOUT = 10.0

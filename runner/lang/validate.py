@@ -15,7 +15,12 @@ from typing import Any
 
 from runner.errors import Problem
 from runner.lang import names
-from runner.lang.conditions import KERNEL_SPEC_HELP, valid_kernel_spec
+from runner.lang.conditions import (
+    KCONFIG_HELP,
+    KCONFIG_NAME,
+    KERNEL_SPEC_HELP,
+    valid_kernel_spec,
+)
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
 from runner.lang.ops import (
@@ -595,6 +600,8 @@ class CaseValidator:
                 self.err(cond, k, f"{v!r}: {KERNEL_SPEC_HELP}")
             elif k == "sysctl":
                 self._sysctl(cond, v)
+            elif k == "kconfig":
+                self._kconfig(cond, v)
             elif k == "root" and not isinstance(v, bool):
                 self.err(cond, k, "must be true or false")
             elif k == "backing" and any(b not in BACKINGS for b in _as_list(v)):
@@ -618,6 +625,18 @@ class CaseValidator:
                 self.err(value, key, "a sysctl comparison takes an integer")
             elif not isinstance(want, dict | str | int) or isinstance(want, bool):
                 self.err(value, key, "a sysctl value is a string or an integer")
+
+    def _kconfig(self, cond: dict, value: Any) -> None:
+        items = list(value) if isinstance(value, dict | list) else [value]
+        if not items:
+            self.err(cond, "kconfig", KCONFIG_HELP)
+        for name in items:
+            if not isinstance(name, str) or not KCONFIG_NAME.fullmatch(name):
+                self.err(cond, "kconfig", f"{name!r} is not a CONFIG_ name; {KCONFIG_HELP}")
+        if isinstance(value, dict):
+            for name, want in value.items():
+                if isinstance(want, bool) or not isinstance(want, str | int) or want == "":
+                    self.err(value, name, f"{want!r}: give y, m, n or the option's value")
 
 
 SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
