@@ -51,6 +51,8 @@ _INT_OR_TEXT = {"type": ["integer", "string"]}
 SYSTEM_PATHS = frozenset(
     {"/", "/dev/zero", "/dev/null", "/dev/urandom", "/dev/random", "/proc/self/maps", "."}
 )
+# The mappings a process has without mapping them, by the name /proc/self/maps shows.
+SPECIAL_MAPPINGS = frozenset({"[stack]", "[heap]", "[vdso]", "[vvar]", "[vsyscall]"})
 ARG_KINDS: dict[str, ArgKind] = {
     "int": ArgKind(
         "an integer expression (a YAML integer or a string over bound names and PAGE)",
@@ -80,6 +82,10 @@ ARG_KINDS: dict[str, ArgKind] = {
     ),
     "steps": ArgKind("a nested list of steps", {"$ref": "#/$defs/steps"}),
     "path": ArgKind("one of SYSTEM_PATHS", {"enum": sorted(SYSTEM_PATHS)}),
+    "special": ArgKind(
+        "the name /proc/PID/maps gives a mapping that is no file's",
+        {"enum": sorted(SPECIAL_MAPPINGS)},
+    ),
     "until": ArgKind(
         "{errno: NAME or [NAMES]}: the errno that ends a repeat",
         {
@@ -227,8 +233,8 @@ OPS: dict[str, OpSpec] = {
         _op("reopen", {"fd": "int", "flags": "flags:O"}, "fd flags", result="int"),
         _op(
             "memfd_create",
-            {"name": "text", "flags": "flags:MFD"},
-            "name",
+            {"name": "text", "flags": "flags:MFD", "name_addr": "int"},
+            "",
             defaults={"flags": 0},
             result="int",
         ),
@@ -261,8 +267,15 @@ OPS: dict[str, OpSpec] = {
         _op("setuid", {"uid": "int", "gid": "int"}, "uid", primary="uid"),
         _op("call", {"addr": "int"}, "addr", primary="addr", result="int"),
         _op("sleep", {"ms": "int"}, "ms", primary="ms"),
-        _op("proc_maps", {"addr": "int"}, "addr", primary="addr", result="map"),
+        _op("proc_maps", {"addr": "int", "path": "special"}, "", primary="addr", result="map"),
         _op("proc_status", {}, result="map"),
+        # Peer-suite forms (docs/case-format.md, "Forms for behaviours of peer suites")
+        _op(
+            "fallocate",
+            {"fd": "int", "mode": "flags:FALLOC", "offset": "int", "length": "int"},
+            "fd length",
+            defaults={"mode": 0, "offset": 0},
+        ),
     ]
 }
 

@@ -34,6 +34,7 @@ from runner.lang.ops import (
     OPS,
     PROCESS_NAME,
     PROCESS_NAME_TEXT,
+    SPECIAL_MAPPINGS,
     STEP_KEYS,
     SYSTEM_PATHS,
     OpSpec,
@@ -328,6 +329,9 @@ class CaseValidator:
             self.err(args, "format", "give either 'length' or 'format', not both")
         if spec.name == "open" and ("file" in args) == ("path" in args):
             self.err(raw, spec.name, "'open' needs exactly one of 'file' and 'path'")
+        for one, other in ONE_OF.get(spec.name, ()):
+            if (one in args) == (other in args):
+                self.err(raw, spec.name, f"'{spec.name}' needs exactly one of {one!r}, {other!r}")
 
     def _check_data(self, raw: dict, spec: OpSpec, args: dict, required: bool) -> None:
         given = [k for k in ("data", "hex", "format", "addr") if k in args]
@@ -383,6 +387,10 @@ class CaseValidator:
                 self.err(
                     args, key, f"{value!r}: a path is one of {', '.join(sorted(SYSTEM_PATHS))}"
                 )
+        elif kind == "special":
+            if not isinstance(value, str) or value not in SPECIAL_MAPPINGS:
+                known = ", ".join(sorted(SPECIAL_MAPPINGS))
+                self.err(args, key, f"{value!r}: a mapping without a file is one of {known}")
         elif kind == "signal":
             if not isinstance(value, str) or value not in names.SIGNAL:
                 self.err(args, key, f"unknown signal {value!r}")
@@ -639,6 +647,8 @@ class CaseValidator:
                     self.err(value, name, f"{want!r}: give y, m, n or the option's value")
 
 
+# Arguments of which a step gives exactly one: text or a raw pointer to it, an address or a name.
+ONE_OF = {"memfd_create": [("name", "name_addr")], "proc_maps": [("addr", "path")]}
 SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
 

@@ -291,9 +291,11 @@ class Calls:
         )
 
     def _proc_maps(self, step: Step, a: dict[str, Any]) -> Call:
-        return Call(
-            ["struct maps_line r;", f"int e = read_maps({self.i(a, 'addr')}, &r) < 0 ? errno : 0;"],
-        )
+        if "path" in a:  # the mapping of that name ([stack]), not the one holding an address
+            where = f"find_maps(0, {c_string(str(a['path']).encode())}, &r)"
+        else:
+            where = f"read_maps({self.i(a, 'addr')}, &r)"
+        return Call(["struct maps_line r;", f"int e = {where} < 0 ? errno : 0;"])
 
     def _proc_status(self, step: Step, a: dict[str, Any]) -> Call:
         return Call(["struct kv r;", "int e = read_status(&r) < 0 ? errno : 0;"])
@@ -400,7 +402,10 @@ class Calls:
         )
 
     def _memfd_create(self, step: Step, a: dict[str, Any]) -> Call:
-        name = c_string(str(a["name"]).encode())
+        if "name_addr" in a:  # a raw pointer where the name goes (NULL: EFAULT)
+            name = f"(const char *)(uintptr_t)({self.i(a, 'name_addr')})"
+        else:
+            name = c_string(str(a["name"]).encode())
         return self._int_call(f"memfd_create({name}, {self.flags(a, 'flags', 'MFD')})")
 
     def _fcntl(self, step: Step, a: dict[str, Any]) -> Call:
@@ -445,6 +450,7 @@ CHECKED = {
     "munlockall": "munlockall()",
     "mseal": "syscall(462 /* mseal */, {range}, {flags})",
     "sem_post": "sem_post((sem_t *)(uintptr_t)({addr}))",
+    "fallocate": "fallocate({fd}, {mode}, {offset}, {length})",
 }
 INT_RESULT = {
     "eventfd": "eventfd({initval}, {flags})",

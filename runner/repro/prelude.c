@@ -480,7 +480,8 @@ static int read_status(struct kv *r)
 	return 0;
 }
 
-static int read_maps(i64 addr, struct maps_line *m)
+/* The /proc/self/maps line of the mapping holding addr, or (name given) of the one named so */
+static int find_maps(i64 addr, const char *name, struct maps_line *m)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
@@ -493,17 +494,24 @@ static int read_maps(i64 addr, struct maps_line *m)
 		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %n", &start, &end, m->perms, &offset,
 			   m->dev, &inode, &used) < 6)
 			continue;
-		if (start <= (unsigned long long)addr && (unsigned long long)addr < end) {
+		snprintf(m->path, sizeof m->path, "%s", used ? line + used : "");
+		m->path[strcspn(m->path, "\n")] = 0;
+		if (name ? !strcmp(m->path, name)
+			 : start <= (unsigned long long)addr && (unsigned long long)addr < end) {
 			m->start = start, m->end = end, m->offset = offset, m->inode = inode;
-			snprintf(m->path, sizeof m->path, "%s", used ? line + used : "");
-			m->path[strcspn(m->path, "\n")] = 0;
 			fclose(f);
 			return 0;
 		}
 	}
 	fclose(f);
+	m->path[0] = 0;
 	errno = EFAULT;
 	return -1;
+}
+
+static int read_maps(i64 addr, struct maps_line *m)
+{
+	return find_maps(addr, NULL, m);
 }
 
 /* ---- deaths: judged by the step they ended, whichever process reaps them ---- */

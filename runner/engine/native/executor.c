@@ -88,7 +88,8 @@ enum {
   OP_MINCORE, OP_LOAD, OP_STORE, OP_FORK, OP_WAIT, OP_POST, OP_WAIT_FOR, OP_KILL, OP_CACHESTAT, OP_SMAPS,
   OP_SEM_INIT, OP_SEM_POST, OP_SEM_WAIT, OP_REPEAT, OP_PIPE, OP_EVENTFD, OP_DUP, OP_REOPEN,
   OP_MEMFD_CREATE, OP_FCNTL, OP_FADVISE, OP_POSIX_MADVISE, OP_MSEAL, OP_MLOCKALL, OP_MUNLOCKALL,
-  OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS, OP_COUNT
+  OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS,
+  OP_FALLOCATE, OP_COUNT
 };
 #define MAX_ARGS 12
 #define EXIT_DONE 0
@@ -1163,11 +1164,12 @@ static obs_t op_smaps(const args_t *a) {
   obs_t o = {m, 0, 0};
   return o;
 }
-static obs_t op_proc_maps(const args_t *a) {
+static obs_t op_proc_maps(const step_t *s, const args_t *a) {
   size_t len;
   char *b = read_proc("/proc/self/maps", &len);
   if (!b) return fail_errno();
   u64 addr = (u64)a->v[0];
+  const char *want_path = has(a, 1) ? S(s->args[1].str) : NULL;  /* [stack]: found by name */
   for (char *line = b; *line;) {
     char *nl = strchr(line, '\n');
     if (nl) *nl = 0;
@@ -1175,10 +1177,13 @@ static obs_t op_proc_maps(const args_t *a) {
     char perms[8], dev[32];
     int pos = 0;
     if (sscanf(line, "%llx-%llx %7s %llx %31s %llu%n", &s0, &e0, perms, &off, dev, &inode,
-               &pos) == 6 && s0 <= addr && addr < e0) {
+               &pos) == 6) {
       const char *path = line + pos;
       size_t pl = strlen(path);
       strip(&path, &pl);
+      int hit = want_path ? pl == strlen(want_path) && !memcmp(path, want_path, pl)
+                          : s0 <= addr && addr < e0;
+      if (!hit) goto next_line;
       val m = vmap(7);
       map_put(&m, "start", vint((i64)s0));
       map_put(&m, "end", vint((i64)e0));
@@ -1191,6 +1196,7 @@ static obs_t op_proc_maps(const args_t *a) {
       obs_t o = {m, 0, 0};
       return o;
     }
+  next_line:
     if (!nl) break;
     line = nl + 1;
   }
@@ -1308,7 +1314,9 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
     snprintf(path, sizeof path, "/proc/self/fd/%lld", (long long)a->v[0]);
     return rc_int(open(path, (int)a->v[1] | O_CLOEXEC, 0777));
   }
-  case OP_MEMFD_CREATE: return rc_int(syscall(SYS_memfd_create, S(s->args[0].str), (unsigned)a->v[1]));
+  case OP_MEMFD_CREATE:  /* name_addr: a raw pointer where the name goes (NULL: EFAULT) */
+    return rc_int(syscall(SYS_memfd_create, has(a, 2) ? (const char *)P(2) : S(s->args[0].str),
+                          (unsigned)a->v[1]));
   case OP_FCNTL: return rc_int(fcntl((int)a->v[0], (int)a->v[1], (unsigned long)a->v[2]));
   case OP_FADVISE: return ok_int(posix_fadvise((int)a->v[0], a->v[1], a->v[2], (int)a->v[3]));
   case OP_POSIX_MADVISE: return ok_int(posix_madvise(P(0), L(1), (int)a->v[2]));
@@ -1319,8 +1327,9 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_SETUID: return op_setuid(a);
   case OP_CALL: return ok_int(((int (*)(void))P(0))());
   case OP_SLEEP: return op_sleep(a);
-  case OP_PROC_MAPS: return op_proc_maps(a);
+  case OP_PROC_MAPS: return op_proc_maps(s, a);
   case OP_PROC_STATUS: return op_proc_status();
+  case OP_FALLOCATE: return rc_none(fallocate((int)a->v[0], (int)a->v[1], a->v[2], a->v[3]));
   }
   run_error(s, "operation %lld is not known to this executor", (long long)s->op);
   return ok_none();

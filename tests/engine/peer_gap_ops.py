@@ -1,0 +1,21 @@
+"""Self-test pairs of the operations added for peer suites' behaviours (issue 18), in the form
+of test_operations.OPERATIONS: steps before, the step, a right expectation, a wrong one, and the
+failure text the wrong one must give."""
+
+from __future__ import annotations
+
+PRE_MEMFD = """
+  - memfd_create: {name: m}
+    as: fd
+  - write: {fd: fd, data: "abcd"}
+"""
+
+PEER_GAP_OPERATIONS = {
+    "fallocate": (
+        PRE_MEMFD,
+        "fallocate: {fd: fd, mode: FALLOC_FL_PUNCH_HOLE, offset: 0, length: 4}",
+        "{errno: EOPNOTSUPP}",
+        "{}",
+        "expected success, got errno EOPNOTSUPP",
+    ),
+}
