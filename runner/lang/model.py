@@ -17,6 +17,7 @@ class Expect:
     si_code: str | None = None
     si_addr: Any = None  # an expression, resolved in the process
     value: Any = None
+    ip: Any = None  # the faulting instruction's address: an expression, or comparators of them
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
@@ -24,6 +25,8 @@ class Expect:
             out["errno"] = list(self.errno)
         elif self.kind == "signal":
             out.update(signal=self.signal, si_code=self.si_code)
+            if self.ip is not None:
+                out["ip"] = self.ip
         return out
 
 

@@ -280,7 +280,7 @@ OPS: dict[str, OpSpec] = {
 }
 
 STEP_KEYS = frozenset({"as", "expect", "note"})
-EXPECT_KEYS = frozenset({"when", "errno", "signal", "si_code", "si_addr", "value"})
+EXPECT_KEYS = frozenset({"when", "errno", "signal", "si_code", "si_addr", "value", "ip"})
 COMPARATORS = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
 CASE_KEYS = {
     "id": True,

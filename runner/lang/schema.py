@@ -107,6 +107,17 @@ def build() -> dict[str, Any]:
         "signal": ARG_KINDS["signal"].schema,
         "si_code": {"enum": sorted(names.ALL_SI_CODES)},
         "si_addr": ARG_KINDS["int"].schema,
+        "ip": {
+            "description": "the faulting instruction's address: an expression, or comparators",
+            "anyOf": [
+                ARG_KINDS["int"].schema,
+                {
+                    "type": "object",
+                    "propertyNames": {"enum": sorted(COMPARATORS)},
+                    "additionalProperties": ARG_KINDS["int"].schema,
+                },
+            ],
+        },
         "value": {
             "description": "a value, {hex}, {data}, a mapping subset, or comparators "
             + ", ".join(sorted(COMPARATORS))

@@ -530,8 +530,8 @@ class CaseValidator:
         if len(kinds) > 1:
             self.err(entry, None, f"expects both {kinds[0]} and {kinds[1]}")
             return None
-        if ("si_code" in entry or "si_addr" in entry) and "signal" not in entry:
-            self.err(entry, None, "si_code and si_addr go with signal")
+        if ("si_code" in entry or "si_addr" in entry or "ip" in entry) and "signal" not in entry:
+            self.err(entry, None, "si_code, si_addr and ip go with signal")
         if not kinds:
             return Expect("success", when=when)
         kind = kinds[0]
@@ -562,7 +562,27 @@ class CaseValidator:
             self.err(entry, "si_code", f"{code!r} is not an si_code of {sig} ({known})")
         if "si_addr" in entry:
             self._expr(entry, "si_addr", entry["si_addr"], scope)
-        return Expect("signal", when=when, signal=sig, si_code=code, si_addr=entry.get("si_addr"))
+        if "ip" in entry:
+            self._ip(entry, entry["ip"], scope)
+        return Expect(
+            "signal",
+            when=when,
+            signal=sig,
+            si_code=code,
+            si_addr=entry.get("si_addr"),
+            ip=entry.get("ip"),
+        )
+
+    def _ip(self, entry: dict, value: Any, scope: _Scope) -> None:
+        """An instruction address: an expression, or comparators (ge, lt, ...) of them."""
+        if not isinstance(value, dict):
+            self._expr(entry, "ip", value, scope)
+            return
+        if not value or not set(value) <= COMPARATORS:
+            self.err(entry, "ip", "ip is an address expression or comparators of them: {ge: a}")
+            return
+        for op, operand in value.items():
+            self._expr(value, op, operand, scope)
 
     def _check_value(self, node: Any, key: Any, value: Any, scope: _Scope) -> None:
         if isinstance(value, dict):

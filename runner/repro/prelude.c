@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define EXIT_DONE 0    /* every step ran and every expectation held */
@@ -41,6 +42,9 @@ struct slot {
 	int want_signo, want_code, want_has_addr; /* the open step expects this death */
 	uint64_t want_addr;
 	const char *name;
+	uint64_t ip;                      /* the faulting instruction, from the ucontext */
+	int want_nip, want_ip_ops[6];     /* the open step's ip: comparators (0 eq .. 5 le) */
+	uint64_t want_ip[6];
 };
 
 struct shared {
@@ -161,7 +165,14 @@ static void wait_for(int event)
 /* ---- fault capture: record siginfo, return, fault again and die by the signal ---- */
 static void on_fault(int sig, siginfo_t *info, void *context)
 {
-	(void)context;
+	ucontext_t *uc = context;
+#if defined(__x86_64__)
+	me->ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	me->ip = (uint64_t)uc->uc_mcontext.pc;
+#else
+	(void)uc;
+#endif
 	me->signo = sig;
 	me->code = info->si_code;
 	me->addr = (uint64_t)(uintptr_t)info->si_addr;
@@ -192,6 +203,7 @@ static void begin(int k)
 {
 	me->step = k;
 	me->want_signo = 0;
+	me->want_nip = 0;
 	me->in_step = 1;
 	got[0] = 0;
 }
@@ -202,6 +214,26 @@ static void expect_signal(int signo, int code, int has_addr, i64 addr)
 	me->want_code = code;
 	me->want_has_addr = has_addr;
 	me->want_addr = (uint64_t)addr;
+}
+
+/* One comparator of the open step's ip expectation (an address alone is eq). */
+static void expect_ip(int op, i64 addr)
+{
+	if (me->want_nip < 6) {
+		me->want_ip_ops[me->want_nip] = op;
+		me->want_ip[me->want_nip++] = (uint64_t)addr;
+	}
+}
+
+static int ip_matches(const struct slot *s)
+{
+	for (int i = 0; i < s->want_nip; i++) {
+		i64 have = (i64)s->ip, want = (i64)s->want_ip[i];
+		int r[] = {have == want, have != want, have > want, have >= want, have < want, have <= want};
+		if (!r[s->want_ip_ops[i]])
+			return 0;
+	}
+	return 1;
 }
 
 static void ok(int k)
@@ -547,7 +579,11 @@ static void judge_death(int pid, int sig, int reaped_by_case)
 				 (unsigned long long)s->addr);
 		int matches = s->want_signo == sig &&
 			      (s->want_code == -1000 || (recorded && s->code == s->want_code)) &&
-			      (!s->want_has_addr || (recorded && s->addr == s->want_addr));
+			      (!s->want_has_addr || (recorded && s->addr == s->want_addr)) &&
+			      (!s->want_nip || (recorded && ip_matches(s)));
+		if (recorded && s->want_nip)
+			snprintf(seen + strlen(seen), sizeof seen - strlen(seen), ", ip %#llx",
+				 (unsigned long long)s->ip);
 		if (excused && !s->want_signo) {
 			say("  %s step %s (%s): %s (the case's kill; its wait judges it)", s->name,
 			    k->label, k->op, seen);

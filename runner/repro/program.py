@@ -242,9 +242,16 @@ class _Program:
         if expect.si_addr is not None:
             addr = self.expr.int_arg(expect.si_addr)
         code_c = f"{code} /* {expect.si_code} */" if code is not None else "-1000 /* any */"
+        ip = expect.ip
+        wants = [] if ip is None else list(ip.items()) if isinstance(ip, dict) else [("eq", ip)]
+        ops = ("eq", "ne", "gt", "ge", "lt", "le")
         return (
             f"expect_signal({names.SIGNAL[sig]} /* {sig} */, {code_c}, "
             f"{int(expect.si_addr is not None)}, {addr});"
+            + "".join(
+                f" expect_ip({ops.index(op)} /* {op} */, {self.expr.int_arg(v)});"
+                for op, v in wants
+            )
         )
 
     def _judge_result(
@@ -388,6 +395,8 @@ def describe(expect: Expect) -> str:
             text += f"/{expect.si_code}"
         if expect.si_addr is not None:
             text += f" at {expect.si_addr}"
+        if expect.ip is not None:
+            text += f", ip {_compact(expect.ip)}"
         return text
     return "value " + _compact(expect.value)
 

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
@@ -107,6 +108,7 @@ enum {
 #define NATIVE_OFF (PROCS_OFF + 64)
 #define NATIVE_PROCS 64
 #define NATIVE_MAPS 48
+#define IP_WANTS 6
 
 struct sigslot { int32_t pid, signo, code, pad; u64 addr; };
 struct nslot {             /* one per process of the case, claimed at its start */
@@ -120,6 +122,10 @@ struct nslot {             /* one per process of the case, claimed at its start 
   int32_t map_bound[NATIVE_MAPS];
   int32_t depth, pad;      /* the open steps, outermost first: a repeat and the step in it */
   int32_t open[16];
+  i64 fault_ip;            /* the faulting instruction, as the fault handler found it */
+  i64 ip_want[IP_WANTS];   /* the open step's ip expectation, resolved: comparator operands */
+  int32_t has_fault_ip, nip;
+  int32_t ip_ops[IP_WANTS];
 };
 struct native_head { int32_t next_slot, pad; };
 #define ARENA_SIZE (NATIVE_OFF + 64 + NATIVE_PROCS * sizeof(struct nslot))
@@ -198,6 +204,9 @@ typedef struct step {
   int nuntil;
   i64 until[16];
   i64 var;
+  int nip;                 /* a signal expectation's ip: comparators and their expressions */
+  i64 ip_ops[IP_WANTS];
+  expr_t ip_e[IP_WANTS];
   struct block *body;
 } step_t;
 struct block { int n; step_t *steps; };
@@ -323,6 +332,12 @@ static void read_step(step_t *s) {
   if (s->nuntil < 0 || s->nuntil > 16) fatal("mmapconf-exec: bad until");
   for (int k = 0; k < s->nuntil; k++) s->until[k] = word();
   s->var = word();
+  s->nip = (int)word();
+  if (s->nip < 0 || s->nip > IP_WANTS) fatal("mmapconf-exec: bad ip expectation");
+  for (int k = 0; k < s->nip; k++) {
+    s->ip_ops[k] = word();
+    s->ip_e[k] = read_expr();
+  }
   if (word()) s->body = read_block();
 }
 static block *read_block(void) {
@@ -1466,6 +1481,11 @@ static int run_step(const step_t *s) {
   me->expect_sig = s->kind == K_SIGNAL ? (int32_t)s->signo : 0;
   me->want_addr = want_addr;
   me->has_si_addr = s->has_si_addr;
+  for (int k = 0; k < s->nip; k++) {
+    me->ip_want[k] = eval_or_die(s, &s->ip_e[k]);
+    me->ip_ops[k] = (int32_t)s->ip_ops[k];
+  }
+  me->nip = s->nip;
   int depth = me->depth;
   if (depth < 16) me->open[depth] = (int32_t)s->id;
   me->depth = depth + 1;
@@ -1508,8 +1528,22 @@ static int run_block(const block *b) {
 }
 
 /* ---- a process's start: limits, dispositions, fault capture, confinement ---------------------------- */
+static i64 fault_ip(const void *ctx) {
+  const ucontext_t *uc = ctx;
+#if defined(__x86_64__)
+  return (i64)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+  return (i64)uc->uc_mcontext.pc;
+#else
+  (void)uc;
+  return 0;
+#endif
+}
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
-  (void)ctx;
+  if (me) {
+    me->fault_ip = fault_ip(ctx);
+    me->has_fault_ip = 1;
+  }
   struct sigslot *s = sig_slot(getpid());
   s->signo = sig;
   s->code = si->si_code;

@@ -279,6 +279,16 @@ class Compiler:
             expect = Expect("errno", errno=tuple(_errno_list(step.args["until"])))
         return expect
 
+    def put_ip(self, expect: Expect) -> None:
+        """A signal expectation's ip: its comparators (an address alone is eq), each with its
+        expression, resolved by the process before the step (as si_addr is)."""
+        ip = expect.ip if expect.kind == "signal" else None
+        wants = [] if ip is None else list(ip.items()) if isinstance(ip, dict) else [("eq", ip)]
+        self.w.put(len(wants))
+        for op, operand in wants:
+            self.w.put(COMPARATORS[op])
+            self.put_expr(operand)
+
     def put_expect(self, step: Step, expect: Expect) -> None:
         kind = {"success": K_SUCCESS, "errno": K_ERRNO, "signal": K_SIGNAL, "value": K_VALUE}
         w = self.w
@@ -354,6 +364,7 @@ class Compiler:
         until = _errno_list(s.args["until"]) if "until" in s.args else []
         w.put(len(until), *(names.ERRNO[e] for e in until))
         w.put(self.slot(s.args["var"]) if "var" in s.args else -1)
+        self.put_ip(expect)
         if s.op in ("fork", "repeat"):
             w.put(1)
             self.block(s.steps, setup and s.op == "repeat")
