@@ -82,6 +82,10 @@ ARG_KINDS: dict[str, ArgKind] = {
     ),
     "steps": ArgKind("a nested list of steps", {"$ref": "#/$defs/steps"}),
     "path": ArgKind("one of SYSTEM_PATHS", {"enum": sorted(SYSTEM_PATHS)}),
+    "process": ArgKind(
+        "the name of a process of the case (main, a processes member, a fork's as)",
+        {"type": "string", "pattern": PROCESS_NAME},
+    ),
     "special": ArgKind(
         "the name /proc/PID/maps gives a mapping that is no file's",
         {"enum": sorted(SPECIAL_MAPPINGS)},
@@ -230,7 +234,12 @@ OPS: dict[str, OpSpec] = {
             result="int",
         ),
         _op("dup", {"fd": "int"}, "fd", primary="fd", result="int"),
-        _op("reopen", {"fd": "int", "flags": "flags:O"}, "fd flags", result="int"),
+        _op(
+            "reopen",
+            {"fd": "int", "flags": "flags:O", "process": "process"},
+            "fd flags",
+            result="int",
+        ),
         _op(
             "memfd_create",
             {"name": "text", "flags": "flags:MFD", "name_addr": "int"},

@@ -79,6 +79,7 @@ class CaseValidator:
         self.files: set[str] = set()
         self.provisioned: set[str] = set()  # files the harness makes (provision.files)
         self.foreign_names: dict[str, list[str]] = {}
+        self.process_refs: list[tuple[Any, str, str]] = []  # (node, key, name): checked last
 
     def err(self, node: Any, key: Any, message: str, keyname: str = "") -> None:
         line, col = _pos_of(node, key)
@@ -117,6 +118,7 @@ class CaseValidator:
         setup_scope = _Scope(set())
         setup = self._steps(doc, "setup", setup_scope, "") if "setup" in doc else []
         processes = self._processes(doc, setup_scope)
+        self._check_process_refs(processes)
         if self.problems:
             return None
         self._warn_unposted([*setup, *(s for steps in processes.values() for s in steps)])
@@ -387,6 +389,11 @@ class CaseValidator:
                 self.err(
                     args, key, f"{value!r}: a path is one of {', '.join(sorted(SYSTEM_PATHS))}"
                 )
+        elif kind == "process":
+            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
+                self.err(args, key, f"a process name is {PROCESS_NAME_TEXT}")
+            else:
+                self.process_refs.append((args, key, value))
         elif kind == "special":
             if not isinstance(value, str) or value not in SPECIAL_MAPPINGS:
                 known = ", ".join(sorted(SPECIAL_MAPPINGS))
@@ -600,6 +607,17 @@ class CaseValidator:
                 self._check_value(value, i, v, scope)
         elif value is not None and not isinstance(value, int | float | bool | str):
             self.err(node, key, f"{value!r} cannot be compared")
+
+    def _check_process_refs(self, processes: dict[str, list[Step]]) -> None:
+        """A process named by a step (reopen's process) is one the case has: main, a member of
+        processes, or a fork child by its `as`."""
+        known = set(processes) | {
+            s.bind for steps in processes.values() for s in _walk(steps) if s.op == "fork"
+        }
+        for node, key, name in self.process_refs:
+            if name not in known:
+                have = ", ".join(sorted(n for n in known if n)) or "none"
+                self.err(node, key, f"{name!r} is not a process of this case ({have})")
 
     def _warn_unposted(self, steps: list[Step]) -> None:
         """A ``wait_for`` whose event no step posts waits until the case's timeout: legal (a

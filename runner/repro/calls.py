@@ -401,6 +401,14 @@ class Calls:
             binds=[(a["read"], "fds[0]"), (a["write"], "fds[1]")],
         )
 
+    def _reopen(self, step: Step, a: dict[str, Any]) -> Call:
+        fd = self.i(a, "fd")
+        if "process" in a:  # /proc/PID/fd/N of the case's process of that name
+            path = f"other_fd({c_string(str(a['process']).encode())}, {fd})"
+        else:
+            path = f"proc_fd({fd})"
+        return self._int_call(f"open({path}, {self.flags(a, 'flags', 'O')})")
+
     def _memfd_create(self, step: Step, a: dict[str, Any]) -> Call:
         if "name_addr" in a:  # a raw pointer where the name goes (NULL: EFAULT)
             name = f"(const char *)(uintptr_t)({self.i(a, 'name_addr')})"
@@ -455,5 +463,4 @@ CHECKED = {
 INT_RESULT = {
     "eventfd": "eventfd({initval}, {flags})",
     "dup": "dup({fd})",
-    "reopen": "open(proc_fd({fd}), {flags})",
 }

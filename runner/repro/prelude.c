@@ -661,6 +661,21 @@ static const char *proc_fd(i64 fd)
 	return path;
 }
 
+/* Another process's fd by that process's name (main, a member, a fork child by its as); the
+ * last one of that name to start. Its absence ends the case as an error, as in the engine. */
+static const char *other_fd(const char *name, i64 fd)
+{
+	static char path[64];
+	int pid = 0;
+	for (int i = 0; i < 512; i++)
+		if (shared->slots[i].pid && shared->slots[i].name && !strcmp(shared->slots[i].name, name))
+			pid = shared->slots[i].pid;
+	if (!pid)
+		case_error(me->step, "no process of that name has started");
+	snprintf(path, sizeof path, "/proc/%d/fd/%lld", pid, fd);
+	return path;
+}
+
 /* ---- the top process: run the case in its own process group, reap and judge every process ---- */
 static void run_case(void);
 static volatile sig_atomic_t timed_out;

@@ -12,6 +12,7 @@ ANON = (
     "  - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n"
     "    as: m\n"
 )
+MEMFD = "  - memfd_create: {name: m}\n    as: fd\n"
 # form: (steps before, the step, a right expectation, a wrong one, the failure text)
 FORMS = {
     "memfd_create name_addr": (
@@ -27,6 +28,20 @@ FORMS = {
         "{value: {ge: 0}}",
         "{errno: EFAULT}",
         "main step 3 (memfd_create): expected errno EFAULT, got success, value ",
+    ),
+    "reopen process": (
+        MEMFD,
+        "reopen: {fd: fd, process: main, flags: O_RDONLY}",
+        "{value: {gt: 2}}",
+        "{errno: ENOENT}",
+        "main step 2 (reopen): expected errno ENOENT, got success, value ",
+    ),
+    "reopen process closed": (
+        MEMFD + "  - dup: fd\n    as: copy\n  - close: fd\n",
+        "reopen: {fd: fd, process: main, flags: O_RDONLY}",
+        "{errno: ENOENT}",
+        "{value: {gt: 2}}",
+        "main step 4 (reopen): expected value {gt: 2}, got errno ENOENT",
     ),
     "proc_maps path": (
         "",
@@ -71,6 +86,11 @@ def test_wrong_expectation_fails_naming_both_sides(tmp_path, form):
         ("proc_maps: {addr: 0, path: '[stack]'}", "6:5: proc_maps: 'proc_maps' needs exactly one"),
         ("proc_maps: {path: '/etc/passwd'}", "6:17: path: '/etc/passwd': a mapping without a file"),
         ("memfd_create: {name_addr: q}", "6:20: name_addr: 'q' is not bound before this step"),
+        (
+            "reopen: {fd: 3, process: nobody, flags: O_RDONLY}",
+            "6:21: process: 'nobody' is not a process of this case (main)",
+        ),
+        ("reopen: {fd: 3, process: 'a b', flags: 0}", "6:21: process: a process name is"),
     ],
 )
 def test_malformed_forms_are_located(tmp_path, step, message):

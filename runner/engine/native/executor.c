@@ -126,6 +126,7 @@ struct nslot {             /* one per process of the case, claimed at its start 
   i64 ip_want[IP_WANTS];   /* the open step's ip expectation, resolved: comparator operands */
   int32_t has_fault_ip, nip;
   int32_t ip_ops[IP_WANTS];
+  i64 name_index;          /* the process's name in the string table; -1: a composed name */
 };
 struct native_head { int32_t next_slot, pad; };
 #define ARENA_SIZE (NATIVE_OFF + 64 + NATIVE_PROCS * sizeof(struct nslot))
@@ -410,6 +411,7 @@ static int report_fd = -1;
 static const char *scratch_dir;  /* NULL: the memfd backing */
 static char proc_name[512];
 static struct nslot *me;
+static i64 proc_name_index = -1;  /* what begin() records as the process's name */
 static i64 page_size;
 static int file_fds[4096];        /* by the file's name index in the string table */
 static int nstops;
@@ -1276,6 +1278,18 @@ static obs_t op_pipe(const step_t *s) {
   return ok_none();
 }
 
+/* The pid of the case's process of that name (main, a member of processes, a fork child by its
+ * `as`), as this process's PID namespace numbers it: the one the case started last. */
+static pid_t pid_of(const step_t *s, i64 name) {
+  pid_t pid = 0;
+  for (int k = 0; k < NATIVE_PROCS; k++) {
+    struct nslot *n = native_slot(k);
+    if (n->pid && n->name_index == name) pid = n->pid;
+  }
+  if (!pid) run_error(s, "no process named %s has started", S(name));
+  return pid;
+}
+
 #define P(k) ((void *)(uintptr_t)a->v[k])
 #define L(k) ((size_t)a->v[k])
 static obs_t perform_op(const step_t *s, const args_t *a) {
@@ -1326,6 +1340,11 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_DUP: return rc_int(fcntl((int)a->v[0], F_DUPFD_CLOEXEC, 0));
   case OP_REOPEN: {
     char path[64];
+    if (has(a, 2)) {  /* another process's fd, by that process's name */
+      pid_t pid = pid_of(s, s->args[2].str);
+      snprintf(path, sizeof path, "/proc/%d/fd/%lld", (int)pid, (long long)a->v[0]);
+      return rc_int(open(path, (int)a->v[1] | O_CLOEXEC, 0777));
+    }
     snprintf(path, sizeof path, "/proc/self/fd/%lld", (long long)a->v[0]);
     return rc_int(open(path, (int)a->v[1] | O_CLOEXEC, 0777));
   }
@@ -1414,6 +1433,7 @@ static obs_t do_fork(const step_t *s) {
   pid_t pid = fork();
   if (pid < 0) return fail_errno();
   if (pid > 0) return ok_int(pid);
+  proc_name_index = s->bind >= 0 ? slot_name[s->bind] : -1;
   if (s->bind >= 0) snprintf(proc_name, sizeof proc_name, "%s", S(slot_name[s->bind]));
   else {
     char parent[sizeof proc_name];
@@ -1678,6 +1698,7 @@ static void begin(const char *parent) {
     memcpy(me->map_bound, parent_slot->map_bound, sizeof me->map_bound);
   }
   me->pid = getpid();
+  me->name_index = proc_name_index;
   me->iteration = -1;
   me->depth = 0;
   me->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);
@@ -1685,6 +1706,7 @@ static void begin(const char *parent) {
 
 static void case_main(void) {
   snprintf(proc_name, sizeof proc_name, "%s", S(first_name));
+  proc_name_index = first_name;
   begin(NULL);
   run_block(&setup_block);
   if (!strcmp(S(first_name), "main")) {
@@ -1696,6 +1718,7 @@ static void case_main(void) {
     if (pid < 0) run_error(NULL, "fork: %s", strerror(errno));
     if (pid == 0) {
       snprintf(proc_name, sizeof proc_name, "%s", S(proc_names[k]));
+      proc_name_index = proc_names[k];
       /* the member starts with its own bindings' view: what setup bound, nothing more */
       begin("setup");
       run_block(&proc_blocks[k]);

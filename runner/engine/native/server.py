@@ -32,7 +32,7 @@ NATIVE_PROCS, NATIVE_MAPS = 64, 48
 IP_WANTS = 6  # comparators of an ip expectation, resolved before the step
 # struct nslot in executor.c
 _NSLOT = struct.Struct(
-    f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}i"
+    f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iq"
 )
 REPORT_MAX = 1 << 20
 GRACE_S = 2.0  # after a kill, how long the server may take to reap the group
@@ -78,7 +78,7 @@ class NativeArena(Arena):
             stack = raw[11 + 3 * NATIVE_MAPS : 27 + 3 * NATIVE_MAPS]
             ip = raw[27 + 3 * NATIVE_MAPS :]
             fault_ip, wants = ip[0], ip[1 : 1 + IP_WANTS]
-            has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS :]
+            has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS : -1]
             out.append(
                 NativeSlot(
                     pid=raw[0],
