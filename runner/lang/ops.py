@@ -285,6 +285,7 @@ OPS: dict[str, OpSpec] = {
             "fd length",
             defaults={"mode": 0, "offset": 0},
         ),
+        _op("brk", {"addr": "int"}, "addr", primary="addr", result="int"),
     ]
 }
 

@@ -401,6 +401,10 @@ class Calls:
             binds=[(a["read"], "fds[0]"), (a["write"], "fds[1]")],
         )
 
+    def _brk(self, step: Step, a: dict[str, Any]) -> Call:
+        """The system call: it returns the break (the old one when it refuses), never -1."""
+        return Call([f"i64 r = syscall(SYS_brk, {self.pointer(a, 'addr')});", NO_ERRNO])
+
     def _reopen(self, step: Step, a: dict[str, Any]) -> Call:
         fd = self.i(a, "fd")
         if "process" in a:  # /proc/PID/fd/N of the case's process of that name

@@ -45,6 +45,7 @@ _BY_OP = {
     "fadvise": "int",
     "posix_madvise": "int",
     "call": "int",
+    "brk": "int",
     "mmap": "addr",
     "mremap": "addr",
     "mincore": "list",

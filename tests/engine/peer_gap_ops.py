@@ -18,4 +18,11 @@ PEER_GAP_OPERATIONS = {
         "{}",
         "expected success, got errno EOPNOTSUPP",
     ),
+    "brk": (
+        "",
+        "brk: 0",
+        "{value: {gt: 0}}",
+        "{value: 0}",
+        "expected value 0, got success, value ",
+    ),
 }

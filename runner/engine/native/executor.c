@@ -90,7 +90,7 @@ enum {
   OP_SEM_INIT, OP_SEM_POST, OP_SEM_WAIT, OP_REPEAT, OP_PIPE, OP_EVENTFD, OP_DUP, OP_REOPEN,
   OP_MEMFD_CREATE, OP_FCNTL, OP_FADVISE, OP_POSIX_MADVISE, OP_MSEAL, OP_MLOCKALL, OP_MUNLOCKALL,
   OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS,
-  OP_FALLOCATE, OP_COUNT
+  OP_FALLOCATE, OP_BRK, OP_COUNT
 };
 #define MAX_ARGS 12
 #define EXIT_DONE 0
@@ -1364,6 +1364,8 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_PROC_MAPS: return op_proc_maps(s, a);
   case OP_PROC_STATUS: return op_proc_status();
   case OP_FALLOCATE: return rc_none(fallocate((int)a->v[0], (int)a->v[1], a->v[2], a->v[3]));
+  /* the system call, not glibc's brk(): it returns the break, the old one when it refuses */
+  case OP_BRK: return ok_int((i64)syscall(SYS_brk, P(0)));
   }
   run_error(s, "operation %lld is not known to this executor", (long long)s->op);
   return ok_none();
