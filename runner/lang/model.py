@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.lang.ops import CASE_ADDRESS_SPACE_PAGES, CONSTANTS
+
 
 @dataclass(frozen=True)
 class Expect:
@@ -93,6 +95,7 @@ class Case:
     requires: dict[str, Any] | None = None
     backings: list[str] | None = None
     timeout: float = 10.0
+    address_space: int | None = None  # RLIMIT_AS headroom in bytes; None: the engine's default
     setup: list[Step] = field(default_factory=list)
     processes: dict[str, list[Step]] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
@@ -100,6 +103,13 @@ class Case:
     provision: Provision | None = None
     # names this architecture lacks, with the architectures that define them: the case skips here
     foreign_names: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def address_space_pages(self) -> int:
+        """The RLIMIT_AS headroom of the case's processes, in pages."""
+        if self.address_space is None:
+            return CASE_ADDRESS_SPACE_PAGES
+        return -(-self.address_space // CONSTANTS["PAGE"])
 
     @property
     def location(self) -> str:

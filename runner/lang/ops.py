@@ -286,6 +286,10 @@ OPS: dict[str, OpSpec] = {
             defaults={"mode": 0, "offset": 0},
         ),
         _op("brk", {"addr": "int"}, "addr", primary="addr", result="int"),
+        _op("let", {"value": "int"}, "value", primary="value", result="int"),
+        _op(
+            "getrlimit", {"resource": "flags:RLIMIT"}, "resource", primary="resource", result="map"
+        ),
     ]
 }
 
@@ -305,6 +309,7 @@ CASE_KEYS = {
     "steps": False,
     "processes": False,
     "provision": False,
+    "address_space": False,
 }
 CONDITION_KEYS = frozenset(
     {"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl", "kconfig"}
@@ -312,6 +317,11 @@ CONDITION_KEYS = frozenset(
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
 FILE_BACKINGS = ("disk", "tmpfs", "memfd")  # the default set for a case that uses files
 DEFAULT_TIMEOUT = 10.0
+# RLIMIT_AS of a case process: what it maps at its start plus this many pages (512 MiB with
+# 4 KiB pages), unless the case declares its own headroom in bytes (address_space:)
+CASE_ADDRESS_SPACE_PAGES = 131072
+# address_space: the RLIMIT_AS headroom a case process gets above what it maps at its start
+ADDRESS_SPACE_RANGE = (1 << 20, 64 << 30)  # bytes; default CASE_ADDRESS_SPACE_PAGES pages
 
 # provision: what the harness sets up before a case and undoes after it (never the case's
 # processes: their seccomp filter refuses mount, and inode flags need CAP_LINUX_IMMUTABLE).

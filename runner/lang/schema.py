@@ -153,6 +153,10 @@ def build() -> dict[str, Any]:
         },
     }
     props["provision"] = _provision()
+    props["address_space"] = {
+        **ARG_KINDS["int"].schema,
+        "description": "RLIMIT_AS headroom in bytes above what a case process maps at its start",
+    }
     assert set(props) == set(CASE_KEYS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -24,6 +24,7 @@ from runner.lang.conditions import (
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
 from runner.lang.ops import (
+    ADDRESS_SPACE_RANGE,
     BACKINGS,
     CASE_KEYS,
     COMPARATORS,
@@ -114,6 +115,7 @@ class CaseValidator:
         requires = self._condition(doc, "requires")
         backings = self._backings(doc)
         timeout = self._timeout(doc)
+        address_space = self._address_space(doc)
         provision = read_provision(doc, self.err, self._provisioned_file)
         setup_scope = _Scope(set())
         setup = self._steps(doc, "setup", setup_scope, "") if "setup" in doc else []
@@ -133,6 +135,7 @@ class CaseValidator:
             requires=requires,
             backings=backings,
             timeout=timeout,
+            address_space=address_space,
             setup=setup,
             processes=processes,
             events=self.events,
@@ -171,6 +174,22 @@ class CaseValidator:
             if item not in BACKINGS:
                 self.err(doc, "backings", f"unknown backing {item!r}; one of {', '.join(BACKINGS)}")
         return list(items)
+
+    def _address_space(self, doc: dict) -> int | None:
+        """Bytes of RLIMIT_AS headroom: an integer or an expression over PAGE, in range."""
+        value = doc.get("address_space")
+        if value is None:
+            return None
+        lo, hi = ADDRESS_SPACE_RANGE
+        try:
+            size = value if type(value) is int else parse(str(value)).eval(CONSTANTS)
+        except ExprError as e:
+            self.err(doc, "address_space", str(e))
+            return None
+        if not isinstance(size, int) or not lo <= size <= hi:
+            self.err(doc, "address_space", f"{value!r}: bytes from {lo} to {hi} (1 MiB..64 GiB)")
+            return None
+        return size
 
     def _timeout(self, doc: dict) -> float:
         value = doc.get("timeout", DEFAULT_TIMEOUT)

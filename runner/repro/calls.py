@@ -401,6 +401,16 @@ class Calls:
             binds=[(a["read"], "fds[0]"), (a["write"], "fds[1]")],
         )
 
+    def _let(self, step: Step, a: dict[str, Any]) -> Call:
+        return Call([f"i64 r = {self.i(a, 'value')};", NO_ERRNO])
+
+    def _getrlimit(self, step: Step, a: dict[str, Any]) -> Call:
+        res = a["resource"]
+        value, _ = flags_value(res, "RLIMIT")
+        return Call(
+            ["struct rlimit r;", f"int e = getrlimit({value} /* {res} */, &r) < 0 ? errno : 0;"]
+        )
+
     def _brk(self, step: Step, a: dict[str, Any]) -> Call:
         """The system call: it returns the break (the old one when it refuses), never -1."""
         return Call([f"i64 r = syscall(SYS_brk, {self.pointer(a, 'addr')});", NO_ERRNO])

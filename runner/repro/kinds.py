@@ -30,6 +30,7 @@ C_TYPES = {
     "wait": "struct wait_result",
     "maps": "struct maps_line",
     "kv": "struct kv",
+    "rlimit": "struct rlimit",
 }
 
 _BY_OP = {
@@ -46,6 +47,8 @@ _BY_OP = {
     "posix_madvise": "int",
     "call": "int",
     "brk": "int",
+    "let": "int",
+    "getrlimit": "rlimit",
     "mmap": "addr",
     "mremap": "addr",
     "mincore": "list",
@@ -80,13 +83,19 @@ CACHESTAT_FIELDS = {
     f: f"(i64)%s.{f}"
     for f in ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")
 }
+RLIMIT_FIELDS = {"soft": "(i64)%s.rlim_cur", "hard": "(i64)%s.rlim_max"}
 MAPS_INT_FIELDS = {f: f"%s.{f}" for f in ("start", "end", "offset", "inode")}
 MAPS_TEXT_FIELDS = {f: f"%s.{f}" for f in ("perms", "dev", "path")}
 
 
 def field_expr(kind: str, var: str, name: str) -> str | None:
     """The C integer expression for field ``name`` of a result, or None when it has none."""
-    table = {"fstat": FSTAT_FIELDS, "cachestat": CACHESTAT_FIELDS, "maps": MAPS_INT_FIELDS}
+    table = {
+        "fstat": FSTAT_FIELDS,
+        "cachestat": CACHESTAT_FIELDS,
+        "maps": MAPS_INT_FIELDS,
+        "rlimit": RLIMIT_FIELDS,
+    }
     if kind in table:
         template = table[kind].get(name)
         return template.replace("%s", var) if template else None

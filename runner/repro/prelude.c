@@ -178,6 +178,29 @@ static void on_fault(int sig, siginfo_t *info, void *context)
 	me->addr = (uint64_t)(uintptr_t)info->si_addr;
 }
 
+/* RLIMIT_AS as the engine sets it: what the process maps now plus ADDRESS_SPACE_PAGES (the
+ * case's address_space), never raised: a fork child keeps its parent's budget. */
+static void limit_address_space(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long long pages = 0;
+	if (!f)
+		return;
+	int got = fscanf(f, "%llu", &pages);
+	fclose(f);
+	if (got != 1)
+		return;
+	struct rlimit r;
+	getrlimit(RLIMIT_AS, &r);
+	rlim_t limit = (rlim_t)(pages + ADDRESS_SPACE_PAGES) * (rlim_t)sysconf(_SC_PAGESIZE);
+	if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < limit)
+		limit = r.rlim_cur;
+	if (r.rlim_max != RLIM_INFINITY && r.rlim_max < limit)
+		limit = r.rlim_max;
+	r.rlim_cur = r.rlim_max = limit;
+	setrlimit(RLIMIT_AS, &r);
+}
+
 static void begin_process(const char *name)
 {
 	struct sigaction sa;
@@ -191,6 +214,7 @@ static void begin_process(const char *name)
 	struct rlimit no_core = {0, 0};
 	setrlimit(RLIMIT_CORE, &no_core);
 	prctl(PR_SET_DUMPABLE, 0); /* no core_pattern helper dumps an expected fault either */
+	limit_address_space();
 	me = &shared->slots[getpid() % 512];
 	memset(me, 0, sizeof *me);
 	me->name = name;

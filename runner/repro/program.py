@@ -41,6 +41,8 @@ _GOT = {
     "fstat": 'got_text("success, value {size: %lld, blocks: %lld, mode: %#llo, mtime_ns: %lld}", '
     "(i64)r.st_size, (i64)r.st_blocks, (unsigned long long)r.st_mode, "
     "(i64)r.st_mtim.tv_sec * 1000000000LL + r.st_mtim.tv_nsec)",
+    "rlimit": 'got_text("success, value {soft: %lld, hard: %lld}", (i64)r.rlim_cur, '
+    "(i64)r.rlim_max)",
     "maps": 'got_text("success, value {start: %#llx, end: %#llx, perms: %s, offset: %lld, '
     'path: %s}", r.start, r.end, r.perms, r.offset, r.path)',
 }
@@ -157,6 +159,7 @@ class _Program:
         defines = [
             f"#define SCRATCH_PARENT {c_string((t.folder or '').encode())}",
             f"#define TIMEOUT_S {max(1, int(c.timeout))}",
+            f"#define ADDRESS_SPACE_PAGES {c.address_space_pages}LL /* RLIMIT_AS headroom */",
         ]
         return "/*\n" + comment + "\n */\n" + "\n".join(defines) + "\n"
 

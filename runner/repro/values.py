@@ -20,6 +20,7 @@ from runner.repro.kinds import (
     FSTAT_FIELDS,
     MAPS_INT_FIELDS,
     MAPS_TEXT_FIELDS,
+    RLIMIT_FIELDS,
     Field,
     Unreproducible,
 )
@@ -115,6 +116,8 @@ class Matcher:
             return self.match(want, Have("int", FSTAT_FIELDS[key].replace("%s", v)))
         if have.kind == "cachestat" and key in CACHESTAT_FIELDS:
             return self.match(want, Have("int", CACHESTAT_FIELDS[key].replace("%s", v)))
+        if have.kind == "rlimit" and key in RLIMIT_FIELDS:
+            return self.match(want, Have("int", RLIMIT_FIELDS[key].replace("%s", v)))
         if have.kind == "maps" and key in MAPS_INT_FIELDS:
             return self.match(want, Have("int", MAPS_INT_FIELDS[key].replace("%s", v)))
         if have.kind == "maps" and key in MAPS_TEXT_FIELDS:

@@ -25,4 +25,18 @@ PEER_GAP_OPERATIONS = {
         "{value: 0}",
         "expected value 0, got success, value ",
     ),
+    "let": (
+        "",
+        "let: 2 * PAGE + 1",
+        "{value: 2 * PAGE + 1}",
+        "{value: 7}",
+        "expected value 7, got",
+    ),
+    "getrlimit": (
+        "  - setrlimit: {resource: RLIMIT_NOFILE, soft: 64}\n",
+        "getrlimit: RLIMIT_NOFILE",
+        "{value: {soft: 64}}",
+        "{value: {soft: 65}}",
+        "expected value {soft: 65}, got success, value {soft: 64",
+    ),
 }

@@ -96,3 +96,15 @@ def test_wrong_expectation_fails_naming_both_sides(tmp_path, form):
 def test_malformed_forms_are_located(tmp_path, step, message):
     got = problems(tmp_path, f"{HEAD}{ANON}  - {step}\n")
     assert len(got) == 1 and got[0].startswith(message), got
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("10", "1:1: address_space: 10: bytes from 1048576 to 68719476736"),
+        ("PAGES * 2", "1:1: address_space: 'PAGES * 2': 'PAGES' is not bound"),
+    ],
+)
+def test_a_bad_address_space_is_located(tmp_path, value, message):
+    got = problems(tmp_path, f"address_space: {value}\n{HEAD}  - post: e\n")
+    assert len(got) == 1 and got[0].startswith(message), got

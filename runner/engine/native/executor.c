@@ -90,7 +90,7 @@ enum {
   OP_SEM_INIT, OP_SEM_POST, OP_SEM_WAIT, OP_REPEAT, OP_PIPE, OP_EVENTFD, OP_DUP, OP_REOPEN,
   OP_MEMFD_CREATE, OP_FCNTL, OP_FADVISE, OP_POSIX_MADVISE, OP_MSEAL, OP_MLOCKALL, OP_MUNLOCKALL,
   OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS,
-  OP_FALLOCATE, OP_BRK, OP_COUNT
+  OP_FALLOCATE, OP_BRK, OP_LET, OP_GETRLIMIT, OP_COUNT
 };
 #define MAX_ARGS 12
 #define EXIT_DONE 0
@@ -1366,6 +1366,16 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_FALLOCATE: return rc_none(fallocate((int)a->v[0], (int)a->v[1], a->v[2], a->v[3]));
   /* the system call, not glibc's brk(): it returns the break, the old one when it refuses */
   case OP_BRK: return ok_int((i64)syscall(SYS_brk, P(0)));
+  case OP_LET: return ok_int(a->v[0]);
+  case OP_GETRLIMIT: {
+    struct rlimit r;
+    if (getrlimit((int)a->v[0], &r) < 0) return fail_errno();
+    val m = vmap(2);
+    map_put(&m, "soft", vint((i64)r.rlim_cur));
+    map_put(&m, "hard", vint((i64)r.rlim_max));
+    obs_t o = {m, 0, 0};
+    return o;
+  }
   }
   run_error(s, "operation %lld is not known to this executor", (long long)s->op);
   return ok_none();

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine.arena import MAX_CASE_PROCESSES
-from runner.engine.process import CASE_ADDRESS_SPACE_PAGES, choose, flags_value
+from runner.engine.process import choose, flags_value
 from runner.lang import names
 from runner.lang.conditions import Facts
 from runner.lang.expr import ExprError, parse
@@ -387,7 +387,7 @@ class Compiler:
     # -- the whole program -------------------------------------------------------------------
     def compile(self) -> Program:
         w = self.w
-        w.put(MAX_CASE_PROCESSES, CASE_ADDRESS_SPACE_PAGES)
+        w.put(MAX_CASE_PROCESSES, self.case.address_space_pages)
         sigs = sorted(names.SIGNAL_NAME.items())
         w.put(len(sigs), *(x for n, name in sigs for x in (n, w.string(name))))
         codes = [
