@@ -147,6 +147,8 @@ def value_matches(want: Any, have: Any, env: Mapping[str, Any]) -> bool:
             return isinstance(have, bytes | bytearray) and bytes(have) == bytes.fromhex(want["hex"])
         if set(want) == {"data"} and isinstance(have, bytes | bytearray):
             return bytes(have) == want["data"].encode()
+        if set(want) == {"fill"}:
+            return isinstance(have, bytes | bytearray) and is_fill(bytes(have), want["fill"])
         if want and set(want) <= set(_CMP):
             return all(_compare(op, have, _resolve(v, have, env)) for op, v in want.items())
         if not isinstance(have, dict):
@@ -161,10 +163,20 @@ def value_matches(want: Any, have: Any, env: Mapping[str, Any]) -> bool:
     return _resolve(want, have, env) == have
 
 
+def is_fill(have: bytes, pattern_hex: str) -> bool:
+    """``have`` is the pattern repeated whole: a page of zeros is ``{fill: "00"}``."""
+    pattern = bytes.fromhex(pattern_hex)
+    return (
+        bool(have)
+        and len(have) % len(pattern) == 0
+        and have == pattern * (len(have) // len(pattern))
+    )
+
+
 def resolved(want: Any, have: Any, env: Mapping[str, Any]) -> Any:
     """``want`` with its expressions evaluated as value_matches reads them, for messages."""
     if isinstance(want, dict):
-        if set(want) in ({"hex"}, {"data"}):
+        if set(want) in ({"hex"}, {"data"}, {"fill"}):
             return want
         if want and set(want) <= set(_CMP):
             return {op: _resolve(v, have, env) for op, v in want.items()}
@@ -179,7 +191,7 @@ def resolved(want: Any, have: Any, env: Mapping[str, Any]) -> Any:
 def projected(want: Any, have: Any) -> Any:
     """The part of ``have`` that ``want`` speaks of: a failure shows the fields it compared."""
     if isinstance(want, dict) and isinstance(have, dict) and not set(want) <= set(_CMP):
-        if set(want) in ({"hex"}, {"data"}) or not set(want) <= set(have):
+        if set(want) in ({"hex"}, {"data"}, {"fill"}) or not set(want) <= set(have):
             return have  # a field it lacks: show all it has
         return {k: projected(v, have[k]) for k, v in want.items()}
     return have

@@ -119,7 +119,7 @@ def build() -> dict[str, Any]:
             ],
         },
         "value": {
-            "description": "a value, {hex}, {data}, a mapping subset, or comparators "
+            "description": "a value, {hex}, {data}, {fill}, a mapping subset, or comparators "
             + ", ".join(sorted(COMPARATORS))
         },
     }

@@ -616,6 +616,10 @@ class CaseValidator:
                 if "hex" in value and not _is_hex(value["hex"]):
                     self.err(value, "hex", "must be an even number of hex digits")
                 return
+            if set(value) == {"fill"}:
+                if not _is_hex(value["fill"]) or not value["fill"]:
+                    self.err(value, "fill", "a fill is a pattern of hex digits, e.g. '00'")
+                return
             cmp = set(value) & COMPARATORS
             if cmp and cmp != set(value):
                 self.err(node, key, "comparators (eq ne gt ge lt le) cannot mix with field names")

@@ -384,6 +384,17 @@ static int bytes_eq(struct bytes b, const char *want, i64 n)
 	return b.n == n && memcmp(b.p, want, n) == 0;
 }
 
+/* the pattern repeated whole ({fill: "00"}: every byte zero) */
+static int bytes_fill(struct bytes b, const char *pattern, i64 n)
+{
+	if (b.n <= 0 || n <= 0 || b.n % n)
+		return 0;
+	for (i64 i = 0; i < b.n; i += n)
+		if (memcmp(b.p + i, pattern, n))
+			return 0;
+	return 1;
+}
+
 /* an 's' field of a struct format read back as text: trailing NULs removed */
 static int field_text_eq(struct bytes b, i64 off, i64 size, const char *want)
 {

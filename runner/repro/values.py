@@ -85,6 +85,11 @@ class Matcher:
                 return FALSE
             data = bytes.fromhex(want["hex"])
             return f"bytes_eq({have.c}, {c_string(data)}, {len(data)})"
+        if set(want) == {"fill"}:
+            if have.kind != "bytes":
+                return FALSE
+            data = bytes.fromhex(want["fill"])
+            return f"bytes_fill({have.c}, {c_string(data)}, {len(data)})"
         if set(want) == {"data"} and have.kind == "bytes":
             data = str(want["data"]).encode()
             return f"bytes_eq({have.c}, {c_string(data)}, {len(data)})"

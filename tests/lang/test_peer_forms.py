@@ -43,6 +43,20 @@ FORMS = {
         "{value: {gt: 2}}",
         "main step 4 (reopen): expected value {gt: 2}, got errno ENOENT",
     ),
+    "load fill": (
+        ANON,
+        "load: {addr: m, length: PAGE}",
+        "{value: {fill: '00'}}",
+        "{value: {fill: '0001'}}",
+        "main step 2 (load): expected value {fill: '0001'}, got success, value {hex 0000",
+    ),
+    "load fill last byte": (
+        ANON + '  - store: {addr: m + PAGE - 1, data: "x"}\n',
+        "load: {addr: m, length: PAGE}",
+        "{value: {ne: 0}}",
+        "{value: {fill: '00'}}",
+        "main step 3 (load): expected value {fill: '00'}, got success, value {hex 0000",
+    ),
     "proc_maps path": (
         "",
         'proc_maps: {path: "[stack]"}',
@@ -91,6 +105,7 @@ def test_wrong_expectation_fails_naming_both_sides(tmp_path, form):
             "6:21: process: 'nobody' is not a process of this case (main)",
         ),
         ("reopen: {fd: 3, process: 'a b', flags: 0}", "6:21: process: a process name is"),
+        ("load: m\n    expect: {value: {fill: zz}}", "7:22: fill: a fill is a pattern of hex"),
     ],
 )
 def test_malformed_forms_are_located(tmp_path, step, message):
