@@ -99,7 +99,7 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_st
 # mapping ({addr: align_up(m, PAGE)}): before parsing it becomes this character, one for one so
 # every position stays, and every string gets its comma back.
 _CALL_COMMA = "\ue000"
-_CALLS = re.compile(r"(?:align_up|align_down|min|max)\s*$")
+_CALLS = re.compile(r"(?:align_up|align_down|min|max|pick)\s*$")
 
 
 def _comma_back(loader: _Loader, node: yaml.ScalarNode) -> str:

@@ -384,6 +384,15 @@ static int bytes_eq(struct bytes b, const char *want, i64 n)
 	return b.n == n && memcmp(b.p, want, n) == 0;
 }
 
+/* pick(i, ...) with i outside its choices: the engine ends the case as an error there too */
+static i64 pick_out(i64 index, i64 n)
+{
+	char msg[96];
+	snprintf(msg, sizeof msg, "pick: index %lld is outside 0..%lld", index, n - 1);
+	case_error(me->step, msg);
+	return 0;
+}
+
 /* the pattern repeated whole ({fill: "00"}: every byte zero) */
 static int bytes_fill(struct bytes b, const char *pattern, i64 n)
 {

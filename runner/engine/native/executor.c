@@ -80,7 +80,7 @@ enum {
 enum { C_EQ, C_NE, C_GT, C_GE, C_LT, C_LE };
 enum {
   X_PUSH = 1, X_LOAD, X_FIELD, X_ADD, X_SUB, X_MUL, X_FDIV, X_MOD, X_SHL, X_SHR, X_OR, X_AND,
-  X_XOR, X_NEG, X_POS, X_INV, X_MIN, X_MAX, X_ALIGN_UP, X_ALIGN_DOWN, X_FAIL
+  X_XOR, X_NEG, X_POS, X_INV, X_MIN, X_MAX, X_ALIGN_UP, X_ALIGN_DOWN, X_FAIL, X_PICK
 };
 /* operations, in program.py's OP_CODES order */
 enum {
@@ -630,6 +630,19 @@ static int eval(const expr_t *e, i64 *out, eval_err *err) {
     case X_NEG: st[sp - 1] = -st[sp - 1]; break;
     case X_POS: break;
     case X_INV: st[sp - 1] = ~st[sp - 1]; break;
+    case X_PICK: {  /* pick(i, a, b, ...): the i-th of the choices */
+      i64 n = e->code[pc++];
+      wide k = st[sp - n];
+      if (k < 0 || k >= n - 1) {
+        snprintf(err->msg, sizeof err->msg, "pick: index %lld is outside 0..%lld", (long long)k,
+                 (long long)(n - 2));
+        goto fail;
+      }
+      r = st[sp - n + 1 + (int)k];
+      sp -= (int)n;
+      st[sp++] = r;
+      break;
+    }
     case X_MIN: case X_MAX: {
       i64 n = e->code[pc++];
       r = st[sp - n];

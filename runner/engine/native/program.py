@@ -44,7 +44,7 @@ X_BINOPS = {
     ast.BitXor: 13,
 }
 X_UNOPS = {ast.USub: 14, ast.UAdd: 15, ast.Invert: 16}
-X_CALLS = {"min": 17, "max": 18, "align_up": 19, "align_down": 20}
+X_CALLS = {"min": 17, "max": 18, "align_up": 19, "align_down": 20, "pick": 22}
 X_FAIL = 21
 OP_CODES = {name: i + 1 for i, name in enumerate(OPS)}
 DATA_ARG = 11  # where file/write/store find their encoded data
@@ -152,7 +152,7 @@ class Compiler:
             for a in node.args:
                 self._node(a, out, text, flags_too)
             out.append(X_CALLS[fn])
-            if fn in ("min", "max"):
+            if fn in ("min", "max", "pick"):
                 out.append(len(node.args))
         elif isinstance(node, ast.Attribute):
             name = node.value.id  # type: ignore[attr-defined]
