@@ -116,6 +116,20 @@ FALLOC = {
     "FALLOC_FL_UNSHARE_RANGE": 0x40,
 }
 
+# userfaultfd(2) (include/uapi/linux/userfaultfd.h): register modes, and the events uffd_read sees
+UFFDIO_REGISTER_MODE = {
+    "UFFDIO_REGISTER_MODE_MISSING": 0x1,
+    "UFFDIO_REGISTER_MODE_WP": 0x2,
+    "UFFDIO_REGISTER_MODE_MINOR": 0x4,
+}
+UFFD_EVENT = {
+    "UFFD_EVENT_PAGEFAULT": 0x12,
+    "UFFD_EVENT_FORK": 0x13,
+    "UFFD_EVENT_REMAP": 0x14,
+    "UFFD_EVENT_REMOVE": 0x15,
+    "UFFD_EVENT_UNMAP": 0x16,
+}
+
 O_FLAGS = {name: getattr(os, name) for name in dir(os) if name.startswith("O_")}
 
 RLIMIT = {n: getattr(_resource, n) for n in dir(_resource) if n.startswith("RLIMIT_")}
@@ -162,6 +176,8 @@ SHARED_TABLES: dict[str, dict[str, int]] = {
         ("MFD", MFD),
         ("F_SEAL", F_SEAL),
         ("FALLOC", FALLOC),
+        ("UFFDIO_REGISTER_MODE", UFFDIO_REGISTER_MODE),
+        ("UFFD_EVENT", UFFD_EVENT),
     )
 }
 for _family, _extra in ARCH_ONLY.get(ARCH, {}).items():
@@ -185,6 +201,8 @@ FLAG_FAMILIES: dict[str, dict[str, int]] = {
     "POSIX_FADV": POSIX_FADV,
     "FS_FL": FS_FL,
     "FALLOC": FALLOC,
+    "UFFDIO_REGISTER_MODE": UFFDIO_REGISTER_MODE,
+    "UFFD_EVENT": UFFD_EVENT,
 }
 ALL_FLAGS: dict[str, int] = {n: v for table in FLAG_FAMILIES.values() for n, v in table.items()}
 

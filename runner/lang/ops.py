@@ -287,6 +287,20 @@ OPS: dict[str, OpSpec] = {
         ),
         _op("brk", {"addr": "int"}, "addr", primary="addr", result="int"),
         _op("let", {"value": "int"}, "value", primary="value", result="int"),
+        _op("userfaultfd", {"flags": "flags:O"}, "", defaults={"flags": 0}, result="int"),
+        _op(
+            "uffd_register",
+            {"fd": "int", **_RANGE, "mode": "flags:UFFDIO_REGISTER_MODE"},
+            "fd addr length mode",
+        ),
+        _op("uffd_read", {"fd": "int"}, "fd", primary="fd", result="map"),
+        _op(
+            "uffd_copy",
+            {"fd": "int", "dst": "int", "src": "int", "length": "int"},
+            "fd dst src length",
+            result="int",
+        ),
+        _op("uffd_zeropage", {"fd": "int", **_RANGE}, "fd addr length", result="int"),
         _op(
             "getrlimit", {"resource": "flags:RLIMIT"}, "resource", primary="resource", result="map"
         ),

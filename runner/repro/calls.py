@@ -401,6 +401,50 @@ class Calls:
             binds=[(a["read"], "fds[0]"), (a["write"], "fds[1]")],
         )
 
+    def _userfaultfd(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._int_call(f"uffd_open({self.flags(a, 'flags', 'O')})")
+
+    def _uffd_register(self, step: Step, a: dict[str, Any]) -> Call:
+        mode = self.flags(a, "mode", "UFFDIO_REGISTER_MODE")
+        return Call(
+            [
+                f"struct uffdio_register reg = {{{{(uint64_t)({self.i(a, 'addr')}), "
+                f"(uint64_t)({self.i(a, 'length')})}}, (uint64_t)({mode})}};",
+                f"int e = ioctl({self.i(a, 'fd')}, UFFDIO_REGISTER, &reg) < 0 ? errno : 0;",
+            ]
+        )
+
+    def _uffd_read(self, step: Step, a: dict[str, Any]) -> Call:
+        return Call(
+            [
+                "struct uffd_msg r = {0};",
+                f"int e = read({self.i(a, 'fd')}, &r, sizeof r) < 0 ? errno : 0;",
+                "if (!e && r.event != UFFD_EVENT_PAGEFAULT) r.arg.pagefault.address = 0;",
+            ]
+        )
+
+    def _uffd_copy(self, step: Step, a: dict[str, Any]) -> Call:
+        fields = f"(uint64_t)({self.i(a, 'dst')}), (uint64_t)({self.i(a, 'src')}), "
+        return self._uffd_ioctl(a, f"struct uffdio_copy x = {{{fields}", "UFFDIO_COPY", "copy")
+
+    def _uffd_zeropage(self, step: Step, a: dict[str, Any]) -> Call:
+        fields = f"{{(uint64_t)({self.i(a, 'addr')}), "
+        return self._uffd_ioctl(
+            a, f"struct uffdio_zeropage x = {{{fields}", "UFFDIO_ZEROPAGE", "zeropage"
+        )
+
+    def _uffd_ioctl(self, a: dict[str, Any], head: str, request: str, result: str) -> Call:
+        """An ioctl resolving a range: HEAD opens its struct, the length (and for a range, its
+        brace) follows, then mode 0; the result is the struct's count of bytes done."""
+        close = "}" if request == "UFFDIO_ZEROPAGE" else ""
+        return Call(
+            [
+                f"{head}(uint64_t)({self.i(a, 'length')}){close}, 0, 0}};",
+                f"int e = ioctl({self.i(a, 'fd')}, {request}, &x) < 0 ? errno : 0;",
+                f"i64 r = x.{result};",
+            ]
+        )
+
     def _let(self, step: Step, a: dict[str, Any]) -> Call:
         return Call([f"i64 r = {self.i(a, 'value')};", NO_ERRNO])
 

@@ -31,6 +31,7 @@ C_TYPES = {
     "maps": "struct maps_line",
     "kv": "struct kv",
     "rlimit": "struct rlimit",
+    "uffdmsg": "struct uffd_msg",
 }
 
 _BY_OP = {
@@ -48,6 +49,10 @@ _BY_OP = {
     "call": "int",
     "brk": "int",
     "let": "int",
+    "userfaultfd": "int",
+    "uffd_copy": "int",
+    "uffd_zeropage": "int",
+    "uffd_read": "uffdmsg",
     "getrlimit": "rlimit",
     "mmap": "addr",
     "mremap": "addr",
@@ -84,6 +89,11 @@ CACHESTAT_FIELDS = {
     for f in ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")
 }
 RLIMIT_FIELDS = {"soft": "(i64)%s.rlim_cur", "hard": "(i64)%s.rlim_max"}
+UFFD_MSG_FIELDS = {
+    "event": "(i64)%s.event",
+    "address": "(i64)%s.arg.pagefault.address",
+    "flags": "(i64)%s.arg.pagefault.flags",
+}
 MAPS_INT_FIELDS = {f: f"%s.{f}" for f in ("start", "end", "offset", "inode")}
 MAPS_TEXT_FIELDS = {f: f"%s.{f}" for f in ("perms", "dev", "path")}
 
@@ -95,6 +105,7 @@ def field_expr(kind: str, var: str, name: str) -> str | None:
         "cachestat": CACHESTAT_FIELDS,
         "maps": MAPS_INT_FIELDS,
         "rlimit": RLIMIT_FIELDS,
+        "uffdmsg": UFFD_MSG_FIELDS,
     }
     if kind in table:
         template = table[kind].get(name)

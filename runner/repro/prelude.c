@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/userfaultfd.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -391,6 +393,22 @@ static i64 pick_out(i64 index, i64 n)
 	snprintf(msg, sizeof msg, "pick: index %lld is outside 0..%lld", index, n - 1);
 	case_error(me->step, msg);
 	return 0;
+}
+
+/* userfaultfd(2) with its API handshake, as the engine makes it */
+static int uffd_open(int flags)
+{
+	int fd = (int)syscall(SYS_userfaultfd, flags | O_CLOEXEC);
+	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
 }
 
 /* the pattern repeated whole ({fill: "00"}: every byte zero) */

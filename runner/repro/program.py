@@ -41,6 +41,9 @@ _GOT = {
     "fstat": 'got_text("success, value {size: %lld, blocks: %lld, mode: %#llo, mtime_ns: %lld}", '
     "(i64)r.st_size, (i64)r.st_blocks, (unsigned long long)r.st_mode, "
     "(i64)r.st_mtim.tv_sec * 1000000000LL + r.st_mtim.tv_nsec)",
+    "uffdmsg": 'got_text("success, value {event: %#llx, address: %#llx, flags: %llu}", '
+    "(unsigned long long)r.event, (unsigned long long)r.arg.pagefault.address, "
+    "(unsigned long long)r.arg.pagefault.flags)",
     "rlimit": 'got_text("success, value {soft: %lld, hard: %lld}", (i64)r.rlim_cur, '
     "(i64)r.rlim_max)",
     "maps": 'got_text("success, value {start: %#llx, end: %#llx, perms: %s, offset: %lld, '

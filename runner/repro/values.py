@@ -21,6 +21,7 @@ from runner.repro.kinds import (
     MAPS_INT_FIELDS,
     MAPS_TEXT_FIELDS,
     RLIMIT_FIELDS,
+    UFFD_MSG_FIELDS,
     Field,
     Unreproducible,
 )
@@ -121,8 +122,9 @@ class Matcher:
             return self.match(want, Have("int", FSTAT_FIELDS[key].replace("%s", v)))
         if have.kind == "cachestat" and key in CACHESTAT_FIELDS:
             return self.match(want, Have("int", CACHESTAT_FIELDS[key].replace("%s", v)))
-        if have.kind == "rlimit" and key in RLIMIT_FIELDS:
-            return self.match(want, Have("int", RLIMIT_FIELDS[key].replace("%s", v)))
+        for kind, table in (("rlimit", RLIMIT_FIELDS), ("uffdmsg", UFFD_MSG_FIELDS)):
+            if have.kind == kind and key in table:
+                return self.match(want, Have("int", table[key].replace("%s", v)))
         if have.kind == "maps" and key in MAPS_INT_FIELDS:
             return self.match(want, Have("int", MAPS_INT_FIELDS[key].replace("%s", v)))
         if have.kind == "maps" and key in MAPS_TEXT_FIELDS:

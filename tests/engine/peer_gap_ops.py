@@ -10,6 +10,19 @@ PRE_MEMFD = """
   - write: {fd: fd, data: "abcd"}
 """
 
+PRE_UFFD = """
+  - mmap: {length: 2 * PAGE, prot: PROT_READ|PROT_WRITE, flags: MAP_PRIVATE|MAP_ANONYMOUS}
+    as: a
+  - userfaultfd: {flags: O_NONBLOCK}
+    as: u
+"""
+PRE_REGISTERED = (
+    PRE_UFFD
+    + """
+  - uffd_register: {fd: u, addr: a, length: PAGE, mode: UFFDIO_REGISTER_MODE_MISSING}
+"""
+)
+
 PEER_GAP_OPERATIONS = {
     "fallocate": (
         PRE_MEMFD,
@@ -38,5 +51,40 @@ PEER_GAP_OPERATIONS = {
         "{value: {soft: 64}}",
         "{value: {soft: 65}}",
         "expected value {soft: 65}, got success, value {soft: 64",
+    ),
+    "userfaultfd": (
+        "",
+        "userfaultfd: {flags: O_NONBLOCK}",
+        "{value: {gt: 2}}",
+        "{errno: EPERM}",
+        "expected errno EPERM, got success",
+    ),
+    "uffd_register": (
+        PRE_UFFD,
+        "uffd_register: {fd: u, addr: a, length: PAGE, mode: UFFDIO_REGISTER_MODE_MISSING}",
+        "{}",
+        "{errno: EINVAL}",
+        "expected errno EINVAL, got success",
+    ),
+    "uffd_read": (
+        PRE_REGISTERED,
+        "uffd_read: u",
+        "{errno: EAGAIN}",
+        "{value: {event: UFFD_EVENT_PAGEFAULT}}",
+        "expected value {event: 'UFFD_EVENT_PAGEFAULT'}, got errno EAGAIN",
+    ),
+    "uffd_copy": (
+        PRE_REGISTERED,
+        "uffd_copy: {fd: u, dst: a, src: a + PAGE, length: PAGE}",
+        "{value: PAGE}",
+        "{value: 1}",
+        "expected value 1, got success, value ",
+    ),
+    "uffd_zeropage": (
+        PRE_REGISTERED,
+        "uffd_zeropage: {fd: u, addr: a, length: PAGE}",
+        "{value: PAGE}",
+        "{errno: EEXIST}",
+        "expected errno EEXIST, got success",
     ),
 }

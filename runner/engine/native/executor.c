@@ -36,7 +36,9 @@
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -90,7 +92,8 @@ enum {
   OP_SEM_INIT, OP_SEM_POST, OP_SEM_WAIT, OP_REPEAT, OP_PIPE, OP_EVENTFD, OP_DUP, OP_REOPEN,
   OP_MEMFD_CREATE, OP_FCNTL, OP_FADVISE, OP_POSIX_MADVISE, OP_MSEAL, OP_MLOCKALL, OP_MUNLOCKALL,
   OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS,
-  OP_FALLOCATE, OP_BRK, OP_LET, OP_GETRLIMIT, OP_COUNT
+  OP_FALLOCATE, OP_BRK, OP_LET, OP_USERFAULTFD, OP_UFFD_REGISTER, OP_UFFD_READ, OP_UFFD_COPY,
+  OP_UFFD_ZEROPAGE, OP_GETRLIMIT, OP_COUNT
 };
 #define MAX_ARGS 12
 #define EXIT_DONE 0
@@ -1310,6 +1313,46 @@ static pid_t pid_of(const step_t *s, i64 name) {
   return pid;
 }
 
+/* userfaultfd(2) and its ioctls: the API handshake comes with the descriptor */
+static obs_t op_userfaultfd(const args_t *a) {
+  int fd = (int)syscall(SYS_userfaultfd, (int)a->v[0] | O_CLOEXEC);
+  if (fd < 0) return fail_errno();
+  struct uffdio_api api = {.api = UFFD_API, .features = 0};
+  if (ioctl(fd, UFFDIO_API, &api) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return fail_errno();
+  }
+  return ok_int(fd);
+}
+static obs_t op_uffd_register(const args_t *a) {
+  struct uffdio_register r = {.range = {(u64)a->v[1], (u64)a->v[2]}, .mode = (u64)a->v[3]};
+  return rc_none(ioctl((int)a->v[0], UFFDIO_REGISTER, &r));
+}
+static obs_t op_uffd_read(const args_t *a) {
+  struct uffd_msg msg;
+  ssize_t n;
+  while ((n = read((int)a->v[0], &msg, sizeof msg)) < 0 && errno == EINTR) {}
+  if (n < 0) return fail_errno();
+  val m = vmap(3);
+  map_put(&m, "event", vint(msg.event));
+  map_put(&m, "address", vint(msg.event == UFFD_EVENT_PAGEFAULT ? (i64)msg.arg.pagefault.address : 0));
+  map_put(&m, "flags", vint(msg.event == UFFD_EVENT_PAGEFAULT ? (i64)msg.arg.pagefault.flags : 0));
+  obs_t o = {m, 0, 0};
+  return o;
+}
+static obs_t op_uffd_copy(const args_t *a) {
+  struct uffdio_copy c = {.dst = (u64)a->v[1], .src = (u64)a->v[2], .len = (u64)a->v[3]};
+  if (ioctl((int)a->v[0], UFFDIO_COPY, &c) < 0) return fail_errno();
+  return ok_int(c.copy);
+}
+static obs_t op_uffd_zeropage(const args_t *a) {
+  struct uffdio_zeropage z = {.range = {(u64)a->v[1], (u64)a->v[2]}};
+  if (ioctl((int)a->v[0], UFFDIO_ZEROPAGE, &z) < 0) return fail_errno();
+  return ok_int(z.zeropage);
+}
+
 #define P(k) ((void *)(uintptr_t)a->v[k])
 #define L(k) ((size_t)a->v[k])
 static obs_t perform_op(const step_t *s, const args_t *a) {
@@ -1387,6 +1430,11 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   /* the system call, not glibc's brk(): it returns the break, the old one when it refuses */
   case OP_BRK: return ok_int((i64)syscall(SYS_brk, P(0)));
   case OP_LET: return ok_int(a->v[0]);
+  case OP_USERFAULTFD: return op_userfaultfd(a);
+  case OP_UFFD_REGISTER: return op_uffd_register(a);
+  case OP_UFFD_READ: return op_uffd_read(a);
+  case OP_UFFD_COPY: return op_uffd_copy(a);
+  case OP_UFFD_ZEROPAGE: return op_uffd_zeropage(a);
   case OP_GETRLIMIT: {
     struct rlimit r;
     if (getrlimit((int)a->v[0], &r) < 0) return fail_errno();
