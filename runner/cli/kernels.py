@@ -144,6 +144,7 @@ def run_kernels(args: argparse.Namespace) -> int:
             args.vm_timeout,
             args.modules,
             args.machine,
+            args.guest_runner,
         )
     except (LookupError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
@@ -187,6 +188,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
         args.vm_timeout,
         guest,
         keep_reports=not args.summary_only,
+        add=args.add,
     )
     expected = len(args.kernel or kernels.read_lock()) * len(fs)
     print(f"{len(paths)} of {expected} reports in {args.report_dir}")
@@ -222,5 +224,11 @@ def _add_reference(sub: Any) -> None:
         "--summary-only",
         action="store_true",
         help="keep only README.md, matrix.* and kernels.json (not the per-kernel reports)",
+    )
+    ref.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the other kernels' reports in --report-dir: the matrix and README cover "
+        "them and this run's (redo one kernel's column, or run the kernels one at a time)",
     )
     ref.set_defaults(func=cmd_reference)

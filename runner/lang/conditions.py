@@ -11,6 +11,7 @@ import operator
 import os
 import platform
 import re
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,8 +79,16 @@ class Facts:
     # the engine's probe: this package makes no system call of its own
     syscall_probe: Callable[[str], bool] = field(default=_no_probe)
     _syscalls: dict[str, bool] = field(default_factory=dict)
+    # a sysctl's value by its dotted key (None: absent); default this machine's /proc/sys (a qemu
+    # guest's run is planned on the host with the values its guest reported)
+    sysctl: Callable[[str], str | None] | None = None
+    # the page size the run had (a baseline's when: {page_size: ...}; arm64 has 4K, 16K, 64K)
+    page_size: int = field(default_factory=resource.getpagesize)
     # the configuration of the kernel named by ``kernel``; None: unknown
     kconfig_reader: Callable[[str], dict[str, str] | None] = field(default=_running_kconfig)
+
+    def read_sysctl(self, key: str) -> str | None:
+        return (self.sysctl or read_sysctl)(key)
 
     def has_syscall(self, name: str) -> bool:
         if name not in self._syscalls:
@@ -95,6 +104,8 @@ class Facts:
             fs,
             self.syscall_probe,
             self._syscalls,
+            self.sysctl,
+            self.page_size,
             self.kconfig_reader,
         )
 
@@ -131,12 +142,14 @@ def _holds(key: str, want: Any, facts: Facts) -> bool:
         return facts.fs in _as_list(want)
     if key == "arch":
         return facts.arch in _as_list(want)
+    if key == "page_size":
+        return str(facts.page_size) in [str(w) for w in _as_list(want)]
     if key == "root":
         return facts.root == want
     if key == "syscall":
         return all(facts.has_syscall(name) for name in _as_list(want))
     if key == "sysctl":
-        return all(_sysctl_holds(read_sysctl(k), w) for k, w in want.items())
+        return all(_sysctl_holds(facts.read_sysctl(k), w) for k, w in want.items())
     if key == "kconfig":
         config = facts.kconfig
         return config is not None and not _kconfig_wrong(config, want)
@@ -173,6 +186,7 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
         "fs": facts.fs,
         "arch": facts.arch,
         "root": facts.root,
+        "page_size": facts.page_size,
     }
     if key == "syscall":
         missing = [n for n in _as_list(want) if not facts.has_syscall(n)]
@@ -181,9 +195,9 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
         return "needs root" if want else "must run without root"
     if key == "sysctl":
         wrong = [
-            f"{k} {w} required, have {read_sysctl(k)}"
+            f"{k} {w} required, have {facts.read_sysctl(k)}"
             for k, w in want.items()
-            if not _sysctl_holds(read_sysctl(k), w)
+            if not _sysctl_holds(facts.read_sysctl(k), w)
         ]
         return "sysctl " + "; ".join(wrong)
     if key == "kconfig":

@@ -19,12 +19,13 @@ from runner.engine.arena import Arena
 from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
 from runner.engine.executor import Execution, execute
 from runner.engine.native import execute as native
+from runner.engine.native.build import executor_path
 from runner.engine.provision import provided, why_not
-from runner.engine.verdict import judge_execution
+from runner.engine.verdict import Verdict, judge_execution
 from runner.errors import CaseRuntimeError
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
-from runner.lang.model import Case
+from runner.lang.model import Case, Provision
 from runner.lang.ops import FILE_BACKINGS
 
 
@@ -104,8 +105,9 @@ class Runner:
         self.config = config
         self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
-        self._native_arena: Arena | None = None
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
+        if config.executor == "native":
+            executor_path()  # built (or found) once, before -n forks workers that would each look
 
     @property
     def backings(self) -> list[Backing]:
@@ -134,37 +136,11 @@ class Runner:
         return found
 
     def run_item(self, item: Item) -> Result:
-        if item.invalid is not None:
-            inv = item.invalid
-            reason = "invalid case: " + "; ".join(str(p) for p in inv.problems[:5])
-            return Result(item.name, inv.id, "invalid", inv.file, inv.line, "error", reason)
+        result, facts = self.new_result(item)
+        if result.outcome != "skipped" or result.reason:
+            return result  # invalid, or skipped here
         case, backing = item.case, item.backing
         assert case is not None and backing is not None
-        result = Result(
-            item.name,
-            case.id,
-            backing.name,
-            case.file,
-            case.line,
-            "skipped",
-            title=case.title,
-            claim=case.claim,
-            refs=case.refs,
-            tags=case.tags,
-            facts={"backing": backing.kind, "fs": backing.fs},
-        )
-        facts = self.facts.for_backing(backing.kind, backing.fs)
-        reasons = [r for r in (backing.unavailable, why_not(case.provision)) if r]
-        reasons += unmet(case.requires, facts)
-        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
-        reasons = reasons or [
-            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
-            for name, arches in sorted(case.foreign_names.items())
-        ]
-        if reasons:
-            result.reason = "; ".join(reasons)
-            return result
-        result.uses_machine_code = case.uses_machine_code
         start = time.monotonic()
         made = contextlib.ExitStack()  # the scratch folder and the provision, undone in reverse
         leftover: list[str] = []  # what removing the scratch folder could not remove
@@ -184,36 +160,77 @@ class Runner:
             finally:
                 with interrupt.deferred():
                     made.close()
-                    if arena is not self._native_arena:
-                        arena.close()  # fresh per case: nothing carries over to the next
-        result.outcome, result.reason = verdict.outcome, verdict.reason
-        if any(leftover) and result.outcome == "passed":
-            result.outcome = "error"
-        memory = _memory(run) if result.outcome != "passed" else ""
-        result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
-        result.steps = [s.to_json() for s in verdict.steps]
-        result.steps_left_out = run.dropped_steps
-        result.output = _output(run)
-        result.duration_s = round(time.monotonic() - start, 6)
-        return result
+                    arena.close()  # fresh per case: nothing carries over to the next
+        return finish_result(result, run, verdict, leftover, start)
+
+    def new_result(self, item: Item) -> tuple[Result, Facts]:
+        """ITEM's result before it runs, with the facts it runs on: an invalid case's error,
+        ``skipped`` with the reasons it cannot run here, or ``skipped`` with no reason yet."""
+        if item.invalid is not None:
+            inv = item.invalid
+            reason = "invalid case: " + "; ".join(str(p) for p in inv.problems[:5])
+            invalid = Result(item.name, inv.id, "invalid", inv.file, inv.line, "error", reason)
+            return invalid, self.facts
+        case, backing = item.case, item.backing
+        assert case is not None and backing is not None
+        result = Result(
+            item.name,
+            case.id,
+            backing.name,
+            case.file,
+            case.line,
+            "skipped",
+            title=case.title,
+            claim=case.claim,
+            refs=case.refs,
+            tags=case.tags,
+            facts={"backing": backing.kind, "fs": backing.fs},
+        )
+        facts = self.facts.for_backing(backing.kind, backing.fs)
+        reasons = [r for r in (backing.unavailable, self.why_not(case.provision)) if r]
+        reasons += unmet(case.requires, facts)
+        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
+        reasons = reasons or [
+            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
+            for name, arches in sorted(case.foreign_names.items())
+        ]
+        result.reason = "; ".join(reasons)
+        result.uses_machine_code = case.uses_machine_code and not reasons
+        return result, facts
+
+    def why_not(self, provision: Provision | None) -> str:
+        """Why this machine cannot provide PROVISION ('' when it can)."""
+        return why_not(provision)
 
     def close(self) -> None:
         """Stop what the run started in this process (the native fork server)."""
         native.close_server()
 
     def _case_arena(self) -> Arena:
-        """The Python executor's arena is made for each case; the native executor's is the fork
-        server's page, reset by it before each case."""
-        if self.config.executor != "native":
-            return Arena()
-        if self._native_arena is None:
-            self._native_arena = native.NativeArena()
-        return self._native_arena
+        """Made for each case (the native one is mapped by the fork server for that case)."""
+        return native.NativeArena() if self.config.executor == "native" else Arena()
 
     def _execute(self, case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
         if self.config.executor == "native":
             return native.execute(case, facts, arena, scratch)  # type: ignore[arg-type]
         return execute(case, facts, arena, scratch)
+
+
+def finish_result(
+    result: Result, run: Execution, verdict: Verdict, leftover: list[str], start: float
+) -> Result:
+    """RESULT with the outcome of RUN: its verdict, what could not be removed after it, the
+    memory limit if it was reached, its trace and output."""
+    result.outcome, result.reason = verdict.outcome, verdict.reason
+    if any(leftover) and result.outcome == "passed":
+        result.outcome = "error"
+    memory = _memory(run) if result.outcome != "passed" else ""
+    result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
+    result.steps = [s.to_json() for s in verdict.steps]
+    result.steps_left_out = run.dropped_steps
+    result.output = _output(run)
+    result.duration_s = round(time.monotonic() - start, 6)
+    return result
 
 
 def _remove(scratch: str | None) -> str:

@@ -24,7 +24,7 @@ from runner.errors import HostUnfit
 from runner.report.model import counts_text, load_report
 from runner.session.options import host_only_flags
 
-from . import guestroot, initramfs, kconfig, kernels, qemu, vmreport
+from . import guestroot, guestrun, initramfs, kconfig, kernels, qemu, vmreport
 from .arch import AMD64, Arch, machine_of, native, parse_spec
 from .target import KernelRefused, Target, check, resolve
 
@@ -163,9 +163,12 @@ def run_one(
     timeout: float,
     log=print,
     machine: str = "microvm",
+    runner: str = "native",
 ) -> Path | None:
     """Boot TARGET once (twice if the first boot brings no report back);
-    returns the annotated report.json, or None."""
+    returns the annotated report.json, or None. RUNNER: ``native`` runs the cases by the
+    native executor's batch mode in a guest of this host's architecture (runner/vm/guestrun.py),
+    ``python`` the whole harness in the guest."""
     side = guest_side(target.arch)
     initrd = initramfs.ensure(target, fs, machine, side.busybox)
     job = job.resolve()
@@ -174,9 +177,16 @@ def run_one(
     job.mkdir(parents=True)
     argv = guest_command(guest_argv, job, fs, side.python)
     env = guest_env()
-    if _wants_native(guest_argv):
-        env["MMAPCONF_NATIVE_EXECUTOR"] = str(guest_executor(target.arch, job))
-    qemu.write_cmd_script(job, argv, Path.cwd(), env)
+    batch = runs_batch(target.arch, guest_argv, runner)
+    if batch or _wants_native(guest_argv):
+        exe = guest_executor(target.arch, job)
+        env["MMAPCONF_NATIVE_EXECUTOR"] = str(exe)
+    if batch:  # the executor alone; the guest's part of run ARGV is the batch's
+        qemu.write_cmd_script(
+            job, guestrun.batch_command(exe, job), Path("/"), {"PATH": GUEST_PATH}
+        )
+    else:
+        qemu.write_cmd_script(job, argv, Path.cwd(), env)
     # The host's /tmp stays visible when the host root is shared and the project lives there.
     keep_tmp = side.project is None and any(
         _under_tmp(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, Path.cwd())
@@ -201,7 +211,10 @@ def run_one(
                 root=side.root,
                 project=side.project,
             )
-            r = qemu.boot(spec, timeout)
+            if batch:
+                r, _ = guestrun.run_batch(spec, argv[3:], timeout)  # argv[:3]: python -m runner
+            else:
+                r = qemu.boot(spec, timeout)
             attempts.append(
                 {
                     "wall_s": round(r.wall_s, 2),
@@ -260,6 +273,7 @@ def run_under_kernels(
     timeout: float,
     modules: Path | None = None,
     machine: str | None = None,
+    runner: str = "native",
 ) -> list[Path]:
     """Boot each kernel once per filesystem and run `mmapconf GUEST_ARGV` in it.
 
@@ -292,7 +306,7 @@ def run_under_kernels(
         for f in fs:
             job = job_dir(report_dir, target, f, len(fs) > 1)
             t0 = time.monotonic()
-            path = run_one(target, guest_argv, job, f, acc, timeout, machine=board)
+            path = run_one(target, guest_argv, job, f, acc, timeout, machine=board, runner=runner)
             took = time.monotonic() - t0
             name = target.release
             if path is None:
@@ -309,21 +323,33 @@ def run_under_kernels(
     return out
 
 
+def runs_batch(arch: Arch, guest_argv: list[str], runner: str) -> bool:
+    """Whether the guest runs the native executor's batch mode rather than the harness: on a
+    guest of this host's architecture (the programs are compiled here, for this one), unless
+    the whole harness was asked for (``--guest-runner python``, or ``--executor python``)."""
+    return runner == "native" and native(arch) and not _wants(guest_argv, "python")
+
+
 def _wants_native(guest_argv: list[str]) -> bool:
+    return _wants(guest_argv, "native")
+
+
+def _wants(guest_argv: list[str], executor: str) -> bool:
     pairs = zip(guest_argv, [*guest_argv[1:], ""], strict=True)
-    return "--executor=native" in guest_argv or ("--executor", "native") in pairs
+    return f"--executor={executor}" in guest_argv or ("--executor", executor) in pairs
 
 
 def guest_executor(arch: Arch, job: Path) -> Path:
-    """The native executor for the guest, built here, statically, into the job folder the guest
-    sees: cross-built for another architecture (whose guest root has no compiler), and not
-    compiled again under TCG for this one."""
+    """The native executor for the guest, built here, statically (cached by source and
+    compiler), copied into the job folder the guest sees: cross-built for another architecture
+    (whose guest root has no compiler), and not compiled again under TCG for this one."""
     cc = None if native(arch) else [f"{arch.cross_compile}gcc"]
     if cc and shutil.which(cc[0]) is None:
         raise VMUnavailable(
             f"--executor native on {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
         )
-    return native_build.build(job / "mmapconf-exec", static=True, cc=cc)
+    built = native_build.executor_path(static=True, cc=cc)
+    return Path(shutil.copy2(built, job / "mmapconf-exec"))
 
 
 def _board(target: Target, machine: str | None) -> str:

@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,6 +40,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -46,6 +48,11 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <ftw.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/utsname.h>
 
 #ifndef SYS_cachestat
 #define SYS_cachestat 451
@@ -60,6 +67,17 @@
 #define SYS_mlock2 284
 #endif
 #endif
+#ifndef SYS_open_tree  /* the same number on every architecture */
+#define SYS_open_tree 428
+#define SYS_move_mount 429
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#define MOVE_MOUNT_F_EMPTY_PATH 4
+#endif
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
 #define SYS_landlock_add_rule 445
@@ -72,7 +90,7 @@ typedef uint64_t u64;
 /* ---- shared with program.py: keep the numbers in step with it ------------------------------- */
 #define MAGIC 0x31504d434e4d4d00ULL /* "\0MMNCMP1" */
 enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED };
-enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED };
+enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS };
 enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
 enum { K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE };
@@ -192,6 +210,7 @@ typedef struct { int kind; i64 str; expr_t e; layout_t *lay; } arg_t;
 typedef struct block block;
 typedef struct step {
   i64 id, op, label, line;
+  i64 fd_arg;        /* the index of its fd argument, -1: none (the report socket is refused) */
   arg_t args[MAX_ARGS];
   unsigned present;  /* bit per argument given */
   i64 bind, map_index;
@@ -304,7 +323,7 @@ static i64 nsteps_total;
 static unsigned char *traced;  /* per step id: reported once already (a loop sends it once) */
 static void read_step(step_t *s) {
   memset(s, 0, sizeof *s);
-  s->id = word(); s->op = word(); s->label = word(); s->line = word();
+  s->id = word(); s->op = word(); s->label = word(); s->line = word(); s->fd_arg = word();
   if (s->id < 0 || s->id > 10000000) fatal("mmapconf-exec: bad step id");
   if (s->id >= nsteps_total) nsteps_total = s->id + 1;
   i64 nargs = word();
@@ -1359,9 +1378,7 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   switch (s->op) {
   case OP_FILE: return op_file(s, a);
   case OP_OPEN: return op_open(s, a);
-  case OP_CLOSE:
-    if (a->v[0] == report_fd) run_error(s, "fd %lld belongs to the harness, not to the case", (long long)a->v[0]);
-    return rc_none(close((int)a->v[0]));
+  case OP_CLOSE: return rc_none(close((int)a->v[0]));
   case OP_FTRUNCATE: return rc_none(ftruncate((int)a->v[0], a->v[1]));
   case OP_WRITE: return op_write(s, a);
   case OP_READ: return op_read(s, a);
@@ -1575,6 +1592,9 @@ static int run_step(const step_t *s) {
     a.has |= 1u << k;
     if (s->args[k].kind == A_EXPR) a.v[k] = eval_or_die(s, &s->args[k].e);
   }
+  /* writing (or dup'ing) it would let a plain case forge its own step reports */
+  if (s->fd_arg >= 0 && s->fd_arg < MAX_ARGS && has(&a, (int)s->fd_arg) && a.v[s->fd_arg] == report_fd)
+    run_error(s, "fd %lld belongs to the harness, not to the case", (long long)report_fd);
   i64 want_addr = s->has_si_addr ? eval_or_die(s, &s->want_addr) : 0;
   me->step = (int32_t)s->id;
   me->iteration = iteration;
@@ -1827,10 +1847,15 @@ static void close_all_but(int keep) {
   if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
     for (int fd = keep + 1; fd < 4096; fd++) close(fd);
 }
+#define CHANNEL_FD 3  /* where a case process holds its report socket, as in the Python executor */
 static void case_child(int fd, const char *scratch, i64 *program, size_t words) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   /* the case holds its report channel and nothing else of the harness */
+  if (fd != CHANNEL_FD) {
+    dup2(fd, CHANNEL_FD);
+    fd = CHANNEL_FD;
+  }
   close_all_but(fd);
   report_fd = fd;
   scratch_dir = scratch[0] ? scratch : NULL;
@@ -1841,9 +1866,131 @@ static void case_child(int fd, const char *scratch, i64 *program, size_t words) 
   scratch_alloc(1);
   case_main();
 }
-static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
-  /* RUN: timeout_ns, program words, scratch (string), confinement spec (the rest) */
-  if (n < 4 || req[0] != CTL_RUN) fatal("mmapconf-exec: bad request");
+
+/* ---- the case's walls (runner/engine/confine.py): its init, PID namespace, read-only view ------ */
+/* Set once per server (CTL_WALLS): whether each case gets a PID namespace, and the template mount
+ * namespace (the whole tree read-only, nodev, nosuid, /dev reduced) with the root its builder had
+ * there (a chroot in a qemu guest). The server is in the case cgroups already: its inits are born
+ * there. */
+static int walls_pid_ns = -1;  /* -1: none; else our own PID namespace, to go back to after a fork */
+static int walls_template = -1, walls_root = -1;
+enum { VIEW_NONE, VIEW_PLAIN, VIEW_BIND, VIEW_FRESH };
+struct view {              /* per case, from its RUN request */
+  i64 mode;                /* PLAIN: the template as it is; BIND: the scratch folder bound writable
+                              into it; FRESH: a fresh filesystem at point holding the scratch folder */
+  char point[PATH_MAX], fstype[32], data[128];
+};
+static int req_str(const i64 **p, const i64 *end, char *out, size_t cap) {
+  if (*p >= end) return -1;
+  i64 len = *(*p)++;
+  i64 nw = (len + 7) / 8;
+  if (len < 0 || (size_t)len >= cap || nw > end - *p) return -1;
+  memcpy(out, *p, (size_t)len);
+  out[len] = 0;
+  *p += nw;
+  return 0;
+}
+static int make_dirs(const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *q = buf + 1; *q; q++) {
+    if (*q != '/') continue;
+    *q = 0;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    *q = '/';
+  }
+  return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+/* The init's own mount namespace: a private copy of the template, the scratch folder the one
+ * writable place, /proc for the case's PID namespace. NULL, or what failed. */
+static const char *enter_view(const struct view *v, const char *scratch) {
+  static char why[PATH_MAX + 64];
+  if (v->mode == VIEW_NONE) return NULL;
+#define FAIL(what) do { snprintf(why, sizeof why, "%s: %s", what, strerror(errno)); return why; } while (0)
+  int tree = -1;
+  if (v->mode == VIEW_BIND) {  /* taken before leaving the harness's view, where it is writable */
+    tree = (int)syscall(SYS_open_tree, AT_FDCWD, scratch, OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+    if (tree < 0) FAIL("open_tree of the scratch folder");
+  }
+  if (setns(walls_template, CLONE_NEWNS) != 0) FAIL("setns to the template");
+  /* setns moved our root to the namespace's own root: back to the root its builder had */
+  if (fchdir(walls_root) != 0 || chroot(".") != 0) FAIL("chroot to the template's root");
+  if (unshare(CLONE_NEWNS) != 0) FAIL("unshare(CLONE_NEWNS)");
+  if (tree >= 0 && syscall(SYS_move_mount, tree, "", AT_FDCWD, scratch, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    FAIL("move_mount of the scratch folder");
+  if (tree >= 0) close(tree);
+  if (v->mode == VIEW_FRESH) {
+    char source[48];
+    snprintf(source, sizeof source, "mmapconf-%s", v->fstype);
+    if (mount(source, v->point, v->fstype, MS_NOSUID | MS_NODEV, v->data) != 0) FAIL("mount");
+    if (make_dirs(scratch, 0700) != 0) FAIL("mkdir of the scratch folder");
+  }
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) FAIL("mount /proc");
+  if (chdir(scratch[0] ? scratch : "/") != 0) FAIL("chdir");  /* "." of the case language */
+#undef FAIL
+  return NULL;
+}
+/* stdin from /dev/null; stdout and stderr into the harness's bounded capture pipe */
+static void standard_fds(int out) {
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  dup2(null, 0);
+  close(null);
+  dup2(out, 1);
+  dup2(out, 2);
+  close(out);
+}
+/* The case's init: executor code, pid 1 of the case's PID namespace, never a case process. It
+ * enters the case's view, forks the case's first process, then only reaps: every process of the
+ * case that ends (an orphan included, whatever its session) is relayed to the harness. When it
+ * dies the kernel kills every process left in the namespace. */
+static void case_init(int fd, int out, const struct view *v, const char *scratch, i64 *program,
+                      size_t words) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  setpgid(0, 0);
+  if (walls_pid_ns < 0) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  /* orphans come back to us */
+  standard_fds(out);
+  int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);  /* the case goes first */
+  if (adj < 0 || write(adj, "1000", 4) != 4) fatal("mmapconf-exec: oom_score_adj: %s", strerror(errno));
+  close(adj);
+  const char *why = enter_view(v, scratch);
+  if (why) {  /* a case never runs less confined than the environment reports */
+    char msg[PATH_MAX + 128];
+    snprintf(msg, sizeof msg, "the case could not be confined: %s", why);
+    report_fd = fd;
+    send_error(NULL, msg);
+    _exit(EXIT_ERROR);
+  }
+  pid_t first = fork();
+  if (first == 0) case_child(fd, scratch, program, words);
+  close(fd);
+  if (first < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
+  for (;;) {
+    int status;
+    pid_t got = waitpid(-1, &status, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      break;  /* the namespace is empty */
+    }
+    if (unexpected(got, status)) abort_case();
+    ctl_send(CTL_ENDING, got, status);
+  }
+  _exit(0);
+}
+static void take_walls(const i64 *req, size_t n, const int *fds, int nfds) {
+  /* WALLS: pid_ns; with it (SCM_RIGHTS) the template mount namespace and its root, or nothing */
+  if (n < 2 || (nfds != 0 && nfds != 2)) fatal("mmapconf-exec: bad walls");
+  walls_pid_ns = req[1] ? open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) : -1;
+  if (req[1] && walls_pid_ns < 0) fatal("mmapconf-exec: our PID namespace: %s", strerror(errno));
+  if (nfds == 2) {
+    walls_template = fds[0];
+    walls_root = fds[1];
+  }
+}
+static void serve_one(i64 *req, size_t n, const int *fds, int nfds, int prog_fd) {
+  /* RUN: timeout_ns, program words, scratch (string), view (mode, point, fstype, data), then the
+   * confinement spec (the rest); with it the case's report socket, its output pipe, its arena */
+  if (n < 4 || req[0] != CTL_RUN || nfds != 3) fatal("mmapconf-exec: bad request");
+  int fd = fds[0], out = fds[1];
   i64 timeout = req[1], words = req[2], slen = req[3];
   if (words <= 0 || words > (64 << 20) / 8 || slen < 0 || slen >= PATH_MAX ||
       4 + (slen + 7) / 8 > (i64)n)
@@ -1851,34 +1998,853 @@ static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
   char scratch[PATH_MAX];
   memcpy(scratch, req + 4, slen);
   scratch[slen] = 0;
-  confine_spec = req + 4 + (slen + 7) / 8;
-  confine_words = (i64)n - 4 - (slen + 7) / 8;
+  const i64 *p = req + 4 + (slen + 7) / 8, *end = req + n;
+  static struct view v;
+  if (p >= end) fatal("mmapconf-exec: bad request");
+  v.mode = *p++;
+  if (req_str(&p, end, v.point, sizeof v.point) || req_str(&p, end, v.fstype, sizeof v.fstype) ||
+      req_str(&p, end, v.data, sizeof v.data) || v.mode < VIEW_NONE || v.mode > VIEW_FRESH ||
+      (v.mode != VIEW_NONE && walls_template < 0))
+    fatal("mmapconf-exec: bad request");
+  confine_spec = p;
+  confine_words = end - p;
+  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fds[2], 0);
+  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  close(fds[2]);
   i64 *program = malloc(words * 8);
   if (pread(prog_fd, program, words * 8, 0) != words * 8) fatal("mmapconf-exec: short program");
   memset(arena + NATIVE_OFF, 0, ARENA_SIZE - NATIVE_OFF);
   deadline_ns = now_ns() + timeout;
-  pid_t pid = fork();
-  if (pid == 0) case_child(fd, scratch, program, (size_t)words);
+  /* the next fork is pid 1 of a new PID namespace: the case's init */
+  int err = walls_pid_ns >= 0 && unshare(CLONE_NEWPID) != 0 ? errno : 0;
+  pid_t pid = err ? -1 : fork();
+  if (pid == 0) case_init(fd, out, &v, scratch, program, (size_t)words);
+  if (pid < 0 && !err) err = errno;
+  /* the kernel makes a new PID namespace only from the one we are in: go back to it */
+  if (walls_pid_ns >= 0 && setns(walls_pid_ns, CLONE_NEWPID) != 0)
+    fatal("mmapconf-exec: setns back to our PID namespace: %s", strerror(errno));
   free(program);
   close(fd);
-  if (pid < 0) { ctl_send(CTL_FINISHED, -1, errno); return; }
-  setpgid(pid, pid);  /* also in the child: whichever runs first wins the race */
+  close(out);
+  if (pid < 0) {
+    munmap(arena, ARENA_SIZE);
+    ctl_send(CTL_FINISHED, -1, err);
+    return;
+  }
+  setpgid(pid, pid);  /* also in the init: whichever runs first wins the race */
   ctl_send(CTL_STARTED, pid, 0);
-  for (;;) {
-    int status;
-    pid_t got = waitpid(-pid, &status, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  /* without a PID namespace, orphans that left the group come back to us: never leave zombies */
+  while (waitpid(-1, NULL, WNOHANG) > 0) {}
+  munmap(arena, ARENA_SIZE);
+  ctl_send(CTL_FINISHED, pid, status);
+}
+
+/* ---- batch mode: a qemu guest's whole run, with no harness in the guest ------------------------------
+ * `mmapconf-exec --batch IN OUT` (runner/vm/batch.py writes IN and reads OUT, both files in the
+ * folder the host shares with the guest, both streams of records of 64-bit words: a kind, a word
+ * count, then the words). IN: a facts query, then one case after another, then an end; it may still
+ * be growing while it is read (the host compiles while the guest runs). OUT: the facts, then each
+ * case's result as it ends. Each case runs on the fork server exactly as under the harness: this
+ * process execs the server once and plays the harness's part (runner/engine/native/server.py):
+ * the RUN request, the deadline, the kill, the collection of records and endings. Around each case
+ * it makes what the harness would make: the scratch folder, the provision's mount and files; and
+ * undoes them after, whatever the outcome. With -n N (the facts query's last word) N lanes, each
+ * with a fork server of its own, run N cases at once, as the harness's -n N workers would. */
+enum { B_FACTS = 1, B_CASE, B_END, B_RESULT, B_DONE };
+#define B_MAGIC 0x31484342434d4d00ULL /* "\0MMCBCH1" */
+#define B_MAX_RECORDS 100000
+#define B_GRACE_NS 2000000000LL
+#define B_IDLE_NS 600000000000LL /* no more input for this long: the host is gone */
+
+typedef struct { char *b; size_t n, cap; } bbuf;
+static void bb_grow(bbuf *o, size_t more) {
+  if (o->n + more <= o->cap) return;
+  size_t cap = o->cap ? o->cap : 1 << 16;
+  while (cap < o->n + more) cap *= 2;
+  char *b = realloc(o->b, cap);
+  if (!b) fatal("mmapconf-exec: out of memory (batch output)");
+  o->b = b;
+  o->cap = cap;
+}
+static void bb_word(bbuf *o, i64 w) { bb_grow(o, 8); memcpy(o->b + o->n, &w, 8); o->n += 8; }
+static void bb_bytes(bbuf *o, const void *p, size_t n) {
+  bb_word(o, (i64)n);
+  bb_grow(o, n + 8);
+  memcpy(o->b + o->n, p, n);
+  memset(o->b + o->n + n, 0, (8 - n % 8) % 8);
+  o->n += n + (8 - n % 8) % 8;
+}
+static void bb_str(bbuf *o, const char *s) { bb_bytes(o, s, strlen(s)); }
+static void bb_kv(bbuf *o, const char *k, const char *v) {
+  size_t n = strlen(k) + strlen(v) + 2;
+  bb_grow(o, n);
+  o->n += (size_t)sprintf(o->b + o->n, "%s\t%s\n", k, v);
+}
+
+static int b_in = -1, b_out = -1;
+static void b_read(void *p, size_t n) {  /* exactly n bytes of IN, waiting while it grows */
+  char *c = p;
+  i64 idle_since = now_ns();
+  while (n) {
+    ssize_t r = read(b_in, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fatal("mmapconf-exec: batch input: %s", strerror(errno));
+    if (r == 0) {
+      if (now_ns() - idle_since > B_IDLE_NS) fatal("mmapconf-exec: batch input ended early");
+      usleep(5000);
+      continue;
+    }
+    c += r;
+    n -= (size_t)r;
+    idle_since = now_ns();
+  }
+}
+static void b_write(const bbuf *o) {
+  size_t at = 0;
+  while (at < o->n) {
+    ssize_t w = write(b_out, o->b + at, o->n - at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) fatal("mmapconf-exec: batch output: %s", strerror(errno));
+    at += (size_t)w;
+  }
+}
+/* the payload of one input record, read as words */
+static const i64 *bp, *bp_end;
+static i64 b_word(void) {
+  if (bp >= bp_end) fatal("mmapconf-exec: a short batch record");
+  return *bp++;
+}
+static char *b_text(size_t *len) {  /* a copy, NUL-terminated */
+  i64 n = b_word();
+  i64 nw = (n + 7) / 8;
+  if (n < 0 || nw > bp_end - bp) fatal("mmapconf-exec: a bad string in the batch");
+  char *s = malloc((size_t)n + 1);
+  memcpy(s, bp, (size_t)n);
+  s[n] = 0;
+  bp += nw;
+  if (len) *len = (size_t)n;
+  return s;
+}
+
+/* -- the walls the harness sets up once per worker (runner/engine/confine.py), made here in a
+ * guest, where no harness runs: cgroup v1 pids and memory hierarchies (the guest's init mounts
+ * none), a cgroup of each per lane, its fork server in them, so that every process of a case is
+ * born there -- */
+#define B_PIDS_MAX (32 + 2)       /* confine.PIDS_MAX: the case's init, its processes, one more */
+#define B_CASE_MEMORY (1LL << 30) /* confine.CASE_MEMORY */
+static const char *const b_controllers[2] = {"pids", "memory"};
+static char b_cgroups[2][128];  /* mmapconf's folder in each hierarchy; "" without */
+static int b_walls, b_lane_no;
+static int b_put(const char *dir, const char *file, const char *value) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  int ok = fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+  if (fd >= 0) close(fd);
+  return ok ? 0 : -1;
+}
+static i64 b_pid_ns;  /* whether each case gets a PID namespace of its own */
+static void b_walls_setup(bbuf *text) {
+  int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);  /* confine._probe_pid_ns */
+  b_pid_ns = own >= 0 && unshare(CLONE_NEWPID) == 0 && setns(own, CLONE_NEWPID) == 0;
+  if (own >= 0) close(own);
+  if (b_pid_ns) bb_kv(text, "wall_pid_ns", "1");
+  if (!b_walls) return;  /* only in a guest: never over a host's own /sys/fs/cgroup */
+  const char *top = "/sys/fs/cgroup";
+  char why[PATH_MAX + 64] = "";
+  if (mount("mmapconf-cgroup", top, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") != 0)
+    snprintf(why, sizeof why, "mount tmpfs %s: %s", top, strerror(errno));
+  for (int k = 0; k < 2 && !why[0]; k++) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "%s/%s", top, b_controllers[k]);
+    if (mkdir(dir, 0755) != 0 ||
+        mount("cgroup", dir, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, b_controllers[k]) != 0) {
+      snprintf(why, sizeof why, "mount cgroup -o %s %s: %s", b_controllers[k], dir, strerror(errno));
       break;
     }
-    if (unexpected(got, status)) abort_case();
-    ctl_send(CTL_ENDING, got, status);
+    snprintf(b_cgroups[k], sizeof b_cgroups[k], "%s/mmapconf", dir);
+    if (mkdir(b_cgroups[k], 0755) != 0) snprintf(why, sizeof why, "mkdir %s: %s", dir, strerror(errno));
   }
-  /* orphans that left the group come back to us (subreaper): never leave zombies */
-  while (waitpid(-1, NULL, WNOHANG) > 0) {}
-  ctl_send(CTL_FINISHED, pid, 0);
+  if (why[0]) {
+    b_cgroups[0][0] = b_cgroups[1][0] = 0;
+    bb_kv(text, "wall_problem", why);
+  } else {
+    bb_kv(text, "wall_cgroup", b_cgroups[0]);
+    bb_kv(text, "wall_cgroup", b_cgroups[1]);
+  }
+}
+/* A lane's server in cgroups of its own (a lane's cases are one at a time, as a worker's) */
+static void b_host(pid_t server) {
+  char pid[32], dir[320], limit[32];
+  snprintf(pid, sizeof pid, "%d", (int)server);
+  for (int k = 0; k < 2; k++) {
+    if (!b_cgroups[k][0]) continue;
+    snprintf(dir, sizeof dir, "%s/lane-%d", b_cgroups[k], b_lane_no);
+    mkdir(dir, 0755);
+    int ok;
+    if (k == 0) {  /* the server is one task of it */
+      snprintf(limit, sizeof limit, "%d", B_PIDS_MAX + 1);
+      ok = b_put(dir, "pids.max", limit) == 0;
+    } else {
+      snprintf(limit, sizeof limit, "%lld", B_CASE_MEMORY);
+      ok = b_put(dir, "memory.limit_in_bytes", limit) == 0;
+      b_put(dir, "memory.memsw.limit_in_bytes", limit);  /* only with swap accounting */
+    }
+    if (!ok || b_put(dir, "cgroup.procs", pid) != 0)
+      fatal("mmapconf-exec: the case cgroup %s: %s", dir, strerror(errno));
+  }
+}
+
+/* -- the facts the host plans with: uname, page size, what the kernel has -- */
+/* each mount of /proc/self/mountinfo: EACH(point, fstype, ctx) until it returns nonzero */
+static void b_mounts(int (*each)(const char *, const char *, void *), void *ctx) {
+  FILE *f = fopen("/proc/self/mountinfo", "r");
+  char line[4096], point[PATH_MAX], fstype[256];
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    char *sep = strstr(line, " - ");
+    if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1) continue;
+    if (sscanf(sep + 3, "%255s", fstype) == 1 && each(point, fstype, ctx)) break;
+  }
+  fclose(f);
+}
+struct b_holder { const char *path; char best[PATH_MAX], fstype[256]; };
+static int b_holds(const char *point, const char *fstype, void *ctx) {  /* the deepest wins */
+  struct b_holder *h = ctx;
+  size_t len = strlen(point);
+  int inside = !strcmp(point, "/") ||
+               (!strncmp(h->path, point, len) && (h->path[len] == '/' || !h->path[len]));
+  if (inside && len >= strlen(h->best)) {
+    snprintf(h->best, sizeof h->best, "%s", point);
+    snprintf(h->fstype, sizeof h->fstype, "%s", fstype);
+  }
+  return 0;
+}
+static int b_hugetlbfs(const char *point, const char *fstype, void *ctx) {
+  if (strcmp(fstype, "hugetlbfs") || access(point, W_OK) != 0) return 0;
+  snprintf(ctx, PATH_MAX, "%s", point);
+  return 1;
+}
+static void b_facts(void) {
+  bbuf o = {0}, text = {0};
+  struct utsname u;
+  char v[PATH_MAX + 64];
+  uname(&u);
+  bb_kv(&text, "release", u.release);
+  bb_kv(&text, "version", u.version);
+  bb_kv(&text, "machine", u.machine);
+  snprintf(v, sizeof v, "%ld", sysconf(_SC_PAGESIZE));
+  bb_kv(&text, "page_size", v);
+  snprintf(v, sizeof v, "%d", (int)geteuid());
+  bb_kv(&text, "uid", v);
+  long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
+  snprintf(v, sizeof v, "%ld", abi < 0 ? 0 : abi);
+  bb_kv(&text, "landlock_abi", v);
+  bb_kv(&text, "loop_control", access("/dev/loop-control", F_OK) == 0 ? "1" : "0");
+  v[0] = 0;
+  b_mounts(b_hugetlbfs, v);
+  bb_kv(&text, "hugetlbfs", v);
+  size_t flen = 0;
+  char *fsl = read_proc("/proc/filesystems", &flen);
+  for (char *p = fsl ? strtok(fsl, "\n") : NULL; p; p = strtok(NULL, "\n")) {
+    char *name = strrchr(p, '\t');
+    bb_kv(&text, "filesystem", name ? name + 1 : p);
+  }
+  for (i64 k = 0, n = b_word(); k < n; k++) {  /* syscalls: ENOSYS means the kernel lacks it */
+    char *name = b_text(NULL);
+    long nr = (long)b_word();
+    errno = 0;
+    long rc = syscall(nr, -1L, 0L, 0L, 0L, 0L, 0L);
+    bb_kv(&text, "syscall", "");
+    text.n--;  /* "syscall\tNAME=0|1\n" */
+    snprintf(v, sizeof v, "%s=%d\n", name, !(rc == -1 && errno == ENOSYS));
+    bb_grow(&text, strlen(v));
+    memcpy(text.b + text.n, v, strlen(v));
+    text.n += strlen(v);
+    free(name);
+  }
+  for (i64 k = 0, n = b_word(); k < n; k++) {  /* sysctls, by their /proc/sys path */
+    char *key = b_text(NULL), path[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/sys/%s", key);
+    for (char *c = path + 10; *c; c++) if (*c == '.') *c = '/';
+    size_t len = 0;
+    char *val = read_proc(path, &len);
+    if (val) {
+      while (len && (val[len - 1] == '\n' || val[len - 1] == ' ')) val[--len] = 0;
+      for (char *c = val; *c; c++) if (*c == '\n' || *c == '\t') *c = ' ';
+      snprintf(v, sizeof v, "%s=%s", key, val);
+      bb_kv(&text, "sysctl", v);
+    }
+    free(key);
+  }
+  for (i64 k = 0, n = b_word(); k < n; k++) {  /* the filesystem each path is on */
+    struct b_holder h = {b_text(NULL), "", ""};
+    b_mounts(b_holds, &h);
+    snprintf(v, sizeof v, "%s=%s", h.path, h.fstype);
+    bb_kv(&text, "fstype", v);
+    free((char *)h.path);
+  }
+  b_walls = bp + 1 < bp_end && bp[1];  /* after the lanes: whether to make the walls */
+  b_walls_setup(&text);
+  bb_word(&o, B_FACTS);
+  bb_word(&o, 0);
+  bb_bytes(&o, text.b, text.n);
+  ((i64 *)o.b)[1] = (i64)(o.n / 8 - 2);
+  b_write(&o);
+  free(o.b);
+  free(text.b);
+}
+
+/* -- the fork server, exec'd once; this process is its harness -- */
+static pid_t b_server = -1;
+static int b_control = -1, b_prog_fd = -1;
+static const char *b_self;
+static void b_start_server(void) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    fatal("mmapconf-exec: socketpair: %s", strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
+  if (pid == 0) {
+    char a[16], c[16];
+    fcntl(sv[1], F_SETFD, 0);
+    fcntl(b_prog_fd, F_SETFD, 0);
+    snprintf(a, sizeof a, "%d", sv[1]);
+    snprintf(c, sizeof c, "%d", b_prog_fd);
+    execl(b_self, b_self, a, "-1", c, "mmapconf guest batch", (char *)NULL);  /* no arena: each case brings its own */
+    _exit(127);
+  }
+  close(sv[1]);
+  b_control = sv[0];
+  b_server = pid;
+  b_host(pid);  /* before its first case: every init is born in the case cgroups */
+  i64 walls[2] = {CTL_WALLS, b_pid_ns};  /* server.py's ForkServer: no template view here */
+  if (send(b_control, walls, sizeof walls, MSG_NOSIGNAL) != sizeof walls)
+    fatal("mmapconf-exec: the fork server: %s", strerror(errno));
+}
+static void b_stop_server(void) {
+  if (b_server < 0) return;
+  close(b_control);
+  kill(b_server, SIGKILL);
+  waitpid(b_server, NULL, 0);
+  b_server = -1;
+}
+
+/* -- what the harness makes around a case -- */
+static int b_flags(const char *path, int clear_only) {  /* clear (or read) FS_IMMUTABLE/APPEND */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int flags = 0, rc = ioctl(fd, 0x80086601 /* FS_IOC_GETFLAGS */, &flags);
+  if (rc == 0 && clear_only && (flags & 0x30)) {
+    flags &= ~0x30;
+    rc = ioctl(fd, 0x40086602 /* FS_IOC_SETFLAGS */, &flags);
+  }
+  close(fd);
+  return rc;
+}
+static int b_remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  int rc = type == FTW_DP ? rmdir(path) : unlink(path);
+  if (rc != 0 && errno == EPERM) {  /* immutable or append-only: a case running as root set it */
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash) *slash = 0;
+    b_flags(path, 1);
+    b_flags(parent, 1);
+    rc = type == FTW_DP ? rmdir(path) : unlink(path);
+  }
+  return rc != 0 && errno != ENOENT ? errno : 0;
+}
+static void b_remove_tree(const char *path, char *left, size_t n) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return;
+  int rc = nftw(path, b_remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  if (rc != 0 || lstat(path, &st) == 0)
+    snprintf(left, n, "scratch folder left behind: %s: %s", path, strerror(rc > 0 ? rc : errno));
+}
+static int b_loop_attach(const char *image, char *dev, size_t n) {
+  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0) return -1;
+  int nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+  close(ctl);
+  if (nr < 0) return -1;
+  snprintf(dev, n, "/dev/loop%d", nr);
+  int loop = -1;
+  for (int tries = 0; loop < 0 && tries < 200; tries++) {  /* devtmpfs makes the node shortly */
+    loop = open(dev, O_RDWR | O_CLOEXEC);
+    if (loop < 0) usleep(5000);
+  }
+  int img = open(image, O_RDWR | O_CLOEXEC);
+  if (loop < 0 || img < 0 || ioctl(loop, LOOP_SET_FD, img) != 0) {
+    int e = errno;
+    if (loop >= 0) close(loop);
+    if (img >= 0) close(img);
+    errno = e;
+    return -1;
+  }
+  struct loop_info64 info;
+  memset(&info, 0, sizeof info);
+  info.lo_flags = LO_FLAGS_AUTOCLEAR;  /* freed when the last user goes: keep it open to mount */
+  ioctl(loop, LOOP_SET_STATUS64, &info);
+  close(img);
+  return loop;
+}
+
+typedef struct {
+  char *name;
+  i64 flags;
+} b_file;
+typedef struct {
+  char *scratch, *fstype, *image, *data, *point;
+  i64 mflags, nfiles, image_size, nmkfs;
+  char *mkfs[16];  /* the image's mkfs command, the image's path last */
+  b_file files[64];
+  int mounted, made_image;
+  char folder[PATH_MAX];
+} b_setup;
+/* a sparse image of SIZE bytes at s->image, formatted by s->mkfs (the host's tool: the guest
+ * runs in the host's root), on the guest's own tmpfs: a loop device over 9p pays a round trip
+ * to the host for every block */
+static void b_make_image(b_setup *s, char *err, size_t n) {
+  int fd = open(s->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || ftruncate(fd, s->image_size) != 0) {
+    snprintf(err, n, "set-up: cannot make the image %s: %s", s->image, strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  close(fd);
+  s->made_image = 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    execv(s->mkfs[0], s->mkfs);
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+    snprintf(err, n, "set-up: %s %s: wait status %d", s->mkfs[0], s->image, status);
+}
+static void b_make(b_setup *s, char *err, size_t n) {
+  s->folder[0] = 0;
+  if (s->scratch[0]) {
+    if (mkdir(s->scratch, 0700) != 0) {
+      snprintf(err, n, "set-up: cannot make the scratch folder %s: %s", s->scratch, strerror(errno));
+      return;
+    }
+    snprintf(s->folder, sizeof s->folder, "%s", s->scratch);
+  }
+  if (s->fstype[0]) {
+    const char *source = "mmapconf";
+    char dev[64];
+    int loop = -1;
+    if (mkdir(s->point, 0700) != 0) {
+      snprintf(err, n, "set-up: cannot make the mount point %s: %s", s->point, strerror(errno));
+      return;
+    }
+    if (s->image[0]) {
+      b_make_image(s, err, n);
+      if (err[0]) return;
+      if ((loop = b_loop_attach(s->image, dev, sizeof dev)) < 0) {
+        snprintf(err, n, "set-up: cannot attach %s to a loop device: %s", s->image, strerror(errno));
+        return;
+      }
+      source = dev;
+    }
+    int rc = mount(source, s->point, s->fstype, (unsigned long)s->mflags, s->data), e = errno;
+    if (loop >= 0) close(loop);  /* the mount holds it now */
+    if (rc != 0) {
+      snprintf(err, n, "set-up: mount -t %s -o %s %s: %s", s->fstype, s->data, s->point, strerror(e));
+      return;
+    }
+    s->mounted = 1;
+    chmod(s->point, 01777);  /* as a scratch folder is: the case may drop root */
+    snprintf(s->folder, sizeof s->folder, "%s", s->point);
+  }
+}
+static void b_make_file(b_setup *s, const char *name, const char *data, size_t len, i64 mode,
+                        i64 size, i64 flags, char *err, size_t n) {
+  char path[PATH_MAX];
+  if (err[0]) return;
+  if (!s->folder[0]) {
+    snprintf(err, n, "set-up: provision.files needs a folder (memfd has none)");
+    return;
+  }
+  snprintf(path, sizeof path, "%s/%s", s->folder, name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0 || write(fd, data, len) != (ssize_t)len || (size >= 0 && ftruncate(fd, size) != 0)) {
+    snprintf(err, n, "set-up: cannot make %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  close(fd);
+  chmod(path, (mode_t)mode);  /* the umask does not decide what the case asked for */
+  if (flags) {
+    int have = 0;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int ok = fd >= 0 && ioctl(fd, 0x80086601, &have) == 0;
+    have |= (int)flags;
+    ok = ok && ioctl(fd, 0x40086602, &have) == 0;
+    if (!ok) snprintf(err, n, "set-up: cannot set inode flags %#llx on %s: %s", (long long)flags, path, strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+}
+static void b_undo(b_setup *s, char *left, size_t n) {
+  for (i64 k = 0; k < s->nfiles; k++) {
+    char path[PATH_MAX];
+    if (!s->files[k].flags || !s->folder[0]) continue;
+    snprintf(path, sizeof path, "%s/%s", s->folder, s->files[k].name);
+    b_flags(path, 1);
+  }
+  if (s->mounted && umount2(s->point, 0) != 0 && umount2(s->point, MNT_DETACH) != 0)
+    snprintf(left, n, "mount left behind: %s: %s", s->point, strerror(errno));
+  if (s->fstype[0]) rmdir(s->point);
+  if (s->made_image) unlink(s->image);  /* its loop device went with the mount (autoclear) */
+  if (s->scratch[0] && !left[0]) b_remove_tree(s->scratch, left, n);
+}
+
+/* -- one case: the harness's part of server.py's ForkServer.run -- */
+static void b_case(void) {
+  bbuf out = {0}, recs = {0};
+  b_setup s;
+  memset(&s, 0, sizeof s);
+  char err[2 * PATH_MAX] = "", left[2 * PATH_MAX] = "";
+  i64 index = b_word(), timeout = b_word();
+  s.scratch = b_text(NULL);
+  s.fstype = b_text(NULL);
+  s.image = b_text(NULL);
+  s.image_size = b_word();
+  s.nmkfs = b_word();
+  if (s.nmkfs < 0 || s.nmkfs > 15) fatal("mmapconf-exec: a bad mkfs command in the batch");
+  for (i64 k = 0; k < s.nmkfs; k++) s.mkfs[k] = b_text(NULL);
+  s.mflags = b_word();
+  s.data = b_text(NULL);
+  s.point = b_text(NULL);
+  i64 t0 = now_ns();
+  b_make(&s, err, sizeof err);
+  s.nfiles = b_word();
+  if (s.nfiles < 0 || s.nfiles > 64) fatal("mmapconf-exec: too many provision files");
+  for (i64 k = 0; k < s.nfiles; k++) {
+    size_t len = 0;
+    s.files[k].name = b_text(NULL);
+    char *data = b_text(&len);
+    i64 mode = b_word(), size = b_word();
+    s.files[k].flags = b_word();
+    b_make_file(&s, s.files[k].name, data, len, mode, size, s.files[k].flags, err, sizeof err);
+    free(data);
+  }
+  i64 nprog = b_word();
+  if (nprog <= 0 || nprog > bp_end - bp) fatal("mmapconf-exec: a bad program in the batch");
+  const i64 *prog = bp;
+  bp += nprog;
+  i64 nconf = bp_end - bp;  /* the rest: the confinement spec */
+  int timed_out = 0, records = 0, killed = 0, nend = 0;
+  i64 endings[2 * NATIVE_PROCS * 4], init_status = 0, kept = 0, dropped = 0;
+  bbuf output = {0};
+  char refused[128] = "";
+  /* a fresh shared page for each case, as the harness gives (nothing of one reaches the next) */
+  int arena_fd = (int)syscall(SYS_memfd_create, "mmapconf-arena", MFD_CLOEXEC);
+  if (arena_fd < 0 || ftruncate(arena_fd, ARENA_SIZE) != 0)
+    fatal("mmapconf-exec: memfd: %s", strerror(errno));
+  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
+  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  if (!err[0]) {
+    const char *scratch = s.folder;
+    sem_init((sem_t *)(arena + PROCS_OFF), 1, 32 /* arena.MAX_CASE_PROCESSES */);
+    if (pwrite(b_prog_fd, prog, (size_t)nprog * 8, 0) != nprog * 8)
+      fatal("mmapconf-exec: program memfd: %s", strerror(errno));
+    /* RUN: timeout, program words, scratch, then the view and the confinement spec the host
+     * wrote (the rest of the record); with it the report socket, output pipe and arena */
+    size_t slen = strlen(scratch), sw = (slen + 7) / 8;
+    size_t nreq = 4 + sw + (size_t)nconf;
+    i64 *req = calloc(nreq, 8);
+    req[0] = CTL_RUN;
+    req[1] = timeout;
+    req[2] = nprog;
+    req[3] = (i64)slen;
+    memcpy(req + 4, scratch, slen);
+    memcpy(req + 4 + sw, bp, (size_t)nconf * 8);
+    int sv[2], po[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
+        pipe2(po, O_CLOEXEC) != 0)
+      fatal("mmapconf-exec: socketpair: %s", strerror(errno));
+    fcntl(po[0], F_SETFL, O_NONBLOCK);
+    int fds[3] = {sv[1], po[1], arena_fd};
+    char cbuf[CMSG_SPACE(sizeof fds)];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = {req, nreq * 8};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(c), fds, sizeof fds);
+    if (sendmsg(b_control, &mh, MSG_NOSIGNAL) < 0) snprintf(err, sizeof err, "the native fork server exited");
+    close(sv[1]);
+    close(po[1]);
+    free(req);
+    i64 deadline = now_ns() + timeout, kill_at = 0;
+    pid_t init = 0;
+    int finished = err[0] != 0, reports_open = 1, output_open = 1;
+    char *buf = malloc(REC_MAX + 8);
+#define B_KILL() do { if (!kill_at) kill_at = now_ns(); if (init > 0) { killed = 1; kill(-init, SIGKILL); kill(init, SIGKILL); } } while (0)
+    while (!finished) {
+      i64 now = now_ns();
+      if (!kill_at && now >= deadline) {
+        timed_out = 1;
+        B_KILL();
+      }
+      if (kill_at && now > kill_at + B_GRACE_NS) {
+        snprintf(err, sizeof err, "the native fork server did not reap a killed case");
+        break;
+      }
+      i64 wait = (kill_at ? kill_at + B_GRACE_NS : deadline) - now;
+      struct pollfd pf[3] = {{b_control, POLLIN, 0}, {reports_open ? sv[0] : -1, POLLIN, 0},
+                             {output_open ? po[0] : -1, POLLIN, 0}};
+      if (poll(pf, 3, (int)(wait / 1000000 + 1)) < 0 && errno != EINTR) break;
+      while (reports_open) {  /* every record queued (server.py's _drain) */
+        struct iovec riov = {buf, REC_MAX};
+        struct msghdr rmh = {0};
+        rmh.msg_iov = &riov;
+        rmh.msg_iovlen = 1;
+        ssize_t r = recvmsg(sv[0], &rmh, MSG_DONTWAIT);
+        if (r < 0) break;
+        if (r == 0) {  /* every case process closed it: polling it again would spin */
+          reports_open = 0;
+          break;
+        }
+        kept += r;
+        if (refused[0]) continue;
+        if (rmh.msg_flags & MSG_TRUNC)
+          snprintf(refused, sizeof refused, "a report of more than %d bytes", REC_MAX);
+        else if (kept > (64LL << 20))
+          snprintf(refused, sizeof refused, "more than 64 MiB of reports");
+        if (refused[0]) {
+          B_KILL();
+          continue;
+        }
+        bb_bytes(&recs, buf, (size_t)r);
+        records++;
+        i64 kind = r >= 8 ? ((i64 *)buf)[0] : 0;
+        if (kind == REC_LIMIT || records > B_MAX_RECORDS) B_KILL();  /* the harness ends it */
+      }
+      while (output_open) {  /* the first 64 KiB of what the case printed, the rest counted */
+        char chunk[1 << 14];
+        ssize_t r = read(po[0], chunk, sizeof chunk);
+        if (r < 0) break;
+        if (r == 0) {
+          output_open = 0;
+          break;
+        }
+        size_t room = output.n < (64 << 10) ? (64 << 10) - output.n : 0;
+        size_t take = (size_t)r < room ? (size_t)r : room;
+        bb_grow(&output, take);
+        memcpy(output.b + output.n, chunk, take);
+        output.n += take;
+        dropped += r - (i64)take;
+      }
+      if (pf[0].revents) {
+        i64 msg[3];
+        ssize_t r = recv(b_control, msg, sizeof msg, 0);
+        if (r != sizeof msg) {
+          snprintf(err, sizeof err, "the native fork server exited");
+          break;
+        }
+        if (msg[0] == CTL_STARTED) init = (pid_t)msg[1];
+        else if (msg[0] == CTL_ENDING && nend < (int)(sizeof endings / sizeof *endings) / 2) {
+          endings[2 * nend] = msg[1];
+          endings[2 * nend + 1] = msg[2];
+          nend++;
+        } else if (msg[0] == CTL_FINISHED) {
+          finished = 1;
+          if (msg[1] < 0)
+            snprintf(err, sizeof err, "the native fork server could not fork: %s", strerror((int)msg[2]));
+          else if (msg[2] && !killed)
+            init_status = msg[2];
+        }
+      }
+    }
+    for (;;) {  /* what is left once every process has ended */
+      ssize_t r = recv(sv[0], buf, REC_MAX, MSG_DONTWAIT);
+      if (r <= 0 || refused[0]) break;
+      bb_bytes(&recs, buf, (size_t)r);
+      records++;
+    }
+#undef B_KILL
+    free(buf);
+    close(sv[0]);
+    close(po[0]);
+    if (err[0] && strncmp(err, "the native fork server could not fork", 37)) {
+      /* a broken server: the next case gets a new one */
+      if (init > 0) kill(-init, SIGKILL);
+      b_stop_server();
+      b_start_server();
+    }
+  }
+  b_undo(&s, left, sizeof left);
+  i64 took = now_ns() - t0;
+  bb_word(&out, B_RESULT);
+  bb_word(&out, 0);
+  bb_word(&out, index);
+  bb_word(&out, timed_out);
+  bb_word(&out, took);
+  bb_str(&out, err);
+  bb_str(&out, left);
+  bb_word(&out, nend);
+  for (int k = 0; k < 2 * nend; k++) bb_word(&out, endings[k]);
+  /* the page up to its last claimed native slot: the host reads it as zeros beyond */
+  i64 used = native_head()->next_slot;
+  used = used < 0 ? 0 : used > NATIVE_PROCS ? NATIVE_PROCS : used;
+  bb_bytes(&out, arena, NATIVE_OFF + 64 + (size_t)used * sizeof(struct nslot));
+  munmap(arena, ARENA_SIZE);
+  close(arena_fd);
+  bb_word(&out, init_status);
+  bb_bytes(&out, output.b ? output.b : "", output.n);
+  bb_word(&out, dropped);
+  bb_str(&out, refused);
+  bb_word(&out, records);
+  bb_grow(&out, recs.n);
+  memcpy(out.b + out.n, recs.b, recs.n);
+  out.n += recs.n;
+  ((i64 *)out.b)[1] = (i64)(out.n / 8 - 2);
+  b_write(&out);
+  free(out.b);
+  free(recs.b);
+  free(output.b);
+  for (i64 k = 0; k < s.nfiles; k++) free(s.files[k].name);
+  free(s.scratch);
+  free(s.fstype);
+  free(s.image);
+  for (i64 k = 0; k < s.nmkfs; k++) free(s.mkfs[k]);
+  free(s.data);
+  free(s.point);
+}
+
+/* the next record of IN into *payload; its kind */
+static i64 b_next(i64 **payload) {
+  i64 head[2];
+  b_read(head, sizeof head);
+  if (head[1] < 0 || head[1] > (256 << 20) / 8) fatal("mmapconf-exec: a bad batch record");
+  *payload = realloc(*payload, (size_t)(head[1] + 1) * 8);
+  b_read(*payload, (size_t)head[1] * 8);
+  bp = *payload;
+  bp_end = *payload + head[1];
+  return head[0];
+}
+static void b_lane_setup(void) {  /* one fork server, with its own program memfd */
+  b_prog_fd = (int)syscall(SYS_memfd_create, "mmapconf-program", MFD_CLOEXEC);
+  if (b_prog_fd < 0) fatal("mmapconf-exec: memfd: %s", strerror(errno));
+  b_start_server();
+}
+/* One lane: the cases it claims from the shared count CLAIM (every case when it is NULL), in the
+ * order of IN; a lane claims its next case only once it is idle, so a long case holds one lane. */
+static void b_lane(i64 *claim) {
+  i64 *payload = NULL, seen = -1;
+  i64 want = claim ? __atomic_fetch_add(claim, 1, __ATOMIC_SEQ_CST) : 0;
+  b_lane_setup();
+  for (;;) {
+    i64 kind = b_next(&payload);
+    if (kind == B_END) break;
+    if (kind != B_CASE) fatal("mmapconf-exec: a batch record of kind %lld", (long long)kind);
+    if (++seen != want && claim) continue;
+    b_case();
+    want = claim ? __atomic_fetch_add(claim, 1, __ATOMIC_SEQ_CST) : seen + 1;
+  }
+  b_stop_server();
+  free(payload);
+}
+/* LANES lanes in processes of their own, each sending its results through a pipe; this process
+ * writes each whole result to OUT as it comes */
+static void b_lanes(const char *in, i64 lanes, off_t start) {
+  i64 *claim = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (claim == MAP_FAILED) fatal("mmapconf-exec: mmap: %s", strerror(errno));
+  struct pollfd pf[16];
+  bbuf got[16];
+  memset(got, 0, sizeof got);
+  for (i64 k = 0; k < lanes; k++) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) fatal("mmapconf-exec: pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
+    if (pid == 0) {
+      b_lane_no = (int)k;
+      for (i64 j = 0; j < k; j++) close(pf[j].fd);
+      close(fds[0]);
+      close(b_out);
+      b_out = fds[1];
+      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      b_in = open(in, O_RDONLY | O_CLOEXEC);  /* its own read position */
+      if (b_in < 0 || lseek(b_in, start, SEEK_SET) != start) fatal("mmapconf-exec: %s", in);
+      b_lane(claim);
+      _exit(0);
+    }
+    close(fds[1]);
+    pf[k].fd = fds[0];
+    pf[k].events = POLLIN;
+  }
+  for (i64 open_lanes = lanes; open_lanes > 0;) {
+    if (poll(pf, (nfds_t)lanes, -1) < 0 && errno != EINTR) fatal("mmapconf-exec: poll");
+    for (i64 k = 0; k < lanes; k++) {
+      if (pf[k].fd < 0 || !pf[k].revents) continue;
+      bb_grow(&got[k], 1 << 16);
+      ssize_t r = read(pf[k].fd, got[k].b + got[k].n, 1 << 16);
+      if (r <= 0) {
+        close(pf[k].fd);
+        pf[k].fd = -1;
+        open_lanes--;
+        continue;
+      }
+      got[k].n += (size_t)r;
+      for (;;) {  /* every whole record it holds */
+        if (got[k].n < 16) break;
+        size_t len = 16 + 8 * (size_t)((i64 *)got[k].b)[1];
+        if (got[k].n < len) break;
+        bbuf whole = {got[k].b, len, len};
+        b_write(&whole);
+        memmove(got[k].b, got[k].b + len, got[k].n - len);
+        got[k].n -= len;
+      }
+    }
+  }
+  while (wait(NULL) > 0) {}
+}
+static int batch_main(const char *self, const char *in, const char *out) {
+  b_self = self;
+  signal(SIGPIPE, SIG_IGN);
+  b_in = open(in, O_RDONLY | O_CLOEXEC);
+  b_out = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (b_in < 0 || b_out < 0) fatal("mmapconf-exec: %s: %s", b_in < 0 ? in : out, strerror(errno));
+  page_size = sysconf(_SC_PAGESIZE);
+  u64 magic;
+  b_read(&magic, 8);
+  if (magic != B_MAGIC) fatal("mmapconf-exec: %s is not a batch of this version", in);
+  i64 *payload = NULL;
+  if (b_next(&payload) != B_FACTS) fatal("mmapconf-exec: a batch that does not begin with facts");
+  b_facts();
+  i64 lanes = bp < bp_end ? *bp : 1;  /* how many cases at once: the run's -n */
+  if (lanes < 1 || lanes > 16) fatal("mmapconf-exec: %lld lanes", (long long)lanes);
+  off_t start = lseek(b_in, 0, SEEK_CUR);
+  if (lanes == 1) b_lane(NULL);
+  else b_lanes(in, lanes, start);
+  free(payload);
+  bbuf o = {0};
+  bb_word(&o, B_DONE);
+  bb_word(&o, 0);
+  b_write(&o);
+  return 0;
 }
 int main(int argc, char **argv) {
+  if (argc == 4 && !strcmp(argv[1], "--batch")) return batch_main(argv[0], argv[2], argv[3]);
   if (argc < 4) {
     fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD [HARNESS] (started by mmapconf)\n",
             argv[0]);
@@ -1895,13 +2861,12 @@ int main(int argc, char **argv) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   page_size = sysconf(_SC_PAGESIZE);
-  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
-  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  if (arena_fd >= 0) close(arena_fd);  /* each case brings a fresh arena of its own */
   rec = malloc(REC_MAX);
   size_t cap = 1 << 16;
   i64 *req = malloc(cap);
   for (;;) {
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    char cbuf[CMSG_SPACE(3 * sizeof(int))];
     struct iovec iov = {req, cap};
     struct msghdr mh = {0};
     mh.msg_iov = &iov;
@@ -1912,10 +2877,13 @@ int main(int argc, char **argv) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return 0;
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    if (!c || c->cmsg_type != SCM_RIGHTS || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-      fatal("mmapconf-exec: a request without its report channel");
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    serve_one(req, (size_t)n / 8, fd, prog_fd);
+    int fds[3], nfds = 0;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
+    }
+    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) fatal("mmapconf-exec: a truncated request");
+    if (req[0] == CTL_WALLS) take_walls(req, (size_t)n / 8, fds, nfds);
+    else serve_one(req, (size_t)n / 8, fds, nfds, prog_fd);
   }
 }
