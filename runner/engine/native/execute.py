@@ -314,6 +314,8 @@ class _Reader:
         want = dict(info.want)
         if si_addr is not None:
             want["si_addr"] = si_addr
+        if "ip" in want and sid == (slot.open_steps or [slot.step])[-1]:  # the step it died in
+            want["ip"] = slot.ip_want if isinstance(want["ip"], dict) else slot.ip_want.get("eq")
         maps = {
             name: m
             for name, m in zip(self.program.map_names, slot.maps, strict=False)
