@@ -72,6 +72,7 @@ class Facts:
     # the engine's probe: this package makes no system call of its own
     syscall_probe: Callable[[str], bool] = field(default=_no_probe)
     _syscalls: dict[str, bool] = field(default_factory=dict)
+    disk: str | None = None  # after a power cut: the disk model judged (submitted, flushed)
 
     def has_syscall(self, name: str) -> bool:
         if name not in self._syscalls:
@@ -82,6 +83,12 @@ class Facts:
         return Facts(
             self.kernel, self.arch, self.root, backing, fs, self.syscall_probe, self._syscalls
         )
+
+    def for_disk(self, model: str) -> Facts:
+        """These facts, judged on one disk model after a power cut."""
+        out = self.for_backing(self.backing, self.fs)
+        out.disk = model
+        return out
 
 
 def unmet(cond: dict[str, Any] | None, facts: Facts) -> list[str]:
@@ -110,6 +117,8 @@ def _holds(key: str, want: Any, facts: Facts) -> bool:
         return facts.backing in _as_list(want)
     if key == "fs":
         return facts.fs in _as_list(want)
+    if key == "disk":
+        return facts.disk in _as_list(want)
     if key == "arch":
         return facts.arch in _as_list(want)
     if key == "root":
@@ -151,6 +160,7 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
         "fs": facts.fs,
         "arch": facts.arch,
         "root": facts.root,
+        "disk": facts.disk or "none (no power cut)",
     }
     if key == "syscall":
         missing = [n for n in _as_list(want) if not facts.has_syscall(n)]

@@ -90,6 +90,12 @@ def _provision() -> dict[str, Any]:
         "properties": {
             "mount": mount,
             "files": {"type": "object", "additionalProperties": file},
+            "sysctls": {
+                "type": "object",
+                "description": "vm.* and fs.* sysctls, set in a guest only (--kernel)",
+                "propertyNames": {"pattern": r"^(vm|fs)(\.[a-z0-9_]+)+$"},
+                "additionalProperties": {"type": ["integer", "string"]},
+            },
         },
     }
 
@@ -142,6 +148,10 @@ def build() -> dict[str, Any]:
         },
     }
     props["provision"] = _provision()
+    props["after_reboot"] = {
+        "$ref": "#/$defs/steps",
+        "description": "steps run in a fresh boot on the disk a power_cut left",
+    }
     assert set(props) == set(CASE_KEYS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

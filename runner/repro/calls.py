@@ -445,6 +445,8 @@ CHECKED = {
     "munlockall": "munlockall()",
     "mseal": "syscall(462 /* mseal */, {range}, {flags})",
     "sem_post": "sem_post((sem_t *)(uintptr_t)({addr}))",
+    "syncfs": "syncfs({fd})",
+    "sync_file_range": "sync_file_range({fd}, {offset}, {length}, {flags})",
 }
 INT_RESULT = {
     "eventfd": "eventfd({initval}, {flags})",
