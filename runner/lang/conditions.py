@@ -81,7 +81,14 @@ class Facts:
 
     def for_backing(self, backing: str, fs: str | None) -> Facts:
         return Facts(
-            self.kernel, self.arch, self.root, backing, fs, self.syscall_probe, self._syscalls
+            self.kernel,
+            self.arch,
+            self.root,
+            backing,
+            fs,
+            self.syscall_probe,
+            self._syscalls,
+            self.disk,
         )
 
     def for_disk(self, model: str) -> Facts:
