@@ -29,6 +29,7 @@ from runner.session.options import host_only_flags
 from . import guestroot, initramfs, kconfig, kernels, qemu, vmreport
 from .arch import AMD64, Arch, machine_of, native, parse_spec
 from .durability import cut as durability_cut
+from .durability import table as durability_table
 from .target import KernelRefused, Target, check, resolve
 
 GUEST_DISK_DIR = "/run/mmapconf/disk"
@@ -291,11 +292,11 @@ def run_power_cuts(
     return out
 
 
-def _add_results(job: Path, path: Path | None, results: list[dict[str, Any]]) -> Path:
+def _add_results(job: Path, path: Path | None, results: list[dict[str, Any]], release: str) -> Path:
     """RESULTS added to the guest's report at PATH, or a report of their own in JOB."""
     if path is None:
         job.mkdir(parents=True, exist_ok=True)
-        env: dict[str, Any] = {"kernel_release": None, "vm": {"kernel_issues": []}}
+        env: dict[str, Any] = {"kernel_release": release, "vm": {"kernel_issues": []}}
         report = build_report(env, results, sum(r.get("duration_s", 0) for r in results))
         return write_report(report, job / "report.json")
     report = load_report(path)
@@ -365,7 +366,7 @@ def run_under_kernels(
             )
             if power_cuts and (path is not None or not ordinary):
                 results = run_power_cuts(target, power_cuts, f, acc, timeout, board, job)
-                path = _add_results(job, path, results)
+                path = _add_results(job, path, results, target.release)
             took = time.monotonic() - t0
             name = target.release
             if path is None:
@@ -379,6 +380,8 @@ def run_under_kernels(
                 + (f"\n  KERNEL ISSUES ({len(issues)}): " + "; ".join(issues[:5]) if issues else "")
             )
             out.append(path)
+    if power_cuts:
+        print(durability_table.write(out, report_dir), end="")
     return out
 
 

@@ -71,6 +71,7 @@ class Watch:
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (s after stored, log size)
     exited: bool = False  # the guest ended by itself (before "stored")
     hung: bool = False
+    boots_s: list[float] = field(default_factory=list)  # wall time of each boot
 
 
 def run_case(boots: Boots, case: Case, fs: str) -> list[dict[str, Any]]:
@@ -100,7 +101,7 @@ def _run(boots: Boots, case: Case, fs: str, work: Path) -> list[dict[str, Any]]:
     points = _points(log, stored_index, cut_step.args.get("at"))
     for name, upto in points.items():
         models[name] = writelog.replay(log_path, log, base, work / f"{name}.img", upto)
-    judged = _judge_boot(boots, spec, work, models)
+    judged = _judge_boot(boots, spec, work, models, watch)
     facts = _facts(log, stored_index, watch, after_ms, boots.cache)
     out = []
     for model in models:
@@ -148,12 +149,14 @@ def _watch(gs: qemu.GuestSpec, job: Path, log_path: Path, after_ms: int, timeout
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        t0 = time.monotonic()
         try:
-            _poll(p, w, job / "stderr.txt", log_path, after_ms, time.monotonic() + timeout)
+            _poll(p, w, job / "stderr.txt", log_path, after_ms, t0 + timeout)
         finally:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)  # the power cut, or the end of a hung guest
             p.wait()
+            w.boots_s.append(round(time.monotonic() - t0, 2))
     return w
 
 
@@ -198,7 +201,7 @@ def _size(path: Path) -> int:
 
 
 def _judge_boot(
-    boots: Boots, spec: dict[str, Any], work: Path, models: dict[str, Path]
+    boots: Boots, spec: dict[str, Any], work: Path, models: dict[str, Path], watch: Watch
 ) -> dict[str, dict[str, Any]]:
     names = list(models)
     disks = [f"/dev/vd{chr(ord('a') + i)}" for i in range(len(names))]
@@ -207,7 +210,7 @@ def _judge_boot(
     for attempt in (1, 2):
         (job / guest.JUDGE_RESULTS).unlink(missing_ok=True)
         gs = boots.spec(job, spec["fs"], more_disks=list(models.values()))
-        qemu.boot(gs, boots.timeout)
+        watch.boots_s.append(round(qemu.boot(gs, boots.timeout).wall_s, 2))
         try:
             results = json.loads((job / guest.JUDGE_RESULTS).read_text())
             return {r["facts"]["disk"]: r for r in results}
@@ -307,6 +310,7 @@ def _facts(
             e.sectors * log.sector_size for e in after if e.kind == "write"
         ),
         "flushes_before_stored": sum(e.kind == "flush" for e in log.entries[:stored]),
+        "boots_s": watch.boots_s,
         "timeline_clock": CLOCK,
         "timeline": _timeline(after, watch),
     }
