@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.errors import Problem, UsageError
+from runner.lang import cache, model, names, yamlsafe
 from runner.lang.model import Case
 from runner.lang.validate import CaseValidator
-from runner.lang.yamlsafe import load_documents
+from runner.lang.yamlsafe import load_documents, parse_documents, read_bounded
 
 SUFFIXES = (".yaml", ".yml")
 MAX_SNIFF = 1 << 16
@@ -39,6 +40,24 @@ class Suite:
     @property
     def problems(self) -> list[Problem]:
         return [p for inv in self.invalid for p in inv.problems]
+
+
+# What a cached file's Suite is made of (runner.lang.cache builds nothing else).
+CACHED_CLASSES = frozenset(
+    {
+        Suite,
+        InvalidCase,
+        Problem,
+        model.Case,
+        model.Step,
+        model.Expect,
+        model.Provision,
+        model.MountProvision,
+        model.FileProvision,
+        yamlsafe.PosDict,
+        yamlsafe.PosList,
+    }
+)
 
 
 def is_case_document(data: object) -> bool:
@@ -87,9 +106,24 @@ def display_name(path: Path) -> str:
 
 
 def load_file(path: Path) -> Suite:
+    """One file's cases, validated (or as validated before: see runner.lang.cache)."""
     name = display_name(path)
+    raw, problem = read_bounded(path, name)
+    if problem is not None:
+        return Suite(invalid=[InvalidCase(_file_id(name), name, problem.line, [problem])])
+    if not cache.enabled():
+        return _validated(raw, name)
+    entry = cache.key(raw, name, names.ARCH)
+    suite = cache.load(entry, CACHED_CLASSES)
+    if not isinstance(suite, Suite):
+        suite = _validated(raw, name)
+        cache.store(entry, suite)
+    return suite
+
+
+def _validated(raw: bytes, name: str) -> Suite:
     suite = Suite()
-    docs, problems = load_documents(path, name)
+    docs, problems = parse_documents(raw, name)
     if problems:
         suite.invalid.append(InvalidCase(_file_id(name), name, problems[0].line, problems))
     for index, doc in enumerate(docs):

@@ -104,12 +104,26 @@ class Document:
 def load_documents(path: Path, display: str | None = None) -> tuple[list[Document], list[Problem]]:
     """Every YAML document of a file, or the problems that kept it from loading."""
     name = display or str(path)
+    raw, problem = read_bounded(path, name)
+    if problem is not None:
+        return [], [problem]
+    return parse_documents(raw, name)
+
+
+def read_bounded(path: Path, name: str) -> tuple[bytes, Problem | None]:
+    """A case file's bytes, or why they cannot be had (unreadable, over the size limit)."""
     try:
-        raw = path.read_bytes() if path.stat().st_size <= MAX_FILE_BYTES else None
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
-        return [], [Problem(name, 1, 1, f"cannot read: {e.strerror}")]
-    if raw is None:
-        return [], [Problem(name, 1, 1, f"larger than {MAX_FILE_BYTES} bytes, the limit")]
+        return b"", Problem(name, 1, 1, f"cannot read: {e.strerror}")
+    if len(raw) > MAX_FILE_BYTES:
+        return b"", Problem(name, 1, 1, f"larger than {MAX_FILE_BYTES} bytes, the limit")
+    return raw, None
+
+
+def parse_documents(raw: bytes, name: str) -> tuple[list[Document], list[Problem]]:
+    """Every YAML document of a file's bytes (shown as ``name``), or the problems in them."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

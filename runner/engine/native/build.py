@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from runner.errors import MmapconfError
+from runner.lang import cache
 
 SOURCE = Path(__file__).with_name("executor.c")
 # Read once, at import: the binary is always built from the source that this process's compiler
@@ -32,10 +33,7 @@ class BuildError(MmapconfError):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("MMAPCONF_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mmapconf"
-    )
-    return Path(root) / "native"
+    return cache.root() / "native"
 
 
 def compiler() -> list[str]:

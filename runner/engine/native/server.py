@@ -206,7 +206,10 @@ class ForkServer:
             wait = (deadline if kill_at is None else kill_at + GRACE_S) - now
             for fd, _ in poller.poll(max(wait, 0) * 1000):
                 if fd == sock.fileno():
-                    if self._drain(sock, out, on_record) and kill_at is None:
+                    stop, ended = self._drain(sock, out, on_record)
+                    if ended:  # its end of file stays readable: polling it again would spin
+                        poller.unregister(sock)
+                    if stop and kill_at is None:
                         kill_at = time.monotonic()
                         self._kill(out.pgid)
                 else:
@@ -219,15 +222,19 @@ class ForkServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
 
-    def _drain(self, sock: socket.socket, out: CaseRun, on_record: Callable[[bytes], bool]) -> bool:
+    def _drain(
+        self, sock: socket.socket, out: CaseRun, on_record: Callable[[bytes], bool]
+    ) -> tuple[bool, bool]:
+        """Read what the case sent so far: (whether ``on_record`` ended the case, whether
+        every case process has closed the socket)."""
         stop = False
         while True:
             try:
                 data = sock.recv(REPORT_MAX, socket.MSG_DONTWAIT)
             except BlockingIOError:
-                return stop
+                return stop, False
             if not data:
-                return stop
+                return stop, True
             out.records.append(data)
             stop = on_record(data) or stop
 
