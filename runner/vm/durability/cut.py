@@ -111,7 +111,32 @@ def _run(boots: Boots, case: Case, fs: str, work: Path) -> list[dict[str, Any]]:
         if model.startswith("point-"):
             r["durability"]["point"] = _describe_point(log, points[model], stored_index, watch)
         out.append(r)
+    if points:
+        for r in out[:2]:
+            r["durability"]["first_survived"] = _first_survived(out[2:], r["facts"]["disk"])
+            r["durability"]["points_judged"] = len(points)
     return out
+
+
+def _first_survived(points: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
+    """The first crash point from which the data survives a cut in MODEL: the disk at "stored"
+    or after any later entry for a disk without a volatile cache (submitted), only the disk at a
+    flush for one that loses its cache (flushed)."""
+    for r in sorted(points, key=lambda r: r["durability"]["point"]["entries_replayed"]):
+        p = r["durability"]["point"]
+        if model == "flushed" and p["last_op"] not in ("flush", "nothing"):
+            continue
+        if model == "submitted" and p["entries_after_stored"] < 0:
+            continue  # the flushed disk at "stored", not the one without a volatile cache
+        if r["durability"]["data"] == "survived":
+            made_by = (
+                "the case, before 'stored'"
+                if p["before_stored"]
+                else f"a {p['last_op']} after 'stored' (writeback or a filesystem commit: "
+                "the case made no call)"
+            )
+            return {"point": r["facts"]["disk"], "t_s": p["t_s"], "made_by": made_by}
+    return None
 
 
 def _cut_boot(
@@ -288,13 +313,15 @@ def _index_at(log: writelog.Log, log_bytes: int) -> int:
 
 
 def _points(log: writelog.Log, stored: int, at: str | None) -> dict[str, int]:
-    """The crash points judged besides the two models: after each flush (or each completed
-    write) from "stored" on, as entry counts of the log replayed onto the clean disk."""
+    """The crash points judged besides the two models, as entry counts of the log replayed onto
+    the clean disk: the disk at "stored" in each model, then after each flush (or each
+    completed write) that followed."""
     if at is None:
         return {}
     kinds = ("flush",) if at == "every_flush" else ("write", "flush")
     after = [e.index + 1 for e in log.entries[stored:] if e.kind in kinds]
-    return {f"point-{n}": n for n in [stored, *after][:MAX_POINTS]}
+    counts = sorted({writelog.last_flush(log, before=stored), stored, *after[:MAX_POINTS]})
+    return {f"point-{n}": n for n in counts}
 
 
 def _facts(
@@ -338,10 +365,12 @@ def _timeline(after: list[writelog.Entry], watch: Watch) -> list[dict[str, Any]]
 
 
 def _describe_point(log: writelog.Log, upto: int, stored: int, watch: Watch) -> dict[str, Any]:
-    entry = log.entries[upto - 1] if upto > stored else None
+    entry = log.entries[upto - 1] if upto > 0 else None
+    after = upto > stored and entry is not None
     return {
         "entries_replayed": upto,
         "entries_after_stored": upto - stored,
-        "last_op": entry.kind if entry else "stored",
-        "t_s": _seen_s(entry, watch) if entry else 0.0,
+        "before_stored": not after,
+        "last_op": entry.kind if entry else "nothing",
+        "t_s": _seen_s(entry, watch) if after and entry else 0.0,
     }

@@ -71,13 +71,15 @@ def judge(spec: dict[str, Any], job: Path) -> None:
     case = load_case(spec)
     subprocess.run(["umount", DISK_DIR], check=False)  # init mounted /dev/vda: judged below
     os.makedirs(JUDGE_DIR, exist_ok=True)
+    runner = Runner(RunConfig(executor="native"))  # one fork server for every model
     results = []
     for device, model in zip(spec["disks"], spec["models"], strict=True):
-        results.append(_judge_one(case, spec["fs"], device, model).to_json())
+        results.append(_judge_one(runner, case, spec["fs"], device, model).to_json())
+    runner.close()
     (job / JUDGE_RESULTS).write_text(json.dumps(results))
 
 
-def _judge_one(case: Case, fs: str, device: str, model: str) -> Result:
+def _judge_one(runner: Runner, case: Case, fs: str, device: str, model: str) -> Result:
     if fs == "btrfs":  # every disk has the same fsid: forget the one judged before
         subprocess.run(["btrfs", "device", "scan", "--forget"], check=False, capture_output=True)
     options = ["-o", "nouuid"] if fs == "xfs" else []
@@ -90,13 +92,15 @@ def _judge_one(case: Case, fs: str, device: str, model: str) -> Result:
         return Result(name, case.id, f"disk/{model}", case.file, case.line, "error", why)
     try:
         after = dataclasses.replace(
-            case, setup=[], processes={"main": case.after_reboot}, after_reboot=[], provision=None
+            case,
+            setup=[],
+            processes={"after_reboot": case.after_reboot},
+            after_reboot=[],
+            provision=None,
         )
-        runner = Runner(RunConfig(executor="native"))
         runner.facts = runner.facts.for_disk(model)
         backing = _Folder(f"disk/{model}", "disk", JUDGE_DIR, fs, folder=f"{JUDGE_DIR}/{FOLDER}")
         result = runner.run_item(Item(name, backing, case=after))
-        runner.close()
         result.facts["disk"] = model
         return result
     finally:
