@@ -46,7 +46,10 @@ MKFS = {
     "btrfs": ["mkfs.btrfs", "-q", "-f"],
 }
 CLOCK = f"host CLOCK_MONOTONIC, polling the write log's size every {POLL_S * 1000:g} ms"
-MAX_POINTS = 20  # crash points judged in one boot (virtio-mmio slots of microvm)
+MAX_POINTS = 12  # crash points judged for one case
+# Disks of one judge boot: qemu's microvm has 24 virtio-mmio slots with ACPI (its second
+# IOAPIC), 8 without, and the 9p shares take two or three of them.
+MAX_DISKS = {True: 16, False: 5}
 
 
 @dataclass
@@ -74,21 +77,64 @@ class Watch:
     boots_s: list[float] = field(default_factory=list)  # wall time of each boot
 
 
-def run_case(boots: Boots, case: Case, fs: str) -> list[dict[str, Any]]:
-    """The results of CASE on FS: ID[disk/submitted], ID[disk/flushed] (and crash points)."""
+@dataclass
+class Cut:
+    """One case after its cut boot: its disks by model, waiting for the judge boot."""
+
+    case: Case
+    spec: dict[str, Any]
+    models: dict[str, Path]
+    points: dict[str, int]
+    log: writelog.Log
+    stored: int
+    watch: Watch
+    after_ms: int
+    judged: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def run_cases(boots: Boots, cases: list[Case], fs: str) -> list[dict[str, Any]]:
+    """The results of each of CASES on FS: ID[disk/submitted], ID[disk/flushed] (and crash
+    points). Each case has its own cut boot; one judge boot judges the disks of several."""
     with tempfile.TemporaryDirectory(prefix="mmapconf-cut.") as d:
         work = Path(d)
         try:
-            return _run(boots, case, fs, work)
+            return _run(boots, cases, fs, work)
         finally:
             os.sync()  # nothing of this folder is written back after it is gone
 
 
-def _run(boots: Boots, case: Case, fs: str, work: Path) -> list[dict[str, Any]]:
+def run_case(boots: Boots, case: Case, fs: str) -> list[dict[str, Any]]:
+    return run_cases(boots, [case], fs)
+
+
+def _run(boots: Boots, cases: list[Case], fs: str, work: Path) -> list[dict[str, Any]]:
+    done: list[Cut | list[dict[str, Any]]] = []
+    for i, case in enumerate(cases):
+        t0 = time.monotonic()
+        done.append(_cut(boots, case, fs, work / f"case-{i}"))
+        boots.log(f"  {case.id} [{fs}]: cut boot {time.monotonic() - t0:.1f} s")
+    cuts = [c for c in done if isinstance(c, Cut)]
+    most = MAX_DISKS[boots.spec(work, fs).acpi]
+    batch: list[Cut] = []
+    for c in cuts:
+        if batch and sum(len(b.models) for b in batch) + len(c.models) > most:
+            _judge_boot(boots, batch, work, fs)
+            batch = []
+        batch.append(c)
+    if batch:
+        _judge_boot(boots, batch, work, fs)
+    out: list[dict[str, Any]] = []
+    for item in done:
+        out += item if isinstance(item, list) else _results(item, boots.cache)
+    return out
+
+
+def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, Any]]:
     cut_step = case.power_cut
     assert cut_step is not None
     after_ms = int(cut_step.args.get("after_ms", 0))
     spec = {"file": str(Path(case.file).resolve()), "id": case.id, "fs": fs}
+    work.mkdir()
     watch, disk, base, log_path = _cut_boot(boots, spec, work, after_ms)
     if watch.stored_s is None:
         return _before_cut(boots, case, fs, work, watch)
@@ -101,20 +147,26 @@ def _run(boots: Boots, case: Case, fs: str, work: Path) -> list[dict[str, Any]]:
     points = _points(log, stored_index, cut_step.args.get("at"))
     for name, upto in points.items():
         models[name] = writelog.replay(log_path, log, base, work / f"{name}.img", upto)
-    judged = _judge_boot(boots, spec, work, models, watch)
-    facts = _facts(log, stored_index, watch, after_ms, boots.cache)
+    base.unlink()
+    log_path.unlink()
+    return Cut(case, spec, models, points, log, stored_index, watch, after_ms)
+
+
+def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
+    facts = _facts(c.log, c.stored, c.watch, c.after_ms, cache)
     out = []
-    for model in models:
-        r = judged.get(model) or _error(case, fs, model, "the judge boot brought no result back")
+    fs = c.spec["fs"]
+    for model in c.models:
+        r = c.judged.get(model) or _error(c.case, fs, model, "the judge boot brought no result")
         r.setdefault("facts", {}).update({"backing": "disk", "fs": fs, "disk": model})
-        r["durability"] = {**facts, "data": survival(case, r)}
+        r["durability"] = {**facts, "data": survival(c.case, r)}
         if model.startswith("point-"):
-            r["durability"]["point"] = _describe_point(log, points[model], stored_index, watch)
+            r["durability"]["point"] = _describe_point(c.log, c.points[model], c.stored, c.watch)
         out.append(r)
-    if points:
+    if c.points:
         for r in out[:2]:
             r["durability"]["first_survived"] = _first_survived(out[2:], r["facts"]["disk"])
-            r["durability"]["points_judged"] = len(points)
+            r["durability"]["points_judged"] = len(c.points)
     return out
 
 
@@ -225,24 +277,30 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _judge_boot(
-    boots: Boots, spec: dict[str, Any], work: Path, models: dict[str, Path], watch: Watch
-) -> dict[str, dict[str, Any]]:
-    names = list(models)
-    disks = [f"/dev/vd{chr(ord('a') + i)}" for i in range(len(names))]
-    job = _job(work / "judge", {**spec, "disks": disks, "models": names})
+def _judge_boot(boots: Boots, batch: list[Cut], work: Path, fs: str) -> None:
+    """One boot judging every disk of BATCH (each case's models), each case's results filled
+    in; a boot that brings nothing back is tried once more."""
+    entries = [{**c.spec, "model": m} for c in batch for m in c.models]
+    disks = [p for c in batch for p in c.models.values()]
+    entries = [{**e, "disk": f"/dev/vd{chr(ord('a') + i)}"} for i, e in enumerate(entries)]
+    job = _job(work / f"judge-{batch[0].case.id}", {"fs": fs, "entries": entries})
     boots.command(job, ["judge", str(job / "spec.json")])
+    ids = ", ".join(c.case.id for c in batch)
     for attempt in (1, 2):
         (job / guest.JUDGE_RESULTS).unlink(missing_ok=True)
-        gs = boots.spec(job, spec["fs"], more_disks=list(models.values()))
-        watch.boots_s.append(round(qemu.boot(gs, boots.timeout).wall_s, 2))
+        t0 = time.monotonic()
+        wall = round(qemu.boot(boots.spec(job, fs, more_disks=disks), boots.timeout).wall_s, 2)
+        boots.log(f"  {ids} [{fs}]: judge boot {time.monotonic() - t0:.1f} s")
+        for c in batch:
+            c.watch.boots_s.append(wall)
         try:
             results = json.loads((job / guest.JUDGE_RESULTS).read_text())
-            return {r["facts"]["disk"]: r for r in results}
-        except (OSError, ValueError, KeyError, TypeError):
-            _keep_console(boots, job, spec, f"judge.attempt{attempt}")
-            boots.log(f"  {spec['id']} [{spec['fs']}]: the judge boot brought nothing ({attempt})")
-    return {}
+            for r in results:
+                next(c for c in batch if c.case.id == r["id"]).judged[r["facts"]["disk"]] = r
+            return
+        except (OSError, ValueError, KeyError, TypeError, StopIteration):
+            _keep_console(boots, job, batch[0].spec, f"judge.attempt{attempt}")
+            boots.log(f"  {ids} [{fs}]: the judge boot brought nothing back ({attempt})")
 
 
 def _before_cut(

@@ -68,13 +68,14 @@ def cut(spec: dict[str, Any], job: Path) -> None:
 
 
 def judge(spec: dict[str, Any], job: Path) -> None:
-    case = load_case(spec)
     subprocess.run(["umount", DISK_DIR], check=False)  # init mounted /dev/vda: judged below
     os.makedirs(JUDGE_DIR, exist_ok=True)
-    runner = Runner(RunConfig(executor="native"))  # one fork server for every model
+    runner = Runner(RunConfig(executor="native"))  # one fork server for every disk
     results = []
-    for device, model in zip(spec["disks"], spec["models"], strict=True):
-        results.append(_judge_one(runner, case, spec["fs"], device, model).to_json())
+    cases: dict[str, Case] = {}
+    for e in spec["entries"]:
+        case = cases.get(e["id"]) or cases.setdefault(e["id"], load_case(e))
+        results.append(_judge_one(runner, case, spec["fs"], e["disk"], e["model"]).to_json())
     runner.close()
     (job / JUDGE_RESULTS).write_text(json.dumps(results))
 
