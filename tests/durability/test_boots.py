@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("mkfs.ext4") is None, reason="no mk
 ROOT = Path(__file__).resolve().parents[2]
 CASE = ROOT / "cases/durability/durability-ms-sync-cut-now.yaml"
 HUNG = "1000.25"  # the fake qemu: `sleep HUNG`, found again by its argument
+HUNG_TOO = "1000.5"  # the interrupted one's: the tests may run at once (-n 2)
 
 
 def _boots(tmp: Path, timeout: float) -> cut.Boots:
@@ -32,8 +33,8 @@ def _boots(tmp: Path, timeout: float) -> cut.Boots:
     return cut.Boots(spec, lambda job, argv: None, tmp / "keep", timeout, log=lambda s: None)
 
 
-def _sleepers() -> list[str]:
-    out = subprocess.run(["pgrep", "-f", f"sleep {HUNG}"], capture_output=True, text=True)
+def _sleepers(mark: str = HUNG) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", f"sleep {mark}"], capture_output=True, text=True)
     return out.stdout.split()
 
 
@@ -91,7 +92,7 @@ def test_nothing_stays_after_an_interrupt(tmp_path: Path) -> None:
         from tests.durability.test_boots import _boots
         from runner.lang.loader import load_suite
         from runner.vm.durability import cut
-        cut.qemu.command = lambda gs: ["sleep", {HUNG!r}]
+        cut.qemu.command = lambda gs: ["sleep", {HUNG_TOO!r}]
         case = load_suite([{str(CASE)!r}]).cases[0]
         try:
             cut.run_case(_boots(Path({str(tmp_path)!r}), 300.0), case, "ext4")
@@ -102,10 +103,10 @@ def test_nothing_stays_after_an_interrupt(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp)}
     p = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)
     deadline = time.monotonic() + 120
-    while not _sleepers() and time.monotonic() < deadline:
+    while not _sleepers(HUNG_TOO) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _sleepers(), "the fake guest never started"
+    assert _sleepers(HUNG_TOO), "the fake guest never started"
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=60) == 130
-    assert _sleepers() == []
+    assert _sleepers(HUNG_TOO) == []
     assert list(tmp.iterdir()) == []

@@ -133,7 +133,8 @@ def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, 
     cut_step = case.power_cut
     assert cut_step is not None
     after_ms = int(cut_step.args.get("after_ms", 0))
-    spec = {"file": str(Path(case.file).resolve()), "id": case.id, "fs": fs}
+    source = Path(case.file).read_text()
+    spec = {"file": case.file, "source": source, "id": case.id, "fs": fs}
     work.mkdir()
     watch, disk, base, log_path = _cut_boot(boots, spec, work, after_ms)
     if watch.stored_s is None:
@@ -315,7 +316,7 @@ def _before_cut(
     out = []
     for model in ("submitted", "flushed"):
         if pre is None:
-            why = "the guest hung twice before 'stored'" if watch.hung else "no result came back"
+            why = "the guest hung twice before 'stored'" if watch.hung else _said(work / "cut")
             r = _error(case, fs, model, f"{why} (console logs in {boots.keep})")
         else:
             r = dict(pre, name=f"{case.id}[disk/{model}]", backing=f"disk/{model}")
@@ -325,6 +326,15 @@ def _before_cut(
         r.setdefault("facts", {}).update({"backing": "disk", "fs": fs, "disk": model})
         out.append(r)
     return out
+
+
+def _said(job: Path) -> str:
+    """Why a guest that ended before "stored" brought no result: the end of its stderr."""
+    try:
+        tail = (job / "stderr.txt").read_text(errors="replace").strip()[-300:]
+    except OSError:
+        tail = ""
+    return "the guest ended before 'stored' with no result" + (f": {tail}" if tail else "")
 
 
 def _error(case: Case, fs: str, model: str, reason: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,14 @@ class _Folder(Backing):
 
 
 def load_case(spec: dict[str, Any]) -> Case:
-    suite = load_suite([spec["file"]])
-    for case in suite.cases:
+    """The case from the text the host sent (the guest may not see the host's file: its /tmp
+    is a tmpfs of its own), named by the host's file name."""
+    folder = Path(tempfile.mkdtemp(prefix="mmapconf-case."))
+    path = folder / Path(spec["file"]).name
+    path.write_text(spec["source"])
+    for case in load_suite([str(path)]).cases:
         if case.id == spec["id"]:
-            return case
+            return dataclasses.replace(case, file=spec["file"])
     raise SystemExit(f"mmapconf: no valid case {spec['id']} in {spec['file']}")
 
 

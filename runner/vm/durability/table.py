@@ -4,6 +4,7 @@ durability.md beside the kernels' report folders and printed."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,13 @@ def write(paths: list[Path], report_dir: Path) -> str:
     if text:
         write_text(report_dir / "durability.md", "# Power-cut durability\n\n" + text)
     return text
+
+
+def main(argv: list[str]) -> int:
+    """``python -m runner.vm.durability.table REPORT.json...``: the table of existing reports."""
+    print(render([load_report(Path(a)) for a in argv]), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
