@@ -16,6 +16,21 @@ from runner.session.pipeline import execute
 from runner.session.runner import Item, Runner
 
 ROOT = Path(__file__).resolve().parent.parent
+# Timed commands import compiled bytecode, as an installed mmapconf does, whatever this shell's
+# PYTHONDONTWRITEBYTECODE says (compiling every module again costs a command about 0.25 s of CPU):
+# kept in a folder of the benchmark's own, not in the tree.
+PYCACHE = Path(tempfile.gettempdir(), "mmapconf-bench-pycache")
+
+
+def command_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+
+
+def warm(paths: list[str]) -> None:
+    """One untimed `mmapconf validate`: the bytecode written, the case files' cache filled."""
+    argv = [sys.executable, "-m", "runner", "validate", *paths]
+    subprocess.run(argv, cwd=ROOT, env=command_env(), capture_output=True, check=False)
 
 
 @dataclass
@@ -30,14 +45,36 @@ class Timed:
     summary: str = ""
 
 
-def load_times(paths: list[str], repeats: int) -> tuple[list[float], Suite]:
-    """``load_suite`` wall times (the first is the coldest this process will see)."""
+def load_times(paths: list[str], repeats: int, cached: bool) -> tuple[list[float], Suite]:
+    """``load_suite`` CPU times, every file validated (``cached`` False) or, as a run loads a
+    catalogue it has seen before, from the cache of validated files (runner.lang.cache)."""
     times, suite = [], Suite()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        suite = load_suite(paths)
-        times.append(time.perf_counter() - t0)
+    before = os.environ.get("MMAPCONF_NO_CACHE")
+    os.environ["MMAPCONF_NO_CACHE"] = "0" if cached else "1"
+    try:
+        for _ in range(repeats):
+            t0 = time.process_time()
+            suite = load_suite(paths)
+            times.append(time.process_time() - t0)
+    finally:
+        if before is None:
+            del os.environ["MMAPCONF_NO_CACHE"]
+        else:
+            os.environ["MMAPCONF_NO_CACHE"] = before
     return times, suite
+
+
+def import_cpu(module: str, repeats: int = 5) -> float:
+    """The least CPU a new interpreter takes to import ``module`` (``""``: to start at all)."""
+    code = "import resource\n" + (f"import {module}\n" if module else "")
+    code += "r = resource.getrusage(resource.RUSAGE_SELF)\nprint(r.ru_utime + r.ru_stime)"
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=command_env(), capture_output=True
+        )
+        for _ in range(repeats)
+    ]
+    return min(float(r.stdout) for r in runs)
 
 
 def timed_command(argv: list[str], shown: str) -> Timed:
@@ -45,7 +82,12 @@ def timed_command(argv: list[str], shown: str) -> Timed:
     process and of the descendants it reaped (case processes and workers are forks of it)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv,
+        cwd=ROOT,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     output = proc.stdout.read()

@@ -8,18 +8,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-static long vmlck(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "VmLck:", 6) == 0)
-			sscanf(line + 6, "%ld", &kb);
-	if (f)
-		fclose(f);
-	return kb;
-}
+#include "vmlck.h"
+
 
 int main(void)
 {

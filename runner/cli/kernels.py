@@ -149,6 +149,7 @@ def run_kernels(args: argparse.Namespace, suite: Suite | None = None) -> int:
             args.vm_timeout,
             args.modules,
             args.machine,
+            args.guest_runner,
             power_cuts=cuts,
             ordinary=ordinary,
         )
@@ -194,6 +195,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
         args.vm_timeout,
         guest,
         keep_reports=not args.summary_only,
+        add=args.add,
     )
     expected = len(args.kernel or kernels.read_lock()) * len(fs)
     print(f"{len(paths)} of {expected} reports in {args.report_dir}")
@@ -229,5 +231,11 @@ def _add_reference(sub: Any) -> None:
         "--summary-only",
         action="store_true",
         help="keep only README.md, matrix.* and kernels.json (not the per-kernel reports)",
+    )
+    ref.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the other kernels' reports in --report-dir: the matrix and README cover "
+        "them and this run's (redo one kernel's column, or run the kernels one at a time)",
     )
     ref.set_defaults(func=cmd_reference)

@@ -73,6 +73,12 @@ class Facts:
     syscall_probe: Callable[[str], bool] = field(default=_no_probe)
     _syscalls: dict[str, bool] = field(default_factory=dict)
     disk: str | None = None  # after a power cut: the disk model judged (submitted, flushed)
+    # a sysctl's value by its dotted key (None: absent); default this machine's /proc/sys (a qemu
+    # guest's run is planned on the host with the values its guest reported)
+    sysctl: Callable[[str], str | None] | None = None
+
+    def read_sysctl(self, key: str) -> str | None:
+        return (self.sysctl or read_sysctl)(key)
 
     def has_syscall(self, name: str) -> bool:
         if name not in self._syscalls:
@@ -88,7 +94,8 @@ class Facts:
             fs,
             self.syscall_probe,
             self._syscalls,
-            self.disk,
+            disk=self.disk,
+            sysctl=self.sysctl,
         )
 
     def for_disk(self, model: str) -> Facts:
@@ -133,7 +140,7 @@ def _holds(key: str, want: Any, facts: Facts) -> bool:
     if key == "syscall":
         return all(facts.has_syscall(name) for name in _as_list(want))
     if key == "sysctl":
-        return all(_sysctl_holds(read_sysctl(k), w) for k, w in want.items())
+        return all(_sysctl_holds(facts.read_sysctl(k), w) for k, w in want.items())
     raise ValueError(f"unknown condition {key!r}")
 
 
@@ -176,9 +183,9 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
         return "needs root" if want else "must run without root"
     if key == "sysctl":
         wrong = [
-            f"{k} {w} required, have {read_sysctl(k)}"
+            f"{k} {w} required, have {facts.read_sysctl(k)}"
             for k, w in want.items()
-            if not _sysctl_holds(read_sysctl(k), w)
+            if not _sysctl_holds(facts.read_sysctl(k), w)
         ]
         return "sysctl " + "; ".join(wrong)
     return f"{key} {want} required, have {have[key]}"

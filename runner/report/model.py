@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from runner import outcomes
 from runner.errors import ReportError
 from runner.lang.conditions import Facts
-from runner.report.atomic import write_text
+from runner.report.atomic import write_chunks
 
 SCHEMA_VERSION = 1
 FILENAME = "report.json"
@@ -45,26 +45,44 @@ def summarize(results: Iterable[dict[str, Any]], duration_s: float) -> dict[str,
     return {"total": len(rs), **counts, "duration_s": round(duration_s, 3)}
 
 
-def write_report(report: dict[str, Any], path: Path) -> Path:
+def write_report(
+    report: dict[str, Any], path: Path, results: Iterable[bytes] | None = None
+) -> Path:
     """Write ``report`` to ``path`` (a report.json, or the folder for one) atomically: a crash
-    leaves the previous complete file or none."""
+    leaves the previous complete file or none. ``results``, if given, are the results' JSON
+    texts in order (from a ``runner.report.spool.Spool``), written in place of the report's own
+    ``results``: a run's traces are never all in memory at once."""
     path = Path(path)
     if path.name != FILENAME:
         path = path / FILENAME
-    write_text(path, dumps(report))
+    write_chunks(path, _chunks(report, results))
     return path
 
 
 def dumps(data: dict[str, Any]) -> str:
     """JSON in one line per result: the C encoder's speed (``indent`` falls back to the pure
     Python one, about six times slower), and still a file to read, grep and diff by result."""
-    results = data.get("results")
-    if not isinstance(results, list):
-        return json.dumps(data, default=str) + "\n"
+    return b"".join(_chunks(data)).decode()
+
+
+def dumps_result(result: dict[str, Any]) -> bytes:
+    """One result's line of report.json (ASCII: what UTF-8 cannot encode is escaped)."""
+    return json.dumps(result, default=str).encode()
+
+
+def _chunks(data: dict[str, Any], results: Iterable[bytes] | None = None) -> Iterator[bytes]:
+    if results is None:
+        own = data.get("results")
+        if not isinstance(own, list):
+            yield (json.dumps(data, default=str) + "\n").encode()
+            return
+        results = (dumps_result(r) for r in own)
     head = json.dumps({k: v for k, v in data.items() if k != "results"}, default=str)
-    lines = ",\n".join(json.dumps(r, default=str) for r in results)
     opening = head[:-1] + ", " if head != "{}" else "{"
-    return f'{opening}"results": [\n{lines}\n]}}\n'
+    yield f'{opening}"results": [\n'.encode()
+    for n, line in enumerate(results):
+        yield b",\n" + line if n else line
+    yield b"\n]}\n"
 
 
 # A passed result keeps this many steps from the start and from the end of its trace (a loop

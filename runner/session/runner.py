@@ -19,12 +19,13 @@ from runner.engine.arena import Arena
 from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
 from runner.engine.executor import Execution, execute
 from runner.engine.native import execute as native
+from runner.engine.native.build import executor_path
 from runner.engine.provision import in_guest, provided, why_not
-from runner.engine.verdict import judge_execution
+from runner.engine.verdict import Verdict, judge_execution
 from runner.errors import CaseRuntimeError
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
-from runner.lang.model import Case
+from runner.lang.model import Case, Provision
 from runner.lang.ops import FILE_BACKINGS
 from runner.lang.powercut import is_power_cut
 
@@ -107,6 +108,8 @@ class Runner:
         self.facts = Facts(syscall_probe=libc.syscall_exists)
         self._native_arena: Arena | None = None
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
+        if config.executor == "native":
+            executor_path()  # built (or found) once, before -n forks workers that would each look
 
     @property
     def backings(self) -> list[Backing]:
@@ -116,7 +119,7 @@ class Runner:
     def plan(self, suite: Suite) -> list[Item]:
         items = [Item(f"{inv.id}[invalid]", None, invalid=inv) for inv in suite.invalid]
         for case in suite.cases:
-            if is_power_cut(case) and in_guest():
+            if is_power_cut(case) and self.in_guest():
                 continue  # the host runs it, in boots of its own (runner/vm/durability)
             items += [Item(f"{case.id}[{b.name}]", b, case=case) for b in self._backings_for(case)]
         return items
@@ -137,39 +140,11 @@ class Runner:
         return found
 
     def run_item(self, item: Item) -> Result:
-        if item.invalid is not None:
-            inv = item.invalid
-            reason = "invalid case: " + "; ".join(str(p) for p in inv.problems[:5])
-            return Result(item.name, inv.id, "invalid", inv.file, inv.line, "error", reason)
+        result, facts = self.new_result(item)
+        if result.outcome != "skipped" or result.reason:
+            return result  # invalid, or skipped here
         case, backing = item.case, item.backing
         assert case is not None and backing is not None
-        result = Result(
-            item.name,
-            case.id,
-            backing.name,
-            case.file,
-            case.line,
-            "skipped",
-            title=case.title,
-            claim=case.claim,
-            refs=case.refs,
-            tags=case.tags,
-            facts={"backing": backing.kind, "fs": backing.fs},
-        )
-        facts = self.facts.for_backing(backing.kind, backing.fs)
-        reasons = [r for r in (backing.unavailable, why_not(case.provision)) if r]
-        if is_power_cut(case) and not in_guest():
-            reasons.insert(0, "a power-cut case runs only under --kernel, alone in its boots")
-        reasons += unmet(case.requires, facts)
-        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
-        reasons = reasons or [
-            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
-            for name, arches in sorted(case.foreign_names.items())
-        ]
-        if reasons:
-            result.reason = "; ".join(reasons)
-            return result
-        result.uses_machine_code = case.uses_machine_code
         start = time.monotonic()
         made = contextlib.ExitStack()  # the scratch folder and the provision, undone in reverse
         leftover: list[str] = []  # what removing the scratch folder could not remove
@@ -191,16 +166,53 @@ class Runner:
                     made.close()
                     if arena is not self._native_arena:
                         arena.close()  # fresh per case: nothing carries over to the next
-        result.outcome, result.reason = verdict.outcome, verdict.reason
-        if any(leftover) and result.outcome == "passed":
-            result.outcome = "error"
-        memory = _memory(run) if result.outcome != "passed" else ""
-        result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
-        result.steps = [s.to_json() for s in verdict.steps]
-        result.steps_left_out = run.dropped_steps
-        result.output = _output(run)
-        result.duration_s = round(time.monotonic() - start, 6)
-        return result
+        return finish_result(result, run, verdict, leftover, start)
+
+    def new_result(self, item: Item) -> tuple[Result, Facts]:
+        """ITEM's result before it runs, with the facts it runs on: an invalid case's error,
+        ``skipped`` with the reasons it cannot run here, or ``skipped`` with no reason yet."""
+        if item.invalid is not None:
+            inv = item.invalid
+            reason = "invalid case: " + "; ".join(str(p) for p in inv.problems[:5])
+            invalid = Result(item.name, inv.id, "invalid", inv.file, inv.line, "error", reason)
+            return invalid, self.facts
+        case, backing = item.case, item.backing
+        assert case is not None and backing is not None
+        result = Result(
+            item.name,
+            case.id,
+            backing.name,
+            case.file,
+            case.line,
+            "skipped",
+            title=case.title,
+            claim=case.claim,
+            refs=case.refs,
+            tags=case.tags,
+            facts={"backing": backing.kind, "fs": backing.fs},
+        )
+        facts = self.facts.for_backing(backing.kind, backing.fs)
+        reasons = [r for r in (backing.unavailable, self.why_not(case.provision)) if r]
+        if is_power_cut(case) and not self.in_guest():
+            reasons.insert(0, "a power-cut case runs only under --kernel, alone in its boots")
+        reasons += unmet(case.requires, facts)
+        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
+        reasons = reasons or [
+            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
+            for name, arches in sorted(case.foreign_names.items())
+        ]
+        result.reason = "; ".join(reasons)
+        result.uses_machine_code = case.uses_machine_code and not reasons
+        return result, facts
+
+    def why_not(self, provision: Provision | None) -> str:
+        """Why this machine cannot provide PROVISION ('' when it can)."""
+        return why_not(provision)
+
+    def in_guest(self) -> bool:
+        """Whether this run's cases run in a disposable guest of `run --kernel` (a power-cut
+        case is then left to the host, which gives it boots of its own)."""
+        return in_guest()
 
     def close(self) -> None:
         """Stop what the run started in this process (the native fork server)."""
@@ -219,6 +231,23 @@ class Runner:
         if self.config.executor == "native":
             return native.execute(case, facts, arena, scratch)  # type: ignore[arg-type]
         return execute(case, facts, arena, scratch)
+
+
+def finish_result(
+    result: Result, run: Execution, verdict: Verdict, leftover: list[str], start: float
+) -> Result:
+    """RESULT with the outcome of RUN: its verdict, what could not be removed after it, the
+    memory limit if it was reached, its trace and output."""
+    result.outcome, result.reason = verdict.outcome, verdict.reason
+    if any(leftover) and result.outcome == "passed":
+        result.outcome = "error"
+    memory = _memory(run) if result.outcome != "passed" else ""
+    result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
+    result.steps = [s.to_json() for s in verdict.steps]
+    result.steps_left_out = run.dropped_steps
+    result.output = _output(run)
+    result.duration_s = round(time.monotonic() - start, 6)
+    return result
 
 
 def _remove(scratch: str | None) -> str:

@@ -16,6 +16,7 @@ Why these choices (measured, see shared/research/kernels.md):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -208,37 +209,62 @@ class BootResult:
 
 def boot(spec: GuestSpec, timeout: float, qemu: str | None = None) -> BootResult:
     """Boot once; kill qemu (its whole process group) at TIMEOUT seconds."""
-    qemu = qemu or qemu_binary(spec.arch) or spec.arch.qemu
-    console = spec.job / "console.log"
-    status = spec.job / "exit-status"
-    status.unlink(missing_ok=True)
-    t0 = time.monotonic()
-    timed_out = False
-    with open(console, "wb") as out:
-        p = subprocess.Popen(
-            command(spec, qemu),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    with Guest(spec, qemu) as guest:
+        return guest.wait(timeout)
+
+
+class Guest:
+    """One running guest (qemu in a session of its own), for a caller that works with the
+    guest while it runs (runner/vm/guestrun.py); leaving the block kills what still runs."""
+
+    def __init__(self, spec: GuestSpec, qemu: str | None = None):
+        qemu = qemu or qemu_binary(spec.arch) or spec.arch.qemu
+        self.job = spec.job
+        self.console = spec.job / "console.log"
+        (spec.job / "exit-status").unlink(missing_ok=True)
+        self.t0 = time.monotonic()
+        with open(self.console, "wb") as out:
+            self.proc = subprocess.Popen(
+                command(spec, qemu),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def __enter__(self) -> Guest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def wait(self, timeout: float) -> BootResult:
+        """Until qemu exits, at most TIMEOUT seconds after it started (then it is killed)."""
+        timed_out = False
         try:
-            rc: int | None = p.wait(timeout=timeout)
+            rc: int | None = self.proc.wait(timeout=max(0.0, self.t0 + timeout - time.monotonic()))
         except subprocess.TimeoutExpired:
             timed_out = True
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+            self.kill()
             rc = None
         except BaseException:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+            self.kill()
             raise
-    wall = time.monotonic() - t0
-    try:
-        exit_status: int | None = int(status.read_text().strip())
-    except (OSError, ValueError):
-        exit_status = None
-    return BootResult(exit_status, wall, timed_out, console, rc)
+        wall = time.monotonic() - self.t0
+        try:
+            exit_status: int | None = int((self.job / "exit-status").read_text().strip())
+        except (OSError, ValueError):
+            exit_status = None
+        return BootResult(exit_status, wall, timed_out, self.console, rc)
 
 
 def _probe_key() -> str:

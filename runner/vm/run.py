@@ -26,7 +26,7 @@ from runner.lang.model import Case
 from runner.report.model import build_report, counts_text, load_report, summarize, write_report
 from runner.session.options import host_only_flags
 
-from . import guestroot, initramfs, kconfig, kernels, qemu, vmreport
+from . import guestroot, guestrun, initramfs, kconfig, kernels, qemu, vmreport
 from .arch import AMD64, Arch, machine_of, native, parse_spec
 from .durability import cut as durability_cut
 from .durability import table as durability_table
@@ -167,9 +167,12 @@ def run_one(
     timeout: float,
     log=print,
     machine: str = "microvm",
+    runner: str = "native",
 ) -> Path | None:
     """Boot TARGET once (twice if the first boot brings no report back);
-    returns the annotated report.json, or None."""
+    returns the annotated report.json, or None. RUNNER: ``native`` runs the cases by the
+    native executor's batch mode in a guest of this host's architecture (runner/vm/guestrun.py),
+    ``python`` the whole harness in the guest."""
     side = guest_side(target.arch)
     initrd = initramfs.ensure(target, fs, machine, side.busybox)
     job = job.resolve()
@@ -178,9 +181,16 @@ def run_one(
     job.mkdir(parents=True)
     argv = guest_command(guest_argv, job, fs, side.python)
     env = guest_env()
-    if _wants_native(guest_argv):
-        env["MMAPCONF_NATIVE_EXECUTOR"] = str(guest_executor(target.arch, job))
-    qemu.write_cmd_script(job, argv, Path.cwd(), env)
+    batch = runs_batch(target.arch, guest_argv, runner)
+    if batch or _wants_native(guest_argv):
+        exe = guest_executor(target.arch, job)
+        env["MMAPCONF_NATIVE_EXECUTOR"] = str(exe)
+    if batch:  # the executor alone; the guest's part of run ARGV is the batch's
+        qemu.write_cmd_script(
+            job, guestrun.batch_command(exe, job), Path("/"), {"PATH": GUEST_PATH}
+        )
+    else:
+        qemu.write_cmd_script(job, argv, Path.cwd(), env)
     report = job / "report.json"
     attempts: list[dict[str, Any]] = []
     specs = _spec_maker(target, initrd, side, machine, accel)
@@ -188,7 +198,10 @@ def run_one(
         for attempt in (1, 2):
             disk = make_disk(fs, Path(d)) if fs != "none" else None
             spec = specs(job, fs, disk=disk)
-            r = qemu.boot(spec, timeout)
+            if batch:
+                r, _ = guestrun.run_batch(spec, argv[3:], timeout)  # argv[:3]: python -m runner
+            else:
+                r = qemu.boot(spec, timeout)
             attempts.append(
                 {
                     "wall_s": round(r.wall_s, 2),
@@ -321,6 +334,7 @@ def run_under_kernels(
     timeout: float,
     modules: Path | None = None,
     machine: str | None = None,
+    runner: str = "native",
     power_cuts: list[Case] | None = None,
     ordinary: bool = True,
 ) -> list[Path]:
@@ -355,11 +369,11 @@ def run_under_kernels(
         for f in fs:
             job = job_dir(report_dir, target, f, len(fs) > 1)
             t0 = time.monotonic()
-            path = (
-                run_one(target, guest_argv, job, f, acc, timeout, machine=board)
-                if ordinary
-                else None
-            )
+            path = None
+            if ordinary:
+                path = run_one(
+                    target, guest_argv, job, f, acc, timeout, machine=board, runner=runner
+                )
             if power_cuts and (path is not None or not ordinary):
                 results = run_power_cuts(target, power_cuts, f, acc, timeout, board, job)
                 path = _add_results(job, path, results, target.release)
@@ -381,21 +395,33 @@ def run_under_kernels(
     return out
 
 
+def runs_batch(arch: Arch, guest_argv: list[str], runner: str) -> bool:
+    """Whether the guest runs the native executor's batch mode rather than the harness: on a
+    guest of this host's architecture (the programs are compiled here, for this one), unless
+    the whole harness was asked for (``--guest-runner python``, or ``--executor python``)."""
+    return runner == "native" and native(arch) and not _wants(guest_argv, "python")
+
+
 def _wants_native(guest_argv: list[str]) -> bool:
+    return _wants(guest_argv, "native")
+
+
+def _wants(guest_argv: list[str], executor: str) -> bool:
     pairs = zip(guest_argv, [*guest_argv[1:], ""], strict=True)
-    return "--executor=native" in guest_argv or ("--executor", "native") in pairs
+    return f"--executor={executor}" in guest_argv or ("--executor", executor) in pairs
 
 
 def guest_executor(arch: Arch, job: Path) -> Path:
-    """The native executor for the guest, built here, statically, into the job folder the guest
-    sees: cross-built for another architecture (whose guest root has no compiler), and not
-    compiled again under TCG for this one."""
+    """The native executor for the guest, built here, statically (cached by source and
+    compiler), copied into the job folder the guest sees: cross-built for another architecture
+    (whose guest root has no compiler), and not compiled again under TCG for this one."""
     cc = None if native(arch) else [f"{arch.cross_compile}gcc"]
     if cc and shutil.which(cc[0]) is None:
         raise VMUnavailable(
             f"--executor native on {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
         )
-    return native_build.build(job / "mmapconf-exec", static=True, cc=cc)
+    built = native_build.executor_path(static=True, cc=cc)
+    return Path(shutil.copy2(built, job / "mmapconf-exec"))
 
 
 def _board(target: Target, machine: str | None) -> str:

@@ -9,6 +9,7 @@ and the flags, so a changed executor.c or another compiler never reuses a stale 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import shlex
@@ -72,24 +73,28 @@ def build(output: Path, static: bool = False, cc: list[str] | None = None) -> Pa
     return output
 
 
-def executor_path(static: bool = False) -> Path:
-    """The built executor for this source and compiler, built on first use; in a guest of
-    another architecture, the one the host cross-built for it (MMAPCONF_NATIVE_EXECUTOR)."""
+def executor_path(static: bool = False, cc: list[str] | None = None) -> Path:
+    """The built executor for this source and compiler (CC, default $CC or cc), built on first
+    use; in a guest of another architecture, the one the host cross-built for it
+    (MMAPCONF_NATIVE_EXECUTOR)."""
     given = os.environ.get("MMAPCONF_NATIVE_EXECUTOR")
     if given:
         return Path(given)
-    cc = compiler()
+    cc = cc or compiler()
     key = hashlib.sha256()
     key.update(SOURCE_TEXT)
-    key.update(repr((cc, FLAGS, static, _compiler_id(cc))).encode())
+    key.update(repr((cc, FLAGS, static, _compiler_id(tuple(cc)))).encode())
     path = cache_dir() / key.hexdigest()[:16] / "mmapconf-exec"
     if not path.exists():
-        build(path, static)
+        build(path, static, cc)
     return path
 
 
-def _compiler_id(cc: list[str]) -> str:
-    """The compiler's target and version: the same name may be another compiler elsewhere."""
+@functools.cache
+def _compiler_id(cc: tuple[str, ...]) -> str:
+    """The compiler's target and version: the same name may be another compiler elsewhere.
+    Asked once per process (two runs of the compiler): the harness asks before it forks its
+    ``-n`` workers, which start their own fork servers."""
     try:
         out = subprocess.run([*cc, "-dumpmachine"], capture_output=True, text=True, check=False)
         ver = subprocess.run([*cc, "-dumpversion"], capture_output=True, text=True, check=False)

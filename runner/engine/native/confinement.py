@@ -22,16 +22,18 @@ def _abi() -> int:
 
 
 @functools.cache
-def _seccomp_words() -> tuple[int, ...]:
-    if os.uname().machine != "x86_64":  # sandbox.py defines its list for x86-64 only
+def _seccomp_words(machine: str) -> tuple[int, ...]:
+    if machine != "x86_64":  # sandbox.py defines its list for x86-64 only
         return ()
     words = (code | jt << 16 | jf << 24 | k << 32 for code, jt, jf, k in sandbox._PROG)
     return tuple(w - (1 << 64) if w >> 63 else w for w in words)
 
 
-def spec(scratch: str | None) -> list[int]:
-    """abi, handled fs/net/scope, attr size, rules (rights, path), then the filter."""
-    version = _abi()
+def spec(scratch: str | None, abi: int | None = None, machine: str | None = None) -> list[int]:
+    """abi, handled fs/net/scope, attr size, rules (rights, path), then the filter. ABI and
+    MACHINE: the Landlock ABI and architecture of the kernel the case runs on (default this
+    one's; a qemu guest's run is planned on the host)."""
+    version = _abi() if abi is None else abi
     words: list[int] = [version]
     if version >= 1:
         fs = sandbox._fs_rights(version)
@@ -52,5 +54,5 @@ def spec(scratch: str | None) -> list[int]:
             ]
     else:
         words += [0, 0, 0, 0, 0]
-    prog = _seccomp_words()
+    prog = _seccomp_words(machine or os.uname().machine)
     return [*words, len(prog), *prog]

@@ -15,7 +15,13 @@ from typing import Any
 
 from runner.engine.native import confinement
 from runner.engine.native.program import Compiler, NotCompilable, Program, StepInfo
-from runner.engine.native.server import NativeArena, NativeSlot, close_server, server_for
+from runner.engine.native.server import (
+    CaseRun,
+    NativeArena,
+    NativeSlot,
+    close_server,
+    server_for,
+)
 from runner.lang import names
 from runner.lang.conditions import Facts
 
@@ -50,16 +56,36 @@ def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
 def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -> Execution:
     """Run ``case`` in the native executor; always returns with every process reaped."""
     arena.reset()
-    result = Execution()
     try:
         program = program_for(case, facts, scratch is not None)
     except NotCompilable as e:
-        result.messages.append(_error(0, "main", "", "", f"not runnable natively: {e}"))
-        result.endings[0] = Ending(0, exit=70)
-        return result
+        return not_compilable(e)
     reader = _Reader(program)
     srv = server_for(arena)
     run = srv.run(program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record)
+    return _execution(reader, run, arena)
+
+
+def not_compilable(e: NotCompilable) -> Execution:
+    """The execution of a case the compiler refused: an error naming why."""
+    result = Execution()
+    result.messages.append(_error(0, "main", "", "", f"not runnable natively: {e}"))
+    result.endings[0] = Ending(0, exit=70)
+    return result
+
+
+def replay(program: Program, run: CaseRun, arena: NativeArena) -> Execution:
+    """The execution of PROGRAM from what an executor elsewhere sent (a qemu guest's batch:
+    its records, its endings, its arena as the case left it), decoded and judged here as if it
+    had arrived from this host's fork server."""
+    reader = _Reader(program)
+    for record in run.records:
+        reader.on_record(record)
+    return _execution(reader, run, arena)
+
+
+def _execution(reader: _Reader, run: CaseRun, arena: NativeArena) -> Execution:
+    result = Execution()
     result.timed_out = run.timed_out
     for pid, status in run.endings:
         if os.WIFSIGNALED(status):
@@ -100,7 +126,7 @@ class _Reader:
             return True
 
     def _decode(self, data: bytes) -> bool:
-        r = _Words(data)
+        r = Words(data)
         kind, pid = r.word(), r.word()
         if kind == REC_PROC:
             has_parent, name, parent = r.word(), r.text(), r.text()
@@ -154,7 +180,7 @@ class _Reader:
             return "setup"
         return self.names.get(pid, f"pid {pid}")
 
-    def _maps(self, r: _Words) -> dict[str, tuple[int, int]]:
+    def _maps(self, r: Words) -> dict[str, tuple[int, int]]:
         n = r.word()
         out = {}
         for k in range(n):
@@ -163,7 +189,7 @@ class _Reader:
                 out[self.program.map_names[k]] = (addr, length)
         return out
 
-    def _end(self, pid: int, r: _Words) -> None:
+    def _end(self, pid: int, r: Words) -> None:
         sid = r.word()
         info = self.program.steps[sid]
         _iteration, c_ok, ends_loop, err = r.word(), r.word(), r.word(), r.word()
@@ -296,13 +322,17 @@ def _shown_args(step: Any, ints: dict[str, int]) -> dict[str, Any]:
     return {k: (v[:200] if isinstance(v, str) else v) for k, v in out.items() if k != "steps"}
 
 
-class _Words:
+class Words:
+    """A record read word by word (the executor's int64s, in this machine's order); reading
+    past its end raises IndexError, a malformed record."""
+
     def __init__(self, data: bytes):
         self.data, self.at = data, 0
+        self.ints = memoryview(data)[: len(data) & ~7].cast("q")
 
     def word(self) -> int:
-        (v,) = struct.unpack_from("<q", self.data, self.at)
-        self.at += 8
+        v = self.ints[self.at]
+        self.at += 1
         return v
 
     def pair(self) -> tuple[int, int]:
@@ -310,8 +340,11 @@ class _Words:
 
     def raw(self) -> bytes:
         n = self.word()
-        b = self.data[self.at : self.at + n]
-        self.at += n + (-n % 8)
+        if n < 0:
+            raise ValueError(f"a length of {n}")
+        start = 8 * self.at
+        b = self.data[start : start + n]
+        self.at += (n + 7) // 8
         return b
 
     def text(self) -> str:

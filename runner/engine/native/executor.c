@@ -43,6 +43,11 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <ftw.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/utsname.h>
 
 #ifndef SYS_cachestat
 #define SYS_cachestat 451
@@ -1747,7 +1752,565 @@ static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
   while (waitpid(-1, NULL, WNOHANG) > 0) {}
   ctl_send(CTL_FINISHED, pid, 0);
 }
+
+/* ---- batch mode: a qemu guest's whole run, with no harness in the guest ------------------------------
+ * `mmapconf-exec --batch IN OUT` (runner/vm/batch.py writes IN and reads OUT, both files in the
+ * folder the host shares with the guest, both streams of records of 64-bit words: a kind, a word
+ * count, then the words). IN: a facts query, then one case after another, then an end; it may still
+ * be growing while it is read (the host compiles while the guest runs). OUT: the facts, then each
+ * case's result as it ends. Each case runs on the fork server exactly as under the harness: this
+ * process execs the server once and plays the harness's part (runner/engine/native/server.py):
+ * the RUN request, the deadline, the kill, the collection of records and endings. Around each case
+ * it makes what the harness would make: the scratch folder, the provision's mount and files; and
+ * undoes them after, whatever the outcome. */
+enum { B_FACTS = 1, B_CASE, B_END, B_RESULT, B_DONE };
+#define B_MAGIC 0x31484342434d4d00ULL /* "\0MMCBCH1" */
+#define B_MAX_RECORDS 100000
+#define B_GRACE_NS 2000000000LL
+#define B_IDLE_NS 600000000000LL /* no more input for this long: the host is gone */
+
+typedef struct { char *b; size_t n, cap; } bbuf;
+static void bb_grow(bbuf *o, size_t more) {
+  if (o->n + more <= o->cap) return;
+  size_t cap = o->cap ? o->cap : 1 << 16;
+  while (cap < o->n + more) cap *= 2;
+  char *b = realloc(o->b, cap);
+  if (!b) fatal("mmapconf-exec: out of memory (batch output)");
+  o->b = b;
+  o->cap = cap;
+}
+static void bb_word(bbuf *o, i64 w) { bb_grow(o, 8); memcpy(o->b + o->n, &w, 8); o->n += 8; }
+static void bb_bytes(bbuf *o, const void *p, size_t n) {
+  bb_word(o, (i64)n);
+  bb_grow(o, n + 8);
+  memcpy(o->b + o->n, p, n);
+  memset(o->b + o->n + n, 0, (8 - n % 8) % 8);
+  o->n += n + (8 - n % 8) % 8;
+}
+static void bb_str(bbuf *o, const char *s) { bb_bytes(o, s, strlen(s)); }
+static void bb_kv(bbuf *o, const char *k, const char *v) {
+  size_t n = strlen(k) + strlen(v) + 2;
+  bb_grow(o, n);
+  o->n += (size_t)sprintf(o->b + o->n, "%s\t%s\n", k, v);
+}
+
+static int b_in = -1, b_out = -1;
+static void b_read(void *p, size_t n) {  /* exactly n bytes of IN, waiting while it grows */
+  char *c = p;
+  i64 idle_since = now_ns();
+  while (n) {
+    ssize_t r = read(b_in, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fatal("mmapconf-exec: batch input: %s", strerror(errno));
+    if (r == 0) {
+      if (now_ns() - idle_since > B_IDLE_NS) fatal("mmapconf-exec: batch input ended early");
+      usleep(5000);
+      continue;
+    }
+    c += r;
+    n -= (size_t)r;
+    idle_since = now_ns();
+  }
+}
+static void b_write(const bbuf *o) {
+  size_t at = 0;
+  while (at < o->n) {
+    ssize_t w = write(b_out, o->b + at, o->n - at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) fatal("mmapconf-exec: batch output: %s", strerror(errno));
+    at += (size_t)w;
+  }
+}
+/* the payload of one input record, read as words */
+static const i64 *bp, *bp_end;
+static i64 b_word(void) {
+  if (bp >= bp_end) fatal("mmapconf-exec: a short batch record");
+  return *bp++;
+}
+static char *b_text(size_t *len) {  /* a copy, NUL-terminated */
+  i64 n = b_word();
+  i64 nw = (n + 7) / 8;
+  if (n < 0 || nw > bp_end - bp) fatal("mmapconf-exec: a bad string in the batch");
+  char *s = malloc((size_t)n + 1);
+  memcpy(s, bp, (size_t)n);
+  s[n] = 0;
+  bp += nw;
+  if (len) *len = (size_t)n;
+  return s;
+}
+
+/* -- the facts the host plans with: uname, page size, what the kernel has -- */
+/* each mount of /proc/self/mountinfo: EACH(point, fstype, ctx) until it returns nonzero */
+static void b_mounts(int (*each)(const char *, const char *, void *), void *ctx) {
+  FILE *f = fopen("/proc/self/mountinfo", "r");
+  char line[4096], point[PATH_MAX], fstype[256];
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    char *sep = strstr(line, " - ");
+    if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1) continue;
+    if (sscanf(sep + 3, "%255s", fstype) == 1 && each(point, fstype, ctx)) break;
+  }
+  fclose(f);
+}
+struct b_holder { const char *path; char best[PATH_MAX], fstype[256]; };
+static int b_holds(const char *point, const char *fstype, void *ctx) {  /* the deepest wins */
+  struct b_holder *h = ctx;
+  size_t len = strlen(point);
+  int inside = !strcmp(point, "/") ||
+               (!strncmp(h->path, point, len) && (h->path[len] == '/' || !h->path[len]));
+  if (inside && len >= strlen(h->best)) {
+    snprintf(h->best, sizeof h->best, "%s", point);
+    snprintf(h->fstype, sizeof h->fstype, "%s", fstype);
+  }
+  return 0;
+}
+static int b_hugetlbfs(const char *point, const char *fstype, void *ctx) {
+  if (strcmp(fstype, "hugetlbfs") || access(point, W_OK) != 0) return 0;
+  snprintf(ctx, PATH_MAX, "%s", point);
+  return 1;
+}
+static void b_facts(void) {
+  bbuf o = {0}, text = {0};
+  struct utsname u;
+  char v[PATH_MAX + 64];
+  uname(&u);
+  bb_kv(&text, "release", u.release);
+  bb_kv(&text, "version", u.version);
+  bb_kv(&text, "machine", u.machine);
+  snprintf(v, sizeof v, "%ld", sysconf(_SC_PAGESIZE));
+  bb_kv(&text, "page_size", v);
+  snprintf(v, sizeof v, "%d", (int)geteuid());
+  bb_kv(&text, "uid", v);
+  long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
+  snprintf(v, sizeof v, "%ld", abi < 0 ? 0 : abi);
+  bb_kv(&text, "landlock_abi", v);
+  bb_kv(&text, "loop_control", access("/dev/loop-control", F_OK) == 0 ? "1" : "0");
+  v[0] = 0;
+  b_mounts(b_hugetlbfs, v);
+  bb_kv(&text, "hugetlbfs", v);
+  size_t flen = 0;
+  char *fsl = read_proc("/proc/filesystems", &flen);
+  for (char *p = fsl ? strtok(fsl, "\n") : NULL; p; p = strtok(NULL, "\n")) {
+    char *name = strrchr(p, '\t');
+    bb_kv(&text, "filesystem", name ? name + 1 : p);
+  }
+  for (i64 k = 0, n = b_word(); k < n; k++) {  /* syscalls: ENOSYS means the kernel lacks it */
+    char *name = b_text(NULL);
+    long nr = (long)b_word();
+    errno = 0;
+    long rc = syscall(nr, -1L, 0L, 0L, 0L, 0L, 0L);
+    bb_kv(&text, "syscall", "");
+    text.n--;  /* "syscall\tNAME=0|1\n" */
+    snprintf(v, sizeof v, "%s=%d\n", name, !(rc == -1 && errno == ENOSYS));
+    bb_grow(&text, strlen(v));
+    memcpy(text.b + text.n, v, strlen(v));
+    text.n += strlen(v);
+    free(name);
+  }
+  for (i64 k = 0, n = b_word(); k < n; k++) {  /* sysctls, by their /proc/sys path */
+    char *key = b_text(NULL), path[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/sys/%s", key);
+    for (char *c = path + 10; *c; c++) if (*c == '.') *c = '/';
+    size_t len = 0;
+    char *val = read_proc(path, &len);
+    if (val) {
+      while (len && (val[len - 1] == '\n' || val[len - 1] == ' ')) val[--len] = 0;
+      for (char *c = val; *c; c++) if (*c == '\n' || *c == '\t') *c = ' ';
+      snprintf(v, sizeof v, "%s=%s", key, val);
+      bb_kv(&text, "sysctl", v);
+    }
+    free(key);
+  }
+  for (i64 k = 0, n = b_word(); k < n; k++) {  /* the filesystem each path is on */
+    struct b_holder h = {b_text(NULL), "", ""};
+    b_mounts(b_holds, &h);
+    snprintf(v, sizeof v, "%s=%s", h.path, h.fstype);
+    bb_kv(&text, "fstype", v);
+    free((char *)h.path);
+  }
+  bb_word(&o, B_FACTS);
+  bb_word(&o, 0);
+  bb_bytes(&o, text.b, text.n);
+  ((i64 *)o.b)[1] = (i64)(o.n / 8 - 2);
+  b_write(&o);
+  free(o.b);
+  free(text.b);
+}
+
+/* -- the fork server, exec'd once; this process is its harness -- */
+static pid_t b_server = -1;
+static int b_control = -1, b_arena_fd = -1, b_prog_fd = -1;
+static const char *b_self;
+static void b_start_server(void) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    fatal("mmapconf-exec: socketpair: %s", strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
+  if (pid == 0) {
+    char a[16], b[16], c[16];
+    int fds[3] = {sv[1], b_arena_fd, b_prog_fd};
+    for (int k = 0; k < 3; k++) fcntl(fds[k], F_SETFD, 0);
+    snprintf(a, sizeof a, "%d", sv[1]);
+    snprintf(b, sizeof b, "%d", b_arena_fd);
+    snprintf(c, sizeof c, "%d", b_prog_fd);
+    execl(b_self, b_self, a, b, c, "mmapconf guest batch", (char *)NULL);
+    _exit(127);
+  }
+  close(sv[1]);
+  b_control = sv[0];
+  b_server = pid;
+}
+static void b_stop_server(void) {
+  if (b_server < 0) return;
+  close(b_control);
+  kill(b_server, SIGKILL);
+  waitpid(b_server, NULL, 0);
+  b_server = -1;
+}
+
+/* -- what the harness makes around a case -- */
+static int b_flags(const char *path, int clear_only) {  /* clear (or read) FS_IMMUTABLE/APPEND */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int flags = 0, rc = ioctl(fd, 0x80086601 /* FS_IOC_GETFLAGS */, &flags);
+  if (rc == 0 && clear_only && (flags & 0x30)) {
+    flags &= ~0x30;
+    rc = ioctl(fd, 0x40086602 /* FS_IOC_SETFLAGS */, &flags);
+  }
+  close(fd);
+  return rc;
+}
+static int b_remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  int rc = type == FTW_DP ? rmdir(path) : unlink(path);
+  if (rc != 0 && errno == EPERM) {  /* immutable or append-only: a case running as root set it */
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash) *slash = 0;
+    b_flags(path, 1);
+    b_flags(parent, 1);
+    rc = type == FTW_DP ? rmdir(path) : unlink(path);
+  }
+  return rc != 0 && errno != ENOENT ? errno : 0;
+}
+static void b_remove_tree(const char *path, char *left, size_t n) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return;
+  int rc = nftw(path, b_remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  if (rc != 0 || lstat(path, &st) == 0)
+    snprintf(left, n, "scratch folder left behind: %s: %s", path, strerror(rc > 0 ? rc : errno));
+}
+static int b_loop_attach(const char *image, char *dev, size_t n) {
+  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0) return -1;
+  int nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+  close(ctl);
+  if (nr < 0) return -1;
+  snprintf(dev, n, "/dev/loop%d", nr);
+  int loop = -1;
+  for (int tries = 0; loop < 0 && tries < 200; tries++) {  /* devtmpfs makes the node shortly */
+    loop = open(dev, O_RDWR | O_CLOEXEC);
+    if (loop < 0) usleep(5000);
+  }
+  int img = open(image, O_RDWR | O_CLOEXEC);
+  if (loop < 0 || img < 0 || ioctl(loop, LOOP_SET_FD, img) != 0) {
+    int e = errno;
+    if (loop >= 0) close(loop);
+    if (img >= 0) close(img);
+    errno = e;
+    return -1;
+  }
+  struct loop_info64 info;
+  memset(&info, 0, sizeof info);
+  info.lo_flags = LO_FLAGS_AUTOCLEAR;  /* freed when the last user goes: keep it open to mount */
+  ioctl(loop, LOOP_SET_STATUS64, &info);
+  close(img);
+  return loop;
+}
+
+typedef struct {
+  char *name;
+  i64 flags;
+} b_file;
+typedef struct {
+  char *scratch, *fstype, *image, *data, *point;
+  i64 mflags, nfiles;
+  b_file files[64];
+  int mounted;
+  char folder[PATH_MAX];
+} b_setup;
+static void b_make(b_setup *s, char *err, size_t n) {
+  s->folder[0] = 0;
+  if (s->scratch[0]) {
+    if (mkdir(s->scratch, 0700) != 0) {
+      snprintf(err, n, "set-up: cannot make the scratch folder %s: %s", s->scratch, strerror(errno));
+      return;
+    }
+    snprintf(s->folder, sizeof s->folder, "%s", s->scratch);
+  }
+  if (s->fstype[0]) {
+    const char *source = "mmapconf";
+    char dev[64];
+    int loop = -1;
+    if (mkdir(s->point, 0700) != 0) {
+      snprintf(err, n, "set-up: cannot make the mount point %s: %s", s->point, strerror(errno));
+      return;
+    }
+    if (s->image[0]) {
+      if ((loop = b_loop_attach(s->image, dev, sizeof dev)) < 0) {
+        snprintf(err, n, "set-up: cannot attach %s to a loop device: %s", s->image, strerror(errno));
+        return;
+      }
+      source = dev;
+    }
+    int rc = mount(source, s->point, s->fstype, (unsigned long)s->mflags, s->data), e = errno;
+    if (loop >= 0) close(loop);  /* the mount holds it now */
+    if (rc != 0) {
+      snprintf(err, n, "set-up: mount -t %s -o %s %s: %s", s->fstype, s->data, s->point, strerror(e));
+      return;
+    }
+    s->mounted = 1;
+    chmod(s->point, 01777);  /* as a scratch folder is: the case may drop root */
+    snprintf(s->folder, sizeof s->folder, "%s", s->point);
+  }
+}
+static void b_make_file(b_setup *s, const char *name, const char *data, size_t len, i64 mode,
+                        i64 size, i64 flags, char *err, size_t n) {
+  char path[PATH_MAX];
+  if (err[0]) return;
+  if (!s->folder[0]) {
+    snprintf(err, n, "set-up: provision.files needs a folder (memfd has none)");
+    return;
+  }
+  snprintf(path, sizeof path, "%s/%s", s->folder, name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0 || write(fd, data, len) != (ssize_t)len || (size >= 0 && ftruncate(fd, size) != 0)) {
+    snprintf(err, n, "set-up: cannot make %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  close(fd);
+  chmod(path, (mode_t)mode);  /* the umask does not decide what the case asked for */
+  if (flags) {
+    int have = 0;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int ok = fd >= 0 && ioctl(fd, 0x80086601, &have) == 0;
+    have |= (int)flags;
+    ok = ok && ioctl(fd, 0x40086602, &have) == 0;
+    if (!ok) snprintf(err, n, "set-up: cannot set inode flags %#llx on %s: %s", (long long)flags, path, strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+}
+static void b_undo(b_setup *s, char *left, size_t n) {
+  for (i64 k = 0; k < s->nfiles; k++) {
+    char path[PATH_MAX];
+    if (!s->files[k].flags || !s->folder[0]) continue;
+    snprintf(path, sizeof path, "%s/%s", s->folder, s->files[k].name);
+    b_flags(path, 1);
+  }
+  if (s->mounted && umount2(s->point, 0) != 0 && umount2(s->point, MNT_DETACH) != 0)
+    snprintf(left, n, "mount left behind: %s: %s", s->point, strerror(errno));
+  if (s->fstype[0]) rmdir(s->point);
+  if (s->scratch[0] && !left[0]) b_remove_tree(s->scratch, left, n);
+}
+
+/* -- one case: the harness's part of server.py's ForkServer.run -- */
+static void b_case(void) {
+  bbuf out = {0}, recs = {0};
+  b_setup s;
+  memset(&s, 0, sizeof s);
+  char err[2 * PATH_MAX] = "", left[2 * PATH_MAX] = "";
+  i64 index = b_word(), timeout = b_word();
+  s.scratch = b_text(NULL);
+  s.fstype = b_text(NULL);
+  s.image = b_text(NULL);
+  s.mflags = b_word();
+  s.data = b_text(NULL);
+  s.point = b_text(NULL);
+  i64 t0 = now_ns();
+  b_make(&s, err, sizeof err);
+  s.nfiles = b_word();
+  if (s.nfiles < 0 || s.nfiles > 64) fatal("mmapconf-exec: too many provision files");
+  for (i64 k = 0; k < s.nfiles; k++) {
+    size_t len = 0;
+    s.files[k].name = b_text(NULL);
+    char *data = b_text(&len);
+    i64 mode = b_word(), size = b_word();
+    s.files[k].flags = b_word();
+    b_make_file(&s, s.files[k].name, data, len, mode, size, s.files[k].flags, err, sizeof err);
+    free(data);
+  }
+  i64 nprog = b_word();
+  if (nprog <= 0 || nprog > bp_end - bp) fatal("mmapconf-exec: a bad program in the batch");
+  const i64 *prog = bp;
+  bp += nprog;
+  i64 nconf = bp_end - bp;  /* the rest: the confinement spec */
+  int timed_out = 0, records = 0;
+  i64 endings[2 * NATIVE_PROCS * 4];
+  int nend = 0;
+  if (!err[0]) {
+    const char *scratch = s.folder;
+    memset(arena, 0, ARENA_SIZE);
+    sem_init((sem_t *)(arena + PROCS_OFF), 1, 32 /* arena.MAX_CASE_PROCESSES */);
+    if (pwrite(b_prog_fd, prog, (size_t)nprog * 8, 0) != nprog * 8)
+      fatal("mmapconf-exec: program memfd: %s", strerror(errno));
+    size_t slen = strlen(scratch), sw = (slen + 7) / 8;
+    size_t nreq = 4 + sw + (size_t)nconf;
+    i64 *req = calloc(nreq, 8);
+    req[0] = CTL_RUN;
+    req[1] = timeout;
+    req[2] = nprog;
+    req[3] = (i64)slen;
+    memcpy(req + 4, scratch, slen);
+    memcpy(req + 4 + sw, bp, (size_t)nconf * 8);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+      fatal("mmapconf-exec: socketpair: %s", strerror(errno));
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = {req, nreq * 8};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &sv[1], sizeof(int));
+    if (sendmsg(b_control, &mh, MSG_NOSIGNAL) < 0) snprintf(err, sizeof err, "the native fork server exited");
+    close(sv[1]);
+    free(req);
+    i64 deadline = now_ns() + timeout, kill_at = 0;
+    pid_t pgid = 0;
+    int finished = err[0] != 0;
+    char *buf = malloc(REC_MAX + 8);
+    while (!finished) {
+      i64 now = now_ns();
+      if (!kill_at && now >= deadline) {
+        timed_out = 1;
+        kill_at = now;
+        if (pgid > 0) kill(-pgid, SIGKILL);
+      }
+      if (kill_at && now > kill_at + B_GRACE_NS) {
+        snprintf(err, sizeof err, "the native fork server did not reap a killed case");
+        break;
+      }
+      i64 wait = (kill_at ? kill_at + B_GRACE_NS : deadline) - now;
+      struct pollfd pf[2] = {{sv[0], POLLIN, 0}, {b_control, POLLIN, 0}};
+      if (poll(pf, 2, (int)(wait / 1000000 + 1)) < 0 && errno != EINTR) break;
+      for (;;) {  /* every record queued */
+        ssize_t r = recv(sv[0], buf, REC_MAX, MSG_DONTWAIT);
+        if (r <= 0) break;
+        bb_bytes(&recs, buf, (size_t)r);
+        records++;
+        i64 kind = r >= 8 ? ((i64 *)buf)[0] : 0;
+        if ((kind == REC_LIMIT || records > B_MAX_RECORDS) && !kill_at) {
+          kill_at = now_ns();  /* the harness ends the case on these */
+          if (pgid > 0) kill(-pgid, SIGKILL);
+        }
+      }
+      if (pf[1].revents) {
+        i64 msg[3];
+        ssize_t r = recv(b_control, msg, sizeof msg, 0);
+        if (r != sizeof msg) {
+          snprintf(err, sizeof err, "the native fork server exited");
+          break;
+        }
+        if (msg[0] == CTL_STARTED) pgid = (pid_t)msg[1];
+        else if (msg[0] == CTL_ENDING && nend < (int)(sizeof endings / sizeof *endings) / 2) {
+          endings[2 * nend] = msg[1];
+          endings[2 * nend + 1] = msg[2];
+          nend++;
+        } else if (msg[0] == CTL_FINISHED) finished = 1;
+      }
+    }
+    for (;;) {
+      ssize_t r = recv(sv[0], buf, REC_MAX, MSG_DONTWAIT);
+      if (r <= 0) break;
+      bb_bytes(&recs, buf, (size_t)r);
+      records++;
+    }
+    free(buf);
+    close(sv[0]);
+    if (err[0]) {  /* a broken server: the next case gets a new one */
+      if (pgid > 0) kill(-pgid, SIGKILL);
+      b_stop_server();
+      b_start_server();
+    }
+  }
+  b_undo(&s, left, sizeof left);
+  i64 took = now_ns() - t0;
+  bb_word(&out, B_RESULT);
+  bb_word(&out, 0);
+  bb_word(&out, index);
+  bb_word(&out, timed_out);
+  bb_word(&out, took);
+  bb_str(&out, err);
+  bb_str(&out, left);
+  bb_word(&out, nend);
+  for (int k = 0; k < 2 * nend; k++) bb_word(&out, endings[k]);
+  bb_bytes(&out, arena, ARENA_SIZE);
+  bb_word(&out, records);
+  bb_grow(&out, recs.n);
+  memcpy(out.b + out.n, recs.b, recs.n);
+  out.n += recs.n;
+  ((i64 *)out.b)[1] = (i64)(out.n / 8 - 2);
+  b_write(&out);
+  free(out.b);
+  free(recs.b);
+  for (i64 k = 0; k < s.nfiles; k++) free(s.files[k].name);
+  free(s.scratch);
+  free(s.fstype);
+  free(s.image);
+  free(s.data);
+  free(s.point);
+}
+
+static int batch_main(const char *self, const char *in, const char *out) {
+  b_self = self;
+  signal(SIGPIPE, SIG_IGN);
+  b_in = open(in, O_RDONLY | O_CLOEXEC);
+  b_out = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (b_in < 0 || b_out < 0) fatal("mmapconf-exec: %s: %s", b_in < 0 ? in : out, strerror(errno));
+  page_size = sysconf(_SC_PAGESIZE);
+  b_arena_fd = (int)syscall(SYS_memfd_create, "mmapconf-arena", MFD_CLOEXEC);
+  b_prog_fd = (int)syscall(SYS_memfd_create, "mmapconf-program", MFD_CLOEXEC);
+  if (b_arena_fd < 0 || b_prog_fd < 0 || ftruncate(b_arena_fd, ARENA_SIZE) != 0)
+    fatal("mmapconf-exec: memfd: %s", strerror(errno));
+  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b_arena_fd, 0);
+  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  u64 magic;
+  b_read(&magic, 8);
+  if (magic != B_MAGIC) fatal("mmapconf-exec: %s is not a batch of this version", in);
+  b_start_server();
+  i64 *payload = NULL;
+  for (;;) {
+    i64 head[2];
+    b_read(head, sizeof head);
+    if (head[1] < 0 || head[1] > (256 << 20) / 8) fatal("mmapconf-exec: a bad batch record");
+    payload = realloc(payload, (size_t)(head[1] + 1) * 8);
+    b_read(payload, (size_t)head[1] * 8);
+    bp = payload;
+    bp_end = payload + head[1];
+    if (head[0] == B_FACTS) b_facts();
+    else if (head[0] == B_CASE) b_case();
+    else if (head[0] == B_END) break;
+    else fatal("mmapconf-exec: a batch record of kind %lld", (long long)head[0]);
+  }
+  b_stop_server();
+  bbuf o = {0};
+  bb_word(&o, B_DONE);
+  bb_word(&o, 0);
+  b_write(&o);
+  return 0;
+}
 int main(int argc, char **argv) {
+  if (argc == 4 && !strcmp(argv[1], "--batch")) return batch_main(argv[0], argv[2], argv[3]);
   if (argc < 4) {
     fprintf(stderr, "usage: %s CONTROL_FD ARENA_FD PROGRAM_FD [HARNESS] (started by mmapconf)\n",
             argv[0]);

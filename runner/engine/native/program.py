@@ -10,6 +10,7 @@ would give. The numbers below are shared with executor.c: keep the two in step.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import struct
 from array import array
@@ -126,10 +127,8 @@ class Compiler:
         if isinstance(text, int):  # bool is an int too
             return [X_PUSH, _signed(int(text))]
         try:
-            parse(str(text))
-            tree = ast.parse(str(text).strip(), mode="eval")
             code: list[int] = []
-            self._node(tree.body, code, repr(str(text)), flags_too)
+            self._node(_tree(str(text)), code, repr(str(text)), flags_too)
             return code
         except ExprError as e:
             return [X_FAIL, self.w.string(str(e))]
@@ -376,15 +375,10 @@ class Compiler:
     # -- the whole program -------------------------------------------------------------------
     def compile(self) -> Program:
         w = self.w
-        w.put(MAX_CASE_PROCESSES, CASE_ADDRESS_SPACE_PAGES)
-        sigs = sorted(names.SIGNAL_NAME.items())
-        w.put(len(sigs), *(x for n, name in sigs for x in (n, w.string(name))))
-        codes = [
-            (names.SIGNAL[sig], code, w.string(name))
-            for sig, table in names.SI_CODE.items()
-            for name, code in table.items()
-        ] + [(0, code, w.string(name)) for name, code in names.GENERIC_SI_CODE.items()]
-        w.put(len(codes), *(x for c in codes for x in c))
+        table = _tables()
+        assert not w.strings and not w.words  # the tables' string indexes are the first ones
+        w.words.extend(table.words)
+        w.strings.update(table.strings)
         w.put(w.string("main" if list(self.case.processes) == ["main"] else "setup"))
         self.block(self.case.setup, True)
         w.put(len(self.case.processes))
@@ -397,13 +391,50 @@ class Compiler:
             const = CONSTANTS.get(name)
             head += [w.string(name), int(const is not None), _signed(const or 0)]
         head += [len(self.maps), *(w.string(n) for n in self.maps)]
-        words = [MAGIC, len(w.strings)]
-        for s in w.strings:  # a dict keeps insertion order: index order
-            words.append(len(s))
-            words.extend(array("q", s + b"\0" * (-len(s) % 8)))
+        words = [MAGIC, len(w.strings), *table.string_words]
+        for s in list(w.strings)[len(table.strings) :]:  # a dict keeps insertion order
+            words += _string_words(s)
         words += head + w.words
         program = array("q", words).tobytes()
         return Program(program, self.steps, list(self.slots), list(self.maps))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tree(text: str) -> ast.expr:
+    """The syntax tree of an expression the case language accepts (ExprError if it does not):
+    the same texts (PAGE, 2 * PAGE) recur in nearly every case."""
+    parse(text)
+    return ast.parse(text.strip(), mode="eval").body
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """What starts every program: the limits, the signal and si_code tables, their strings."""
+
+    words: tuple[int, ...]
+    strings: dict[bytes, int]
+    string_words: tuple[int, ...]  # the strings as the program's string table holds them
+
+
+@functools.cache
+def _tables() -> _Tables:
+    w = _Writer()
+    w.put(MAX_CASE_PROCESSES, CASE_ADDRESS_SPACE_PAGES)
+    sigs = sorted(names.SIGNAL_NAME.items())
+    w.put(len(sigs), *(x for n, name in sigs for x in (n, w.string(name))))
+    codes = [
+        (names.SIGNAL[sig], code, w.string(name))
+        for sig, table in names.SI_CODE.items()
+        for name, code in table.items()
+    ] + [(0, code, w.string(name)) for name, code in names.GENERIC_SI_CODE.items()]
+    w.put(len(codes), *(x for c in codes for x in c))
+    encoded = tuple(x for s in w.strings for x in _string_words(s))
+    return _Tables(tuple(w.words), dict(w.strings), encoded)
+
+
+def _string_words(s: bytes) -> list[int]:
+    """A string as the program's string table holds it: its length, then its bytes padded."""
+    return [len(s), *array("q", s + b"\0" * (-len(s) % 8))]
 
 
 def _kind(code: str) -> int:

@@ -52,6 +52,12 @@ class NativeArena(Arena):
         self._map = mmap.mmap(self.fd, self.SIZE)
         self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
 
+    def load(self, snapshot: bytes) -> None:
+        """The page as an executor elsewhere left it (a qemu guest's, same layout)."""
+        if len(snapshot) != self.SIZE:
+            raise ValueError(f"an arena of {len(snapshot)} bytes, not {self.SIZE}")
+        self._map[:] = snapshot
+
     def native_slots(self) -> list[NativeSlot]:
         out = []
         start = _native_off() + 64
