@@ -517,6 +517,8 @@ CHECKED = {
     "mseal": "syscall(462 /* mseal */, {range}, {flags})",
     "sem_post": "sem_post((sem_t *)(uintptr_t)({addr}))",
     "fallocate": "fallocate({fd}, {mode}, {offset}, {length})",
+    "syncfs": "syncfs({fd})",
+    "sync_file_range": "sync_file_range({fd}, {offset}, {length}, {flags})",
 }
 INT_RESULT = {
     "eventfd": "eventfd({initval}, {flags})",

@@ -178,9 +178,14 @@ class GuestRunner(Runner):
         self.gone = ""  # why the guest sends no more
         self.longest = 0.0  # the longest timeout of a case sent
 
+    def in_guest(self) -> bool:
+        return True
+
     def why_not(self, provision: Provision | None) -> str:
         if provision is None:
             return ""
+        if provision.sysctls:
+            return "provision.sysctls: the batch guest does not set them (--guest-runner python)"
         if provision.mount is not None:
             why = self.guest.why_cannot_mount(provision.mount.fstype)
             if why:
