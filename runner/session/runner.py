@@ -236,11 +236,20 @@ def finish_result(
         result.outcome = "error"
     memory = _memory(run) if result.outcome != "passed" else ""
     result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
-    result.steps = [s.to_json() for s in verdict.steps]
+    result.steps = [_step_record(s.to_json()) for s in verdict.steps]
     result.steps_left_out = run.dropped_steps
     result.output = _output(run)
     result.duration_s = round(time.monotonic() - start, 6)
     return result
+
+
+# What a step observed that most steps did not: a step's record in the report has these keys
+# only when it did (a null in each was a fifth of report.json).
+OBSERVATIONS = ("result", "errno", "signal", "si_code", "si_addr")
+
+
+def _step_record(step: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in step.items() if v is not None or k not in OBSERVATIONS}
 
 
 def _remove(scratch: str | None) -> str:
