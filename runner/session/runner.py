@@ -92,9 +92,9 @@ class RunConfig:
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
     disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
-    # "python", or "native": the case processes run compiled programs (MMAPCONF_EXECUTOR sets
+    # "native" (the case processes run compiled programs), or "python" (MMAPCONF_EXECUTOR sets
     # the default, so a whole test run can be made on either executor)
-    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "python"))
+    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "native"))
 
 
 class Runner:
@@ -105,7 +105,6 @@ class Runner:
         self.config = config
         self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
-        self._native_arena: Arena | None = None
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
         if config.executor == "native":
             executor_path()  # built (or found) once, before -n forks workers that would each look
@@ -161,8 +160,7 @@ class Runner:
             finally:
                 with interrupt.deferred():
                     made.close()
-                    if arena is not self._native_arena:
-                        arena.close()  # fresh per case: nothing carries over to the next
+                    arena.close()  # fresh per case: nothing carries over to the next
         return finish_result(result, run, verdict, leftover, start)
 
     def new_result(self, item: Item) -> tuple[Result, Facts]:
@@ -209,13 +207,8 @@ class Runner:
         native.close_server()
 
     def _case_arena(self) -> Arena:
-        """The Python executor's arena is made for each case; the native executor's is the fork
-        server's page, reset by it before each case."""
-        if self.config.executor != "native":
-            return Arena()
-        if self._native_arena is None:
-            self._native_arena = native.NativeArena()
-        return self._native_arena
+        """Made for each case (the native one is mapped by the fork server for that case)."""
+        return native.NativeArena() if self.config.executor == "native" else Arena()
 
     def _execute(self, case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
         if self.config.executor == "native":
