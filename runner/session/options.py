@@ -7,7 +7,6 @@ A new option of a run goes here, and every front end that takes it has it."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,15 +169,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "steps; what did not pass always keeps its whole trace)",
     ),
     _spec("-v", "--verbose", on=(RUN,), action="store_true", help="a line per result"),
-    _spec(
-        "--executor",
-        on=(RUN, EXPLAIN),
-        choices=("python", "native"),
-        default=os.environ.get("MMAPCONF_EXECUTOR", "native"),
-        help="what runs in the case processes: compiled programs in the native fork server "
-        "(built with the C compiler on first use), or the Python step executor (default "
-        "$MMAPCONF_EXECUTOR or native)",
-    ),
     _spec(
         "--kernel",
         on=(RUN,),

@@ -174,8 +174,7 @@ def run_one(
     job.mkdir(parents=True)
     argv = guest_command(guest_argv, job, fs, side.python)
     env = guest_env()
-    if _wants_native(guest_argv):
-        env["MMAPCONF_NATIVE_EXECUTOR"] = str(guest_executor(target.arch, job))
+    env["MMAPCONF_NATIVE_EXECUTOR"] = str(guest_executor(target.arch, job))
     qemu.write_cmd_script(job, argv, Path.cwd(), env)
     # The host's /tmp stays visible when the host root is shared and the project lives there.
     keep_tmp = side.project is None and any(
@@ -309,12 +308,6 @@ def run_under_kernels(
     return out
 
 
-def _wants_native(guest_argv: list[str]) -> bool:
-    """Native, the default, unless the guest's run asks for the Python executor."""
-    pairs = zip(guest_argv, [*guest_argv[1:], ""], strict=True)
-    return "--executor=python" not in guest_argv and ("--executor", "python") not in pairs
-
-
 def guest_executor(arch: Arch, job: Path) -> Path:
     """The native executor for the guest, built here, statically, into the job folder the guest
     sees: cross-built for another architecture (whose guest root has no compiler), and not
@@ -322,7 +315,7 @@ def guest_executor(arch: Arch, job: Path) -> Path:
     cc = None if native(arch) else [f"{arch.cross_compile}gcc"]
     if cc and shutil.which(cc[0]) is None:
         raise VMUnavailable(
-            f"--executor native on {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
+            f"the native executor for {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
         )
     return native_build.build(job / "mmapconf-exec", static=True, cc=cc)
 

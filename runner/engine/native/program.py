@@ -13,18 +13,23 @@ import ast
 import re
 import struct
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine.arena import MAX_CASE_PROCESSES
-from runner.engine.process import CASE_ADDRESS_SPACE_PAGES, choose, flags_value
 from runner.lang import names
-from runner.lang.conditions import Facts
+from runner.lang.conditions import Facts, holds
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
 from runner.lang.ops import CONSTANTS, OPS
 
 MAGIC = 0x31504D434E4D4D00
+# Address space a case process may add to what it inherits, in pages (512 MiB with 4 KiB pages):
+# cases map a few pages; this keeps a runaway one (a map-and-touch loop) from pushing the machine
+# into the OOM killer. In pages because the cases count pages: the max_map_count cases need
+# ~65530 of them whatever the page size (1 GiB with 16 KiB pages).
+CASE_ADDRESS_SPACE_PAGES = 131072
 A_EXPR, A_STR, A_BYTES, A_PACK, A_FMT = 1, 2, 3, 4, 5
 K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE = 0, 1, 2, 3
 P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST = range(9)
@@ -61,7 +66,7 @@ class StepInfo:
 
     step: Step
     setup: bool  # traced under the process label "setup"
-    want: dict[str, Any]  # the expectation as the Python executor reports it (si_addr filled in)
+    want: dict[str, Any]  # the expectation as the trace shows it (si_addr filled in)
     arg_keys: dict[int, str]
 
 
@@ -443,3 +448,19 @@ def _errno_list(until: dict[str, Any]) -> list[str]:
 
 def compile_case(case: Case, facts: Facts, has_scratch: bool) -> Program:
     return Compiler(case, facts, has_scratch).compile()
+
+
+def choose(expects: Iterable[Expect], facts: Facts) -> Expect:
+    """The first entry whose ``when`` holds (an entry without ``when`` always does)."""
+    for e in expects:
+        if e.when is None or holds(e.when, facts):
+            return e
+    return Expect("success")
+
+
+def flags_value(value: Any, family: str) -> int:
+    table = names.FLAG_FAMILIES[family]
+    total = 0
+    for item in value if isinstance(value, list) else [value]:
+        total |= item if isinstance(item, int) else parse(item).eval(table)
+    return total
