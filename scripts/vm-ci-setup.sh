@@ -2,7 +2,7 @@
 # CI set-up for the kernel tests (issue 7): the system packages and two pinned kernels, so
 # tests/vm/test_vm_boot.py and tests/vm/test_vm_arm64_boot.py boot real guests instead of
 # skipping: 6.1 (the smallest amd64 download, about 71 MB) and one short arm64 run's kernel,
-# arm64-16k:6.12 (93 MB, with the arm64 guest root: 47 packages, 17 MB). The 64K kernel is not
+# arm64-16k:6.12 (93 MB, with the arm64 guest root: 55 packages, 18 MB). The 64K kernel is not
 # built here (about 10 CPU-minutes): its runs are reference runs (reports/reference/arches/).
 # Where qemu cannot be installed, the boot tests skip and this exits 0.
 set -eu

@@ -8,7 +8,6 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 
 from runner.cli.kernels import add_kernels_cli, run_kernels
@@ -28,32 +27,30 @@ from runner.report.baseline import Baseline, baseline_lines
 from runner.report.trace import trace_lines
 from runner.session import environment
 from runner.session.filesystems import host_disks, parse_fs_list
-from runner.session.options import EXPLAIN, RUN, add_parser_options
+from runner.session.options import EXPLAIN, PATHS_HELP, RUN, add_parser_options, add_selection
 from runner.session.pipeline import Output, run_session
 from runner.session.runner import RunConfig, Runner
 
 
 def version() -> str:
+    # imported here, not at start-up: importlib.metadata costs every command about 20 ms of CPU
+    from importlib import metadata
+
     try:
         return metadata.version("mmapconf")
     except metadata.PackageNotFoundError:
         return "(not installed)"
 
 
-PATHS_HELP = (
-    "case files or folders (default: ./cases, or the catalogue shipped with mmapconf when there "
-    "is none)"
-)
+class _Version(argparse.Action):
+    """``--version``, whose text is looked up only when it is asked for."""
 
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object):
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
 
-def _add_selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
-    p.add_argument(
-        "-k",
-        dest="keyword",
-        metavar="EXPR",
-        help="only cases whose id, title or tags match (pytest-style: 'sigbus and not eof')",
-    )
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"mmapconf {version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mmapconf",
         description="Conformance and behaviour tests for memory-mapped I/O on Linux.",
     )
-    parser.add_argument("--version", action="version", version=f"mmapconf {version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser(
@@ -72,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "result failed, errored, timed out or was flaky (or the baseline has a problem), 2 "
         "for unusable arguments or a host that cannot boot kernels.",
     )
-    _add_selection(run)
+    add_selection(run)
     add_parser_options(run.add_argument, RUN)
     run.set_defaults(func=cmd_run)
 
@@ -85,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
 
     lst = sub.add_parser("list", help="list the cases", description="List the cases found.")
-    _add_selection(lst)
+    add_selection(lst)
     lst.add_argument(
         "--format",
         choices=("text", "md"),
@@ -194,7 +191,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
-        return run_kernels(args)
+        return run_kernels(args, _suite(args))
     if args.modules or args.machine is not None:
         raise UsageError("--modules and --machine go with --kernel")
     if args.fs and args.dir:

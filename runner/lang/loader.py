@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runner.errors import Problem, UsageError
+from runner.lang import cache, model, names
 from runner.lang.model import Case
 from runner.lang.validate import CaseValidator
-from runner.lang.yamlsafe import load_documents
+from runner.lang.yamlsafe import load_documents, parse_documents, read_bounded
 
 SUFFIXES = (".yaml", ".yml")
 MAX_SNIFF = 1 << 16
@@ -39,6 +42,22 @@ class Suite:
     @property
     def problems(self) -> list[Problem]:
         return [p for inv in self.invalid for p in inv.problems]
+
+
+# What a cached file's Suite is made of (runner.lang.cache builds nothing else).
+CACHED_CLASSES = frozenset(
+    {
+        Suite,
+        InvalidCase,
+        Problem,
+        model.Case,
+        model.Step,
+        model.Expect,
+        model.Provision,
+        model.MountProvision,
+        model.FileProvision,
+    }
+)
 
 
 def is_case_document(data: object) -> bool:
@@ -87,9 +106,24 @@ def display_name(path: Path) -> str:
 
 
 def load_file(path: Path) -> Suite:
+    """One file's cases, validated (or as validated before: see runner.lang.cache)."""
     name = display_name(path)
+    raw, problem = read_bounded(path, name)
+    if problem is not None:
+        return Suite(invalid=[InvalidCase(_file_id(name), name, problem.line, [problem])])
+    if not cache.enabled():
+        return _validated(raw, name)
+    entry = cache.key(raw, name, names.ARCH)
+    suite = cache.load(entry, CACHED_CLASSES)
+    if not isinstance(suite, Suite):
+        suite = _validated(raw, name)
+        cache.store(entry, suite)
+    return suite
+
+
+def _validated(raw: bytes, name: str) -> Suite:
     suite = Suite()
-    docs, problems = load_documents(path, name)
+    docs, problems = parse_documents(raw, name)
     if problems:
         suite.invalid.append(InvalidCase(_file_id(name), name, problems[0].line, problems))
     for index, doc in enumerate(docs):
@@ -101,13 +135,28 @@ def load_file(path: Path) -> Suite:
             case = None
         suite.warnings += validator.warnings
         if case is not None:
-            suite.cases.append(case)
+            suite.cases.append(_plain(case))
         else:
             doc_id = doc.data.get("id") if isinstance(doc.data, dict) else None
             if not isinstance(doc_id, str) or not doc_id:
                 doc_id = f"{_file_id(name)}-{index + 1}"
             suite.invalid.append(InvalidCase(doc_id, name, doc.pos[0], validator.problems))
     return suite
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every mapping and list of the YAML made plain: a validated case keeps no
+    positions (only validation reports them), which are near half of a loaded case's memory."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def load_suite(paths: list[str]) -> Suite:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from runner.errors import ReportError
@@ -25,21 +26,27 @@ def write_text(path: Path, text: str) -> None:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Raises ReportError (a folder the user named that cannot be written) on failure."""
+    write_chunks(path, [data])
+
+
+def write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
+    """``write_bytes`` of the chunks' concatenation, which is never held whole in memory."""
     path = Path(path)
     try:
-        _write(path, data)
+        _write(path, chunks)
     except OSError as exc:
         where = exc.filename or path
         raise ReportError(f"{where}: cannot write: {exc.strerror or exc}") from None
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, chunks: Iterable[bytes]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, MODE)  # mkstemp's 0600 would survive the rename
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

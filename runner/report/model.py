@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from runner import outcomes
 from runner.errors import ReportError
 from runner.lang.conditions import Facts
-from runner.report.atomic import write_text
+from runner.report.atomic import write_chunks
 
 SCHEMA_VERSION = 1
 FILENAME = "report.json"
@@ -45,26 +45,44 @@ def summarize(results: Iterable[dict[str, Any]], duration_s: float) -> dict[str,
     return {"total": len(rs), **counts, "duration_s": round(duration_s, 3)}
 
 
-def write_report(report: dict[str, Any], path: Path) -> Path:
+def write_report(
+    report: dict[str, Any], path: Path, results: Iterable[bytes] | None = None
+) -> Path:
     """Write ``report`` to ``path`` (a report.json, or the folder for one) atomically: a crash
-    leaves the previous complete file or none."""
+    leaves the previous complete file or none. ``results``, if given, are the results' JSON
+    texts in order (from a ``runner.report.spool.Spool``), written in place of the report's own
+    ``results``: a run's traces are never all in memory at once."""
     path = Path(path)
     if path.name != FILENAME:
         path = path / FILENAME
-    write_text(path, dumps(report))
+    write_chunks(path, _chunks(report, results))
     return path
 
 
 def dumps(data: dict[str, Any]) -> str:
     """JSON in one line per result: the C encoder's speed (``indent`` falls back to the pure
     Python one, about six times slower), and still a file to read, grep and diff by result."""
-    results = data.get("results")
-    if not isinstance(results, list):
-        return json.dumps(data, default=str) + "\n"
+    return b"".join(_chunks(data)).decode()
+
+
+def dumps_result(result: dict[str, Any]) -> bytes:
+    """One result's line of report.json (ASCII: what UTF-8 cannot encode is escaped)."""
+    return json.dumps(result, default=str).encode()
+
+
+def _chunks(data: dict[str, Any], results: Iterable[bytes] | None = None) -> Iterator[bytes]:
+    if results is None:
+        own = data.get("results")
+        if not isinstance(own, list):
+            yield (json.dumps(data, default=str) + "\n").encode()
+            return
+        results = (dumps_result(r) for r in own)
     head = json.dumps({k: v for k, v in data.items() if k != "results"}, default=str)
-    lines = ",\n".join(json.dumps(r, default=str) for r in results)
     opening = head[:-1] + ", " if head != "{}" else "{"
-    return f'{opening}"results": [\n{lines}\n]}}\n'
+    yield f'{opening}"results": [\n'.encode()
+    for n, line in enumerate(results):
+        yield b",\n" + line if n else line
+    yield b"\n]}\n"
 
 
 # A passed result keeps this many steps from the start and from the end of its trace (a loop
@@ -236,7 +254,11 @@ def result_facts(report: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     first, the report's environment second (kernel, arch, and the backing's entry), so one
     report can hold disk results on several filesystems."""
     env = environment(report)
-    facts: dict[str, Any] = {"kernel": kernel_release(report), "arch": env.get("machine")}
+    facts: dict[str, Any] = {
+        "kernel": kernel_release(report),
+        "arch": env.get("machine"),
+        "page_size": env.get("page_size"),
+    }
     backings = env.get("backings")
     b = backings.get(r.get("backing")) if isinstance(backings, dict) else None
     if isinstance(b, dict):
@@ -252,8 +274,9 @@ def result_facts(report: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
 
 
 def split_backing(name: Any) -> str | None:
-    """The backing kind of a result's backing name: ``disk:xfs`` -> ``disk``."""
-    return name.split(":", 1)[0] if isinstance(name, str) and name else None
+    """The backing kind of a result's backing name: ``disk:xfs`` and ``disk/flushed`` (a disk
+    model after a power cut) -> ``disk``."""
+    return re.split("[:/]", name, maxsplit=1)[0] if isinstance(name, str) and name else None
 
 
 def backing_fs(report: dict[str, Any], r: dict[str, Any]) -> str | None:
@@ -266,13 +289,15 @@ def facts(report: dict[str, Any], r: dict[str, Any]) -> Facts:
     """``result_facts`` as the case language's Facts, which a baseline entry's ``when`` is
     judged against by the same evaluator as a case's ``when``."""
     f = result_facts(report, r)
-    fs = f.get("fs")
+    fs, disk = f.get("fs"), f.get("disk")
     return Facts(
         kernel=str(f.get("kernel")),
         arch=str(f.get("arch") or ""),
         root=environment(report).get("uid") == 0,
         backing=str(f.get("backing") or ""),
         fs=fs if isinstance(fs, str) else None,
+        page_size=int(f.get("page_size") or 0),
+        disk=disk if isinstance(disk, str) else None,  # after a power cut: its disk model
     )
 
 

@@ -220,6 +220,17 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "when a test boot with it works, else tcg)",
     ),
     _spec(
+        "--guest-runner",
+        on=(RUN,),
+        host_only=True,
+        choices=("native", "python"),
+        default="native",
+        help="with --kernel, what runs in a guest of this host's architecture: native (the "
+        "default: the native executor alone, the cases planned and judged here) or python (the "
+        "whole harness, which drives the native executor there; a guest of another architecture "
+        "always runs it)",
+    ),
+    _spec(
         "--vm-timeout",
         on=(RUN,),
         host_only=True,
@@ -228,6 +239,23 @@ OPTIONS: tuple[OptionSpec, ...] = (
         help="with --kernel: seconds per guest (default %(default)s)",
     ),
 )
+
+
+PATHS_HELP = (
+    "case files or folders (default: ./cases, or the catalogue shipped with mmapconf when there "
+    "is none)"
+)
+
+
+def add_selection(p: argparse.ArgumentParser) -> None:
+    """Which cases: the paths, and ``-k``."""
+    p.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
+    p.add_argument(
+        "-k",
+        dest="keyword",
+        metavar="EXPR",
+        help="only cases whose id, title or tags match (pytest-style: 'sigbus and not eof')",
+    )
 
 
 def options_for(command: str) -> Iterator[OptionSpec]:

@@ -17,13 +17,15 @@ from runner.engine import confine, interrupt, libc
 from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
 from runner.engine.execution import Execution
 from runner.engine.native import execute as native
-from runner.engine.provision import provided, why_not
-from runner.engine.verdict import judge_execution
+from runner.engine.native.build import executor_path
+from runner.engine.provision import in_guest, provided, why_not
+from runner.engine.verdict import Verdict, judge_execution
 from runner.errors import CaseRuntimeError
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
-from runner.lang.model import Case
+from runner.lang.model import Case, Provision
 from runner.lang.ops import FILE_BACKINGS
+from runner.lang.powercut import is_power_cut
 
 
 @dataclass
@@ -100,6 +102,7 @@ class Runner:
         self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
+        executor_path()  # built (or found) once, before -n forks workers that would each look
 
     @property
     def backings(self) -> list[Backing]:
@@ -109,6 +112,8 @@ class Runner:
     def plan(self, suite: Suite) -> list[Item]:
         items = [Item(f"{inv.id}[invalid]", None, invalid=inv) for inv in suite.invalid]
         for case in suite.cases:
+            if is_power_cut(case) and self.in_guest():
+                continue  # the host runs it, in boots of its own (runner/vm/durability)
             items += [Item(f"{case.id}[{b.name}]", b, case=case) for b in self._backings_for(case)]
         return items
 
@@ -119,7 +124,7 @@ class Runner:
             return [Backing(f"disk:{p.mount.fstype}", "disk", None, p.mount.fstype)]
         if not case.uses_file:
             return self.kinds["anon"]
-        kinds = case.backings or list(FILE_BACKINGS)
+        kinds = ["disk"] if is_power_cut(case) else case.backings or list(FILE_BACKINGS)
         if self.config.backings is not None:
             kinds = [k for k in kinds if k in self.config.backings]
         found = [b for k in kinds for b in self.kinds.get(k, [])]
@@ -128,37 +133,11 @@ class Runner:
         return found
 
     def run_item(self, item: Item) -> Result:
-        if item.invalid is not None:
-            inv = item.invalid
-            reason = "invalid case: " + "; ".join(str(p) for p in inv.problems[:5])
-            return Result(item.name, inv.id, "invalid", inv.file, inv.line, "error", reason)
+        result, facts = self.new_result(item)
+        if result.outcome != "skipped" or result.reason:
+            return result  # invalid, or skipped here
         case, backing = item.case, item.backing
         assert case is not None and backing is not None
-        result = Result(
-            item.name,
-            case.id,
-            backing.name,
-            case.file,
-            case.line,
-            "skipped",
-            title=case.title,
-            claim=case.claim,
-            refs=case.refs,
-            tags=case.tags,
-            facts={"backing": backing.kind, "fs": backing.fs},
-        )
-        facts = self.facts.for_backing(backing.kind, backing.fs)
-        reasons = [r for r in (backing.unavailable, why_not(case.provision)) if r]
-        reasons += unmet(case.requires, facts)
-        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
-        reasons = reasons or [
-            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
-            for name, arches in sorted(case.foreign_names.items())
-        ]
-        if reasons:
-            result.reason = "; ".join(reasons)
-            return result
-        result.uses_machine_code = case.uses_machine_code
         start = time.monotonic()
         made = contextlib.ExitStack()  # the scratch folder and the provision, undone in reverse
         leftover: list[str] = []  # what removing the scratch folder could not remove
@@ -179,20 +158,83 @@ class Runner:
                 with interrupt.deferred():
                     made.close()
                     arena.close()  # fresh per case: nothing carries over to the next
-        result.outcome, result.reason = verdict.outcome, verdict.reason
-        if any(leftover) and result.outcome == "passed":
-            result.outcome = "error"
-        memory = _memory(run) if result.outcome != "passed" else ""
-        result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
-        result.steps = [s.to_json() for s in verdict.steps]
-        result.steps_left_out = run.dropped_steps
-        result.output = _output(run)
-        result.duration_s = round(time.monotonic() - start, 6)
-        return result
+        return finish_result(result, run, verdict, leftover, start)
+
+    def new_result(self, item: Item) -> tuple[Result, Facts]:
+        """ITEM's result before it runs, with the facts it runs on: an invalid case's error,
+        ``skipped`` with the reasons it cannot run here, or ``skipped`` with no reason yet."""
+        if item.invalid is not None:
+            inv = item.invalid
+            reason = "invalid case: " + "; ".join(str(p) for p in inv.problems[:5])
+            invalid = Result(item.name, inv.id, "invalid", inv.file, inv.line, "error", reason)
+            return invalid, self.facts
+        case, backing = item.case, item.backing
+        assert case is not None and backing is not None
+        result = Result(
+            item.name,
+            case.id,
+            backing.name,
+            case.file,
+            case.line,
+            "skipped",
+            title=case.title,
+            claim=case.claim,
+            refs=case.refs,
+            tags=case.tags,
+            facts={"backing": backing.kind, "fs": backing.fs},
+        )
+        facts = self.facts.for_backing(backing.kind, backing.fs)
+        reasons = [r for r in (backing.unavailable, self.why_not(case.provision)) if r]
+        if is_power_cut(case) and not self.in_guest():
+            reasons.insert(0, "a power-cut case runs only under --kernel, alone in its boots")
+        reasons += unmet(case.requires, facts)
+        # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
+        reasons = reasons or [
+            f"{name} is defined on {', '.join(arches)} only, not on {facts.arch}"
+            for name, arches in sorted(case.foreign_names.items())
+        ]
+        result.reason = "; ".join(reasons)
+        result.uses_machine_code = case.uses_machine_code and not reasons
+        return result, facts
+
+    def why_not(self, provision: Provision | None) -> str:
+        """Why this machine cannot provide PROVISION ('' when it can)."""
+        return why_not(provision)
+
+    def in_guest(self) -> bool:
+        """Whether this run's cases run in a disposable guest of `run --kernel` (a power-cut
+        case is then left to the host, which gives it boots of its own)."""
+        return in_guest()
 
     def close(self) -> None:
         """Stop what the run started in this process (the native fork server)."""
         native.close_server()
+
+
+def finish_result(
+    result: Result, run: Execution, verdict: Verdict, leftover: list[str], start: float
+) -> Result:
+    """RESULT with the outcome of RUN: its verdict, what could not be removed after it, the
+    memory limit if it was reached, its trace and output."""
+    result.outcome, result.reason = verdict.outcome, verdict.reason
+    if any(leftover) and result.outcome == "passed":
+        result.outcome = "error"
+    memory = _memory(run) if result.outcome != "passed" else ""
+    result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
+    result.steps = [_step_record(s.to_json()) for s in verdict.steps]
+    result.steps_left_out = run.dropped_steps
+    result.output = _output(run)
+    result.duration_s = round(time.monotonic() - start, 6)
+    return result
+
+
+# What a step observed that most steps did not: a step's record in the report has these keys
+# only when it did (a null in each was a fifth of report.json).
+OBSERVATIONS = ("result", "errno", "signal", "si_code", "si_addr")
+
+
+def _step_record(step: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in step.items() if v is not None or k not in OBSERVATIONS}
 
 
 def _remove(scratch: str | None) -> str:

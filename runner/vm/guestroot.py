@@ -29,7 +29,16 @@ from .apt import PrivateApt, parse_stanzas
 from .arch import Arch
 from .cachedir import replacing
 
-PACKAGES = ("python3", "python3-yaml", "python3-jsonschema", "busybox-static")
+# mount (mount, umount, losetup) and e2fsprogs (mkfs.ext4): a case's `provision:` mounts its
+# own tmpfs or ext4 image, with the host's tools in an x86-64 guest and these in an arm64 one.
+PACKAGES = (
+    "python3",
+    "python3-yaml",
+    "python3-jsonschema",
+    "busybox-static",
+    "mount",
+    "e2fsprogs",
+)
 SUITE = "bookworm"
 MOUNT_POINTS = ("proc", "sys", "dev", "run", "tmp")
 PYTHON = "/usr/bin/python3"

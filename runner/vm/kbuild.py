@@ -58,13 +58,23 @@ def unpack_source(deb: Path, series: str, version: str, build_root: Path, log) -
         return tree
     log(f"unpacking {deb.name} ...")
     with replacing(src) as tmp:
-        tarball = f"usr/src/linux-source-{series}.tar.xz"
-        fsys = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(tmp), tarball], input=fsys.stdout, check=True)
-        subprocess.run(["tar", "-xJf", tarball], cwd=tmp, check=True)
-        (tmp / tarball).unlink()
+        # dpkg-deb -x, not a tar member name: packages differ in whether members start "./".
+        _run(["dpkg-deb", "-x", str(deb), str(tmp)], f"unpacking {deb.name}")
+        tarball = tmp / f"usr/src/linux-source-{series}.tar.xz"
+        if not tarball.is_file():
+            raise KernelBuildError(f"{deb.name} has no usr/src/{tarball.name}")
+        _run(["tar", "-xJf", str(tarball)], f"unpacking {tarball.name}", cwd=tmp)
+        shutil.rmtree(tmp / "usr")
         (tmp / ".unpacked").touch()
     return tree
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+    """CMD, its failure a KernelBuildError naming WHAT with the command's own message."""
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if p.returncode != 0:
+        tail = (p.stderr or p.stdout).strip().splitlines()[-5:]
+        raise KernelBuildError(f"{what} failed ({p.returncode}): " + " / ".join(tail))
 
 
 def configure(flavour: Flavour, source: Path, out: Path) -> None:
@@ -72,17 +82,16 @@ def configure(flavour: Flavour, source: Path, out: Path) -> None:
     (a dependency it lacks would drop it silently)."""
     make = _make(flavour, source, out)
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*make, "-s", "allnoconfig"], check=True, capture_output=True)
-    subprocess.run(
+    _run([*make, "-s", "allnoconfig"], "make allnoconfig")
+    _run(
         [
             str(source / "scripts/kconfig/merge_config.sh"),
             *("-m", "-O", str(out), str(out / ".config"), str(flavour.fragment_path)),
         ],
+        "merging the fragment",
         cwd=source,
-        check=True,
-        capture_output=True,
     )
-    subprocess.run([*make, "-s", "olddefconfig"], check=True, capture_output=True)
+    _run([*make, "-s", "olddefconfig"], "make olddefconfig")
     lost = dropped(flavour, (out / ".config").read_text())
     if lost:
         raise KernelBuildError(

@@ -386,7 +386,9 @@ def fetch_root(
     root = cache_root()
     apts = apts or _Apts(root, log)
     pins = read_root_pins(lock_path)
-    changed = arch.debian not in pins or update_lock
+    # A root pinned before a package joined guestroot.PACKAGES is re-pinned.
+    have = {p.name for p in pins.get(arch.debian, [])}
+    changed = update_lock or not set(guestroot.PACKAGES) <= have
     if changed:
         apt = apts.update(guestroot.apt_for(root, arch), fresh=True)
         pins[arch.debian] = [Package(**p) for p in guestroot.resolve(apt)]  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ Why these choices (measured, see shared/research/kernels.md):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -74,6 +75,11 @@ class GuestSpec:
     arch: Arch = AMD64
     root: Path = Path("/")  # shared read-only as the guest's root
     project: Path | None = None  # shared read-only at its path, when ROOT does not hold it
+    # Power cuts (runner/vm/durability): DISK through qemu's blklogwrites filter into this log,
+    # with this cache mode; more disks attached read-only (snapshot=on) after it.
+    disk_log: Path | None = None
+    disk_cache: str = "writeback"
+    more_disks: list[Path] = field(default_factory=list)
 
 
 def kernel_append(spec: GuestSpec) -> str:
@@ -138,10 +144,17 @@ def command(spec: GuestSpec, qemu: str | None = None) -> list[str]:
         *(_share("project", spec.project, bus, True) if spec.project is not None else []),
         *_share("job", spec.job, bus, readonly=False),
     ]  # fmt: skip
-    if spec.disk is not None:
+    if spec.disk is not None and spec.disk_log is not None:
+        cmd += _logged_disk(spec, bus)
+    elif spec.disk is not None:
         cmd += [
             "-drive", f"file={spec.disk},if=none,id=disk0,format=raw",
             "-device", f"virtio-blk-{bus},drive=disk0",
+        ]  # fmt: skip
+    for i, extra in enumerate(spec.more_disks, start=1):
+        cmd += [
+            "-drive", f"file={extra},if=none,id=disk{i},format=raw,snapshot=on",
+            "-device", f"virtio-blk-{bus},drive=disk{i}",
         ]  # fmt: skip
     cmd += [
         "-kernel",
@@ -152,6 +165,22 @@ def command(spec: GuestSpec, qemu: str | None = None) -> list[str]:
         kernel_append(spec),
     ]
     return cmd
+
+
+def _logged_disk(spec: GuestSpec, bus: str) -> list[str]:
+    """The scratch disk through blklogwrites, which logs every write and flush it completes.
+    cache=unsafe would drop the guest's flushes before the filter sees them: refused."""
+    if spec.disk_cache not in ("writeback", "none", "writethrough", "directsync"):
+        raise ValueError(
+            f"disk cache {spec.disk_cache!r}: writeback, none, writethrough, directsync"
+        )
+    return [
+        "-drive",
+        f"if=none,id=disk0,driver=blklogwrites,cache={spec.disk_cache},"
+        f"file.driver=file,file.filename={spec.disk},log.driver=file,log.filename={spec.disk_log}",
+        "-device",
+        f"virtio-blk-{bus},drive=disk0",
+    ]
 
 
 def write_cmd_script(job: Path, argv: list[str], cwd: Path, env: dict[str, str]) -> Path:
@@ -180,37 +209,62 @@ class BootResult:
 
 def boot(spec: GuestSpec, timeout: float, qemu: str | None = None) -> BootResult:
     """Boot once; kill qemu (its whole process group) at TIMEOUT seconds."""
-    qemu = qemu or qemu_binary(spec.arch) or spec.arch.qemu
-    console = spec.job / "console.log"
-    status = spec.job / "exit-status"
-    status.unlink(missing_ok=True)
-    t0 = time.monotonic()
-    timed_out = False
-    with open(console, "wb") as out:
-        p = subprocess.Popen(
-            command(spec, qemu),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    with Guest(spec, qemu) as guest:
+        return guest.wait(timeout)
+
+
+class Guest:
+    """One running guest (qemu in a session of its own), for a caller that works with the
+    guest while it runs (runner/vm/guestrun.py); leaving the block kills what still runs."""
+
+    def __init__(self, spec: GuestSpec, qemu: str | None = None):
+        qemu = qemu or qemu_binary(spec.arch) or spec.arch.qemu
+        self.job = spec.job
+        self.console = spec.job / "console.log"
+        (spec.job / "exit-status").unlink(missing_ok=True)
+        self.t0 = time.monotonic()
+        with open(self.console, "wb") as out:
+            self.proc = subprocess.Popen(
+                command(spec, qemu),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def __enter__(self) -> Guest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def wait(self, timeout: float) -> BootResult:
+        """Until qemu exits, at most TIMEOUT seconds after it started (then it is killed)."""
+        timed_out = False
         try:
-            rc: int | None = p.wait(timeout=timeout)
+            rc: int | None = self.proc.wait(timeout=max(0.0, self.t0 + timeout - time.monotonic()))
         except subprocess.TimeoutExpired:
             timed_out = True
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+            self.kill()
             rc = None
         except BaseException:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+            self.kill()
             raise
-    wall = time.monotonic() - t0
-    try:
-        exit_status: int | None = int(status.read_text().strip())
-    except (OSError, ValueError):
-        exit_status = None
-    return BootResult(exit_status, wall, timed_out, console, rc)
+        wall = time.monotonic() - self.t0
+        try:
+            exit_status: int | None = int((self.job / "exit-status").read_text().strip())
+        except (OSError, ValueError):
+            exit_status = None
+        return BootResult(exit_status, wall, timed_out, self.console, rc)
 
 
 def _probe_key() -> str:

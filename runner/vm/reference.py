@@ -24,6 +24,9 @@ GUEST_ARGV = ["run", "cases/article", "--backing", "disk,tmpfs"]
 # Files of a job dir that are worth publishing (cmd.sh and the timing files are for
 # debugging a boot).
 PUBLISH = ("report.json", "dmesg.txt", "console.log", "stdout.txt", "stderr.txt")
+# A README's section from this heading on is written by hand (what the differences mean) and
+# carried over when the rest is regenerated.
+HAND_HEADING = "## What the differences mean"
 
 
 def regenerate(
@@ -34,10 +37,13 @@ def regenerate(
     timeout: float = 900.0,
     guest_argv: list[str] | None = None,
     keep_reports: bool = True,
+    add: bool = False,
 ) -> list[Path]:
     """Run, write matrix/README into REPORT_DIR; without KEEP_REPORTS only the
     README, matrix and kernels.json stay (a whole-suite report is ~4 MB per
-    kernel: too much to commit at every regeneration)."""
+    kernel: too much to commit at every regeneration). ADD: the matrix and README also take
+    the reports already in REPORT_DIR's folders (a kernel's column redone, the others kept).
+    Returns the reports of this run."""
     series = series or sorted(kernels.read_lock(), key=kernels._series_key)
     kernels.fetch(series)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -48,14 +54,23 @@ def regenerate(
         for f in p.parent.iterdir():
             if f.is_file() and f.name not in PUBLISH:
                 f.unlink()
-    if paths:
-        write_matrix(paths, report_dir)
-        text = readme(paths, report_dir, guest_argv or GUEST_ARGV, keep_reports)
-        write_text(report_dir / "README.md", text)
+    kept = set(report_dir.resolve().glob("*/report.json")) if add else set()
+    shown = sorted(set(paths) | kept)
+    if shown:
+        write_matrix(shown, report_dir)
+        text = readme(shown, report_dir, guest_argv or GUEST_ARGV, keep_reports)
+        write_text(report_dir / "README.md", text + hand_section(report_dir / "README.md"))
     if not keep_reports:
         for p in paths:
             shutil.rmtree(p.parent)
     return paths
+
+
+def hand_section(readme_path: Path) -> str:
+    """The README's hand-written part (from HAND_HEADING on), kept across regenerations."""
+    text = readme_path.read_text() if readme_path.is_file() else ""
+    at = text.find(HAND_HEADING)
+    return "\n" + text[at:] if at >= 0 else ""
 
 
 def readme(

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     record = json.loads(RECORD.read_text())
     native = outcomes()
-    shared = {name: native.get(name) for name in record["python"]}
+    shared = {name: native.get(name, ["not run", ""]) for name in record["python"]}
     diff = differences(record["python"], shared)
     print(f"recorded on {record['kernel']}, this kernel {os.uname().release}")
     print(f"parity: {len(shared) - len(diff)} of {len(shared)} recorded items identical")

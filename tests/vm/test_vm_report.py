@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from runner.vm import vmreport
 
 DMESG = """\
@@ -106,3 +108,35 @@ def test_reference_readme_separates_behaviour_changes_from_skips(tmp_path: Path)
     assert "| `y` | disk/ext4 | skipped | passed |" in skips
     assert "- syscall y not available" in skips
     assert "`z`" not in text and "](6.1/report.json)" not in text
+
+
+def test_reference_add_keeps_other_reports_and_the_hand_written_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.vm import reference
+
+    old = tmp_path / "6.1" / "report.json"
+    old.parent.mkdir()
+    old.write_text(json.dumps(report("6.1.0", {"y[disk]": "skipped"})))
+    (tmp_path / "README.md").write_text(
+        "# generated\n\nstale table\n\n## What the differences mean (by hand)\n\nkept text\n"
+    )
+
+    def run_under_kernels(series, argv, report_dir, fs, accel, timeout):
+        p = report_dir.resolve() / "7.3" / "report.json"
+        p.parent.mkdir()
+        p.write_text(json.dumps(report("7.3.0", {"y[disk]": "passed"})))
+        (p.parent / "cmd.sh").write_text("not published")
+        return [p]
+
+    monkeypatch.setattr(reference.kernels, "fetch", lambda specs: [])
+    monkeypatch.setattr(reference, "run_under_kernels", run_under_kernels)
+    monkeypatch.chdir(tmp_path.parent)  # a relative --report-dir, as the CLI passes it
+    rel = Path(tmp_path.name)
+    paths = reference.regenerate(rel, ["7.3"], guest_argv=["run", "cases"], add=True)
+    assert paths == [tmp_path / "7.3" / "report.json"]
+    assert not (tmp_path / "7.3" / "cmd.sh").exists()
+    text = (tmp_path / "README.md").read_text()
+    assert "stale table" not in text and "| `y` | disk/ext4 | skipped | passed |" in text
+    assert text.endswith("\n## What the differences mean (by hand)\n\nkept text\n")
+    assert "6.1.0" in (tmp_path / "matrix.md").read_text()

@@ -12,7 +12,8 @@ import pytest
 from runner.cli import kernels as kernels_cli
 from runner.cli.kernels import add_kernels_cli
 from runner.cli.main import main
-from runner.vm import initramfs, kernels, qemu, run
+from runner.vm import guestrun, initramfs, kernels, qemu, run
+from runner.vm.arch import AMD64, ARM64
 from runner.vm.target import Target, stock
 
 
@@ -48,7 +49,8 @@ def test_lost_report_is_retried_once_and_the_console_kept(
     boot, calls = fake_boot(["lost", "ok"])
     monkeypatch.setattr(qemu, "boot", boot)
     job = tmp_path / "out" / "6.1"
-    path = run.run_one(fake_tree, ["run", "cases/article"], job, "ext4", "tcg", 30, log=print)
+    argv = ["run", "cases/article"]
+    path = run.run_one(fake_tree, argv, job, "ext4", "tcg", 30, log=print, runner="python")
     assert path == job / "report.json" and len(calls) == 2
     assert (job / "console.attempt1.log").read_text() == "boot 1\n"
     assert (job / "console.log").read_text() == "boot 2\n"
@@ -59,13 +61,55 @@ def test_lost_report_is_retried_once_and_the_console_kept(
     assert "--dir /run/mmapconf/disk" in (job / "cmd.sh").read_text()
 
 
+def test_the_batch_runs_the_executor_alone_and_is_retried_like_the_harness(
+    tmp_path: Path, fake_tree, monkeypatch
+) -> None:
+    """By default the guest's cmd.sh execs the native executor's batch mode, no interpreter;
+    a boot that brings no report back is retried once, as the harness's is."""
+    boot, calls = fake_boot(["lost", "ok"])
+    runs: list[list[str]] = []
+
+    def run_batch(spec: qemu.GuestSpec, argv: list[str], timeout: float):
+        runs.append(argv)
+        r = boot(spec, timeout)
+        return r, (spec.job / "report.json") if r.exit_status == 0 else None
+
+    monkeypatch.setattr(guestrun, "run_batch", run_batch)
+    job = tmp_path / "out" / "6.1"
+    path = run.run_one(fake_tree, ["run", "cases/article", "-k", "eof"], job, "ext4", "tcg", 30)
+    assert path == job / "report.json" and len(calls) == 2
+    cmd = (job / "cmd.sh").read_text()
+    assert f"exec {job}/mmapconf-exec --batch {job}/batch.in {job}/batch.out" in cmd
+    assert "python" not in cmd
+    # the run the guest's harness would have had: its report's argv
+    assert runs[0] == [
+        "run",
+        "cases/article",
+        "-k",
+        "eof",
+        "--dir",
+        run.GUEST_DISK_DIR,
+        "--report-dir",
+        str(job),
+    ]
+    assert (job / "console.attempt1.log").read_text() == "boot 1\n"
+
+
+def test_the_python_guest_runner_or_another_arch_runs_the_harness_in_the_guest() -> None:
+    assert run.runs_batch(AMD64, "native")
+    assert not run.runs_batch(AMD64, "python")
+    assert not run.runs_batch(ARM64, "native")
+
+
 def test_two_lost_reports_are_an_infrastructure_error(
     tmp_path: Path, fake_tree, monkeypatch
 ) -> None:
     boot, calls = fake_boot(["lost", "lost"])
     monkeypatch.setattr(qemu, "boot", boot)
     job = tmp_path / "6.1"
-    assert run.run_one(fake_tree, ["run"], job, "ext4", "tcg", 30, log=print) is None
+    assert (
+        run.run_one(fake_tree, ["run"], job, "ext4", "tcg", 30, log=print, runner="python") is None
+    )
     assert len(calls) == 2
     assert (job / "console.attempt1.log").is_file() and (job / "console.attempt2.log").is_file()
     assert len(json.loads((job / "vm-error.json").read_text())["attempts"]) == 2
@@ -90,11 +134,11 @@ def test_each_guest_report_is_gated_as_mmapconf_run_gates(monkeypatch, tmp_path:
         result = {"name": "c[anon]", "id": "c", "backing": "anon", "outcome": outcome}
         path.write_text(json.dumps({"environment": {}, "results": [result]}))
         reports.append(path)
-    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a: reports[:1])
+    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a, **k: reports[:1])
     monkeypatch.setattr(kernels_cli, "write_matrix", lambda paths, out: None)
     argv = ["run", "--kernel", "6.1", "--report-dir", str(tmp_path)]
     assert main(argv) == 0
-    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a: reports)
+    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a, **k: reports)
     assert main([*argv, "--kernel", "7.3"]) == 1
     assert "7.3: 1 flaky: gate failed" in capsys.readouterr().out
 

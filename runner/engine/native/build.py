@@ -9,6 +9,7 @@ and the flags, so a changed executor.c or another compiler never reuses a stale 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import shlex
@@ -19,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from runner.errors import MmapconfError
+from runner.lang import cache
 
 SOURCE = Path(__file__).with_name("executor.c")
 # Read once, at import: the binary is always built from the source that this process's compiler
@@ -32,10 +34,7 @@ class BuildError(MmapconfError):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("MMAPCONF_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mmapconf"
-    )
-    return Path(root) / "native"
+    return cache.root() / "native"
 
 
 def compiler() -> list[str]:
@@ -74,24 +73,28 @@ def build(output: Path, static: bool = False, cc: list[str] | None = None) -> Pa
     return output
 
 
-def executor_path(static: bool = False) -> Path:
-    """The built executor for this source and compiler, built on first use; in a guest of
-    another architecture, the one the host cross-built for it (MMAPCONF_NATIVE_EXECUTOR)."""
+def executor_path(static: bool = False, cc: list[str] | None = None) -> Path:
+    """The built executor for this source and compiler (CC, default $CC or cc), built on first
+    use; in a guest of another architecture, the one the host cross-built for it
+    (MMAPCONF_NATIVE_EXECUTOR)."""
     given = os.environ.get("MMAPCONF_NATIVE_EXECUTOR")
     if given:
         return Path(given)
-    cc = compiler()
+    cc = cc or compiler()
     key = hashlib.sha256()
     key.update(SOURCE_TEXT)
-    key.update(repr((cc, FLAGS, static, _compiler_id(cc))).encode())
+    key.update(repr((cc, FLAGS, static, _compiler_id(tuple(cc)))).encode())
     path = cache_dir() / key.hexdigest()[:16] / "mmapconf-exec"
     if not path.exists():
-        build(path, static)
+        build(path, static, cc)
     return path
 
 
-def _compiler_id(cc: list[str]) -> str:
-    """The compiler's target and version: the same name may be another compiler elsewhere."""
+@functools.cache
+def _compiler_id(cc: tuple[str, ...]) -> str:
+    """The compiler's target and version: the same name may be another compiler elsewhere.
+    Asked once per process (two runs of the compiler): the harness asks before it forks its
+    ``-n`` workers, which start their own fork servers."""
     try:
         out = subprocess.run([*cc, "-dumpmachine"], capture_output=True, text=True, check=False)
         ver = subprocess.run([*cc, "-dumpversion"], capture_output=True, text=True, check=False)

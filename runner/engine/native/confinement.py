@@ -28,9 +28,11 @@ def _seccomp_words(machine: str) -> tuple[int, ...]:
     return tuple(w - (1 << 64) if w >> 63 else w for w in words)
 
 
-def spec(scratch: str | None) -> list[int]:
-    """abi, handled fs/net/scope, attr size, rules (rights, path), then the filter."""
-    version = _abi()
+def spec(scratch: str | None, abi: int | None = None, machine: str | None = None) -> list[int]:
+    """abi, handled fs/net/scope, attr size, rules (rights, path), then the filter. ABI and
+    MACHINE: the Landlock ABI and architecture of the kernel the case runs on (default this
+    one's; a qemu guest's run is planned on the host)."""
+    version = _abi() if abi is None else abi
     words: list[int] = [version]
     if version >= 1:
         fs = sandbox.fs_rights(version)
@@ -45,7 +47,7 @@ def spec(scratch: str | None) -> list[int]:
             words += [rights, *_strings(path)]
     else:
         words += [0, 0, 0, 0, 0]
-    prog = _seccomp_words(os.uname().machine)
+    prog = _seccomp_words(machine or os.uname().machine)
     return [*words, len(prog), *prog]
 
 

@@ -16,7 +16,13 @@ from typing import Any
 from runner.engine import confine
 from runner.engine.native import confinement
 from runner.engine.native.program import Compiler, NotCompilable, Program, StepInfo
-from runner.engine.native.server import NativeArena, NativeSlot, close_server, server_for
+from runner.engine.native.server import (
+    CaseRun,
+    NativeArena,
+    NativeSlot,
+    close_server,
+    server_for,
+)
 from runner.lang import names
 from runner.lang.conditions import Facts
 
@@ -40,6 +46,9 @@ _TOO_LARGE = object()
 # A program reports each step outside a loop once, and each step inside one at most twice (its
 # first pass, its failure): far fewer records than this for any case the validator accepts.
 MAX_RECORDS = 100_000
+# Programs kept for items run again (--repeat, explain, the benchmark): a few hundred, each about
+# 10 KB; a -n worker of a large catalogue would otherwise hold one for every item it ran.
+MAX_PROGRAMS = 256
 _PROGRAMS: dict[tuple[int, str, bool], tuple[Case, Program]] = {}
 
 
@@ -49,7 +58,7 @@ def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
     key = (id(case), facts.backing or "", has_scratch)
     entry = _PROGRAMS.get(key)
     if entry is None or entry[0] is not case:
-        if len(_PROGRAMS) >= 4096:
+        if len(_PROGRAMS) >= MAX_PROGRAMS:
             _PROGRAMS.clear()
         entry = _PROGRAMS[key] = (case, Compiler(case, facts, has_scratch).compile())
     return entry[1]
@@ -58,19 +67,43 @@ def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
 def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -> Execution:
     """Run ``case`` in the native executor; always returns with every process reaped."""
     arena.reset()
-    result = Execution()
     try:
         program = program_for(case, facts, scratch is not None)
     except NotCompilable as e:
-        result.messages.append(_error(0, "main", "", "", f"not runnable natively: {e}"))
-        result.endings[0] = Ending(0, exit=70)
-        return result
+        return not_compilable(e)
     reader = _Reader(program)
     conf = confine.current()
     memory_before = confine.memory_failures(conf)
     walls = confinement.view(conf, scratch) + confinement.spec(scratch)
     run = server_for(conf).run(arena, program.words, scratch, case.timeout, walls, reader)
+    result = _execution(reader, run, arena)
     result.memory_limit_hit = confine.memory_failures(conf) > memory_before
+    return result
+
+
+def not_compilable(e: NotCompilable) -> Execution:
+    """The execution of a case the compiler refused: an error naming why."""
+    result = Execution()
+    result.messages.append(_error(0, "main", "", "", f"not runnable natively: {e}"))
+    result.endings[0] = Ending(0, exit=70)
+    return result
+
+
+def replay(program: Program, run: CaseRun, arena: NativeArena, refused: str = "") -> Execution:
+    """The execution of PROGRAM from what an executor elsewhere sent (a qemu guest's batch:
+    its records, its endings, its output, its arena as the case left it, and REFUSED, why it
+    stopped taking the case's reports), decoded and judged here as if it had arrived from this
+    host's fork server."""
+    reader = _Reader(program)
+    for record in run.records:
+        reader.on_record(record)
+    if refused:
+        reader.refuse(refused)
+    return _execution(reader, run, arena)
+
+
+def _execution(reader: _Reader, run: CaseRun, arena: NativeArena) -> Execution:
+    result = Execution()
     result.timed_out = run.timed_out
     result.init_status = run.init_status
     result.output, result.output_dropped = run.output, run.output_dropped
@@ -106,10 +139,10 @@ class _Reader:
             self.messages.append(_error(0, "harness", "", "", f"more than {MAX_RECORDS} reports"))
             return True
         try:
-            r = _Words(data)
+            r = Words(data)
             stop = self._decode(r)
-            if r.at != len(data):
-                raise ValueError(f"{len(data) - r.at} bytes after the record")
+            if 8 * r.at != len(data):
+                raise ValueError(f"{len(data) - 8 * r.at} bytes after the record")
             return stop
         except Exception as e:  # noqa: BLE001 - hostile input: any failure to decode is one
             message = f"a malformed report ({len(data)} bytes): {type(e).__name__}: {e}"[:300]
@@ -121,7 +154,7 @@ class _Reader:
         self.messages.append(_error(0, "harness", "", "", f"the case sent {reason}"))
         return True
 
-    def _decode(self, r: _Words) -> bool:
+    def _decode(self, r: Words) -> bool:
         kind, pid = r.word(), r.word()
         if kind == REC_PROC:
             has_parent, name, parent = r.word(), r.text(), r.text()
@@ -177,7 +210,7 @@ class _Reader:
             return "setup"
         return self.names.get(pid, f"pid {pid}")
 
-    def _maps(self, r: _Words) -> dict[str, tuple[int, int]]:
+    def _maps(self, r: Words) -> dict[str, tuple[int, int]]:
         n = r.word()
         out = {}
         for k in range(n):
@@ -186,7 +219,7 @@ class _Reader:
                 out[self.program.map_names[k]] = (addr, length)
         return out
 
-    def _end(self, pid: int, r: _Words) -> None:
+    def _end(self, pid: int, r: Words) -> None:
         sid = r.word()
         info = self.program.steps[sid]
         _iteration, c_ok, ends_loop, err = r.word(), r.word(), r.word(), r.word()
@@ -288,6 +321,8 @@ class _Reader:
         want = dict(info.want)
         if si_addr is not None:
             want["si_addr"] = si_addr
+        if "ip" in want and sid == (slot.open_steps or [slot.step])[-1]:  # the step it died in
+            want["ip"] = slot.ip_want if isinstance(want["ip"], dict) else slot.ip_want.get("eq")
         maps = {
             name: m
             for name, m in zip(self.program.map_names, slot.maps, strict=False)
@@ -319,13 +354,17 @@ def _shown_args(step: Any, ints: dict[str, int]) -> dict[str, Any]:
     return {k: (v[:200] if isinstance(v, str) else v) for k, v in out.items() if k != "steps"}
 
 
-class _Words:
+class Words:
+    """A record read word by word (the executor's int64s, in this machine's order); reading
+    past its end raises IndexError, a malformed record."""
+
     def __init__(self, data: bytes):
         self.data, self.at = data, 0
+        self.ints = memoryview(data)[: len(data) & ~7].cast("q")
 
     def word(self) -> int:
-        (v,) = struct.unpack_from("<q", self.data, self.at)
-        self.at += 8
+        v = self.ints[self.at]
+        self.at += 1
         return v
 
     def pair(self) -> tuple[int, int]:
@@ -333,10 +372,11 @@ class _Words:
 
     def raw(self) -> bytes:
         n = self.word()
-        if not 0 <= n <= len(self.data) - self.at:
+        start = 8 * self.at
+        if not 0 <= n <= len(self.data) - start:
             raise ValueError(f"a length of {n} bytes past the record's end")
-        b = self.data[self.at : self.at + n]
-        self.at += n + (-n % 8)
+        b = self.data[start : start + n]
+        self.at += (n + 7) // 8
         return b
 
     def text(self) -> str:

@@ -10,6 +10,7 @@ would give. The numbers below are shared with executor.c: keep the two in step.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import struct
 from array import array
@@ -22,17 +23,13 @@ from runner.lang import names
 from runner.lang.conditions import Facts, holds
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
-from runner.lang.ops import CONSTANTS, OPS
+from runner.lang.ops import CASE_ADDRESS_SPACE_PAGES, CONSTANTS, OPS
 
 MAGIC = 0x31504D434E4D4D00
-# Address space a case process may add to what it inherits, in pages (512 MiB with 4 KiB pages):
-# cases map a few pages; this keeps a runaway one (a map-and-touch loop) from pushing the machine
-# into the OOM killer. In pages because the cases count pages: the max_map_count cases need
-# ~65530 of them whatever the page size (1 GiB with 16 KiB pages).
-CASE_ADDRESS_SPACE_PAGES = 131072
 A_EXPR, A_STR, A_BYTES, A_PACK, A_FMT = 1, 2, 3, 4, 5
 K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE = 0, 1, 2, 3
 P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST = range(9)
+P_FILL = 9  # bytes that are one pattern repeated
 COMPARATORS = {"eq": 0, "ne": 1, "gt": 2, "ge": 3, "lt": 4, "le": 5}
 X_PUSH, X_LOAD, X_FIELD = 1, 2, 3
 X_BINOPS = {
@@ -48,7 +45,7 @@ X_BINOPS = {
     ast.BitXor: 13,
 }
 X_UNOPS = {ast.USub: 14, ast.UAdd: 15, ast.Invert: 16}
-X_CALLS = {"min": 17, "max": 18, "align_up": 19, "align_down": 20}
+X_CALLS = {"min": 17, "max": 18, "align_up": 19, "align_down": 20, "pick": 22}
 X_FAIL = 21
 OP_CODES = {name: i + 1 for i, name in enumerate(OPS)}
 DATA_ARG = 11  # where file/write/store find their encoded data
@@ -131,10 +128,8 @@ class Compiler:
         if isinstance(text, int):  # bool is an int too
             return [X_PUSH, _signed(int(text))]
         try:
-            parse(str(text))
-            tree = ast.parse(str(text).strip(), mode="eval")
             code: list[int] = []
-            self._node(tree.body, code, repr(str(text)), flags_too)
+            self._node(_tree(str(text)), code, repr(str(text)), flags_too)
             return code
         except ExprError as e:
             return [X_FAIL, self.w.string(str(e))]
@@ -156,7 +151,7 @@ class Compiler:
             for a in node.args:
                 self._node(a, out, text, flags_too)
             out.append(X_CALLS[fn])
-            if fn in ("min", "max"):
+            if fn in ("min", "max", "pick"):
                 out.append(len(node.args))
         elif isinstance(node, ast.Attribute):
             name = node.value.id  # type: ignore[attr-defined]
@@ -253,6 +248,8 @@ class Compiler:
             w.put(P_FLOAT, struct.unpack("<q", struct.pack("<d", want))[0])
         elif isinstance(want, dict) and set(want) == {"hex"}:
             w.put(P_HEX, w.string(bytes.fromhex(want["hex"])))
+        elif isinstance(want, dict) and set(want) == {"fill"}:
+            w.put(P_FILL, w.string(bytes.fromhex(want["fill"])))
         elif isinstance(want, dict) and set(want) == {"data"} and isinstance(want["data"], str):
             w.put(P_DATA, w.string(want["data"].encode()))
         elif isinstance(want, dict) and want and set(want) <= set(COMPARATORS):
@@ -283,6 +280,16 @@ class Compiler:
         if step.op == "repeat" and "until" in step.args and expect == SUCCESS:
             expect = Expect("errno", errno=tuple(_errno_list(step.args["until"])))
         return expect
+
+    def put_ip(self, expect: Expect) -> None:
+        """A signal expectation's ip: its comparators (an address alone is eq), each with its
+        expression, resolved by the process before the step (as si_addr is)."""
+        ip = expect.ip if expect.kind == "signal" else None
+        wants = [] if ip is None else list(ip.items()) if isinstance(ip, dict) else [("eq", ip)]
+        self.w.put(len(wants))
+        for op, operand in wants:
+            self.w.put(COMPARATORS[op])
+            self.put_expr(operand)
 
     def put_expect(self, step: Step, expect: Expect) -> None:
         kind = {"success": K_SUCCESS, "errno": K_ERRNO, "signal": K_SIGNAL, "value": K_VALUE}
@@ -360,6 +367,7 @@ class Compiler:
         until = _errno_list(s.args["until"]) if "until" in s.args else []
         w.put(len(until), *(names.ERRNO[e] for e in until))
         w.put(self.slot(s.args["var"]) if "var" in s.args else -1)
+        self.put_ip(expect)
         if s.op in ("fork", "repeat"):
             w.put(1)
             self.block(s.steps, setup and s.op == "repeat")
@@ -382,15 +390,11 @@ class Compiler:
     # -- the whole program -------------------------------------------------------------------
     def compile(self) -> Program:
         w = self.w
-        w.put(MAX_CASE_PROCESSES, CASE_ADDRESS_SPACE_PAGES)
-        sigs = sorted(names.SIGNAL_NAME.items())
-        w.put(len(sigs), *(x for n, name in sigs for x in (n, w.string(name))))
-        codes = [
-            (names.SIGNAL[sig], code, w.string(name))
-            for sig, table in names.SI_CODE.items()
-            for name, code in table.items()
-        ] + [(0, code, w.string(name)) for name, code in names.GENERIC_SI_CODE.items()]
-        w.put(len(codes), *(x for c in codes for x in c))
+        table = _tables()
+        assert not w.strings and not w.words  # the tables' string indexes are the first ones
+        w.words.extend(table.words)
+        w.words[1] = self.case.address_space_pages  # the tables' default: the case's own
+        w.strings.update(table.strings)
         w.put(w.string("main" if list(self.case.processes) == ["main"] else "setup"))
         self.block(self.case.setup, True)
         w.put(len(self.case.processes))
@@ -403,13 +407,50 @@ class Compiler:
             const = CONSTANTS.get(name)
             head += [w.string(name), int(const is not None), _signed(const or 0)]
         head += [len(self.maps), *(w.string(n) for n in self.maps)]
-        words = [MAGIC, len(w.strings)]
-        for s in w.strings:  # a dict keeps insertion order: index order
-            words.append(len(s))
-            words.extend(array("q", s + b"\0" * (-len(s) % 8)))
+        words = [MAGIC, len(w.strings), *table.string_words]
+        for s in list(w.strings)[len(table.strings) :]:  # a dict keeps insertion order
+            words += _string_words(s)
         words += head + w.words
         program = array("q", words).tobytes()
         return Program(program, self.steps, list(self.slots), list(self.maps))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tree(text: str) -> ast.expr:
+    """The syntax tree of an expression the case language accepts (ExprError if it does not):
+    the same texts (PAGE, 2 * PAGE) recur in nearly every case."""
+    parse(text)
+    return ast.parse(text.strip(), mode="eval").body
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """What starts every program: the limits, the signal and si_code tables, their strings."""
+
+    words: tuple[int, ...]
+    strings: dict[bytes, int]
+    string_words: tuple[int, ...]  # the strings as the program's string table holds them
+
+
+@functools.cache
+def _tables() -> _Tables:
+    w = _Writer()
+    w.put(MAX_CASE_PROCESSES, CASE_ADDRESS_SPACE_PAGES)
+    sigs = sorted(names.SIGNAL_NAME.items())
+    w.put(len(sigs), *(x for n, name in sigs for x in (n, w.string(name))))
+    codes = [
+        (names.SIGNAL[sig], code, w.string(name))
+        for sig, table in names.SI_CODE.items()
+        for name, code in table.items()
+    ] + [(0, code, w.string(name)) for name, code in names.GENERIC_SI_CODE.items()]
+    w.put(len(codes), *(x for c in codes for x in c))
+    encoded = tuple(x for s in w.strings for x in _string_words(s))
+    return _Tables(tuple(w.words), dict(w.strings), encoded)
+
+
+def _string_words(s: bytes) -> list[int]:
+    """A string as the program's string table holds it: its length, then its bytes padded."""
+    return [len(s), *array("q", s + b"\0" * (-len(s) % 8))]
 
 
 def _kind(code: str) -> int:

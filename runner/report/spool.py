@@ -1,0 +1,49 @@
+"""A run's results on disk as they come, so that the harness holds only their heads.
+
+A result's steps and output are most of its size, and of a run's memory once the catalogue is
+large: each result is written, as its line of report.json, to an unlinked temporary file when
+it arrives, and report.json is written from that file at the end. What stays in memory is the
+result's head (``head``): what the summary, the baseline and the gate read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+from runner.report.model import dumps_result
+
+# The keys of a result only the written report needs (a trace, what the case printed).
+BODY_KEYS = ("steps", "output")
+
+Place = tuple[int, int]  # offset and length in the spool
+
+
+def head(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k not in BODY_KEYS}
+
+
+class Spool:
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="mmapconf-results-")  # noqa: SIM115 - see close
+        self._end = 0
+
+    def put(self, result: dict[str, Any]) -> Place:
+        data = dumps_result(result)
+        os.pwrite(self._file.fileno(), data, self._end)
+        place = (self._end, len(data))
+        self._end += len(data)
+        return place
+
+    def text(self, place: Place) -> bytes:
+        offset, length = place
+        return os.pread(self._file.fileno(), length, offset)
+
+    def get(self, place: Place) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.text(place))
+        return result
+
+    def close(self) -> None:
+        self._file.close()
