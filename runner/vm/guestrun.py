@@ -418,7 +418,7 @@ def drive(
         writer.end()
         return None
     facts = GuestFacts(batch.parse_facts(payload))
-    config = RunConfig(args.backing, [disk_dir], executor="native")
+    config = RunConfig(args.backing, [disk_dir])
     runner = GuestRunner(config, facts, disk_dir, job, reader, alive, provision_dir)
     items = runner.plan(suite)
     runner.gone = plannable(facts.page_size)

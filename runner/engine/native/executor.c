@@ -1861,7 +1861,7 @@ static void close_all_but(int keep) {
   if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
     for (int fd = keep + 1; fd < 4096; fd++) close(fd);
 }
-#define CHANNEL_FD 3  /* where a case process holds its report socket, as in the Python executor */
+#define CHANNEL_FD 3  /* where a case process holds its report socket (the language refuses it) */
 static void case_child(int fd, const char *scratch, i64 *program, size_t words) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
