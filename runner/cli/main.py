@@ -191,7 +191,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
-        return run_kernels(args)
+        return run_kernels(args, _suite(args))
     if args.modules or args.machine is not None:
         raise UsageError("--modules and --machine go with --kernel")
     if args.fs and args.dir:

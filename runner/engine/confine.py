@@ -89,18 +89,35 @@ class Confinement:
     hidden: dict[str, str] = field(default_factory=dict)  # mount point the reduced /dev hides -> fs
     problems: list[str] = field(default_factory=list)
     joined: dict[str, str] = field(default_factory=dict)  # controller -> where we came from
+    hosted: set[int] = field(default_factory=set)  # harness processes in the case cgroups
 
     def adopt(self) -> None:
         """Move this process (a dedicated -n worker) into the case cgroups once, so that each
         case's init is born there: moving a process between v1 cgroups waits for an RCU grace
         period, the largest cost of a case's confinement otherwise. The worker never forks but
-        inits and is one task of the pids limit; the OOM killer takes case processes before it
-        (the init gives them the highest score, oom_score_adj 1000)."""
-        for controller, path in self.cgroups.items():
+        inits (and its fork server); the OOM killer takes case processes before it (the init
+        gives them the highest score, oom_score_adj 1000)."""
+        for controller in self.cgroups:
             self.joined[controller] = _own_cgroup(controller)
+        self.host(os.getpid())
+
+    def host(self, pid: int) -> None:
+        """Put a harness process (this worker, a fork server) in the case cgroups once, for
+        its inits to be born there; the pids limit grows by one for it, so that a case always
+        has exactly PIDS_MAX tasks. A child of an adopted worker is born there already."""
+        self.hosted.add(pid)
+        for controller, path in self.cgroups.items():
             if controller == "pids":
-                _write(path, "pids.max", str(PIDS_MAX + 1))
-            _write(path, "cgroup.procs", "0")
+                _write(path, "pids.max", str(PIDS_MAX + len(self.hosted)))
+            if not self.joined or pid == os.getpid():
+                _write(path, "cgroup.procs", str(pid))
+
+    def unhost(self, pid: int) -> None:
+        """A hosted process has ended: its task goes from the pids limit."""
+        self.hosted.discard(pid)
+        if "pids" in self.cgroups:
+            with contextlib.suppress(OSError):  # the cgroup is gone already
+                _write(self.cgroups["pids"], "pids.max", str(PIDS_MAX + len(self.hosted)))
 
     def status(self) -> dict[str, str]:
         return {
@@ -365,7 +382,7 @@ def enter(conf: Confinement, scratch: str | None) -> None:
     if conf.template < 0:
         return
     tree = -1
-    hidden_at = _hidden_parent(conf, scratch)
+    hidden_at = hidden_parent(conf, scratch)
     if scratch and hidden_at is None:  # a folder the template shows read-only: bind it writable
         flags = _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_RECURSIVE  # with what is mounted below
         tree = _syscall("open_tree", _AT_FDCWD, scratch.encode(), flags)
@@ -388,16 +405,21 @@ def enter(conf: Confinement, scratch: str | None) -> None:
     os.chdir(scratch or "/")  # "." of the case language; nothing of the harness's folder
 
 
-def _hidden_parent(conf: Confinement, scratch: str | None) -> str | None:
+def hidden_parent(conf: Confinement, scratch: str | None) -> str | None:
+    """The mount point the reduced /dev hides that holds ``scratch`` (/dev/shm), if any."""
     if not scratch:
         return None
     return next((p for p in conf.hidden if scratch.startswith(p.rstrip("/") + "/")), None)
 
 
+def fresh_options(fstype: str) -> str:
+    """The mount options of a case's own tmpfs (size-limited) or hugetlbfs."""
+    return f"size={CASE_TMPFS},mode=1777" if fstype == "tmpfs" else "mode=1777"
+
+
 def _fresh_instance(point: str, fstype: str, scratch: str) -> None:
     """A tmpfs (size-limited) or hugetlbfs of the case's own at ``point``, holding ``scratch``."""
-    data = f"size={CASE_TMPFS},mode=1777" if fstype == "tmpfs" else "mode=1777"
-    _mount(f"mmapconf-{fstype}", point, fstype, _MS_NOSUID | _MS_NODEV, data)
+    _mount(f"mmapconf-{fstype}", point, fstype, _MS_NOSUID | _MS_NODEV, fresh_options(fstype))
     os.makedirs(scratch, mode=0o700, exist_ok=True)
 
 

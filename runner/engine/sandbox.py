@@ -26,6 +26,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # same on every arch
@@ -144,9 +145,9 @@ def _landlock(scratch: str | None) -> str:
 # -- seccomp: the machine-wide system calls a case has no business making --------------------
 # Landlock guards files, signals and TCP; these act on the whole machine (or escape Landlock's
 # path checks: open_by_handle_at), and a case running as root could make them from machine code
-# run by ``call``. They fail with EPERM. x86-64 numbers; any other ABI (i386 int 0x80, x32) is
-# refused outright, so it cannot be used to go around the list.
-_AUDIT_ARCH_X86_64 = 0xC000003E
+# run by ``call``. They fail with EPERM. Numbers per architecture; any other ABI of the machine
+# (i386 int 0x80 and x32 on x86-64, AArch32 on arm64) is refused outright, so it cannot be used
+# to go around the list.
 _X32_BIT = 0x40000000
 DENIED_X86_64 = {
     "ptrace": 101, "syslog": 103, "vhangup": 153, "pivot_root": 155, "adjtimex": 159,
@@ -160,6 +161,39 @@ DENIED_X86_64 = {
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
     "fspick": 433, "mount_setattr": 442, "mknod": 133, "mknodat": 259,
 }  # fmt: skip
+# The same calls on arm64, from the kernel's include/uapi/asm-generic/unistd.h (arm64 has no
+# iopl, ioperm or mknod: mknodat is its only way to make a node).
+DENIED_AARCH64 = {
+    "ptrace": 117, "syslog": 116, "vhangup": 58, "pivot_root": 41, "adjtimex": 171,
+    "chroot": 51, "acct": 89, "settimeofday": 170, "mount": 40, "umount2": 39,
+    "swapon": 224, "swapoff": 225, "reboot": 142, "sethostname": 161, "setdomainname": 162,
+    "init_module": 105, "delete_module": 106, "quotactl": 60,
+    "clock_settime": 112, "kexec_load": 104, "add_key": 217, "request_key": 218,
+    "keyctl": 219, "unshare": 97, "perf_event_open": 241, "name_to_handle_at": 264,
+    "open_by_handle_at": 265, "clock_adjtime": 266, "setns": 268, "process_vm_readv": 270,
+    "process_vm_writev": 271, "finit_module": 273, "kexec_file_load": 294, "bpf": 280,
+    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
+    "fspick": 433, "mount_setattr": 442, "mknodat": 33,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SeccompArch:
+    """What the filter needs of one architecture: its AUDIT_ARCH, the denied calls' numbers,
+    socket, clone and clone3, and whether it has x32's bit to refuse."""
+
+    audit: int
+    denied: dict[str, int]
+    socket: int
+    clone: int
+    clone3: int
+    x32: bool
+
+
+SECCOMP_ARCHES = {
+    "x86_64": SeccompArch(0xC000003E, DENIED_X86_64, 41, 56, 435, x32=True),
+    "aarch64": SeccompArch(0xC00000B7, DENIED_AARCH64, 198, 220, 435, x32=False),
+}
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _RET_ALLOW, _RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _JA, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x05, 0x06
@@ -178,28 +212,32 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-_SYS_SOCKET, _AF_UNIX = 41, 1
-_SYS_CLONE, _SYS_CLONE3 = 56, 435
+_AF_UNIX = 1
 _ENOSYS = 38
 # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: a fork with any of these would
 # be a namespace of the case's own (unshare and setns are refused above for the same reason).
 _CLONE_NEW_FLAGS = 0x00020000 | 0x7E000000
 
 
-def _program() -> list[tuple[int, int, int, int]]:
-    """The filter: deny a foreign ABI, a non-AF_UNIX socket (no UDP or raw packets from a case:
-    Landlock covers TCP only), clone with a namespace flag, and each listed call; clone3 fails
-    with ENOSYS (seccomp cannot read its flags, which are in memory; libc then falls back to
-    clone); allow the rest. Jumps are to labels."""
-    deny = sorted(DENIED_X86_64.values())
+def program(machine: str) -> list[tuple[int, int, int, int]]:
+    """The filter for ``machine`` (``os.uname().machine``; [] where no list is defined): deny
+    a foreign ABI, a non-AF_UNIX socket (no UDP or raw packets from a case: Landlock covers TCP
+    only), clone with a namespace flag, and each listed call; clone3 fails with ENOSYS (seccomp
+    cannot read its flags, which are in memory; libc then falls back to clone); allow the rest.
+    Jumps are to labels."""
+    arch = SECCOMP_ARCHES.get(machine)
+    if arch is None:
+        return []
+    deny = sorted(arch.denied.values())
+    x32 = [(_JGE_K, "deny", 0, _X32_BIT)] if arch.x32 else []
     code: list[tuple[Any, ...]] = [
         (_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
-        (_JEQ_K, 0, "deny", _AUDIT_ARCH_X86_64),
+        (_JEQ_K, 0, "deny", arch.audit),
         (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
-        (_JGE_K, "deny", 0, _X32_BIT),
-        (_JEQ_K, "socket", 0, _SYS_SOCKET),
-        (_JEQ_K, "clone", 0, _SYS_CLONE),
-        (_JEQ_K, "enosys", 0, _SYS_CLONE3),
+        *x32,
+        (_JEQ_K, "socket", 0, arch.socket),
+        (_JEQ_K, "clone", 0, arch.clone),
+        (_JEQ_K, "enosys", 0, arch.clone3),
         *((_JEQ_K, "deny", 0, nr) for nr in deny),
         (_JA, 0, 0, "allow"),
         ("socket", _LD_W_ABS, 0, 0, 16),  # seccomp_data.args[0], low half: the address family
@@ -235,19 +273,20 @@ def _assemble(code: list[tuple[Any, ...]]) -> list[tuple[int, int, int, int]]:
 
 # Assembled once, in the harness at import: building the program and its ctypes array costs
 # about 0.45 ms of CPU in a fresh fork, which every case would otherwise pay again (issue 8).
-_PROG = _program()
+_MACHINE = os.uname().machine
+_PROG = program(_MACHINE)
 _FILTERS = (_SockFilter * len(_PROG))(*(_SockFilter(*f) for f in _PROG))
 _FPROG = _SockFprog(len(_PROG), _FILTERS)  # _FILTERS stays referenced: the struct points into it
 
 
 def _seccomp() -> str:
-    if os.uname().machine != "x86_64":
-        return "seccomp list not defined for this machine"
+    if not _PROG:
+        return f"seccomp list not defined for {_MACHINE}"
     if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(_FPROG), 0, 0) != 0:
         return f"seccomp unavailable (errno {ctypes.get_errno()})"
     return (
-        f"seccomp denies {len(DENIED_X86_64)} machine-wide calls, non-local sockets and clone "
-        "with namespace flags; clone3 is ENOSYS"
+        f"seccomp denies {len(SECCOMP_ARCHES[_MACHINE].denied)} machine-wide calls, non-local "
+        "sockets and clone with namespace flags; clone3 is ENOSYS"
     )
 
 

@@ -20,13 +20,14 @@ from runner.engine.backings import Backing, ScratchLeftover, available_backings,
 from runner.engine.executor import Execution, execute
 from runner.engine.native import execute as native
 from runner.engine.native.build import executor_path
-from runner.engine.provision import provided, why_not
+from runner.engine.provision import in_guest, provided, why_not
 from runner.engine.verdict import Verdict, judge_execution
 from runner.errors import CaseRuntimeError
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
 from runner.lang.model import Case, Provision
 from runner.lang.ops import FILE_BACKINGS
+from runner.lang.powercut import is_power_cut
 
 
 @dataclass
@@ -92,9 +93,9 @@ class RunConfig:
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
     disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
-    # "python", or "native": the case processes run compiled programs (MMAPCONF_EXECUTOR sets
+    # "native" (the case processes run compiled programs), or "python" (MMAPCONF_EXECUTOR sets
     # the default, so a whole test run can be made on either executor)
-    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "python"))
+    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "native"))
 
 
 class Runner:
@@ -105,7 +106,6 @@ class Runner:
         self.config = config
         self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
-        self._native_arena: Arena | None = None
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
         if config.executor == "native":
             executor_path()  # built (or found) once, before -n forks workers that would each look
@@ -118,6 +118,8 @@ class Runner:
     def plan(self, suite: Suite) -> list[Item]:
         items = [Item(f"{inv.id}[invalid]", None, invalid=inv) for inv in suite.invalid]
         for case in suite.cases:
+            if is_power_cut(case) and self.in_guest():
+                continue  # the host runs it, in boots of its own (runner/vm/durability)
             items += [Item(f"{case.id}[{b.name}]", b, case=case) for b in self._backings_for(case)]
         return items
 
@@ -128,7 +130,7 @@ class Runner:
             return [Backing(f"disk:{p.mount.fstype}", "disk", None, p.mount.fstype)]
         if not case.uses_file:
             return self.kinds["anon"]
-        kinds = case.backings or list(FILE_BACKINGS)
+        kinds = ["disk"] if is_power_cut(case) else case.backings or list(FILE_BACKINGS)
         if self.config.backings is not None:
             kinds = [k for k in kinds if k in self.config.backings]
         found = [b for k in kinds for b in self.kinds.get(k, [])]
@@ -161,8 +163,7 @@ class Runner:
             finally:
                 with interrupt.deferred():
                     made.close()
-                    if arena is not self._native_arena:
-                        arena.close()  # fresh per case: nothing carries over to the next
+                    arena.close()  # fresh per case: nothing carries over to the next
         return finish_result(result, run, verdict, leftover, start)
 
     def new_result(self, item: Item) -> tuple[Result, Facts]:
@@ -190,6 +191,8 @@ class Runner:
         )
         facts = self.facts.for_backing(backing.kind, backing.fs)
         reasons = [r for r in (backing.unavailable, self.why_not(case.provision)) if r]
+        if is_power_cut(case) and not self.in_guest():
+            reasons.insert(0, "a power-cut case runs only under --kernel, alone in its boots")
         reasons += unmet(case.requires, facts)
         # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
         reasons = reasons or [
@@ -204,18 +207,18 @@ class Runner:
         """Why this machine cannot provide PROVISION ('' when it can)."""
         return why_not(provision)
 
+    def in_guest(self) -> bool:
+        """Whether this run's cases run in a disposable guest of `run --kernel` (a power-cut
+        case is then left to the host, which gives it boots of its own)."""
+        return in_guest()
+
     def close(self) -> None:
         """Stop what the run started in this process (the native fork server)."""
         native.close_server()
 
     def _case_arena(self) -> Arena:
-        """The Python executor's arena is made for each case; the native executor's is the fork
-        server's page, reset by it before each case."""
-        if self.config.executor != "native":
-            return Arena()
-        if self._native_arena is None:
-            self._native_arena = native.NativeArena()
-        return self._native_arena
+        """Made for each case (the native one is mapped by the fork server for that case)."""
+        return native.NativeArena() if self.config.executor == "native" else Arena()
 
     def _execute(self, case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
         if self.config.executor == "native":

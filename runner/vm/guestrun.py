@@ -9,15 +9,15 @@ records with the native executor's own decoder and the verdict (runner/engine/na
 runner/engine/verdict.py), and writes the report as a run in the guest would have.
 
 What the harness makes around a case is made in the guest by the batch mode: the scratch folder
-(on the guest's disk or /dev/shm), a provision's mount (a tmpfs, or an image the host formats
-here, on a loop device there) and files with their inode flags; undone after each case.
+(on the guest's disk or /dev/shm), a provision's mount (a tmpfs, or an image on the guest's
+tmpfs formatted there with this host's mkfs, on a loop device) and files with their inode
+flags; undone after each case. Besides the executor, the guest execs only that mkfs.
 """
 
 from __future__ import annotations
 
 import argparse
 import struct
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,7 +46,9 @@ from . import batch, qemu
 from .batch import BatchWriter, CaseEntry, FileEntry, GuestGone, MountEntry, OutputReader
 
 FACTS_WAIT_S = 120.0  # from qemu's start to the guest's facts: its boot, under TCG and load
-RESULT_GRACE_S = 30.0  # past a case's timeout, for the guest to send its result
+# The guest is stuck when nothing came back for this long past the longest case's timeout.
+RESULT_GRACE_S = 30.0
+MAX_LANES = 16  # executor.c's
 GUEST_TMP = "/run/tmp"  # the guest's temp folder (the disk backing without a disk)
 PROVISION_DIR = "/run/mmapconf"  # a tmpfs in the guest: provision mount points go here
 # mount(8)'s names of the mount flags a case may ask for (ops.MOUNT_OPTION); the rest of its
@@ -71,6 +73,18 @@ class GuestFacts:
         self.syscalls = {n: v == "1" for n, v in _split(pairs, "syscall")}
         self.sysctls = dict(_split(pairs, "sysctl"))
         self.fstypes = {p: fs or None for p, fs in _split(pairs, "fstype")}
+        self.cgroups = [v for k, v in pairs if k == "wall_cgroup"]
+        self.wall_problems = [v for k, v in pairs if k == "wall_problem"]
+
+        self.pid_ns = one.get("wall_pid_ns") == "1"
+
+    def walls(self) -> confine.Confinement:
+        """What the batch set up in the guest, as runner.engine.confine holds it for a worker:
+        a PID namespace per case, the case cgroups; no template view (the mount view is
+        Landlock's only)."""
+        conf = confine.Confinement("guest", pid_ns=self.pid_ns, problems=list(self.wall_problems))
+        conf.cgroups = {Path(p).parent.name: p for p in self.cgroups}
+        return conf
 
     def facts(self) -> Facts:
         return Facts(
@@ -154,7 +168,7 @@ class GuestRunner(Runner):
         self.guest = guest
         self.kinds = guest.backings(disk_dir)
         self.facts = guest.facts()
-        self._native_arena = None
+        self.walls = guest.walls()
         self.job, self.reader, self.alive = job, reader, alive
         self.provision_dir = provision_dir
         self.arena = NativeArena()
@@ -162,10 +176,16 @@ class GuestRunner(Runner):
         self.sent: dict[int, tuple[Case, Program | NotCompilable]] = {}
         self.outputs: dict[int, batch.CaseOutput] = {}
         self.gone = ""  # why the guest sends no more
+        self.longest = 0.0  # the longest timeout of a case sent
+
+    def in_guest(self) -> bool:
+        return True
 
     def why_not(self, provision: Provision | None) -> str:
         if provision is None:
             return ""
+        if provision.sysctls:
+            return "provision.sysctls: the batch guest does not set them (--guest-runner python)"
         if provision.mount is not None:
             why = self.guest.why_cannot_mount(provision.mount.fstype)
             if why:
@@ -191,6 +211,7 @@ class GuestRunner(Runner):
             except NotCompilable as e:
                 program = e
             self.sent[index] = (item.case, program)
+            self.longest = max(self.longest, item.case.timeout)
             if isinstance(program, Program):
                 entry.program = program.words
                 writer.case(entry)
@@ -207,6 +228,7 @@ class GuestRunner(Runner):
             for name, f in (p.files.items() if p else [])
         ]
         spec = confinement.spec(folder or None, self.guest.landlock_abi, self.guest.machine)
+        spec = confinement.view(self.walls, folder or None) + spec
         return CaseEntry(index, case.timeout, scratch, b"", spec, mount, files)
 
     def _mount(self, index: int, fstype: str, options: str, size: int | None) -> MountEntry:
@@ -214,14 +236,10 @@ class GuestRunner(Runner):
         point = f"{self.provision_dir}/provision-{index}"
         if fstype == "tmpfs":
             return MountEntry(fstype, point, flags, data)
-        image = self.job / f"provision-{index}.img"
-        with open(image, "wb") as f:
-            f.truncate(size or mounts.IMAGE_SIZE)
-        mkfs = mounts.MKFS[fstype]
-        subprocess.run(
-            [mounts.tool(mkfs[0]), *mkfs[1:], str(image)], check=True, capture_output=True
-        )
-        return MountEntry(fstype, point, flags, data, str(image))
+        image = f"{self.provision_dir}/provision-{index}.img"
+        tool, *rest = mounts.MKFS[fstype]
+        mkfs = (mounts.tool(tool), *rest, image)
+        return MountEntry(fstype, point, flags, data, image, size or mounts.IMAGE_SIZE, mkfs)
 
     def run_item(self, item: Item) -> Result:
         result, _ = self.new_result(item)
@@ -235,7 +253,8 @@ class GuestRunner(Runner):
             return finish_result(
                 result, run, judge_execution(run, self.arena, case.timeout), [], start
             )
-        out = self._output(index, case.timeout)
+        out = self._output(index)
+        start = time.monotonic()  # the case's duration is its time in the guest, not our wait
         if out is None:
             result.outcome, result.reason = "error", f"no result from the guest: {self.gone}"
             return result
@@ -243,14 +262,15 @@ class GuestRunner(Runner):
             result.outcome, result.reason = "error", out.setup_error
             return result
         self.arena.load(out.arena)
-        run = replay(program, out.run, self.arena)
+        run = replay(program, out.run, self.arena, out.refused)
         verdict = judge_execution(run, self.arena, case.timeout)
         leftover = [out.leftover] if out.leftover else []
         return finish_result(result, run, verdict, leftover, start - out.took_s)
 
-    def _output(self, index: int, timeout: float) -> batch.CaseOutput | None:
-        deadline = time.monotonic() + timeout + RESULT_GRACE_S
+    def _output(self, index: int) -> batch.CaseOutput | None:
         while index not in self.outputs and not self.gone:
+            # whichever case the guest runs now (with lanes, another than INDEX) ends by then
+            deadline = time.monotonic() + self.longest + RESULT_GRACE_S
             try:
                 kind, payload = self.reader.next(deadline, self.alive)
             except GuestGone as e:
@@ -259,6 +279,8 @@ class GuestRunner(Runner):
             if kind == batch.RESULT:
                 try:
                     out = batch.parse_result(payload)
+                    if len(out.arena) > NativeArena.SIZE:
+                        raise ValueError(f"an arena of {len(out.arena)} bytes")
                 except (struct.error, ValueError) as e:
                     self.gone = f"a result that does not decode ({e})"
                     break
@@ -324,8 +346,9 @@ def guest_environment(
 ) -> dict[str, Any]:
     """environment.capture's facts, the guest's where they are the guest's. ``python`` is the
     interpreter that planned and judged the run (on the host); the confinement is what the
-    batch mode's fork server puts around a case: Landlock, seccomp and rlimits."""
-    env = environment.capture(backings, argv, confine.Confinement("guest").status())
+    batch mode's fork server puts around a case: Landlock, seccomp and rlimits, and the case
+    cgroups the batch made in the guest."""
+    env = environment.capture(backings, argv, guest.walls().status())
     env.update(
         kernel_release=guest.release,
         kernel_version=guest.version,
@@ -376,13 +399,17 @@ def drive(
     reader: OutputReader,
     alive: Callable[[], bool],
     provision_dir: str = PROVISION_DIR,
+    walls: bool = True,
 ) -> Path | None:
     """The host's part of a batch run whose executor is alive while ALIVE() says so: the facts,
-    the plan, the programs, the judging, the report in JOB (None without the facts)."""
+    the plan, the programs, the judging, the report in JOB (None without the facts). WALLS:
+    the executor makes the case cgroups (in a guest; False where it runs on a host)."""
     args = guest_options(guest_argv)
     disk_dir = args.dir[0] if args.dir else GUEST_TMP
     suite, baseline = load_guest_suite(args)  # while the guest boots
-    writer.facts_query(dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR])
+    lanes = min(args.jobs, MAX_LANES)
+    query = (dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR], lanes, walls)
+    writer.facts_query(*query)
     try:
         kind, payload = reader.next(time.monotonic() + FACTS_WAIT_S, alive)
     except GuestGone:

@@ -136,11 +136,11 @@ def test_each_guest_report_is_gated_as_mmapconf_run_gates(monkeypatch, tmp_path:
         result = {"name": "c[anon]", "id": "c", "backing": "anon", "outcome": outcome}
         path.write_text(json.dumps({"environment": {}, "results": [result]}))
         reports.append(path)
-    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a: reports[:1])
+    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a, **k: reports[:1])
     monkeypatch.setattr(kernels_cli, "write_matrix", lambda paths, out: None)
     argv = ["run", "--kernel", "6.1", "--report-dir", str(tmp_path)]
     assert main(argv) == 0
-    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a: reports)
+    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a, **k: reports)
     assert main([*argv, "--kernel", "7.3"]) == 1
     assert "7.3: 1 flaky: gate failed" in capsys.readouterr().out
 

@@ -13,6 +13,7 @@ import os
 import struct
 from typing import Any
 
+from runner.engine import confine
 from runner.engine.native import confinement
 from runner.engine.native.program import Compiler, NotCompilable, Program, StepInfo
 from runner.engine.native.server import (
@@ -64,9 +65,13 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
     except NotCompilable as e:
         return not_compilable(e)
     reader = _Reader(program)
-    srv = server_for(arena)
-    run = srv.run(program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record)
-    return _execution(reader, run, arena)
+    conf = confine.current()
+    memory_before = confine.memory_failures(conf)
+    walls = confinement.view(conf, scratch) + confinement.spec(scratch)
+    run = server_for(conf).run(arena, program.words, scratch, case.timeout, walls, reader)
+    result = _execution(reader, run, arena)
+    result.memory_limit_hit = confine.memory_failures(conf) > memory_before
+    return result
 
 
 def not_compilable(e: NotCompilable) -> Execution:
@@ -77,19 +82,24 @@ def not_compilable(e: NotCompilable) -> Execution:
     return result
 
 
-def replay(program: Program, run: CaseRun, arena: NativeArena) -> Execution:
+def replay(program: Program, run: CaseRun, arena: NativeArena, refused: str = "") -> Execution:
     """The execution of PROGRAM from what an executor elsewhere sent (a qemu guest's batch:
-    its records, its endings, its arena as the case left it), decoded and judged here as if it
-    had arrived from this host's fork server."""
+    its records, its endings, its output, its arena as the case left it, and REFUSED, why it
+    stopped taking the case's reports), decoded and judged here as if it had arrived from this
+    host's fork server."""
     reader = _Reader(program)
     for record in run.records:
         reader.on_record(record)
+    if refused:
+        reader.refuse(refused)
     return _execution(reader, run, arena)
 
 
 def _execution(reader: _Reader, run: CaseRun, arena: NativeArena) -> Execution:
     result = Execution()
     result.timed_out = run.timed_out
+    result.init_status = run.init_status
+    result.output, result.output_dropped = run.output, run.output_dropped
     for pid, status in run.endings:
         if os.WIFSIGNALED(status):
             result.endings[pid] = Ending(pid, signal=os.WTERMSIG(status))
@@ -122,14 +132,22 @@ class _Reader:
             self.messages.append(_error(0, "harness", "", "", f"more than {MAX_RECORDS} reports"))
             return True
         try:
-            return self._decode(data)
+            r = Words(data)
+            stop = self._decode(r)
+            if 8 * r.at != len(data):
+                raise ValueError(f"{len(data) - 8 * r.at} bytes after the record")
+            return stop
         except Exception as e:  # noqa: BLE001 - hostile input: any failure to decode is one
             message = f"a malformed report ({len(data)} bytes): {type(e).__name__}: {e}"[:300]
             self.messages.append(_error(0, "harness", "", "", message))
             return True
 
-    def _decode(self, data: bytes) -> bool:
-        r = Words(data)
+    def refuse(self, reason: str) -> bool:
+        """The server refused a report before decoding (too large, too many bytes)."""
+        self.messages.append(_error(0, "harness", "", "", f"the case sent {reason}"))
+        return True
+
+    def _decode(self, r: Words) -> bool:
         kind, pid = r.word(), r.word()
         if kind == REC_PROC:
             has_parent, name, parent = r.word(), r.text(), r.text()
@@ -176,6 +194,8 @@ class _Reader:
             name, message = r.text(), r.text()
             self.messages.append({**_error(pid, name, "", "", message), "limit": True})
             return True
+        else:
+            raise ValueError(f"no record of kind {kind}")
         return False
 
     def _label(self, pid: int, info: StepInfo | None) -> str:
@@ -294,6 +314,8 @@ class _Reader:
         want = dict(info.want)
         if si_addr is not None:
             want["si_addr"] = si_addr
+        if "ip" in want and sid == (slot.open_steps or [slot.step])[-1]:  # the step it died in
+            want["ip"] = slot.ip_want if isinstance(want["ip"], dict) else slot.ip_want.get("eq")
         maps = {
             name: m
             for name, m in zip(self.program.map_names, slot.maps, strict=False)
@@ -343,9 +365,9 @@ class Words:
 
     def raw(self) -> bytes:
         n = self.word()
-        if n < 0:
-            raise ValueError(f"a length of {n}")
         start = 8 * self.at
+        if not 0 <= n <= len(self.data) - start:
+            raise ValueError(f"a length of {n} bytes past the record's end")
         b = self.data[start : start + n]
         self.at += (n + 7) // 8
         return b
