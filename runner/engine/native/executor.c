@@ -2228,6 +2228,25 @@ static void b_facts(void) {
 static pid_t b_server = -1;
 static int b_control = -1, b_prog_fd = -1;
 static const char *b_self;
+/* a request to the fork server, with NFDS descriptors (SCM_RIGHTS) */
+static ssize_t b_request(const void *buf, size_t n, const int *fds, int nfds) {
+  char cbuf[CMSG_SPACE(4 * sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {(void *)buf, n};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (nfds > 0) {
+    mh.msg_control = cbuf;
+    mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+  }
+  return sendmsg(b_control, &mh, MSG_NOSIGNAL);
+}
 static void b_start_server(void) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
@@ -2250,22 +2269,7 @@ static void b_start_server(void) {
   /* server.py's ForkServer: whether a PID namespace, and the template view */
   i64 walls[2] = {CTL_WALLS, b_pid_ns};
   int fds[2] = {b_template, b_template_root};
-  char cbuf[CMSG_SPACE(sizeof fds)];
-  memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {walls, sizeof walls};
-  struct msghdr mh = {0};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  if (b_template >= 0) {
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof cbuf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fds);
-    memcpy(CMSG_DATA(c), fds, sizeof fds);
-  }
-  if (sendmsg(b_control, &mh, MSG_NOSIGNAL) != sizeof walls)
+  if (b_request(walls, sizeof walls, fds, b_template >= 0 ? 2 : 0) < 0)
     fatal("mmapconf-exec: the fork server: %s", strerror(errno));
 }
 static void b_stop_server(void) {
@@ -2520,20 +2524,7 @@ static void b_case(void) {
       fatal("mmapconf-exec: socketpair: %s", strerror(errno));
     fcntl(po[0], F_SETFL, O_NONBLOCK);
     int fds[3] = {sv[1], po[1], arena_fd};
-    char cbuf[CMSG_SPACE(sizeof fds)];
-    memset(cbuf, 0, sizeof cbuf);
-    struct iovec iov = {req, nreq * 8};
-    struct msghdr mh = {0};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof cbuf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fds);
-    memcpy(CMSG_DATA(c), fds, sizeof fds);
-    if (sendmsg(b_control, &mh, MSG_NOSIGNAL) < 0) snprintf(err, sizeof err, "the native fork server exited");
+    if (b_request(req, nreq * 8, fds, 3) < 0) snprintf(err, sizeof err, "the native fork server exited");
     close(sv[1]);
     close(po[1]);
     free(req);
