@@ -218,7 +218,7 @@ def _add_reference(sub: Any) -> None:
     ref.add_argument(
         "--executor",
         choices=("python", "native"),
-        help="the guests' executor (default: theirs, python)",
+        help="the guests' executor (default: theirs, native)",
     )
     ref.add_argument(
         "--summary-only",

@@ -47,6 +47,7 @@ class SigInfo:
     signo: int
     code: int
     addr: int
+    ip: int | None = None  # the faulting instruction's address, where the executor records it
 
 
 class Arena:

@@ -33,7 +33,7 @@ from runner.engine.matching import (
 )
 from runner.engine.protocol import EXIT_ABORTED, EXIT_DONE, EXIT_ERROR, EXIT_FAILED
 from runner.errors import CaseRuntimeError
-from runner.lang import names
+from runner.lang import names, ops
 from runner.lang.conditions import Facts, holds
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
@@ -44,7 +44,7 @@ MAX_MESSAGE = 60_000
 # with 4 KiB pages): cases map a few pages; this keeps a runaway one (a map-and-touch loop) from
 # pushing the machine into the OOM killer.  In pages because the cases count pages: the
 # max_map_count cases need ~65530 of them whatever the page size (1 GiB with 16 KiB pages).
-CASE_ADDRESS_SPACE_PAGES = 131072
+CASE_ADDRESS_SPACE_PAGES = ops.CASE_ADDRESS_SPACE_PAGES  # the one number, in runner/lang/ops.py
 PR_SET_DUMPABLE = 4
 
 

@@ -191,7 +191,8 @@ class _Judge:
             outer.observed = f"{NOT_FINISHED}: step {trace.step} ended the process"
         trace.signal, trace.si_code = sig, code
         trace.si_addr = fmt_addr(addr, maps) if addr is not None else None
-        obs = Observation(signal=sig, si_code=code, si_addr=addr)
+        ip = info.ip if info is not None and "ip" in expect else None
+        obs = Observation(signal=sig, si_code=code, si_addr=addr, ip=ip)
         trace.observed = describe_observation(obs, maps)
         if killed and expect["kind"] != "signal":
             trace.observed += " (the case's kill; its wait judges it)"

@@ -174,10 +174,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "--executor",
         on=(RUN, EXPLAIN),
         choices=("python", "native"),
-        default=os.environ.get("MMAPCONF_EXECUTOR", "python"),
-        help="what runs in the case processes: the Python step executor, or compiled programs "
-        "in the native fork server (built with the C compiler on first use; default "
-        "$MMAPCONF_EXECUTOR or python)",
+        default=os.environ.get("MMAPCONF_EXECUTOR", "native"),
+        help="what runs in the case processes: compiled programs in the native fork server "
+        "(built with the C compiler on first use), or the Python step executor (default "
+        "$MMAPCONF_EXECUTOR or native)",
     ),
     _spec(
         "--kernel",

@@ -92,9 +92,9 @@ class RunConfig:
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
     disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
-    # "python", or "native": the case processes run compiled programs (MMAPCONF_EXECUTOR sets
+    # "native" (the case processes run compiled programs), or "python" (MMAPCONF_EXECUTOR sets
     # the default, so a whole test run can be made on either executor)
-    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "python"))
+    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "native"))
 
 
 class Runner:

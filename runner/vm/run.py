@@ -331,7 +331,8 @@ def runs_batch(arch: Arch, guest_argv: list[str], runner: str) -> bool:
 
 
 def _wants_native(guest_argv: list[str]) -> bool:
-    return _wants(guest_argv, "native")
+    """Native, the default, unless the guest's run asks for the Python executor."""
+    return not _wants(guest_argv, "python")
 
 
 def _wants(guest_argv: list[str], executor: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from peer_gap_ops import PEER_GAP_OPERATIONS
 
 PRE_FILE = """
   - file: f
@@ -329,6 +330,8 @@ OPERATIONS = {
         "expected value {VmSize: 0}",
     ),
 }
+
+OPERATIONS.update(PEER_GAP_OPERATIONS)
 
 
 def _case(pre: str, step: str, expect: str) -> str:

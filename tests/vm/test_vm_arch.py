@@ -199,7 +199,8 @@ def test_root_pin_hash_names_the_package_set() -> None:
         (["run", "cases", "--executor", "native"], True),
         (["run", "--executor=native", "cases"], True),
         (["run", "cases", "--executor", "python"], False),
-        (["run", "native"], False),
+        (["run", "--executor=python", "cases"], False),
+        (["run", "cases"], True),  # the default
     ],
 )
 def test_native_executor_asked_for(argv: list[str], wanted: bool) -> None:

@@ -39,6 +39,9 @@ _TOO_LARGE = object()
 # A program reports each step outside a loop once, and each step inside one at most twice (its
 # first pass, its failure): far fewer records than this for any case the validator accepts.
 MAX_RECORDS = 100_000
+# Programs kept for items run again (--repeat, explain, the benchmark): a few hundred, each about
+# 10 KB; a -n worker of a large catalogue would otherwise hold one for every item it ran.
+MAX_PROGRAMS = 256
 _PROGRAMS: dict[tuple[int, str, bool], tuple[Case, Program]] = {}
 
 
@@ -48,7 +51,7 @@ def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
     key = (id(case), facts.backing or "", has_scratch)
     entry = _PROGRAMS.get(key)
     if entry is None or entry[0] is not case:
-        if len(_PROGRAMS) >= 4096:
+        if len(_PROGRAMS) >= MAX_PROGRAMS:
             _PROGRAMS.clear()
         entry = _PROGRAMS[key] = (case, Compiler(case, facts, has_scratch).compile())
     return entry[1]
@@ -311,6 +314,8 @@ class _Reader:
         want = dict(info.want)
         if si_addr is not None:
             want["si_addr"] = si_addr
+        if "ip" in want and sid == (slot.open_steps or [slot.step])[-1]:  # the step it died in
+            want["ip"] = slot.ip_want if isinstance(want["ip"], dict) else slot.ip_want.get("eq")
         maps = {
             name: m
             for name, m in zip(self.program.map_names, slot.maps, strict=False)

@@ -32,11 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -93,12 +96,12 @@ enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
 enum { K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE };
 enum {
-  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST
+  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST, P_FILL
 };
 enum { C_EQ, C_NE, C_GT, C_GE, C_LT, C_LE };
 enum {
   X_PUSH = 1, X_LOAD, X_FIELD, X_ADD, X_SUB, X_MUL, X_FDIV, X_MOD, X_SHL, X_SHR, X_OR, X_AND,
-  X_XOR, X_NEG, X_POS, X_INV, X_MIN, X_MAX, X_ALIGN_UP, X_ALIGN_DOWN, X_FAIL
+  X_XOR, X_NEG, X_POS, X_INV, X_MIN, X_MAX, X_ALIGN_UP, X_ALIGN_DOWN, X_FAIL, X_PICK
 };
 /* operations, in program.py's OP_CODES order */
 enum {
@@ -107,7 +110,9 @@ enum {
   OP_MINCORE, OP_LOAD, OP_STORE, OP_FORK, OP_WAIT, OP_POST, OP_WAIT_FOR, OP_KILL, OP_CACHESTAT, OP_SMAPS,
   OP_SEM_INIT, OP_SEM_POST, OP_SEM_WAIT, OP_REPEAT, OP_PIPE, OP_EVENTFD, OP_DUP, OP_REOPEN,
   OP_MEMFD_CREATE, OP_FCNTL, OP_FADVISE, OP_POSIX_MADVISE, OP_MSEAL, OP_MLOCKALL, OP_MUNLOCKALL,
-  OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS, OP_COUNT
+  OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS,
+  OP_FALLOCATE, OP_BRK, OP_LET, OP_USERFAULTFD, OP_UFFD_REGISTER, OP_UFFD_READ, OP_UFFD_COPY,
+  OP_UFFD_ZEROPAGE, OP_GETRLIMIT, OP_COUNT
 };
 #define MAX_ARGS 12
 #define EXIT_DONE 0
@@ -125,6 +130,7 @@ enum {
 #define NATIVE_OFF (PROCS_OFF + 64)
 #define NATIVE_PROCS 64
 #define NATIVE_MAPS 48
+#define IP_WANTS 6
 
 struct sigslot { int32_t pid, signo, code, pad; u64 addr; };
 struct nslot {             /* one per process of the case, claimed at its start */
@@ -138,6 +144,11 @@ struct nslot {             /* one per process of the case, claimed at its start 
   int32_t map_bound[NATIVE_MAPS];
   int32_t depth, pad;      /* the open steps, outermost first: a repeat and the step in it */
   int32_t open[16];
+  i64 fault_ip;            /* the faulting instruction, as the fault handler found it */
+  i64 ip_want[IP_WANTS];   /* the open step's ip expectation, resolved: comparator operands */
+  int32_t has_fault_ip, nip;
+  int32_t ip_ops[IP_WANTS];
+  i64 name_index;          /* the process's name in the string table; -1: a composed name */
 };
 struct native_head { int32_t next_slot, pad; };
 #define ARENA_SIZE (NATIVE_OFF + 64 + NATIVE_PROCS * sizeof(struct nslot))
@@ -217,6 +228,9 @@ typedef struct step {
   int nuntil;
   i64 until[16];
   i64 var;
+  int nip;                 /* a signal expectation's ip: comparators and their expressions */
+  i64 ip_ops[IP_WANTS];
+  expr_t ip_e[IP_WANTS];
   struct block *body;
 } step_t;
 struct block { int n; step_t *steps; };
@@ -271,7 +285,7 @@ static pattern *read_pattern(void) {
   case P_INT: p->i = word(); break;
   case P_FLOAT: { i64 bits = word(); memcpy(&p->f, &bits, 8); break; }
   case P_STR: p->str = word(); p->e = read_expr(); break;
-  case P_HEX: case P_DATA: p->str = word(); break;
+  case P_HEX: case P_DATA: case P_FILL: p->str = word(); break;
   case P_CMP: case P_MAP: case P_LIST:
     p->n = (int)word();
     if (p->n < 0 || p->n > 4096) fatal("mmapconf-exec: bad pattern");
@@ -342,6 +356,12 @@ static void read_step(step_t *s) {
   if (s->nuntil < 0 || s->nuntil > 16) fatal("mmapconf-exec: bad until");
   for (int k = 0; k < s->nuntil; k++) s->until[k] = word();
   s->var = word();
+  s->nip = (int)word();
+  if (s->nip < 0 || s->nip > IP_WANTS) fatal("mmapconf-exec: bad ip expectation");
+  for (int k = 0; k < s->nip; k++) {
+    s->ip_ops[k] = word();
+    s->ip_e[k] = read_expr();
+  }
   if (word()) s->body = read_block();
 }
 static block *read_block(void) {
@@ -414,6 +434,7 @@ static int report_fd = -1;
 static const char *scratch_dir;  /* NULL: the memfd backing */
 static char proc_name[512];
 static struct nslot *me;
+static i64 proc_name_index = -1;  /* what begin() records as the process's name */
 static i64 page_size;
 static int file_fds[4096];        /* by the file's name index in the string table */
 static int nstops;
@@ -632,6 +653,19 @@ static int eval(const expr_t *e, i64 *out, eval_err *err) {
     case X_NEG: st[sp - 1] = -st[sp - 1]; break;
     case X_POS: break;
     case X_INV: st[sp - 1] = ~st[sp - 1]; break;
+    case X_PICK: {  /* pick(i, a, b, ...): the i-th of the choices */
+      i64 n = e->code[pc++];
+      wide k = st[sp - n];
+      if (k < 0 || k >= n - 1) {
+        snprintf(err->msg, sizeof err->msg, "pick: index %lld is outside 0..%lld", (long long)k,
+                 (long long)(n - 2));
+        goto fail;
+      }
+      r = st[sp - n + 1 + (int)k];
+      sp -= (int)n;
+      st[sp++] = r;
+      break;
+    }
     case X_MIN: case X_MAX: {
       i64 n = e->code[pc++];
       r = st[sp - n];
@@ -771,6 +805,13 @@ static int value_matches(const pattern *p, const val *have) {
   case P_DATA:
     return have->t == V_BYTES && have->n == (size_t)strlens[p->str] &&
            !memcmp(have->b, strs[p->str], have->n);
+  case P_FILL: {  /* the pattern repeated whole */
+    size_t pn = (size_t)strlens[p->str];
+    if (have->t != V_BYTES || !have->n || !pn || have->n % pn) return 0;
+    for (size_t k = 0; k < have->n; k += pn)
+      if (memcmp(have->b + k, strs[p->str], pn)) return 0;
+    return 1;
+  }
   case P_CMP:
     for (int k = 0; k < p->n; k++)
       if (!compare((int)p->ops[k], &p->kids[k], have)) return 0;
@@ -1183,11 +1224,12 @@ static obs_t op_smaps(const args_t *a) {
   obs_t o = {m, 0, 0};
   return o;
 }
-static obs_t op_proc_maps(const args_t *a) {
+static obs_t op_proc_maps(const step_t *s, const args_t *a) {
   size_t len;
   char *b = read_proc("/proc/self/maps", &len);
   if (!b) return fail_errno();
   u64 addr = (u64)a->v[0];
+  const char *want_path = has(a, 1) ? S(s->args[1].str) : NULL;  /* [stack]: found by name */
   for (char *line = b; *line;) {
     char *nl = strchr(line, '\n');
     if (nl) *nl = 0;
@@ -1195,10 +1237,13 @@ static obs_t op_proc_maps(const args_t *a) {
     char perms[8], dev[32];
     int pos = 0;
     if (sscanf(line, "%llx-%llx %7s %llx %31s %llu%n", &s0, &e0, perms, &off, dev, &inode,
-               &pos) == 6 && s0 <= addr && addr < e0) {
+               &pos) == 6) {
       const char *path = line + pos;
       size_t pl = strlen(path);
       strip(&path, &pl);
+      int hit = want_path ? pl == strlen(want_path) && !memcmp(path, want_path, pl)
+                          : s0 <= addr && addr < e0;
+      if (!hit) goto next_line;
       val m = vmap(7);
       map_put(&m, "start", vint((i64)s0));
       map_put(&m, "end", vint((i64)e0));
@@ -1211,6 +1256,7 @@ static obs_t op_proc_maps(const args_t *a) {
       obs_t o = {m, 0, 0};
       return o;
     }
+  next_line:
     if (!nl) break;
     line = nl + 1;
   }
@@ -1275,6 +1321,58 @@ static obs_t op_pipe(const step_t *s) {
   return ok_none();
 }
 
+/* The pid of the case's process of that name (main, a member of processes, a fork child by its
+ * `as`), as this process's PID namespace numbers it: the one the case started last. */
+static pid_t pid_of(const step_t *s, i64 name) {
+  pid_t pid = 0;
+  for (int k = 0; k < NATIVE_PROCS; k++) {
+    struct nslot *n = native_slot(k);
+    if (n->pid && n->name_index == name) pid = n->pid;
+  }
+  if (!pid) run_error(s, "no process named %s has started", S(name));
+  return pid;
+}
+
+/* userfaultfd(2) and its ioctls: the API handshake comes with the descriptor */
+static obs_t op_userfaultfd(const args_t *a) {
+  int fd = (int)syscall(SYS_userfaultfd, (int)a->v[0] | O_CLOEXEC);
+  if (fd < 0) return fail_errno();
+  struct uffdio_api api = {.api = UFFD_API, .features = 0};
+  if (ioctl(fd, UFFDIO_API, &api) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return fail_errno();
+  }
+  return ok_int(fd);
+}
+static obs_t op_uffd_register(const args_t *a) {
+  struct uffdio_register r = {.range = {(u64)a->v[1], (u64)a->v[2]}, .mode = (u64)a->v[3]};
+  return rc_none(ioctl((int)a->v[0], UFFDIO_REGISTER, &r));
+}
+static obs_t op_uffd_read(const args_t *a) {
+  struct uffd_msg msg;
+  ssize_t n;
+  while ((n = read((int)a->v[0], &msg, sizeof msg)) < 0 && errno == EINTR) {}
+  if (n < 0) return fail_errno();
+  val m = vmap(3);
+  map_put(&m, "event", vint(msg.event));
+  map_put(&m, "address", vint(msg.event == UFFD_EVENT_PAGEFAULT ? (i64)msg.arg.pagefault.address : 0));
+  map_put(&m, "flags", vint(msg.event == UFFD_EVENT_PAGEFAULT ? (i64)msg.arg.pagefault.flags : 0));
+  obs_t o = {m, 0, 0};
+  return o;
+}
+static obs_t op_uffd_copy(const args_t *a) {
+  struct uffdio_copy c = {.dst = (u64)a->v[1], .src = (u64)a->v[2], .len = (u64)a->v[3]};
+  if (ioctl((int)a->v[0], UFFDIO_COPY, &c) < 0) return fail_errno();
+  return ok_int(c.copy);
+}
+static obs_t op_uffd_zeropage(const args_t *a) {
+  struct uffdio_zeropage z = {.range = {(u64)a->v[1], (u64)a->v[2]}};
+  if (ioctl((int)a->v[0], UFFDIO_ZEROPAGE, &z) < 0) return fail_errno();
+  return ok_int(z.zeropage);
+}
+
 #define P(k) ((void *)(uintptr_t)a->v[k])
 #define L(k) ((size_t)a->v[k])
 static obs_t perform_op(const step_t *s, const args_t *a) {
@@ -1323,10 +1421,17 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_DUP: return rc_int(fcntl((int)a->v[0], F_DUPFD_CLOEXEC, 0));
   case OP_REOPEN: {
     char path[64];
+    if (has(a, 2)) {  /* another process's fd, by that process's name */
+      pid_t pid = pid_of(s, s->args[2].str);
+      snprintf(path, sizeof path, "/proc/%d/fd/%lld", (int)pid, (long long)a->v[0]);
+      return rc_int(open(path, (int)a->v[1] | O_CLOEXEC, 0777));
+    }
     snprintf(path, sizeof path, "/proc/self/fd/%lld", (long long)a->v[0]);
     return rc_int(open(path, (int)a->v[1] | O_CLOEXEC, 0777));
   }
-  case OP_MEMFD_CREATE: return rc_int(syscall(SYS_memfd_create, S(s->args[0].str), (unsigned)a->v[1]));
+  case OP_MEMFD_CREATE:  /* name_addr: a raw pointer where the name goes (NULL: EFAULT) */
+    return rc_int(syscall(SYS_memfd_create, has(a, 2) ? (const char *)P(2) : S(s->args[0].str),
+                          (unsigned)a->v[1]));
   case OP_FCNTL: return rc_int(fcntl((int)a->v[0], (int)a->v[1], (unsigned long)a->v[2]));
   case OP_FADVISE: return ok_int(posix_fadvise((int)a->v[0], a->v[1], a->v[2], (int)a->v[3]));
   case OP_POSIX_MADVISE: return ok_int(posix_madvise(P(0), L(1), (int)a->v[2]));
@@ -1337,8 +1442,26 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_SETUID: return op_setuid(a);
   case OP_CALL: return ok_int(((int (*)(void))P(0))());
   case OP_SLEEP: return op_sleep(a);
-  case OP_PROC_MAPS: return op_proc_maps(a);
+  case OP_PROC_MAPS: return op_proc_maps(s, a);
   case OP_PROC_STATUS: return op_proc_status();
+  case OP_FALLOCATE: return rc_none(fallocate((int)a->v[0], (int)a->v[1], a->v[2], a->v[3]));
+  /* the system call, not glibc's brk(): it returns the break, the old one when it refuses */
+  case OP_BRK: return ok_int((i64)syscall(SYS_brk, P(0)));
+  case OP_LET: return ok_int(a->v[0]);
+  case OP_USERFAULTFD: return op_userfaultfd(a);
+  case OP_UFFD_REGISTER: return op_uffd_register(a);
+  case OP_UFFD_READ: return op_uffd_read(a);
+  case OP_UFFD_COPY: return op_uffd_copy(a);
+  case OP_UFFD_ZEROPAGE: return op_uffd_zeropage(a);
+  case OP_GETRLIMIT: {
+    struct rlimit r;
+    if (getrlimit((int)a->v[0], &r) < 0) return fail_errno();
+    val m = vmap(2);
+    map_put(&m, "soft", vint((i64)r.rlim_cur));
+    map_put(&m, "hard", vint((i64)r.rlim_max));
+    obs_t o = {m, 0, 0};
+    return o;
+  }
   }
   run_error(s, "operation %lld is not known to this executor", (long long)s->op);
   return ok_none();
@@ -1408,6 +1531,7 @@ static obs_t do_fork(const step_t *s) {
   pid_t pid = fork();
   if (pid < 0) return fail_errno();
   if (pid > 0) return ok_int(pid);
+  proc_name_index = s->bind >= 0 ? slot_name[s->bind] : -1;
   if (s->bind >= 0) snprintf(proc_name, sizeof proc_name, "%s", S(slot_name[s->bind]));
   else {
     char parent[sizeof proc_name];
@@ -1478,6 +1602,11 @@ static int run_step(const step_t *s) {
   me->expect_sig = s->kind == K_SIGNAL ? (int32_t)s->signo : 0;
   me->want_addr = want_addr;
   me->has_si_addr = s->has_si_addr;
+  for (int k = 0; k < s->nip; k++) {
+    me->ip_want[k] = eval_or_die(s, &s->ip_e[k]);
+    me->ip_ops[k] = (int32_t)s->ip_ops[k];
+  }
+  me->nip = s->nip;
   int depth = me->depth;
   if (depth < 16) me->open[depth] = (int32_t)s->id;
   me->depth = depth + 1;
@@ -1520,8 +1649,22 @@ static int run_block(const block *b) {
 }
 
 /* ---- a process's start: limits, dispositions, fault capture, confinement ---------------------------- */
+static i64 fault_ip(const void *ctx) {
+  const ucontext_t *uc = ctx;
+#if defined(__x86_64__)
+  return (i64)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+  return (i64)uc->uc_mcontext.pc;
+#else
+  (void)uc;
+  return 0;
+#endif
+}
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
-  (void)ctx;
+  if (me) {
+    me->fault_ip = fault_ip(ctx);
+    me->has_fault_ip = 1;
+  }
   struct sigslot *s = sig_slot(getpid());
   s->signo = sig;
   s->code = si->si_code;
@@ -1656,6 +1799,7 @@ static void begin(const char *parent) {
     memcpy(me->map_bound, parent_slot->map_bound, sizeof me->map_bound);
   }
   me->pid = getpid();
+  me->name_index = proc_name_index;
   me->iteration = -1;
   me->depth = 0;
   me->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);
@@ -1663,6 +1807,7 @@ static void begin(const char *parent) {
 
 static void case_main(void) {
   snprintf(proc_name, sizeof proc_name, "%s", S(first_name));
+  proc_name_index = first_name;
   begin(NULL);
   run_block(&setup_block);
   if (!strcmp(S(first_name), "main")) {
@@ -1674,6 +1819,7 @@ static void case_main(void) {
     if (pid < 0) run_error(NULL, "fork: %s", strerror(errno));
     if (pid == 0) {
       snprintf(proc_name, sizeof proc_name, "%s", S(proc_names[k]));
+      proc_name_index = proc_names[k];
       /* the member starts with its own bindings' view: what setup bound, nothing more */
       begin("setup");
       run_block(&proc_blocks[k]);

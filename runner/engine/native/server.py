@@ -24,22 +24,29 @@ import struct
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from runner.engine import confine, interrupt, libc
-from runner.engine.arena import Arena
+from runner.engine.arena import Arena, SigInfo
 from runner.engine.native.build import executor_path
 
 CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS = 1, 2, 3, 4, 5
 NATIVE_PROCS, NATIVE_MAPS = 64, 48
+IP_WANTS = 6  # comparators of an ip expectation, resolved before the step
 # struct nslot in executor.c
-_NSLOT = struct.Struct(f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i")
+_NSLOT = struct.Struct(
+    f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iq"
+)
 REPORT_MAX = 1 << 20
 # What the harness keeps of one case's reports, whatever it sends (as executor.MAX_KEPT_BYTES).
 MAX_KEPT_BYTES = 64 << 20
 MAX_OUTPUT = 64 << 10  # of the case's stdout and stderr, kept in the result
 GRACE_S = 2.0  # after a kill, how long the server may take to reap the group
+
+
+# comparator codes of an ip expectation (program.py's COMPARATORS); "eq" for an address alone
+IP_OPS = ("eq", "ne", "gt", "ge", "lt", "le")
 
 
 def _native_off() -> int:
@@ -59,6 +66,12 @@ class NativeArena(Arena):
         os.ftruncate(self.fd, self.SIZE)
         self._map = mmap.mmap(self.fd, self.SIZE)
         self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
+
+    def siginfo(self, pid: int) -> SigInfo | None:
+        """The base slot's siginfo, with the instruction address the native handler found."""
+        info = super().siginfo(pid)
+        slot = next((s for s in self.native_slots() if s.pid == pid), None)
+        return replace(info, ip=slot.fault_ip) if info is not None and slot else info
 
     def load(self, snapshot: bytes) -> None:
         """The page as an executor elsewhere left it (a qemu guest's, same layout), zeros past
@@ -84,7 +97,10 @@ class NativeArena(Arena):
             maps = raw[9 : 9 + 2 * NATIVE_MAPS]
             bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
             depth = raw[9 + 3 * NATIVE_MAPS]
-            stack = raw[11 + 3 * NATIVE_MAPS :]
+            stack = raw[11 + 3 * NATIVE_MAPS : 27 + 3 * NATIVE_MAPS]
+            ip = raw[27 + 3 * NATIVE_MAPS :]
+            fault_ip, wants = ip[0], ip[1 : 1 + IP_WANTS]
+            has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS : -1]
             out.append(
                 NativeSlot(
                     pid=raw[0],
@@ -98,6 +114,12 @@ class NativeArena(Arena):
                         (maps[2 * i], maps[2 * i + 1]) if bound[i] else None for i in range(raw[7])
                     ],
                     open_steps=list(stack[: min(depth, 16)]),
+                    fault_ip=fault_ip if has_ip else None,
+                    ip_want={
+                        IP_OPS[ops[k]]: wants[k]
+                        for k in range(min(nwant, IP_WANTS))
+                        if 0 <= ops[k] < len(IP_OPS)
+                    },
                 )
             )
         return out
@@ -114,6 +136,8 @@ class NativeSlot:
     unsent: int
     maps: list[tuple[int, int] | None] = field(default_factory=list)
     open_steps: list[int] = field(default_factory=list)  # outermost first
+    fault_ip: int | None = None  # where the process's fault handler found the instruction
+    ip_want: dict[str, int] = field(default_factory=dict)  # the open step's ip, resolved
 
 
 @dataclass
