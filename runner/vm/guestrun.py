@@ -262,6 +262,7 @@ class GuestRunner(Runner):
             return result
         self.arena.load(out.arena)
         run = replay(program, out.run, self.arena, out.refused)
+        run.memory_limit_hit = out.memory_limit_hit
         verdict = judge_execution(run, self.arena, case.timeout)
         leftover = [out.leftover] if out.leftover else []
         return finish_result(result, run, verdict, leftover, start - out.took_s)

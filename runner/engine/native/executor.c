@@ -2248,6 +2248,19 @@ static void b_walls_setup(bbuf *text) {
     bb_kv(text, "wall_cgroup", b_cgroups[1]);
   }
 }
+/* how many processes the OOM killer took in this lane's memory cgroup (confine.memory_failures) */
+static i64 b_oom_kills(void) {
+  char path[320], line[128];
+  if (!b_cgroups[1][0]) return 0;
+  snprintf(path, sizeof path, "%s/lane-%d/memory.oom_control", b_cgroups[1], b_lane_no);
+  FILE *f = fopen(path, "r");
+  i64 n = 0;
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "oom_kill ", 9)) n = strtoll(line + 9, NULL, 10);
+  fclose(f);
+  return n;
+}
 /* A lane's server in cgroups of its own (a lane's cases are one at a time, as a worker's) */
 static void b_host(pid_t server) {
   char pid[32], dir[320], limit[32];
@@ -2648,6 +2661,7 @@ static void b_case(void) {
     fatal("mmapconf-exec: memfd: %s", strerror(errno));
   arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
   if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  i64 oom_before = b_oom_kills();
   if (!err[0]) {
     const char *scratch = s.folder;
     sem_init((sem_t *)(arena + PROCS_OFF), 1, 32 /* arena.MAX_CASE_PROCESSES */);
@@ -2790,6 +2804,7 @@ static void b_case(void) {
   munmap(arena, ARENA_SIZE);
   close(arena_fd);
   bb_word(&out, init_status);
+  bb_word(&out, b_oom_kills() > oom_before);  /* the case reached its memory limit */
   bb_bytes(&out, output.b ? output.b : "", output.n);
   bb_word(&out, dropped);
   bb_str(&out, refused);
