@@ -1,8 +1,7 @@
-"""The confinement of a native case, as words the executor applies in the case's first process.
-
-The same Landlock rules and seccomp filter as runner/sandbox.py, with one difference that
-follows from there being no interpreter in the case: nothing of the Python installation needs
-to stay readable, only /proc (smaps, maps, status, fd links) and the devices of the case language.
+"""The confinement of a native case, as words for the executor: the mount view its init makes
+(``view``), then the Landlock rules and seccomp filter of runner.engine.sandbox that the case's
+first process applies (``spec``). With no interpreter in the case, nothing of the Python
+installation needs to stay readable: only /proc (smaps, maps, status, fd links) and the devices.
 """
 
 from __future__ import annotations
@@ -36,9 +35,9 @@ def spec(scratch: str | None, abi: int | None = None, machine: str | None = None
     version = _abi() if abi is None else abi
     words: list[int] = [version]
     if version >= 1:
-        fs = sandbox._fs_rights(version)
-        net = sandbox._NET_ALL if version >= 4 else 0
-        scope = sandbox._SCOPE_ALL if version >= 6 else 0
+        fs = sandbox.fs_rights(version)
+        net = sandbox.NET_ALL if version >= 4 else 0
+        scope = sandbox.SCOPE_ALL if version >= 6 else 0
         size = 24 if version >= 6 else 16 if version >= 4 else 8
         rules = [(fs, scratch)] if scratch else []
         rules += [(_DEVICE_RIGHTS & fs, d) for d in sandbox.DEVICES]
@@ -53,7 +52,7 @@ def spec(scratch: str | None, abi: int | None = None, machine: str | None = None
 
 
 def view(conf: confine.Confinement, scratch: str | None) -> list[int]:
-    """How the case's init makes its mount view from the template (confine.enter's choices):
+    """How the case's init makes its mount view from the template (executor.c enter_view):
     mode, then the mount point, filesystem type and options of a fresh instance."""
     if conf.template < 0:
         return [VIEW_NONE, *_strings("", "", "")]
