@@ -43,6 +43,7 @@ CGROUP_DIR = "mmapconf"  # under each controller: one folder per owner
 # with a clear error) acts first; the cgroup stops what goes around it (a raw fork).
 PIDS_MAX = MAX_CASE_PROCESSES + 2
 CASE_MEMORY = 1 << 30  # memory cgroup limit of one case (its tmpfs and memfd pages included)
+CASE_CGROUP = "case"  # child of an owner's memory cgroup: a case's own limit (provision.memory)
 CASE_TMPFS = 256 << 20  # size of the fresh tmpfs a tmpfs-backed case writes in
 DEVICES = {"null": 3, "zero": 5, "random": 8, "urandom": 9}  # char 1:N, the language's devices
 
@@ -242,6 +243,42 @@ def _make_cgroup(controller: str, owner: str) -> str:
     return path
 
 
+def why_no_memory_limit() -> str:
+    """Why a case cannot have a memory cgroup of its own here ('' when it can)."""
+    if os.geteuid() != 0:
+        return "not root"
+    try:
+        own = _own_cgroup("memory")
+    except OSError:
+        return "no cgroup v1 memory controller"
+    return "" if os.access(own, os.W_OK) else f"{own} is not writable"
+
+
+@contextlib.contextmanager
+def case_memory(conf: Confinement, server: int, limit: int | None) -> Iterator[Confinement]:
+    """CONF with the case's own memory cgroup, LIMIT bytes, while the block runs (CONF itself
+    when LIMIT is None). It is a child of this owner's memory cgroup, so the owner's limit holds
+    as well (v1 with use_hierarchy; the validator keeps LIMIT <= CASE_MEMORY besides). The fork
+    SERVER moves into it, so that the case's init is born there, and back when the block ends,
+    whatever the outcome; the cgroup is then removed (a sweep removes it with its owner's)."""
+    parent = conf.cgroups.get("memory")
+    if limit is None or parent is None:
+        yield conf
+        return
+    path = os.path.join(parent, CASE_CGROUP)
+    os.makedirs(path, exist_ok=True)
+    try:
+        _write(path, "memory.limit_in_bytes", str(limit))
+        with contextlib.suppress(OSError):  # only with swap accounting
+            _write(path, "memory.memsw.limit_in_bytes", str(limit))
+        _write(path, "cgroup.procs", str(server))
+        yield replace(conf, cgroups={**conf.cgroups, "memory": path})
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the server ended meanwhile
+            _write(parent, "cgroup.procs", str(server))
+        _remove_cgroup(path)
+
+
 def _own_cgroup(controller: str) -> str:
     """The folder of the v1 ``controller`` cgroup this process is in."""
     with open("/proc/self/cgroup") as f:
@@ -263,6 +300,9 @@ def _write(folder: str, name: str, value: str) -> None:
 def _remove_cgroup(path: str, tries: int = 50) -> None:
     """Kill what is left in it (a SIGKILLed owner's case), then remove it. A cgroup that still
     holds an unreaped zombie (where init does not reap) stays busy: a later sweep tries again."""
+    child = os.path.join(path, CASE_CGROUP)
+    if os.path.isdir(child):
+        _remove_cgroup(child, tries)
     for _ in range(tries):
         try:
             os.rmdir(path)

@@ -8,7 +8,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from runner.engine import mounts
+from runner.engine import confine, mounts
 from runner.errors import CaseRuntimeError
 from runner.lang.model import FileProvision, Provision
 
@@ -24,6 +24,10 @@ def why_not(p: Provision | None) -> str:
         return ""
     if p.sysctls and not in_guest():
         return "provision.sysctls are set only in a disposable guest (run --kernel)"
+    if p.memory_limit is not None:
+        no_cgroup = confine.why_no_memory_limit()
+        if no_cgroup:
+            return f"provision.memory: needs a writable v1 memory controller ({no_cgroup})"
     if p.mount is not None:
         why = mounts.why_cannot_mount(p.mount.fstype)
         if why:

@@ -71,6 +71,7 @@ class Provision:
     mount: MountProvision | None = None
     files: dict[str, FileProvision] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)  # set in a guest only (--kernel)
+    memory_limit: int | None = None  # bytes: the case runs in its own memory cgroup
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -83,6 +84,8 @@ class Provision:
             }
         if self.sysctls:
             out["sysctls"] = dict(self.sysctls)
+        if self.memory_limit is not None:
+            out["memory"] = {"limit": self.memory_limit}
         return out
 
 

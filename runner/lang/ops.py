@@ -354,7 +354,11 @@ ADDRESS_SPACE_RANGE = (1 << 20, 64 << 30)  # bytes; default CASE_ADDRESS_SPACE_P
 
 # provision: what the harness sets up before a case and undoes after it (never the case's
 # processes: their seccomp filter refuses mount, and inode flags need CAP_LINUX_IMMUTABLE).
-PROVISION_KEYS = ("mount", "files", "sysctls")
+PROVISION_KEYS = ("mount", "files", "sysctls", "memory")
+PROVISION_MEMORY_KEYS = ("limit",)
+# bytes of provision.memory.limit: at most the limit every case runs under (confine.CASE_MEMORY),
+# so that a case with its own limit is never less confined than one without
+PROVISION_MEMORY_LIMIT = (1 << 20, 1 << 30)
 PROVISION_MOUNT_KEYS = ("fstype", "options", "size")
 PROVISION_FILE_KEYS = ("data", "hex", "size", "mode", "inode_flags")
 PROVISION_FSTYPES = ("tmpfs", "ext4", "xfs", "btrfs")  # ext4, xfs, btrfs: a loop-mounted image

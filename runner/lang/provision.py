@@ -7,6 +7,7 @@ need CAP_LINUX_IMMUTABLE, and a case is hostile input).
       files:
         f: {data: "abcd", inode_flags: FS_APPEND_FL}      # made before the case; opened by it
       sysctls: {vm.dirty_expire_centisecs: 100}          # in a guest only (--kernel)
+      memory: {limit: 64 * 1024 * 1024}                  # the case's own memory cgroup
 
 Read here into model.Provision; engine/provision.py carries it out.
 """
@@ -27,6 +28,8 @@ from runner.lang.ops import (
     PROVISION_FSTYPES,
     PROVISION_IMAGE_SIZE,
     PROVISION_KEYS,
+    PROVISION_MEMORY_KEYS,
+    PROVISION_MEMORY_LIMIT,
     PROVISION_MOUNT_KEYS,
 )
 
@@ -51,10 +54,21 @@ def read_provision(doc: dict, err: Err, file_name_ok: NameCheck) -> Provision | 
     mount = _mount(value, err) if "mount" in value else None
     files = _files(value, err, file_name_ok) if "files" in value else {}
     sysctls = _sysctls(value, err) if "sysctls" in value else {}
+    memory = _memory(value, err) if "memory" in value else None
     backings = doc.get("backings")
     if mount is not None and backings not in (None, "disk", ["disk"]):
         err(doc, "backings", "a case with provision.mount runs on its own mount: backings: [disk]")
-    return Provision(mount, files, sysctls)
+    return Provision(mount, files, sysctls, memory)
+
+
+def _memory(parent: dict, err: Err) -> int | None:
+    """memory: {limit: BYTES}: the limit of the case's own memory cgroup."""
+    node = parent["memory"]
+    if not isinstance(node, dict) or "limit" not in node:
+        err(parent, "memory", "must be a mapping with limit (bytes): {limit: 64 * 1024 * 1024}")
+        return None
+    _keys(node, PROVISION_MEMORY_KEYS, err, "provision.memory")
+    return _constant(node, "limit", err, PROVISION_MEMORY_LIMIT)
 
 
 def _sysctls(parent: dict, err: Err) -> dict[str, str]:

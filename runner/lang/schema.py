@@ -96,6 +96,13 @@ def _provision() -> dict[str, Any]:
                 "propertyNames": {"pattern": r"^(vm|fs)(\.[a-z0-9_]+)+$"},
                 "additionalProperties": {"type": ["integer", "string"]},
             },
+            "memory": {
+                "type": "object",
+                "description": "the case runs in its own memory cgroup with this limit (bytes)",
+                "required": ["limit"],
+                "additionalProperties": False,
+                "properties": {"limit": _kind("int")},
+            },
         },
     }
 

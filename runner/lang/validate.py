@@ -22,7 +22,7 @@ from runner.lang.conditions import (
     valid_kernel_spec,
 )
 from runner.lang.expr import ExprError, parse
-from runner.lang.model import SUCCESS, Case, Expect, Step
+from runner.lang.model import SUCCESS, Case, Expect, Provision, Step
 from runner.lang.ops import (
     ADDRESS_SPACE_RANGE,
     BACKINGS,
@@ -142,7 +142,7 @@ class CaseValidator:
             setup=setup,
             processes=processes,
             events=self.events,
-            uses_file=self.uses_file or provision is not None,
+            uses_file=self.uses_file or _needs_folder(provision),
             provision=provision,
             foreign_names=self.foreign_names,
             after_reboot=after_reboot,
@@ -782,3 +782,8 @@ def format_fields(fmt: Any) -> list[str] | None:
     return [
         code for n, code in parts for _ in range(1 if code in "sp" else int(n or 1)) if code != "x"
     ]
+
+
+def _needs_folder(p: Provision | None) -> bool:
+    """Whether a provision puts files in the scratch folder (a memory limit alone does not)."""
+    return p is not None and (p.mount is not None or bool(p.files) or bool(p.sysctls))

@@ -190,6 +190,8 @@ class GuestRunner(Runner):
             return ""
         if provision.sysctls:
             return "provision.sysctls: the batch guest does not set them (--guest-runner python)"
+        if provision.memory_limit is not None:
+            return "provision.memory: the batch guest does not make it (--guest-runner python)"
         if provision.mount is not None:
             why = self.guest.why_cannot_mount(provision.mount.fstype)
             if why:

@@ -73,11 +73,15 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
         return not_compilable(e)
     reader = _Reader(program)
     conf = confine.current()
-    memory_before = confine.memory_failures(conf)
-    walls = confinement.view(conf, scratch) + confinement.spec(scratch)
-    run = server_for(conf).run(arena, program.words, scratch, case.timeout, walls, reader)
+    server = server_for(conf)
+    limit = case.provision.memory_limit if case.provision else None
+    with confine.case_memory(conf, server.proc.pid, limit) as walled:
+        memory_before = confine.memory_failures(walled)
+        walls = confinement.view(conf, scratch) + confinement.spec(scratch)
+        run = server.run(arena, program.words, scratch, case.timeout, walls, reader)
+        hit = confine.memory_failures(walled) > memory_before
     result = _execution(reader, run, arena)
-    result.memory_limit_hit = confine.memory_failures(conf) > memory_before
+    result.memory_limit_hit = hit
     return result
 
 
