@@ -12,6 +12,9 @@ from runner.engine import confine, mounts
 from runner.errors import CaseRuntimeError
 from runner.lang.model import FileProvision, Provision
 
+# Sysctls the kernel may set short of the value written: a huge-page pool it could not fill.
+READ_BACK = ("vm.nr_hugepages",)
+
 
 def in_guest() -> bool:
     """Whether this harness runs in a disposable guest of `run --kernel` (runner/vm/run.py)."""
@@ -72,8 +75,13 @@ def _set_sysctl(key: str, value: str) -> str:
             old = f.read().strip()
         with open(path, "w") as f:
             f.write(value)
+        with open(path) as f:
+            now = f.read().strip()
     except OSError as e:
         raise CaseRuntimeError(f"provision.sysctls {key}={value}: {e.strerror}") from None
+    if key in READ_BACK and now != value:
+        _set_sysctl(key, old)
+        raise CaseRuntimeError(f"provision.sysctls {key}={value}: the kernel set {now}")
     return old
 
 

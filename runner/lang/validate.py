@@ -785,5 +785,5 @@ def format_fields(fmt: Any) -> list[str] | None:
 
 
 def _needs_folder(p: Provision | None) -> bool:
-    """Whether a provision puts files in the scratch folder (a memory limit alone does not)."""
-    return p is not None and (p.mount is not None or bool(p.files) or bool(p.sysctls))
+    """Whether a provision puts files in the scratch folder (sysctls and a memory limit do not)."""
+    return p is not None and (p.mount is not None or bool(p.files))
