@@ -20,6 +20,9 @@ def run_yaml(tmp_path: Path):
         path.write_text(textwrap.dedent(text))
         runner = Runner(RunConfig(backings=backings))
         suite = load_suite([str(path)])
-        return {r.backing: r for r in map(runner.run_item, runner.plan(suite))}
+        try:
+            return {r.backing: r for r in map(runner.run_item, runner.plan(suite))}
+        finally:
+            runner.close()  # the native executor's fork server is the runner's, not the test's
 
     return run

@@ -186,7 +186,6 @@ def cmd_reference(args: argparse.Namespace) -> int:
     fs = guest_filesystems(args.fs)
     guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
     guest += ["--baseline", str(args.baseline)] if args.baseline else []
-    guest += ["--executor", args.executor] if args.executor else []
     paths = regenerate(
         args.report_dir,
         args.kernel or None,
@@ -221,11 +220,6 @@ def _add_reference(sub: Any) -> None:
         "--baseline",
         type=Path,
         help="gate each guest's run with this baseline (known deviations show as known)",
-    )
-    ref.add_argument(
-        "--executor",
-        choices=("python", "native"),
-        help="the guests' executor (default: theirs, python)",
     )
     ref.add_argument(
         "--summary-only",

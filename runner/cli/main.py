@@ -214,7 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _run(
                 args,
                 suite,
-                Runner(RunConfig(args.backing, args.dir, disks, executor=args.executor)),
+                Runner(RunConfig(args.backing, args.dir, disks)),
             )
     except KeyboardInterrupt as e:  # while the --fs mounts were made or undone
         return 128 + getattr(e, "signum", signal.SIGINT)
@@ -251,7 +251,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not cases:
         raise UsageError(f"no case with id {case_id!r}")
     suite.cases, suite.invalid = cases, []
-    runner = Runner(RunConfig(args.backing, args.dir, executor=args.executor))
+    runner = Runner(RunConfig(args.backing, args.dir))
     worst = 0
     for item in runner.plan(suite):
         if backing and item.backing and item.backing.name != backing.rstrip("]"):

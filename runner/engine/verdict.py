@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine.arena import Arena
-from runner.engine.executor import Ending, Execution
+from runner.engine.execution import Ending, Execution
 from runner.engine.matching import (
     Observation,
     describe_expect,
@@ -67,8 +67,6 @@ class _Judge:
         self.reported: dict[int, set[str]] = {}  # pid -> the kinds of final report it sent
 
     def verdict(self) -> Verdict:
-        if self.run.malformed:
-            return Verdict("error", self.run.malformed, self.steps)
         for msg in self.run.messages:
             getattr(self, f"_on_{msg['t']}")(msg)
         if self.run.timed_out:
@@ -191,7 +189,8 @@ class _Judge:
             outer.observed = f"{NOT_FINISHED}: step {trace.step} ended the process"
         trace.signal, trace.si_code = sig, code
         trace.si_addr = fmt_addr(addr, maps) if addr is not None else None
-        obs = Observation(signal=sig, si_code=code, si_addr=addr)
+        ip = info.ip if info is not None and "ip" in expect else None
+        obs = Observation(signal=sig, si_code=code, si_addr=addr, ip=ip)
         trace.observed = describe_observation(obs, maps)
         if killed and expect["kind"] != "signal":
             trace.observed += " (the case's kill; its wait judges it)"

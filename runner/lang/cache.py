@@ -32,8 +32,9 @@ import yaml
 import runner.errors
 import runner.lang
 
-# Entries of one version of the code; older versions' folders are removed when a new one is made.
+# Entries of one version of the code, and versions kept (the oldest go when a new one is made).
 MAX_ENTRIES = 4096
+KEPT_VERSIONS = 4
 _CODE_SOURCES = (Path(runner.errors.__file__), *sorted(Path(runner.lang.__file__).parent.glob("*")))
 
 
@@ -150,11 +151,14 @@ def _folder(create: bool) -> Path | None:
 
 
 def _drop_other_versions(parent: Path) -> None:
-    for old in parent.iterdir():
-        if old.is_dir() and not old.is_symlink():
-            _empty(old)
-            with contextlib.suppress(OSError):
-                old.rmdir()
+    """Remove all but the most recently made versions' folders: two versions of the code in use
+    at once (two checkouts, a test run beside a real one) each keep theirs."""
+    folders = [f for f in parent.iterdir() if f.is_dir() and not f.is_symlink()]
+    folders.sort(key=lambda f: f.stat().st_mtime, reverse=True)
+    for old in folders[KEPT_VERSIONS - 1 :]:
+        _empty(old)
+        with contextlib.suppress(OSError):
+            old.rmdir()
 
 
 def _empty(folder: Path) -> None:

@@ -5,10 +5,13 @@ and a baseline entry's ``when`` are all judged here."""
 
 from __future__ import annotations
 
+import functools
+import gzip
 import operator
 import os
 import platform
 import re
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +63,10 @@ def _no_probe(name: str) -> bool:
     raise RuntimeError(f"no syscall probe was given to judge 'syscall: {name}'")
 
 
+def _running_kconfig(release: str) -> dict[str, str] | None:
+    return kconfig_of(release)  # looked up at the call: tests replace it
+
+
 @dataclass
 class Facts:
     """What conditions are judged against: the machine, then the backing of one run."""
@@ -76,6 +83,10 @@ class Facts:
     # a sysctl's value by its dotted key (None: absent); default this machine's /proc/sys (a qemu
     # guest's run is planned on the host with the values its guest reported)
     sysctl: Callable[[str], str | None] | None = None
+    # the page size the run had (a baseline's when: {page_size: ...}; arm64 has 4K, 16K, 64K)
+    page_size: int = field(default_factory=resource.getpagesize)
+    # the configuration of the kernel named by ``kernel``; None: unknown
+    kconfig_reader: Callable[[str], dict[str, str] | None] = field(default=_running_kconfig)
 
     def read_sysctl(self, key: str) -> str | None:
         return (self.sysctl or read_sysctl)(key)
@@ -96,7 +107,13 @@ class Facts:
             self._syscalls,
             disk=self.disk,
             sysctl=self.sysctl,
+            page_size=self.page_size,
+            kconfig_reader=self.kconfig_reader,
         )
+
+    @property
+    def kconfig(self) -> dict[str, str] | None:
+        return self.kconfig_reader(self.kernel)
 
     def for_disk(self, model: str) -> Facts:
         """These facts, judged on one disk model after a power cut."""
@@ -135,12 +152,17 @@ def _holds(key: str, want: Any, facts: Facts) -> bool:
         return facts.disk in _as_list(want)
     if key == "arch":
         return facts.arch in _as_list(want)
+    if key == "page_size":
+        return str(facts.page_size) in [str(w) for w in _as_list(want)]
     if key == "root":
         return facts.root == want
     if key == "syscall":
         return all(facts.has_syscall(name) for name in _as_list(want))
     if key == "sysctl":
         return all(_sysctl_holds(facts.read_sysctl(k), w) for k, w in want.items())
+    if key == "kconfig":
+        config = facts.kconfig
+        return config is not None and not _kconfig_wrong(config, want)
     raise ValueError(f"unknown condition {key!r}")
 
 
@@ -174,6 +196,7 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
         "fs": facts.fs,
         "arch": facts.arch,
         "root": facts.root,
+        "page_size": facts.page_size,
         "disk": facts.disk or "none (no power cut)",
     }
     if key == "syscall":
@@ -188,4 +211,78 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
             if not _sysctl_holds(facts.read_sysctl(k), w)
         ]
         return "sysctl " + "; ".join(wrong)
+    if key == "kconfig":
+        return _describe_kconfig(facts, want)
     return f"{key} {want} required, have {have[key]}"
+
+
+# -- kconfig: the running kernel's build configuration ------------------------------------------
+KCONFIG_NAME = re.compile(r"^CONFIG_[A-Z0-9_]+$")
+KCONFIG_HELP = (
+    "a kconfig condition is CONFIG_NAME (built in or a module), a list of them, or a mapping "
+    "{CONFIG_NAME: y, m, n or a value}"
+)
+_KCONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$|^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+
+
+def parse_kconfig(text: str) -> dict[str, str]:
+    """A .config as names and values: ``y``, ``m``, ``n`` (is not set), or the value unquoted."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _KCONFIG_LINE.match(line.strip())
+        if m and m.group(1):
+            out[m.group(1)] = m.group(2).strip().strip('"')
+        elif m:
+            out[m.group(3)] = "n"
+    return out
+
+
+@functools.cache
+def kconfig_of(release: str) -> dict[str, str] | None:
+    """The running kernel's configuration (/proc/config.gz, else /boot/config-RELEASE); None
+    when it is unknown, or when ``release`` is not the running kernel (a report's facts)."""
+    if release != os.uname().release:
+        return None
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            return parse_kconfig(f.read())
+    except OSError:
+        pass
+    try:
+        with open(f"/boot/config-{release}") as f:
+            return parse_kconfig(f.read())
+    except OSError:
+        return None
+
+
+def kconfig_wants(want: Any) -> dict[str, str]:
+    """A kconfig condition as name -> wanted value ("ym": built in or a module)."""
+    if isinstance(want, dict):
+        return {str(k): str(v) for k, v in want.items()}
+    return {str(name): "ym" for name in _as_list(want)}
+
+
+def _kconfig_wrong(config: dict[str, str], want: Any) -> list[str]:
+    wrong = []
+    for name, value in kconfig_wants(want).items():
+        have = config.get(name, "n")
+        if have != value and not (value == "ym" and have in ("y", "m")):
+            wrong.append(name)
+    return wrong
+
+
+def _describe_kconfig(facts: Facts, want: Any) -> str:
+    config = facts.kconfig
+    wants = kconfig_wants(want)
+    if config is None:
+        return (
+            f"the configuration of kernel {facts.kernel} is unknown (no /proc/config.gz, no "
+            f"/boot/config-{facts.kernel}): {', '.join(wants)} cannot be checked"
+        )
+    said = {"ym": "y or m", "n": "not set"}
+    parts = [
+        f"{name}={said.get(wants[name], wants[name])} required, have "
+        f"{said.get(config.get(name, 'n'), config.get(name, 'n'))}"
+        for name in _kconfig_wrong(config, want)
+    ]
+    return "kconfig " + "; ".join(parts)

@@ -27,13 +27,27 @@ def _align_down(x: int, a: int) -> int:
     return x // a * a
 
 
+def _pick(index: int, *choices: int) -> int:
+    """``pick(i, a, b, c)``: the i-th choice, for a value that differs per iteration."""
+    if not 0 <= index < len(choices):
+        raise ExprError(f"pick: index {index} is outside 0..{len(choices) - 1}")
+    return choices[index]
+
+
 FUNCTIONS: dict[str, Callable[..., int]] = {
     "min": min,
     "max": max,
     "align_up": _align_up,
     "align_down": _align_down,
+    "pick": _pick,
 }
-_ARITY = {"min": (1, 64), "max": (1, 64), "align_up": (2, 2), "align_down": (2, 2)}
+_ARITY = {
+    "min": (1, 64),
+    "max": (1, 64),
+    "align_up": (2, 2),
+    "align_down": (2, 2),
+    "pick": (2, 64),
+}
 
 _BINOPS: dict[type, Callable[[int, int], int]] = {
     ast.Add: operator.add,
@@ -118,7 +132,7 @@ def _compile(node: ast.AST, names: set[str]) -> Callable[[Env], int]:
 
 def _compile_call(node: ast.Call, names: set[str]) -> Callable[[Env], int]:
     if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-        raise ExprError("only min, max, align_up and align_down may be called")
+        raise ExprError("only min, max, align_up, align_down and pick may be called")
     if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
         raise ExprError(f"{node.func.id}() takes plain arguments only")
     low, high = _ARITY[node.func.id]

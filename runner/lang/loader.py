@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runner.errors import Problem, UsageError
-from runner.lang import cache, model, names, yamlsafe
+from runner.lang import cache, model, names
 from runner.lang.model import Case
 from runner.lang.validate import CaseValidator
 from runner.lang.yamlsafe import load_documents, parse_documents, read_bounded
@@ -54,8 +56,6 @@ CACHED_CLASSES = frozenset(
         model.Provision,
         model.MountProvision,
         model.FileProvision,
-        yamlsafe.PosDict,
-        yamlsafe.PosList,
     }
 )
 
@@ -135,13 +135,28 @@ def _validated(raw: bytes, name: str) -> Suite:
             case = None
         suite.warnings += validator.warnings
         if case is not None:
-            suite.cases.append(case)
+            suite.cases.append(_plain(case))
         else:
             doc_id = doc.data.get("id") if isinstance(doc.data, dict) else None
             if not isinstance(doc_id, str) or not doc_id:
                 doc_id = f"{_file_id(name)}-{index + 1}"
             suite.invalid.append(InvalidCase(doc_id, name, doc.pos[0], validator.problems))
     return suite
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every mapping and list of the YAML made plain: a validated case keeps no
+    positions (only validation reports them), which are near half of a loaded case's memory."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def load_suite(paths: list[str]) -> Suite:

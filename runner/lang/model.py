@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.lang.ops import CASE_ADDRESS_SPACE_PAGES, CONSTANTS
+
 
 @dataclass(frozen=True)
 class Expect:
@@ -17,6 +19,7 @@ class Expect:
     si_code: str | None = None
     si_addr: Any = None  # an expression, resolved in the process
     value: Any = None
+    ip: Any = None  # the faulting instruction's address: an expression, or comparators of them
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
@@ -24,6 +27,8 @@ class Expect:
             out["errno"] = list(self.errno)
         elif self.kind == "signal":
             out.update(signal=self.signal, si_code=self.si_code)
+            if self.ip is not None:
+                out["ip"] = self.ip
         return out
 
 
@@ -93,6 +98,7 @@ class Case:
     requires: dict[str, Any] | None = None
     backings: list[str] | None = None
     timeout: float = 10.0
+    address_space: int | None = None  # RLIMIT_AS headroom in bytes; None: the engine's default
     setup: list[Step] = field(default_factory=list)
     processes: dict[str, list[Step]] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
@@ -102,6 +108,13 @@ class Case:
     foreign_names: dict[str, list[str]] = field(default_factory=dict)
     # steps run in a fresh boot on the disk a power_cut step left (docs/durability.md)
     after_reboot: list[Step] = field(default_factory=list)
+
+    @property
+    def address_space_pages(self) -> int:
+        """The RLIMIT_AS headroom of the case's processes, in pages."""
+        if self.address_space is None:
+            return CASE_ADDRESS_SPACE_PAGES
+        return -(-self.address_space // CONSTANTS["PAGE"])
 
     @property
     def location(self) -> str:

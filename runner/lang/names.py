@@ -106,6 +106,30 @@ F_SEAL = {
     "F_SEAL_EXEC": 0x20,
 }
 
+# fallocate(2) modes (include/uapi/linux/falloc.h); 0 allocates
+FALLOC = {
+    "FALLOC_FL_KEEP_SIZE": 0x01,
+    "FALLOC_FL_PUNCH_HOLE": 0x02,
+    "FALLOC_FL_COLLAPSE_RANGE": 0x08,
+    "FALLOC_FL_ZERO_RANGE": 0x10,
+    "FALLOC_FL_INSERT_RANGE": 0x20,
+    "FALLOC_FL_UNSHARE_RANGE": 0x40,
+}
+
+# userfaultfd(2) (include/uapi/linux/userfaultfd.h): register modes, and the events uffd_read sees
+UFFDIO_REGISTER_MODE = {
+    "UFFDIO_REGISTER_MODE_MISSING": 0x1,
+    "UFFDIO_REGISTER_MODE_WP": 0x2,
+    "UFFDIO_REGISTER_MODE_MINOR": 0x4,
+}
+UFFD_EVENT = {
+    "UFFD_EVENT_PAGEFAULT": 0x12,
+    "UFFD_EVENT_FORK": 0x13,
+    "UFFD_EVENT_REMAP": 0x14,
+    "UFFD_EVENT_REMOVE": 0x15,
+    "UFFD_EVENT_UNMAP": 0x16,
+}
+
 O_FLAGS = {name: getattr(os, name) for name in dir(os) if name.startswith("O_")}
 
 RLIMIT = {n: getattr(_resource, n) for n in dir(_resource) if n.startswith("RLIMIT_")}
@@ -159,6 +183,9 @@ SHARED_TABLES: dict[str, dict[str, int]] = {
         ("MCL", MCL),
         ("MFD", MFD),
         ("F_SEAL", F_SEAL),
+        ("FALLOC", FALLOC),
+        ("UFFDIO_REGISTER_MODE", UFFDIO_REGISTER_MODE),
+        ("UFFD_EVENT", UFFD_EVENT),
     )
 }
 for _family, _extra in ARCH_ONLY.get(ARCH, {}).items():
@@ -181,6 +208,9 @@ FLAG_FAMILIES: dict[str, dict[str, int]] = {
     "POSIX_MADV": POSIX_MADV,
     "POSIX_FADV": POSIX_FADV,
     "FS_FL": FS_FL,
+    "FALLOC": FALLOC,
+    "UFFDIO_REGISTER_MODE": UFFDIO_REGISTER_MODE,
+    "UFFD_EVENT": UFFD_EVENT,
     "SYNC_FILE_RANGE": SYNC_FILE_RANGE,
 }
 ALL_FLAGS: dict[str, int] = {n: v for table in FLAG_FAMILIES.values() for n, v in table.items()}

@@ -51,6 +51,8 @@ _INT_OR_TEXT = {"type": ["integer", "string"]}
 SYSTEM_PATHS = frozenset(
     {"/", "/dev/zero", "/dev/null", "/dev/urandom", "/dev/random", "/proc/self/maps", "."}
 )
+# The mappings a process has without mapping them, by the name /proc/self/maps shows.
+SPECIAL_MAPPINGS = frozenset({"[stack]", "[heap]", "[vdso]", "[vvar]", "[vsyscall]"})
 ARG_KINDS: dict[str, ArgKind] = {
     "int": ArgKind(
         "an integer expression (a YAML integer or a string over bound names and PAGE)",
@@ -80,6 +82,14 @@ ARG_KINDS: dict[str, ArgKind] = {
     ),
     "steps": ArgKind("a nested list of steps", {"$ref": "#/$defs/steps"}),
     "path": ArgKind("one of SYSTEM_PATHS", {"enum": sorted(SYSTEM_PATHS)}),
+    "process": ArgKind(
+        "the name of a process of the case (main, a processes member, a fork's as)",
+        {"type": "string", "pattern": PROCESS_NAME},
+    ),
+    "special": ArgKind(
+        "the name /proc/PID/maps gives a mapping that is no file's",
+        {"enum": sorted(SPECIAL_MAPPINGS)},
+    ),
     "until": ArgKind(
         "{errno: NAME or [NAMES]}: the errno that ends a repeat",
         {
@@ -224,11 +234,16 @@ OPS: dict[str, OpSpec] = {
             result="int",
         ),
         _op("dup", {"fd": "int"}, "fd", primary="fd", result="int"),
-        _op("reopen", {"fd": "int", "flags": "flags:O"}, "fd flags", result="int"),
+        _op(
+            "reopen",
+            {"fd": "int", "flags": "flags:O", "process": "process"},
+            "fd flags",
+            result="int",
+        ),
         _op(
             "memfd_create",
-            {"name": "text", "flags": "flags:MFD"},
-            "name",
+            {"name": "text", "flags": "flags:MFD", "name_addr": "int"},
+            "",
             defaults={"flags": 0},
             result="int",
         ),
@@ -261,8 +276,34 @@ OPS: dict[str, OpSpec] = {
         _op("setuid", {"uid": "int", "gid": "int"}, "uid", primary="uid"),
         _op("call", {"addr": "int"}, "addr", primary="addr", result="int"),
         _op("sleep", {"ms": "int"}, "ms", primary="ms"),
-        _op("proc_maps", {"addr": "int"}, "addr", primary="addr", result="map"),
+        _op("proc_maps", {"addr": "int", "path": "special"}, "", primary="addr", result="map"),
         _op("proc_status", {}, result="map"),
+        # Peer-suite forms (docs/case-format.md, "Forms for behaviours of peer suites")
+        _op(
+            "fallocate",
+            {"fd": "int", "mode": "flags:FALLOC", "offset": "int", "length": "int"},
+            "fd length",
+            defaults={"mode": 0, "offset": 0},
+        ),
+        _op("brk", {"addr": "int"}, "addr", primary="addr", result="int"),
+        _op("let", {"value": "int"}, "value", primary="value", result="int"),
+        _op("userfaultfd", {"flags": "flags:O"}, "", defaults={"flags": 0}, result="int"),
+        _op(
+            "uffd_register",
+            {"fd": "int", **_RANGE, "mode": "flags:UFFDIO_REGISTER_MODE"},
+            "fd addr length mode",
+        ),
+        _op("uffd_read", {"fd": "int"}, "fd", primary="fd", result="map"),
+        _op(
+            "uffd_copy",
+            {"fd": "int", "dst": "int", "src": "int", "length": "int"},
+            "fd dst src length",
+            result="int",
+        ),
+        _op("uffd_zeropage", {"fd": "int", **_RANGE}, "fd addr length", result="int"),
+        _op(
+            "getrlimit", {"resource": "flags:RLIMIT"}, "resource", primary="resource", result="map"
+        ),
         # Durability (docs/durability.md): the power cut ends its process's steps there.
         _op(
             "sync_file_range",
@@ -276,7 +317,7 @@ OPS: dict[str, OpSpec] = {
 }
 
 STEP_KEYS = frozenset({"as", "expect", "note"})
-EXPECT_KEYS = frozenset({"when", "errno", "signal", "si_code", "si_addr", "value"})
+EXPECT_KEYS = frozenset({"when", "errno", "signal", "si_code", "si_addr", "value", "ip"})
 COMPARATORS = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
 CASE_KEYS = {
     "id": True,
@@ -291,9 +332,12 @@ CASE_KEYS = {
     "steps": False,
     "processes": False,
     "provision": False,
+    "address_space": False,
     "after_reboot": False,
 }
-CONDITION_KEYS = frozenset({"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl", "disk"})
+CONDITION_KEYS = frozenset(
+    {"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl", "kconfig", "disk"}
+)
 # The disk models a power-cut case is judged on (docs/durability.md): everything the guest
 # sent to its disk, or only what a flush made durable (a disk that loses its write cache).
 DISK_MODELS = ("submitted", "flushed")
@@ -302,6 +346,11 @@ POWER_CUT_POINTS = ("every_flush", "every_write")
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
 FILE_BACKINGS = ("disk", "tmpfs", "memfd")  # the default set for a case that uses files
 DEFAULT_TIMEOUT = 10.0
+# RLIMIT_AS of a case process: what it maps at its start plus this many pages (512 MiB with
+# 4 KiB pages), unless the case declares its own headroom in bytes (address_space:)
+CASE_ADDRESS_SPACE_PAGES = 131072
+# address_space: the RLIMIT_AS headroom a case process gets above what it maps at its start
+ADDRESS_SPACE_RANGE = (1 << 20, 64 << 30)  # bytes; default CASE_ADDRESS_SPACE_PAGES pages
 
 # provision: what the harness sets up before a case and undoes after it (never the case's
 # processes: their seccomp filter refuses mount, and inode flags need CAP_LINUX_IMMUTABLE).

@@ -113,8 +113,19 @@ def build() -> dict[str, Any]:
         "signal": ARG_KINDS["signal"].schema,
         "si_code": {"enum": sorted(names.ALL_SI_CODES)},
         "si_addr": ARG_KINDS["int"].schema,
+        "ip": {
+            "description": "the faulting instruction's address: an expression, or comparators",
+            "anyOf": [
+                ARG_KINDS["int"].schema,
+                {
+                    "type": "object",
+                    "propertyNames": {"enum": sorted(COMPARATORS)},
+                    "additionalProperties": ARG_KINDS["int"].schema,
+                },
+            ],
+        },
         "value": {
-            "description": "a value, {hex}, {data}, a mapping subset, or comparators "
+            "description": "a value, {hex}, {data}, {fill}, a mapping subset, or comparators "
             + ", ".join(sorted(COMPARATORS))
         },
     }
@@ -148,6 +159,10 @@ def build() -> dict[str, Any]:
         },
     }
     props["provision"] = _provision()
+    props["address_space"] = {
+        **ARG_KINDS["int"].schema,
+        "description": "RLIMIT_AS headroom in bytes above what a case process maps at its start",
+    }
     props["after_reboot"] = {
         "$ref": "#/$defs/steps",
         "description": "steps run in a fresh boot on the disk a power_cut left",

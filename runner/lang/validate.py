@@ -15,10 +15,16 @@ from typing import Any
 
 from runner.errors import Problem
 from runner.lang import names
-from runner.lang.conditions import KERNEL_SPEC_HELP, valid_kernel_spec
+from runner.lang.conditions import (
+    KCONFIG_HELP,
+    KCONFIG_NAME,
+    KERNEL_SPEC_HELP,
+    valid_kernel_spec,
+)
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
 from runner.lang.ops import (
+    ADDRESS_SPACE_RANGE,
     BACKINGS,
     CASE_KEYS,
     COMPARATORS,
@@ -30,6 +36,7 @@ from runner.lang.ops import (
     OPS,
     PROCESS_NAME,
     PROCESS_NAME_TEXT,
+    SPECIAL_MAPPINGS,
     STEP_KEYS,
     SYSTEM_PATHS,
     OpSpec,
@@ -75,6 +82,7 @@ class CaseValidator:
         self.files: set[str] = set()
         self.provisioned: set[str] = set()  # files the harness makes (provision.files)
         self.foreign_names: dict[str, list[str]] = {}
+        self.process_refs: list[tuple[Any, str, str]] = []  # (node, key, name): checked last
 
     def err(self, node: Any, key: Any, message: str, keyname: str = "") -> None:
         line, col = _pos_of(node, key)
@@ -109,10 +117,12 @@ class CaseValidator:
         requires = self._condition(doc, "requires")
         backings = self._backings(doc)
         timeout = self._timeout(doc)
+        address_space = self._address_space(doc)
         provision = read_provision(doc, self.err, self._provisioned_file)
         setup_scope = _Scope(set())
         setup = self._steps(doc, "setup", setup_scope, "") if "setup" in doc else []
         processes = self._processes(doc, setup_scope)
+        self._check_process_refs(processes)
         after_reboot = self._after_reboot(doc, setup, processes)
         if self.problems:
             return None
@@ -128,6 +138,7 @@ class CaseValidator:
             requires=requires,
             backings=backings,
             timeout=timeout,
+            address_space=address_space,
             setup=setup,
             processes=processes,
             events=self.events,
@@ -180,6 +191,22 @@ class CaseValidator:
             if item not in BACKINGS:
                 self.err(doc, "backings", f"unknown backing {item!r}; one of {', '.join(BACKINGS)}")
         return list(items)
+
+    def _address_space(self, doc: dict) -> int | None:
+        """Bytes of RLIMIT_AS headroom: an integer or an expression over PAGE, in range."""
+        value = doc.get("address_space")
+        if value is None:
+            return None
+        lo, hi = ADDRESS_SPACE_RANGE
+        try:
+            size = value if type(value) is int else parse(str(value)).eval(CONSTANTS)
+        except ExprError as e:
+            self.err(doc, "address_space", str(e))
+            return None
+        if not isinstance(size, int) or not lo <= size <= hi:
+            self.err(doc, "address_space", f"{value!r}: bytes from {lo} to {hi} (1 MiB..64 GiB)")
+            return None
+        return size
 
     def _timeout(self, doc: dict) -> float:
         value = doc.get("timeout", DEFAULT_TIMEOUT)
@@ -340,6 +367,9 @@ class CaseValidator:
             self.err(args, "format", "give either 'length' or 'format', not both")
         if spec.name == "open" and ("file" in args) == ("path" in args):
             self.err(raw, spec.name, "'open' needs exactly one of 'file' and 'path'")
+        for one, other in ONE_OF.get(spec.name, ()):
+            if (one in args) == (other in args):
+                self.err(raw, spec.name, f"'{spec.name}' needs exactly one of {one!r}, {other!r}")
 
     def _check_data(self, raw: dict, spec: OpSpec, args: dict, required: bool) -> None:
         given = [k for k in ("data", "hex", "format", "addr") if k in args]
@@ -395,6 +425,15 @@ class CaseValidator:
                 self.err(
                     args, key, f"{value!r}: a path is one of {', '.join(sorted(SYSTEM_PATHS))}"
                 )
+        elif kind == "process":
+            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
+                self.err(args, key, f"a process name is {PROCESS_NAME_TEXT}")
+            else:
+                self.process_refs.append((args, key, value))
+        elif kind == "special":
+            if not isinstance(value, str) or value not in SPECIAL_MAPPINGS:
+                known = ", ".join(sorted(SPECIAL_MAPPINGS))
+                self.err(args, key, f"{value!r}: a mapping without a file is one of {known}")
         elif kind == "signal":
             if not isinstance(value, str) or value not in names.SIGNAL:
                 self.err(args, key, f"unknown signal {value!r}")
@@ -534,8 +573,8 @@ class CaseValidator:
         if len(kinds) > 1:
             self.err(entry, None, f"expects both {kinds[0]} and {kinds[1]}")
             return None
-        if ("si_code" in entry or "si_addr" in entry) and "signal" not in entry:
-            self.err(entry, None, "si_code and si_addr go with signal")
+        if ("si_code" in entry or "si_addr" in entry or "ip" in entry) and "signal" not in entry:
+            self.err(entry, None, "si_code, si_addr and ip go with signal")
         if not kinds:
             return Expect("success", when=when)
         kind = kinds[0]
@@ -566,13 +605,37 @@ class CaseValidator:
             self.err(entry, "si_code", f"{code!r} is not an si_code of {sig} ({known})")
         if "si_addr" in entry:
             self._expr(entry, "si_addr", entry["si_addr"], scope)
-        return Expect("signal", when=when, signal=sig, si_code=code, si_addr=entry.get("si_addr"))
+        if "ip" in entry:
+            self._ip(entry, entry["ip"], scope)
+        return Expect(
+            "signal",
+            when=when,
+            signal=sig,
+            si_code=code,
+            si_addr=entry.get("si_addr"),
+            ip=entry.get("ip"),
+        )
+
+    def _ip(self, entry: dict, value: Any, scope: _Scope) -> None:
+        """An instruction address: an expression, or comparators (ge, lt, ...) of them."""
+        if not isinstance(value, dict):
+            self._expr(entry, "ip", value, scope)
+            return
+        if not value or not set(value) <= COMPARATORS:
+            self.err(entry, "ip", "ip is an address expression or comparators of them: {ge: a}")
+            return
+        for op, operand in value.items():
+            self._expr(value, op, operand, scope)
 
     def _check_value(self, node: Any, key: Any, value: Any, scope: _Scope) -> None:
         if isinstance(value, dict):
             if set(value) in ({"hex"}, {"data"}):
                 if "hex" in value and not _is_hex(value["hex"]):
                     self.err(value, "hex", "must be an even number of hex digits")
+                return
+            if set(value) == {"fill"}:
+                if not _is_hex(value["fill"]) or not value["fill"]:
+                    self.err(value, "fill", "a fill is a pattern of hex digits, e.g. '00'")
                 return
             cmp = set(value) & COMPARATORS
             if cmp and cmp != set(value):
@@ -584,6 +647,17 @@ class CaseValidator:
                 self._check_value(value, i, v, scope)
         elif value is not None and not isinstance(value, int | float | bool | str):
             self.err(node, key, f"{value!r} cannot be compared")
+
+    def _check_process_refs(self, processes: dict[str, list[Step]]) -> None:
+        """A process named by a step (reopen's process) is one the case has: main, a member of
+        processes, or a fork child by its `as`."""
+        known = set(processes) | {
+            s.bind for steps in processes.values() for s in _walk(steps) if s.op == "fork"
+        }
+        for node, key, name in self.process_refs:
+            if name not in known:
+                have = ", ".join(sorted(n for n in known if n)) or "none"
+                self.err(node, key, f"{name!r} is not a process of this case ({have})")
 
     def _warn_unposted(self, steps: list[Step]) -> None:
         """A ``wait_for`` whose event no step posts waits until the case's timeout: legal (a
@@ -612,6 +686,8 @@ class CaseValidator:
                 self.err(cond, k, f"{v!r}: {KERNEL_SPEC_HELP}")
             elif k == "sysctl":
                 self._sysctl(cond, v)
+            elif k == "kconfig":
+                self._kconfig(cond, v)
             elif k == "root" and not isinstance(v, bool):
                 self.err(cond, k, "must be true or false")
             elif k == "backing" and any(b not in BACKINGS for b in _as_list(v)):
@@ -638,7 +714,21 @@ class CaseValidator:
             elif not isinstance(want, dict | str | int) or isinstance(want, bool):
                 self.err(value, key, "a sysctl value is a string or an integer")
 
+    def _kconfig(self, cond: dict, value: Any) -> None:
+        items = list(value) if isinstance(value, dict | list) else [value]
+        if not items:
+            self.err(cond, "kconfig", KCONFIG_HELP)
+        for name in items:
+            if not isinstance(name, str) or not KCONFIG_NAME.fullmatch(name):
+                self.err(cond, "kconfig", f"{name!r} is not a CONFIG_ name; {KCONFIG_HELP}")
+        if isinstance(value, dict):
+            for name, want in value.items():
+                if isinstance(want, bool) or not isinstance(want, str | int) or want == "":
+                    self.err(value, name, f"{want!r}: give y, m, n or the option's value")
 
+
+# Arguments of which a step gives exactly one: text or a raw pointer to it, an address or a name.
+ONE_OF = {"memfd_create": [("name", "name_addr")], "proc_maps": [("addr", "path")]}
 SYSCTL_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
 

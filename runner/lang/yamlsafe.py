@@ -7,6 +7,7 @@ file:line:column.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,47 @@ for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
     _Loader.yaml_constructors.pop(f"tag:yaml.org,2002:{_tag}", None)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
 
+# The comma between a call's arguments (align_up(m, PAGE)) would end a plain scalar inside a flow
+# mapping ({addr: align_up(m, PAGE)}): before parsing it becomes this character, one for one so
+# every position stays, and every string gets its comma back.
+_CALL_COMMA = "\ue000"
+_CALLS = re.compile(r"(?:align_up|align_down|min|max|pick)\s*$")
+
+
+def _comma_back(loader: _Loader, node: yaml.ScalarNode) -> str:
+    return loader.construct_yaml_str(node).replace(_CALL_COMMA, ",")
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _comma_back)
+
+
+def protect_call_commas(text: str) -> str:
+    """``text`` with the commas inside the language's calls (outside quotes and comments) made
+    _CALL_COMMA, line by line; unchanged if it holds that character already."""
+    if _CALL_COMMA in text:
+        return text
+    return "\n".join(_protect_line(line) for line in text.split("\n"))
+
+
+def _protect_line(line: str) -> str:
+    if "(" not in line or "," not in line:
+        return line
+    out, calls, quote = list(line), [], ""
+    for i, c in enumerate(line):
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
+            break
+        elif c == "(":
+            calls.append(bool(_CALLS.search(line[:i])))
+        elif c == ")" and calls:
+            calls.pop()
+        elif c == "," and calls and calls[-1]:
+            out[i] = _CALL_COMMA
+    return "".join(out)
+
 
 @dataclass
 class Document:
@@ -160,7 +202,7 @@ def _parse(text: str, name: str) -> tuple[list[Document], list[Problem]]:
     problem = _depth_problem(text, name)
     if problem:
         return [], [problem]
-    loader = _Loader(text)
+    loader = _Loader(protect_call_commas(text))
     docs: list[Document] = []
     try:
         while loader.check_node():

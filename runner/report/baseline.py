@@ -5,7 +5,7 @@ A baseline file looks like this (``mmapconf baseline report.json`` writes one)::
     version: 1
     entries:
       - name: article-msync-visibility[disk]     # or: id: ..., backing: ... (no backing = all)
-        when: {kernel: ">=6.5", fs: ext4}         # optional: kernel, fs, backing, arch
+        when: {kernel: ">=6.5", fs: ext4}         # optional: kernel, fs, backing, arch, page_size
         reason: cachestat reports no dirty pages on this filesystem
         evidence: https://example.org/bug/123     # a link, or text saying what was checked
         until: "7.0"                              # optional: a kernel version or a date
@@ -42,7 +42,14 @@ from runner.lang.conditions import (
 from runner.report import model
 
 ENTRY_KEYS = ("name", "id", "backing", "when", "reason", "evidence", "until")
-WHEN_KEYS = ("kernel", "fs", "backing", "arch", "disk")  # disk: the model after a power cut
+WHEN_KEYS = (
+    "kernel",
+    "fs",
+    "backing",
+    "arch",
+    "page_size",
+    "disk",
+)  # disk: the model after a power cut
 EVIDENCE_PLACEHOLDER = "TODO"
 _VERSION = r"\d+(?:\.\d+){0,2}"  # as the case language reads a kernel version: at most 3 parts
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

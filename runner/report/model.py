@@ -254,7 +254,11 @@ def result_facts(report: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     first, the report's environment second (kernel, arch, and the backing's entry), so one
     report can hold disk results on several filesystems."""
     env = environment(report)
-    facts: dict[str, Any] = {"kernel": kernel_release(report), "arch": env.get("machine")}
+    facts: dict[str, Any] = {
+        "kernel": kernel_release(report),
+        "arch": env.get("machine"),
+        "page_size": env.get("page_size"),
+    }
     backings = env.get("backings")
     b = backings.get(r.get("backing")) if isinstance(backings, dict) else None
     if isinstance(b, dict):
@@ -292,6 +296,7 @@ def facts(report: dict[str, Any], r: dict[str, Any]) -> Facts:
         root=environment(report).get("uid") == 0,
         backing=str(f.get("backing") or ""),
         fs=fs if isinstance(fs, str) else None,
+        page_size=int(f.get("page_size") or 0),
         disk=disk if isinstance(disk, str) else None,  # after a power cut: its disk model
     )
 

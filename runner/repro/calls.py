@@ -2,7 +2,8 @@
 
 An emitter returns the statements that leave the step's observation in two locals: ``e`` (0, or
 the errno the call failed with) and ``r`` (the result, of the C type of the operation's kind).
-What each does is what runner.engine.actions does, call for call.
+What each does is what the native executor does (executor.c, perform_op), call for call, though
+written separately from it.
 """
 
 from __future__ import annotations
@@ -291,9 +292,11 @@ class Calls:
         )
 
     def _proc_maps(self, step: Step, a: dict[str, Any]) -> Call:
-        return Call(
-            ["struct maps_line r;", f"int e = read_maps({self.i(a, 'addr')}, &r) < 0 ? errno : 0;"],
-        )
+        if "path" in a:  # the mapping of that name ([stack]), not the one holding an address
+            where = f"find_maps(0, {c_string(str(a['path']).encode())}, &r)"
+        else:
+            where = f"read_maps({self.i(a, 'addr')}, &r)"
+        return Call(["struct maps_line r;", f"int e = {where} < 0 ? errno : 0;"])
 
     def _proc_status(self, step: Step, a: dict[str, Any]) -> Call:
         return Call(["struct kv r;", "int e = read_status(&r) < 0 ? errno : 0;"])
@@ -399,8 +402,77 @@ class Calls:
             binds=[(a["read"], "fds[0]"), (a["write"], "fds[1]")],
         )
 
+    def _userfaultfd(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._int_call(f"uffd_open({self.flags(a, 'flags', 'O')})")
+
+    def _uffd_register(self, step: Step, a: dict[str, Any]) -> Call:
+        mode = self.flags(a, "mode", "UFFDIO_REGISTER_MODE")
+        return Call(
+            [
+                f"struct uffdio_register reg = {{{{(uint64_t)({self.i(a, 'addr')}), "
+                f"(uint64_t)({self.i(a, 'length')})}}, (uint64_t)({mode})}};",
+                f"int e = ioctl({self.i(a, 'fd')}, UFFDIO_REGISTER, &reg) < 0 ? errno : 0;",
+            ]
+        )
+
+    def _uffd_read(self, step: Step, a: dict[str, Any]) -> Call:
+        return Call(
+            [
+                "struct uffd_msg r = {0};",
+                f"int e = read({self.i(a, 'fd')}, &r, sizeof r) < 0 ? errno : 0;",
+                "if (!e && r.event != UFFD_EVENT_PAGEFAULT) r.arg.pagefault.address = 0;",
+            ]
+        )
+
+    def _uffd_copy(self, step: Step, a: dict[str, Any]) -> Call:
+        fields = f"(uint64_t)({self.i(a, 'dst')}), (uint64_t)({self.i(a, 'src')}), "
+        return self._uffd_ioctl(a, f"struct uffdio_copy x = {{{fields}", "UFFDIO_COPY", "copy")
+
+    def _uffd_zeropage(self, step: Step, a: dict[str, Any]) -> Call:
+        fields = f"{{(uint64_t)({self.i(a, 'addr')}), "
+        return self._uffd_ioctl(
+            a, f"struct uffdio_zeropage x = {{{fields}", "UFFDIO_ZEROPAGE", "zeropage"
+        )
+
+    def _uffd_ioctl(self, a: dict[str, Any], head: str, request: str, result: str) -> Call:
+        """An ioctl resolving a range: HEAD opens its struct, the length (and for a range, its
+        brace) follows, then mode 0; the result is the struct's count of bytes done."""
+        close = "}" if request == "UFFDIO_ZEROPAGE" else ""
+        return Call(
+            [
+                f"{head}(uint64_t)({self.i(a, 'length')}){close}, 0, 0}};",
+                f"int e = ioctl({self.i(a, 'fd')}, {request}, &x) < 0 ? errno : 0;",
+                f"i64 r = x.{result};",
+            ]
+        )
+
+    def _let(self, step: Step, a: dict[str, Any]) -> Call:
+        return Call([f"i64 r = {self.i(a, 'value')};", NO_ERRNO])
+
+    def _getrlimit(self, step: Step, a: dict[str, Any]) -> Call:
+        res = a["resource"]
+        value, _ = flags_value(res, "RLIMIT")
+        return Call(
+            ["struct rlimit r;", f"int e = getrlimit({value} /* {res} */, &r) < 0 ? errno : 0;"]
+        )
+
+    def _brk(self, step: Step, a: dict[str, Any]) -> Call:
+        """The system call: it returns the break (the old one when it refuses), never -1."""
+        return Call([f"i64 r = syscall(SYS_brk, {self.pointer(a, 'addr')});", NO_ERRNO])
+
+    def _reopen(self, step: Step, a: dict[str, Any]) -> Call:
+        fd = self.i(a, "fd")
+        if "process" in a:  # /proc/PID/fd/N of the case's process of that name
+            path = f"other_fd({c_string(str(a['process']).encode())}, {fd})"
+        else:
+            path = f"proc_fd({fd})"
+        return self._int_call(f"open({path}, {self.flags(a, 'flags', 'O')})")
+
     def _memfd_create(self, step: Step, a: dict[str, Any]) -> Call:
-        name = c_string(str(a["name"]).encode())
+        if "name_addr" in a:  # a raw pointer where the name goes (NULL: EFAULT)
+            name = f"(const char *)(uintptr_t)({self.i(a, 'name_addr')})"
+        else:
+            name = c_string(str(a["name"]).encode())
         return self._int_call(f"memfd_create({name}, {self.flags(a, 'flags', 'MFD')})")
 
     def _fcntl(self, step: Step, a: dict[str, Any]) -> Call:
@@ -445,11 +517,11 @@ CHECKED = {
     "munlockall": "munlockall()",
     "mseal": "syscall(462 /* mseal */, {range}, {flags})",
     "sem_post": "sem_post((sem_t *)(uintptr_t)({addr}))",
+    "fallocate": "fallocate({fd}, {mode}, {offset}, {length})",
     "syncfs": "syncfs({fd})",
     "sync_file_range": "sync_file_range({fd}, {offset}, {length}, {flags})",
 }
 INT_RESULT = {
     "eventfd": "eventfd({initval}, {flags})",
     "dup": "dup({fd})",
-    "reopen": "open(proc_fd({fd}), {flags})",
 }

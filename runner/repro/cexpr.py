@@ -96,6 +96,12 @@ class CExpr:
     def _call(self, fn: str, args: list[str]) -> str:
         if fn in ("align_up", "align_down"):
             return f"{fn}({args[0]}, {args[1]})"
+        if fn == "pick":  # the index is plain arithmetic: evaluating it again changes nothing
+            index, choices = args[0], args[1:]
+            text = f"pick_out({index}, {len(choices)})"
+            for k in reversed(range(len(choices))):
+                text = f"(({index}) == {k} ? {choices[k]} : {text})"
+            return text
         text = args[-1]
         for arg in reversed(args[:-1]):  # min(a, b, c) is min_(a, min_(b, c))
             text = f"{fn}_({arg}, {text})"

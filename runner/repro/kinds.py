@@ -30,6 +30,8 @@ C_TYPES = {
     "wait": "struct wait_result",
     "maps": "struct maps_line",
     "kv": "struct kv",
+    "rlimit": "struct rlimit",
+    "uffdmsg": "struct uffd_msg",
 }
 
 _BY_OP = {
@@ -45,6 +47,13 @@ _BY_OP = {
     "fadvise": "int",
     "posix_madvise": "int",
     "call": "int",
+    "brk": "int",
+    "let": "int",
+    "userfaultfd": "int",
+    "uffd_copy": "int",
+    "uffd_zeropage": "int",
+    "uffd_read": "uffdmsg",
+    "getrlimit": "rlimit",
     "mmap": "addr",
     "mremap": "addr",
     "mincore": "list",
@@ -79,13 +88,25 @@ CACHESTAT_FIELDS = {
     f: f"(i64)%s.{f}"
     for f in ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")
 }
+RLIMIT_FIELDS = {"soft": "(i64)%s.rlim_cur", "hard": "(i64)%s.rlim_max"}
+UFFD_MSG_FIELDS = {
+    "event": "(i64)%s.event",
+    "address": "(i64)%s.arg.pagefault.address",
+    "flags": "(i64)%s.arg.pagefault.flags",
+}
 MAPS_INT_FIELDS = {f: f"%s.{f}" for f in ("start", "end", "offset", "inode")}
 MAPS_TEXT_FIELDS = {f: f"%s.{f}" for f in ("perms", "dev", "path")}
 
 
 def field_expr(kind: str, var: str, name: str) -> str | None:
     """The C integer expression for field ``name`` of a result, or None when it has none."""
-    table = {"fstat": FSTAT_FIELDS, "cachestat": CACHESTAT_FIELDS, "maps": MAPS_INT_FIELDS}
+    table = {
+        "fstat": FSTAT_FIELDS,
+        "cachestat": CACHESTAT_FIELDS,
+        "maps": MAPS_INT_FIELDS,
+        "rlimit": RLIMIT_FIELDS,
+        "uffdmsg": UFFD_MSG_FIELDS,
+    }
     if kind in table:
         template = table[kind].get(name)
         return template.replace("%s", var) if template else None

@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/userfaultfd.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -22,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define EXIT_DONE 0    /* every step ran and every expectation held */
@@ -41,6 +44,9 @@ struct slot {
 	int want_signo, want_code, want_has_addr; /* the open step expects this death */
 	uint64_t want_addr;
 	const char *name;
+	uint64_t ip;                      /* the faulting instruction, from the ucontext */
+	int want_nip, want_ip_ops[6];     /* the open step's ip: comparators (0 eq .. 5 le) */
+	uint64_t want_ip[6];
 };
 
 struct shared {
@@ -161,10 +167,40 @@ static void wait_for(int event)
 /* ---- fault capture: record siginfo, return, fault again and die by the signal ---- */
 static void on_fault(int sig, siginfo_t *info, void *context)
 {
-	(void)context;
+	ucontext_t *uc = context;
+#if defined(__x86_64__)
+	me->ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	me->ip = (uint64_t)uc->uc_mcontext.pc;
+#else
+	(void)uc;
+#endif
 	me->signo = sig;
 	me->code = info->si_code;
 	me->addr = (uint64_t)(uintptr_t)info->si_addr;
+}
+
+/* RLIMIT_AS as the engine sets it: what the process maps now plus ADDRESS_SPACE_PAGES (the
+ * case's address_space), never raised: a fork child keeps its parent's budget. */
+static void limit_address_space(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long long pages = 0;
+	if (!f)
+		return;
+	int got = fscanf(f, "%llu", &pages);
+	fclose(f);
+	if (got != 1)
+		return;
+	struct rlimit r;
+	getrlimit(RLIMIT_AS, &r);
+	rlim_t limit = (rlim_t)(pages + ADDRESS_SPACE_PAGES) * (rlim_t)sysconf(_SC_PAGESIZE);
+	if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < limit)
+		limit = r.rlim_cur;
+	if (r.rlim_max != RLIM_INFINITY && r.rlim_max < limit)
+		limit = r.rlim_max;
+	r.rlim_cur = r.rlim_max = limit;
+	setrlimit(RLIMIT_AS, &r);
 }
 
 static void begin_process(const char *name)
@@ -180,6 +216,7 @@ static void begin_process(const char *name)
 	struct rlimit no_core = {0, 0};
 	setrlimit(RLIMIT_CORE, &no_core);
 	prctl(PR_SET_DUMPABLE, 0); /* no core_pattern helper dumps an expected fault either */
+	limit_address_space();
 	me = &shared->slots[getpid() % 512];
 	memset(me, 0, sizeof *me);
 	me->name = name;
@@ -192,6 +229,7 @@ static void begin(int k)
 {
 	me->step = k;
 	me->want_signo = 0;
+	me->want_nip = 0;
 	me->in_step = 1;
 	got[0] = 0;
 }
@@ -202,6 +240,26 @@ static void expect_signal(int signo, int code, int has_addr, i64 addr)
 	me->want_code = code;
 	me->want_has_addr = has_addr;
 	me->want_addr = (uint64_t)addr;
+}
+
+/* One comparator of the open step's ip expectation (an address alone is eq). */
+static void expect_ip(int op, i64 addr)
+{
+	if (me->want_nip < 6) {
+		me->want_ip_ops[me->want_nip] = op;
+		me->want_ip[me->want_nip++] = (uint64_t)addr;
+	}
+}
+
+static int ip_matches(const struct slot *s)
+{
+	for (int i = 0; i < s->want_nip; i++) {
+		i64 have = (i64)s->ip, want = (i64)s->want_ip[i];
+		int r[] = {have == want, have != want, have > want, have >= want, have < want, have <= want};
+		if (!r[s->want_ip_ops[i]])
+			return 0;
+	}
+	return 1;
 }
 
 static void ok(int k)
@@ -326,6 +384,42 @@ static void store(i64 addr, const void *data, i64 n)
 static int bytes_eq(struct bytes b, const char *want, i64 n)
 {
 	return b.n == n && memcmp(b.p, want, n) == 0;
+}
+
+/* pick(i, ...) with i outside its choices: the engine ends the case as an error there too */
+static i64 pick_out(i64 index, i64 n)
+{
+	char msg[96];
+	snprintf(msg, sizeof msg, "pick: index %lld is outside 0..%lld", index, n - 1);
+	case_error(me->step, msg);
+	return 0;
+}
+
+/* userfaultfd(2) with its API handshake, as the engine makes it */
+static int uffd_open(int flags)
+{
+	int fd = (int)syscall(SYS_userfaultfd, flags | O_CLOEXEC);
+	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* the pattern repeated whole ({fill: "00"}: every byte zero) */
+static int bytes_fill(struct bytes b, const char *pattern, i64 n)
+{
+	if (b.n <= 0 || n <= 0 || b.n % n)
+		return 0;
+	for (i64 i = 0; i < b.n; i += n)
+		if (memcmp(b.p + i, pattern, n))
+			return 0;
+	return 1;
 }
 
 /* an 's' field of a struct format read back as text: trailing NULs removed */
@@ -480,7 +574,8 @@ static int read_status(struct kv *r)
 	return 0;
 }
 
-static int read_maps(i64 addr, struct maps_line *m)
+/* The /proc/self/maps line of the mapping holding addr, or (name given) of the one named so */
+static int find_maps(i64 addr, const char *name, struct maps_line *m)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
@@ -493,17 +588,24 @@ static int read_maps(i64 addr, struct maps_line *m)
 		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %n", &start, &end, m->perms, &offset,
 			   m->dev, &inode, &used) < 6)
 			continue;
-		if (start <= (unsigned long long)addr && (unsigned long long)addr < end) {
+		snprintf(m->path, sizeof m->path, "%s", used ? line + used : "");
+		m->path[strcspn(m->path, "\n")] = 0;
+		if (name ? !strcmp(m->path, name)
+			 : start <= (unsigned long long)addr && (unsigned long long)addr < end) {
 			m->start = start, m->end = end, m->offset = offset, m->inode = inode;
-			snprintf(m->path, sizeof m->path, "%s", used ? line + used : "");
-			m->path[strcspn(m->path, "\n")] = 0;
 			fclose(f);
 			return 0;
 		}
 	}
 	fclose(f);
+	m->path[0] = 0;
 	errno = EFAULT;
 	return -1;
+}
+
+static int read_maps(i64 addr, struct maps_line *m)
+{
+	return find_maps(addr, NULL, m);
 }
 
 /* ---- deaths: judged by the step they ended, whichever process reaps them ---- */
@@ -539,7 +641,11 @@ static void judge_death(int pid, int sig, int reaped_by_case)
 				 (unsigned long long)s->addr);
 		int matches = s->want_signo == sig &&
 			      (s->want_code == -1000 || (recorded && s->code == s->want_code)) &&
-			      (!s->want_has_addr || (recorded && s->addr == s->want_addr));
+			      (!s->want_has_addr || (recorded && s->addr == s->want_addr)) &&
+			      (!s->want_nip || (recorded && ip_matches(s)));
+		if (recorded && s->want_nip)
+			snprintf(seen + strlen(seen), sizeof seen - strlen(seen), ", ip %#llx",
+				 (unsigned long long)s->ip);
 		if (excused && !s->want_signo) {
 			say("  %s step %s (%s): %s (the case's kill; its wait judges it)", s->name,
 			    k->label, k->op, seen);
@@ -614,6 +720,21 @@ static const char *proc_fd(i64 fd)
 {
 	static char path[64];
 	snprintf(path, sizeof path, "/proc/self/fd/%lld", fd);
+	return path;
+}
+
+/* Another process's fd by that process's name (main, a member, a fork child by its as); the
+ * last one of that name to start. Its absence ends the case as an error, as in the engine. */
+static const char *other_fd(const char *name, i64 fd)
+{
+	static char path[64];
+	int pid = 0;
+	for (int i = 0; i < 512; i++)
+		if (shared->slots[i].pid && shared->slots[i].name && !strcmp(shared->slots[i].name, name))
+			pid = shared->slots[i].pid;
+	if (!pid)
+		case_error(me->step, "no process of that name has started");
+	snprintf(path, sizeof path, "/proc/%d/fd/%lld", pid, fd);
 	return path;
 }
 

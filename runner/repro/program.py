@@ -42,6 +42,11 @@ _GOT = {
     "fstat": 'got_text("success, value {size: %lld, blocks: %lld, mode: %#llo, mtime_ns: %lld}", '
     "(i64)r.st_size, (i64)r.st_blocks, (unsigned long long)r.st_mode, "
     "(i64)r.st_mtim.tv_sec * 1000000000LL + r.st_mtim.tv_nsec)",
+    "uffdmsg": 'got_text("success, value {event: %#llx, address: %#llx, flags: %llu}", '
+    "(unsigned long long)r.event, (unsigned long long)r.arg.pagefault.address, "
+    "(unsigned long long)r.arg.pagefault.flags)",
+    "rlimit": 'got_text("success, value {soft: %lld, hard: %lld}", (i64)r.rlim_cur, '
+    "(i64)r.rlim_max)",
     "maps": 'got_text("success, value {start: %#llx, end: %#llx, perms: %s, offset: %lld, '
     'path: %s}", r.start, r.end, r.perms, r.offset, r.path)',
 }
@@ -163,6 +168,7 @@ class _Program:
         defines = [
             f"#define SCRATCH_PARENT {c_string((t.folder or '').encode())}",
             f"#define TIMEOUT_S {max(1, int(c.timeout))}",
+            f"#define ADDRESS_SPACE_PAGES {c.address_space_pages}LL /* RLIMIT_AS headroom */",
         ]
         return "/*\n" + comment + "\n */\n" + "\n".join(defines) + "\n"
 
@@ -248,9 +254,16 @@ class _Program:
         if expect.si_addr is not None:
             addr = self.expr.int_arg(expect.si_addr)
         code_c = f"{code} /* {expect.si_code} */" if code is not None else "-1000 /* any */"
+        ip = expect.ip
+        wants = [] if ip is None else list(ip.items()) if isinstance(ip, dict) else [("eq", ip)]
+        ops = ("eq", "ne", "gt", "ge", "lt", "le")
         return (
             f"expect_signal({names.SIGNAL[sig]} /* {sig} */, {code_c}, "
             f"{int(expect.si_addr is not None)}, {addr});"
+            + "".join(
+                f" expect_ip({ops.index(op)} /* {op} */, {self.expr.int_arg(v)});"
+                for op, v in wants
+            )
         )
 
     def _judge_result(
@@ -394,6 +407,8 @@ def describe(expect: Expect) -> str:
             text += f"/{expect.si_code}"
         if expect.si_addr is not None:
             text += f" at {expect.si_addr}"
+        if expect.ip is not None:
+            text += f", ip {_compact(expect.ip)}"
         return text
     return "value " + _compact(expect.value)
 

@@ -20,6 +20,8 @@ from runner.repro.kinds import (
     FSTAT_FIELDS,
     MAPS_INT_FIELDS,
     MAPS_TEXT_FIELDS,
+    RLIMIT_FIELDS,
+    UFFD_MSG_FIELDS,
     Field,
     Unreproducible,
 )
@@ -84,6 +86,11 @@ class Matcher:
                 return FALSE
             data = bytes.fromhex(want["hex"])
             return f"bytes_eq({have.c}, {c_string(data)}, {len(data)})"
+        if set(want) == {"fill"}:
+            if have.kind != "bytes":
+                return FALSE
+            data = bytes.fromhex(want["fill"])
+            return f"bytes_fill({have.c}, {c_string(data)}, {len(data)})"
         if set(want) == {"data"} and have.kind == "bytes":
             data = str(want["data"]).encode()
             return f"bytes_eq({have.c}, {c_string(data)}, {len(data)})"
@@ -115,6 +122,9 @@ class Matcher:
             return self.match(want, Have("int", FSTAT_FIELDS[key].replace("%s", v)))
         if have.kind == "cachestat" and key in CACHESTAT_FIELDS:
             return self.match(want, Have("int", CACHESTAT_FIELDS[key].replace("%s", v)))
+        for kind, table in (("rlimit", RLIMIT_FIELDS), ("uffdmsg", UFFD_MSG_FIELDS)):
+            if have.kind == kind and key in table:
+                return self.match(want, Have("int", table[key].replace("%s", v)))
         if have.kind == "maps" and key in MAPS_INT_FIELDS:
             return self.match(want, Have("int", MAPS_INT_FIELDS[key].replace("%s", v)))
         if have.kind == "maps" and key in MAPS_TEXT_FIELDS:

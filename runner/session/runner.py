@@ -7,7 +7,6 @@ give the same outcomes.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -15,9 +14,8 @@ from typing import Any
 
 from runner import outcomes
 from runner.engine import confine, interrupt, libc
-from runner.engine.arena import Arena
 from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
-from runner.engine.executor import Execution, execute
+from runner.engine.execution import Execution
 from runner.engine.native import execute as native
 from runner.engine.native.build import executor_path
 from runner.engine.provision import in_guest, provided, why_not
@@ -60,7 +58,7 @@ class Result:
     tags: list[str] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
-    steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
+    steps_left_out: int = 0  # passed steps inside loops, counted by the executor, not sent
     facts: dict[str, Any] = field(default_factory=dict)  # what it ran on: backing kind, fs
     output: str = ""  # what the case printed on stdout/stderr (bounded), never the terminal
     uses_machine_code: bool = False  # a case with ``call`` can forge its own observations
@@ -88,14 +86,11 @@ class Result:
 
 @dataclass
 class RunConfig:
-    """What the user chose: backing kinds (None: all that apply), --dir folders, the executor."""
+    """What the user chose: backing kinds (None: all that apply), --dir folders."""
 
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
     disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
-    # "python", or "native": the case processes run compiled programs (MMAPCONF_EXECUTOR sets
-    # the default, so a whole test run can be made on either executor)
-    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "python"))
 
 
 class Runner:
@@ -106,10 +101,8 @@ class Runner:
         self.config = config
         self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
-        self._native_arena: Arena | None = None
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
-        if config.executor == "native":
-            executor_path()  # built (or found) once, before -n forks workers that would each look
+        executor_path()  # built (or found) once, before -n forks workers that would each look
 
     @property
     def backings(self) -> list[Backing]:
@@ -149,14 +142,14 @@ class Runner:
         made = contextlib.ExitStack()  # the scratch folder and the provision, undone in reverse
         leftover: list[str] = []  # what removing the scratch folder could not remove
         with interrupt.while_running():
-            scratch, arena = None, self._case_arena()
+            scratch, arena = None, native.NativeArena()  # fresh per case
             try:
                 # An interrupt while they are made or undone waits until that is done.
                 with interrupt.deferred():
                     scratch = backing.scratch()
                     made.callback(lambda: leftover.append(_remove(scratch)))
                     folder = made.enter_context(provided(case.provision, scratch))
-                run = self._execute(case, facts, arena, folder)
+                run = native.execute(case, facts, arena, folder)
                 verdict = judge_execution(run, arena, case.timeout)
             except CaseRuntimeError as e:  # raised only by the harness's set-up of the case
                 result.outcome, result.reason = "error", f"set-up: {e}"
@@ -164,8 +157,7 @@ class Runner:
             finally:
                 with interrupt.deferred():
                     made.close()
-                    if arena is not self._native_arena:
-                        arena.close()  # fresh per case: nothing carries over to the next
+                    arena.close()  # fresh per case: nothing carries over to the next
         return finish_result(result, run, verdict, leftover, start)
 
     def new_result(self, item: Item) -> tuple[Result, Facts]:
@@ -218,20 +210,6 @@ class Runner:
         """Stop what the run started in this process (the native fork server)."""
         native.close_server()
 
-    def _case_arena(self) -> Arena:
-        """The Python executor's arena is made for each case; the native executor's is the fork
-        server's page, reset by it before each case."""
-        if self.config.executor != "native":
-            return Arena()
-        if self._native_arena is None:
-            self._native_arena = native.NativeArena()
-        return self._native_arena
-
-    def _execute(self, case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
-        if self.config.executor == "native":
-            return native.execute(case, facts, arena, scratch)  # type: ignore[arg-type]
-        return execute(case, facts, arena, scratch)
-
 
 def finish_result(
     result: Result, run: Execution, verdict: Verdict, leftover: list[str], start: float
@@ -243,11 +221,20 @@ def finish_result(
         result.outcome = "error"
     memory = _memory(run) if result.outcome != "passed" else ""
     result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
-    result.steps = [s.to_json() for s in verdict.steps]
+    result.steps = [_step_record(s.to_json()) for s in verdict.steps]
     result.steps_left_out = run.dropped_steps
     result.output = _output(run)
     result.duration_s = round(time.monotonic() - start, 6)
     return result
+
+
+# What a step observed that most steps did not: a step's record in the report has these keys
+# only when it did (a null in each was a fifth of report.json).
+OBSERVATIONS = ("result", "errno", "signal", "si_code", "si_addr")
+
+
+def _step_record(step: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in step.items() if v is not None or k not in OBSERVATIONS}
 
 
 def _remove(scratch: str | None) -> str:

@@ -40,13 +40,17 @@ def _text(value: str | bytes) -> list[int]:
 
 @dataclass(frozen=True)
 class MountEntry:
-    """The provision's mount: FSTYPE at POINT, from IMAGE (on a loop device) or none (tmpfs)."""
+    """The provision's mount: FSTYPE at POINT; for a filesystem on a block device, from IMAGE,
+    a sparse file of IMAGE_SIZE bytes the guest makes and formats with MKFS (the image's path
+    appended), on a loop device."""
 
     fstype: str
     point: str
     flags: int  # MS_* of the options
     data: str  # the options the filesystem reads
     image: str = ""
+    image_size: int = 0
+    mkfs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,10 @@ class CaseEntry:
     def words(self) -> list[int]:
         m = self.mount or MountEntry("", "", 0, "")
         out = [self.index, int(self.timeout_s * 1e9), *_text(self.scratch)]
-        out += [*_text(m.fstype), *_text(m.image), m.flags, *_text(m.data), *_text(m.point)]
+        out += [*_text(m.fstype), *_text(m.image), m.image_size, len(m.mkfs)]
+        for arg in m.mkfs:
+            out += _text(arg)
+        out += [m.flags, *_text(m.data), *_text(m.point)]
         out.append(len(self.files))
         for f in self.files:
             size = -1 if f.size is None else f.size
@@ -95,7 +102,16 @@ class BatchWriter:
         while view:
             view = view[os.write(self.fd, view) :]
 
-    def facts_query(self, syscalls: dict[str, int], sysctls: list[str], paths: list[str]) -> None:
+    def facts_query(
+        self,
+        syscalls: dict[str, int],
+        sysctls: list[str],
+        paths: list[str],
+        lanes: int = 1,
+        walls: bool = False,
+    ) -> None:
+        """What the plan needs to know; then LANES, how many cases the guest runs at once, and
+        WALLS, whether it sets up the walls a harness would (in a guest: never on a host)."""
         words = [len(syscalls)]
         for name, number in sorted(syscalls.items()):
             words += [*_text(name), number]
@@ -105,7 +121,7 @@ class BatchWriter:
         words.append(len(paths))
         for p in paths:
             words += _text(p)
-        self._record(FACTS, words)
+        self._record(FACTS, [*words, lanes, int(walls)])
 
     def case(self, entry: CaseEntry) -> None:
         self._record(CASE, entry.words())
@@ -129,6 +145,8 @@ class CaseOutput:
     setup_error: str  # the scratch folder or the provision could not be made
     leftover: str  # what could not be removed or undone after the case
     arena: bytes
+    refused: str = ""  # why the batch stopped taking the case's reports (too large, too many)
+    memory_limit_hit: bool = False  # the OOM killer took a process in the case's cgroup
 
 
 class GuestGone(Exception):
@@ -186,6 +204,12 @@ def parse_result(payload: bytes) -> CaseOutput:
     leftover = r.raw().decode("utf-8", "replace")
     endings = [(r.word(), r.word()) for _ in range(r.word())]
     arena = r.raw()
+    init_status, memory_limit_hit = r.word(), bool(r.word())
+    output, dropped = r.raw(), r.word()
+    refused = r.raw().decode("utf-8", "replace")
     records = [r.raw() for _ in range(r.word())]
     run = CaseRun(records=records, endings=endings, timed_out=bool(timed_out))
-    return CaseOutput(index, run, took_ns / 1e9, setup_error, leftover, arena)
+    run.init_status, run.output, run.output_dropped = init_status, output, dropped
+    out = CaseOutput(index, run, took_ns / 1e9, setup_error, leftover, arena, refused)
+    out.memory_limit_hit = memory_limit_hit
+    return out

@@ -9,15 +9,15 @@ records with the native executor's own decoder and the verdict (runner/engine/na
 runner/engine/verdict.py), and writes the report as a run in the guest would have.
 
 What the harness makes around a case is made in the guest by the batch mode: the scratch folder
-(on the guest's disk or /dev/shm), a provision's mount (a tmpfs, or an image the host formats
-here, on a loop device there) and files with their inode flags; undone after each case.
+(on the guest's disk or /dev/shm), a provision's mount (a tmpfs, or an image on the guest's
+tmpfs formatted there with this host's mkfs, on a loop device) and files with their inode
+flags; undone after each case. Besides the executor, the guest execs only that mkfs.
 """
 
 from __future__ import annotations
 
 import argparse
 import struct
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,7 +46,9 @@ from . import batch, qemu
 from .batch import BatchWriter, CaseEntry, FileEntry, GuestGone, MountEntry, OutputReader
 
 FACTS_WAIT_S = 120.0  # from qemu's start to the guest's facts: its boot, under TCG and load
-RESULT_GRACE_S = 30.0  # past a case's timeout, for the guest to send its result
+# The guest is stuck when nothing came back for this long past the longest case's timeout.
+RESULT_GRACE_S = 30.0
+MAX_LANES = 16  # executor.c's
 GUEST_TMP = "/run/tmp"  # the guest's temp folder (the disk backing without a disk)
 PROVISION_DIR = "/run/mmapconf"  # a tmpfs in the guest: provision mount points go here
 # mount(8)'s names of the mount flags a case may ask for (ops.MOUNT_OPTION); the rest of its
@@ -71,6 +73,22 @@ class GuestFacts:
         self.syscalls = {n: v == "1" for n, v in _split(pairs, "syscall")}
         self.sysctls = dict(_split(pairs, "sysctl"))
         self.fstypes = {p: fs or None for p, fs in _split(pairs, "fstype")}
+        self.cgroups = [v for k, v in pairs if k == "wall_cgroup"]
+        self.wall_problems = [v for k, v in pairs if k == "wall_problem"]
+
+        self.pid_ns = one.get("wall_pid_ns") == "1"
+        self.template = one.get("wall_template") == "1"
+        self.hidden = dict(_split(pairs, "wall_hidden"))
+
+    def walls(self) -> confine.Confinement:
+        """What the batch set up, as runner.engine.confine holds it for a worker: a PID
+        namespace per case, the case cgroups, the template view (its fds are the guest's: here
+        only whether there is one), the mount points under /dev it hides."""
+        conf = confine.Confinement("guest", pid_ns=self.pid_ns, problems=list(self.wall_problems))
+        conf.cgroups = {Path(p).parent.name: p for p in self.cgroups}
+        conf.template = 0 if self.template else -1
+        conf.hidden = dict(self.hidden)
+        return conf
 
     def facts(self) -> Facts:
         return Facts(
@@ -154,7 +172,7 @@ class GuestRunner(Runner):
         self.guest = guest
         self.kinds = guest.backings(disk_dir)
         self.facts = guest.facts()
-        self._native_arena = None
+        self.walls = guest.walls()
         self.job, self.reader, self.alive = job, reader, alive
         self.provision_dir = provision_dir
         self.arena = NativeArena()
@@ -162,6 +180,7 @@ class GuestRunner(Runner):
         self.sent: dict[int, tuple[Case, Program | NotCompilable]] = {}
         self.outputs: dict[int, batch.CaseOutput] = {}
         self.gone = ""  # why the guest sends no more
+        self.longest = 0.0  # the longest timeout of a case sent
 
     def in_guest(self) -> bool:
         return True
@@ -196,6 +215,7 @@ class GuestRunner(Runner):
             except NotCompilable as e:
                 program = e
             self.sent[index] = (item.case, program)
+            self.longest = max(self.longest, item.case.timeout)
             if isinstance(program, Program):
                 entry.program = program.words
                 writer.case(entry)
@@ -212,6 +232,7 @@ class GuestRunner(Runner):
             for name, f in (p.files.items() if p else [])
         ]
         spec = confinement.spec(folder or None, self.guest.landlock_abi, self.guest.machine)
+        spec = confinement.view(self.walls, folder or None) + spec
         return CaseEntry(index, case.timeout, scratch, b"", spec, mount, files)
 
     def _mount(self, index: int, fstype: str, options: str, size: int | None) -> MountEntry:
@@ -219,14 +240,10 @@ class GuestRunner(Runner):
         point = f"{self.provision_dir}/provision-{index}"
         if fstype == "tmpfs":
             return MountEntry(fstype, point, flags, data)
-        image = self.job / f"provision-{index}.img"
-        with open(image, "wb") as f:
-            f.truncate(size or mounts.IMAGE_SIZE)
-        mkfs = mounts.MKFS[fstype]
-        subprocess.run(
-            [mounts.tool(mkfs[0]), *mkfs[1:], str(image)], check=True, capture_output=True
-        )
-        return MountEntry(fstype, point, flags, data, str(image))
+        image = f"{self.provision_dir}/provision-{index}.img"
+        tool, *rest = mounts.MKFS[fstype]
+        mkfs = (mounts.tool(tool), *rest, image)
+        return MountEntry(fstype, point, flags, data, image, size or mounts.IMAGE_SIZE, mkfs)
 
     def run_item(self, item: Item) -> Result:
         result, _ = self.new_result(item)
@@ -240,7 +257,8 @@ class GuestRunner(Runner):
             return finish_result(
                 result, run, judge_execution(run, self.arena, case.timeout), [], start
             )
-        out = self._output(index, case.timeout)
+        out = self._output(index)
+        start = time.monotonic()  # the case's duration is its time in the guest, not our wait
         if out is None:
             result.outcome, result.reason = "error", f"no result from the guest: {self.gone}"
             return result
@@ -248,14 +266,16 @@ class GuestRunner(Runner):
             result.outcome, result.reason = "error", out.setup_error
             return result
         self.arena.load(out.arena)
-        run = replay(program, out.run, self.arena)
+        run = replay(program, out.run, self.arena, out.refused)
+        run.memory_limit_hit = out.memory_limit_hit
         verdict = judge_execution(run, self.arena, case.timeout)
         leftover = [out.leftover] if out.leftover else []
         return finish_result(result, run, verdict, leftover, start - out.took_s)
 
-    def _output(self, index: int, timeout: float) -> batch.CaseOutput | None:
-        deadline = time.monotonic() + timeout + RESULT_GRACE_S
+    def _output(self, index: int) -> batch.CaseOutput | None:
         while index not in self.outputs and not self.gone:
+            # whichever case the guest runs now (with lanes, another than INDEX) ends by then
+            deadline = time.monotonic() + self.longest + RESULT_GRACE_S
             try:
                 kind, payload = self.reader.next(deadline, self.alive)
             except GuestGone as e:
@@ -264,6 +284,8 @@ class GuestRunner(Runner):
             if kind == batch.RESULT:
                 try:
                     out = batch.parse_result(payload)
+                    if len(out.arena) > NativeArena.SIZE:
+                        raise ValueError(f"an arena of {len(out.arena)} bytes")
                 except (struct.error, ValueError) as e:
                     self.gone = f"a result that does not decode ({e})"
                     break
@@ -329,8 +351,9 @@ def guest_environment(
 ) -> dict[str, Any]:
     """environment.capture's facts, the guest's where they are the guest's. ``python`` is the
     interpreter that planned and judged the run (on the host); the confinement is what the
-    batch mode's fork server puts around a case: Landlock, seccomp and rlimits."""
-    env = environment.capture(backings, argv, confine.Confinement("guest").status())
+    batch made in the guest for its fork servers (the walls a harness's worker makes), besides
+    Landlock, seccomp and rlimits."""
+    env = environment.capture(backings, argv, guest.walls().status())
     env.update(
         kernel_release=guest.release,
         kernel_version=guest.version,
@@ -381,13 +404,17 @@ def drive(
     reader: OutputReader,
     alive: Callable[[], bool],
     provision_dir: str = PROVISION_DIR,
+    walls: bool = True,
 ) -> Path | None:
     """The host's part of a batch run whose executor is alive while ALIVE() says so: the facts,
-    the plan, the programs, the judging, the report in JOB (None without the facts)."""
+    the plan, the programs, the judging, the report in JOB (None without the facts). WALLS:
+    the executor makes the case cgroups (in a guest; False where it runs on a host)."""
     args = guest_options(guest_argv)
     disk_dir = args.dir[0] if args.dir else GUEST_TMP
     suite, baseline = load_guest_suite(args)  # while the guest boots
-    writer.facts_query(dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR])
+    lanes = min(args.jobs, MAX_LANES)
+    query = (dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR], lanes, walls)
+    writer.facts_query(*query)
     try:
         kind, payload = reader.next(time.monotonic() + FACTS_WAIT_S, alive)
     except GuestGone:
@@ -396,7 +423,7 @@ def drive(
         writer.end()
         return None
     facts = GuestFacts(batch.parse_facts(payload))
-    config = RunConfig(args.backing, [disk_dir], executor="native")
+    config = RunConfig(args.backing, [disk_dir])
     runner = GuestRunner(config, facts, disk_dir, job, reader, alive, provision_dir)
     items = runner.plan(suite)
     runner.gone = plannable(facts.page_size)

@@ -54,7 +54,8 @@ def regenerate(
         for f in p.parent.iterdir():
             if f.is_file() and f.name not in PUBLISH:
                 f.unlink()
-    shown = sorted(set(paths) | set(report_dir.glob("*/report.json"))) if add else paths
+    kept = set(report_dir.resolve().glob("*/report.json")) if add else set()
+    shown = sorted(set(paths) | kept)
     if shown:
         write_matrix(shown, report_dir)
         text = readme(shown, report_dir, guest_argv or GUEST_ARGV, keep_reports)

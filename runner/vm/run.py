@@ -181,10 +181,9 @@ def run_one(
     job.mkdir(parents=True)
     argv = guest_command(guest_argv, job, fs, side.python)
     env = guest_env()
-    batch = runs_batch(target.arch, guest_argv, runner)
-    if batch or _wants_native(guest_argv):
-        exe = guest_executor(target.arch, job)
-        env["MMAPCONF_NATIVE_EXECUTOR"] = str(exe)
+    batch = runs_batch(target.arch, runner)
+    exe = guest_executor(target.arch, job)
+    env["MMAPCONF_NATIVE_EXECUTOR"] = str(exe)
     if batch:  # the executor alone; the guest's part of run ARGV is the batch's
         qemu.write_cmd_script(
             job, guestrun.batch_command(exe, job), Path("/"), {"PATH": GUEST_PATH}
@@ -395,20 +394,11 @@ def run_under_kernels(
     return out
 
 
-def runs_batch(arch: Arch, guest_argv: list[str], runner: str) -> bool:
+def runs_batch(arch: Arch, runner: str) -> bool:
     """Whether the guest runs the native executor's batch mode rather than the harness: on a
     guest of this host's architecture (the programs are compiled here, for this one), unless
-    the whole harness was asked for (``--guest-runner python``, or ``--executor python``)."""
-    return runner == "native" and native(arch) and not _wants(guest_argv, "python")
-
-
-def _wants_native(guest_argv: list[str]) -> bool:
-    return _wants(guest_argv, "native")
-
-
-def _wants(guest_argv: list[str], executor: str) -> bool:
-    pairs = zip(guest_argv, [*guest_argv[1:], ""], strict=True)
-    return f"--executor={executor}" in guest_argv or ("--executor", executor) in pairs
+    the whole harness was asked for (``--guest-runner python``)."""
+    return runner == "native" and native(arch)
 
 
 def guest_executor(arch: Arch, job: Path) -> Path:
@@ -418,7 +408,7 @@ def guest_executor(arch: Arch, job: Path) -> Path:
     cc = None if native(arch) else [f"{arch.cross_compile}gcc"]
     if cc and shutil.which(cc[0]) is None:
         raise VMUnavailable(
-            f"--executor native on {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
+            f"the native executor for {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
         )
     built = native_build.executor_path(static=True, cc=cc)
     return Path(shutil.copy2(built, job / "mmapconf-exec"))

@@ -125,3 +125,19 @@ def test_no_cache_writes_nothing(tmp_path, cache_dir, monkeypatch) -> None:
 def test_the_code_version_covers_the_validator() -> None:
     sources = {p.name for p in cache._CODE_SOURCES}
     assert {"validate.py", "yamlsafe.py", "model.py", "ops.py", "errors.py"} <= sources
+
+
+def test_another_version_in_use_keeps_its_entries(tmp_path, cache_dir) -> None:
+    """Two versions of the code at once (two checkouts) do not empty each other's folders;
+    beyond the kept number the oldest go."""
+    others = [cache_dir / "cases" / f"other{n}" for n in range(cache.KEPT_VERSIONS)]
+    for n, folder in enumerate(others):
+        folder.mkdir(parents=True, mode=0o700)
+        (folder / "entry").write_bytes(b"x")
+        os.utime(folder, (1000 + n, 1000 + n))
+    case = tmp_path / "a.yaml"
+    case.write_text(CASE.format(n=1))
+    load_suite([str(case)])
+    assert not others[0].exists()  # the oldest
+    assert all((f / "entry").exists() for f in others[1:])
+    assert len(_entries(cache_dir)) == cache.KEPT_VERSIONS  # theirs, and this version's one

@@ -24,7 +24,14 @@ TOOLCHAINS = {
     "x86_64": ("x86_64-linux-gnu", "gcc", "objcopy"),
     "aarch64": ("aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "aarch64-linux-gnu-objcopy"),
 }
-HEADERS = ("linux/mman.h", "linux/memfd.h", "linux/fcntl.h", "asm/siginfo.h")
+HEADERS = (
+    "linux/mman.h",
+    "linux/memfd.h",
+    "linux/fcntl.h",
+    "asm/siginfo.h",
+    "linux/falloc.h",
+    "linux/userfaultfd.h",
+)
 
 
 def wanted(machine: str) -> dict[str, int]:

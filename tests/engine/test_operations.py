@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from peer_gap_ops import PEER_GAP_OPERATIONS
 
 PRE_FILE = """
   - file: f
@@ -338,6 +339,8 @@ OPERATIONS = {
     "syncfs": (PRE_FILE, "syncfs: f", "{}", "{errno: EBADF}", "expected errno EBADF, got success"),
 }
 
+OPERATIONS.update(PEER_GAP_OPERATIONS)
+
 
 def _case(pre: str, step: str, expect: str) -> str:
     return (
@@ -350,8 +353,6 @@ def _only(results):
     return next(iter(results.values())) if len(results) == 1 else results["tmpfs"]
 
 
-# The operations only the native executor has (the Python step executor is on its way out).
-NATIVE_ONLY = {"sync_file_range", "syncfs"}
 # power_cut never returns: its self-tests boot guests (tests/durability/test_power_cut_vm.py).
 IN_GUESTS = {"power_cut"}
 
@@ -363,18 +364,14 @@ def test_every_operation_has_a_self_test():
 
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))
-def test_right_expectation_passes(run_yaml, op, monkeypatch):
-    if op in NATIVE_ONLY:
-        monkeypatch.setenv("MMAPCONF_EXECUTOR", "native")
+def test_right_expectation_passes(run_yaml, op):
     pre, step, good, _, _ = OPERATIONS[op]
     result = _only(run_yaml(_case(pre, step, good), backings=["tmpfs", "anon"]))
     assert result.outcome == "passed", result.reason
 
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))
-def test_wrong_expectation_fails_with_its_message(run_yaml, op, monkeypatch):
-    if op in NATIVE_ONLY:
-        monkeypatch.setenv("MMAPCONF_EXECUTOR", "native")
+def test_wrong_expectation_fails_with_its_message(run_yaml, op):
     pre, step, _, bad, text = OPERATIONS[op]
     result = _only(run_yaml(_case(pre, step, bad), backings=["tmpfs", "anon"]))
     assert result.outcome == "failed", result.reason

@@ -68,7 +68,7 @@ def test_all_problems_with_positions(tmp_path):
         ("id: a\ntitle: t\nsteps: [{load: {addr: ().__class__}}]\n", "is not allowed"),
         (
             "id: a\ntitle: t\nsteps: [{load: {addr: '__import__(\"os\")'}}]\n",
-            "only min, max, align_up and align_down may be called",
+            "only min, max, align_up, align_down and pick may be called",
         ),
         (
             "id: a\ntitle: t\nsteps:\n  - load: 0\n    expect: [{errno: EINVAL}, {value: 1}]\n",

@@ -7,9 +7,11 @@ language, Landlock has the kernel refuse what even arbitrary machine code in a c
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 from hostile_util import children, run_text
@@ -264,3 +266,88 @@ steps:
     result = run_text(tmp_path, text)["machine-call[anon]"]
     assert result.outcome == "passed", result
     assert result.steps[-1]["result"] == -1  # -EPERM from the filter (0 or a pid without it)
+
+
+# The same filter on arm64 (an arm64 guest: `mmapconf run --kernel arm64:6.1`, or an arm64 host).
+# movn x0,#99 (AT_FDCWD); adr x1,path; movz w2,#0o20666; movz x3,#0x10b; movz x8,#33 (mknodat);
+# svc #0; ret; path: "kmsg"   /   movz x0,#0x20000 (CLONE_NEWNS); movz x8,#97 (unshare); svc; ret
+# movz x0,#0; movz x1,#88; movz x8,#435 (clone3); svc; ret   /   movz x8,#172 (getpid); svc; ret
+ARM64_CALLS = {
+    "mknodat": ("600c8092c1000010c2368452632180d2280480d2010000d4c0035fd66b6d736700", -1),
+    "unshare": ("4000a0d2280c80d2010000d4c0035fd6", -1),
+    "clone3": ("000080d2010b80d2683680d2010000d4c0035fd6", -38),
+    "getpid": ("881580d2010000d4c0035fd6", 2),  # let through: pid 2, the case's init is 1
+}
+
+
+@pytest.mark.skipif(os.uname().machine != "aarch64", reason="the machine code is arm64")
+@pytest.mark.parametrize("name", sorted(ARM64_CALLS))
+def test_arm64_machine_code_cannot_make_a_denied_system_call(tmp_path, name):
+    code, want = ARM64_CALLS[name]
+    text = f"""
+id: machine-call
+title: arm64 machine code that makes a system call the seccomp list refuses
+steps:
+  - file: f
+  - mmap: {{length: PAGE, prot: PROT_READ|PROT_WRITE|PROT_EXEC, flags: MAP_PRIVATE|MAP_ANONYMOUS}}
+    as: m
+  - store: {{addr: m, hex: "{code}"}}
+  - call: m
+"""
+    result = run_text(tmp_path, text, backings=["disk"])["machine-call[disk]"]
+    assert result.steps[-1]["result"] == want, result  # without the filter: 0, or EFAULT
+
+
+_HEADERS = {  # the kernel's own numbers (linux-libc-dev), independent of sandbox.py's tables
+    "x86_64": "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+    "aarch64": "/usr/include/asm-generic/unistd.h",
+}
+
+
+@pytest.mark.parametrize("machine", sorted(sandbox.SECCOMP_ARCHES))
+def test_the_seccomp_lists_hold_the_kernel_s_numbers(machine):
+    header = Path(_HEADERS[machine])
+    if not header.exists():
+        pytest.skip(f"no {header} (linux-libc-dev) on this machine")
+    numbers = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^#define __NR_(\w+)\s+(\d+)\s*$", header.read_text(), re.M)
+    }
+    arch = sandbox.SECCOMP_ARCHES[machine]
+    wanted = {**arch.denied, "socket": arch.socket, "clone": arch.clone, "clone3": arch.clone3}
+    assert {name: numbers.get(name) for name in wanted} == wanted
+
+
+def _bpf(prog: list[tuple[int, int, int, int]], arch: int, nr: int, arg0: int = 0) -> int:
+    """Run a classic-BPF seccomp filter of sandbox's few opcodes on one seccomp_data."""
+    data = {0: nr, 4: arch, 16: arg0}
+    acc, pc = 0, 0
+    while True:
+        code, jt, jf, k = prog[pc]
+        if code == 0x06:  # ret k
+            return k
+        if code == 0x20:  # ld [k]
+            acc = data[k]
+        elif code == 0x05:  # ja k
+            pc += k
+        else:
+            hit = {0x15: acc == k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
+            pc += jt if hit else jf
+        pc += 1
+
+
+@pytest.mark.parametrize("machine", sorted(sandbox.SECCOMP_ARCHES))
+def test_the_seccomp_filter_of_each_machine_refuses_what_its_list_says(machine):
+    arch = sandbox.SECCOMP_ARCHES[machine]
+    prog = sandbox.program(machine)
+    eperm, enosys, allow = 0x00050001, 0x00050026, 0x7FFF0000
+    for nr in arch.denied.values():
+        assert _bpf(prog, arch.audit, nr) == eperm, nr
+    assert _bpf(prog, arch.audit, arch.clone3) == enosys
+    assert _bpf(prog, arch.audit, arch.clone, 0x00020000 | 17) == eperm  # CLONE_NEWNS
+    assert _bpf(prog, arch.audit, arch.clone, 17) == allow  # a plain fork
+    assert _bpf(prog, arch.audit, arch.socket, 2) == eperm  # AF_INET
+    assert _bpf(prog, arch.audit, arch.socket, 1) == allow  # AF_UNIX
+    assert _bpf(prog, arch.audit ^ 1, 0) == eperm  # another ABI of the machine
+    read = {"x86_64": 0, "aarch64": 63}[machine]
+    assert _bpf(prog, arch.audit, read) == allow

@@ -7,6 +7,7 @@ in a subprocess where the harness itself must survive, ``Runner.run_item`` other
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import pickle
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from hostile_util import ROOT, mmapconf, run_text
 
-from runner.engine import backings
+from runner.engine import arena, backings
 from runner.engine.arena import Arena
 
 try:
@@ -154,7 +155,7 @@ def test_2_garbage_on_every_fd_ends_that_case_as_error_and_the_run_goes_on(tmp_p
     report, _ = run_cli(tmp_path, call_case(GARBAGE, "garbage") + GOOD, "-n", jobs, timeout=60)
     assert time.monotonic() - start < 30
     (bad,) = [r for r in report["results"] if r["id"] == "garbage"]
-    assert bad["outcome"] == "error" and "not JSON" in bad["reason"], bad
+    assert bad["outcome"] == "error" and "a malformed report" in bad["reason"], bad
     assert bad["uses_machine_code"] is True
     _others_keep_their_outcomes(report)
 
@@ -194,7 +195,7 @@ def test_3_an_abort_word_left_set_cannot_pass_a_wrong_case(tmp_path, monkeypatch
     def reset_then_abort(self, *args):
         reset(self, *args)
         made.append(self)
-        self.abort()
+        ctypes.c_int32.from_address(self.base + arena.ABORT_OFF).value = 1
 
     monkeypatch.setattr(Arena, "reset", reset_then_abort)
     results = run_text(
@@ -555,12 +556,17 @@ def test_a_running_case_is_in_its_pid_namespace_cgroups_and_read_only_view(tmp_p
                 for line in Path(f"/proc/{p}/cgroup").read_text().splitlines()
             )
             for controller, limit_file, want in (
-                ("pids", "pids.max", str(confine.PIDS_MAX)),
-                ("memory", "memory.limit_in_bytes", str(confine.CASE_MEMORY)),
+                ("pids", "pids.max", confine.PIDS_MAX),
+                ("memory", "memory.limit_in_bytes", confine.CASE_MEMORY),
             ):
                 assert f"/{confine.CGROUP_DIR}/" in groups[controller], groups
                 folder = Path(confine.CGROUP_ROOT, controller, groups[controller].lstrip("/"))
-                assert (folder / limit_file).read_text().strip() == want
+                limit = int((folder / limit_file).read_text())
+                if controller == "pids":  # a harness process born there (a fork server) is
+                    # counted on top: the case itself has exactly PIDS_MAX tasks
+                    tasks = (folder / "cgroup.procs").read_text().split()
+                    limit -= len([t for t in tasks if int(t) not in inner])
+                assert limit == want, (controller, limit, want)
         case = next(p for p, i in inner.items() if i == "2")
         mounts = [line.split() for line in Path(f"/proc/{case}/mountinfo").read_text().splitlines()]
         by_point = {m[4]: m for m in mounts}

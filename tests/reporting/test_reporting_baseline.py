@@ -81,6 +81,26 @@ def test_when_condition_that_does_not_hold_leaves_the_failure(tmp_path: Path) ->
     assert gate_exit_code(out) == 1
 
 
+def test_when_page_size_covers_only_runs_with_that_page_size(tmp_path: Path) -> None:
+    b = write(
+        tmp_path,
+        "- name: article-sigbus-past-eof[tmpfs]\n  when: {page_size: [16384, 65536]}\n"
+        "  reason: r\n  evidence: e\n",
+    )
+    outcomes = []
+    for size in (4096, 16384, 65536):
+        report = make_report()
+        report["environment"]["page_size"] = size
+        out = apply_baseline(report, b, strict=False, today=TODAY)
+        outcomes.append(out["results"][1]["outcome"])
+    assert outcomes == ["failed", "known", "known"]
+
+
+def test_unknown_when_key_names_the_known_ones() -> None:
+    with pytest.raises(BaselineError, match=r"unknown when key 'pagesize' \(known: .*page_size"):
+        parse_baseline("- name: x[anon]\n  when: {pagesize: 4096}\n  reason: r\n  evidence: e\n")
+
+
 def test_unexpected_pass_is_reported_and_fails_only_under_strict(tmp_path: Path) -> None:
     b = write(tmp_path, GOOD)
     report = make_report(

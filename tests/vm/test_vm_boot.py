@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from runner.vm import initramfs, kernels, qemu, run, vmreport
 from runner.vm.target import stock
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "native"))
+from native_parity import differences, normalise  # noqa: E402
 
 CASES = ["cases/article/02-sigbus-past-eof.yaml", "cases/article/04-page-size-granularity.yaml"]
 
@@ -93,3 +97,35 @@ def test_hung_guest_is_killed_at_its_timeout(tmp_path: Path) -> None:
     assert r.timed_out and r.exit_status is None
     assert 20 <= r.wall_s < 30
     assert (job / "console.log").is_file()
+
+
+# The article cases and the provision cases: a tmpfs mount with options, an ext4 image on a loop
+# device, a file with an inode flag, all made in the guest by the batch mode.
+COMPARED = ["cases/article", "cases/signal/eof.yaml", "cases/mmap/fd.yaml"]
+
+
+@pytest.mark.skipif(bool(run.missing_tools()), reason="no qemu/busybox: scripts/install-vm-deps.sh")
+def test_the_guest_without_python_gives_the_guest_harness_s_outcomes(tmp_path: Path) -> None:
+    """The same kernel booted twice: once running the whole harness in the guest (with the
+    native executor), once the batch mode alone. Every item: same outcome, same reason."""
+    tree = pick_kernel()
+    if tree is None:
+        pytest.skip("no kernel cached: mmapconf kernels fetch 6.12")
+    guest = ["run", *(str(run.PROJECT_ROOT / c) for c in COMPARED)]
+    reports = {}
+    for runner in ("python", "native"):
+        paths = run.run_under_kernels(
+            [tree.abi], guest, tmp_path / runner, ["ext4"], "tcg", 900, runner=runner
+        )
+        assert len(paths) == 1
+        reports[runner] = json.loads(paths[0].read_text())
+    seen = {
+        runner: {r["name"]: [r["outcome"], normalise(r["reason"])] for r in rep["results"]}
+        for runner, rep in reports.items()
+    }
+    assert len(seen["python"]) > 60
+    assert differences(seen["python"], seen["native"]) == []
+    assert "guest_runner" in reports["native"]["environment"]
+    assert "guest_runner" not in reports["python"]["environment"]
+    for key in ("kernel_release", "kernel_version", "machine", "page_size", "uid", "backings"):
+        assert reports["native"]["environment"][key] == reports["python"]["environment"][key], key

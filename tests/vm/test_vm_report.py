@@ -123,7 +123,7 @@ def test_reference_add_keeps_other_reports_and_the_hand_written_section(
     )
 
     def run_under_kernels(series, argv, report_dir, fs, accel, timeout):
-        p = report_dir / "7.3" / "report.json"
+        p = report_dir.resolve() / "7.3" / "report.json"
         p.parent.mkdir()
         p.write_text(json.dumps(report("7.3.0", {"y[disk]": "passed"})))
         (p.parent / "cmd.sh").write_text("not published")
@@ -131,7 +131,9 @@ def test_reference_add_keeps_other_reports_and_the_hand_written_section(
 
     monkeypatch.setattr(reference.kernels, "fetch", lambda specs: [])
     monkeypatch.setattr(reference, "run_under_kernels", run_under_kernels)
-    paths = reference.regenerate(tmp_path, ["7.3"], guest_argv=["run", "cases"], add=True)
+    monkeypatch.chdir(tmp_path.parent)  # a relative --report-dir, as the CLI passes it
+    rel = Path(tmp_path.name)
+    paths = reference.regenerate(rel, ["7.3"], guest_argv=["run", "cases"], add=True)
     assert paths == [tmp_path / "7.3" / "report.json"]
     assert not (tmp_path / "7.3" / "cmd.sh").exists()
     text = (tmp_path / "README.md").read_text()

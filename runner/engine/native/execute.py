@@ -1,6 +1,6 @@
-"""Run a case on the native executor and hand back the same ``Execution`` the verdict reads.
+"""Run a case on the native executor and hand back the ``Execution`` the verdict reads.
 
-The executor's records are turned into the step messages of the Python executor: every reported
+The executor's records are turned into step messages (start, end, error, ...): every reported
 observation is judged again here, in Python, by ``matching.judge`` (the executor's own judging
 only steers its control flow: stop at a failed step, end a repeat ... until). A disagreement is
 an ``error`` naming the step. A process that died mid-step, or still runs at the deadline, is
@@ -13,6 +13,7 @@ import os
 import struct
 from typing import Any
 
+from runner.engine import confine
 from runner.engine.native import confinement
 from runner.engine.native.program import Compiler, NotCompilable, Program, StepInfo
 from runner.engine.native.server import (
@@ -26,9 +27,16 @@ from runner.lang import names
 from runner.lang.conditions import Facts
 
 __all__ = ["NativeArena", "close_server", "execute"]
-from runner.engine.executor import Ending, Execution
-from runner.engine.matching import Observation, describe_expect, describe_observation, judge
-from runner.engine.process import seen, shown, to_json
+from runner.engine.execution import Ending, Execution
+from runner.engine.matching import (
+    Observation,
+    describe_expect,
+    describe_observation,
+    judge,
+    seen,
+    shown,
+    to_json,
+)
 from runner.lang.model import Case
 from runner.lang.ops import CONSTANTS, OPS
 
@@ -38,6 +46,9 @@ _TOO_LARGE = object()
 # A program reports each step outside a loop once, and each step inside one at most twice (its
 # first pass, its failure): far fewer records than this for any case the validator accepts.
 MAX_RECORDS = 100_000
+# Programs kept for items run again (--repeat, explain, the benchmark): a few hundred, each about
+# 10 KB; a -n worker of a large catalogue would otherwise hold one for every item it ran.
+MAX_PROGRAMS = 256
 _PROGRAMS: dict[tuple[int, str, bool], tuple[Case, Program]] = {}
 
 
@@ -47,7 +58,7 @@ def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
     key = (id(case), facts.backing or "", has_scratch)
     entry = _PROGRAMS.get(key)
     if entry is None or entry[0] is not case:
-        if len(_PROGRAMS) >= 4096:
+        if len(_PROGRAMS) >= MAX_PROGRAMS:
             _PROGRAMS.clear()
         entry = _PROGRAMS[key] = (case, Compiler(case, facts, has_scratch).compile())
     return entry[1]
@@ -61,9 +72,13 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
     except NotCompilable as e:
         return not_compilable(e)
     reader = _Reader(program)
-    srv = server_for(arena)
-    run = srv.run(program.words, scratch, case.timeout, confinement.spec(scratch), reader.on_record)
-    return _execution(reader, run, arena)
+    conf = confine.current()
+    memory_before = confine.memory_failures(conf)
+    walls = confinement.view(conf, scratch) + confinement.spec(scratch)
+    run = server_for(conf).run(arena, program.words, scratch, case.timeout, walls, reader)
+    result = _execution(reader, run, arena)
+    result.memory_limit_hit = confine.memory_failures(conf) > memory_before
+    return result
 
 
 def not_compilable(e: NotCompilable) -> Execution:
@@ -74,19 +89,24 @@ def not_compilable(e: NotCompilable) -> Execution:
     return result
 
 
-def replay(program: Program, run: CaseRun, arena: NativeArena) -> Execution:
+def replay(program: Program, run: CaseRun, arena: NativeArena, refused: str = "") -> Execution:
     """The execution of PROGRAM from what an executor elsewhere sent (a qemu guest's batch:
-    its records, its endings, its arena as the case left it), decoded and judged here as if it
-    had arrived from this host's fork server."""
+    its records, its endings, its output, its arena as the case left it, and REFUSED, why it
+    stopped taking the case's reports), decoded and judged here as if it had arrived from this
+    host's fork server."""
     reader = _Reader(program)
     for record in run.records:
         reader.on_record(record)
+    if refused:
+        reader.refuse(refused)
     return _execution(reader, run, arena)
 
 
 def _execution(reader: _Reader, run: CaseRun, arena: NativeArena) -> Execution:
     result = Execution()
     result.timed_out = run.timed_out
+    result.init_status = run.init_status
+    result.output, result.output_dropped = run.output, run.output_dropped
     for pid, status in run.endings:
         if os.WIFSIGNALED(status):
             result.endings[pid] = Ending(pid, signal=os.WTERMSIG(status))
@@ -101,7 +121,7 @@ def _execution(reader: _Reader, run: CaseRun, arena: NativeArena) -> Execution:
 
 
 class _Reader:
-    """Decodes records as they arrive, into the Python executor's message dicts."""
+    """Decodes records as they arrive, into the verdict's message dicts."""
 
     def __init__(self, program: Program):
         self.program = program
@@ -119,14 +139,22 @@ class _Reader:
             self.messages.append(_error(0, "harness", "", "", f"more than {MAX_RECORDS} reports"))
             return True
         try:
-            return self._decode(data)
+            r = Words(data)
+            stop = self._decode(r)
+            if 8 * r.at != len(data):
+                raise ValueError(f"{len(data) - 8 * r.at} bytes after the record")
+            return stop
         except Exception as e:  # noqa: BLE001 - hostile input: any failure to decode is one
             message = f"a malformed report ({len(data)} bytes): {type(e).__name__}: {e}"[:300]
             self.messages.append(_error(0, "harness", "", "", message))
             return True
 
-    def _decode(self, data: bytes) -> bool:
-        r = Words(data)
+    def refuse(self, reason: str) -> bool:
+        """The server refused a report before decoding (too large, too many bytes)."""
+        self.messages.append(_error(0, "harness", "", "", f"the case sent {reason}"))
+        return True
+
+    def _decode(self, r: Words) -> bool:
         kind, pid = r.word(), r.word()
         if kind == REC_PROC:
             has_parent, name, parent = r.word(), r.text(), r.text()
@@ -173,6 +201,8 @@ class _Reader:
             name, message = r.text(), r.text()
             self.messages.append({**_error(pid, name, "", "", message), "limit": True})
             return True
+        else:
+            raise ValueError(f"no record of kind {kind}")
         return False
 
     def _label(self, pid: int, info: StepInfo | None) -> str:
@@ -271,7 +301,7 @@ class _Reader:
 
     def open_steps(self, slot: NativeSlot) -> None:
         """The start messages of the steps a process was in when it died or the case ended
-        (a repeat and the step in it), each where the Python executor would have sent it:
+        (a repeat and the step in it), each where a step's start belongs in the trace:
         before the reports of the steps inside it, whose ids come after its own."""
         for sid in slot.open_steps or [slot.step]:
             innermost = sid == (slot.open_steps or [slot.step])[-1]
@@ -291,6 +321,8 @@ class _Reader:
         want = dict(info.want)
         if si_addr is not None:
             want["si_addr"] = si_addr
+        if "ip" in want and sid == (slot.open_steps or [slot.step])[-1]:  # the step it died in
+            want["ip"] = slot.ip_want if isinstance(want["ip"], dict) else slot.ip_want.get("eq")
         maps = {
             name: m
             for name, m in zip(self.program.map_names, slot.maps, strict=False)
@@ -340,9 +372,9 @@ class Words:
 
     def raw(self) -> bytes:
         n = self.word()
-        if n < 0:
-            raise ValueError(f"a length of {n}")
         start = 8 * self.at
+        if not 0 <= n <= len(self.data) - start:
+            raise ValueError(f"a length of {n} bytes past the record's end")
         b = self.data[start : start + n]
         self.at += (n + 7) // 8
         return b

@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,11 +32,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -47,6 +52,7 @@
 #include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 
 #ifndef SYS_cachestat
@@ -62,6 +68,17 @@
 #define SYS_mlock2 284
 #endif
 #endif
+#ifndef SYS_open_tree  /* the same number on every architecture */
+#define SYS_open_tree 428
+#define SYS_move_mount 429
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#define MOVE_MOUNT_F_EMPTY_PATH 4
+#endif
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
 #define SYS_landlock_add_rule 445
@@ -74,17 +91,17 @@ typedef uint64_t u64;
 /* ---- shared with program.py: keep the numbers in step with it ------------------------------- */
 #define MAGIC 0x31504d434e4d4d00ULL /* "\0MMNCMP1" */
 enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED };
-enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED };
+enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS };
 enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
 enum { K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE };
 enum {
-  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST
+  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST, P_FILL
 };
 enum { C_EQ, C_NE, C_GT, C_GE, C_LT, C_LE };
 enum {
   X_PUSH = 1, X_LOAD, X_FIELD, X_ADD, X_SUB, X_MUL, X_FDIV, X_MOD, X_SHL, X_SHR, X_OR, X_AND,
-  X_XOR, X_NEG, X_POS, X_INV, X_MIN, X_MAX, X_ALIGN_UP, X_ALIGN_DOWN, X_FAIL
+  X_XOR, X_NEG, X_POS, X_INV, X_MIN, X_MAX, X_ALIGN_UP, X_ALIGN_DOWN, X_FAIL, X_PICK
 };
 /* operations, in program.py's OP_CODES order */
 enum {
@@ -94,7 +111,8 @@ enum {
   OP_SEM_INIT, OP_SEM_POST, OP_SEM_WAIT, OP_REPEAT, OP_PIPE, OP_EVENTFD, OP_DUP, OP_REOPEN,
   OP_MEMFD_CREATE, OP_FCNTL, OP_FADVISE, OP_POSIX_MADVISE, OP_MSEAL, OP_MLOCKALL, OP_MUNLOCKALL,
   OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS,
-  OP_SYNC_FILE_RANGE, OP_SYNCFS, OP_POWER_CUT, OP_COUNT
+  OP_FALLOCATE, OP_BRK, OP_LET, OP_USERFAULTFD, OP_UFFD_REGISTER, OP_UFFD_READ, OP_UFFD_COPY,
+  OP_UFFD_ZEROPAGE, OP_GETRLIMIT, OP_SYNC_FILE_RANGE, OP_SYNCFS, OP_POWER_CUT, OP_COUNT
 };
 #define MAX_ARGS 12
 #define EXIT_DONE 0
@@ -112,6 +130,7 @@ enum {
 #define NATIVE_OFF (PROCS_OFF + 64)
 #define NATIVE_PROCS 64
 #define NATIVE_MAPS 48
+#define IP_WANTS 6
 
 struct sigslot { int32_t pid, signo, code, pad; u64 addr; };
 struct nslot {             /* one per process of the case, claimed at its start */
@@ -125,6 +144,11 @@ struct nslot {             /* one per process of the case, claimed at its start 
   int32_t map_bound[NATIVE_MAPS];
   int32_t depth, pad;      /* the open steps, outermost first: a repeat and the step in it */
   int32_t open[16];
+  i64 fault_ip;            /* the faulting instruction, as the fault handler found it */
+  i64 ip_want[IP_WANTS];   /* the open step's ip expectation, resolved: comparator operands */
+  int32_t has_fault_ip, nip;
+  int32_t ip_ops[IP_WANTS];
+  i64 name_index;          /* the process's name in the string table; -1: a composed name */
 };
 struct native_head { int32_t next_slot, pad; };
 #define ARENA_SIZE (NATIVE_OFF + 64 + NATIVE_PROCS * sizeof(struct nslot))
@@ -187,6 +211,7 @@ typedef struct { int kind; i64 str; expr_t e; layout_t *lay; } arg_t;
 typedef struct block block;
 typedef struct step {
   i64 id, op, label, line;
+  i64 fd_arg;        /* the index of its fd argument, -1: none (the report socket is refused) */
   arg_t args[MAX_ARGS];
   unsigned present;  /* bit per argument given */
   i64 bind, map_index;
@@ -203,6 +228,9 @@ typedef struct step {
   int nuntil;
   i64 until[16];
   i64 var;
+  int nip;                 /* a signal expectation's ip: comparators and their expressions */
+  i64 ip_ops[IP_WANTS];
+  expr_t ip_e[IP_WANTS];
   struct block *body;
 } step_t;
 struct block { int n; step_t *steps; };
@@ -257,7 +285,7 @@ static pattern *read_pattern(void) {
   case P_INT: p->i = word(); break;
   case P_FLOAT: { i64 bits = word(); memcpy(&p->f, &bits, 8); break; }
   case P_STR: p->str = word(); p->e = read_expr(); break;
-  case P_HEX: case P_DATA: p->str = word(); break;
+  case P_HEX: case P_DATA: case P_FILL: p->str = word(); break;
   case P_CMP: case P_MAP: case P_LIST:
     p->n = (int)word();
     if (p->n < 0 || p->n > 4096) fatal("mmapconf-exec: bad pattern");
@@ -296,7 +324,7 @@ static i64 nsteps_total;
 static unsigned char *traced;  /* per step id: reported once already (a loop sends it once) */
 static void read_step(step_t *s) {
   memset(s, 0, sizeof *s);
-  s->id = word(); s->op = word(); s->label = word(); s->line = word();
+  s->id = word(); s->op = word(); s->label = word(); s->line = word(); s->fd_arg = word();
   if (s->id < 0 || s->id > 10000000) fatal("mmapconf-exec: bad step id");
   if (s->id >= nsteps_total) nsteps_total = s->id + 1;
   i64 nargs = word();
@@ -328,6 +356,12 @@ static void read_step(step_t *s) {
   if (s->nuntil < 0 || s->nuntil > 16) fatal("mmapconf-exec: bad until");
   for (int k = 0; k < s->nuntil; k++) s->until[k] = word();
   s->var = word();
+  s->nip = (int)word();
+  if (s->nip < 0 || s->nip > IP_WANTS) fatal("mmapconf-exec: bad ip expectation");
+  for (int k = 0; k < s->nip; k++) {
+    s->ip_ops[k] = word();
+    s->ip_e[k] = read_expr();
+  }
   if (word()) s->body = read_block();
 }
 static block *read_block(void) {
@@ -400,6 +434,7 @@ static int report_fd = -1;
 static const char *scratch_dir;  /* NULL: the memfd backing */
 static char proc_name[512];
 static struct nslot *me;
+static i64 proc_name_index = -1;  /* what begin() records as the process's name */
 static i64 page_size;
 static int file_fds[4096];        /* by the file's name index in the string table */
 static int nstops;
@@ -618,6 +653,19 @@ static int eval(const expr_t *e, i64 *out, eval_err *err) {
     case X_NEG: st[sp - 1] = -st[sp - 1]; break;
     case X_POS: break;
     case X_INV: st[sp - 1] = ~st[sp - 1]; break;
+    case X_PICK: {  /* pick(i, a, b, ...): the i-th of the choices */
+      i64 n = e->code[pc++];
+      wide k = st[sp - n];
+      if (k < 0 || k >= n - 1) {
+        snprintf(err->msg, sizeof err->msg, "pick: index %lld is outside 0..%lld", (long long)k,
+                 (long long)(n - 2));
+        goto fail;
+      }
+      r = st[sp - n + 1 + (int)k];
+      sp -= (int)n;
+      st[sp++] = r;
+      break;
+    }
     case X_MIN: case X_MAX: {
       i64 n = e->code[pc++];
       r = st[sp - n];
@@ -757,6 +805,13 @@ static int value_matches(const pattern *p, const val *have) {
   case P_DATA:
     return have->t == V_BYTES && have->n == (size_t)strlens[p->str] &&
            !memcmp(have->b, strs[p->str], have->n);
+  case P_FILL: {  /* the pattern repeated whole */
+    size_t pn = (size_t)strlens[p->str];
+    if (have->t != V_BYTES || !have->n || !pn || have->n % pn) return 0;
+    for (size_t k = 0; k < have->n; k += pn)
+      if (memcmp(have->b + k, strs[p->str], pn)) return 0;
+    return 1;
+  }
   case P_CMP:
     for (int k = 0; k < p->n; k++)
       if (!compare((int)p->ops[k], &p->kids[k], have)) return 0;
@@ -1169,11 +1224,12 @@ static obs_t op_smaps(const args_t *a) {
   obs_t o = {m, 0, 0};
   return o;
 }
-static obs_t op_proc_maps(const args_t *a) {
+static obs_t op_proc_maps(const step_t *s, const args_t *a) {
   size_t len;
   char *b = read_proc("/proc/self/maps", &len);
   if (!b) return fail_errno();
   u64 addr = (u64)a->v[0];
+  const char *want_path = has(a, 1) ? S(s->args[1].str) : NULL;  /* [stack]: found by name */
   for (char *line = b; *line;) {
     char *nl = strchr(line, '\n');
     if (nl) *nl = 0;
@@ -1181,10 +1237,13 @@ static obs_t op_proc_maps(const args_t *a) {
     char perms[8], dev[32];
     int pos = 0;
     if (sscanf(line, "%llx-%llx %7s %llx %31s %llu%n", &s0, &e0, perms, &off, dev, &inode,
-               &pos) == 6 && s0 <= addr && addr < e0) {
+               &pos) == 6) {
       const char *path = line + pos;
       size_t pl = strlen(path);
       strip(&path, &pl);
+      int hit = want_path ? pl == strlen(want_path) && !memcmp(path, want_path, pl)
+                          : s0 <= addr && addr < e0;
+      if (!hit) goto next_line;
       val m = vmap(7);
       map_put(&m, "start", vint((i64)s0));
       map_put(&m, "end", vint((i64)e0));
@@ -1197,6 +1256,7 @@ static obs_t op_proc_maps(const args_t *a) {
       obs_t o = {m, 0, 0};
       return o;
     }
+  next_line:
     if (!nl) break;
     line = nl + 1;
   }
@@ -1271,15 +1331,65 @@ static obs_t op_pipe(const step_t *s) {
   return ok_none();
 }
 
+/* The pid of the case's process of that name (main, a member of processes, a fork child by its
+ * `as`), as this process's PID namespace numbers it: the one the case started last. */
+static pid_t pid_of(const step_t *s, i64 name) {
+  pid_t pid = 0;
+  for (int k = 0; k < NATIVE_PROCS; k++) {
+    struct nslot *n = native_slot(k);
+    if (n->pid && n->name_index == name) pid = n->pid;
+  }
+  if (!pid) run_error(s, "no process named %s has started", S(name));
+  return pid;
+}
+
+/* userfaultfd(2) and its ioctls: the API handshake comes with the descriptor */
+static obs_t op_userfaultfd(const args_t *a) {
+  int fd = (int)syscall(SYS_userfaultfd, (int)a->v[0] | O_CLOEXEC);
+  if (fd < 0) return fail_errno();
+  struct uffdio_api api = {.api = UFFD_API, .features = 0};
+  if (ioctl(fd, UFFDIO_API, &api) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return fail_errno();
+  }
+  return ok_int(fd);
+}
+static obs_t op_uffd_register(const args_t *a) {
+  struct uffdio_register r = {.range = {(u64)a->v[1], (u64)a->v[2]}, .mode = (u64)a->v[3]};
+  return rc_none(ioctl((int)a->v[0], UFFDIO_REGISTER, &r));
+}
+static obs_t op_uffd_read(const args_t *a) {
+  struct uffd_msg msg;
+  ssize_t n;
+  while ((n = read((int)a->v[0], &msg, sizeof msg)) < 0 && errno == EINTR) {}
+  if (n < 0) return fail_errno();
+  val m = vmap(3);
+  map_put(&m, "event", vint(msg.event));
+  map_put(&m, "address", vint(msg.event == UFFD_EVENT_PAGEFAULT ? (i64)msg.arg.pagefault.address : 0));
+  map_put(&m, "flags", vint(msg.event == UFFD_EVENT_PAGEFAULT ? (i64)msg.arg.pagefault.flags : 0));
+  obs_t o = {m, 0, 0};
+  return o;
+}
+static obs_t op_uffd_copy(const args_t *a) {
+  struct uffdio_copy c = {.dst = (u64)a->v[1], .src = (u64)a->v[2], .len = (u64)a->v[3]};
+  if (ioctl((int)a->v[0], UFFDIO_COPY, &c) < 0) return fail_errno();
+  return ok_int(c.copy);
+}
+static obs_t op_uffd_zeropage(const args_t *a) {
+  struct uffdio_zeropage z = {.range = {(u64)a->v[1], (u64)a->v[2]}};
+  if (ioctl((int)a->v[0], UFFDIO_ZEROPAGE, &z) < 0) return fail_errno();
+  return ok_int(z.zeropage);
+}
+
 #define P(k) ((void *)(uintptr_t)a->v[k])
 #define L(k) ((size_t)a->v[k])
 static obs_t perform_op(const step_t *s, const args_t *a) {
   switch (s->op) {
   case OP_FILE: return op_file(s, a);
   case OP_OPEN: return op_open(s, a);
-  case OP_CLOSE:
-    if (a->v[0] == report_fd) run_error(s, "fd %lld belongs to the harness, not to the case", (long long)a->v[0]);
-    return rc_none(close((int)a->v[0]));
+  case OP_CLOSE: return rc_none(close((int)a->v[0]));
   case OP_FTRUNCATE: return rc_none(ftruncate((int)a->v[0], a->v[1]));
   case OP_WRITE: return op_write(s, a);
   case OP_READ: return op_read(s, a);
@@ -1321,10 +1431,17 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_DUP: return rc_int(fcntl((int)a->v[0], F_DUPFD_CLOEXEC, 0));
   case OP_REOPEN: {
     char path[64];
+    if (has(a, 2)) {  /* another process's fd, by that process's name */
+      pid_t pid = pid_of(s, s->args[2].str);
+      snprintf(path, sizeof path, "/proc/%d/fd/%lld", (int)pid, (long long)a->v[0]);
+      return rc_int(open(path, (int)a->v[1] | O_CLOEXEC, 0777));
+    }
     snprintf(path, sizeof path, "/proc/self/fd/%lld", (long long)a->v[0]);
     return rc_int(open(path, (int)a->v[1] | O_CLOEXEC, 0777));
   }
-  case OP_MEMFD_CREATE: return rc_int(syscall(SYS_memfd_create, S(s->args[0].str), (unsigned)a->v[1]));
+  case OP_MEMFD_CREATE:  /* name_addr: a raw pointer where the name goes (NULL: EFAULT) */
+    return rc_int(syscall(SYS_memfd_create, has(a, 2) ? (const char *)P(2) : S(s->args[0].str),
+                          (unsigned)a->v[1]));
   case OP_FCNTL: return rc_int(fcntl((int)a->v[0], (int)a->v[1], (unsigned long)a->v[2]));
   case OP_FADVISE: return ok_int(posix_fadvise((int)a->v[0], a->v[1], a->v[2], (int)a->v[3]));
   case OP_POSIX_MADVISE: return ok_int(posix_madvise(P(0), L(1), (int)a->v[2]));
@@ -1335,8 +1452,26 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_SETUID: return op_setuid(a);
   case OP_CALL: return ok_int(((int (*)(void))P(0))());
   case OP_SLEEP: return op_sleep(a);
-  case OP_PROC_MAPS: return op_proc_maps(a);
+  case OP_PROC_MAPS: return op_proc_maps(s, a);
   case OP_PROC_STATUS: return op_proc_status();
+  case OP_FALLOCATE: return rc_none(fallocate((int)a->v[0], (int)a->v[1], a->v[2], a->v[3]));
+  /* the system call, not glibc's brk(): it returns the break, the old one when it refuses */
+  case OP_BRK: return ok_int((i64)syscall(SYS_brk, P(0)));
+  case OP_LET: return ok_int(a->v[0]);
+  case OP_USERFAULTFD: return op_userfaultfd(a);
+  case OP_UFFD_REGISTER: return op_uffd_register(a);
+  case OP_UFFD_READ: return op_uffd_read(a);
+  case OP_UFFD_COPY: return op_uffd_copy(a);
+  case OP_UFFD_ZEROPAGE: return op_uffd_zeropage(a);
+  case OP_GETRLIMIT: {
+    struct rlimit r;
+    if (getrlimit((int)a->v[0], &r) < 0) return fail_errno();
+    val m = vmap(2);
+    map_put(&m, "soft", vint((i64)r.rlim_cur));
+    map_put(&m, "hard", vint((i64)r.rlim_max));
+    obs_t o = {m, 0, 0};
+    return o;
+  }
   case OP_SYNC_FILE_RANGE:
     return rc_none(sync_file_range((int)a->v[0], a->v[1], a->v[2], (unsigned)a->v[3]));
   case OP_SYNCFS: return rc_none(syncfs((int)a->v[0]));
@@ -1410,6 +1545,7 @@ static obs_t do_fork(const step_t *s) {
   pid_t pid = fork();
   if (pid < 0) return fail_errno();
   if (pid > 0) return ok_int(pid);
+  proc_name_index = s->bind >= 0 ? slot_name[s->bind] : -1;
   if (s->bind >= 0) snprintf(proc_name, sizeof proc_name, "%s", S(slot_name[s->bind]));
   else {
     char parent[sizeof proc_name];
@@ -1471,12 +1607,20 @@ static int run_step(const step_t *s) {
     a.has |= 1u << k;
     if (s->args[k].kind == A_EXPR) a.v[k] = eval_or_die(s, &s->args[k].e);
   }
+  /* writing (or dup'ing) it would let a plain case forge its own step reports */
+  if (s->fd_arg >= 0 && s->fd_arg < MAX_ARGS && has(&a, (int)s->fd_arg) && a.v[s->fd_arg] == report_fd)
+    run_error(s, "fd %lld belongs to the harness, not to the case", (long long)report_fd);
   i64 want_addr = s->has_si_addr ? eval_or_die(s, &s->want_addr) : 0;
   me->step = (int32_t)s->id;
   me->iteration = iteration;
   me->expect_sig = s->kind == K_SIGNAL ? (int32_t)s->signo : 0;
   me->want_addr = want_addr;
   me->has_si_addr = s->has_si_addr;
+  for (int k = 0; k < s->nip; k++) {
+    me->ip_want[k] = eval_or_die(s, &s->ip_e[k]);
+    me->ip_ops[k] = (int32_t)s->ip_ops[k];
+  }
+  me->nip = s->nip;
   int depth = me->depth;
   if (depth < 16) me->open[depth] = (int32_t)s->id;
   me->depth = depth + 1;
@@ -1519,8 +1663,22 @@ static int run_block(const block *b) {
 }
 
 /* ---- a process's start: limits, dispositions, fault capture, confinement ---------------------------- */
+static i64 fault_ip(const void *ctx) {
+  const ucontext_t *uc = ctx;
+#if defined(__x86_64__)
+  return (i64)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+  return (i64)uc->uc_mcontext.pc;
+#else
+  (void)uc;
+  return 0;
+#endif
+}
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
-  (void)ctx;
+  if (me) {
+    me->fault_ip = fault_ip(ctx);
+    me->has_fault_ip = 1;
+  }
   struct sigslot *s = sig_slot(getpid());
   s->signo = sig;
   s->code = si->si_code;
@@ -1655,6 +1813,7 @@ static void begin(const char *parent) {
     memcpy(me->map_bound, parent_slot->map_bound, sizeof me->map_bound);
   }
   me->pid = getpid();
+  me->name_index = proc_name_index;
   me->iteration = -1;
   me->depth = 0;
   me->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);
@@ -1662,6 +1821,7 @@ static void begin(const char *parent) {
 
 static void case_main(void) {
   snprintf(proc_name, sizeof proc_name, "%s", S(first_name));
+  proc_name_index = first_name;
   begin(NULL);
   run_block(&setup_block);
   if (!strcmp(S(first_name), "main")) {
@@ -1673,6 +1833,7 @@ static void case_main(void) {
     if (pid < 0) run_error(NULL, "fork: %s", strerror(errno));
     if (pid == 0) {
       snprintf(proc_name, sizeof proc_name, "%s", S(proc_names[k]));
+      proc_name_index = proc_names[k];
       /* the member starts with its own bindings' view: what setup bound, nothing more */
       begin("setup");
       run_block(&proc_blocks[k]);
@@ -1701,10 +1862,15 @@ static void close_all_but(int keep) {
   if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
     for (int fd = keep + 1; fd < 4096; fd++) close(fd);
 }
+#define CHANNEL_FD 3  /* where a case process holds its report socket (the language refuses it) */
 static void case_child(int fd, const char *scratch, i64 *program, size_t words) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   /* the case holds its report channel and nothing else of the harness */
+  if (fd != CHANNEL_FD) {
+    dup2(fd, CHANNEL_FD);
+    fd = CHANNEL_FD;
+  }
   close_all_but(fd);
   report_fd = fd;
   scratch_dir = scratch[0] ? scratch : NULL;
@@ -1715,9 +1881,131 @@ static void case_child(int fd, const char *scratch, i64 *program, size_t words) 
   scratch_alloc(1);
   case_main();
 }
-static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
-  /* RUN: timeout_ns, program words, scratch (string), confinement spec (the rest) */
-  if (n < 4 || req[0] != CTL_RUN) fatal("mmapconf-exec: bad request");
+
+/* ---- the case's walls (runner/engine/confine.py): its init, PID namespace, read-only view ------ */
+/* Set once per server (CTL_WALLS): whether each case gets a PID namespace, and the template mount
+ * namespace (the whole tree read-only, nodev, nosuid, /dev reduced) with the root its builder had
+ * there (a chroot in a qemu guest). The server is in the case cgroups already: its inits are born
+ * there. */
+static int walls_pid_ns = -1;  /* -1: none; else our own PID namespace, to go back to after a fork */
+static int walls_template = -1, walls_root = -1;
+enum { VIEW_NONE, VIEW_PLAIN, VIEW_BIND, VIEW_FRESH };
+struct view {              /* per case, from its RUN request */
+  i64 mode;                /* PLAIN: the template as it is; BIND: the scratch folder bound writable
+                              into it; FRESH: a fresh filesystem at point holding the scratch folder */
+  char point[PATH_MAX], fstype[32], data[128];
+};
+static int req_str(const i64 **p, const i64 *end, char *out, size_t cap) {
+  if (*p >= end) return -1;
+  i64 len = *(*p)++;
+  i64 nw = (len + 7) / 8;
+  if (len < 0 || (size_t)len >= cap || nw > end - *p) return -1;
+  memcpy(out, *p, (size_t)len);
+  out[len] = 0;
+  *p += nw;
+  return 0;
+}
+static int make_dirs(const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *q = buf + 1; *q; q++) {
+    if (*q != '/') continue;
+    *q = 0;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    *q = '/';
+  }
+  return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+/* The init's own mount namespace: a private copy of the template, the scratch folder the one
+ * writable place, /proc for the case's PID namespace. NULL, or what failed. */
+static const char *enter_view(const struct view *v, const char *scratch) {
+  static char why[PATH_MAX + 64];
+  if (v->mode == VIEW_NONE) return NULL;
+#define FAIL(what) do { snprintf(why, sizeof why, "%s: %s", what, strerror(errno)); return why; } while (0)
+  int tree = -1;
+  if (v->mode == VIEW_BIND) {  /* taken before leaving the harness's view, where it is writable */
+    tree = (int)syscall(SYS_open_tree, AT_FDCWD, scratch, OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+    if (tree < 0) FAIL("open_tree of the scratch folder");
+  }
+  if (setns(walls_template, CLONE_NEWNS) != 0) FAIL("setns to the template");
+  /* setns moved our root to the namespace's own root: back to the root its builder had */
+  if (fchdir(walls_root) != 0 || chroot(".") != 0) FAIL("chroot to the template's root");
+  if (unshare(CLONE_NEWNS) != 0) FAIL("unshare(CLONE_NEWNS)");
+  if (tree >= 0 && syscall(SYS_move_mount, tree, "", AT_FDCWD, scratch, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    FAIL("move_mount of the scratch folder");
+  if (tree >= 0) close(tree);
+  if (v->mode == VIEW_FRESH) {
+    char source[48];
+    snprintf(source, sizeof source, "mmapconf-%s", v->fstype);
+    if (mount(source, v->point, v->fstype, MS_NOSUID | MS_NODEV, v->data) != 0) FAIL("mount");
+    if (make_dirs(scratch, 0700) != 0) FAIL("mkdir of the scratch folder");
+  }
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) FAIL("mount /proc");
+  if (chdir(scratch[0] ? scratch : "/") != 0) FAIL("chdir");  /* "." of the case language */
+#undef FAIL
+  return NULL;
+}
+/* stdin from /dev/null; stdout and stderr into the harness's bounded capture pipe */
+static void standard_fds(int out) {
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  dup2(null, 0);
+  close(null);
+  dup2(out, 1);
+  dup2(out, 2);
+  close(out);
+}
+/* The case's init: executor code, pid 1 of the case's PID namespace, never a case process. It
+ * enters the case's view, forks the case's first process, then only reaps: every process of the
+ * case that ends (an orphan included, whatever its session) is relayed to the harness. When it
+ * dies the kernel kills every process left in the namespace. */
+static void case_init(int fd, int out, const struct view *v, const char *scratch, i64 *program,
+                      size_t words) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  setpgid(0, 0);
+  if (walls_pid_ns < 0) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  /* orphans come back to us */
+  standard_fds(out);
+  int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);  /* the case goes first */
+  if (adj < 0 || write(adj, "1000", 4) != 4) fatal("mmapconf-exec: oom_score_adj: %s", strerror(errno));
+  close(adj);
+  const char *why = enter_view(v, scratch);
+  if (why) {  /* a case never runs less confined than the environment reports */
+    char msg[PATH_MAX + 128];
+    snprintf(msg, sizeof msg, "the case could not be confined: %s", why);
+    report_fd = fd;
+    send_error(NULL, msg);
+    _exit(EXIT_ERROR);
+  }
+  pid_t first = fork();
+  if (first == 0) case_child(fd, scratch, program, words);
+  close(fd);
+  if (first < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
+  for (;;) {
+    int status;
+    pid_t got = waitpid(-1, &status, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      break;  /* the namespace is empty */
+    }
+    if (unexpected(got, status)) abort_case();
+    ctl_send(CTL_ENDING, got, status);
+  }
+  _exit(0);
+}
+static void take_walls(const i64 *req, size_t n, const int *fds, int nfds) {
+  /* WALLS: pid_ns; with it (SCM_RIGHTS) the template mount namespace and its root, or nothing */
+  if (n < 2 || (nfds != 0 && nfds != 2)) fatal("mmapconf-exec: bad walls");
+  walls_pid_ns = req[1] ? open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) : -1;
+  if (req[1] && walls_pid_ns < 0) fatal("mmapconf-exec: our PID namespace: %s", strerror(errno));
+  if (nfds == 2) {
+    walls_template = fds[0];
+    walls_root = fds[1];
+  }
+}
+static void serve_one(i64 *req, size_t n, const int *fds, int nfds, int prog_fd) {
+  /* RUN: timeout_ns, program words, scratch (string), view (mode, point, fstype, data), then the
+   * confinement spec (the rest); with it the case's report socket, its output pipe, its arena */
+  if (n < 4 || req[0] != CTL_RUN || nfds != 3) fatal("mmapconf-exec: bad request");
+  int fd = fds[0], out = fds[1];
   i64 timeout = req[1], words = req[2], slen = req[3];
   if (words <= 0 || words > (64 << 20) / 8 || slen < 0 || slen >= PATH_MAX ||
       4 + (slen + 7) / 8 > (i64)n)
@@ -1725,32 +2013,47 @@ static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
   char scratch[PATH_MAX];
   memcpy(scratch, req + 4, slen);
   scratch[slen] = 0;
-  confine_spec = req + 4 + (slen + 7) / 8;
-  confine_words = (i64)n - 4 - (slen + 7) / 8;
+  const i64 *p = req + 4 + (slen + 7) / 8, *end = req + n;
+  static struct view v;
+  if (p >= end) fatal("mmapconf-exec: bad request");
+  v.mode = *p++;
+  if (req_str(&p, end, v.point, sizeof v.point) || req_str(&p, end, v.fstype, sizeof v.fstype) ||
+      req_str(&p, end, v.data, sizeof v.data) || v.mode < VIEW_NONE || v.mode > VIEW_FRESH ||
+      (v.mode != VIEW_NONE && walls_template < 0))
+    fatal("mmapconf-exec: bad request");
+  confine_spec = p;
+  confine_words = end - p;
+  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fds[2], 0);
+  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  close(fds[2]);
   i64 *program = malloc(words * 8);
   if (pread(prog_fd, program, words * 8, 0) != words * 8) fatal("mmapconf-exec: short program");
   memset(arena + NATIVE_OFF, 0, ARENA_SIZE - NATIVE_OFF);
   deadline_ns = now_ns() + timeout;
-  pid_t pid = fork();
-  if (pid == 0) case_child(fd, scratch, program, (size_t)words);
+  /* the next fork is pid 1 of a new PID namespace: the case's init */
+  int err = walls_pid_ns >= 0 && unshare(CLONE_NEWPID) != 0 ? errno : 0;
+  pid_t pid = err ? -1 : fork();
+  if (pid == 0) case_init(fd, out, &v, scratch, program, (size_t)words);
+  if (pid < 0 && !err) err = errno;
+  /* the kernel makes a new PID namespace only from the one we are in: go back to it */
+  if (walls_pid_ns >= 0 && setns(walls_pid_ns, CLONE_NEWPID) != 0)
+    fatal("mmapconf-exec: setns back to our PID namespace: %s", strerror(errno));
   free(program);
   close(fd);
-  if (pid < 0) { ctl_send(CTL_FINISHED, -1, errno); return; }
-  setpgid(pid, pid);  /* also in the child: whichever runs first wins the race */
-  ctl_send(CTL_STARTED, pid, 0);
-  for (;;) {
-    int status;
-    pid_t got = waitpid(-pid, &status, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (unexpected(got, status)) abort_case();
-    ctl_send(CTL_ENDING, got, status);
+  close(out);
+  if (pid < 0) {
+    munmap(arena, ARENA_SIZE);
+    ctl_send(CTL_FINISHED, -1, err);
+    return;
   }
-  /* orphans that left the group come back to us (subreaper): never leave zombies */
+  setpgid(pid, pid);  /* also in the init: whichever runs first wins the race */
+  ctl_send(CTL_STARTED, pid, 0);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  /* without a PID namespace, orphans that left the group come back to us: never leave zombies */
   while (waitpid(-1, NULL, WNOHANG) > 0) {}
-  ctl_send(CTL_FINISHED, pid, 0);
+  munmap(arena, ARENA_SIZE);
+  ctl_send(CTL_FINISHED, pid, status);
 }
 
 /* ---- batch mode: a qemu guest's whole run, with no harness in the guest ------------------------------
@@ -1762,7 +2065,8 @@ static void serve_one(i64 *req, size_t n, int fd, int prog_fd) {
  * process execs the server once and plays the harness's part (runner/engine/native/server.py):
  * the RUN request, the deadline, the kill, the collection of records and endings. Around each case
  * it makes what the harness would make: the scratch folder, the provision's mount and files; and
- * undoes them after, whatever the outcome. */
+ * undoes them after, whatever the outcome. With -n N (the facts query's last word) N lanes, each
+ * with a fork server of its own, run N cases at once, as the harness's -n N workers would. */
 enum { B_FACTS = 1, B_CASE, B_END, B_RESULT, B_DONE };
 #define B_MAGIC 0x31484342434d4d00ULL /* "\0MMCBCH1" */
 #define B_MAX_RECORDS 100000
@@ -1837,6 +2141,160 @@ static char *b_text(size_t *len) {  /* a copy, NUL-terminated */
   bp += nw;
   if (len) *len = (size_t)n;
   return s;
+}
+
+/* -- the walls the harness sets up once per worker (runner/engine/confine.py), made here in a
+ * guest, where no harness runs: cgroup v1 pids and memory hierarchies (the guest's init mounts
+ * none), a cgroup of each per lane, its fork server in them, so that every process of a case is
+ * born there -- */
+#define B_PIDS_MAX (32 + 2)       /* confine.PIDS_MAX: the case's init, its processes, one more */
+#define B_CASE_MEMORY (1LL << 30) /* confine.CASE_MEMORY */
+static const char *const b_controllers[2] = {"pids", "memory"};
+static char b_cgroups[2][128];  /* mmapconf's folder in each hierarchy; "" without */
+static int b_walls, b_lane_no;
+static int b_put(const char *dir, const char *file, const char *value) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  int ok = fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+  if (fd >= 0) close(fd);
+  return ok ? 0 : -1;
+}
+/* The template mount namespace (confine._make_template): the whole tree read-only, nosuid,
+ * nodev; /dev a read-only tmpfs holding only the four devices of the case language, with mount
+ * points for the tmpfs and hugetlbfs mounts it hides (a scratch folder there gets a fresh one);
+ * kept by fd, with the root its builder had there (a chroot in a guest). */
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442  /* the same number on every architecture */
+#endif
+static int b_template = -1, b_template_root = -1;
+static void b_mounts(int (*each)(const char *, const char *, void *), void *ctx);
+static char b_hidden[8][256];
+static int b_nhidden;
+static int b_hides(const char *point, const char *fstype, void *ctx) {
+  bbuf *text = ctx;
+  if (strncmp(point, "/dev/", 5) || (strcmp(fstype, "tmpfs") && strcmp(fstype, "hugetlbfs")) ||
+      b_nhidden >= 8 || strlen(point) >= sizeof b_hidden[0])
+    return 0;
+  for (int k = 0; k < b_nhidden; k++)
+    if (!strcmp(b_hidden[k], point)) return 0;  /* a mount stacked on another */
+  snprintf(b_hidden[b_nhidden++], sizeof b_hidden[0], "%s", point);
+  char v[300];
+  snprintf(v, sizeof v, "%s=%s", point, fstype);
+  bb_kv(text, "wall_hidden", v);
+  return 0;
+}
+static int b_build_template(void) {
+  struct { u64 set, clr, propagation, userns_fd; } attr = {1 | 2 | 4 /* RDONLY NOSUID NODEV */, 0, 0, 0};
+  static const int minors[4] = {3, 5, 8, 9};
+  static const char *const names[4] = {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"};
+  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &attr, sizeof attr) != 0 ||
+      mount("mmapconf-dev", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755") != 0)
+    return -1;
+  for (int k = 0; k < 4; k++)
+    if (mknod(names[k], S_IFCHR | 0666, makedev(1, minors[k])) != 0) return -1;
+  for (int k = 0; k < b_nhidden; k++)
+    if (make_dirs(b_hidden[k], 01777) != 0) return -1;
+  return mount(NULL, "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL);
+}
+static void b_make_template(bbuf *text) {
+  b_mounts(b_hides, text);
+  int ready[2], go[2];
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) return;
+  pid_t pid = fork();
+  if (pid == 0) {  /* builds it, and stays until we hold it */
+    close(ready[0]);
+    close(go[1]);
+    char ok = b_build_template() == 0 ? '1' : '0', c;
+    if (write(ready[1], &ok, 1) != 1 || read(go[0], &c, 1) < 0) _exit(1);
+    _exit(0);
+  }
+  close(ready[1]);
+  close(go[0]);
+  char ok = 0;
+  if (pid > 0 && read(ready[0], &ok, 1) == 1 && ok == '1') {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+    b_template = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
+    b_template_root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  close(ready[0]);
+  close(go[1]);
+  if (pid > 0) waitpid(pid, NULL, 0);
+  if (b_template >= 0 && b_template_root >= 0) {
+    bb_kv(text, "wall_template", "1");
+  } else {
+    bb_kv(text, "wall_problem", "no mount namespace: the template view could not be built");
+    if (b_template >= 0) close(b_template);
+    b_template = -1;
+  }
+}
+static i64 b_pid_ns;  /* whether each case gets a PID namespace of its own */
+static void b_walls_setup(bbuf *text) {
+  int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);  /* confine._probe_pid_ns */
+  b_pid_ns = own >= 0 && unshare(CLONE_NEWPID) == 0 && setns(own, CLONE_NEWPID) == 0;
+  if (own >= 0) close(own);
+  if (b_pid_ns) bb_kv(text, "wall_pid_ns", "1");
+  b_make_template(text);
+  if (!b_walls) return;  /* only in a guest: never over a host's own /sys/fs/cgroup */
+  const char *top = "/sys/fs/cgroup";
+  char why[PATH_MAX + 64] = "";
+  if (mount("mmapconf-cgroup", top, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") != 0)
+    snprintf(why, sizeof why, "mount tmpfs %s: %s", top, strerror(errno));
+  for (int k = 0; k < 2 && !why[0]; k++) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "%s/%s", top, b_controllers[k]);
+    if (mkdir(dir, 0755) != 0 ||
+        mount("cgroup", dir, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, b_controllers[k]) != 0) {
+      snprintf(why, sizeof why, "mount cgroup -o %s %s: %s", b_controllers[k], dir, strerror(errno));
+      break;
+    }
+    snprintf(b_cgroups[k], sizeof b_cgroups[k], "%s/mmapconf", dir);
+    if (mkdir(b_cgroups[k], 0755) != 0) snprintf(why, sizeof why, "mkdir %s: %s", dir, strerror(errno));
+  }
+  if (why[0]) {
+    b_cgroups[0][0] = b_cgroups[1][0] = 0;
+    bb_kv(text, "wall_problem", why);
+  } else {
+    bb_kv(text, "wall_cgroup", b_cgroups[0]);
+    bb_kv(text, "wall_cgroup", b_cgroups[1]);
+  }
+}
+/* how many processes the OOM killer took in this lane's memory cgroup (confine.memory_failures) */
+static i64 b_oom_kills(void) {
+  char path[320], line[128];
+  if (!b_cgroups[1][0]) return 0;
+  snprintf(path, sizeof path, "%s/lane-%d/memory.oom_control", b_cgroups[1], b_lane_no);
+  FILE *f = fopen(path, "r");
+  i64 n = 0;
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "oom_kill ", 9)) n = strtoll(line + 9, NULL, 10);
+  fclose(f);
+  return n;
+}
+/* A lane's server in cgroups of its own (a lane's cases are one at a time, as a worker's) */
+static void b_host(pid_t server) {
+  char pid[32], dir[320], limit[32];
+  snprintf(pid, sizeof pid, "%d", (int)server);
+  for (int k = 0; k < 2; k++) {
+    if (!b_cgroups[k][0]) continue;
+    snprintf(dir, sizeof dir, "%s/lane-%d", b_cgroups[k], b_lane_no);
+    mkdir(dir, 0755);
+    int ok;
+    if (k == 0) {  /* the server is one task of it */
+      snprintf(limit, sizeof limit, "%d", B_PIDS_MAX + 1);
+      ok = b_put(dir, "pids.max", limit) == 0;
+    } else {
+      snprintf(limit, sizeof limit, "%lld", B_CASE_MEMORY);
+      ok = b_put(dir, "memory.limit_in_bytes", limit) == 0;
+      b_put(dir, "memory.memsw.limit_in_bytes", limit);  /* only with swap accounting */
+    }
+    if (!ok || b_put(dir, "cgroup.procs", pid) != 0)
+      fatal("mmapconf-exec: the case cgroup %s: %s", dir, strerror(errno));
+  }
 }
 
 /* -- the facts the host plans with: uname, page size, what the kernel has -- */
@@ -1928,6 +2386,8 @@ static void b_facts(void) {
     bb_kv(&text, "fstype", v);
     free((char *)h.path);
   }
+  b_walls = bp + 1 < bp_end && bp[1];  /* after the lanes: whether to make the walls */
+  b_walls_setup(&text);
   bb_word(&o, B_FACTS);
   bb_word(&o, 0);
   bb_bytes(&o, text.b, text.n);
@@ -1939,8 +2399,27 @@ static void b_facts(void) {
 
 /* -- the fork server, exec'd once; this process is its harness -- */
 static pid_t b_server = -1;
-static int b_control = -1, b_arena_fd = -1, b_prog_fd = -1;
+static int b_control = -1, b_prog_fd = -1;
 static const char *b_self;
+/* a request to the fork server, with NFDS descriptors (SCM_RIGHTS) */
+static ssize_t b_request(const void *buf, size_t n, const int *fds, int nfds) {
+  char cbuf[CMSG_SPACE(4 * sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {(void *)buf, n};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (nfds > 0) {
+    mh.msg_control = cbuf;
+    mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+  }
+  return sendmsg(b_control, &mh, MSG_NOSIGNAL);
+}
 static void b_start_server(void) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
@@ -1948,18 +2427,23 @@ static void b_start_server(void) {
   pid_t pid = fork();
   if (pid < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
   if (pid == 0) {
-    char a[16], b[16], c[16];
-    int fds[3] = {sv[1], b_arena_fd, b_prog_fd};
-    for (int k = 0; k < 3; k++) fcntl(fds[k], F_SETFD, 0);
+    char a[16], c[16];
+    fcntl(sv[1], F_SETFD, 0);
+    fcntl(b_prog_fd, F_SETFD, 0);
     snprintf(a, sizeof a, "%d", sv[1]);
-    snprintf(b, sizeof b, "%d", b_arena_fd);
     snprintf(c, sizeof c, "%d", b_prog_fd);
-    execl(b_self, b_self, a, b, c, "mmapconf guest batch", (char *)NULL);
+    execl(b_self, b_self, a, "-1", c, "mmapconf guest batch", (char *)NULL);  /* no arena: each case brings its own */
     _exit(127);
   }
   close(sv[1]);
   b_control = sv[0];
   b_server = pid;
+  b_host(pid);  /* before its first case: every init is born in the case cgroups */
+  /* server.py's ForkServer: whether a PID namespace, and the template view */
+  i64 walls[2] = {CTL_WALLS, b_pid_ns};
+  int fds[2] = {b_template, b_template_root};
+  if (b_request(walls, sizeof walls, fds, b_template >= 0 ? 2 : 0) < 0)
+    fatal("mmapconf-exec: the fork server: %s", strerror(errno));
 }
 static void b_stop_server(void) {
   if (b_server < 0) return;
@@ -2037,11 +2521,37 @@ typedef struct {
 } b_file;
 typedef struct {
   char *scratch, *fstype, *image, *data, *point;
-  i64 mflags, nfiles;
+  i64 mflags, nfiles, image_size, nmkfs;
+  char *mkfs[16];  /* the image's mkfs command, the image's path last */
   b_file files[64];
-  int mounted;
+  int mounted, made_image;
   char folder[PATH_MAX];
 } b_setup;
+/* a sparse image of SIZE bytes at s->image, formatted by s->mkfs (the host's tool: the guest
+ * runs in the host's root), on the guest's own tmpfs: a loop device over 9p pays a round trip
+ * to the host for every block */
+static void b_make_image(b_setup *s, char *err, size_t n) {
+  int fd = open(s->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || ftruncate(fd, s->image_size) != 0) {
+    snprintf(err, n, "set-up: cannot make the image %s: %s", s->image, strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  close(fd);
+  s->made_image = 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    execv(s->mkfs[0], s->mkfs);
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+    snprintf(err, n, "set-up: %s %s: wait status %d", s->mkfs[0], s->image, status);
+}
 static void b_make(b_setup *s, char *err, size_t n) {
   s->folder[0] = 0;
   if (s->scratch[0]) {
@@ -2060,6 +2570,8 @@ static void b_make(b_setup *s, char *err, size_t n) {
       return;
     }
     if (s->image[0]) {
+      b_make_image(s, err, n);
+      if (err[0]) return;
       if ((loop = b_loop_attach(s->image, dev, sizeof dev)) < 0) {
         snprintf(err, n, "set-up: cannot attach %s to a loop device: %s", s->image, strerror(errno));
         return;
@@ -2114,6 +2626,7 @@ static void b_undo(b_setup *s, char *left, size_t n) {
   if (s->mounted && umount2(s->point, 0) != 0 && umount2(s->point, MNT_DETACH) != 0)
     snprintf(left, n, "mount left behind: %s: %s", s->point, strerror(errno));
   if (s->fstype[0]) rmdir(s->point);
+  if (s->made_image) unlink(s->image);  /* its loop device went with the mount (autoclear) */
   if (s->scratch[0] && !left[0]) b_remove_tree(s->scratch, left, n);
 }
 
@@ -2127,6 +2640,10 @@ static void b_case(void) {
   s.scratch = b_text(NULL);
   s.fstype = b_text(NULL);
   s.image = b_text(NULL);
+  s.image_size = b_word();
+  s.nmkfs = b_word();
+  if (s.nmkfs < 0 || s.nmkfs > 15) fatal("mmapconf-exec: a bad mkfs command in the batch");
+  for (i64 k = 0; k < s.nmkfs; k++) s.mkfs[k] = b_text(NULL);
   s.mflags = b_word();
   s.data = b_text(NULL);
   s.point = b_text(NULL);
@@ -2148,15 +2665,24 @@ static void b_case(void) {
   const i64 *prog = bp;
   bp += nprog;
   i64 nconf = bp_end - bp;  /* the rest: the confinement spec */
-  int timed_out = 0, records = 0;
-  i64 endings[2 * NATIVE_PROCS * 4];
-  int nend = 0;
+  int timed_out = 0, records = 0, killed = 0, nend = 0;
+  i64 endings[2 * NATIVE_PROCS * 4], init_status = 0, kept = 0, dropped = 0;
+  bbuf output = {0};
+  char refused[128] = "";
+  /* a fresh shared page for each case, as the harness gives (nothing of one reaches the next) */
+  int arena_fd = (int)syscall(SYS_memfd_create, "mmapconf-arena", MFD_CLOEXEC);
+  if (arena_fd < 0 || ftruncate(arena_fd, ARENA_SIZE) != 0)
+    fatal("mmapconf-exec: memfd: %s", strerror(errno));
+  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
+  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  i64 oom_before = b_oom_kills();
   if (!err[0]) {
     const char *scratch = s.folder;
-    memset(arena, 0, ARENA_SIZE);
     sem_init((sem_t *)(arena + PROCS_OFF), 1, 32 /* arena.MAX_CASE_PROCESSES */);
     if (pwrite(b_prog_fd, prog, (size_t)nprog * 8, 0) != nprog * 8)
       fatal("mmapconf-exec: program memfd: %s", strerror(errno));
+    /* RUN: timeout, program words, scratch, then the view and the confinement spec the host
+     * wrote (the rest of the record); with it the report socket, output pipe and arena */
     size_t slen = strlen(scratch), sw = (slen + 7) / 8;
     size_t nreq = 4 + sw + (size_t)nconf;
     i64 *req = calloc(nreq, 8);
@@ -2166,79 +2692,110 @@ static void b_case(void) {
     req[3] = (i64)slen;
     memcpy(req + 4, scratch, slen);
     memcpy(req + 4 + sw, bp, (size_t)nconf * 8);
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    int sv[2], po[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
+        pipe2(po, O_CLOEXEC) != 0)
       fatal("mmapconf-exec: socketpair: %s", strerror(errno));
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    memset(cbuf, 0, sizeof cbuf);
-    struct iovec iov = {req, nreq * 8};
-    struct msghdr mh = {0};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof cbuf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &sv[1], sizeof(int));
-    if (sendmsg(b_control, &mh, MSG_NOSIGNAL) < 0) snprintf(err, sizeof err, "the native fork server exited");
+    fcntl(po[0], F_SETFL, O_NONBLOCK);
+    int fds[3] = {sv[1], po[1], arena_fd};
+    if (b_request(req, nreq * 8, fds, 3) < 0) snprintf(err, sizeof err, "the native fork server exited");
     close(sv[1]);
+    close(po[1]);
     free(req);
     i64 deadline = now_ns() + timeout, kill_at = 0;
-    pid_t pgid = 0;
-    int finished = err[0] != 0;
+    pid_t init = 0;
+    int finished = err[0] != 0, reports_open = 1, output_open = 1;
     char *buf = malloc(REC_MAX + 8);
+#define B_KILL() do { if (!kill_at) kill_at = now_ns(); if (init > 0) { killed = 1; kill(-init, SIGKILL); kill(init, SIGKILL); } } while (0)
     while (!finished) {
       i64 now = now_ns();
       if (!kill_at && now >= deadline) {
         timed_out = 1;
-        kill_at = now;
-        if (pgid > 0) kill(-pgid, SIGKILL);
+        B_KILL();
       }
       if (kill_at && now > kill_at + B_GRACE_NS) {
         snprintf(err, sizeof err, "the native fork server did not reap a killed case");
         break;
       }
       i64 wait = (kill_at ? kill_at + B_GRACE_NS : deadline) - now;
-      struct pollfd pf[2] = {{sv[0], POLLIN, 0}, {b_control, POLLIN, 0}};
-      if (poll(pf, 2, (int)(wait / 1000000 + 1)) < 0 && errno != EINTR) break;
-      for (;;) {  /* every record queued */
-        ssize_t r = recv(sv[0], buf, REC_MAX, MSG_DONTWAIT);
-        if (r <= 0) break;
+      struct pollfd pf[3] = {{b_control, POLLIN, 0}, {reports_open ? sv[0] : -1, POLLIN, 0},
+                             {output_open ? po[0] : -1, POLLIN, 0}};
+      if (poll(pf, 3, (int)(wait / 1000000 + 1)) < 0 && errno != EINTR) break;
+      while (reports_open) {  /* every record queued (server.py's _drain) */
+        struct iovec riov = {buf, REC_MAX};
+        struct msghdr rmh = {0};
+        rmh.msg_iov = &riov;
+        rmh.msg_iovlen = 1;
+        ssize_t r = recvmsg(sv[0], &rmh, MSG_DONTWAIT);
+        if (r < 0) break;
+        if (r == 0) {  /* every case process closed it: polling it again would spin */
+          reports_open = 0;
+          break;
+        }
+        kept += r;
+        if (refused[0]) continue;
+        if (rmh.msg_flags & MSG_TRUNC)
+          snprintf(refused, sizeof refused, "a report of more than %d bytes", REC_MAX);
+        else if (kept > (64LL << 20))
+          snprintf(refused, sizeof refused, "more than 64 MiB of reports");
+        if (refused[0]) {
+          B_KILL();
+          continue;
+        }
         bb_bytes(&recs, buf, (size_t)r);
         records++;
         i64 kind = r >= 8 ? ((i64 *)buf)[0] : 0;
-        if ((kind == REC_LIMIT || records > B_MAX_RECORDS) && !kill_at) {
-          kill_at = now_ns();  /* the harness ends the case on these */
-          if (pgid > 0) kill(-pgid, SIGKILL);
-        }
+        if (kind == REC_LIMIT || records > B_MAX_RECORDS) B_KILL();  /* the harness ends it */
       }
-      if (pf[1].revents) {
+      while (output_open) {  /* the first 64 KiB of what the case printed, the rest counted */
+        char chunk[1 << 14];
+        ssize_t r = read(po[0], chunk, sizeof chunk);
+        if (r < 0) break;
+        if (r == 0) {
+          output_open = 0;
+          break;
+        }
+        size_t room = output.n < (64 << 10) ? (64 << 10) - output.n : 0;
+        size_t take = (size_t)r < room ? (size_t)r : room;
+        bb_grow(&output, take);
+        memcpy(output.b + output.n, chunk, take);
+        output.n += take;
+        dropped += r - (i64)take;
+      }
+      if (pf[0].revents) {
         i64 msg[3];
         ssize_t r = recv(b_control, msg, sizeof msg, 0);
         if (r != sizeof msg) {
           snprintf(err, sizeof err, "the native fork server exited");
           break;
         }
-        if (msg[0] == CTL_STARTED) pgid = (pid_t)msg[1];
+        if (msg[0] == CTL_STARTED) init = (pid_t)msg[1];
         else if (msg[0] == CTL_ENDING && nend < (int)(sizeof endings / sizeof *endings) / 2) {
           endings[2 * nend] = msg[1];
           endings[2 * nend + 1] = msg[2];
           nend++;
-        } else if (msg[0] == CTL_FINISHED) finished = 1;
+        } else if (msg[0] == CTL_FINISHED) {
+          finished = 1;
+          if (msg[1] < 0)
+            snprintf(err, sizeof err, "the native fork server could not fork: %s", strerror((int)msg[2]));
+          else if (msg[2] && !killed)
+            init_status = msg[2];
+        }
       }
     }
-    for (;;) {
+    for (;;) {  /* what is left once every process has ended */
       ssize_t r = recv(sv[0], buf, REC_MAX, MSG_DONTWAIT);
-      if (r <= 0) break;
+      if (r <= 0 || refused[0]) break;
       bb_bytes(&recs, buf, (size_t)r);
       records++;
     }
+#undef B_KILL
     free(buf);
     close(sv[0]);
-    if (err[0]) {  /* a broken server: the next case gets a new one */
-      if (pgid > 0) kill(-pgid, SIGKILL);
+    close(po[0]);
+    if (err[0] && strncmp(err, "the native fork server could not fork", 37)) {
+      /* a broken server: the next case gets a new one */
+      if (init > 0) kill(-init, SIGKILL);
       b_stop_server();
       b_start_server();
     }
@@ -2254,7 +2811,17 @@ static void b_case(void) {
   bb_str(&out, left);
   bb_word(&out, nend);
   for (int k = 0; k < 2 * nend; k++) bb_word(&out, endings[k]);
-  bb_bytes(&out, arena, ARENA_SIZE);
+  /* the page up to its last claimed native slot: the host reads it as zeros beyond */
+  i64 used = native_head()->next_slot;
+  used = used < 0 ? 0 : used > NATIVE_PROCS ? NATIVE_PROCS : used;
+  bb_bytes(&out, arena, NATIVE_OFF + 64 + (size_t)used * sizeof(struct nslot));
+  munmap(arena, ARENA_SIZE);
+  close(arena_fd);
+  bb_word(&out, init_status);
+  bb_word(&out, b_oom_kills() > oom_before);  /* the case reached its memory limit */
+  bb_bytes(&out, output.b ? output.b : "", output.n);
+  bb_word(&out, dropped);
+  bb_str(&out, refused);
   bb_word(&out, records);
   bb_grow(&out, recs.n);
   memcpy(out.b + out.n, recs.b, recs.n);
@@ -2263,14 +2830,104 @@ static void b_case(void) {
   b_write(&out);
   free(out.b);
   free(recs.b);
+  free(output.b);
   for (i64 k = 0; k < s.nfiles; k++) free(s.files[k].name);
   free(s.scratch);
   free(s.fstype);
   free(s.image);
+  for (i64 k = 0; k < s.nmkfs; k++) free(s.mkfs[k]);
   free(s.data);
   free(s.point);
 }
 
+/* the next record of IN into *payload; its kind */
+static i64 b_next(i64 **payload) {
+  i64 head[2];
+  b_read(head, sizeof head);
+  if (head[1] < 0 || head[1] > (256 << 20) / 8) fatal("mmapconf-exec: a bad batch record");
+  *payload = realloc(*payload, (size_t)(head[1] + 1) * 8);
+  b_read(*payload, (size_t)head[1] * 8);
+  bp = *payload;
+  bp_end = *payload + head[1];
+  return head[0];
+}
+static void b_lane_setup(void) {  /* one fork server, with its own program memfd */
+  b_prog_fd = (int)syscall(SYS_memfd_create, "mmapconf-program", MFD_CLOEXEC);
+  if (b_prog_fd < 0) fatal("mmapconf-exec: memfd: %s", strerror(errno));
+  b_start_server();
+}
+/* One lane: the cases it claims from the shared count CLAIM (every case when it is NULL), in the
+ * order of IN; a lane claims its next case only once it is idle, so a long case holds one lane. */
+static void b_lane(i64 *claim) {
+  i64 *payload = NULL, seen = -1;
+  i64 want = claim ? __atomic_fetch_add(claim, 1, __ATOMIC_SEQ_CST) : 0;
+  b_lane_setup();
+  for (;;) {
+    i64 kind = b_next(&payload);
+    if (kind == B_END) break;
+    if (kind != B_CASE) fatal("mmapconf-exec: a batch record of kind %lld", (long long)kind);
+    if (++seen != want && claim) continue;
+    b_case();
+    want = claim ? __atomic_fetch_add(claim, 1, __ATOMIC_SEQ_CST) : seen + 1;
+  }
+  b_stop_server();
+  free(payload);
+}
+/* LANES lanes in processes of their own, each sending its results through a pipe; this process
+ * writes each whole result to OUT as it comes */
+static void b_lanes(const char *in, i64 lanes, off_t start) {
+  i64 *claim = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (claim == MAP_FAILED) fatal("mmapconf-exec: mmap: %s", strerror(errno));
+  struct pollfd pf[16];
+  bbuf got[16];
+  memset(got, 0, sizeof got);
+  for (i64 k = 0; k < lanes; k++) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) fatal("mmapconf-exec: pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) fatal("mmapconf-exec: fork: %s", strerror(errno));
+    if (pid == 0) {
+      b_lane_no = (int)k;
+      for (i64 j = 0; j < k; j++) close(pf[j].fd);
+      close(fds[0]);
+      close(b_out);
+      b_out = fds[1];
+      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      b_in = open(in, O_RDONLY | O_CLOEXEC);  /* its own read position */
+      if (b_in < 0 || lseek(b_in, start, SEEK_SET) != start) fatal("mmapconf-exec: %s", in);
+      b_lane(claim);
+      _exit(0);
+    }
+    close(fds[1]);
+    pf[k].fd = fds[0];
+    pf[k].events = POLLIN;
+  }
+  for (i64 open_lanes = lanes; open_lanes > 0;) {
+    if (poll(pf, (nfds_t)lanes, -1) < 0 && errno != EINTR) fatal("mmapconf-exec: poll");
+    for (i64 k = 0; k < lanes; k++) {
+      if (pf[k].fd < 0 || !pf[k].revents) continue;
+      bb_grow(&got[k], 1 << 16);
+      ssize_t r = read(pf[k].fd, got[k].b + got[k].n, 1 << 16);
+      if (r <= 0) {
+        close(pf[k].fd);
+        pf[k].fd = -1;
+        open_lanes--;
+        continue;
+      }
+      got[k].n += (size_t)r;
+      for (;;) {  /* every whole record it holds */
+        if (got[k].n < 16) break;
+        size_t len = 16 + 8 * (size_t)((i64 *)got[k].b)[1];
+        if (got[k].n < len) break;
+        bbuf whole = {got[k].b, len, len};
+        b_write(&whole);
+        memmove(got[k].b, got[k].b + len, got[k].n - len);
+        got[k].n -= len;
+      }
+    }
+  }
+  while (wait(NULL) > 0) {}
+}
 static int batch_main(const char *self, const char *in, const char *out) {
   b_self = self;
   signal(SIGPIPE, SIG_IGN);
@@ -2278,31 +2935,18 @@ static int batch_main(const char *self, const char *in, const char *out) {
   b_out = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (b_in < 0 || b_out < 0) fatal("mmapconf-exec: %s: %s", b_in < 0 ? in : out, strerror(errno));
   page_size = sysconf(_SC_PAGESIZE);
-  b_arena_fd = (int)syscall(SYS_memfd_create, "mmapconf-arena", MFD_CLOEXEC);
-  b_prog_fd = (int)syscall(SYS_memfd_create, "mmapconf-program", MFD_CLOEXEC);
-  if (b_arena_fd < 0 || b_prog_fd < 0 || ftruncate(b_arena_fd, ARENA_SIZE) != 0)
-    fatal("mmapconf-exec: memfd: %s", strerror(errno));
-  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b_arena_fd, 0);
-  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
   u64 magic;
   b_read(&magic, 8);
   if (magic != B_MAGIC) fatal("mmapconf-exec: %s is not a batch of this version", in);
-  b_start_server();
   i64 *payload = NULL;
-  for (;;) {
-    i64 head[2];
-    b_read(head, sizeof head);
-    if (head[1] < 0 || head[1] > (256 << 20) / 8) fatal("mmapconf-exec: a bad batch record");
-    payload = realloc(payload, (size_t)(head[1] + 1) * 8);
-    b_read(payload, (size_t)head[1] * 8);
-    bp = payload;
-    bp_end = payload + head[1];
-    if (head[0] == B_FACTS) b_facts();
-    else if (head[0] == B_CASE) b_case();
-    else if (head[0] == B_END) break;
-    else fatal("mmapconf-exec: a batch record of kind %lld", (long long)head[0]);
-  }
-  b_stop_server();
+  if (b_next(&payload) != B_FACTS) fatal("mmapconf-exec: a batch that does not begin with facts");
+  b_facts();
+  i64 lanes = bp < bp_end ? *bp : 1;  /* how many cases at once: the run's -n */
+  if (lanes < 1 || lanes > 16) fatal("mmapconf-exec: %lld lanes", (long long)lanes);
+  off_t start = lseek(b_in, 0, SEEK_CUR);
+  if (lanes == 1) b_lane(NULL);
+  else b_lanes(in, lanes, start);
+  free(payload);
   bbuf o = {0};
   bb_word(&o, B_DONE);
   bb_word(&o, 0);
@@ -2327,13 +2971,12 @@ int main(int argc, char **argv) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   page_size = sysconf(_SC_PAGESIZE);
-  arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
-  if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  if (arena_fd >= 0) close(arena_fd);  /* each case brings a fresh arena of its own */
   rec = malloc(REC_MAX);
   size_t cap = 1 << 16;
   i64 *req = malloc(cap);
   for (;;) {
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    char cbuf[CMSG_SPACE(3 * sizeof(int))];
     struct iovec iov = {req, cap};
     struct msghdr mh = {0};
     mh.msg_iov = &iov;
@@ -2344,10 +2987,13 @@ int main(int argc, char **argv) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return 0;
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    if (!c || c->cmsg_type != SCM_RIGHTS || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-      fatal("mmapconf-exec: a request without its report channel");
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    serve_one(req, (size_t)n / 8, fd, prog_fd);
+    int fds[3], nfds = 0;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
+    }
+    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) fatal("mmapconf-exec: a truncated request");
+    if (req[0] == CTL_WALLS) take_walls(req, (size_t)n / 8, fds, nfds);
+    else serve_one(req, (size_t)n / 8, fds, nfds, prog_fd);
   }
 }

@@ -14,21 +14,22 @@ import functools
 import re
 import struct
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine.arena import MAX_CASE_PROCESSES
-from runner.engine.process import CASE_ADDRESS_SPACE_PAGES, choose, flags_value
 from runner.lang import names
-from runner.lang.conditions import Facts
+from runner.lang.conditions import Facts, holds
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
-from runner.lang.ops import CONSTANTS, OPS
+from runner.lang.ops import CASE_ADDRESS_SPACE_PAGES, CONSTANTS, OPS
 
 MAGIC = 0x31504D434E4D4D00
 A_EXPR, A_STR, A_BYTES, A_PACK, A_FMT = 1, 2, 3, 4, 5
 K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE = 0, 1, 2, 3
 P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST = range(9)
+P_FILL = 9  # bytes that are one pattern repeated
 COMPARATORS = {"eq": 0, "ne": 1, "gt": 2, "ge": 3, "lt": 4, "le": 5}
 X_PUSH, X_LOAD, X_FIELD = 1, 2, 3
 X_BINOPS = {
@@ -44,7 +45,7 @@ X_BINOPS = {
     ast.BitXor: 13,
 }
 X_UNOPS = {ast.USub: 14, ast.UAdd: 15, ast.Invert: 16}
-X_CALLS = {"min": 17, "max": 18, "align_up": 19, "align_down": 20}
+X_CALLS = {"min": 17, "max": 18, "align_up": 19, "align_down": 20, "pick": 22}
 X_FAIL = 21
 OP_CODES = {name: i + 1 for i, name in enumerate(OPS)}
 DATA_ARG = 11  # where file/write/store find their encoded data
@@ -62,7 +63,7 @@ class StepInfo:
 
     step: Step
     setup: bool  # traced under the process label "setup"
-    want: dict[str, Any]  # the expectation as the Python executor reports it (si_addr filled in)
+    want: dict[str, Any]  # the expectation as the trace shows it (si_addr filled in)
     arg_keys: dict[int, str]
 
 
@@ -150,7 +151,7 @@ class Compiler:
             for a in node.args:
                 self._node(a, out, text, flags_too)
             out.append(X_CALLS[fn])
-            if fn in ("min", "max"):
+            if fn in ("min", "max", "pick"):
                 out.append(len(node.args))
         elif isinstance(node, ast.Attribute):
             name = node.value.id  # type: ignore[attr-defined]
@@ -247,6 +248,8 @@ class Compiler:
             w.put(P_FLOAT, struct.unpack("<q", struct.pack("<d", want))[0])
         elif isinstance(want, dict) and set(want) == {"hex"}:
             w.put(P_HEX, w.string(bytes.fromhex(want["hex"])))
+        elif isinstance(want, dict) and set(want) == {"fill"}:
+            w.put(P_FILL, w.string(bytes.fromhex(want["fill"])))
         elif isinstance(want, dict) and set(want) == {"data"} and isinstance(want["data"], str):
             w.put(P_DATA, w.string(want["data"].encode()))
         elif isinstance(want, dict) and want and set(want) <= set(COMPARATORS):
@@ -277,6 +280,16 @@ class Compiler:
         if step.op == "repeat" and "until" in step.args and expect == SUCCESS:
             expect = Expect("errno", errno=tuple(_errno_list(step.args["until"])))
         return expect
+
+    def put_ip(self, expect: Expect) -> None:
+        """A signal expectation's ip: its comparators (an address alone is eq), each with its
+        expression, resolved by the process before the step (as si_addr is)."""
+        ip = expect.ip if expect.kind == "signal" else None
+        wants = [] if ip is None else list(ip.items()) if isinstance(ip, dict) else [("eq", ip)]
+        self.w.put(len(wants))
+        for op, operand in wants:
+            self.w.put(COMPARATORS[op])
+            self.put_expr(operand)
 
     def put_expect(self, step: Step, expect: Expect) -> None:
         kind = {"success": K_SUCCESS, "errno": K_ERRNO, "signal": K_SIGNAL, "value": K_VALUE}
@@ -311,7 +324,8 @@ class Compiler:
             want["value"] = expect.value
         info = StepInfo(s, setup, want, {})
         self.steps[sid] = info
-        w.put(sid, OP_CODES[s.op], w.string(s.label), s.line)
+        fd_arg = keys.index("fd") if "fd" in keys else -1  # the executor refuses its report fd
+        w.put(sid, OP_CODES[s.op], w.string(s.label), s.line, fd_arg)
         mark = len(w.words)
         w.put(0)
         count, runerror = 0, None
@@ -353,6 +367,7 @@ class Compiler:
         until = _errno_list(s.args["until"]) if "until" in s.args else []
         w.put(len(until), *(names.ERRNO[e] for e in until))
         w.put(self.slot(s.args["var"]) if "var" in s.args else -1)
+        self.put_ip(expect)
         if s.op in ("fork", "repeat"):
             w.put(1)
             self.block(s.steps, setup and s.op == "repeat")
@@ -378,6 +393,7 @@ class Compiler:
         table = _tables()
         assert not w.strings and not w.words  # the tables' string indexes are the first ones
         w.words.extend(table.words)
+        w.words[1] = self.case.address_space_pages  # the tables' default: the case's own
         w.strings.update(table.strings)
         w.put(w.string("main" if list(self.case.processes) == ["main"] else "setup"))
         self.block(self.case.setup, True)
@@ -473,3 +489,19 @@ def _errno_list(until: dict[str, Any]) -> list[str]:
 
 def compile_case(case: Case, facts: Facts, has_scratch: bool) -> Program:
     return Compiler(case, facts, has_scratch).compile()
+
+
+def choose(expects: Iterable[Expect], facts: Facts) -> Expect:
+    """The first entry whose ``when`` holds (an entry without ``when`` always does)."""
+    for e in expects:
+        if e.when is None or holds(e.when, facts):
+            return e
+    return Expect("success")
+
+
+def flags_value(value: Any, family: str) -> int:
+    table = names.FLAG_FAMILIES[family]
+    total = 0
+    for item in value if isinstance(value, list) else [value]:
+        total |= item if isinstance(item, int) else parse(item).eval(table)
+    return total

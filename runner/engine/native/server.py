@@ -1,17 +1,19 @@
 """The harness's side of the native fork server: one per worker process, one case at a time.
 
-The server is exec'd once (per harness or ``-n`` worker process) and forks once per case. The
-harness writes the case's program into a memfd, sends a RUN request with the case's report
-socket attached, and reads back how each process of the case ended; the case's processes report
-their steps on the report socket, which only they and the harness hold.
+The server is exec'd once (per harness or ``-n`` worker process) and forks once per case the
+case's init (executor.c's ``case_init``), pid 1 of a fresh PID namespace in a private copy of
+the read-only template view, which forks the case's first process and relays how each process
+of the case ended. What is paid once per worker is paid at the server's start: it joins the case
+cgroups (runner.engine.confine) and is handed the template mount namespace. Per case the harness
+writes the program into a memfd and sends a RUN request with the case's report socket, output
+pipe and fresh arena attached; the case's processes report their steps on the report socket,
+which only they and the harness hold.
 """
 
 from __future__ import annotations
 
 import array
 import contextlib
-import ctypes
-import mmap
 import os
 import select
 import signal
@@ -20,19 +22,29 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
-from runner.engine import interrupt, libc
-from runner.engine.arena import Arena
+from runner.engine import confine, interrupt
+from runner.engine.arena import Arena, SigInfo
 from runner.engine.native.build import executor_path
 
-CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED = 1, 2, 3, 4
+CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS = 1, 2, 3, 4, 5
 NATIVE_PROCS, NATIVE_MAPS = 64, 48
+IP_WANTS = 6  # comparators of an ip expectation, resolved before the step
 # struct nslot in executor.c
-_NSLOT = struct.Struct(f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i")
+_NSLOT = struct.Struct(
+    f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iq"
+)
 REPORT_MAX = 1 << 20
+# What the harness keeps of one case's reports, whatever it sends (as executor.MAX_KEPT_BYTES).
+MAX_KEPT_BYTES = 64 << 20
+MAX_OUTPUT = 64 << 10  # of the case's stdout and stderr, kept in the result
 GRACE_S = 2.0  # after a kill, how long the server may take to reap the group
+
+
+# comparator codes of an ip expectation (program.py's COMPARATORS); "eq" for an address alone
+IP_OPS = ("eq", "ne", "gt", "ge", "lt", "le")
 
 
 def _native_off() -> int:
@@ -41,22 +53,23 @@ def _native_off() -> int:
 
 
 class NativeArena(Arena):
-    """The shared page of a case, in a memfd the fork server maps too: Arena's layout (events,
-    abort word, siginfo slots, process count), then one native slot per process."""
+    """Arena's layout (events, abort word, siginfo slots, process count), then one native slot
+    per process (executor.c's struct nslot)."""
 
     SIZE = _native_off() + 64 + NATIVE_PROCS * _NSLOT.size
 
-    def __init__(self) -> None:
-        self.fd = libc.memfd_create("mmapconf-arena", 0)
-        os.ftruncate(self.fd, self.SIZE)
-        self._map = mmap.mmap(self.fd, self.SIZE)
-        self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
+    def siginfo(self, pid: int) -> SigInfo | None:
+        """The base slot's siginfo, with the instruction address the native handler found."""
+        info = super().siginfo(pid)
+        slot = next((s for s in self.native_slots() if s.pid == pid), None)
+        return replace(info, ip=slot.fault_ip) if info is not None and slot else info
 
     def load(self, snapshot: bytes) -> None:
-        """The page as an executor elsewhere left it (a qemu guest's, same layout)."""
-        if len(snapshot) != self.SIZE:
-            raise ValueError(f"an arena of {len(snapshot)} bytes, not {self.SIZE}")
-        self._map[:] = snapshot
+        """The page as an executor elsewhere left it (a qemu guest's, same layout), zeros past
+        the end of SNAPSHOT."""
+        if len(snapshot) > self.SIZE:
+            raise ValueError(f"an arena of {len(snapshot)} bytes, more than {self.SIZE}")
+        self._map[:] = snapshot + bytes(self.SIZE - len(snapshot))
 
     def native_slots(self) -> list[NativeSlot]:
         out = []
@@ -68,7 +81,10 @@ class NativeArena(Arena):
             maps = raw[9 : 9 + 2 * NATIVE_MAPS]
             bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
             depth = raw[9 + 3 * NATIVE_MAPS]
-            stack = raw[11 + 3 * NATIVE_MAPS :]
+            stack = raw[11 + 3 * NATIVE_MAPS : 27 + 3 * NATIVE_MAPS]
+            ip = raw[27 + 3 * NATIVE_MAPS :]
+            fault_ip, wants = ip[0], ip[1 : 1 + IP_WANTS]
+            has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS : -1]
             out.append(
                 NativeSlot(
                     pid=raw[0],
@@ -82,6 +98,12 @@ class NativeArena(Arena):
                         (maps[2 * i], maps[2 * i + 1]) if bound[i] else None for i in range(raw[7])
                     ],
                     open_steps=list(stack[: min(depth, 16)]),
+                    fault_ip=fault_ip if has_ip else None,
+                    ip_want={
+                        IP_OPS[ops[k]]: wants[k]
+                        for k in range(min(nwant, IP_WANTS))
+                        if 0 <= ops[k] < len(IP_OPS)
+                    },
                 )
             )
         return out
@@ -98,6 +120,8 @@ class NativeSlot:
     unsent: int
     maps: list[tuple[int, int] | None] = field(default_factory=list)
     open_steps: list[int] = field(default_factory=list)  # outermost first
+    fault_ip: int | None = None  # where the process's fault handler found the instruction
+    ip_want: dict[str, int] = field(default_factory=dict)  # the open step's ip, resolved
 
 
 @dataclass
@@ -107,25 +131,39 @@ class CaseRun:
     records: list[bytes] = field(default_factory=list)
     endings: list[tuple[int, int]] = field(default_factory=list)  # (pid, wait status)
     timed_out: bool = False
-    pgid: int = 0
+    init: int = 0  # the case's init, in our PID namespace
+    init_status: int = 0  # its wait status, where we did not kill it
+    killed: bool = False  # we end it (at its deadline, or on a report it must end on)
+    kept_bytes: int = 0
+    reports_closed: bool = False
+    output: bytes = b""  # the first MAX_OUTPUT bytes of the case's stdout and stderr
+    output_dropped: int = 0
 
 
 class ForkServer:
-    def __init__(self, arena: NativeArena):
-        self.arena = arena
+    def __init__(self, conf: confine.Confinement):
+        self.conf = conf
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.program_fd = libc.memfd_create("mmapconf-program", 0)
+        self.program_fd = os.memfd_create("mmapconf-program", 0)
         binary = str(executor_path())
-        fds = (theirs.fileno(), arena.fd, self.program_fd)
+        fds = (theirs.fileno(), self.program_fd)
         # The harness's command line as a last argument: `ps` (and a test looking for a run's
-        # processes) shows which run the server and its case processes belong to.
+        # processes) shows which run the server and its case processes belong to. No arena:
+        # each case brings its own.
         harness = " ".join(sys.argv)[:512]
-        self.proc = subprocess.Popen(
-            [binary, *map(str, fds), harness], pass_fds=fds, stdin=subprocess.DEVNULL
-        )
+        argv = [binary, str(fds[0]), "-1", str(fds[1]), harness]
+        self.proc = subprocess.Popen(argv, pass_fds=fds, stdin=subprocess.DEVNULL)
         theirs.close()
         self.pid = os.getpid()
         self.closed = False
+        try:
+            conf.host(self.proc.pid)  # before its first case: every init is born in them
+            walls = [conf.template, conf.template_root] if conf.template >= 0 else []
+            req = array.array("q", [CTL_WALLS, int(conf.pid_ns)])
+            socket.send_fds(self.control, [req.tobytes()], walls)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """End of input ends the server; waiting for it counts its CPU (and its cases') in ours."""
@@ -139,40 +177,48 @@ class ForkServer:
             self.proc.kill()
             self.proc.wait()
         os.close(self.program_fd)
+        self.conf.unhost(self.proc.pid)
 
     def run(
         self,
+        arena: NativeArena,
         program: bytes,
         scratch: str | None,
         timeout: float,
-        confinement: list[int],
-        on_record: Callable[[bytes], bool],
+        walls: list[int],
+        reader: Reader,
     ) -> CaseRun:
-        """Run one program; ``on_record`` sees each report and returns True to end the case
-        now (the process cap was hit)."""
+        """Run one program; ``reader`` sees each report and says when to end the case now
+        (the process cap was hit, or its reports were refused)."""
         os.pwrite(self.program_fd, program, 0)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         try:
+            os.set_blocking(out_w, True)
             path = (scratch or "").encode()
             req = array.array("q", [CTL_RUN, int(timeout * 1e9), len(program) // 8, len(path)])
             req.frombytes(path + b"\0" * (-len(path) % 8))
-            req.extend(confinement)
-            socket.send_fds(self.control, [req.tobytes()], [theirs.fileno()])
+            req.extend(walls)
+            socket.send_fds(self.control, [req.tobytes()], [theirs.fileno(), out_w, arena.fd])
             theirs.close()
+            os.close(out_w)
             out = CaseRun()
             try:
-                return self._collect(ours, time.monotonic() + timeout, on_record, out)
+                return self._collect(ours, out_r, time.monotonic() + timeout, reader, out)
             except BaseException:
                 # An interrupt (or a broken server) must not leave the case running: kill its
-                # group and let the server reap it before the next case.
+                # init and let the server reap it before the next case.
                 with interrupt.deferred():
-                    self._kill(out.pgid)
+                    self._kill(out)
                     self._finish(out)
                     self.close()  # an interrupted run is ending: nothing of it stays behind
                 raise
         finally:
             ours.close()
             theirs.close()
+            os.close(out_r)
+            with contextlib.suppress(OSError):
+                os.close(out_w)
 
     def _finish(self, out: CaseRun) -> None:
         """Wait (bounded) for the server's FINISHED after a kill; a server that does not
@@ -192,12 +238,14 @@ class ForkServer:
     def _collect(
         self,
         sock: socket.socket,
+        output: int,
         deadline: float,
-        on_record: Callable[[bytes], bool],
+        reader: Reader,
         out: CaseRun,
     ) -> CaseRun:
         poller = select.poll()
         poller.register(sock, select.POLLIN)
+        poller.register(output, select.POLLIN)
         poller.register(self.control, select.POLLIN)
         finished = False
         kill_at: float | None = None
@@ -206,43 +254,65 @@ class ForkServer:
             if kill_at is None and now >= deadline:
                 out.timed_out = True
                 kill_at = now
-                self._kill(out.pgid)
+                self._kill(out)
             if kill_at is not None and now > kill_at + GRACE_S:
                 raise RuntimeError("the native fork server did not reap a killed case")
             wait = (deadline if kill_at is None else kill_at + GRACE_S) - now
             for fd, _ in poller.poll(max(wait, 0) * 1000):
                 if fd == sock.fileno():
-                    stop, ended = self._drain(sock, out, on_record)
-                    if ended:  # its end of file stays readable: polling it again would spin
-                        poller.unregister(sock)
-                    if stop and kill_at is None:
+                    if kill_at is not None:  # the case is ending: what it sends is not read
+                        _discard(sock, out)
+                    elif self._drain(sock, out, reader, deadline):
                         kill_at = time.monotonic()
-                        self._kill(out.pgid)
+                        self._kill(out)
+                    if out.reports_closed:
+                        poller.unregister(sock)
+                elif fd == output:
+                    if not _capture(output, out):
+                        poller.unregister(output)
                 else:
                     finished = self._control(out)
-        self._drain(sock, out, on_record)
+        if kill_at is None:
+            out.reports_closed = False
+            self._drain(sock, out, reader, deadline)
+        _capture(output, out)
         return out
 
-    def _kill(self, pgid: int) -> None:
-        if pgid > 0:
+    def _kill(self, out: CaseRun) -> None:
+        """The init's death kills its whole PID namespace; without one, its process group is
+        what we reach. Before the server has said which pid the init has, the kill waits for
+        that (a case's first reports can arrive before it)."""
+        out.killed = True
+        if out.init > 0:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
+                os.killpg(out.init, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(out.init, signal.SIGKILL)
 
-    def _drain(
-        self, sock: socket.socket, out: CaseRun, on_record: Callable[[bytes], bool]
-    ) -> tuple[bool, bool]:
-        """Read what the case sent so far: (whether ``on_record`` ended the case, whether
-        every case process has closed the socket)."""
-        stop = False
-        while True:
+    def _drain(self, sock: socket.socket, out: CaseRun, reader: Reader, deadline: float) -> bool:
+        """Read the queued reports; True when the case must be ended now. A flood must not
+        hold us past the deadline, nor in memory past MAX_KEPT_BYTES."""
+        while not out.reports_closed:
             try:
-                data = sock.recv(REPORT_MAX, socket.MSG_DONTWAIT)
+                data, _, flags, _ = sock.recvmsg(REPORT_MAX, 0, socket.MSG_DONTWAIT)
             except BlockingIOError:
-                return stop, False
+                return False
             if not data:
-                return stop, True
+                # End of file (or an empty datagram, which no real report is): stop polling the
+                # socket so a closed one does not spin us; what is left is read once all ended.
+                out.reports_closed = True
+                return False
+            out.kept_bytes += len(data)
+            if flags & socket.MSG_TRUNC:
+                return reader.refuse(f"a report of more than {REPORT_MAX} bytes")
+            if out.kept_bytes > MAX_KEPT_BYTES:
+                return reader.refuse(f"more than {MAX_KEPT_BYTES >> 20} MiB of reports")
             out.records.append(data)
-            stop = on_record(data) or stop
+            if reader.on_record(data):
+                return True
+            if len(out.records) % 64 == 0 and time.monotonic() >= deadline:
+                return False  # the loop times the case out
+        return False
 
     def _control(self, out: CaseRun) -> bool:
         data = self.control.recv(64)
@@ -250,42 +320,85 @@ class ForkServer:
             raise RuntimeError("the native fork server exited")
         kind, a, b = struct.unpack("<qqq", data)
         if kind == CTL_STARTED:
-            out.pgid = a
+            out.init = a
+            if out.killed:
+                self._kill(out)
         elif kind == CTL_ENDING:
             out.endings.append((a, b))
         elif kind == CTL_FINISHED:
+            if a < 0:
+                raise RuntimeError(f"the native fork server could not fork: {os.strerror(b)}")
+            if b and not out.killed:
+                out.init_status = b
             return True
         return False
 
 
-_servers: dict[int, ForkServer] = {}
+def _discard(sock: socket.socket, out: CaseRun) -> None:
+    """Empty the socket of what is queued now (a flood ends with its processes)."""
+    for _ in range(1024):
+        try:
+            if not sock.recv(REPORT_MAX, socket.MSG_DONTWAIT):
+                out.reports_closed = True
+                return
+        except BlockingIOError:
+            return
 
 
-def server_for(arena: NativeArena) -> ForkServer:
-    """This process's fork server (a forked ``-n`` worker starts its own)."""
-    pid = os.getpid()
-    srv = _servers.get(pid)
-    if srv is None or srv.closed or srv.arena is not arena or srv.proc.poll() is not None:
-        srv = _servers[pid] = ForkServer(arena)
+def _capture(fd: int, out: CaseRun) -> bool:
+    """Keep the first MAX_OUTPUT bytes of what the case printed; count (and drop) the rest.
+    False at end of file."""
+    try:
+        while data := os.read(fd, 1 << 16):
+            room = MAX_OUTPUT - len(out.output)
+            out.output += data[:room]
+            out.output_dropped += max(0, len(data) - room)
+    except BlockingIOError:
+        return True
+    return False
+
+
+class Reader(Protocol):
+    """What reads a case's reports as they arrive (native/execute.py); True ends the case."""
+
+    def on_record(self, data: bytes) -> bool: ...
+
+    def refuse(self, reason: str) -> bool: ...
+
+
+# by process (a forked -n worker starts its own), then by walls (the benchmark's confine.only)
+_servers: dict[tuple[int, bool, bool, bool], ForkServer] = {}
+
+
+def _key(conf: confine.Confinement) -> tuple[int, bool, bool, bool]:
+    return os.getpid(), conf.pid_ns, conf.template >= 0, bool(conf.cgroups)
+
+
+def server_for(conf: confine.Confinement) -> ForkServer:
+    """This process's fork server for the walls of ``conf``, started at its first case."""
+    srv = _servers.get(_key(conf))
+    if srv is None or srv.closed or srv.proc.poll() is not None:
+        srv = _servers[_key(conf)] = ForkServer(conf)
     return srv
 
 
 def close_server() -> None:
-    """Stop this process's fork server, if it started one (the next case starts a new one)."""
-    srv = _servers.pop(os.getpid(), None)
-    if srv is not None:
-        srv.close()
+    """Stop this process's fork servers, if it started any (the next case starts a new one)."""
+    for key in [k for k in _servers if k[0] == os.getpid()]:
+        _servers.pop(key).close()
 
 
 def server_cpu_s() -> float:
-    """CPU seconds of this process's live fork server and the case processes it reaped."""
-    srv = _servers.get(os.getpid())
-    if srv is None or srv.proc.poll() is not None:
-        return 0.0
-    try:
-        with open(f"/proc/{srv.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # utime stime cutime cstime: fields 14-17 of stat(5), here counted after the name
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of this process's live fork servers and the case processes they reaped."""
+    total = 0.0
+    for key, srv in _servers.items():
+        if key[0] != os.getpid() or srv.proc.poll() is not None:
+            continue
+        try:
+            with open(f"/proc/{srv.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime stime cutime cstime: fields 14-17 of stat(5), here counted after the name
+        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total

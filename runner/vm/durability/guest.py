@@ -63,7 +63,7 @@ def load_case(spec: dict[str, Any]) -> Case:
 def cut(spec: dict[str, Any], job: Path) -> None:
     case = dataclasses.replace(load_case(spec), timeout=CUT_TIMEOUT, after_reboot=[])
     os.sync()  # what the mount wrote is on the disk before the case begins
-    runner = Runner(RunConfig(executor="native"))
+    runner = Runner(RunConfig())
     backing = _Folder(
         "disk", "disk", DISK_DIR, spec["fs"], folder=f"{DISK_DIR}/{FOLDER}", make=True
     )
@@ -75,7 +75,7 @@ def cut(spec: dict[str, Any], job: Path) -> None:
 def judge(spec: dict[str, Any], job: Path) -> None:
     subprocess.run(["umount", DISK_DIR], check=False)  # init mounted /dev/vda: judged below
     os.makedirs(JUDGE_DIR, exist_ok=True)
-    runner = Runner(RunConfig(executor="native"))  # one fork server for every disk
+    runner = Runner(RunConfig())  # one fork server for every disk
     results = []
     cases: dict[str, Case] = {}
     for e in spec["entries"]:
