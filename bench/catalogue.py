@@ -40,7 +40,7 @@ class Timed:
     command: str
     wall_s: float
     cpu_s: float  # user + system, of the process and every descendant it reaped
-    peak_rss_kib: int
+    peak_rss_kib: int  # the harness's own: its process and its -n workers
     exit_code: int
     summary: str = ""
 
@@ -78,28 +78,54 @@ def import_cpu(module: str, repeats: int = 5) -> float:
 
 
 def timed_command(argv: list[str], shown: str) -> Timed:
-    """Run ``argv`` from the repository root. ``wait4`` gives its peak RSS: the largest of the
-    process and of the descendants it reaped (case processes and workers are forks of it)."""
+    """Run ``argv`` from the repository root. ``wait4`` gives its CPU (of every descendant it
+    reaped); its peak RSS is the harness's own: the largest VmHWM of the process and of its
+    children that run Python (the -n workers), sampled while it runs. wait4's peak would be the
+    largest of any descendant, a mkfs of a case's provision included."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=command_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen quiet
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=command_env(), stdout=out, stderr=subprocess.STDOUT
+        )
+        peak, status, usage = 0, 0, None
+        while usage is None:
+            peak = max(peak, _harness_hwm_kib(proc.pid))
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                usage = ru
+            else:
+                time.sleep(0.05)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen quiet
+        out.seek(0)
+        output = out.read().decode(errors="replace")
     lines = [ln for ln in output.splitlines() if ln.strip()]
     summary = next((ln for ln in reversed(lines) if " in " in ln and "passed" in ln), "")
     if not summary and lines:
         summary = lines[-1][:200]
     cpu = usage.ru_utime + usage.ru_stime
-    return Timed(shown, wall, cpu, usage.ru_maxrss, proc.returncode, summary.strip())
+    return Timed(shown, wall, cpu, peak, proc.returncode, summary.strip())
+
+
+def _harness_hwm_kib(pid: int) -> int:
+    """The largest VmHWM of ``pid`` and of its children running this Python (0 when gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return 0
+    exe = os.path.realpath(sys.executable)
+    peak = 0
+    for p in [pid, *children]:
+        try:
+            if p != pid and os.path.realpath(f"/proc/{p}/exe") != exe:
+                continue
+            with open(f"/proc/{p}/status") as f:
+                hwm = next((ln for ln in f if ln.startswith("VmHWM:")), "VmHWM: 0")
+        except OSError:
+            continue
+        peak = max(peak, int(hwm.split()[1]))
+    return peak
 
 
 def cli_run(paths: list[str], jobs: int) -> Timed:

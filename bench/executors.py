@@ -1,4 +1,4 @@
-"""The figures of issue 13 (the native executor), each executor side by side, in one run.
+"""The figures of issue 13 (the native executor), in one run.
 
 Every time is a ratio to a unit measured in the same run (raw fork + wait of this process), or
 a ratio of two figures of the same run; nothing here is asserted. CPU counts every process: the
@@ -22,18 +22,8 @@ from bench import percase
 from bench.catalogue import ROOT, Timed, timed_command
 from bench.stats import median
 from runner.lang.loader import load_suite
-from runner.session.options import OPTIONS
 from runner.session.runner import RunConfig, Runner
 
-
-def _executors() -> tuple[str, ...]:
-    """The executors ``mmapconf run --executor`` offers (only the native one, once the Python
-    step executor is gone)."""
-    spec = next((o for o in OPTIONS if o.name == "executor"), None)
-    return tuple(spec.kwargs["choices"]) if spec is not None else ("native",)
-
-
-EXECUTORS = _executors()
 KERNEL = "6.1"  # the row of issue 13: the catalogue under this kernel (qemu TCG), boot included
 LOOP_STEPS = 20_000
 TARGETS = {
@@ -53,28 +43,26 @@ Verdict = Callable[[str, str, bool], None]
 
 
 def per_case(fixtures: Path, runs: int, verdict: Verdict) -> None:
-    """One-process, two-process and fork case-runs on each executor, over raw fork + wait."""
+    """One-process, two-process and fork case-runs, over raw fork + wait."""
     names = ["bench-one-process[anon]", "bench-two-process[anon]", "bench-fork[anon]"]
-    print(f"\n## issue 13: per case-run on each executor ({runs} runs, interleaved)")
+    print(f"\n## issue 13: per case-run ({runs} runs, interleaved)")
     print(f"{'':34} {'median':>10} {'÷fork+wait':>11} {'cpu median':>11}")
-    for executor in EXECUTORS:
-        runner = Runner(RunConfig(executor=executor))
-        try:
-            items = {i.name: i for i in runner.plan(load_suite([str(fixtures)]))}
-            rows = percase.measure(runner, [items[n] for n in names], runs)
-        finally:
-            runner.close()
-        base = median(rows[0].wall)
-        print(f"{executor + ': raw fork + wait':34} {median(rows[0].wall) * 1e3:8.3f} ms")
-        for row, key in zip(rows[1:], ("one-process", "two-process", "fork"), strict=True):
-            r = median(row.wall) / base
-            print(
-                f"{executor + ': ' + row.name:34} {median(row.wall) * 1e3:8.3f} ms "
-                f"{r:10.2f}x {median(row.cpu) * 1e3:8.3f} ms"
-            )
-            if executor == "native":
-                target = TARGETS[key]
-                verdict(f"{key} case-run / fork+wait <= {target}x", f"{r:.2f}x", r <= target)
+    runner = Runner(RunConfig())
+    try:
+        items = {i.name: i for i in runner.plan(load_suite([str(fixtures)]))}
+        rows = percase.measure(runner, [items[n] for n in names], runs)
+    finally:
+        runner.close()
+    base = median(rows[0].wall)
+    print(f"{'raw fork + wait':34} {median(rows[0].wall) * 1e3:8.3f} ms")
+    for row, key in zip(rows[1:], ("one-process", "two-process", "fork"), strict=True):
+        r = median(row.wall) / base
+        print(
+            f"{row.name:34} {median(row.wall) * 1e3:8.3f} ms "
+            f"{r:10.2f}x {median(row.cpu) * 1e3:8.3f} ms"
+        )
+        target = TARGETS[key]
+        verdict(f"{key} case-run / fork+wait <= {target}x", f"{r:.2f}x", r <= target)
 
 
 def loop_step(runs: int, verdict: Verdict) -> None:
@@ -83,19 +71,17 @@ def loop_step(runs: int, verdict: Verdict) -> None:
     the CPU is read, so every process's share is counted to the microsecond."""
     print(f"\n## issue 13: CPU per loop step inside repeat ({runs} runs)")
     with tempfile.TemporaryDirectory(prefix="mmapconf-bench-loop-") as tmp:
-        for executor in EXECUTORS:
-            steps = LOOP_STEPS * (100 if executor == "native" else 1)
-            cpu = [_runs_cpu(tmp, executor, times, runs) for times in (0, steps)]
-            step = (cpu[1] - cpu[0]) / (runs * steps)
-            print(f"{executor:8} {step * 1e6:8.3f} us of CPU per step ({steps} steps a run)")
-            if executor == "native":
-                verdict("CPU per loop step <= 2 us", f"{step * 1e6:.3f} us", step <= 2e-6)
+        steps = 100 * LOOP_STEPS
+        cpu = [_runs_cpu(tmp, times, runs) for times in (0, steps)]
+        step = (cpu[1] - cpu[0]) / (runs * steps)
+        print(f"{step * 1e6:8.3f} us of CPU per step ({steps} steps a run)")
+        verdict("CPU per loop step <= 2 us", f"{step * 1e6:.3f} us", step <= 2e-6)
 
 
-def _runs_cpu(folder: str, executor: str, times: int, runs: int) -> float:
+def _runs_cpu(folder: str, times: int, runs: int) -> float:
     path = Path(folder, f"loop{times}.yaml")
     path.write_text(_loop_case(times))
-    runner = Runner(RunConfig(executor=executor))
+    runner = Runner(RunConfig())
     (item,) = runner.plan(load_suite([str(path)]))
     c0 = percase._cpu()
     for _ in range(runs):
@@ -118,35 +104,29 @@ steps:
 
 
 def catalogue(paths: list[str], jobs: int, repeats: int, verdict: Verdict) -> None:
-    """The catalogue under `mmapconf run -n N` on each executor; then 10x of it on the native."""
+    """The catalogue under `mmapconf run -n N`; then 10x of it."""
     n_items = len(Runner(RunConfig()).plan(load_suite(paths)))
     print(f"\n## issue 13: the catalogue ({n_items} items), `mmapconf run -n {jobs}`")
-    one: dict[str, Timed] = {}
-    for executor in EXECUTORS:
-        runs = [_run(paths, jobs, executor) for _ in range(max(1, repeats))]
-        best = min(runs, key=lambda t: t[0].wall_s)
-        one[executor] = best[0]
-        t, size = best
-        print(
-            f"{executor:8} best wall {t.wall_s:6.2f} s of {len(runs)} "
-            f"({', '.join(f'{x.wall_s:.2f}' for x, _ in runs)}), "
-            f"cpu {t.cpu_s:6.2f} s = {t.cpu_s / n_items * 1e3:6.2f} ms/item, "
-            f"peak RSS {t.peak_rss_kib / 1024:6.1f} MiB, report.json {size / 1e6:5.2f} MB  "
-            f"[{t.summary}]"
-        )
-        if executor == "native":
-            per = t.cpu_s / n_items
-            verdict("CPU per catalogue item <= 2.8 ms", f"{per * 1e3:.2f} ms", per <= 2.8e-3)
-            verdict("catalogue wall <= 1 s", f"{t.wall_s:.2f} s", t.wall_s <= 1.0)
-            verdict("report.json <= 2 MB", f"{size / 1e6:.2f} MB", size <= 2e6)
+    runs = [_run(paths, jobs) for _ in range(max(1, repeats))]
+    base, size = min(runs, key=lambda t: t[0].wall_s)
+    print(
+        f"best wall {base.wall_s:6.2f} s of {len(runs)} "
+        f"({', '.join(f'{x.wall_s:.2f}' for x, _ in runs)}), "
+        f"cpu {base.cpu_s:6.2f} s = {base.cpu_s / n_items * 1e3:6.2f} ms/item, "
+        f"peak RSS {base.peak_rss_kib / 1024:6.1f} MiB, report.json {size / 1e6:5.2f} MB  "
+        f"[{base.summary}]"
+    )
+    per = base.cpu_s / n_items
+    verdict("CPU per catalogue item <= 2.8 ms", f"{per * 1e3:.2f} ms", per <= 2.8e-3)
+    verdict("catalogue wall <= 1 s", f"{base.wall_s:.2f} s", base.wall_s <= 1.0)
+    verdict("report.json <= 2 MB", f"{size / 1e6:.2f} MB", size <= 2e6)
     with tempfile.TemporaryDirectory(prefix="mmapconf-bench-10x-") as tmp:
         _copies(paths, Path(tmp), 10)
-        t, _ = _run([tmp], jobs, "native")
-        base = one["native"]
+        t, _ = _run([tmp], jobs)
         cpu = (t.cpu_s / (10 * n_items)) / (base.cpu_s / n_items)
         rss = t.peak_rss_kib / base.peak_rss_kib
         print(
-            f"native, 10x the catalogue: wall {t.wall_s:.2f} s, cpu {t.cpu_s:.2f} s "
+            f"10x the catalogue: wall {t.wall_s:.2f} s, cpu {t.cpu_s:.2f} s "
             f"({cpu:.2f} per item of 1x), peak RSS {t.peak_rss_kib / 1024:.1f} MiB "
             f"({rss:.2f} of 1x)  [{t.summary}]"
         )
@@ -154,17 +134,13 @@ def catalogue(paths: list[str], jobs: int, repeats: int, verdict: Verdict) -> No
         verdict("peak RSS at 10x / 1x <= 1.5", f"{rss:.2f}", rss <= 1.5)
 
 
-def _run(paths: list[str], jobs: int, executor: str) -> tuple[Timed, int]:
+def _run(paths: list[str], jobs: int) -> tuple[Timed, int]:
     with tempfile.TemporaryDirectory(prefix="mmapconf-bench-report-") as report_dir:
         argv = [sys.executable, "-m", "runner", "run", *paths, "-n", str(jobs)]
-        argv += [*_executor_args(executor), "--report-dir", report_dir]
-        t = timed_command(argv, f"mmapconf run -n {jobs} --executor {executor}")
+        argv += ["--report-dir", report_dir]
+        t = timed_command(argv, f"mmapconf run -n {jobs}")
         report = Path(report_dir, "report.json")
         return t, report.stat().st_size if report.exists() else 0
-
-
-def _executor_args(executor: str) -> list[str]:
-    return ["--executor", executor] if len(EXECUTORS) > 1 else []
 
 
 def kernel_catalogue(paths: list[str], verdict: Verdict) -> None:
@@ -178,7 +154,7 @@ def kernel_catalogue(paths: list[str], verdict: Verdict) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="mmapconf-bench-kernel-") as report_dir:
         argv = [sys.executable, "-m", "runner", "run", *paths, "--kernel", KERNEL]
-        argv += [*_executor_args("native"), "--report-dir", report_dir]
+        argv += ["--report-dir", report_dir]
         t = timed_command(argv, f"mmapconf run {' '.join(paths)} --kernel {KERNEL}")
     print(
         f"wall {t.wall_s:.1f} s, cpu {t.cpu_s:.1f} s (qemu's included), exit {t.exit_code}  "

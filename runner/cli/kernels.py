@@ -11,6 +11,8 @@ from typing import Any
 
 from runner.engine import interrupt
 from runner.errors import EXIT_FAILED, EXIT_OK, MmapconfError, UsageError
+from runner.lang.loader import Suite
+from runner.lang.powercut import is_power_cut
 from runner.report.model import counts_text, gate_exit_code, gate_failures, load_report
 from runner.session.filesystems import parse_fs_list
 from runner.session.options import OPTIONS
@@ -126,10 +128,13 @@ def add_kernels_cli(subparsers: Any) -> None:
     _add_reference(sub)
 
 
-def run_kernels(args: argparse.Namespace) -> int:
+def run_kernels(args: argparse.Namespace, suite: Suite | None = None) -> int:
     """``mmapconf run --kernel K``: the same run inside each kernel x filesystem, each guest's
-    report gated as ``mmapconf run`` gates its own; then one summary and a matrix."""
+    report gated as ``mmapconf run`` gates its own; then one summary and a matrix. The power-cut
+    cases of SUITE run from here, each alone in its boots (runner/vm/durability)."""
     fs = guest_filesystems(args.fs)
+    cuts = [c for c in suite.cases if is_power_cut(c)] if suite else []
+    ordinary = suite is None or bool(suite.invalid) or len(cuts) < len(suite.cases)
     report_dir = Path(args.report_dir)
     # SIGTERM too unwinds through qemu.boot, which kills the guest (its own session, so it
     # would outlive us otherwise) and removes its disk image.
@@ -145,6 +150,8 @@ def run_kernels(args: argparse.Namespace) -> int:
             args.modules,
             args.machine,
             args.guest_runner,
+            power_cuts=cuts,
+            ordinary=ordinary,
         )
     except (LookupError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
@@ -179,7 +186,6 @@ def cmd_reference(args: argparse.Namespace) -> int:
     fs = guest_filesystems(args.fs)
     guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
     guest += ["--baseline", str(args.baseline)] if args.baseline else []
-    guest += ["--executor", args.executor] if args.executor else []
     paths = regenerate(
         args.report_dir,
         args.kernel or None,
@@ -214,11 +220,6 @@ def _add_reference(sub: Any) -> None:
         "--baseline",
         type=Path,
         help="gate each guest's run with this baseline (known deviations show as known)",
-    )
-    ref.add_argument(
-        "--executor",
-        choices=("python", "native"),
-        help="the guests' executor (default: theirs, native)",
     )
     ref.add_argument(
         "--summary-only",

@@ -191,7 +191,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel:
-        return run_kernels(args)
+        return run_kernels(args, _suite(args))
     if args.modules or args.machine is not None:
         raise UsageError("--modules and --machine go with --kernel")
     if args.fs and args.dir:
@@ -214,7 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _run(
                 args,
                 suite,
-                Runner(RunConfig(args.backing, args.dir, disks, executor=args.executor)),
+                Runner(RunConfig(args.backing, args.dir, disks)),
             )
     except KeyboardInterrupt as e:  # while the --fs mounts were made or undone
         return 128 + getattr(e, "signum", signal.SIGINT)
@@ -251,7 +251,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not cases:
         raise UsageError(f"no case with id {case_id!r}")
     suite.cases, suite.invalid = cases, []
-    runner = Runner(RunConfig(args.backing, args.dir, executor=args.executor))
+    runner = Runner(RunConfig(args.backing, args.dir))
     worst = 0
     for item in runner.plan(suite):
         if backing and item.backing and item.backing.name != backing.rstrip("]"):

@@ -2,16 +2,13 @@
 
 What can be made once is made once per process that runs cases (a worker, or the harness
 itself): the cgroups and a *template* mount namespace (the whole tree read-only, nodev,
-nosuid; ``/dev`` a read-only tmpfs holding only the four devices of the case language). Per case
-there are three small steps, each a function here so that an exec'd executor can reuse them:
-
-1. ``fork_init()`` (harness): fork the case's init, the first process of a fresh PID namespace.
-   When it dies the kernel kills every process of the namespace, setsid or not.
-2. ``enter(scratch)`` (in that init, before any case code): join the pids and memory cgroups,
-   then a private copy of the template with the scratch folder the one writable place (a fresh,
-   size-limited tmpfs for scratch folders the reduced ``/dev`` hides) and ``/proc`` for the
-   case's own PID namespace.
-3. The namespace and its mounts vanish with the case's last process: nothing to undo.
+nosuid; ``/dev`` a read-only tmpfs holding only the four devices of the case language). The
+native fork server is put in the cgroups and handed the template once (``host``); per case it
+forks the case's init (executor.c ``case_init``) as pid 1 of a fresh PID namespace, in a private
+copy of the template with the scratch folder the one writable place (a fresh, size-limited tmpfs
+for scratch folders the reduced ``/dev`` hides, ``fresh_options``) and ``/proc`` for the case's
+own PID namespace. When the init dies the kernel kills every process of the namespace, setsid
+or not; the namespace and its mounts vanish with it: nothing to undo.
 
 Nothing is made on the host but the cgroup folders and scratch folders, both named after the
 process that owns them (``pid.starttime``); ``sweep()`` removes those whose owner is gone, so
@@ -35,11 +32,10 @@ from runner.engine.owner import OWNER_RE, owner_alive, owner_tag
 
 CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 0x4000, 1 << 18
+_MS_REMOUNT, _MS_REC, _MS_PRIVATE = 32, 0x4000, 1 << 18
 _MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 1, 2, 4
-_AT_FDCWD, _AT_RECURSIVE, _AT_EMPTY_PATH = -100, 0x8000, 0x1000
-_OPEN_TREE_CLONE, _MOVE_MOUNT_F_EMPTY_PATH = 1, 4
-_SYS = {"open_tree": 428, "move_mount": 429, "mount_setattr": 442}  # same on every arch
+_AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
+_SYS = {"mount_setattr": 442}  # the same on every architecture
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_DIR = "mmapconf"  # under each controller: one folder per owner
@@ -85,7 +81,6 @@ class Confinement:
     cgroups: dict[str, str] = field(default_factory=dict)  # controller -> this owner's folder
     template: int = -1  # fd of the template mount namespace
     template_root: int = -1  # fd of the root its builder had there (a chroot in a qemu guest)
-    own_pid_ns: int = -1  # fd of our own PID namespace, to go back to after each fork
     hidden: dict[str, str] = field(default_factory=dict)  # mount point the reduced /dev hides -> fs
     problems: list[str] = field(default_factory=list)
     joined: dict[str, str] = field(default_factory=dict)  # controller -> where we came from
@@ -111,6 +106,14 @@ class Confinement:
                 _write(path, "pids.max", str(PIDS_MAX + len(self.hosted)))
             if not self.joined or pid == os.getpid():
                 _write(path, "cgroup.procs", str(pid))
+
+    def origins(self) -> list[str]:
+        """The cgroup.procs files of the cgroups a hosted process came from, for it to go back
+        to before it exits: a dead process stays in its cgroup until reaped, and where no one
+        reaps it (an orphan on a machine whose init does not), it would keep ours busy."""
+        return [
+            os.path.join(self.joined.get(c) or _own_cgroup(c), "cgroup.procs") for c in self.cgroups
+        ]
 
     def unhost(self, pid: int) -> None:
         """A hosted process has ended: its task goes from the pids limit."""
@@ -141,10 +144,10 @@ class Confinement:
         """Remove what this process made (only in the process that made it)."""
         if self.pid != os.getpid():
             return
-        for fd in (self.template, self.template_root, self.own_pid_ns):
+        for fd in (self.template, self.template_root):
             if fd >= 0:
                 os.close(fd)
-        self.template = self.template_root = self.own_pid_ns = -1
+        self.template = self.template_root = -1
         for came_from in self.joined.values():
             with contextlib.suppress(OSError):
                 _write(came_from, "cgroup.procs", "0")
@@ -209,34 +212,19 @@ def _setup(owner: str) -> Confinement:
 
 
 def _probe_pid_ns(conf: Confinement) -> bool:
+    """Can we make PID namespaces (the fork server makes one per case)? Tried once, undone."""
+    own = -1
     try:
-        conf.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-        _restore_pid_ns(conf)
+        _check(_libc.setns(own, CLONE_NEWPID), "setns back to our PID namespace")
     except OSError as e:
         conf.problems.append(str(e))
         return False
+    finally:
+        if own >= 0:
+            os.close(own)
     return True
-
-
-def _restore_pid_ns(conf: Confinement) -> None:
-    """Children forked from now on are in our own PID namespace again."""
-    _check(_libc.setns(conf.own_pid_ns, CLONE_NEWPID), "setns back to our PID namespace")
-
-
-def fork_init(conf: Confinement) -> int:
-    """Fork the case's init (0 in it): pid 1 of a new PID namespace where there are those."""
-    if not conf.pid_ns:
-        return os.fork()
-    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-    try:
-        pid = os.fork()
-    except BaseException:
-        _restore_pid_ns(conf)
-        raise
-    if pid:
-        _restore_pid_ns(conf)
-    return pid
 
 
 # -- cgroups --------------------------------------------------------------------------------
@@ -371,40 +359,6 @@ def _build_template(hidden: dict[str, str]) -> None:
     _mount(None, "/dev", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NOEXEC)
 
 
-# -- per case, in the case's init -----------------------------------------------------------
-def enter(conf: Confinement, scratch: str | None) -> None:
-    """Join the case cgroups and the case's own mount view. Raises OSError on any failure:
-    a case never runs less confined than the environment reports."""
-    _write("/proc/self", "oom_score_adj", "1000")  # under memory pressure, the case goes first
-    if not conf.joined:
-        for path in conf.cgroups.values():
-            _write(path, "cgroup.procs", "0")
-    if conf.template < 0:
-        return
-    tree = -1
-    hidden_at = hidden_parent(conf, scratch)
-    if scratch and hidden_at is None:  # a folder the template shows read-only: bind it writable
-        flags = _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_RECURSIVE  # with what is mounted below
-        tree = _syscall("open_tree", _AT_FDCWD, scratch.encode(), flags)
-    try:
-        _check(_libc.setns(conf.template, CLONE_NEWNS), "setns to the template")
-        # setns moved our root to the namespace's own root; a harness that runs chrooted (as in
-        # a qemu guest) must go back to its root, as the template's builder saw it there
-        os.fchdir(conf.template_root)
-        os.chroot(".")
-        _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-        if tree >= 0 and scratch:
-            where = scratch.encode()
-            _syscall("move_mount", tree, b"", _AT_FDCWD, where, _MOVE_MOUNT_F_EMPTY_PATH)
-        elif scratch and hidden_at is not None:
-            _fresh_instance(hidden_at, conf.hidden[hidden_at], scratch)
-        _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
-    finally:
-        if tree >= 0:
-            os.close(tree)
-    os.chdir(scratch or "/")  # "." of the case language; nothing of the harness's folder
-
-
 def hidden_parent(conf: Confinement, scratch: str | None) -> str | None:
     """The mount point the reduced /dev hides that holds ``scratch`` (/dev/shm), if any."""
     if not scratch:
@@ -415,12 +369,6 @@ def hidden_parent(conf: Confinement, scratch: str | None) -> str | None:
 def fresh_options(fstype: str) -> str:
     """The mount options of a case's own tmpfs (size-limited) or hugetlbfs."""
     return f"size={CASE_TMPFS},mode=1777" if fstype == "tmpfs" else "mode=1777"
-
-
-def _fresh_instance(point: str, fstype: str, scratch: str) -> None:
-    """A tmpfs (size-limited) or hugetlbfs of the case's own at ``point``, holding ``scratch``."""
-    _mount(f"mmapconf-{fstype}", point, fstype, _MS_NOSUID | _MS_NODEV, fresh_options(fstype))
-    os.makedirs(scratch, mode=0o700, exist_ok=True)
 
 
 # -- leftovers of owners that are gone ------------------------------------------------------

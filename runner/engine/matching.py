@@ -1,14 +1,15 @@
-"""Does an observation meet an expectation? Shared by case processes and the harness."""
+"""Does an observation meet an expectation, and how a step's trace shows both sides."""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner.lang import names
 from runner.lang.expr import ExprError, parse
+from runner.lang.ops import OPS
 
 _CMP: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
     "eq": ("==", operator.eq),
@@ -217,3 +218,55 @@ def _resolve(want: Any, have: Any, env: Mapping[str, Any]) -> Any:
 def _int_env(env: Mapping[str, Any]) -> dict[str, Any]:
     """Bound names, over the flag names (so ``F_SEAL_WRITE|F_SEAL_SEAL`` can be expected)."""
     return {**names.ALL_FLAGS, **env}
+
+
+def to_json(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return {"$bytes": bytes(value).hex()}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return value
+
+
+class Address(int):
+    """An address a step returned: shown in hex, or as the text given (``m+5``)."""
+
+    text: str | None
+
+    def __new__(cls, value: int, text: str | None = None) -> Address:
+        self = super().__new__(cls, value)
+        self.text = text
+        return self
+
+    def __repr__(self) -> str:
+        return self.text or hex(self)
+
+
+def shown(
+    want: dict[str, Any], obs: Observation, env: dict[str, Any], maps: dict[str, tuple[int, int]]
+) -> dict[str, Any]:
+    """The expectation with its expressions evaluated, as failure messages show it."""
+    if want["kind"] != "value":
+        return want
+    return {**want, "value": _fault_address(resolved(want["value"], obs.result, env), maps)}
+
+
+def seen(
+    op: str, want: dict[str, Any], obs: Observation, maps: dict[str, tuple[int, int]]
+) -> Observation:
+    """The observation as a failure shows it: an address in hex, of a mapping the fields
+    expected."""
+    if OPS[op].result == "addr" and type(obs.result) is int:
+        return replace(obs, result=Address(obs.result))
+    if want["kind"] != "value" or not isinstance(obs.result, dict):
+        return obs
+    return replace(obs, result=_fault_address(projected(want["value"], obs.result), maps))
+
+
+def _fault_address(value: Any, maps: dict[str, tuple[int, int]]) -> Any:
+    """A wait result's ``si_addr`` as deaths show theirs: relative to a bound mapping."""
+    if isinstance(value, dict) and type(value.get("si_addr")) is int:
+        return {**value, "si_addr": Address(value["si_addr"], fmt_addr(value["si_addr"], maps))}
+    return value

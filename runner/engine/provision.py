@@ -13,10 +13,17 @@ from runner.errors import CaseRuntimeError
 from runner.lang.model import FileProvision, Provision
 
 
+def in_guest() -> bool:
+    """Whether this harness runs in a disposable guest of `run --kernel` (runner/vm/run.py)."""
+    return os.environ.get("MMAPCONF_GUEST") == "1"
+
+
 def why_not(p: Provision | None) -> str:
     """Why this host cannot provide P ('' when it can): a reason to skip, not a failure."""
     if p is None:
         return ""
+    if p.sysctls and not in_guest():
+        return "provision.sysctls are set only in a disposable guest (run --kernel)"
     if p.mount is not None:
         why = mounts.why_cannot_mount(p.mount.fstype)
         if why:
@@ -34,6 +41,8 @@ def provided(p: Provision | None, scratch: str | None) -> Iterator[str | None]:
         yield scratch
         return
     with contextlib.ExitStack() as undo:
+        for key, value in p.sysctls.items():
+            undo.callback(_set_sysctl, key, _set_sysctl(key, value))
         if p.mount is not None:
             point = undo.enter_context(
                 mounts.mounted(p.mount.fstype, p.mount.options, p.mount.size)
@@ -49,6 +58,19 @@ def provided(p: Provision | None, scratch: str | None) -> Iterator[str | None]:
                 undo.callback(mounts.clear_inode_flags, path, f.inode_flags)
                 mounts.set_inode_flags(path, f.inode_flags)
         yield scratch
+
+
+def _set_sysctl(key: str, value: str) -> str:
+    """Write VALUE to the sysctl KEY; returns the value it had."""
+    path = "/proc/sys/" + key.replace(".", "/")
+    try:
+        with open(path) as f:
+            old = f.read().strip()
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        raise CaseRuntimeError(f"provision.sysctls {key}={value}: {e.strerror}") from None
+    return old
 
 
 def _make(path: str, f: FileProvision) -> None:

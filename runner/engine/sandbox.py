@@ -1,12 +1,14 @@
-"""Confine a case's processes: files only in the scratch folder, no signals out, no machine calls.
+"""What confines a case's processes: files only in the scratch folder, no signals out, no machine
+calls. The rules and filter are defined here; the native executor applies them in the case's first
+process (runner.engine.native.confinement encodes them for it).
 
 Validation already refuses file names that leave the scratch folder, but a case runs real
 system calls as root, and some operations (``call``, raw stores into executable memory) can run
 arbitrary machine code. Landlock (Linux 5.13+, unprivileged, inherited by every fork) makes the
 kernel itself refuse what the case must never do, whatever code runs:
 
-- create, write, truncate, unlink or rename anything outside the scratch folder (reading the
-  Python installation, ``/proc`` and the four character devices of the case language stays allowed);
+- create, write, truncate, unlink or rename anything outside the scratch folder (reading ``/proc``
+  and the four character devices of the case language stays allowed);
 - TCP connect or bind (ABI 4+);
 - signal, ptrace or reach by abstract socket any process outside the case (ABI 6+): a
   ``kill`` of pid -1 reaches only the case's own processes.
@@ -14,33 +16,29 @@ kernel itself refuse what the case must never do, whatever code runs:
 A seccomp filter adds what Landlock does not cover: the machine-wide calls (reboot, modules,
 mount, clock, swap, ptrace, bpf, mknod, ...), clone with a namespace flag and sockets other than
 AF_UNIX (UDP, raw packets) fail with EPERM, and so does any syscall made through another ABI
-(i386 ``int 0x80``, x32), which could otherwise go around the list; clone3 fails with ENOSYS.
+(i386 ``int 0x80``, x32, AArch32), which could otherwise go around the list; clone3 fails with
+ENOSYS.
 Below both, runner.engine.confine makes every mount but the scratch folder read-only.
 
-Where the kernel lacks either, the case runs with what it has, and ``status()`` says so.
+Where the kernel lacks either, the case runs with what it has.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
-_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # same on every arch
+_SYS_CREATE_RULESET = 444  # the same on every architecture
 _CREATE_RULESET_VERSION = 1
-_RULE_PATH_BENEATH = 1
-_PR_SET_NO_NEW_PRIVS = 38
 
 # LANDLOCK_ACCESS_FS_* bits, and the ABI that introduced the last of them.
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
-_FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV  # rights a file rule takes
-_NET_ALL = (1 << 0) | (1 << 1)  # BIND_TCP, CONNECT_TCP (ABI 4)
-_SCOPE_ALL = (1 << 0) | (1 << 1)  # ABSTRACT_UNIX_SOCKET, SIGNAL (ABI 6)
+NET_ALL = (1 << 0) | (1 << 1)  # BIND_TCP, CONNECT_TCP (ABI 4)
+SCOPE_ALL = (1 << 0) | (1 << 1)  # ABSTRACT_UNIX_SOCKET, SIGNAL (ABI 6)
 
 # What a case may open outside its scratch folder (the ``open: {path}`` allow-list's devices).
 DEVICES = ("/dev/zero", "/dev/null", "/dev/urandom", "/dev/random")
@@ -49,97 +47,15 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 _libc.syscall.restype = ctypes.c_long
 
 
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [
-        ("handled_access_fs", ctypes.c_uint64),
-        ("handled_access_net", ctypes.c_uint64),
-        ("scoped", ctypes.c_uint64),
-    ]
-
-
-class _PathBeneath(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-_status = "not applied"
-
-
 def abi() -> int:
     """The kernel's Landlock ABI version; 0 when there is none (or it is disabled)."""
     version = _libc.syscall(_SYS_CREATE_RULESET, None, 0, _CREATE_RULESET_VERSION)
     return max(int(version), 0)
 
 
-def applied() -> bool:
-    return _status != "not applied"
-
-
-def status() -> str:
-    """What ``confine`` did in this process (inherited by fork): for reports and tests."""
-    return _status
-
-
-def _fs_rights(version: int) -> int:
+def fs_rights(version: int) -> int:
+    """Every filesystem right the kernel's Landlock ABI ``version`` knows."""
     return _FS_BY_ABI[max(v for v in _FS_BY_ABI if v <= version)]
-
-
-def _readable_roots() -> list[str]:
-    """Folders whose files the case process may read: Python and the harness's own code, which
-    a lazy import may still need, and /proc (smaps, maps, status, fd links). Not the current
-    folder, which ``python -m`` puts on sys.path: run from ``/`` it would be the whole machine."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", _HARNESS_ROOT}
-    roots |= {p for p in sys.path if p and _inside_installation(p) and os.path.isdir(p)}
-    return sorted(roots)
-
-
-# The folder holding the ``runner`` package: the checkout, or site-packages when installed.
-_HARNESS_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _inside_installation(path: str) -> bool:
-    real = os.path.realpath(path)
-    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, _HARNESS_ROOT}
-    return any(real == p or real.startswith(p.rstrip("/") + "/") for p in prefixes)
-
-
-def confine(scratch: str | None) -> str:
-    """Confine this process (and every process it forks) to ``scratch``. Returns the status.
-
-    Called once per case, in its first process, before any step runs; never raises for lack of
-    Landlock or seccomp: an older kernel runs cases with what it has.
-    """
-    global _status
-    # Both Landlock and seccomp want it from a process without CAP_SYS_ADMIN; cases never exec.
-    if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    _status = f"{_landlock(scratch)}; {_seccomp()}"
-    return _status
-
-
-def _landlock(scratch: str | None) -> str:
-    version = abi()
-    if version < 1:
-        return "Landlock unavailable"
-    fs = _fs_rights(version)
-    attr = _RulesetAttr(fs, _NET_ALL if version >= 4 else 0, _SCOPE_ALL if version >= 6 else 0)
-    size = 24 if version >= 6 else 16 if version >= 4 else 8
-    ruleset = _libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), size, 0)
-    if ruleset < 0:
-        return f"Landlock unavailable (errno {ctypes.get_errno()})"
-    try:
-        if scratch:
-            _allow(ruleset, scratch, fs)
-        for device in DEVICES:
-            _allow(ruleset, device, (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & fs)
-        _allow(ruleset, "/", READ_DIR)  # opening a folder (``open: {path: /}``) reads no file
-        for root in _readable_roots():
-            _allow(ruleset, root, READ_FILE | READ_DIR)
-        if _libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0) != 0:
-            raise OSError(ctypes.get_errno(), "landlock_restrict_self")
-    finally:
-        os.close(ruleset)
-    return f"Landlock ABI {version}"
 
 
 # -- seccomp: the machine-wide system calls a case has no business making --------------------
@@ -194,22 +110,8 @@ SECCOMP_ARCHES = {
     "x86_64": SeccompArch(0xC000003E, DENIED_X86_64, 41, 56, 435, x32=True),
     "aarch64": SeccompArch(0xC00000B7, DENIED_AARCH64, 198, 220, 435, x32=False),
 }
-_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _RET_ALLOW, _RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _JA, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x05, 0x06
-
-
-class _SockFilter(ctypes.Structure):
-    _fields_ = [
-        ("code", ctypes.c_uint16),
-        ("jt", ctypes.c_uint8),
-        ("jf", ctypes.c_uint8),
-        ("k", ctypes.c_uint32),
-    ]
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
 _AF_UNIX = 1
@@ -269,37 +171,3 @@ def _assemble(code: list[tuple[Any, ...]]) -> list[tuple[int, int, int, int]]:
         k = offset(k, i) if op == _JA else k
         out.append((op, offset(jt, i), offset(jf, i), k))
     return out
-
-
-# Assembled once, in the harness at import: building the program and its ctypes array costs
-# about 0.45 ms of CPU in a fresh fork, which every case would otherwise pay again (issue 8).
-_MACHINE = os.uname().machine
-_PROG = program(_MACHINE)
-_FILTERS = (_SockFilter * len(_PROG))(*(_SockFilter(*f) for f in _PROG))
-_FPROG = _SockFprog(len(_PROG), _FILTERS)  # _FILTERS stays referenced: the struct points into it
-
-
-def _seccomp() -> str:
-    if not _PROG:
-        return f"seccomp list not defined for {_MACHINE}"
-    if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(_FPROG), 0, 0) != 0:
-        return f"seccomp unavailable (errno {ctypes.get_errno()})"
-    return (
-        f"seccomp denies {len(SECCOMP_ARCHES[_MACHINE].denied)} machine-wide calls, non-local "
-        "sockets and clone with namespace flags; clone3 is ENOSYS"
-    )
-
-
-def _allow(ruleset: int, path: str, rights: int) -> None:
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return  # nothing there to allow
-    try:
-        if not os.path.isdir(path):
-            rights &= _FILE_RIGHTS
-        rule = _PathBeneath(rights, fd)
-        if _libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
-            raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}")
-    finally:
-        os.close(fd)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine.arena import Arena
-from runner.engine.executor import Ending, Execution
+from runner.engine.execution import Ending, Execution
 from runner.engine.matching import (
     Observation,
     describe_expect,
@@ -67,8 +67,6 @@ class _Judge:
         self.reported: dict[int, set[str]] = {}  # pid -> the kinds of final report it sent
 
     def verdict(self) -> Verdict:
-        if self.run.malformed:
-            return Verdict("error", self.run.malformed, self.steps)
         for msg in self.run.messages:
             getattr(self, f"_on_{msg['t']}")(msg)
         if self.run.timed_out:

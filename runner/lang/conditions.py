@@ -79,6 +79,7 @@ class Facts:
     # the engine's probe: this package makes no system call of its own
     syscall_probe: Callable[[str], bool] = field(default=_no_probe)
     _syscalls: dict[str, bool] = field(default_factory=dict)
+    disk: str | None = None  # after a power cut: the disk model judged (submitted, flushed)
     # a sysctl's value by its dotted key (None: absent); default this machine's /proc/sys (a qemu
     # guest's run is planned on the host with the values its guest reported)
     sysctl: Callable[[str], str | None] | None = None
@@ -104,14 +105,21 @@ class Facts:
             fs,
             self.syscall_probe,
             self._syscalls,
-            self.sysctl,
-            self.page_size,
-            self.kconfig_reader,
+            disk=self.disk,
+            sysctl=self.sysctl,
+            page_size=self.page_size,
+            kconfig_reader=self.kconfig_reader,
         )
 
     @property
     def kconfig(self) -> dict[str, str] | None:
         return self.kconfig_reader(self.kernel)
+
+    def for_disk(self, model: str) -> Facts:
+        """These facts, judged on one disk model after a power cut."""
+        out = self.for_backing(self.backing, self.fs)
+        out.disk = model
+        return out
 
 
 def unmet(cond: dict[str, Any] | None, facts: Facts) -> list[str]:
@@ -140,6 +148,8 @@ def _holds(key: str, want: Any, facts: Facts) -> bool:
         return facts.backing in _as_list(want)
     if key == "fs":
         return facts.fs in _as_list(want)
+    if key == "disk":
+        return facts.disk in _as_list(want)
     if key == "arch":
         return facts.arch in _as_list(want)
     if key == "page_size":
@@ -187,6 +197,7 @@ def _describe(key: str, want: Any, facts: Facts) -> str:
         "arch": facts.arch,
         "root": facts.root,
         "page_size": facts.page_size,
+        "disk": facts.disk or "none (no power cut)",
     }
     if key == "syscall":
         missing = [n for n in _as_list(want) if not facts.has_syscall(n)]

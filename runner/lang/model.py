@@ -70,6 +70,7 @@ class FileProvision:
 class Provision:
     mount: MountProvision | None = None
     files: dict[str, FileProvision] = field(default_factory=dict)
+    sysctls: dict[str, str] = field(default_factory=dict)  # set in a guest only (--kernel)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -80,6 +81,8 @@ class Provision:
                 n: {"size": f.size, "mode": f.mode, "inode_flags": f.inode_flags}
                 for n, f in self.files.items()
             }
+        if self.sysctls:
+            out["sysctls"] = dict(self.sysctls)
         return out
 
 
@@ -103,6 +106,8 @@ class Case:
     provision: Provision | None = None
     # names this architecture lacks, with the architectures that define them: the case skips here
     foreign_names: dict[str, list[str]] = field(default_factory=dict)
+    # steps run in a fresh boot on the disk a power_cut step left (docs/durability.md)
+    after_reboot: list[Step] = field(default_factory=list)
 
     @property
     def address_space_pages(self) -> int:
@@ -114,6 +119,15 @@ class Case:
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
+
+    @property
+    def power_cut(self) -> Step | None:
+        """The case's power_cut step (the validator allows one, at the top of a process)."""
+        for steps in self.processes.values():
+            for step in steps:
+                if step.op == "power_cut":
+                    return step
+        return None
 
     @property
     def uses_machine_code(self) -> bool:

@@ -157,6 +157,14 @@ FS_FL = {
     "FS_NOATIME_FL": 0x00000080,
 }
 
+# sync_file_range(2) flags (include/uapi/linux/fs.h)
+SYNC_FILE_RANGE = {
+    "SYNC_FILE_RANGE_WAIT_BEFORE": 1,
+    "SYNC_FILE_RANGE_WRITE": 2,
+    "SYNC_FILE_RANGE_WAIT_AFTER": 4,
+    "SYNC_FILE_RANGE_WRITE_AND_WAIT": 7,
+}
+
 ARCH_ONLY = {
     "x86_64": {"MAP": {"MAP_32BIT": 0x40}},
     "aarch64": {"PROT": {"PROT_BTI": 0x10, "PROT_MTE": 0x20}},
@@ -203,6 +211,7 @@ FLAG_FAMILIES: dict[str, dict[str, int]] = {
     "FALLOC": FALLOC,
     "UFFDIO_REGISTER_MODE": UFFDIO_REGISTER_MODE,
     "UFFD_EVENT": UFFD_EVENT,
+    "SYNC_FILE_RANGE": SYNC_FILE_RANGE,
 }
 ALL_FLAGS: dict[str, int] = {n: v for table in FLAG_FAMILIES.values() for n, v in table.items()}
 

@@ -304,6 +304,15 @@ OPS: dict[str, OpSpec] = {
         _op(
             "getrlimit", {"resource": "flags:RLIMIT"}, "resource", primary="resource", result="map"
         ),
+        # Durability (docs/durability.md): the power cut ends its process's steps there.
+        _op(
+            "sync_file_range",
+            {"fd": "int", "offset": "int", "length": "int", "flags": "flags:SYNC_FILE_RANGE"},
+            "fd flags",
+            defaults={"offset": 0, "length": 0},
+        ),
+        _op("syncfs", {"fd": "int"}, "fd", primary="fd"),
+        _op("power_cut", {"after_ms": "int", "at": "text"}, "", primary="after_ms"),
     ]
 }
 
@@ -324,10 +333,16 @@ CASE_KEYS = {
     "processes": False,
     "provision": False,
     "address_space": False,
+    "after_reboot": False,
 }
 CONDITION_KEYS = frozenset(
-    {"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl", "kconfig"}
+    {"kernel", "backing", "fs", "arch", "root", "syscall", "sysctl", "kconfig", "disk"}
 )
+# The disk models a power-cut case is judged on (docs/durability.md): everything the guest
+# sent to its disk, or only what a flush made durable (a disk that loses its write cache).
+DISK_MODELS = ("submitted", "flushed")
+# power_cut: {at: ...}: judge at every crash point of the write log instead of one cut.
+POWER_CUT_POINTS = ("every_flush", "every_write")
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
 FILE_BACKINGS = ("disk", "tmpfs", "memfd")  # the default set for a case that uses files
 DEFAULT_TIMEOUT = 10.0
@@ -339,7 +354,7 @@ ADDRESS_SPACE_RANGE = (1 << 20, 64 << 30)  # bytes; default CASE_ADDRESS_SPACE_P
 
 # provision: what the harness sets up before a case and undoes after it (never the case's
 # processes: their seccomp filter refuses mount, and inode flags need CAP_LINUX_IMMUTABLE).
-PROVISION_KEYS = ("mount", "files")
+PROVISION_KEYS = ("mount", "files", "sysctls")
 PROVISION_MOUNT_KEYS = ("fstype", "options", "size")
 PROVISION_FILE_KEYS = ("data", "hex", "size", "mode", "inode_flags")
 PROVISION_FSTYPES = ("tmpfs", "ext4", "xfs", "btrfs")  # ext4, xfs, btrfs: a loop-mounted image

@@ -6,6 +6,7 @@ need CAP_LINUX_IMMUTABLE, and a case is hostile input).
       mount: {fstype: tmpfs, options: "noexec,size=16k"}   # the case's files live on it
       files:
         f: {data: "abcd", inode_flags: FS_APPEND_FL}      # made before the case; opened by it
+      sysctls: {vm.dirty_expire_centisecs: 100}          # in a guest only (--kernel)
 
 Read here into model.Provision; engine/provision.py carries it out.
 """
@@ -32,6 +33,9 @@ from runner.lang.ops import (
 Err = Callable[[Any, Any, str], None]  # (node, key, message)
 NameCheck = Callable[[Any, Any, Any], bool]  # (node, key, name): a valid new file name?
 _MOUNT_OPTION = re.compile(MOUNT_OPTION)
+SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+# What a case may change in its guest: memory management and filesystem tunables.
+SYSCTL_PREFIXES = ("vm.", "fs.")
 
 
 def read_provision(doc: dict, err: Err, file_name_ok: NameCheck) -> Provision | None:
@@ -46,10 +50,31 @@ def read_provision(doc: dict, err: Err, file_name_ok: NameCheck) -> Provision | 
             err(value, key, f"unknown provision key; expected one of {', '.join(PROVISION_KEYS)}")
     mount = _mount(value, err) if "mount" in value else None
     files = _files(value, err, file_name_ok) if "files" in value else {}
+    sysctls = _sysctls(value, err) if "sysctls" in value else {}
     backings = doc.get("backings")
     if mount is not None and backings not in (None, "disk", ["disk"]):
         err(doc, "backings", "a case with provision.mount runs on its own mount: backings: [disk]")
-    return Provision(mount, files)
+    return Provision(mount, files, sysctls)
+
+
+def _sysctls(parent: dict, err: Err) -> dict[str, str]:
+    """sysctls: {vm.dirty_expire_centisecs: 100}: set in a guest only, since a guest is
+    disposable and the host is not; a key outside the allowed prefixes is refused."""
+    node = parent["sysctls"]
+    if not isinstance(node, dict) or not node:
+        err(parent, "sysctls", "must map sysctl keys (vm.dirty_expire_centisecs) to values")
+        return {}
+    out: dict[str, str] = {}
+    for key, value in node.items():
+        if not isinstance(key, str) or not SYSCTL_KEY.fullmatch(key):
+            err(node, key, "a sysctl key is dotted words, e.g. vm.dirty_expire_centisecs")
+        elif not key.startswith(SYSCTL_PREFIXES):
+            err(node, key, f"{key}: a case may set sysctls under {', '.join(SYSCTL_PREFIXES)}")
+        elif isinstance(value, bool) or not isinstance(value, int | str) or "\n" in str(value):
+            err(node, key, "a sysctl value is an integer or a one-line string")
+        else:
+            out[key] = str(value)
+    return out
 
 
 def _keys(node: dict, allowed: tuple[str, ...], err: Err, what: str) -> None:

@@ -90,6 +90,12 @@ def _provision() -> dict[str, Any]:
         "properties": {
             "mount": mount,
             "files": {"type": "object", "additionalProperties": file},
+            "sysctls": {
+                "type": "object",
+                "description": "vm.* and fs.* sysctls, set in a guest only (--kernel)",
+                "propertyNames": {"pattern": r"^(vm|fs)(\.[a-z0-9_]+)+$"},
+                "additionalProperties": {"type": ["integer", "string"]},
+            },
         },
     }
 
@@ -156,6 +162,10 @@ def build() -> dict[str, Any]:
     props["address_space"] = {
         **ARG_KINDS["int"].schema,
         "description": "RLIMIT_AS headroom in bytes above what a case process maps at its start",
+    }
+    props["after_reboot"] = {
+        "$ref": "#/$defs/steps",
+        "description": "steps run in a fresh boot on the disk a power_cut left",
     }
     assert set(props) == set(CASE_KEYS)
     return {

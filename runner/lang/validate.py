@@ -31,6 +31,7 @@ from runner.lang.ops import (
     CONDITION_KEYS,
     CONSTANTS,
     DEFAULT_TIMEOUT,
+    DISK_MODELS,
     EXPECT_KEYS,
     OPS,
     PROCESS_NAME,
@@ -40,6 +41,7 @@ from runner.lang.ops import (
     SYSTEM_PATHS,
     OpSpec,
 )
+from runner.lang.powercut import check as check_power_cut
 from runner.lang.provision import read_provision
 from runner.lang.yamlsafe import PosDict, PosList
 
@@ -121,6 +123,7 @@ class CaseValidator:
         setup = self._steps(doc, "setup", setup_scope, "") if "setup" in doc else []
         processes = self._processes(doc, setup_scope)
         self._check_process_refs(processes)
+        after_reboot = self._after_reboot(doc, setup, processes)
         if self.problems:
             return None
         self._warn_unposted([*setup, *(s for steps in processes.values() for s in steps)])
@@ -142,7 +145,21 @@ class CaseValidator:
             uses_file=self.uses_file or provision is not None,
             provision=provision,
             foreign_names=self.foreign_names,
+            after_reboot=after_reboot,
         )
+
+    def _after_reboot(
+        self, doc: dict, setup: list[Step], processes: dict[str, list[Step]]
+    ) -> list[Step]:
+        """The steps of the boot after a power cut: no name bound before the cut survives it
+        (fds, mappings); files do, by name (``open: {file: f}``)."""
+        steps = self._steps(doc, "after_reboot", _Scope(set()), "") if "after_reboot" in doc else []
+
+        def at(line: int, what: str, message: str) -> None:
+            self.problems.append(Problem(self.file, line or self.line, 1, message, what))
+
+        check_power_cut(doc, setup, processes, steps, at)
+        return steps
 
     def _string(self, node: dict, key: str) -> str | None:
         value = node.get(key)
@@ -675,6 +692,8 @@ class CaseValidator:
                 self.err(cond, k, "must be true or false")
             elif k == "backing" and any(b not in BACKINGS for b in _as_list(v)):
                 self.err(cond, k, f"unknown backing in {v!r}")
+            elif k == "disk" and any(d not in DISK_MODELS for d in _as_list(v)):
+                self.err(cond, k, f"{v!r}: the disk model is {' or '.join(DISK_MODELS)}")
             elif k in ("fs", "arch", "syscall") and not all(
                 isinstance(x, str) for x in _as_list(v)
             ):

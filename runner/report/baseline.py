@@ -42,7 +42,14 @@ from runner.lang.conditions import (
 from runner.report import model
 
 ENTRY_KEYS = ("name", "id", "backing", "when", "reason", "evidence", "until")
-WHEN_KEYS = ("kernel", "fs", "backing", "arch", "page_size")
+WHEN_KEYS = (
+    "kernel",
+    "fs",
+    "backing",
+    "arch",
+    "page_size",
+    "disk",
+)  # disk: the model after a power cut
 EVIDENCE_PLACEHOLDER = "TODO"
 _VERSION = r"\d+(?:\.\d+){0,2}"  # as the case language reads a kernel version: at most 3 parts
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -106,7 +113,7 @@ class _Reader:
 
     def when(self, node: yaml.Node) -> dict[str, Any]:
         if not isinstance(node, yaml.MappingNode):
-            self.problem(node, "when must be a mapping of kernel, fs, backing, arch, page_size")
+            self.problem(node, f"when must be a mapping of {', '.join(WHEN_KEYS)}")
             return {}
         out: dict[str, Any] = {}
         for k, v in node.value:

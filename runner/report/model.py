@@ -274,8 +274,9 @@ def result_facts(report: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
 
 
 def split_backing(name: Any) -> str | None:
-    """The backing kind of a result's backing name: ``disk:xfs`` -> ``disk``."""
-    return name.split(":", 1)[0] if isinstance(name, str) and name else None
+    """The backing kind of a result's backing name: ``disk:xfs`` and ``disk/flushed`` (a disk
+    model after a power cut) -> ``disk``."""
+    return re.split("[:/]", name, maxsplit=1)[0] if isinstance(name, str) and name else None
 
 
 def backing_fs(report: dict[str, Any], r: dict[str, Any]) -> str | None:
@@ -288,7 +289,7 @@ def facts(report: dict[str, Any], r: dict[str, Any]) -> Facts:
     """``result_facts`` as the case language's Facts, which a baseline entry's ``when`` is
     judged against by the same evaluator as a case's ``when``."""
     f = result_facts(report, r)
-    fs = f.get("fs")
+    fs, disk = f.get("fs"), f.get("disk")
     return Facts(
         kernel=str(f.get("kernel")),
         arch=str(f.get("arch") or ""),
@@ -296,6 +297,7 @@ def facts(report: dict[str, Any], r: dict[str, Any]) -> Facts:
         backing=str(f.get("backing") or ""),
         fs=fs if isinstance(fs, str) else None,
         page_size=int(f.get("page_size") or 0),
+        disk=disk if isinstance(disk, str) else None,  # after a power cut: its disk model
     )
 
 

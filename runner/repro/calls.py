@@ -2,7 +2,8 @@
 
 An emitter returns the statements that leave the step's observation in two locals: ``e`` (0, or
 the errno the call failed with) and ``r`` (the result, of the C type of the operation's kind).
-What each does is what runner.engine.actions does, call for call.
+What each does is what the native executor does (executor.c, perform_op), call for call, though
+written separately from it.
 """
 
 from __future__ import annotations
@@ -517,6 +518,8 @@ CHECKED = {
     "mseal": "syscall(462 /* mseal */, {range}, {flags})",
     "sem_post": "sem_post((sem_t *)(uintptr_t)({addr}))",
     "fallocate": "fallocate({fd}, {mode}, {offset}, {length})",
+    "syncfs": "syncfs({fd})",
+    "sync_file_range": "sync_file_range({fd}, {offset}, {length}, {flags})",
 }
 INT_RESULT = {
     "eventfd": "eventfd({initval}, {flags})",

@@ -16,6 +16,7 @@ from typing import Any
 from runner.lang import names
 from runner.lang.conditions import Facts, holds, unmet
 from runner.lang.model import SUCCESS, Case, Expect, Step
+from runner.lang.powercut import is_power_cut
 from runner.repro.calls import NO_ERRNO, Call, Calls
 from runner.repro.cexpr import CExpr
 from runner.repro.kinds import (
@@ -92,6 +93,11 @@ class _Program:
             raise Unreproducible(
                 "its provision (a fresh mount or files with inode flags) is made by the harness "
                 "before the case; the C file makes no mounts and sets no inode flags"
+            )
+        if is_power_cut(case):
+            raise Unreproducible(
+                "its power cut is made by the host around a guest (qemu kills it, the disk is "
+                "judged in a second boot); a C file cannot cut its own power"
             )
         self.case, self.target = case, target
         self.kinds = bound_names(case)

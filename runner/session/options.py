@@ -7,7 +7,6 @@ A new option of a run goes here, and every front end that takes it has it."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,15 +170,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     _spec("-v", "--verbose", on=(RUN,), action="store_true", help="a line per result"),
     _spec(
-        "--executor",
-        on=(RUN, EXPLAIN),
-        choices=("python", "native"),
-        default=os.environ.get("MMAPCONF_EXECUTOR", "native"),
-        help="what runs in the case processes: compiled programs in the native fork server "
-        "(built with the C compiler on first use), or the Python step executor (default "
-        "$MMAPCONF_EXECUTOR or native)",
-    ),
-    _spec(
         "--kernel",
         on=(RUN,),
         host_only=True,
@@ -237,8 +227,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         default="native",
         help="with --kernel, what runs in a guest of this host's architecture: native (the "
         "default: the native executor alone, the cases planned and judged here) or python (the "
-        "whole harness, as --executor python implies; a guest of another architecture always "
-        "runs it)",
+        "whole harness, which drives the native executor there; a guest of another architecture "
+        "always runs it)",
     ),
     _spec(
         "--vm-timeout",

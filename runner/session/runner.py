@@ -7,7 +7,6 @@ give the same outcomes.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -15,18 +14,18 @@ from typing import Any
 
 from runner import outcomes
 from runner.engine import confine, interrupt, libc
-from runner.engine.arena import Arena
 from runner.engine.backings import Backing, ScratchLeftover, available_backings, remove_scratch
-from runner.engine.executor import Execution, execute
+from runner.engine.execution import Execution
 from runner.engine.native import execute as native
 from runner.engine.native.build import executor_path
-from runner.engine.provision import provided, why_not
+from runner.engine.provision import in_guest, provided, why_not
 from runner.engine.verdict import Verdict, judge_execution
 from runner.errors import CaseRuntimeError
 from runner.lang.conditions import Facts, unmet
 from runner.lang.loader import InvalidCase, Suite
 from runner.lang.model import Case, Provision
 from runner.lang.ops import FILE_BACKINGS
+from runner.lang.powercut import is_power_cut
 
 
 @dataclass
@@ -59,7 +58,7 @@ class Result:
     tags: list[str] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     outcomes_seen: list[str] | None = None  # with --repeat: each repetition's outcome, in order
-    steps_left_out: int = 0  # passed steps dropped from a very long trace (executor.MAX_MESSAGES)
+    steps_left_out: int = 0  # passed steps inside loops, counted by the executor, not sent
     facts: dict[str, Any] = field(default_factory=dict)  # what it ran on: backing kind, fs
     output: str = ""  # what the case printed on stdout/stderr (bounded), never the terminal
     uses_machine_code: bool = False  # a case with ``call`` can forge its own observations
@@ -87,14 +86,11 @@ class Result:
 
 @dataclass
 class RunConfig:
-    """What the user chose: backing kinds (None: all that apply), --dir folders, the executor."""
+    """What the user chose: backing kinds (None: all that apply), --dir folders."""
 
     backings: list[str] | None = None
     dirs: list[str] = field(default_factory=list)
     disks: list[Backing] | None = None  # host --fs: the disk backings, made by the session
-    # "native" (the case processes run compiled programs), or "python" (MMAPCONF_EXECUTOR sets
-    # the default, so a whole test run can be made on either executor)
-    executor: str = field(default_factory=lambda: os.environ.get("MMAPCONF_EXECUTOR", "native"))
 
 
 class Runner:
@@ -106,8 +102,7 @@ class Runner:
         self.kinds = available_backings(config.dirs, config.disks)
         self.facts = Facts(syscall_probe=libc.syscall_exists)
         confine.sweep([b.dir for bs in self.kinds.values() for b in bs if b.dir])
-        if config.executor == "native":
-            executor_path()  # built (or found) once, before -n forks workers that would each look
+        executor_path()  # built (or found) once, before -n forks workers that would each look
 
     @property
     def backings(self) -> list[Backing]:
@@ -117,6 +112,8 @@ class Runner:
     def plan(self, suite: Suite) -> list[Item]:
         items = [Item(f"{inv.id}[invalid]", None, invalid=inv) for inv in suite.invalid]
         for case in suite.cases:
+            if is_power_cut(case) and self.in_guest():
+                continue  # the host runs it, in boots of its own (runner/vm/durability)
             items += [Item(f"{case.id}[{b.name}]", b, case=case) for b in self._backings_for(case)]
         return items
 
@@ -127,7 +124,7 @@ class Runner:
             return [Backing(f"disk:{p.mount.fstype}", "disk", None, p.mount.fstype)]
         if not case.uses_file:
             return self.kinds["anon"]
-        kinds = case.backings or list(FILE_BACKINGS)
+        kinds = ["disk"] if is_power_cut(case) else case.backings or list(FILE_BACKINGS)
         if self.config.backings is not None:
             kinds = [k for k in kinds if k in self.config.backings]
         found = [b for k in kinds for b in self.kinds.get(k, [])]
@@ -145,14 +142,14 @@ class Runner:
         made = contextlib.ExitStack()  # the scratch folder and the provision, undone in reverse
         leftover: list[str] = []  # what removing the scratch folder could not remove
         with interrupt.while_running():
-            scratch, arena = None, self._case_arena()
+            scratch, arena = None, native.NativeArena()  # fresh per case
             try:
                 # An interrupt while they are made or undone waits until that is done.
                 with interrupt.deferred():
                     scratch = backing.scratch()
                     made.callback(lambda: leftover.append(_remove(scratch)))
                     folder = made.enter_context(provided(case.provision, scratch))
-                run = self._execute(case, facts, arena, folder)
+                run = native.execute(case, facts, arena, folder)
                 verdict = judge_execution(run, arena, case.timeout)
             except CaseRuntimeError as e:  # raised only by the harness's set-up of the case
                 result.outcome, result.reason = "error", f"set-up: {e}"
@@ -188,6 +185,8 @@ class Runner:
         )
         facts = self.facts.for_backing(backing.kind, backing.fs)
         reasons = [r for r in (backing.unavailable, self.why_not(case.provision)) if r]
+        if is_power_cut(case) and not self.in_guest():
+            reasons.insert(0, "a power-cut case runs only under --kernel, alone in its boots")
         reasons += unmet(case.requires, facts)
         # Only when `requires` holds: a case that already says `arch: x86_64` skips for that.
         reasons = reasons or [
@@ -202,18 +201,14 @@ class Runner:
         """Why this machine cannot provide PROVISION ('' when it can)."""
         return why_not(provision)
 
+    def in_guest(self) -> bool:
+        """Whether this run's cases run in a disposable guest of `run --kernel` (a power-cut
+        case is then left to the host, which gives it boots of its own)."""
+        return in_guest()
+
     def close(self) -> None:
         """Stop what the run started in this process (the native fork server)."""
         native.close_server()
-
-    def _case_arena(self) -> Arena:
-        """Made for each case (the native one is mapped by the fork server for that case)."""
-        return native.NativeArena() if self.config.executor == "native" else Arena()
-
-    def _execute(self, case: Case, facts: Facts, arena: Arena, scratch: str | None) -> Execution:
-        if self.config.executor == "native":
-            return native.execute(case, facts, arena, scratch)  # type: ignore[arg-type]
-        return execute(case, facts, arena, scratch)
 
 
 def finish_result(
@@ -226,11 +221,20 @@ def finish_result(
         result.outcome = "error"
     memory = _memory(run) if result.outcome != "passed" else ""
     result.reason = "; ".join(x for x in (result.reason, *leftover, memory) if x)
-    result.steps = [s.to_json() for s in verdict.steps]
+    result.steps = [_step_record(s.to_json()) for s in verdict.steps]
     result.steps_left_out = run.dropped_steps
     result.output = _output(run)
     result.duration_s = round(time.monotonic() - start, 6)
     return result
+
+
+# What a step observed that most steps did not: a step's record in the report has these keys
+# only when it did (a null in each was a fifth of report.json).
+OBSERVATIONS = ("result", "errno", "signal", "si_code", "si_addr")
+
+
+def _step_record(step: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in step.items() if v is not None or k not in OBSERVATIONS}
 
 
 def _remove(scratch: str | None) -> str:

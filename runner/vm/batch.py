@@ -146,6 +146,7 @@ class CaseOutput:
     leftover: str  # what could not be removed or undone after the case
     arena: bytes
     refused: str = ""  # why the batch stopped taking the case's reports (too large, too many)
+    memory_limit_hit: bool = False  # the OOM killer took a process in the case's cgroup
 
 
 class GuestGone(Exception):
@@ -203,9 +204,12 @@ def parse_result(payload: bytes) -> CaseOutput:
     leftover = r.raw().decode("utf-8", "replace")
     endings = [(r.word(), r.word()) for _ in range(r.word())]
     arena = r.raw()
-    init_status, output, dropped = r.word(), r.raw(), r.word()
+    init_status, memory_limit_hit = r.word(), bool(r.word())
+    output, dropped = r.raw(), r.word()
     refused = r.raw().decode("utf-8", "replace")
     records = [r.raw() for _ in range(r.word())]
     run = CaseRun(records=records, endings=endings, timed_out=bool(timed_out))
     run.init_status, run.output, run.output_dropped = init_status, output, dropped
-    return CaseOutput(index, run, took_ns / 1e9, setup_error, leftover, arena, refused)
+    out = CaseOutput(index, run, took_ns / 1e9, setup_error, leftover, arena, refused)
+    out.memory_limit_hit = memory_limit_hit
+    return out

@@ -77,13 +77,17 @@ class GuestFacts:
         self.wall_problems = [v for k, v in pairs if k == "wall_problem"]
 
         self.pid_ns = one.get("wall_pid_ns") == "1"
+        self.template = one.get("wall_template") == "1"
+        self.hidden = dict(_split(pairs, "wall_hidden"))
 
     def walls(self) -> confine.Confinement:
-        """What the batch set up in the guest, as runner.engine.confine holds it for a worker:
-        a PID namespace per case, the case cgroups; no template view (the mount view is
-        Landlock's only)."""
+        """What the batch set up, as runner.engine.confine holds it for a worker: a PID
+        namespace per case, the case cgroups, the template view (its fds are the guest's: here
+        only whether there is one), the mount points under /dev it hides."""
         conf = confine.Confinement("guest", pid_ns=self.pid_ns, problems=list(self.wall_problems))
         conf.cgroups = {Path(p).parent.name: p for p in self.cgroups}
+        conf.template = 0 if self.template else -1
+        conf.hidden = dict(self.hidden)
         return conf
 
     def facts(self) -> Facts:
@@ -178,9 +182,14 @@ class GuestRunner(Runner):
         self.gone = ""  # why the guest sends no more
         self.longest = 0.0  # the longest timeout of a case sent
 
+    def in_guest(self) -> bool:
+        return True
+
     def why_not(self, provision: Provision | None) -> str:
         if provision is None:
             return ""
+        if provision.sysctls:
+            return "provision.sysctls: the batch guest does not set them (--guest-runner python)"
         if provision.mount is not None:
             why = self.guest.why_cannot_mount(provision.mount.fstype)
             if why:
@@ -258,6 +267,7 @@ class GuestRunner(Runner):
             return result
         self.arena.load(out.arena)
         run = replay(program, out.run, self.arena, out.refused)
+        run.memory_limit_hit = out.memory_limit_hit
         verdict = judge_execution(run, self.arena, case.timeout)
         leftover = [out.leftover] if out.leftover else []
         return finish_result(result, run, verdict, leftover, start - out.took_s)
@@ -341,8 +351,8 @@ def guest_environment(
 ) -> dict[str, Any]:
     """environment.capture's facts, the guest's where they are the guest's. ``python`` is the
     interpreter that planned and judged the run (on the host); the confinement is what the
-    batch mode's fork server puts around a case: Landlock, seccomp and rlimits, and the case
-    cgroups the batch made in the guest."""
+    batch made in the guest for its fork servers (the walls a harness's worker makes), besides
+    Landlock, seccomp and rlimits."""
     env = environment.capture(backings, argv, guest.walls().status())
     env.update(
         kernel_release=guest.release,
@@ -413,7 +423,7 @@ def drive(
         writer.end()
         return None
     facts = GuestFacts(batch.parse_facts(payload))
-    config = RunConfig(args.backing, [disk_dir], executor="native")
+    config = RunConfig(args.backing, [disk_dir])
     runner = GuestRunner(config, facts, disk_dir, job, reader, alive, provision_dir)
     items = runner.plan(suite)
     runner.gone = plannable(facts.page_size)

@@ -75,6 +75,11 @@ class GuestSpec:
     arch: Arch = AMD64
     root: Path = Path("/")  # shared read-only as the guest's root
     project: Path | None = None  # shared read-only at its path, when ROOT does not hold it
+    # Power cuts (runner/vm/durability): DISK through qemu's blklogwrites filter into this log,
+    # with this cache mode; more disks attached read-only (snapshot=on) after it.
+    disk_log: Path | None = None
+    disk_cache: str = "writeback"
+    more_disks: list[Path] = field(default_factory=list)
 
 
 def kernel_append(spec: GuestSpec) -> str:
@@ -139,10 +144,17 @@ def command(spec: GuestSpec, qemu: str | None = None) -> list[str]:
         *(_share("project", spec.project, bus, True) if spec.project is not None else []),
         *_share("job", spec.job, bus, readonly=False),
     ]  # fmt: skip
-    if spec.disk is not None:
+    if spec.disk is not None and spec.disk_log is not None:
+        cmd += _logged_disk(spec, bus)
+    elif spec.disk is not None:
         cmd += [
             "-drive", f"file={spec.disk},if=none,id=disk0,format=raw",
             "-device", f"virtio-blk-{bus},drive=disk0",
+        ]  # fmt: skip
+    for i, extra in enumerate(spec.more_disks, start=1):
+        cmd += [
+            "-drive", f"file={extra},if=none,id=disk{i},format=raw,snapshot=on",
+            "-device", f"virtio-blk-{bus},drive=disk{i}",
         ]  # fmt: skip
     cmd += [
         "-kernel",
@@ -153,6 +165,22 @@ def command(spec: GuestSpec, qemu: str | None = None) -> list[str]:
         kernel_append(spec),
     ]
     return cmd
+
+
+def _logged_disk(spec: GuestSpec, bus: str) -> list[str]:
+    """The scratch disk through blklogwrites, which logs every write and flush it completes.
+    cache=unsafe would drop the guest's flushes before the filter sees them: refused."""
+    if spec.disk_cache not in ("writeback", "none", "writethrough", "directsync"):
+        raise ValueError(
+            f"disk cache {spec.disk_cache!r}: writeback, none, writethrough, directsync"
+        )
+    return [
+        "-drive",
+        f"if=none,id=disk0,driver=blklogwrites,cache={spec.disk_cache},"
+        f"file.driver=file,file.filename={spec.disk},log.driver=file,log.filename={spec.disk_log}",
+        "-device",
+        f"virtio-blk-{bus},drive=disk0",
+    ]
 
 
 def write_cmd_script(job: Path, argv: list[str], cwd: Path, env: dict[str, str]) -> Path:

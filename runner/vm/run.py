@@ -15,17 +15,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.engine.native import build as native_build
 from runner.errors import HostUnfit
-from runner.report.model import counts_text, load_report
+from runner.lang.model import Case
+from runner.report.model import build_report, counts_text, load_report, summarize, write_report
 from runner.session.options import host_only_flags
 
 from . import guestroot, guestrun, initramfs, kconfig, kernels, qemu, vmreport
 from .arch import AMD64, Arch, machine_of, native, parse_spec
+from .durability import cut as durability_cut
+from .durability import table as durability_table
 from .target import KernelRefused, Target, check, resolve
 
 GUEST_DISK_DIR = "/run/mmapconf/disk"
@@ -177,40 +181,22 @@ def run_one(
     job.mkdir(parents=True)
     argv = guest_command(guest_argv, job, fs, side.python)
     env = guest_env()
-    batch = runs_batch(target.arch, guest_argv, runner)
-    if batch or _wants_native(guest_argv):
-        exe = guest_executor(target.arch, job)
-        env["MMAPCONF_NATIVE_EXECUTOR"] = str(exe)
+    batch = runs_batch(target.arch, runner)
+    exe = guest_executor(target.arch, job)
+    env["MMAPCONF_NATIVE_EXECUTOR"] = str(exe)
     if batch:  # the executor alone; the guest's part of run ARGV is the batch's
         qemu.write_cmd_script(
             job, guestrun.batch_command(exe, job), Path("/"), {"PATH": GUEST_PATH}
         )
     else:
         qemu.write_cmd_script(job, argv, Path.cwd(), env)
-    # The host's /tmp stays visible when the host root is shared and the project lives there.
-    keep_tmp = side.project is None and any(
-        _under_tmp(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, Path.cwd())
-    )
     report = job / "report.json"
     attempts: list[dict[str, Any]] = []
+    specs = _spec_maker(target, initrd, side, machine, accel)
     with tempfile.TemporaryDirectory(prefix="mmapconf-disk.") as d:
         for attempt in (1, 2):
             disk = make_disk(fs, Path(d)) if fs != "none" else None
-            spec = qemu.GuestSpec(
-                target.image,
-                initrd,
-                job,
-                fs=fs,
-                machine=machine,
-                acpi=target.facts.get("acpi", True),
-                disk=disk,
-                accel=accel,
-                tmp_tmpfs=not keep_tmp,
-                tsc_khz=qemu.host_tsc_khz() if accel == "tcg" else None,
-                arch=target.arch,
-                root=side.root,
-                project=side.project,
-            )
+            spec = specs(job, fs, disk=disk)
             if batch:
                 r, _ = guestrun.run_batch(spec, argv[3:], timeout)  # argv[:3]: python -m runner
             else:
@@ -253,6 +239,80 @@ def run_one(
     return report
 
 
+def _spec_maker(
+    target: Target, initrd: Path, side: GuestSide, machine: str, accel: str
+) -> Callable[..., qemu.GuestSpec]:
+    """The GuestSpec of one boot of TARGET, given its job folder, filesystem and disks."""
+    # The host's /tmp stays visible when the host root is shared and the project lives there.
+    keep_tmp = side.project is None and any(
+        _under_tmp(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, Path.cwd())
+    )
+    tsc = qemu.host_tsc_khz() if accel == "tcg" else None
+
+    def spec(job: Path, fs: str, **disks: Any) -> qemu.GuestSpec:
+        return qemu.GuestSpec(
+            target.image,
+            initrd,
+            job,
+            fs=fs,
+            machine=machine,
+            acpi=target.facts.get("acpi", True),
+            accel=accel,
+            tmp_tmpfs=not keep_tmp,
+            tsc_khz=tsc,
+            arch=target.arch,
+            root=side.root,
+            project=side.project,
+            **disks,
+        )
+
+    return spec
+
+
+def run_power_cuts(
+    target: Target,
+    cases: list[Case],
+    fs: str,
+    accel: str,
+    timeout: float,
+    machine: str,
+    keep: Path,
+) -> list[dict[str, Any]]:
+    """Each power-cut case alone in its boots (runner/vm/durability): its results."""
+    side = guest_side(target.arch)
+    initrd = initramfs.ensure(target, fs, machine, side.busybox)
+
+    def command(job: Path, args: list[str]) -> None:
+        env = guest_env()
+        env["MMAPCONF_NATIVE_EXECUTOR"] = str(guest_executor(target.arch, job))
+        argv = [side.python, "-m", "runner.vm.durability.guest", *args]
+        qemu.write_cmd_script(job, argv, Path.cwd(), env)
+
+    boots = durability_cut.Boots(
+        _spec_maker(target, initrd, side, machine, accel), command, keep, timeout
+    )
+    t0 = time.monotonic()
+    results = durability_cut.run_cases(boots, cases, fs)
+    took = time.monotonic() - t0
+    for r in results:
+        print(f"  {target.release} [{fs}] {r['name']}: {r['outcome']}")
+        r["duration_s"] = round(took / len(cases), 3)  # the mean: judge boots are shared
+    return results
+
+
+def _add_results(job: Path, path: Path | None, results: list[dict[str, Any]], release: str) -> Path:
+    """RESULTS added to the guest's report at PATH, or a report of their own in JOB."""
+    if path is None:
+        job.mkdir(parents=True, exist_ok=True)
+        env: dict[str, Any] = {"kernel_release": release, "vm": {"kernel_issues": []}}
+        report = build_report(env, results, sum(r.get("duration_s", 0) for r in results))
+        return write_report(report, job / "report.json")
+    report = load_report(path)
+    report["results"] += results
+    report["summary"] = summarize(report["results"], report["summary"].get("duration_s", 0))
+    return write_report(report, path)
+
+
 def _kernel_facts(target: Target) -> dict[str, Any]:
     """What the report says about the kernel: where it came from, what it is, and the options
     that matter to the guest and to the cases."""
@@ -274,6 +334,8 @@ def run_under_kernels(
     modules: Path | None = None,
     machine: str | None = None,
     runner: str = "native",
+    power_cuts: list[Case] | None = None,
+    ordinary: bool = True,
 ) -> list[Path]:
     """Boot each kernel once per filesystem and run `mmapconf GUEST_ARGV` in it.
 
@@ -306,7 +368,14 @@ def run_under_kernels(
         for f in fs:
             job = job_dir(report_dir, target, f, len(fs) > 1)
             t0 = time.monotonic()
-            path = run_one(target, guest_argv, job, f, acc, timeout, machine=board, runner=runner)
+            path = None
+            if ordinary:
+                path = run_one(
+                    target, guest_argv, job, f, acc, timeout, machine=board, runner=runner
+                )
+            if power_cuts and (path is not None or not ordinary):
+                results = run_power_cuts(target, power_cuts, f, acc, timeout, board, job)
+                path = _add_results(job, path, results, target.release)
             took = time.monotonic() - t0
             name = target.release
             if path is None:
@@ -320,24 +389,16 @@ def run_under_kernels(
                 + (f"\n  KERNEL ISSUES ({len(issues)}): " + "; ".join(issues[:5]) if issues else "")
             )
             out.append(path)
+    if power_cuts:
+        print(durability_table.write(out, report_dir), end="")
     return out
 
 
-def runs_batch(arch: Arch, guest_argv: list[str], runner: str) -> bool:
+def runs_batch(arch: Arch, runner: str) -> bool:
     """Whether the guest runs the native executor's batch mode rather than the harness: on a
     guest of this host's architecture (the programs are compiled here, for this one), unless
-    the whole harness was asked for (``--guest-runner python``, or ``--executor python``)."""
-    return runner == "native" and native(arch) and not _wants(guest_argv, "python")
-
-
-def _wants_native(guest_argv: list[str]) -> bool:
-    """Native, the default, unless the guest's run asks for the Python executor."""
-    return not _wants(guest_argv, "python")
-
-
-def _wants(guest_argv: list[str], executor: str) -> bool:
-    pairs = zip(guest_argv, [*guest_argv[1:], ""], strict=True)
-    return f"--executor={executor}" in guest_argv or ("--executor", executor) in pairs
+    the whole harness was asked for (``--guest-runner python``)."""
+    return runner == "native" and native(arch)
 
 
 def guest_executor(arch: Arch, job: Path) -> Path:
@@ -347,7 +408,7 @@ def guest_executor(arch: Arch, job: Path) -> Path:
     cc = None if native(arch) else [f"{arch.cross_compile}gcc"]
     if cc and shutil.which(cc[0]) is None:
         raise VMUnavailable(
-            f"--executor native on {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
+            f"the native executor for {arch.debian} needs {cc[0]} (install-vm-deps.sh)"
         )
     built = native_build.executor_path(static=True, cc=cc)
     return Path(shutil.copy2(built, job / "mmapconf-exec"))

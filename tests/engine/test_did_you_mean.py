@@ -54,7 +54,8 @@ def test_no_suggestion_for_what_resembles_nothing(tmp_path: Path) -> None:
     text = TYPOS.replace("reqiures", "zzzzqq")
     assert any(
         p.endswith("zzzzqq: unknown key; expected one of id, title, claim, refs, tags, requires, "
-                   "backings, timeout, setup, steps, processes, provision")
+                   "backings, timeout, setup, steps, processes, provision, address_space, "
+                   "after_reboot")
         for p in _problems(tmp_path, text)
     )  # fmt: skip
 

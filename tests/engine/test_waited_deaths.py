@@ -5,7 +5,7 @@ and no case passes with a step that began and was never judged."""
 from __future__ import annotations
 
 from runner.engine.arena import Arena
-from runner.engine.executor import Ending, Execution
+from runner.engine.execution import Ending, Execution
 from runner.engine.verdict import judge_execution
 
 CHILD = """

@@ -7,6 +7,7 @@ in a subprocess where the harness itself must survive, ``Runner.run_item`` other
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import pickle
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from hostile_util import ROOT, mmapconf, run_text
 
-from runner.engine import backings
+from runner.engine import arena, backings
 from runner.engine.arena import Arena
 
 try:
@@ -154,9 +155,7 @@ def test_2_garbage_on_every_fd_ends_that_case_as_error_and_the_run_goes_on(tmp_p
     report, _ = run_cli(tmp_path, call_case(GARBAGE, "garbage") + GOOD, "-n", jobs, timeout=60)
     assert time.monotonic() - start < 30
     (bad,) = [r for r in report["results"] if r["id"] == "garbage"]
-    # the Python executor's reports are JSON, the native executor's records of words
-    assert bad["outcome"] == "error", bad
-    assert "not JSON" in bad["reason"] or "a malformed report" in bad["reason"], bad
+    assert bad["outcome"] == "error" and "a malformed report" in bad["reason"], bad
     assert bad["uses_machine_code"] is True
     _others_keep_their_outcomes(report)
 
@@ -196,7 +195,7 @@ def test_3_an_abort_word_left_set_cannot_pass_a_wrong_case(tmp_path, monkeypatch
     def reset_then_abort(self, *args):
         reset(self, *args)
         made.append(self)
-        self.abort()
+        ctypes.c_int32.from_address(self.base + arena.ABORT_OFF).value = 1
 
     monkeypatch.setattr(Arena, "reset", reset_then_abort)
     results = run_text(
@@ -338,9 +337,9 @@ def test_6_a_flood_of_forged_reports_is_bounded_in_memory_and_time(tmp_path):
     start = time.monotonic()
     result = run_text(tmp_path, text)["flood[anon]"]
     took = time.monotonic() - start
-    # Not yet within the timeout + 1 s: under pytest eight flooding processes take up to
-    # ~1.5 s past the timeout here (about 0.5 s standalone); what bounds it is the report limit.
-    assert took <= 2 + 2, f"a 2 s case took {took:.1f} s"
+    # within the timeout + 1 s: the first record that does not decode ends the case, and
+    # what its processes send after is discarded, not decoded
+    assert took <= 2 + 1, f"a 2 s case took {took:.1f} s"
     assert result.outcome in ("timeout", "error"), result
     assert len(result.steps) <= 25_000
 

@@ -13,7 +13,7 @@ def run_native(tmp_path: Path, text: str, backings: list[str] | None = None) -> 
     """Run one case (on its one backing, else tmpfs) on the native executor."""
     path = tmp_path / "case.yaml"
     path.write_text(textwrap.dedent(text))
-    runner = Runner(RunConfig(backings=backings, executor="native"))
+    runner = Runner(RunConfig(backings=backings))
     results = {r.backing: r for r in map(runner.run_item, runner.plan(load_suite([str(path)])))}
     return next(iter(results.values())) if len(results) == 1 else results["tmpfs"]
 

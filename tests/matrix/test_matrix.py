@@ -6,8 +6,8 @@ each wrong one must fail with a reason that starts with ``PROC step N (OP): expe
 probe.c, compiled here, sets what the right expectations say.
 
 Run it:      python -m pytest tests/matrix -n 2
-Another executor (the native one) meets the same matrix with its own run command, e.g.
-             MMAPCONF_MATRIX_CMD="python -m runner run --executor native" python -m pytest tests/matrix
+Another runner meets the same matrix with its own run command, e.g.
+             MMAPCONF_MATRIX_CMD="python -m runner run" python -m pytest tests/matrix
 (the command gets the case folder, ``-n 2`` and ``--report-dir DIR`` appended).
 After editing matrixgen.py: python tests/matrix/matrixgen.py
 """

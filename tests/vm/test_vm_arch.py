@@ -193,20 +193,6 @@ def test_root_pin_hash_names_the_package_set() -> None:
     assert guestroot.pin_hash(a) != guestroot.pin_hash([{"name": "python3", "version": "2"}])
 
 
-@pytest.mark.parametrize(
-    ("argv", "wanted"),
-    [
-        (["run", "cases", "--executor", "native"], True),
-        (["run", "--executor=native", "cases"], True),
-        (["run", "cases", "--executor", "python"], False),
-        (["run", "--executor=python", "cases"], False),
-        (["run", "cases"], True),  # the default
-    ],
-)
-def test_native_executor_asked_for(argv: list[str], wanted: bool) -> None:
-    assert run._wants_native(argv) is wanted
-
-
 @pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is None, reason="no arm64 cross compiler")
 def test_native_executor_is_cross_built_for_an_arm64_guest(tmp_path: Path, monkeypatch) -> None:
     path = run.guest_executor(arch.ARM64, tmp_path)

@@ -56,7 +56,7 @@ def test_the_batch_gives_the_in_process_native_run_s_outcomes(tmp_path: Path) ->
     disk = Path(tempfile.mkdtemp(prefix="mmapconf-batch-disk.", dir=tempfile.gettempdir()))
     report = batch_run(tmp_path, [str(ROOT / "cases")], disk)
     got = {r["name"]: [r["outcome"], normalise(r["reason"])] for r in report["results"]}
-    runner = Runner(RunConfig(dirs=[str(disk)], executor="native"))
+    runner = Runner(RunConfig(dirs=[str(disk)]))
     try:
         items = runner.plan(load_suite([str(ROOT / "cases")]))
         want = {r.name: [r.outcome, normalise(r.reason)] for r in map(runner.run_item, items)}

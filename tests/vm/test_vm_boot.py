@@ -111,7 +111,7 @@ def test_the_guest_without_python_gives_the_guest_harness_s_outcomes(tmp_path: P
     tree = pick_kernel()
     if tree is None:
         pytest.skip("no kernel cached: mmapconf kernels fetch 6.12")
-    guest = ["run", *(str(run.PROJECT_ROOT / c) for c in COMPARED), "--executor", "native"]
+    guest = ["run", *(str(run.PROJECT_ROOT / c) for c in COMPARED)]
     reports = {}
     for runner in ("python", "native"):
         paths = run.run_under_kernels(

@@ -42,7 +42,7 @@ def compiler() -> list[str]:
     if not cc or shutil.which(cc[0]) is None:
         raise BuildError(
             f"no C compiler ({' '.join(cc) or 'CC is empty'}) for the native executor: "
-            "install gcc (scripts/setup.sh does), or run with --executor python"
+            "install gcc (scripts/setup.sh does)"
         )
     return cc
 

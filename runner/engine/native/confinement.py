@@ -1,8 +1,7 @@
-"""The confinement of a native case, as words the executor applies in the case's first process.
-
-The same Landlock rules and seccomp filter as runner/sandbox.py, with one difference that
-follows from there being no interpreter in the case: nothing of the Python installation needs
-to stay readable, only /proc (smaps, maps, status, fd links) and the devices of the case language.
+"""The confinement of a native case, as words for the executor: the mount view its init makes
+(``view``), then the Landlock rules and seccomp filter of runner.engine.sandbox that the case's
+first process applies (``spec``). With no interpreter in the case, nothing of the Python
+installation needs to stay readable: only /proc (smaps, maps, status, fd links) and the devices.
 """
 
 from __future__ import annotations
@@ -36,16 +35,16 @@ def spec(scratch: str | None, abi: int | None = None, machine: str | None = None
     version = _abi() if abi is None else abi
     words: list[int] = [version]
     if version >= 1:
-        fs = sandbox._fs_rights(version)
-        net = sandbox._NET_ALL if version >= 4 else 0
-        scope = sandbox._SCOPE_ALL if version >= 6 else 0
+        fs = sandbox.fs_rights(version)
+        net = sandbox.NET_ALL if version >= 4 else 0
+        scope = sandbox.SCOPE_ALL if version >= 6 else 0
         size = 24 if version >= 6 else 16 if version >= 4 else 8
         rules = [(fs, scratch)] if scratch else []
         rules += [(_DEVICE_RIGHTS & fs, d) for d in sandbox.DEVICES]
         rules += [(sandbox.READ_DIR, "/"), (_PROC_RIGHTS, "/proc")]
         words += [fs, net, scope, size, len(rules)]
         for rights, path in rules:
-            words += [rights, *_strings(path)]
+            words += [rights, *strings(path)]
     else:
         words += [0, 0, 0, 0, 0]
     prog = _seccomp_words(machine or os.uname().machine)
@@ -53,20 +52,21 @@ def spec(scratch: str | None, abi: int | None = None, machine: str | None = None
 
 
 def view(conf: confine.Confinement, scratch: str | None) -> list[int]:
-    """How the case's init makes its mount view from the template (confine.enter's choices):
+    """How the case's init makes its mount view from the template (executor.c enter_view):
     mode, then the mount point, filesystem type and options of a fresh instance."""
     if conf.template < 0:
-        return [VIEW_NONE, *_strings("", "", "")]
+        return [VIEW_NONE, *strings("", "", "")]
     if not scratch:
-        return [VIEW_PLAIN, *_strings("", "", "")]
+        return [VIEW_PLAIN, *strings("", "", "")]
     point = confine.hidden_parent(conf, scratch)
     if point is None:  # a folder the template shows read-only: bound writable into it
-        return [VIEW_BIND, *_strings("", "", "")]
+        return [VIEW_BIND, *strings("", "", "")]
     fstype = conf.hidden[point]
-    return [VIEW_FRESH, *_strings(point, fstype, confine.fresh_options(fstype))]
+    return [VIEW_FRESH, *strings(point, fstype, confine.fresh_options(fstype))]
 
 
-def _strings(*texts: str) -> list[int]:
+def strings(*texts: str) -> list[int]:
+    """Each text as executor.c's req_str reads it: its length, then its bytes in words."""
     words: list[int] = []
     for text in texts:
         raw = text.encode()

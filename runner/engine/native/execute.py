@@ -1,6 +1,6 @@
-"""Run a case on the native executor and hand back the same ``Execution`` the verdict reads.
+"""Run a case on the native executor and hand back the ``Execution`` the verdict reads.
 
-The executor's records are turned into the step messages of the Python executor: every reported
+The executor's records are turned into step messages (start, end, error, ...): every reported
 observation is judged again here, in Python, by ``matching.judge`` (the executor's own judging
 only steers its control flow: stop at a failed step, end a repeat ... until). A disagreement is
 an ``error`` naming the step. A process that died mid-step, or still runs at the deadline, is
@@ -27,9 +27,16 @@ from runner.lang import names
 from runner.lang.conditions import Facts
 
 __all__ = ["NativeArena", "close_server", "execute"]
-from runner.engine.executor import Ending, Execution
-from runner.engine.matching import Observation, describe_expect, describe_observation, judge
-from runner.engine.process import seen, shown, to_json
+from runner.engine.execution import Ending, Execution
+from runner.engine.matching import (
+    Observation,
+    describe_expect,
+    describe_observation,
+    judge,
+    seen,
+    shown,
+    to_json,
+)
 from runner.lang.model import Case
 from runner.lang.ops import CONSTANTS, OPS
 
@@ -114,7 +121,7 @@ def _execution(reader: _Reader, run: CaseRun, arena: NativeArena) -> Execution:
 
 
 class _Reader:
-    """Decodes records as they arrive, into the Python executor's message dicts."""
+    """Decodes records as they arrive, into the verdict's message dicts."""
 
     def __init__(self, program: Program):
         self.program = program
@@ -294,7 +301,7 @@ class _Reader:
 
     def open_steps(self, slot: NativeSlot) -> None:
         """The start messages of the steps a process was in when it died or the case ended
-        (a repeat and the step in it), each where the Python executor would have sent it:
+        (a repeat and the step in it), each where a step's start belongs in the trace:
         before the reports of the steps inside it, whose ids come after its own."""
         for sid in slot.open_steps or [slot.step]:
             innermost = sid == (slot.open_steps or [slot.step])[-1]

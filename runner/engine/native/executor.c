@@ -52,6 +52,7 @@
 #include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 
 #ifndef SYS_cachestat
@@ -111,7 +112,7 @@ enum {
   OP_MEMFD_CREATE, OP_FCNTL, OP_FADVISE, OP_POSIX_MADVISE, OP_MSEAL, OP_MLOCKALL, OP_MUNLOCKALL,
   OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS,
   OP_FALLOCATE, OP_BRK, OP_LET, OP_USERFAULTFD, OP_UFFD_REGISTER, OP_UFFD_READ, OP_UFFD_COPY,
-  OP_UFFD_ZEROPAGE, OP_GETRLIMIT, OP_COUNT
+  OP_UFFD_ZEROPAGE, OP_GETRLIMIT, OP_SYNC_FILE_RANGE, OP_SYNCFS, OP_POWER_CUT, OP_COUNT
 };
 #define MAX_ARGS 12
 #define EXIT_DONE 0
@@ -1307,6 +1308,16 @@ static obs_t op_sleep(const args_t *a) {
   while (nanosleep(&t, &t) < 0 && errno == EINTR) {}
   return ok_none();
 }
+/* The data is stored: say so on stderr (the guest's job folder, which the host polls; its
+ * CLOCK_MONOTONIC too) and wait for the host to cut the power. Nothing after it is reached. */
+static obs_t op_power_cut(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  char buf[64];
+  int n = snprintf(buf, sizeof buf, "\nMMAPCONF-STORED %lld\n", (long long)ts_ns(t));
+  if (write(2, buf, (size_t)n) < 0) _exit(EXIT_FAILED);
+  for (;;) pause();
+}
 static obs_t op_sem_wait(const args_t *a) {
   while (sem_wait((sem_t *)(uintptr_t)a->v[0]) < 0)
     if (errno != EINTR) return fail_errno();
@@ -1461,6 +1472,10 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
     obs_t o = {m, 0, 0};
     return o;
   }
+  case OP_SYNC_FILE_RANGE:
+    return rc_none(sync_file_range((int)a->v[0], a->v[1], a->v[2], (unsigned)a->v[3]));
+  case OP_SYNCFS: return rc_none(syncfs((int)a->v[0]));
+  case OP_POWER_CUT: return op_power_cut();
   }
   run_error(s, "operation %lld is not known to this executor", (long long)s->op);
   return ok_none();
@@ -1830,9 +1845,13 @@ static void case_main(void) {
 
 /* ---- the fork server -------------------------------------------------------------------------------- */
 static int control_fd;
+static void leave_cgroups(void);
 static void ctl_send(i64 a, i64 b, i64 c) {
   i64 msg[3] = {a, b, c};
-  if (send(control_fd, msg, sizeof msg, MSG_NOSIGNAL) < 0) _exit(0);  /* the harness is gone */
+  if (send(control_fd, msg, sizeof msg, MSG_NOSIGNAL) < 0) {  /* the harness is gone */
+    leave_cgroups();
+    _exit(0);
+  }
 }
 static int unexpected(pid_t pid, int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status) != 0;
@@ -1847,7 +1866,7 @@ static void close_all_but(int keep) {
   if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
     for (int fd = keep + 1; fd < 4096; fd++) close(fd);
 }
-#define CHANNEL_FD 3  /* where a case process holds its report socket, as in the Python executor */
+#define CHANNEL_FD 3  /* where a case process holds its report socket (the language refuses it) */
 static void case_child(int fd, const char *scratch, i64 *program, size_t words) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -1946,6 +1965,7 @@ static void standard_fds(int out) {
 static void case_init(int fd, int out, const struct view *v, const char *scratch, i64 *program,
                       size_t words) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  signal(SIGTERM, SIG_DFL);
   setpgid(0, 0);
   if (walls_pid_ns < 0) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  /* orphans come back to us */
   standard_fds(out);
@@ -1976,9 +1996,35 @@ static void case_init(int fd, int out, const struct view *v, const char *scratch
   }
   _exit(0);
 }
+/* Where the server goes back to before it exits (cgroup.procs files of the cgroups it came from):
+ * a dead process stays in its cgroup until it is reaped, and a server whose harness died is
+ * reaped by whatever init adopts it (on some machines never), which would keep the case cgroups
+ * busy for good. It also kills its case's init first, which dies only once the case is empty. */
+static char leave_to[4][PATH_MAX];
+static int nleave;
+static volatile pid_t current_init;
+static volatile sig_atomic_t harness_gone;
+static void on_harness_gone(int sig) {
+  (void)sig;
+  harness_gone = 1;
+  if (current_init > 0) kill(current_init, SIGKILL);
+}
+static void leave_cgroups(void) {
+  for (int k = 0; k < nleave; k++) {
+    int fd = open(leave_to[k], O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && write(fd, "0", 1) != 1) {}  /* nothing more to do on the way out */
+    if (fd >= 0) close(fd);
+  }
+}
 static void take_walls(const i64 *req, size_t n, const int *fds, int nfds) {
-  /* WALLS: pid_ns; with it (SCM_RIGHTS) the template mount namespace and its root, or nothing */
+  /* WALLS: pid_ns, then optionally a count and that many cgroup.procs paths to go back to; with
+   * it (SCM_RIGHTS) the template mount namespace and its root, or nothing */
   if (n < 2 || (nfds != 0 && nfds != 2)) fatal("mmapconf-exec: bad walls");
+  const i64 *p = req + 3, *end = req + n;
+  i64 count = n >= 3 ? req[2] : 0;
+  if (count < 0 || count > 4) fatal("mmapconf-exec: bad walls");
+  for (nleave = 0; nleave < count; nleave++)
+    if (req_str(&p, end, leave_to[nleave], sizeof leave_to[nleave])) fatal("mmapconf-exec: bad walls");
   walls_pid_ns = req[1] ? open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) : -1;
   if (req[1] && walls_pid_ns < 0) fatal("mmapconf-exec: our PID namespace: %s", strerror(errno));
   if (nfds == 2) {
@@ -2019,6 +2065,7 @@ static void serve_one(i64 *req, size_t n, const int *fds, int nfds, int prog_fd)
   int err = walls_pid_ns >= 0 && unshare(CLONE_NEWPID) != 0 ? errno : 0;
   pid_t pid = err ? -1 : fork();
   if (pid == 0) case_init(fd, out, &v, scratch, program, (size_t)words);
+  current_init = pid;
   if (pid < 0 && !err) err = errno;
   /* the kernel makes a new PID namespace only from the one we are in: go back to it */
   if (walls_pid_ns >= 0 && setns(walls_pid_ns, CLONE_NEWPID) != 0)
@@ -2034,7 +2081,9 @@ static void serve_one(i64 *req, size_t n, const int *fds, int nfds, int prog_fd)
   setpgid(pid, pid);  /* also in the init: whichever runs first wins the race */
   ctl_send(CTL_STARTED, pid, 0);
   int status = 0;
+  if (harness_gone) kill(pid, SIGKILL);  /* gone between the fork and our noting the init */
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  current_init = 0;
   /* without a PID namespace, orphans that left the group come back to us: never leave zombies */
   while (waitpid(-1, NULL, WNOHANG) > 0) {}
   munmap(arena, ARENA_SIZE);
@@ -2145,12 +2194,84 @@ static int b_put(const char *dir, const char *file, const char *value) {
   if (fd >= 0) close(fd);
   return ok ? 0 : -1;
 }
+/* The template mount namespace (confine._make_template): the whole tree read-only, nosuid,
+ * nodev; /dev a read-only tmpfs holding only the four devices of the case language, with mount
+ * points for the tmpfs and hugetlbfs mounts it hides (a scratch folder there gets a fresh one);
+ * kept by fd, with the root its builder had there (a chroot in a guest). */
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442  /* the same number on every architecture */
+#endif
+static int b_template = -1, b_template_root = -1;
+static void b_mounts(int (*each)(const char *, const char *, void *), void *ctx);
+static char b_hidden[8][256];
+static int b_nhidden;
+static int b_hides(const char *point, const char *fstype, void *ctx) {
+  bbuf *text = ctx;
+  if (strncmp(point, "/dev/", 5) || (strcmp(fstype, "tmpfs") && strcmp(fstype, "hugetlbfs")) ||
+      b_nhidden >= 8 || strlen(point) >= sizeof b_hidden[0])
+    return 0;
+  for (int k = 0; k < b_nhidden; k++)
+    if (!strcmp(b_hidden[k], point)) return 0;  /* a mount stacked on another */
+  snprintf(b_hidden[b_nhidden++], sizeof b_hidden[0], "%s", point);
+  char v[300];
+  snprintf(v, sizeof v, "%s=%s", point, fstype);
+  bb_kv(text, "wall_hidden", v);
+  return 0;
+}
+static int b_build_template(void) {
+  struct { u64 set, clr, propagation, userns_fd; } attr = {1 | 2 | 4 /* RDONLY NOSUID NODEV */, 0, 0, 0};
+  static const int minors[4] = {3, 5, 8, 9};
+  static const char *const names[4] = {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"};
+  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &attr, sizeof attr) != 0 ||
+      mount("mmapconf-dev", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755") != 0)
+    return -1;
+  for (int k = 0; k < 4; k++)
+    if (mknod(names[k], S_IFCHR | 0666, makedev(1, minors[k])) != 0) return -1;
+  for (int k = 0; k < b_nhidden; k++)
+    if (make_dirs(b_hidden[k], 01777) != 0) return -1;
+  return mount(NULL, "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL);
+}
+static void b_make_template(bbuf *text) {
+  b_mounts(b_hides, text);
+  int ready[2], go[2];
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) return;
+  pid_t pid = fork();
+  if (pid == 0) {  /* builds it, and stays until we hold it */
+    close(ready[0]);
+    close(go[1]);
+    char ok = b_build_template() == 0 ? '1' : '0', c;
+    if (write(ready[1], &ok, 1) != 1 || read(go[0], &c, 1) < 0) _exit(1);
+    _exit(0);
+  }
+  close(ready[1]);
+  close(go[0]);
+  char ok = 0;
+  if (pid > 0 && read(ready[0], &ok, 1) == 1 && ok == '1') {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+    b_template = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
+    b_template_root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  close(ready[0]);
+  close(go[1]);
+  if (pid > 0) waitpid(pid, NULL, 0);
+  if (b_template >= 0 && b_template_root >= 0) {
+    bb_kv(text, "wall_template", "1");
+  } else {
+    bb_kv(text, "wall_problem", "no mount namespace: the template view could not be built");
+    if (b_template >= 0) close(b_template);
+    b_template = -1;
+  }
+}
 static i64 b_pid_ns;  /* whether each case gets a PID namespace of its own */
 static void b_walls_setup(bbuf *text) {
   int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);  /* confine._probe_pid_ns */
   b_pid_ns = own >= 0 && unshare(CLONE_NEWPID) == 0 && setns(own, CLONE_NEWPID) == 0;
   if (own >= 0) close(own);
   if (b_pid_ns) bb_kv(text, "wall_pid_ns", "1");
+  b_make_template(text);
   if (!b_walls) return;  /* only in a guest: never over a host's own /sys/fs/cgroup */
   const char *top = "/sys/fs/cgroup";
   char why[PATH_MAX + 64] = "";
@@ -2174,6 +2295,19 @@ static void b_walls_setup(bbuf *text) {
     bb_kv(text, "wall_cgroup", b_cgroups[0]);
     bb_kv(text, "wall_cgroup", b_cgroups[1]);
   }
+}
+/* how many processes the OOM killer took in this lane's memory cgroup (confine.memory_failures) */
+static i64 b_oom_kills(void) {
+  char path[320], line[128];
+  if (!b_cgroups[1][0]) return 0;
+  snprintf(path, sizeof path, "%s/lane-%d/memory.oom_control", b_cgroups[1], b_lane_no);
+  FILE *f = fopen(path, "r");
+  i64 n = 0;
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "oom_kill ", 9)) n = strtoll(line + 9, NULL, 10);
+  fclose(f);
+  return n;
 }
 /* A lane's server in cgroups of its own (a lane's cases are one at a time, as a worker's) */
 static void b_host(pid_t server) {
@@ -2301,6 +2435,25 @@ static void b_facts(void) {
 static pid_t b_server = -1;
 static int b_control = -1, b_prog_fd = -1;
 static const char *b_self;
+/* a request to the fork server, with NFDS descriptors (SCM_RIGHTS) */
+static ssize_t b_request(const void *buf, size_t n, const int *fds, int nfds) {
+  char cbuf[CMSG_SPACE(4 * sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {(void *)buf, n};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (nfds > 0) {
+    mh.msg_control = cbuf;
+    mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+  }
+  return sendmsg(b_control, &mh, MSG_NOSIGNAL);
+}
 static void b_start_server(void) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
@@ -2320,8 +2473,10 @@ static void b_start_server(void) {
   b_control = sv[0];
   b_server = pid;
   b_host(pid);  /* before its first case: every init is born in the case cgroups */
-  i64 walls[2] = {CTL_WALLS, b_pid_ns};  /* server.py's ForkServer: no template view here */
-  if (send(b_control, walls, sizeof walls, MSG_NOSIGNAL) != sizeof walls)
+  /* server.py's ForkServer: whether a PID namespace, and the template view */
+  i64 walls[2] = {CTL_WALLS, b_pid_ns};
+  int fds[2] = {b_template, b_template_root};
+  if (b_request(walls, sizeof walls, fds, b_template >= 0 ? 2 : 0) < 0)
     fatal("mmapconf-exec: the fork server: %s", strerror(errno));
 }
 static void b_stop_server(void) {
@@ -2554,6 +2709,7 @@ static void b_case(void) {
     fatal("mmapconf-exec: memfd: %s", strerror(errno));
   arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
   if (arena == MAP_FAILED) fatal("mmapconf-exec: arena: %s", strerror(errno));
+  i64 oom_before = b_oom_kills();
   if (!err[0]) {
     const char *scratch = s.folder;
     sem_init((sem_t *)(arena + PROCS_OFF), 1, 32 /* arena.MAX_CASE_PROCESSES */);
@@ -2576,20 +2732,7 @@ static void b_case(void) {
       fatal("mmapconf-exec: socketpair: %s", strerror(errno));
     fcntl(po[0], F_SETFL, O_NONBLOCK);
     int fds[3] = {sv[1], po[1], arena_fd};
-    char cbuf[CMSG_SPACE(sizeof fds)];
-    memset(cbuf, 0, sizeof cbuf);
-    struct iovec iov = {req, nreq * 8};
-    struct msghdr mh = {0};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof cbuf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fds);
-    memcpy(CMSG_DATA(c), fds, sizeof fds);
-    if (sendmsg(b_control, &mh, MSG_NOSIGNAL) < 0) snprintf(err, sizeof err, "the native fork server exited");
+    if (b_request(req, nreq * 8, fds, 3) < 0) snprintf(err, sizeof err, "the native fork server exited");
     close(sv[1]);
     close(po[1]);
     free(req);
@@ -2709,6 +2852,7 @@ static void b_case(void) {
   munmap(arena, ARENA_SIZE);
   close(arena_fd);
   bb_word(&out, init_status);
+  bb_word(&out, b_oom_kills() > oom_before);  /* the case reached its memory limit */
   bb_bytes(&out, output.b ? output.b : "", output.n);
   bb_word(&out, dropped);
   bb_str(&out, refused);
@@ -2853,7 +2997,11 @@ int main(int argc, char **argv) {
   control_fd = atoi(argv[1]);
   int arena_fd = atoi(argv[2]), prog_fd = atoi(argv[3]);
   setpgid(0, 0);  /* the operator's ^C is for the harness, which ends us */
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  struct sigaction gone;
+  memset(&gone, 0, sizeof gone);
+  gone.sa_handler = on_harness_gone;  /* no SA_RESTART: a blocking call returns EINTR */
+  sigaction(SIGTERM, &gone, NULL);
+  prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
   if (getppid() == 1) return 0;
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   signal(SIGCHLD, SIG_DFL);
@@ -2875,7 +3023,10 @@ int main(int argc, char **argv) {
     mh.msg_controllen = sizeof cbuf;
     ssize_t n = recvmsg(control_fd, &mh, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;
+    if (n <= 0 || harness_gone) {
+      leave_cgroups();
+      return 0;
+    }
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     int fds[3], nfds = 0;
     if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {

@@ -14,13 +14,13 @@ import functools
 import re
 import struct
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine.arena import MAX_CASE_PROCESSES
-from runner.engine.process import choose, flags_value
 from runner.lang import names
-from runner.lang.conditions import Facts
+from runner.lang.conditions import Facts, holds
 from runner.lang.expr import ExprError, parse
 from runner.lang.model import SUCCESS, Case, Expect, Step
 from runner.lang.ops import CASE_ADDRESS_SPACE_PAGES, CONSTANTS, OPS
@@ -63,7 +63,7 @@ class StepInfo:
 
     step: Step
     setup: bool  # traced under the process label "setup"
-    want: dict[str, Any]  # the expectation as the Python executor reports it (si_addr filled in)
+    want: dict[str, Any]  # the expectation as the trace shows it (si_addr filled in)
     arg_keys: dict[int, str]
 
 
@@ -489,3 +489,19 @@ def _errno_list(until: dict[str, Any]) -> list[str]:
 
 def compile_case(case: Case, facts: Facts, has_scratch: bool) -> Program:
     return Compiler(case, facts, has_scratch).compile()
+
+
+def choose(expects: Iterable[Expect], facts: Facts) -> Expect:
+    """The first entry whose ``when`` holds (an entry without ``when`` always does)."""
+    for e in expects:
+        if e.when is None or holds(e.when, facts):
+            return e
+    return Expect("success")
+
+
+def flags_value(value: Any, family: str) -> int:
+    table = names.FLAG_FAMILIES[family]
+    total = 0
+    for item in value if isinstance(value, list) else [value]:
+        total |= item if isinstance(item, int) else parse(item).eval(table)
+    return total

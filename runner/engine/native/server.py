@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import array
 import contextlib
-import ctypes
-import mmap
 import os
 import select
 import signal
@@ -27,8 +25,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from runner.engine import confine, interrupt, libc
+from runner.engine import confine, interrupt
 from runner.engine.arena import Arena, SigInfo
+from runner.engine.native import confinement
 from runner.engine.native.build import executor_path
 
 CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS = 1, 2, 3, 4, 5
@@ -55,17 +54,10 @@ def _native_off() -> int:
 
 
 class NativeArena(Arena):
-    """The shared page of one case, in a memfd the fork server maps for it: Arena's layout
-    (events, abort word, siginfo slots, process count), then one native slot per process.
-    Fresh per case: nothing an earlier case left on it can reach the next."""
+    """Arena's layout (events, abort word, siginfo slots, process count), then one native slot
+    per process (executor.c's struct nslot)."""
 
     SIZE = _native_off() + 64 + NATIVE_PROCS * _NSLOT.size
-
-    def __init__(self) -> None:
-        self.fd = libc.memfd_create("mmapconf-arena", os.MFD_CLOEXEC)
-        os.ftruncate(self.fd, self.SIZE)
-        self._map = mmap.mmap(self.fd, self.SIZE)
-        self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
 
     def siginfo(self, pid: int) -> SigInfo | None:
         """The base slot's siginfo, with the instruction address the native handler found."""
@@ -79,13 +71,6 @@ class NativeArena(Arena):
         if len(snapshot) > self.SIZE:
             raise ValueError(f"an arena of {len(snapshot)} bytes, more than {self.SIZE}")
         self._map[:] = snapshot + bytes(self.SIZE - len(snapshot))
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-            self.base = 0
-            self._map.close()
 
     def native_slots(self) -> list[NativeSlot]:
         out = []
@@ -149,7 +134,7 @@ class CaseRun:
     timed_out: bool = False
     init: int = 0  # the case's init, in our PID namespace
     init_status: int = 0  # its wait status, where we did not kill it
-    killed: bool = False
+    killed: bool = False  # we end it (at its deadline, or on a report it must end on)
     kept_bytes: int = 0
     reports_closed: bool = False
     output: bytes = b""  # the first MAX_OUTPUT bytes of the case's stdout and stderr
@@ -160,7 +145,7 @@ class ForkServer:
     def __init__(self, conf: confine.Confinement):
         self.conf = conf
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.program_fd = libc.memfd_create("mmapconf-program", 0)
+        self.program_fd = os.memfd_create("mmapconf-program", 0)
         binary = str(executor_path())
         fds = (theirs.fileno(), self.program_fd)
         # The harness's command line as a last argument: `ps` (and a test looking for a run's
@@ -173,9 +158,11 @@ class ForkServer:
         self.pid = os.getpid()
         self.closed = False
         try:
+            origins = conf.origins()
             conf.host(self.proc.pid)  # before its first case: every init is born in them
             walls = [conf.template, conf.template_root] if conf.template >= 0 else []
-            req = array.array("q", [CTL_WALLS, int(conf.pid_ns)])
+            req = array.array("q", [CTL_WALLS, int(conf.pid_ns), len(origins)])
+            req.extend(confinement.strings(*origins))
             socket.send_fds(self.control, [req.tobytes()], walls)
         except BaseException:
             self.close()
@@ -276,7 +263,9 @@ class ForkServer:
             wait = (deadline if kill_at is None else kill_at + GRACE_S) - now
             for fd, _ in poller.poll(max(wait, 0) * 1000):
                 if fd == sock.fileno():
-                    if self._drain(sock, out, reader, deadline) and kill_at is None:
+                    if kill_at is not None:  # the case is ending: what it sends is not read
+                        _discard(sock, out)
+                    elif self._drain(sock, out, reader, deadline):
                         kill_at = time.monotonic()
                         self._kill(out)
                     if out.reports_closed:
@@ -286,16 +275,18 @@ class ForkServer:
                         poller.unregister(output)
                 else:
                     finished = self._control(out)
-        out.reports_closed = False
-        self._drain(sock, out, reader, deadline)
+        if kill_at is None:
+            out.reports_closed = False
+            self._drain(sock, out, reader, deadline)
         _capture(output, out)
         return out
 
     def _kill(self, out: CaseRun) -> None:
         """The init's death kills its whole PID namespace; without one, its process group is
-        what we reach."""
+        what we reach. Before the server has said which pid the init has, the kill waits for
+        that (a case's first reports can arrive before it)."""
+        out.killed = True
         if out.init > 0:
-            out.killed = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(out.init, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
@@ -333,6 +324,8 @@ class ForkServer:
         kind, a, b = struct.unpack("<qqq", data)
         if kind == CTL_STARTED:
             out.init = a
+            if out.killed:
+                self._kill(out)
         elif kind == CTL_ENDING:
             out.endings.append((a, b))
         elif kind == CTL_FINISHED:
@@ -342,6 +335,17 @@ class ForkServer:
                 out.init_status = b
             return True
         return False
+
+
+def _discard(sock: socket.socket, out: CaseRun) -> None:
+    """Empty the socket of what is queued now (a flood ends with its processes)."""
+    for _ in range(1024):
+        try:
+            if not sock.recv(REPORT_MAX, socket.MSG_DONTWAIT):
+                out.reports_closed = True
+                return
+        except BlockingIOError:
+            return
 
 
 def _capture(fd: int, out: CaseRun) -> bool:

@@ -1,0 +1,450 @@
+"""One power-cut case on one filesystem under one kernel: two boots, two (or more) results.
+
+1. The cut boot: a fresh disk through qemu's blklogwrites filter; the guest runs the case's
+   processes (guest.py cut). When the process at ``power_cut`` writes "stored" to its stderr (a
+   file of the job folder, shared over 9p), the host waits ``after_ms`` on its own monotonic
+   clock, polling the write log's size every POLL_S, and kills qemu's process group (SIGKILL):
+   the power cut.
+2. The disk models: **submitted**, the image as qemu left it (everything the guest's disk had
+   completed: a disk without a volatile cache), and **flushed**, a clean copy of the disk made
+   before the boot with the log replayed up to its last flush (a cut that also loses the disk's
+   write cache); with ``at: every_flush`` also the disk at each flush after "stored".
+3. The judge boot: every model attached read-only (snapshot=on); guest.py judge mounts each and
+   runs ``after_reboot`` on it.
+
+A guest that never says "stored" (or brings no judgement back) within the timeout is booted once
+more, then its results are errors. Everything (qemu, disks, log) lives in one temporary folder
+removed whatever the outcome, an interrupt included; console logs of failed boots are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.engine import interrupt
+from runner.lang.model import Case
+from runner.vm import qemu
+
+from . import guest, writelog
+from .survival import survival
+
+POLL_S = 0.005
+MARKER = b"MMAPCONF-STORED"
+DISK_BYTES = 512 << 20  # sparse; mkfs.xfs wants 300 MB
+MKFS = {
+    "ext4": ["mkfs.ext4", "-q", "-F"],
+    "xfs": ["mkfs.xfs", "-q", "-f"],
+    "btrfs": ["mkfs.btrfs", "-q", "-f"],
+}
+CLOCK = f"host CLOCK_MONOTONIC, polling the write log's size every {POLL_S * 1000:g} ms"
+MAX_POINTS = 12  # crash points judged for one case
+# Disks of one judge boot: qemu's microvm has 24 virtio-mmio slots with ACPI (its second
+# IOAPIC), 8 without, and the 9p shares take two or three of them.
+MAX_DISKS = {True: 16, False: 5}
+
+
+@dataclass
+class Boots:
+    """What the caller (runner/vm/run.py) knows how to make: the GuestSpec of one boot, and the
+    argv and environment of a guest command. ``keep`` is where console logs of failed boots go."""
+
+    spec: Callable[..., qemu.GuestSpec]  # (job, fs, disk=, disk_log=, more_disks=)
+    command: Callable[[Path, list[str]], None]  # (job, guest.py argv): writes JOB/cmd.sh
+    keep: Path
+    timeout: float
+    cache: str = "writeback"
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class Watch:
+    """What the host saw of the cut boot."""
+
+    stored_s: float | None = None  # host monotonic time of "stored"
+    stored_log_bytes: int = 0
+    timeline: list[tuple[float, int]] = field(default_factory=list)  # (s after stored, log size)
+    exited: bool = False  # the guest ended by itself (before "stored")
+    hung: bool = False
+    boots_s: list[float] = field(default_factory=list)  # wall time of each boot
+
+
+@dataclass
+class Cut:
+    """One case after its cut boot: its disks by model, waiting for the judge boot."""
+
+    case: Case
+    spec: dict[str, Any]
+    models: dict[str, Path]
+    points: dict[str, int]
+    log: writelog.Log
+    stored: int
+    watch: Watch
+    after_ms: int
+    judged: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def run_cases(boots: Boots, cases: list[Case], fs: str) -> list[dict[str, Any]]:
+    """The results of each of CASES on FS: ID[disk/submitted], ID[disk/flushed] (and crash
+    points). Each case has its own cut boot; one judge boot judges the disks of several."""
+    work = Path(tempfile.mkdtemp(prefix="mmapconf-cut."))
+    try:
+        return _run(boots, cases, fs, work)
+    finally:
+        with interrupt.deferred():  # a second interrupt does not leave the images behind
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_case(boots: Boots, case: Case, fs: str) -> list[dict[str, Any]]:
+    return run_cases(boots, [case], fs)
+
+
+def _run(boots: Boots, cases: list[Case], fs: str, work: Path) -> list[dict[str, Any]]:
+    done: list[Cut | list[dict[str, Any]]] = []
+    for i, case in enumerate(cases):
+        t0 = time.monotonic()
+        done.append(_cut(boots, case, fs, work / f"case-{i}"))
+        boots.log(f"  {case.id} [{fs}]: cut boot {time.monotonic() - t0:.1f} s")
+    cuts = [c for c in done if isinstance(c, Cut)]
+    most = MAX_DISKS[boots.spec(work, fs).acpi]
+    batch: list[Cut] = []
+    for c in cuts:
+        if batch and sum(len(b.models) for b in batch) + len(c.models) > most:
+            _judge_boot(boots, batch, work, fs)
+            batch = []
+        batch.append(c)
+    if batch:
+        _judge_boot(boots, batch, work, fs)
+    out: list[dict[str, Any]] = []
+    for item in done:
+        out += item if isinstance(item, list) else _results(item, boots.cache)
+    return out
+
+
+def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, Any]]:
+    cut_step = case.power_cut
+    assert cut_step is not None
+    after_ms = int(cut_step.args.get("after_ms", 0))
+    source = Path(case.file).read_text()
+    spec = {"file": case.file, "source": source, "id": case.id, "fs": fs}
+    work.mkdir()
+    watch, disk, base, log_path = _cut_boot(boots, spec, work, after_ms)
+    if watch.stored_s is None:
+        return _before_cut(boots, case, fs, work, watch)
+    log = writelog.read_log(log_path)
+    stored_index = _index_at(log, watch.stored_log_bytes)
+    models = {"submitted": disk}
+    models["flushed"] = writelog.replay(
+        log_path, log, base, work / "flushed.img", writelog.last_flush(log)
+    )
+    points = _points(log, stored_index, cut_step.args.get("at"))
+    for name, upto in points.items():
+        models[name] = writelog.replay(log_path, log, base, work / f"{name}.img", upto)
+    base.unlink()
+    log_path.unlink()
+    return Cut(case, spec, models, points, log, stored_index, watch, after_ms)
+
+
+def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
+    facts = _facts(c.log, c.stored, c.watch, c.after_ms, cache)
+    out = []
+    fs = c.spec["fs"]
+    for model in c.models:
+        r = c.judged.get(model) or _error(c.case, fs, model, "the judge boot brought no result")
+        r.setdefault("facts", {}).update({"backing": "disk", "fs": fs, "disk": model})
+        r["durability"] = {**facts, "data": survival(c.case, r)}
+        if model.startswith("point-"):
+            r["durability"]["point"] = _describe_point(c.log, c.points[model], c.stored, c.watch)
+        out.append(r)
+    if c.points:
+        for r in out[:2]:
+            r["durability"]["first_survived"] = _first_survived(out[2:], r["facts"]["disk"])
+            r["durability"]["points_judged"] = len(c.points)
+    return out
+
+
+def _first_survived(points: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
+    """The first crash point from which the data survives a cut in MODEL: the disk at "stored"
+    or after any later entry for a disk without a volatile cache (submitted), only the disk at a
+    flush for one that loses its cache (flushed)."""
+    for r in sorted(points, key=lambda r: r["durability"]["point"]["entries_replayed"]):
+        p = r["durability"]["point"]
+        if model == "flushed" and p["last_op"] not in ("flush", "nothing"):
+            continue
+        if model == "submitted" and p["entries_after_stored"] < 0:
+            continue  # the flushed disk at "stored", not the one without a volatile cache
+        if r["durability"]["data"] == "survived":
+            made_by = (
+                "the case, before 'stored'"
+                if p["before_stored"]
+                else f"a {p['last_op']} after 'stored' (writeback or a filesystem commit: "
+                "the case made no call)"
+            )
+            return {"point": r["facts"]["disk"], "t_s": p["t_s"], "made_by": made_by}
+    return None
+
+
+def _cut_boot(
+    boots: Boots, spec: dict[str, Any], work: Path, after_ms: int
+) -> tuple[Watch, Path, Path, Path]:
+    job = _job(work / "cut", spec)
+    disk, base, log_path = work / "disk.img", work / "base.img", work / "disk.log"
+    boots.command(job, ["cut", str(job / "spec.json")])
+    watch = Watch()
+    for attempt in (1, 2):
+        for p in (disk, base, log_path, job / "stderr.txt", job / guest.CUT_RESULT):
+            p.unlink(missing_ok=True)
+        _mkfs(spec["fs"], disk)
+        writelog.sparse_copy(disk, base)
+        log_path.touch()  # qemu opens the log, it does not create it
+        gs = boots.spec(job, spec["fs"], disk=disk, disk_log=log_path)
+        gs.disk_cache = boots.cache
+        watch = _watch(gs, job, log_path, after_ms, boots.timeout)
+        if watch.exited:
+            _keep_console(boots, job, spec, "cut")
+        if not watch.hung:
+            break
+        _keep_console(boots, job, spec, f"cut.attempt{attempt}")
+        boots.log(f"  {spec['id']} [{spec['fs']}]: the guest hung before 'stored' ({attempt})")
+    return watch, disk, base, log_path
+
+
+def _watch(gs: qemu.GuestSpec, job: Path, log_path: Path, after_ms: int, timeout: float) -> Watch:
+    w = Watch()
+    p: subprocess.Popen | None = None
+    t0 = time.monotonic()
+    with open(job / "console.log", "wb") as console:
+        try:
+            # An interrupt while qemu starts is raised once p is known, so it is killed.
+            with interrupt.deferred():
+                p = subprocess.Popen(
+                    qemu.command(gs),
+                    stdin=subprocess.DEVNULL,
+                    stdout=console,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            _poll(p, w, job / "stderr.txt", log_path, after_ms, t0 + timeout)
+        finally:
+            with interrupt.deferred():
+                if p is not None and p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)  # the power cut, or a hung guest's end
+                if p is not None:
+                    p.wait()
+            w.boots_s.append(round(time.monotonic() - t0, 2))
+    return w
+
+
+def _poll(
+    p: subprocess.Popen, w: Watch, stderr: Path, log_path: Path, after_ms: int, deadline: float
+) -> None:
+    while True:
+        now = time.monotonic()
+        size = _size(log_path)
+        if w.stored_s is None:
+            if _said_stored(stderr):
+                w.stored_s, w.stored_log_bytes = now, size
+                w.timeline.append((0.0, size))
+            elif p.poll() is not None:
+                w.exited = True
+                return
+            elif now > deadline:
+                w.hung = True
+                return
+        else:
+            since = now - w.stored_s
+            if size != w.timeline[-1][1]:
+                w.timeline.append((round(since, 4), size))
+            if since * 1000 >= after_ms or p.poll() is not None:
+                return
+        time.sleep(POLL_S)
+
+
+def _said_stored(stderr: Path) -> bool:
+    try:
+        with open(stderr, "rb") as f:
+            return MARKER in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _judge_boot(boots: Boots, batch: list[Cut], work: Path, fs: str) -> None:
+    """One boot judging every disk of BATCH (each case's models), each case's results filled
+    in; a boot that brings nothing back is tried once more."""
+    entries = [{**c.spec, "model": m} for c in batch for m in c.models]
+    disks = [p for c in batch for p in c.models.values()]
+    entries = [{**e, "disk": f"/dev/vd{chr(ord('a') + i)}"} for i, e in enumerate(entries)]
+    job = _job(work / f"judge-{batch[0].case.id}", {"fs": fs, "entries": entries})
+    boots.command(job, ["judge", str(job / "spec.json")])
+    ids = ", ".join(c.case.id for c in batch)
+    for attempt in (1, 2):
+        (job / guest.JUDGE_RESULTS).unlink(missing_ok=True)
+        t0 = time.monotonic()
+        wall = round(qemu.boot(boots.spec(job, fs, more_disks=disks), boots.timeout).wall_s, 2)
+        boots.log(f"  {ids} [{fs}]: judge boot {time.monotonic() - t0:.1f} s")
+        for c in batch:
+            c.watch.boots_s.append(wall)
+        try:
+            results = json.loads((job / guest.JUDGE_RESULTS).read_text())
+            for r in results:
+                next(c for c in batch if c.case.id == r["id"]).judged[r["facts"]["disk"]] = r
+            return
+        except (OSError, ValueError, KeyError, TypeError, StopIteration):
+            _keep_console(boots, job, batch[0].spec, f"judge.attempt{attempt}")
+            boots.log(f"  {ids} [{fs}]: the judge boot brought nothing back ({attempt})")
+
+
+def _before_cut(
+    boots: Boots, case: Case, fs: str, work: Path, watch: Watch
+) -> list[dict[str, Any]]:
+    """No "stored": the case ended before its power cut (its result says why), or the guest
+    hung twice."""
+    try:
+        pre = json.loads((work / "cut" / guest.CUT_RESULT).read_text())
+    except (OSError, ValueError):
+        pre = None
+    out = []
+    for model in ("submitted", "flushed"):
+        if pre is None:
+            why = "the guest hung twice before 'stored'" if watch.hung else _said(work / "cut")
+            r = _error(case, fs, model, f"{why} (console logs in {boots.keep})")
+        else:
+            r = dict(pre, name=f"{case.id}[disk/{model}]", backing=f"disk/{model}")
+            r["reason"] = "before the power cut: " + (r.get("reason") or "the case ended")
+            if r.get("outcome") == "passed":
+                r["outcome"] = "error"  # a case that never reached its cut judged nothing
+        r.setdefault("facts", {}).update({"backing": "disk", "fs": fs, "disk": model})
+        out.append(r)
+    return out
+
+
+def _said(job: Path) -> str:
+    """Why a guest that ended before "stored" brought no result: the end of its stderr."""
+    try:
+        tail = (job / "stderr.txt").read_text(errors="replace").strip()[-300:]
+    except OSError:
+        tail = ""
+    return "the guest ended before 'stored' with no result" + (f": {tail}" if tail else "")
+
+
+def _error(case: Case, fs: str, model: str, reason: str) -> dict[str, Any]:
+    return {
+        "name": f"{case.id}[disk/{model}]",
+        "id": case.id,
+        "backing": f"disk/{model}",
+        "file": case.file,
+        "line": case.line,
+        "outcome": "error",
+        "reason": reason,
+        "title": case.title,
+        "claim": case.claim,
+        "refs": case.refs,
+        "tags": case.tags,
+        "steps": [],
+        "facts": {"backing": "disk", "fs": fs, "disk": model},
+    }
+
+
+def _job(folder: Path, spec: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.json").write_text(json.dumps(spec))
+    return folder
+
+
+def _mkfs(fs: str, disk: Path) -> None:
+    with open(disk, "wb") as f:
+        f.truncate(DISK_BYTES)
+    subprocess.run([*MKFS[fs], str(disk)], check=True, capture_output=True)
+
+
+def _keep_console(boots: Boots, job: Path, spec: dict[str, Any], what: str) -> None:
+    boots.keep.mkdir(parents=True, exist_ok=True)
+    for name in ("console.log", "stderr.txt"):
+        src = job / name
+        if src.is_file():
+            shutil.copyfile(src, boots.keep / f"{spec['id']}-{spec['fs']}-{what}.{name}")
+
+
+def _index_at(log: writelog.Log, log_bytes: int) -> int:
+    """The first entry not yet complete in the log when it held LOG_BYTES."""
+    return next((e.index for e in log.entries if e.end > log_bytes), len(log.entries))
+
+
+def _points(log: writelog.Log, stored: int, at: str | None) -> dict[str, int]:
+    """The crash points judged besides the two models, as entry counts of the log replayed onto
+    the clean disk: the disk at "stored" in each model, then after each flush (or each
+    completed write) that followed."""
+    if at is None:
+        return {}
+    kinds = ("flush",) if at == "every_flush" else ("write", "flush")
+    after = [e.index + 1 for e in log.entries[stored:] if e.kind in kinds]
+    counts = sorted({writelog.last_flush(log, before=stored), stored, *after[:MAX_POINTS]})
+    return {f"point-{n}": n for n in counts}
+
+
+def _facts(
+    log: writelog.Log, stored: int, watch: Watch, after_ms: int, cache: str
+) -> dict[str, Any]:
+    after = log.entries[stored:]
+    return {
+        "cut_after_ms": after_ms,
+        "qemu_cache": cache,
+        "flushes_after_stored": sum(e.kind == "flush" for e in after),
+        "writes_after_stored": sum(e.kind == "write" for e in after),
+        "bytes_written_after_stored": sum(
+            e.sectors * log.sector_size for e in after if e.kind == "write"
+        ),
+        "flushes_before_stored": sum(e.kind == "flush" for e in log.entries[:stored]),
+        "boots_s": watch.boots_s,
+        "timeline_clock": CLOCK,
+        "timeline": _timeline(after, watch),
+    }
+
+
+def _seen_s(entry: writelog.Entry, watch: Watch) -> float | None:
+    """When the host first saw ENTRY complete in the log, in seconds after "stored"."""
+    return next((t for t, size in watch.timeline if size >= entry.end), None)
+
+
+def _timeline(after: list[writelog.Entry], watch: Watch) -> list[dict[str, Any]]:
+    """The log after "stored", writes between two flushes taken together."""
+    out: list[dict[str, Any]] = []
+    for e in after:
+        t = _seen_s(e, watch)
+        last = out[-1] if out else None
+        if e.kind == "write" and last is not None and last["op"] == "writes":
+            last["count"] += 1
+            last["bytes"] += e.sectors * 512
+            continue
+        op = "writes" if e.kind == "write" else e.kind
+        item = {"t_s": t, "op": op, "count": 1, "bytes": e.sectors * 512 if op == "writes" else 0}
+        out.append(item)
+    return out[:100]
+
+
+def _describe_point(log: writelog.Log, upto: int, stored: int, watch: Watch) -> dict[str, Any]:
+    entry = log.entries[upto - 1] if upto > 0 else None
+    after = upto > stored and entry is not None
+    return {
+        "entries_replayed": upto,
+        "entries_after_stored": upto - stored,
+        "before_stored": not after,
+        "last_op": entry.kind if entry else "nothing",
+        "t_s": _seen_s(entry, watch) if after and entry else 0.0,
+    }

@@ -1,0 +1,125 @@
+"""The guest's side of a power-cut case: ``python -m runner.vm.durability.guest cut|judge SPEC``.
+
+cut: run the case's processes on the scratch disk (mounted by the guest's init) in a folder of a
+fixed name, so the boot after the cut finds its files; the process that reaches ``power_cut``
+says "stored" and waits for the host to kill the guest. A case that ends before that (a step
+failed) writes its result, which the host reports.
+
+judge: each disk of the spec (one per disk model or crash point, attached read-only to qemu's
+snapshot) is mounted in turn, which replays its journal, and the case's ``after_reboot`` steps
+run there as an ordinary case, judged with ``disk: MODEL`` among the facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from runner.engine.backings import Backing
+from runner.lang.loader import load_suite
+from runner.lang.model import Case
+from runner.session.runner import Item, Result, RunConfig, Runner
+
+DISK_DIR = "/run/mmapconf/disk"  # where the guest's init mounts /dev/vda (runner/vm/run.py)
+JUDGE_DIR = "/run/mmapconf/judge"
+FOLDER = "mmapconf-power-cut"  # the case's scratch folder on the disk, the same in both boots
+CUT_RESULT = "cut-result.json"
+JUDGE_RESULTS = "judge-results.json"
+CUT_TIMEOUT = 3600.0  # the host cuts the power long before
+
+
+@dataclasses.dataclass(frozen=True)
+class _Folder(Backing):
+    """A disk backing whose scratch folder has a fixed path (made in the cut boot, found in the
+    judge boot)."""
+
+    folder: str = ""
+    make: bool = False
+
+    def scratch(self) -> str | None:
+        if self.make:
+            os.mkdir(self.folder, 0o700)
+        return self.folder
+
+
+def load_case(spec: dict[str, Any]) -> Case:
+    """The case from the text the host sent (the guest may not see the host's file: its /tmp
+    is a tmpfs of its own), named by the host's file name."""
+    folder = Path(tempfile.mkdtemp(prefix="mmapconf-case."))
+    path = folder / Path(spec["file"]).name
+    path.write_text(spec["source"])
+    for case in load_suite([str(path)]).cases:
+        if case.id == spec["id"]:
+            return dataclasses.replace(case, file=spec["file"])
+    raise SystemExit(f"mmapconf: no valid case {spec['id']} in {spec['file']}")
+
+
+def cut(spec: dict[str, Any], job: Path) -> None:
+    case = dataclasses.replace(load_case(spec), timeout=CUT_TIMEOUT, after_reboot=[])
+    os.sync()  # what the mount wrote is on the disk before the case begins
+    runner = Runner(RunConfig())
+    backing = _Folder(
+        "disk", "disk", DISK_DIR, spec["fs"], folder=f"{DISK_DIR}/{FOLDER}", make=True
+    )
+    result = runner.run_item(Item(f"{case.id}[disk]", backing, case=case))
+    runner.close()
+    (job / CUT_RESULT).write_text(json.dumps(result.to_json()))
+
+
+def judge(spec: dict[str, Any], job: Path) -> None:
+    subprocess.run(["umount", DISK_DIR], check=False)  # init mounted /dev/vda: judged below
+    os.makedirs(JUDGE_DIR, exist_ok=True)
+    runner = Runner(RunConfig())  # one fork server for every disk
+    results = []
+    cases: dict[str, Case] = {}
+    for e in spec["entries"]:
+        case = cases.get(e["id"]) or cases.setdefault(e["id"], load_case(e))
+        results.append(_judge_one(runner, case, spec["fs"], e["disk"], e["model"]).to_json())
+    runner.close()
+    (job / JUDGE_RESULTS).write_text(json.dumps(results))
+
+
+def _judge_one(runner: Runner, case: Case, fs: str, device: str, model: str) -> Result:
+    if fs == "btrfs":  # every disk has the same fsid: forget the one judged before
+        subprocess.run(["btrfs", "device", "scan", "--forget"], check=False, capture_output=True)
+    options = ["-o", "nouuid"] if fs == "xfs" else []
+    mount = subprocess.run(
+        ["mount", "-t", fs, *options, device, JUDGE_DIR], capture_output=True, text=True
+    )
+    name = f"{case.id}[disk/{model}]"
+    if mount.returncode != 0:
+        why = mount.stderr.strip() or f"mount exit status {mount.returncode}"
+        return Result(name, case.id, f"disk/{model}", case.file, case.line, "error", why)
+    try:
+        after = dataclasses.replace(
+            case,
+            setup=[],
+            processes={"after_reboot": case.after_reboot},
+            after_reboot=[],
+            provision=None,
+        )
+        runner.facts = runner.facts.for_disk(model)
+        backing = _Folder(f"disk/{model}", "disk", JUDGE_DIR, fs, folder=f"{JUDGE_DIR}/{FOLDER}")
+        result = runner.run_item(Item(name, backing, case=after))
+        result.facts["disk"] = model
+        return result
+    finally:
+        subprocess.run(["umount", JUDGE_DIR], check=False)
+
+
+def main(argv: list[str]) -> int:
+    phase, spec_path = argv
+    spec = json.loads(Path(spec_path).read_text())
+    job = Path(spec_path).parent
+    {"cut": cut, "judge": judge}[phase](spec, job)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

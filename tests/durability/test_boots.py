@@ -1,0 +1,112 @@
+"""The cut boot's watch without a kernel: qemu replaced by a process that never says "stored"
+(a hung guest). It is booted once more, then both results are errors; nothing it made stays
+behind, after that or after an interrupt."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.lang.loader import load_suite
+from runner.vm import qemu
+from runner.vm.durability import cut
+
+pytestmark = pytest.mark.skipif(shutil.which("mkfs.ext4") is None, reason="no mkfs.ext4")
+ROOT = Path(__file__).resolve().parents[2]
+CASE = ROOT / "cases/durability/durability-ms-sync-cut-now.yaml"
+HUNG = "1000.25"  # the fake qemu: `sleep HUNG`, found again by its argument
+HUNG_TOO = "1000.5"  # the interrupted one's: the tests may run at once (-n 2)
+
+
+def _boots(tmp: Path, timeout: float) -> cut.Boots:
+    def spec(job: Path, fs: str, **disks: object) -> qemu.GuestSpec:
+        return qemu.GuestSpec(Path("/none"), Path("/none"), job, fs=fs, **disks)  # type: ignore[arg-type]
+
+    return cut.Boots(spec, lambda job, argv: None, tmp / "keep", timeout, log=lambda s: None)
+
+
+def _sleepers(mark: str = HUNG) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", f"sleep {mark}"], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def test_a_hung_guest_is_booted_again_then_its_results_are_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[list[str]] = []
+    real = qemu.command
+
+    def fake(gs: qemu.GuestSpec) -> list[str]:
+        argv = real(gs)  # the real command line: a logged disk, a cache mode
+        started.append(argv)
+        return ["sleep", HUNG]
+
+    monkeypatch.setattr(cut.qemu, "command", fake)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    case = next(iter(load_suite([str(CASE)]).cases))
+    results = cut.run_case(_boots(tmp_path, 1.0), case, "ext4")
+    assert len(started) == 2  # retried once
+    assert "driver=blklogwrites,cache=writeback" in " ".join(started[0])
+    assert [r["name"] for r in results] == [
+        f"{case.id}[disk/submitted]",
+        f"{case.id}[disk/flushed]",
+    ]
+    assert {r["outcome"] for r in results} == {"error"}
+    assert all("hung twice before 'stored'" in r["reason"] for r in results)
+    assert [r["facts"]["disk"] for r in results] == ["submitted", "flushed"]
+    kept = sorted(p.name for p in (tmp_path / "keep").iterdir())
+    assert kept == [
+        f"{case.id}-ext4-cut.attempt1.console.log",
+        f"{case.id}-ext4-cut.attempt2.console.log",
+    ]
+    assert list((tmp_path / "tmp").iterdir()) == []  # no disk, no log, no job folder
+    assert _sleepers() == []  # no "qemu"
+
+
+def test_cache_unsafe_is_refused(tmp_path: Path) -> None:
+    gs = qemu.GuestSpec(
+        Path("/k"), Path("/i"), tmp_path, disk=tmp_path / "d", disk_log=tmp_path / "l"
+    )
+    gs.disk_cache = "unsafe"
+    with pytest.raises(ValueError, match="unsafe"):
+        qemu.command(gs)
+
+
+def test_nothing_stays_after_an_interrupt(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from tests.durability.test_boots import _boots
+        from runner.lang.loader import load_suite
+        from runner.vm.durability import cut
+        cut.qemu.command = lambda gs: ["sleep", {HUNG_TOO!r}]
+        case = load_suite([{str(CASE)!r}]).cases[0]
+        try:
+            cut.run_case(_boots(Path({str(tmp_path)!r}), 300.0), case, "ext4")
+        except KeyboardInterrupt:
+            sys.exit(130)
+        """
+    )
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    p = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not _sleepers(HUNG_TOO) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _sleepers(HUNG_TOO), "the fake guest never started"
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=60) == 130
+    assert _sleepers(HUNG_TOO) == []
+    assert list(tmp.iterdir()) == []
