@@ -21,7 +21,15 @@ from pathlib import Path
 from runner.errors import EXIT_FAILED, EXIT_USAGE, UsageError
 from runner.vm import initramfs, qemu
 from runner.vm.arch import Arch, machine_of
-from runner.vm.run import GUEST_DISK_DIR, GUEST_PATH, MKFS, guest_side, make_disk, missing_tools
+from runner.vm.run import (
+    GUEST_DISK_DIR,
+    GUEST_PATH,
+    MKFS,
+    guest_side,
+    make_disk,
+    missing_tools,
+    spec_maker,
+)
 from runner.vm.target import Target, check, resolve
 
 # ELF e_machine of each guest architecture (uname -m), so a probe built for another one is
@@ -73,19 +81,8 @@ def run_probe(target: Target, probe: Path, args: list[str], fs: str | None) -> i
         exe = job / probe.name
         shutil.copy(probe, exe)
         qemu.write_cmd_script(job, [str(exe), *args], job, {"PATH": GUEST_PATH})
-        spec = qemu.GuestSpec(
-            target.image,
-            initrd,
-            job,
-            fs=fs_name,
-            machine=machine,
-            acpi=target.facts.get("acpi", True),
-            disk=make_disk(fs, scratch) if fs else None,
-            tsc_khz=qemu.host_tsc_khz(),
-            arch=target.arch,
-            root=side.root,
-            project=side.project,
-        )
+        disk = make_disk(fs, scratch) if fs else None
+        spec = spec_maker(target, initrd, side, machine, "tcg")(job, fs_name, disk=disk)
         result = qemu.boot(spec, timeout=TIMEOUT_S)
         for name in ("stdout.txt", "stderr.txt"):
             if (job / name).exists():

@@ -108,6 +108,14 @@ class Confinement:
             if not self.joined or pid == os.getpid():
                 _write(path, "cgroup.procs", str(pid))
 
+    def origins(self) -> list[str]:
+        """The cgroup.procs files of the cgroups a hosted process came from, for it to go back
+        to before it exits: a dead process stays in its cgroup until reaped, and where no one
+        reaps it (an orphan on a machine whose init does not), it would keep ours busy."""
+        return [
+            os.path.join(self.joined.get(c) or _own_cgroup(c), "cgroup.procs") for c in self.cgroups
+        ]
+
     def unhost(self, pid: int) -> None:
         """A hosted process has ended: its task goes from the pids limit."""
         self.hosted.discard(pid)

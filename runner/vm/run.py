@@ -192,7 +192,7 @@ def run_one(
         qemu.write_cmd_script(job, argv, Path.cwd(), env)
     report = job / "report.json"
     attempts: list[dict[str, Any]] = []
-    specs = _spec_maker(target, initrd, side, machine, accel)
+    specs = spec_maker(target, initrd, side, machine, accel)
     with tempfile.TemporaryDirectory(prefix="mmapconf-disk.") as d:
         for attempt in (1, 2):
             disk = make_disk(fs, Path(d)) if fs != "none" else None
@@ -239,7 +239,7 @@ def run_one(
     return report
 
 
-def _spec_maker(
+def spec_maker(
     target: Target, initrd: Path, side: GuestSide, machine: str, accel: str
 ) -> Callable[..., qemu.GuestSpec]:
     """The GuestSpec of one boot of TARGET, given its job folder, filesystem and disks."""
@@ -289,7 +289,7 @@ def run_power_cuts(
         qemu.write_cmd_script(job, argv, Path.cwd(), env)
 
     boots = durability_cut.Boots(
-        _spec_maker(target, initrd, side, machine, accel), command, keep, timeout
+        spec_maker(target, initrd, side, machine, accel), command, keep, timeout
     )
     t0 = time.monotonic()
     results = durability_cut.run_cases(boots, cases, fs)

@@ -44,7 +44,7 @@ def spec(scratch: str | None, abi: int | None = None, machine: str | None = None
         rules += [(sandbox.READ_DIR, "/"), (_PROC_RIGHTS, "/proc")]
         words += [fs, net, scope, size, len(rules)]
         for rights, path in rules:
-            words += [rights, *_strings(path)]
+            words += [rights, *strings(path)]
     else:
         words += [0, 0, 0, 0, 0]
     prog = _seccomp_words(machine or os.uname().machine)
@@ -55,17 +55,18 @@ def view(conf: confine.Confinement, scratch: str | None) -> list[int]:
     """How the case's init makes its mount view from the template (executor.c enter_view):
     mode, then the mount point, filesystem type and options of a fresh instance."""
     if conf.template < 0:
-        return [VIEW_NONE, *_strings("", "", "")]
+        return [VIEW_NONE, *strings("", "", "")]
     if not scratch:
-        return [VIEW_PLAIN, *_strings("", "", "")]
+        return [VIEW_PLAIN, *strings("", "", "")]
     point = confine.hidden_parent(conf, scratch)
     if point is None:  # a folder the template shows read-only: bound writable into it
-        return [VIEW_BIND, *_strings("", "", "")]
+        return [VIEW_BIND, *strings("", "", "")]
     fstype = conf.hidden[point]
-    return [VIEW_FRESH, *_strings(point, fstype, confine.fresh_options(fstype))]
+    return [VIEW_FRESH, *strings(point, fstype, confine.fresh_options(fstype))]
 
 
-def _strings(*texts: str) -> list[int]:
+def strings(*texts: str) -> list[int]:
+    """Each text as executor.c's req_str reads it: its length, then its bytes in words."""
     words: list[int] = []
     for text in texts:
         raw = text.encode()

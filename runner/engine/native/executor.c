@@ -1845,9 +1845,13 @@ static void case_main(void) {
 
 /* ---- the fork server -------------------------------------------------------------------------------- */
 static int control_fd;
+static void leave_cgroups(void);
 static void ctl_send(i64 a, i64 b, i64 c) {
   i64 msg[3] = {a, b, c};
-  if (send(control_fd, msg, sizeof msg, MSG_NOSIGNAL) < 0) _exit(0);  /* the harness is gone */
+  if (send(control_fd, msg, sizeof msg, MSG_NOSIGNAL) < 0) {  /* the harness is gone */
+    leave_cgroups();
+    _exit(0);
+  }
 }
 static int unexpected(pid_t pid, int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status) != 0;
@@ -1961,6 +1965,7 @@ static void standard_fds(int out) {
 static void case_init(int fd, int out, const struct view *v, const char *scratch, i64 *program,
                       size_t words) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  signal(SIGTERM, SIG_DFL);
   setpgid(0, 0);
   if (walls_pid_ns < 0) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  /* orphans come back to us */
   standard_fds(out);
@@ -1991,9 +1996,35 @@ static void case_init(int fd, int out, const struct view *v, const char *scratch
   }
   _exit(0);
 }
+/* Where the server goes back to before it exits (cgroup.procs files of the cgroups it came from):
+ * a dead process stays in its cgroup until it is reaped, and a server whose harness died is
+ * reaped by whatever init adopts it (on some machines never), which would keep the case cgroups
+ * busy for good. It also kills its case's init first, which dies only once the case is empty. */
+static char leave_to[4][PATH_MAX];
+static int nleave;
+static volatile pid_t current_init;
+static volatile sig_atomic_t harness_gone;
+static void on_harness_gone(int sig) {
+  (void)sig;
+  harness_gone = 1;
+  if (current_init > 0) kill(current_init, SIGKILL);
+}
+static void leave_cgroups(void) {
+  for (int k = 0; k < nleave; k++) {
+    int fd = open(leave_to[k], O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && write(fd, "0", 1) != 1) {}  /* nothing more to do on the way out */
+    if (fd >= 0) close(fd);
+  }
+}
 static void take_walls(const i64 *req, size_t n, const int *fds, int nfds) {
-  /* WALLS: pid_ns; with it (SCM_RIGHTS) the template mount namespace and its root, or nothing */
+  /* WALLS: pid_ns, then optionally a count and that many cgroup.procs paths to go back to; with
+   * it (SCM_RIGHTS) the template mount namespace and its root, or nothing */
   if (n < 2 || (nfds != 0 && nfds != 2)) fatal("mmapconf-exec: bad walls");
+  const i64 *p = req + 3, *end = req + n;
+  i64 count = n >= 3 ? req[2] : 0;
+  if (count < 0 || count > 4) fatal("mmapconf-exec: bad walls");
+  for (nleave = 0; nleave < count; nleave++)
+    if (req_str(&p, end, leave_to[nleave], sizeof leave_to[nleave])) fatal("mmapconf-exec: bad walls");
   walls_pid_ns = req[1] ? open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) : -1;
   if (req[1] && walls_pid_ns < 0) fatal("mmapconf-exec: our PID namespace: %s", strerror(errno));
   if (nfds == 2) {
@@ -2034,6 +2065,7 @@ static void serve_one(i64 *req, size_t n, const int *fds, int nfds, int prog_fd)
   int err = walls_pid_ns >= 0 && unshare(CLONE_NEWPID) != 0 ? errno : 0;
   pid_t pid = err ? -1 : fork();
   if (pid == 0) case_init(fd, out, &v, scratch, program, (size_t)words);
+  current_init = pid;
   if (pid < 0 && !err) err = errno;
   /* the kernel makes a new PID namespace only from the one we are in: go back to it */
   if (walls_pid_ns >= 0 && setns(walls_pid_ns, CLONE_NEWPID) != 0)
@@ -2049,7 +2081,9 @@ static void serve_one(i64 *req, size_t n, const int *fds, int nfds, int prog_fd)
   setpgid(pid, pid);  /* also in the init: whichever runs first wins the race */
   ctl_send(CTL_STARTED, pid, 0);
   int status = 0;
+  if (harness_gone) kill(pid, SIGKILL);  /* gone between the fork and our noting the init */
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  current_init = 0;
   /* without a PID namespace, orphans that left the group come back to us: never leave zombies */
   while (waitpid(-1, NULL, WNOHANG) > 0) {}
   munmap(arena, ARENA_SIZE);
@@ -2963,7 +2997,11 @@ int main(int argc, char **argv) {
   control_fd = atoi(argv[1]);
   int arena_fd = atoi(argv[2]), prog_fd = atoi(argv[3]);
   setpgid(0, 0);  /* the operator's ^C is for the harness, which ends us */
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  struct sigaction gone;
+  memset(&gone, 0, sizeof gone);
+  gone.sa_handler = on_harness_gone;  /* no SA_RESTART: a blocking call returns EINTR */
+  sigaction(SIGTERM, &gone, NULL);
+  prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
   if (getppid() == 1) return 0;
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   signal(SIGCHLD, SIG_DFL);
@@ -2985,7 +3023,10 @@ int main(int argc, char **argv) {
     mh.msg_controllen = sizeof cbuf;
     ssize_t n = recvmsg(control_fd, &mh, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;
+    if (n <= 0 || harness_gone) {
+      leave_cgroups();
+      return 0;
+    }
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     int fds[3], nfds = 0;
     if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from runner.engine import confine, interrupt
 from runner.engine.arena import Arena, SigInfo
+from runner.engine.native import confinement
 from runner.engine.native.build import executor_path
 
 CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS = 1, 2, 3, 4, 5
@@ -157,9 +158,11 @@ class ForkServer:
         self.pid = os.getpid()
         self.closed = False
         try:
+            origins = conf.origins()
             conf.host(self.proc.pid)  # before its first case: every init is born in them
             walls = [conf.template, conf.template_root] if conf.template >= 0 else []
-            req = array.array("q", [CTL_WALLS, int(conf.pid_ns)])
+            req = array.array("q", [CTL_WALLS, int(conf.pid_ns), len(origins)])
+            req.extend(confinement.strings(*origins))
             socket.send_fds(self.control, [req.tobytes()], walls)
         except BaseException:
             self.close()

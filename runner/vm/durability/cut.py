@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.engine import interrupt
 from runner.lang.model import Case
 from runner.vm import qemu
 
@@ -95,12 +96,12 @@ class Cut:
 def run_cases(boots: Boots, cases: list[Case], fs: str) -> list[dict[str, Any]]:
     """The results of each of CASES on FS: ID[disk/submitted], ID[disk/flushed] (and crash
     points). Each case has its own cut boot; one judge boot judges the disks of several."""
-    with tempfile.TemporaryDirectory(prefix="mmapconf-cut.") as d:
-        work = Path(d)
-        try:
-            return _run(boots, cases, fs, work)
-        finally:
-            os.sync()  # nothing of this folder is written back after it is gone
+    work = Path(tempfile.mkdtemp(prefix="mmapconf-cut."))
+    try:
+        return _run(boots, cases, fs, work)
+    finally:
+        with interrupt.deferred():  # a second interrupt does not leave the images behind
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def run_case(boots: Boots, case: Case, fs: str) -> list[dict[str, Any]]:
@@ -219,21 +220,26 @@ def _cut_boot(
 
 def _watch(gs: qemu.GuestSpec, job: Path, log_path: Path, after_ms: int, timeout: float) -> Watch:
     w = Watch()
+    p: subprocess.Popen | None = None
+    t0 = time.monotonic()
     with open(job / "console.log", "wb") as console:
-        p = subprocess.Popen(
-            qemu.command(gs),
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        t0 = time.monotonic()
         try:
+            # An interrupt while qemu starts is raised once p is known, so it is killed.
+            with interrupt.deferred():
+                p = subprocess.Popen(
+                    qemu.command(gs),
+                    stdin=subprocess.DEVNULL,
+                    stdout=console,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             _poll(p, w, job / "stderr.txt", log_path, after_ms, t0 + timeout)
         finally:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)  # the power cut, or the end of a hung guest
-            p.wait()
+            with interrupt.deferred():
+                if p is not None and p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)  # the power cut, or a hung guest's end
+                if p is not None:
+                    p.wait()
             w.boots_s.append(round(time.monotonic() - t0, 2))
     return w
 
