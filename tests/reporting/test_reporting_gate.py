@@ -124,7 +124,7 @@ def test_every_run_path_gates_the_same_way(
     verdict = (tree / "again" / "report.md").read_text().splitlines()[0]
     assert verdict == ("## mmapconf: ❌ failed" if want else "## mmapconf: ✅ passed")
     # run --kernel: the guest wrote that report (the boot itself is tests/vm's)
-    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a: [Path(report_json)])
+    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a, **k: [Path(report_json)])
     assert main(["run", "--kernel", "6.1", "cases", "--report-dir", "k"]) == want
     # the pytest plugin, with the same baseline
     args = ["-p", "conformance", "cases", "-k", f"gate-{o}", "--mmapconf-baseline"]

@@ -14,6 +14,7 @@ import pytest
 from repro_util import reproduce, static_libc_missing, target_for
 
 from runner.lang.loader import load_suite
+from runner.lang.powercut import is_power_cut
 from runner.repro.kinds import Unreproducible
 from runner.repro.program import skip_reason
 from runner.session.runner import Item, RunConfig, Runner
@@ -38,6 +39,11 @@ def test_repro_ends_as_the_engine_does(runner: Runner, item: Item) -> None:
     why = item.backing.unavailable or skip_reason(item.case, target_for(item.backing))
     if why:  # `mmapconf repro` refuses these with exit 2 (tests/repro/test_repro_cli.py)
         assert engine.outcome == "skipped", (engine.outcome, engine.reason)
+        return
+    if is_power_cut(item.case):  # the host cuts a guest's power: the engine skips it here
+        assert engine.outcome == "skipped", (engine.outcome, engine.reason)
+        with pytest.raises(Unreproducible, match="power cut|provision"):
+            reproduce(item.case, item.backing)
         return
     if item.case.provision is not None:  # refused in one line (test_repro_cli.py): no C form
         with pytest.raises(Unreproducible, match="provision"):
