@@ -17,6 +17,8 @@ import pytest
 
 from runner.engine.native import build
 from runner.lang.loader import load_suite
+from runner.lang.model import Case
+from runner.lang.powercut import is_power_cut
 from runner.session.runner import RunConfig, Runner
 from runner.vm import batch, guestrun
 
@@ -50,6 +52,12 @@ def batch_run(tmp_path: Path, paths: list[str], disk: Path, *extra: str) -> dict
     return json.loads(path.read_text())
 
 
+def _guest_only(case: Case) -> bool:
+    """Set-up the batch guest refuses by design, with its own reason (docs/kernels.md)."""
+    p = case.provision
+    return p is not None and (bool(p.sysctls) or p.memory_limit is not None)
+
+
 def test_the_batch_gives_the_in_process_native_run_s_outcomes(tmp_path: Path) -> None:
     """Every catalogue item, provision cases included (their tmpfs and ext4 mounts, inode flags):
     same outcome and normalised reason as the native executor driven from this process."""
@@ -58,7 +66,15 @@ def test_the_batch_gives_the_in_process_native_run_s_outcomes(tmp_path: Path) ->
     got = {r["name"]: [r["outcome"], normalise(r["reason"])] for r in report["results"]}
     runner = Runner(RunConfig(dirs=[str(disk)]))
     try:
-        items = runner.plan(load_suite([str(ROOT / "cases")]))
+        # power-cut cases are left to their own boots (tests/durability), not to the batch;
+        # set-up only a guest makes is skipped on both sides, each with its own reason
+        items, apart = [], set()
+        for i in runner.plan(load_suite([str(ROOT / "cases")])):
+            if i.case is not None and (is_power_cut(i.case) or _guest_only(i.case)):
+                apart.add(i.name)
+            else:
+                items.append(i)
+        got = {n: v for n, v in got.items() if n not in apart}
         want = {r.name: [r.outcome, normalise(r.reason)] for r in map(runner.run_item, items)}
     finally:
         runner.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.backings import Backing
+from runner.engine.native import server
 from runner.lang.loader import load_suite
 from runner.lang.model import Case
 from runner.session.runner import Item, Result, RunConfig, Runner
@@ -64,6 +65,7 @@ def cut(spec: dict[str, Any], job: Path) -> None:
     case = dataclasses.replace(load_case(spec), timeout=CUT_TIMEOUT, after_reboot=[])
     os.sync()  # what the mount wrote is on the disk before the case begins
     runner = Runner(RunConfig())
+    server.relay_output(2)  # the case's output is captured: its "stored" must reach our stderr
     backing = _Folder(
         "disk", "disk", DISK_DIR, spec["fs"], folder=f"{DISK_DIR}/{FOLDER}", make=True
     )
@@ -75,45 +77,67 @@ def cut(spec: dict[str, Any], job: Path) -> None:
 def judge(spec: dict[str, Any], job: Path) -> None:
     subprocess.run(["umount", DISK_DIR], check=False)  # init mounted /dev/vda: judged below
     os.makedirs(JUDGE_DIR, exist_ok=True)
-    runner = Runner(RunConfig())  # one fork server for every disk
     results = []
-    cases: dict[str, Case] = {}
-    for e in spec["entries"]:
-        case = cases.get(e["id"]) or cases.setdefault(e["id"], load_case(e))
-        results.append(_judge_one(runner, case, spec["fs"], e["disk"], e["model"]).to_json())
-    runner.close()
+    for index, e in enumerate(spec["entries"]):
+        results.append(_judge_disk(spec, job, index, e))
     (job / JUDGE_RESULTS).write_text(json.dumps(results))
 
 
-def _judge_one(runner: Runner, case: Case, fs: str, device: str, model: str) -> Result:
+def _judge_disk(spec: dict[str, Any], job: Path, index: int, e: dict[str, Any]) -> Any:
+    """Mount one disk and judge it in a harness of its own: the confinement's read-only view is
+    made once per harness, from the mounts it finds, so a disk mounted after it is not in it."""
+    fs = spec["fs"]
     if fs == "btrfs":  # every disk has the same fsid: forget the one judged before
         subprocess.run(["btrfs", "device", "scan", "--forget"], check=False, capture_output=True)
     options = ["-o", "nouuid"] if fs == "xfs" else []
     mount = subprocess.run(
-        ["mount", "-t", fs, *options, device, JUDGE_DIR], capture_output=True, text=True
+        ["mount", "-t", fs, *options, e["disk"], JUDGE_DIR], capture_output=True, text=True
     )
-    name = f"{case.id}[disk/{model}]"
     if mount.returncode != 0:
         why = mount.stderr.strip() or f"mount exit status {mount.returncode}"
-        return Result(name, case.id, f"disk/{model}", case.file, case.line, "error", why)
+        name = f"{e['id']}[disk/{e['model']}]"
+        return Result(name, e["id"], f"disk/{e['model']}", e["file"], 0, "error", why).to_json()
     try:
-        after = dataclasses.replace(
-            case,
-            setup=[],
-            processes={"after_reboot": case.after_reboot},
-            after_reboot=[],
-            provision=None,
-        )
-        runner.facts = runner.facts.for_disk(model)
-        backing = _Folder(f"disk/{model}", "disk", JUDGE_DIR, fs, folder=f"{JUDGE_DIR}/{FOLDER}")
-        result = runner.run_item(Item(name, backing, case=after))
-        result.facts["disk"] = model
-        return result
+        out = job / f"judged-{index}.json"
+        argv = [
+            sys.executable,
+            "-m",
+            "runner.vm.durability.guest",
+            "judge-one",
+            str(out),
+            str(index),
+        ]
+        subprocess.run([*argv, str(job / "spec.json")], check=True)
+        return json.loads(out.read_text())
     finally:
         subprocess.run(["umount", JUDGE_DIR], check=False)
 
 
+def judge_one(spec: dict[str, Any], out: Path, index: int) -> None:
+    """The after_reboot steps of entry INDEX on the disk mounted at JUDGE_DIR."""
+    e = spec["entries"][index]
+    case = load_case(e)
+    after = dataclasses.replace(
+        case, setup=[], processes={"after_reboot": case.after_reboot}, after_reboot=[],
+        provision=None,
+    )  # fmt: skip
+    runner = Runner(RunConfig())
+    runner.facts = runner.facts.for_disk(e["model"])
+    name = f"{case.id}[disk/{e['model']}]"
+    backing = _Folder(
+        f"disk/{e['model']}", "disk", JUDGE_DIR, spec["fs"], folder=f"{JUDGE_DIR}/{FOLDER}"
+    )
+    result = runner.run_item(Item(name, backing, case=after))
+    runner.close()
+    result.facts["disk"] = e["model"]
+    out.write_text(json.dumps(result.to_json()))
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "judge-one":
+        _, out, index, spec_path = argv
+        judge_one(json.loads(Path(spec_path).read_text()), Path(out), int(index))
+        return 0
     phase, spec_path = argv
     spec = json.loads(Path(spec_path).read_text())
     job = Path(spec_path).parent
