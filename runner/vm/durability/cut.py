@@ -33,6 +33,7 @@ from typing import Any
 
 from runner.engine import interrupt
 from runner.lang.model import Case
+from runner.lang.ops import DISK_MODELS
 from runner.vm import qemu
 
 from . import guest, writelog
@@ -53,6 +54,15 @@ MAX_POINTS = 12  # crash points judged for one case
 MAX_DISKS = {True: 16, False: 5}
 
 
+@dataclass(frozen=True)
+class Options:
+    """What the user chose of the power cut (``run --cut-model``, ``--disk-cache``): the disk
+    models judged, and qemu's cache mode for the logged disk."""
+
+    models: tuple[str, ...] = DISK_MODELS
+    cache: str = "writeback"
+
+
 @dataclass
 class Boots:
     """What the caller (runner/vm/run.py) knows how to make: the GuestSpec of one boot, and the
@@ -62,7 +72,7 @@ class Boots:
     command: Callable[[Path, list[str]], None]  # (job, guest.py argv): writes JOB/cmd.sh
     keep: Path
     timeout: float
-    cache: str = "writeback"
+    options: Options = Options()
     log: Callable[[str], None] = print
 
 
@@ -126,7 +136,7 @@ def _run(boots: Boots, cases: list[Case], fs: str, work: Path) -> list[dict[str,
         _judge_boot(boots, batch, work, fs)
     out: list[dict[str, Any]] = []
     for item in done:
-        out += item if isinstance(item, list) else _results(item, boots.cache)
+        out += item if isinstance(item, list) else _results(item, boots.options.cache)
     return out
 
 
@@ -142,10 +152,11 @@ def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, 
         return _before_cut(boots, case, fs, work, watch)
     log = writelog.read_log(log_path)
     stored_index = _index_at(log, watch.stored_log_bytes)
-    models = {"submitted": disk}
-    models["flushed"] = writelog.replay(
-        log_path, log, base, work / "flushed.img", writelog.last_flush(log)
-    )
+    models = {"submitted": disk} if "submitted" in boots.options.models else {}
+    if "flushed" in boots.options.models:
+        models["flushed"] = writelog.replay(
+            log_path, log, base, work / "flushed.img", writelog.last_flush(log)
+        )
     points = _points(log, stored_index, cut_step.args.get("at"))
     for name, upto in points.items():
         models[name] = writelog.replay(log_path, log, base, work / f"{name}.img", upto)
@@ -165,10 +176,11 @@ def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
         if model.startswith("point-"):
             r["durability"]["point"] = _describe_point(c.log, c.points[model], c.stored, c.watch)
         out.append(r)
-    if c.points:
-        for r in out[:2]:
-            r["durability"]["first_survived"] = _first_survived(out[2:], r["facts"]["disk"])
-            r["durability"]["points_judged"] = len(c.points)
+    points = [r for r in out if "point" in r["durability"]]
+    for r in out if points else []:
+        if "point" not in r["durability"]:
+            r["durability"]["first_survived"] = _first_survived(points, r["facts"]["disk"])
+            r["durability"]["points_judged"] = len(points)
     return out
 
 
@@ -207,7 +219,7 @@ def _cut_boot(
         writelog.sparse_copy(disk, base)
         log_path.touch()  # qemu opens the log, it does not create it
         gs = boots.spec(job, spec["fs"], disk=disk, disk_log=log_path)
-        gs.disk_cache = boots.cache
+        gs.disk_cache = boots.options.cache
         watch = _watch(gs, job, log_path, after_ms, boots.timeout)
         if watch.exited:
             _keep_console(boots, job, spec, "cut")
@@ -320,7 +332,7 @@ def _before_cut(
     except (OSError, ValueError):
         pre = None
     out = []
-    for model in ("submitted", "flushed"):
+    for model in boots.options.models:
         if pre is None:
             why = "the guest hung twice before 'stored'" if watch.hung else _said(work / "cut")
             r = _error(case, fs, model, f"{why} (console logs in {boots.keep})")
