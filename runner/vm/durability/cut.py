@@ -100,6 +100,7 @@ class Cut:
     stored: int
     watch: Watch
     after_ms: int
+    points_left_out: int = 0  # crash points after MAX_POINTS
     judged: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -157,12 +158,12 @@ def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, 
         models["flushed"] = writelog.replay(
             log_path, log, base, work / "flushed.img", writelog.last_flush(log)
         )
-    points = _points(log, stored_index, cut_step.args.get("at"))
+    points, left_out = _points(log, stored_index, cut_step.args.get("at"))
     for name, upto in points.items():
         models[name] = writelog.replay(log_path, log, base, work / f"{name}.img", upto)
     base.unlink()
     log_path.unlink()
-    return Cut(case, spec, models, points, log, stored_index, watch, after_ms)
+    return Cut(case, spec, models, points, log, stored_index, watch, after_ms, left_out)
 
 
 def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
@@ -181,6 +182,7 @@ def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
         if "point" not in r["durability"]:
             r["durability"]["first_survived"] = _first_survived(points, r["facts"]["disk"])
             r["durability"]["points_judged"] = len(points)
+            r["durability"]["points_left_out"] = c.points_left_out
     return out
 
 
@@ -398,16 +400,19 @@ def _index_at(log: writelog.Log, log_bytes: int) -> int:
     return next((e.index for e in log.entries if e.end > log_bytes), len(log.entries))
 
 
-def _points(log: writelog.Log, stored: int, at: str | None) -> dict[str, int]:
+def _points(log: writelog.Log, stored: int, at: str | None) -> tuple[dict[str, int], int]:
     """The crash points judged besides the two models, as entry counts of the log replayed onto
     the clean disk: the disk at "stored" in each model, then after each flush (or each
-    completed write) that followed."""
+    completed write) that followed; and how many MAX_POINTS left out. The flushes are kept
+    before the writes, so the flushed model's first point is never left out for a write's."""
     if at is None:
-        return {}
-    kinds = ("flush",) if at == "every_flush" else ("write", "flush")
-    after = [e.index + 1 for e in log.entries[stored:] if e.kind in kinds]
-    counts = sorted({writelog.last_flush(log, before=stored), stored, *after[:MAX_POINTS]})
-    return {f"point-{n}": n for n in counts}
+        return {}, 0
+    after = log.entries[stored:]
+    flushes = [e.index + 1 for e in after if e.kind == "flush"]
+    writes = [e.index + 1 for e in after if e.kind == "write"] if at == "every_write" else []
+    kept = (flushes + writes)[:MAX_POINTS]
+    counts = sorted({writelog.last_flush(log, before=stored), stored, *kept})
+    return {f"point-{n}": n for n in counts}, len(flushes) + len(writes) - len(kept)
 
 
 def _facts(
