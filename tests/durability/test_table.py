@@ -50,7 +50,7 @@ def test_the_crash_points_table() -> None:
     text = table.render_timelines([_report()])
     row = (
         "| 6.1.0 | ext4 | `c` | write at +1.02 s | never (3 points, 2 left out) | "
-        "3 writes (64 KiB) +1.02, flush +5.1 |"
+        "3 writes (64 KiB) +1.02, flush +5.10 |"
     )
     assert row in text, text
     assert "CLOCK_MONOTONIC" in text

@@ -66,7 +66,11 @@ def _first_text(d: dict[str, Any], points: dict[str, dict[str, Any]]) -> str:
     point = points.get(str(first.get("point")), {})
     if point.get("before_stored"):
         return "at 'stored' (the case)"
-    return f"{point.get('last_op', '?')} at +{first.get('t_s')} s"
+    return f"{point.get('last_op', '?')} at +{_seconds(first.get('t_s'))} s"
+
+
+def _seconds(t: object) -> str:
+    return f"{t:.2f}" if isinstance(t, (int, float)) else "?"
 
 
 def _log_text(timeline: list[dict[str, Any]]) -> str:
@@ -74,7 +78,7 @@ def _log_text(timeline: list[dict[str, Any]]) -> str:
     items = []
     for t in timeline:
         what = f"{t['count']} writes ({t['bytes'] >> 10} KiB)" if t["op"] == "writes" else t["op"]
-        items.append(f"{what} +{t['t_s']}")
+        items.append(f"{what} +{_seconds(t['t_s'])}")
     return ", ".join(items) or "nothing"
 
 
