@@ -478,6 +478,9 @@ class CaseValidator:
                 self.err(args, key, f"a process name is {PROCESS_NAME_TEXT}")
             else:
                 self.process_refs.append((args, key, value))
+        elif kind == "thread":
+            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
+                self.err(args, key, f"a thread name is {PROCESS_NAME_TEXT}")
         elif kind == "special":
             if not isinstance(value, str) or value not in SPECIAL_MAPPINGS:
                 known = ", ".join(sorted(SPECIAL_MAPPINGS))

@@ -1517,6 +1517,7 @@ static int run_block(const block *b);
 static void begin(const char *parent);
 static obs_t do_thread(const step_t *s, const args_t *a);
 static obs_t do_join(const step_t *s);
+static void release_thread(void);
 
 static void bind_value(const step_t *s, const val *result) {
   val *x = calloc(1, sizeof *x);
@@ -1683,6 +1684,7 @@ static int run_step(const step_t *s) {
   } else {
     me->unsent++;
   }
+  release_thread();
   if (!ok) {
     abort_case();
     finish(EXIT_FAILED);
@@ -1910,10 +1912,23 @@ struct thread_start {
   int32_t map_bound[NATIVE_MAPS];
   void *altstack;
   struct nslot *slot;                 /* the thread's, set before `started` */
-  int32_t started;
+  int32_t started, go;                /* go: the `thread` step is reported, its steps may run */
   pthread_t th;
 };
 static __thread struct thread_start *threads[MAX_THREADS];
+static __thread struct thread_start *starting;  /* started by the step being reported */
+static void futex_wait_for(int32_t *w) {
+  while (!__atomic_load_n(w, __ATOMIC_SEQ_CST)) {
+    struct timespec wait = {0, 50 * 1000 * 1000};
+    syscall(SYS_futex, w, FUTEX_WAIT, 0, &wait, 0, 0);
+  }
+}
+static void release_thread(void) {
+  if (!starting) return;
+  __atomic_store_n(&starting->go, 1, __ATOMIC_SEQ_CST);
+  futex_wake_all(&starting->go);
+  starting = NULL;
+}
 static void *thread_main(void *arg) {
   struct thread_start *t = arg;
   rec = malloc(REC_MAX);
@@ -1936,6 +1951,7 @@ static void *thread_main(void *arg) {
   send_rec();
   __atomic_store_n(&t->started, 1, __ATOMIC_SEQ_CST);
   futex_wake_all(&t->started);
+  futex_wait_for(&t->go);  /* the trace shows the thread step ended before the thread's steps */
   run_block(t->step->body);
   begin_rec(REC_DONE);
   send_rec();
@@ -1966,11 +1982,9 @@ static obs_t do_thread(const step_t *s, const args_t *a) {
     errno = err;
     return fail_errno();
   }
-  while (!__atomic_load_n(&t->started, __ATOMIC_SEQ_CST)) {
-    struct timespec wait = {0, 50 * 1000 * 1000};
-    syscall(SYS_futex, &t->started, FUTEX_WAIT, 0, &wait, 0, 0);
-  }
+  futex_wait_for(&t->started);
   threads[k] = t;
+  starting = t;
   return ok_none();
 }
 static obs_t do_join(const step_t *s) {

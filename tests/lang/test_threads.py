@@ -1,0 +1,218 @@
+"""Threads of a case process (docs/case-format.md, "Threads"): the faulting thread is named, a
+thread that is not joined or still runs when its process ends is handled, a hanging thread ends
+with its case at the timeout, each thread's steps are judged on their own, and the validator
+locates what is wrong. Every expectation kind in a thread context, right and wrong, is in the
+self-test matrix (tests/matrix: the `thread` and `thread-in-fork` contexts)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from native_util import problems, run_native
+
+HEAD = "id: f\ntitle: t\ntimeout: 5\nsteps:\n"
+RO = "  - mmap: {length: PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n    as: m\n"
+
+
+def test_an_unexpected_fault_names_the_thread_and_its_step(tmp_path):
+    text = (
+        HEAD
+        + RO
+        + (
+            "  - thread: t1\n"
+            "    steps:\n"
+            "      - sleep: 1\n"
+            "      - store: {addr: m + 8, hex: '01'}\n"
+            "  - join: t1\n"
+        )
+    )
+    result = run_native(tmp_path, text)
+    assert result.outcome == "failed", result.reason
+    assert result.reason == (
+        "main/t1 step 2.2 (store): expected success, got SIGSEGV/SEGV_ACCERR at m+8"
+    )
+    join = next(s for s in result.steps if s["op"] == "join")
+    assert join["observed"] == (
+        "not finished: main/t1 step 2.2 (store) ended the process by SIGSEGV"
+    )
+
+
+def test_the_fault_is_the_faulting_threads_while_another_waits_in_a_step(tmp_path):
+    """The main thread sits in wait_for (expecting no signal) when its sibling faults: the death
+    is the sibling's, whose step expected it."""
+    text = (
+        HEAD
+        + RO
+        + (
+            "  - thread: t1\n"
+            "    steps:\n"
+            "      - store: {addr: m, hex: '01'}\n"
+            "        expect: {signal: SIGSEGV, si_code: SEGV_ACCERR, si_addr: m}\n"
+            "  - wait_for: never\n"
+            "  - join: t1\n"
+        )
+    )
+    result = run_native(tmp_path, text)
+    assert result.outcome == "passed", result.reason
+    waiting = next(s for s in result.steps if s["op"] == "wait_for")
+    assert waiting["process"] == "main" and waiting["observed"].startswith("not finished: main/t1")
+
+
+def test_each_thread_is_judged_by_its_own_steps(tmp_path):
+    """Two threads in steps at once, each with its own expectations: the wrong one is named by
+    its thread, the right one in the other thread passes."""
+    text = HEAD + (
+        "  - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE, flags: MAP_SHARED|MAP_ANONYMOUS}\n"
+        "    as: m\n"
+        "  - thread: a\n"
+        "    steps:\n"
+        "      - store: {addr: m, data: A}\n"
+        "      - post: a-stored\n"
+        "      - wait_for: b-stored\n"
+        "      - load: {addr: m + 1, length: 1}\n"
+        "        expect: {value: {data: B}}\n"
+        "      - post: a-checked\n"
+        "  - thread: b\n"
+        "    steps:\n"
+        "      - wait_for: a-stored\n"
+        "      - store: {addr: m + 1, data: B}\n"
+        "      - post: b-stored\n"
+        "      - wait_for: a-checked\n"
+        "      - load: {addr: m, length: 1}\n"
+        "        expect: {value: {data: Z}}\n"
+        "  - join: a\n"
+        "  - join: b\n"
+    )
+    result = run_native(tmp_path, text)
+    assert result.outcome == "failed", result.reason
+    assert result.reason.startswith("main/b step 3.5 (load): expected value {data: 'Z'}, got")
+    load_a = next(s for s in result.steps if s["process"] == "main/a" and s["op"] == "load")
+    assert load_a["ok"] is True
+
+
+def test_a_thread_ended_by_its_process_s_expected_death_is_not_a_failure(tmp_path):
+    """The process's own thread dies as its last step expects, with a thread still running
+    (never joined: a list of steps that ends the process ends its threads with it)."""
+    text = (
+        HEAD
+        + RO
+        + (
+            "  - thread: t1\n"
+            "    steps:\n"
+            "      - wait_for: never\n"
+            "  - sleep: 20\n"
+            "  - store: {addr: m, hex: '01'}\n"
+            "    expect: {signal: SIGSEGV, si_code: SEGV_ACCERR}\n"
+        )
+    )
+    result = run_native(tmp_path, text)
+    assert result.outcome == "passed", result.reason
+    waiting = next(s for s in result.steps if s["process"] == "main/t1")
+    assert waiting["observed"] == "not finished: main step 4 (store) ended the process by SIGSEGV"
+
+
+def test_a_failed_step_in_a_thread_ends_its_process(tmp_path):
+    text = HEAD + (
+        "  - thread: t1\n"
+        "    steps:\n"
+        "      - munmap: {addr: 1, length: PAGE}\n"
+        "  - wait_for: never\n"
+        "  - join: t1\n"
+    )
+    start = time.monotonic()
+    result = run_native(tmp_path, text)
+    assert result.outcome == "failed", result.reason
+    assert result.reason == "main/t1 step 1.1 (munmap): expected success, got errno EINVAL"
+    assert time.monotonic() - start < 4  # the abort released main's wait_for: no timeout
+
+
+def test_a_hanging_thread_ends_with_its_case_at_the_timeout(tmp_path):
+    text = HEAD.replace("timeout: 5", "timeout: 1") + (
+        "  - thread: t1\n    steps:\n      - sleep: 60000\n  - join: t1\n"
+    )
+    start = time.monotonic()
+    result = run_native(tmp_path, text)
+    assert time.monotonic() - start < 8
+    assert result.outcome == "timeout", result.reason
+    assert "main/t1 step 1.1 (sleep)" in result.reason
+
+
+def test_threads_started_one_after_another_reuse_their_slots(tmp_path):
+    """A joined thread gives back its slot and its place in the case's count: 100 threads in
+    turn, past the 32 processes a case may have at once."""
+    text = HEAD + (
+        "  - repeat: {times: 100, var: i}\n"
+        "    steps:\n"
+        "      - thread: w\n"
+        "        steps:\n"
+        "          - let: i\n"
+        "            as: seen\n"
+        "      - join: w\n"
+        "      - let: seen\n"
+        "        expect: {value: i}\n"
+    )
+    result = run_native(tmp_path, text)
+    assert result.outcome == "passed", result.reason
+
+
+def test_too_many_threads_at_once_end_the_case(tmp_path):
+    steps = "".join(f"  - thread: t{k}\n    steps:\n      - wait_for: go\n" for k in range(40))
+    joins = "".join(f"  - join: t{k}\n" for k in range(40))
+    result = run_native(tmp_path, HEAD + steps + "  - post: go\n" + joins)
+    assert result.outcome == "error", result.reason
+    assert "threads" in result.reason
+
+
+@pytest.mark.parametrize(
+    "steps, message",
+    [
+        ("  - join: t1\n", "5:5: join: 't1' is not a thread started earlier in this list"),
+        (
+            "  - thread: t1\n    steps:\n      - let: 1\n",
+            "4:1: thread t1: thread 't1' is never joined in these steps",
+        ),
+        (
+            "  - thread: t1\n    steps:\n      - let: 1\n"
+            "  - fork:\n      - join: t1\n  - join: t1\n",
+            "9:9: join: 't1' is not a thread started earlier in this list",
+        ),
+        (
+            "  - thread: t1\n    steps:\n      - let: 1\n  - join: t1\n"
+            "  - thread: t1\n    steps:\n      - let: 2\n  - join: t1\n",
+            "9:13: name: a second thread named 't1'",
+        ),
+        (
+            "  - thread: t1\n    stack: 0\n    steps:\n      - let: 1\n  - join: t1\n",
+            "5:5: thread: 'stack' (its lowest address) and 'stack_size' go together",
+        ),
+        (
+            "  - thread: t1\n    steps:\n      - let: 1\n        as: v\n  - let: v\n  - join: t1\n",
+            "9:10: value: 'v' is not bound before this step",
+        ),
+        (
+            "  - thread: t1\n    steps:\n      - load: 0\n        expect: {signal: SIGSEGV}\n"
+            "  - join: t1\n  - let: 1\n",
+            "10:5: step 3: comes after a step that expects the process to die",
+        ),
+        ("  - thread: 'a b'\n    steps:\n      - let: 1\n", "5:13: name: a thread name is"),
+    ],
+)
+def test_malformed_threads_are_located(tmp_path, steps, message):
+    got = problems(tmp_path, HEAD + steps)
+    assert got and got[0].startswith(message), got
+
+
+def test_names_a_thread_binds_are_bound_after_its_join(tmp_path):
+    text = HEAD + (
+        "  - thread: t1\n"
+        "    steps:\n"
+        "      - let: 6 * 7\n"
+        "        as: v\n"
+        "  - join: t1\n"
+        "  - let: v\n"
+        "    expect: {value: 42}\n"
+    )
+    assert problems(tmp_path, text) == []
+    result = run_native(tmp_path, text)
+    assert result.outcome == "passed", result.reason
