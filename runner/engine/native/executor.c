@@ -1904,13 +1904,25 @@ static void case_main(void) {
 #define MAX_THREADS 16                /* running at once, per starting thread */
 #define THREAD_STACK (2 << 20)        /* a thread's own stack, unless the case gives one */
 #define ALTSTACK_SIZE (64 << 10)
+#define THREAD_SCRATCH (1 << 20)
+/* What a thread needs (its report record, its scratch memory, its signal stack), in one block
+ * from the heap under the program break, made by the starting thread and freed at the join: in
+ * the mmap area it would land in the gaps a case keeps free (below a MAP_GROWSDOWN stack), and
+ * a thread's own would outlive it. */
+#define THREAD_BUNDLE (REC_MAX + THREAD_SCRATCH + ALTSTACK_SIZE)
+static char *thread_bundle(void) {
+  mallopt(M_MMAP_THRESHOLD, 2 * THREAD_BUNDLE);
+  char *b = malloc(THREAD_BUNDLE);
+  mallopt(M_MMAP_THRESHOLD, 128 << 10);  /* glibc's default */
+  return b;
+}
 struct thread_start {
   const step_t *step;
   i64 name;
   char parent[512];
   i64 maps[NATIVE_MAPS][2];           /* the starting thread's bound mappings */
   int32_t map_bound[NATIVE_MAPS];
-  void *altstack;
+  char *bundle;                       /* rec, then scratch, then the signal stack */
   struct nslot *slot;                 /* the thread's, set before `started` */
   int32_t started, go;                /* go: the `thread` step is reported, its steps may run */
   pthread_t th;
@@ -1931,15 +1943,15 @@ static void release_thread(void) {
 }
 static void *thread_main(void *arg) {
   struct thread_start *t = arg;
-  rec = malloc(REC_MAX);
-  if (!rec) _exit(EXIT_ERROR);
+  rec = (i64 *)t->bundle;
+  bump = t->bundle + REC_MAX;
+  bump_cap = THREAD_SCRATCH;
   snprintf(proc_name, sizeof proc_name, "%.200s/%s", t->parent, S(t->name));
   stack_t ss;
   memset(&ss, 0, sizeof ss);
-  ss.ss_sp = t->altstack;
+  ss.ss_sp = t->bundle + REC_MAX + THREAD_SCRATCH;
   ss.ss_size = ALTSTACK_SIZE;
   sigaltstack(&ss, NULL);
-  scratch_alloc(1);  /* before the first step, as in a process */
   me = claim_slot("processes and threads");
   memcpy(me->maps, t->maps, sizeof me->maps);
   memcpy(me->map_bound, t->map_bound, sizeof me->map_bound);
@@ -1962,11 +1974,11 @@ static obs_t do_thread(const step_t *s, const args_t *a) {
   while (k < MAX_THREADS && threads[k]) k++;
   if (k == MAX_THREADS) run_error(s, "more than %d threads running at once from one thread", MAX_THREADS);
   struct thread_start *t = calloc(1, sizeof *t);
-  void *alt = malloc(ALTSTACK_SIZE);
-  if (!t || !alt) out_of_memory(sizeof *t + ALTSTACK_SIZE);
+  char *bundle = thread_bundle();
+  if (!t || !bundle) out_of_memory(sizeof *t + THREAD_BUNDLE);
   t->step = s;
   t->name = s->args[0].str;
-  t->altstack = alt;
+  t->bundle = bundle;
   snprintf(t->parent, sizeof t->parent, "%s", proc_name);
   memcpy(t->maps, me->maps, sizeof t->maps);
   memcpy(t->map_bound, me->map_bound, sizeof t->map_bound);
@@ -1977,7 +1989,7 @@ static obs_t do_thread(const step_t *s, const args_t *a) {
   if (!err) err = pthread_create(&t->th, &attr, thread_main, t);
   pthread_attr_destroy(&attr);
   if (err) {
-    free(alt);
+    free(bundle);
     free(t);
     errno = err;
     return fail_errno();
@@ -2009,7 +2021,7 @@ static obs_t do_join(const step_t *s) {
   memset((char *)gone + sizeof gone->pid, 0, sizeof *gone - sizeof gone->pid);
   __atomic_store_n(&gone->pid, 0, __ATOMIC_SEQ_CST);
   sem_post((sem_t *)(arena + PROCS_OFF));
-  free(t->altstack);
+  free(t->bundle);
   free(t);
   threads[k] = NULL;
   return ok_none();
