@@ -6,10 +6,16 @@ self-test matrix (tests/matrix: the `thread` and `thread-in-fork` contexts)."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from native_util import problems, run_native
+
+from runner.lang.loader import load_suite
 
 HEAD = "id: f\ntitle: t\ntimeout: 5\nsteps:\n"
 RO = "  - mmap: {length: PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n    as: m\n"
@@ -216,3 +222,47 @@ def test_names_a_thread_binds_are_bound_after_its_join(tmp_path):
     assert problems(tmp_path, text) == []
     result = run_native(tmp_path, text)
     assert result.outcome == "passed", result.reason
+
+
+PROBE = Path(__file__).parent / "probes" / "threads.c"
+CASES = Path(__file__).resolve().parents[2] / "cases" / "threads" / "threads.yaml"
+
+
+def _probe(tmp_path: Path) -> dict[str, dict[str, str]]:
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler for tests/lang/probes/threads.c")
+    exe = tmp_path / "threads"
+    subprocess.run([cc, "-O2", "-pthread", str(PROBE), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    return {line.split()[0]: dict(re.findall(r"(\w+)=(\S+)", line)) for line in out.splitlines()}
+
+
+def _expects(case_id: str) -> list[dict]:
+    (case,) = [c for c in load_suite([str(CASES)]).cases if c.id == case_id]
+    out = []
+    todo = [s for steps in case.processes.values() for s in steps]
+    while todo:
+        step = todo.pop(0)
+        out.append(step.expect[0].to_json() | {"op": step.op, "value": step.expect[0].value})
+        todo = step.steps + todo
+    return out
+
+
+def test_the_probe_shows_what_the_thread_cases_expect(tmp_path):
+    """Plain pthreads, no harness: the fault is the faulting thread's, with the si_code the
+    cases expect; the MAP_GROWSDOWN thread stack grows, or faults SEGV_MAPERR when blocked; one
+    of two NOREPLACE racers wins."""
+    got = _probe(tmp_path)
+    assert got["fault"] == {"tid": "thread", "si_code": "SEGV_ACCERR"}
+    assert got["grow"] == {"ok": "1", "grown": "1"}
+    assert got["blocked"] == {"si_code": "SEGV_MAPERR"}
+    assert got["noreplace"] == {"won": "1", "eexist": "1"}
+    blocked = _expects("threads-growsdown-thread-stack-blocked-segv")
+    assert {"kind": "signal", "signal": "SIGSEGV", "si_code": "SEGV_MAPERR"}.items() <= next(
+        e for e in blocked if e["op"] == "grow_stack"
+    ).items()
+    mprotect = _expects("threads-mprotect-seen-by-sibling")
+    assert any(e.get("si_code") == got["fault"]["si_code"] for e in mprotect)
+    race = _expects("threads-fixed-noreplace-race")
+    assert next(e for e in race if e["op"] == "let")["value"] == int(got["noreplace"]["won"])
