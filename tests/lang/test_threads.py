@@ -21,6 +21,13 @@ HEAD = "id: f\ntitle: t\ntimeout: 5\nsteps:\n"
 RO = "  - mmap: {length: PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n    as: m\n"
 
 
+def _passed_steps(tmp_path: Path, body: str) -> list[dict]:
+    """The traced steps of HEAD, the read-only page m, then BODY: a case that must pass."""
+    result = run_native(tmp_path, HEAD + RO + body)
+    assert result.outcome == "passed", result.reason
+    return result.steps
+
+
 def test_an_unexpected_fault_names_the_thread_and_its_step(tmp_path):
     text = (
         HEAD
@@ -47,21 +54,16 @@ def test_an_unexpected_fault_names_the_thread_and_its_step(tmp_path):
 def test_the_fault_is_the_faulting_threads_while_another_waits_in_a_step(tmp_path):
     """The main thread sits in wait_for (expecting no signal) when its sibling faults: the death
     is the sibling's, whose step expected it."""
-    text = (
-        HEAD
-        + RO
-        + (
-            "  - thread: t1\n"
-            "    steps:\n"
-            "      - store: {addr: m, hex: '01'}\n"
-            "        expect: {signal: SIGSEGV, si_code: SEGV_ACCERR, si_addr: m}\n"
-            "  - wait_for: never\n"
-            "  - join: t1\n"
-        )
+    steps = _passed_steps(
+        tmp_path,
+        "  - thread: t1\n"
+        "    steps:\n"
+        "      - store: {addr: m, hex: '01'}\n"
+        "        expect: {signal: SIGSEGV, si_code: SEGV_ACCERR, si_addr: m}\n"
+        "  - wait_for: never\n"
+        "  - join: t1\n",
     )
-    result = run_native(tmp_path, text)
-    assert result.outcome == "passed", result.reason
-    waiting = next(s for s in result.steps if s["op"] == "wait_for")
+    waiting = next(s for s in steps if s["op"] == "wait_for")
     assert waiting["process"] == "main" and waiting["observed"].startswith("not finished: main/t1")
 
 
@@ -100,21 +102,16 @@ def test_each_thread_is_judged_by_its_own_steps(tmp_path):
 def test_a_thread_ended_by_its_process_s_expected_death_is_not_a_failure(tmp_path):
     """The process's own thread dies as its last step expects, with a thread still running
     (never joined: a list of steps that ends the process ends its threads with it)."""
-    text = (
-        HEAD
-        + RO
-        + (
-            "  - thread: t1\n"
-            "    steps:\n"
-            "      - wait_for: never\n"
-            "  - sleep: 20\n"
-            "  - store: {addr: m, hex: '01'}\n"
-            "    expect: {signal: SIGSEGV, si_code: SEGV_ACCERR}\n"
-        )
+    steps = _passed_steps(
+        tmp_path,
+        "  - thread: t1\n"
+        "    steps:\n"
+        "      - wait_for: never\n"
+        "  - sleep: 20\n"
+        "  - store: {addr: m, hex: '01'}\n"
+        "    expect: {signal: SIGSEGV, si_code: SEGV_ACCERR}\n",
     )
-    result = run_native(tmp_path, text)
-    assert result.outcome == "passed", result.reason
-    waiting = next(s for s in result.steps if s["process"] == "main/t1")
+    waiting = next(s for s in steps if s["process"] == "main/t1")
     assert waiting["observed"] == "not finished: main step 4 (store) ended the process by SIGSEGV"
 
 
