@@ -367,11 +367,13 @@ class _Program:
             "pthread_attr_init(&attr);",
             f"int e = {attr};",
             f"if (!e) e = start_thread(&{_thread_var(step)}, &attr, {fn}, {_cstr(name)});",
+            f"if (e) {_thread_var(step)} = 0;",
             "pthread_attr_destroy(&attr);",
         ]
 
     def _join(self, step: Step) -> list[str]:
-        return [f"int e = pthread_join({_thread_var(step)}, NULL);"]
+        var = _thread_var(step)  # 0 when its thread step failed: no thread (ESRCH)
+        return [f"int e = {var} ? pthread_join({var}, NULL) : ESRCH;", f"{var} = 0;"]
 
     def _repeat(self, step: Step, k: int, expect: Expect, ctx: _Context) -> list[str]:
         if expect.kind == "value":

@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 from native_util import problems, run_native
 
+from runner.engine import libc
+from runner.lang.conditions import Facts
 from runner.lang.loader import load_suite
+from runner.repro.program import Target, generate
 
 HEAD = "id: f\ntitle: t\ntimeout: 5\nsteps:\n"
 RO = "  - mmap: {length: PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n    as: m\n"
@@ -263,3 +266,71 @@ def test_the_probe_shows_what_the_thread_cases_expect(tmp_path):
     assert any(e.get("si_code") == got["fault"]["si_code"] for e in mprotect)
     race = _expects("threads-fixed-noreplace-race")
     assert next(e for e in race if e["op"] == "let")["value"] == int(got["noreplace"]["won"])
+
+
+# Each operation of threads, right (passes) and wrong (fails naming process, step and both
+# sides): (the steps, with EXPECT where the expectation goes, the failure text)
+OPERATIONS = {
+    "thread": (
+        "  - thread: t\n    steps:\n      - let: 1\n    expect: EXPECT\n  - join: t\n",
+        "{}",
+        "{errno: EAGAIN}",
+        "main step 1 (thread): expected errno EAGAIN, got success",
+    ),
+    "thread stack too small": (
+        "  - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n"
+        "    as: s\n"
+        "  - thread: t\n    stack: s\n    stack_size: 64\n    steps:\n      - let: 1\n"
+        "    expect: EXPECT\n  - join: t\n    expect: {errno: ESRCH}\n",
+        "{errno: EINVAL}",
+        "{}",
+        "main step 2 (thread): expected success, got errno EINVAL",
+    ),
+    "join": (
+        "  - thread: t\n    steps:\n      - let: 1\n  - join: t\n    expect: EXPECT\n",
+        "{}",
+        "{errno: ESRCH}",
+        "main step 2 (join): expected errno ESRCH, got success",
+    ),
+    "grow_stack": (
+        "  - proc_maps: {path: '[stack]'}\n    as: st\n"
+        "  - grow_stack: st.start\n    expect: EXPECT\n",
+        "{value: {le: st.start, gt: st.start - PAGE}}",
+        "{value: {gt: st.start}}",
+        "main step 2 (grow_stack): expected value {gt: ",
+    ),
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPERATIONS))
+def test_right_expectation_of_a_thread_operation_passes(tmp_path, op):
+    steps, good, _, _ = OPERATIONS[op]
+    result = run_native(tmp_path, HEAD + steps.replace("EXPECT", good))
+    assert result.outcome == "passed", result.reason
+
+
+@pytest.mark.parametrize("op", sorted(OPERATIONS))
+def test_wrong_expectation_of_a_thread_operation_fails(tmp_path, op):
+    steps, _, bad, text = OPERATIONS[op]
+    result = run_native(tmp_path, HEAD + steps.replace("EXPECT", bad))
+    assert result.outcome == "failed", result.reason
+    assert result.reason.startswith(text), result.reason
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["right", "wrong"])
+@pytest.mark.parametrize("op", sorted(OPERATIONS))
+def test_the_reproducer_judges_thread_operations_as_the_engine_does(tmp_path, op, right):
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    steps, good, bad, text = OPERATIONS[op]
+    path = tmp_path / "c.yaml"
+    path.write_text(HEAD + steps.replace("EXPECT", good if right else bad))
+    (case,) = load_suite([str(path)]).cases
+    source = generate(case, Target("anon", None, Facts(syscall_probe=libc.syscall_exists)))
+    (tmp_path / "r.c").write_text(source)
+    subprocess.run([cc, "-O2", "-pthread", "r.c", "-o", "r"], cwd=tmp_path, check=True)
+    run = subprocess.run([str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == (0 if right else 1), run.stdout
+    if not right:
+        assert f"FAIL {text.split(': expected')[0]}: expected" in run.stdout

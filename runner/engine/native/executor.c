@@ -2002,7 +2002,10 @@ static obs_t do_thread(const step_t *s, const args_t *a) {
 static obs_t do_join(const step_t *s) {
   int k = 0;
   while (k < MAX_THREADS && !(threads[k] && threads[k]->name == s->args[0].str)) k++;
-  if (k == MAX_THREADS) run_error(s, "no thread %s was started here", S(s->args[0].str));
+  if (k == MAX_THREADS) {  /* its thread step failed (pthread_join's errno for no such thread) */
+    errno = ESRCH;
+    return fail_errno();
+  }
   struct thread_start *t = threads[k];
   int err = pthread_join(t->th, NULL);
   if (err) {
