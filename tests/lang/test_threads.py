@@ -6,6 +6,7 @@ self-test matrix (tests/matrix: the `thread` and `thread-in-fork` contexts)."""
 
 from __future__ import annotations
 
+import platform
 import re
 import shutil
 import subprocess
@@ -334,3 +335,28 @@ def test_the_reproducer_judges_thread_operations_as_the_engine_does(tmp_path, op
     assert run.returncode == (0 if right else 1), run.stdout
     if not right:
         assert f"FAIL {text.split(': expected')[0]}: expected" in run.stdout
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 machine code")
+@pytest.mark.parametrize("ip, outcome", [("code + 4", "passed"), ("code + 8", "failed")])
+def test_a_thread_s_fault_ip_is_its_own(tmp_path, ip, outcome):
+    """The instruction address comes from the faulting thread's slot (four nops, then a store
+    to address 0: tests/lang/probes/fault_ip.c), while the main thread waits in join."""
+    text = HEAD + (
+        "  - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n"
+        "    as: code\n"
+        '  - store: {addr: code, hex: "90909090c704250000000000000000c3"}\n'
+        "  - mprotect: {addr: code, length: PAGE, prot: PROT_READ|PROT_EXEC}\n"
+        "  - thread: t\n"
+        "    steps:\n"
+        "      - call: code\n"
+        f"        expect: {{signal: SIGSEGV, si_code: SEGV_MAPERR, ip: {ip}}}\n"
+        "  - join: t\n"
+    )
+    result = run_native(tmp_path, text)
+    assert result.outcome == outcome, result.reason
+    if outcome == "failed":
+        assert result.reason == (
+            "main/t step 4.1 (call): expected SIGSEGV/SEGV_MAPERR, ip code+8, "
+            "got SIGSEGV/SEGV_MAPERR at 0x0, ip code+4"
+        )
