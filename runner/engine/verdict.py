@@ -224,8 +224,9 @@ class _Judge:
         task = self._faulting(pid, signo, info)
         stack = self.open.pop(task, [])
         by = _where(stack[-1][0]) if stack else self.thread_names.get(task, name)
-        for other in [t for t, p in self.threads.items() if p == pid and t != task] + [pid]:
-            for trace, _, _ in self.open.pop(other, []) if other != task else []:
+        others = {pid, *(t for t, p in self.threads.items() if p == pid)} - {task}
+        for other in others:  # the process's other threads, in steps when it died
+            for trace, _, _ in self.open.pop(other, []):
                 trace.observed = f"{NOT_FINISHED}: {by} ended the process by {sig}"
         name = self.thread_names.get(task, name)
         if not stack:

@@ -90,7 +90,6 @@ class NativeArena(Arena):
             out.append(
                 NativeSlot(
                     pid=raw[0],
-                    process=raw[-2] or raw[0],
                     in_step=bool(raw[1]),
                     step=raw[2],
                     iteration=raw[4],
@@ -114,8 +113,7 @@ class NativeArena(Arena):
 
 @dataclass
 class NativeSlot:
-    pid: int  # a thread's id; a process's own pid
-    process: int  # the process the thread belongs to (its own pid for a process)
+    pid: int  # a thread's id; a process's own pid (its process: the REC_THREAD record)
     in_step: bool
     step: int
     iteration: int
