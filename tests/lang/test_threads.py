@@ -127,11 +127,9 @@ def test_a_failed_step_in_a_thread_ends_its_process(tmp_path):
         "  - wait_for: never\n"
         "  - join: t1\n"
     )
-    start = time.monotonic()
     result = run_native(tmp_path, text)
-    assert result.outcome == "failed", result.reason
+    assert result.outcome == "failed", result.reason  # not a timeout: main's wait_for released
     assert result.reason == "main/t1 step 1.1 (munmap): expected success, got errno EINVAL"
-    assert time.monotonic() - start < 4  # the abort released main's wait_for: no timeout
 
 
 def test_a_hanging_thread_ends_with_its_case_at_the_timeout(tmp_path):
@@ -140,7 +138,7 @@ def test_a_hanging_thread_ends_with_its_case_at_the_timeout(tmp_path):
     )
     start = time.monotonic()
     result = run_native(tmp_path, text)
-    assert time.monotonic() - start < 8
+    assert time.monotonic() - start < 30  # not the thread's 60 s: killed with its case
     assert result.outcome == "timeout", result.reason
     assert "main/t1 step 1.1 (sleep)" in result.reason
 
