@@ -17,6 +17,7 @@ from runner.lang.ops import COMPARATORS
 from runner.repro.cexpr import CExpr
 from runner.repro.kinds import (
     CACHESTAT_FIELDS,
+    DEDUPE_FIELDS,
     FSTAT_FIELDS,
     MAPS_INT_FIELDS,
     MAPS_TEXT_FIELDS,
@@ -122,7 +123,12 @@ class Matcher:
             return self.match(want, Have("int", FSTAT_FIELDS[key].replace("%s", v)))
         if have.kind == "cachestat" and key in CACHESTAT_FIELDS:
             return self.match(want, Have("int", CACHESTAT_FIELDS[key].replace("%s", v)))
-        for kind, table in (("rlimit", RLIMIT_FIELDS), ("uffdmsg", UFFD_MSG_FIELDS)):
+        tables = (
+            ("rlimit", RLIMIT_FIELDS),
+            ("uffdmsg", UFFD_MSG_FIELDS),
+            ("dedupe", DEDUPE_FIELDS),
+        )
+        for kind, table in tables:
             if have.kind == kind and key in table:
                 return self.match(want, Have("int", table[key].replace("%s", v)))
         if have.kind == "maps" and key in MAPS_INT_FIELDS:

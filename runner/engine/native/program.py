@@ -324,8 +324,7 @@ class Compiler:
             want["value"] = expect.value
         info = StepInfo(s, setup, want, {})
         self.steps[sid] = info
-        fd_arg = keys.index("fd") if "fd" in keys else -1  # the executor refuses its report fd
-        w.put(sid, OP_CODES[s.op], w.string(s.label), s.line, fd_arg)
+        w.put(sid, OP_CODES[s.op], w.string(s.label), s.line, _fd_args(keys))
         mark = len(w.words)
         w.put(0)
         count, runerror = 0, None
@@ -480,6 +479,12 @@ def _range_message(fmt: str, code: str, lo: int, hi: int) -> str:
         except struct.error as e:
             return f"format {fmt!r}: {e}"
     return f"format {fmt!r}: argument out of range"
+
+
+def _fd_args(keys: list[str]) -> int:
+    """A bit per descriptor argument (fd, fd_in, fd_out, fd_src): the executor refuses its
+    report socket in any of them."""
+    return sum(1 << i for i, k in enumerate(keys) if k == "fd" or k.startswith("fd_"))
 
 
 def _errno_list(until: dict[str, Any]) -> list[str]:
