@@ -248,6 +248,9 @@ MACHINE_CALLS = {
     "x32-abi": "b8270000400f05c3",  # mov eax,0x40000027 (x32 getpid); syscall; ret
     # socket(AF_INET, SOCK_DGRAM, 0): Landlock covers TCP only; UDP is refused by the filter
     "udp-socket": "bf02000000be0200000031d2b8290000000f05c3",
+    # io_uring_setup(1, NULL): a ring of its own would run operations the filter never sees
+    # (IORING_OP_SOCKET); without the filter this is -EFAULT, not -EPERM
+    "io_uring_setup": "bf0100000031f6b8a90100000f05c3",
 }
 
 
