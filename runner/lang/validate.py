@@ -635,6 +635,10 @@ class CaseValidator:
                 if "hex" in value and not _is_hex(value["hex"]):
                     self.err(value, "hex", "must be an even number of hex digits")
                 return
+            if set(value) == {"contains"}:
+                if not isinstance(value["contains"], str) or not value["contains"]:
+                    self.err(value, "contains", "contains is the text looked for, e.g. 'anon:'")
+                return
             if set(value) == {"fill"}:
                 if not _is_hex(value["fill"]) or not value["fill"]:
                     self.err(value, "fill", "a fill is a pattern of hex digits, e.g. '00'")

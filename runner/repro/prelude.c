@@ -503,6 +503,12 @@ static int kv_cmp(const struct kv *r, const char *key, int op, int want_is_int, 
 	return 0; /* an order between text and a number does not exist */
 }
 
+static int kv_contains(const struct kv *r, const char *key, const char *part)
+{
+	int i = kv_find(r, key);
+	return i >= 0 && !r->is_int[i] && strstr(r->text[i], part) != NULL;
+}
+
 static i64 kv_int(const struct kv *r, const char *key)
 {
 	int i = kv_find(r, key);

@@ -99,7 +99,8 @@ enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
 enum { K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE };
 enum {
-  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST, P_FILL
+  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST, P_FILL,
+  P_CONTAINS  /* forms */
 };
 enum { C_EQ, C_NE, C_GT, C_GE, C_LT, C_LE };
 enum {
@@ -294,7 +295,7 @@ static pattern *read_pattern(void) {
   case P_INT: p->i = word(); break;
   case P_FLOAT: { i64 bits = word(); memcpy(&p->f, &bits, 8); break; }
   case P_STR: p->str = word(); p->e = read_expr(); break;
-  case P_HEX: case P_DATA: case P_FILL: p->str = word(); break;
+  case P_HEX: case P_DATA: case P_FILL: case P_CONTAINS: p->str = word(); break;
   case P_CMP: case P_MAP: case P_LIST:
     p->n = (int)word();
     if (p->n < 0 || p->n > 4096) fatal("mmapconf-exec: bad pattern");
@@ -821,6 +822,9 @@ static int value_matches(const pattern *p, const val *have) {
       if (memcmp(have->b + k, strs[p->str], pn)) return 0;
     return 1;
   }
+  case P_CONTAINS:  /* text (or bytes) holding the pattern somewhere */
+    return (have->t == V_TEXT || have->t == V_BYTES) &&
+           memmem(have->b, have->n, strs[p->str], (size_t)strlens[p->str]) != NULL;
   case P_CMP:
     for (int k = 0; k < p->n; k++)
       if (!compare((int)p->ops[k], &p->kids[k], have)) return 0;
