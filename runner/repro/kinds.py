@@ -55,6 +55,7 @@ _BY_OP = {
     "uffd_zeropage": "int",
     "uffd_read": "uffdmsg",
     "getrlimit": "rlimit",
+    "grow_stack": "int",
     # forms
     **dict.fromkeys(
         (
