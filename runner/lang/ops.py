@@ -116,6 +116,7 @@ _DATA = {"data": "text", "hex": "hex", "format": "format", "values": "values"}
 _RANGE = {"addr": "int", "length": "int"}
 # splice(2) and copy_file_range(2): from fd_in at off_in to fd_out at off_out (an offset not
 # given: the descriptor's own position)
+_FIXED_IO: dict[str, Any] = {"defaults": {"offset": 0}, "result": "int"}  # io_uring fixed I/O
 _PIPE_IO = {"fd_in": "int", "off_in": "int", "fd_out": "int", "off_out": "int", "length": "int"}
 
 OPS: dict[str, OpSpec] = {
@@ -401,19 +402,9 @@ OPS: dict[str, OpSpec] = {
         ),
         _op("uring_register_buffers", _RANGE, "addr length"),
         _op("uring_unregister_buffers", {}),
-        _op(
-            "uring_read_fixed",
-            {"fd": "int", **_RANGE, "offset": "int"},
-            "fd addr length",
-            defaults={"offset": 0},
-            result="int",
-        ),
-        _op(
-            "uring_write_fixed",
-            {"fd": "int", **_RANGE, "offset": "int"},
-            "fd addr length",
-            defaults={"offset": 0},
-            result="int",
+        *(
+            _op(name, {"fd": "int", **_RANGE, "offset": "int"}, "fd addr length", **_FIXED_IO)
+            for name in ("uring_read_fixed", "uring_write_fixed")
         ),
         _op(
             "prctl",

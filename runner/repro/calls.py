@@ -527,11 +527,15 @@ class Calls:
         return Call([*lines_in, *lines_out, f"i64 r = {call};", "int e = r < 0 ? errno : 0;"])
 
     def _vmsplice(self, step: Step, a: dict[str, Any]) -> Call:
+        flags = self.flags(a, "flags", "SPLICE_F")
+        return self._one_iovec(a, f"vmsplice({self.i(a, 'fd')}, &v, 1, {flags})")
+
+    def _one_iovec(self, a: dict[str, Any], call: str) -> Call:
+        """A call given ``v``, one iovec of the step's (addr, length); -1 and errno on failure."""
         return Call(
             [
                 f"struct iovec v = {{{self._range(a)}}};",
-                f"i64 r = vmsplice({self.i(a, 'fd')}, &v, 1, "
-                f"{self.flags(a, 'flags', 'SPLICE_F')});",
+                f"i64 r = {call};",
                 "int e = r < 0 ? errno : 0;",
             ]
         )
@@ -567,14 +571,8 @@ class Calls:
 
     def _process_madvise(self, step: Step, a: dict[str, Any]) -> Call:
         advice = self.flags(a, "advice", "MADV")
-        return Call(
-            [
-                f"struct iovec v = {{{self._range(a)}}};",
-                f"i64 r = syscall(440 /* process_madvise */, {self.i(a, 'pidfd')}, &v, 1, "
-                f"{advice}, {self.i(a, 'flags')});",
-                "int e = r < 0 ? errno : 0;",
-            ]
-        )
+        call = f"syscall(440 /* process_madvise */, {self.i(a, 'pidfd')}, &v, 1, {advice}, "
+        return self._one_iovec(a, call + f"{self.i(a, 'flags')})")
 
     def _ficlone(self, step: Step, a: dict[str, Any]) -> Call:
         return self._checked(f"ioctl({self.i(a, 'fd')}, FICLONE, (int)({self.i(a, 'fd_src')}))")
