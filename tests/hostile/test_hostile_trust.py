@@ -344,6 +344,31 @@ def test_6_a_flood_of_forged_reports_is_bounded_in_memory_and_time(tmp_path):
     assert len(result.steps) <= 25_000
 
 
+def native_flood(record: bytes) -> str:
+    """1: mov edi,3; lea rsi,[rip+rec]; mov edx,LEN; mov eax,1 (write); syscall; jmp 1b"""
+    length = struct.pack("<I", len(record)).hex()
+    return f"bf03000000488d350e000000ba{length}b8010000000f05ebe6{record.hex()}"
+
+
+# a well-formed native record (executor.c REC_DONE of pid 2): it decodes, so only the count ends it
+WELL_FORMED = struct.pack("<qq", 5, 2)
+
+
+def test_6_a_flood_of_well_formed_records_ends_the_case_within_its_bound(tmp_path):
+    procs = "".join(
+        f"  p{i}:\n    steps:\n" + call_steps(native_flood(WELL_FORMED), 6) for i in range(8)
+    )
+    text = (
+        f"id: flood\ntitle: eight processes send valid reports\ntimeout: 2\nprocesses:\n{procs}\n"
+    )
+    start = time.monotonic()
+    result = run_text(tmp_path, text)["flood[anon]"]
+    took = time.monotonic() - start
+    # what is kept is judged again after the case: the count bound keeps that short
+    assert result.outcome == "error" and "more than 10000 reports" in result.reason, result
+    assert took <= 2 + 1, f"a 2 s case took {took:.1f} s"
+
+
 def test_6_tmpfs_scratch_is_size_limited(tmp_path):
     assert confine is not None, "no confinement in this harness"
     if confine.current().template < 0:

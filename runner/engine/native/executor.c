@@ -2103,7 +2103,7 @@ static void serve_one(i64 *req, size_t n, const int *fds, int nfds, int prog_fd)
  * with a fork server of its own, run N cases at once, as the harness's -n N workers would. */
 enum { B_FACTS = 1, B_CASE, B_END, B_RESULT, B_DONE };
 #define B_MAGIC 0x31484342434d4d00ULL /* "\0MMCBCH1" */
-#define B_MAX_RECORDS 100000
+#define B_MAX_RECORDS 10000 /* execute.MAX_RECORDS */
 #define B_GRACE_NS 2000000000LL
 #define B_IDLE_NS 600000000000LL /* no more input for this long: the host is gone */
 
