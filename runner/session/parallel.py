@@ -14,6 +14,7 @@ import os
 import select
 import signal
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,8 +29,15 @@ WORKER_EXIT_S = 10.0  # a worker asked to stop kills its case and cleans up well
 _LENGTH = struct.Struct("=I")
 MAX_FRAME = 256 << 20
 FRAME_S = 1.0  # a result frame, once begun, arrives whole within this
-# A worker that has not answered within its case's timeout plus this (set-up, clean-up of a
-# large scratch folder) is stuck: it is killed and its item ends as error.
+# A busy worker says it is alive every HEARTBEAT_S (from a thread of its own, while its item is
+# set up, runs and is cleaned up). One not heard from for LIVENESS_S none of whose threads the
+# kernel shows runnable is stalled (stopped, hung, gone quiet): it is killed and its item ends as
+# error. A runnable one is only waiting for a CPU (a loaded machine), and is not killed for that.
+# The case's own time is not guessed here: the fork server's timer ends the case at its timeout.
+# Only a worker that keeps saying it is alive and still has not answered within its case's
+# timeout plus WORKER_GRACE_S is killed for that.
+HEARTBEAT_S = 0.2
+LIVENESS_S = 1.0
 WORKER_GRACE_S = 10.0
 
 
@@ -101,7 +109,7 @@ class _Worker:
         interrupt.unblock(mask)
         os.close(from_harness)
         os.close(to_harness)
-        self.pid, self.index, self.deadline = pid, STOP, 0.0
+        self.pid, self.index, self.deadline, self.heard = pid, STOP, 0.0, 0.0
         self.to_worker, self.from_worker = to_worker, from_worker
 
     @property
@@ -111,12 +119,22 @@ class _Worker:
     def give(self, index: int, timeout: float = 0.0) -> None:
         """Hand it item ``index``, whose case may take ``timeout`` seconds."""
         self.index = index
-        self.deadline = time.monotonic() + timeout + WORKER_GRACE_S
+        self.heard = time.monotonic()
+        self.deadline = self.heard + timeout + WORKER_GRACE_S
         send_frame(self.to_worker, index)
 
-    def receive(self) -> tuple[int, Result]:
-        """The worker's next result; ChannelError when it died or sent something else."""
+    @property
+    def wake(self) -> float:
+        """When it is late: not heard from for LIVENESS_S, or past its item's deadline."""
+        return min(self.deadline, self.heard + LIVENESS_S)
+
+    def receive(self) -> tuple[int, Result] | None:
+        """The worker's next result, or None for a heartbeat; ChannelError when it died or sent
+        something else."""
         frame = recv_frame(self.from_worker, within=FRAME_S)
+        if isinstance(frame, dict) and frame.keys() == {"alive"} and frame["alive"] == self.index:
+            self.heard = time.monotonic()
+            return None
         if not isinstance(frame, dict) or frame.get("index") != self.index:
             raise ChannelError("a result for an item it was not given")
         try:
@@ -144,11 +162,13 @@ def _worker_main(
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         interrupt.unblock(mask)
         confine.current().adopt()
+        heart = _Heartbeat(outbox)
         while True:
             index = recv_frame(inbox)
             if type(index) is not int or index == STOP or not 0 <= index < len(items):
                 break
-            send_frame(outbox, {"index": index, "result": runner.run_item(items[index]).to_json()})
+            heart.beat_for(index)
+            heart.send({"index": index, "result": runner.run_item(items[index]).to_json()})
     except (SystemExit, ChannelError, BrokenPipeError):
         code = 0
     except BaseException:
@@ -164,8 +184,36 @@ def _worker_main(
         os._exit(code)  # never fall back into the harness's code
 
 
-def _lost(item: Item, pid: int, status: int) -> Result:
-    """The result of an item whose worker died under it."""
+class _Heartbeat:
+    """A worker's sender: its results, and while an item is in hand, ``{"alive": index}``
+    every HEARTBEAT_S from a thread of its own (the frames never interleave)."""
+
+    def __init__(self, outbox: int):
+        self.outbox, self.index, self.lock = outbox, STOP, threading.Lock()
+        threading.Thread(target=self._beat, daemon=True).start()
+
+    def beat_for(self, index: int) -> None:
+        with self.lock:
+            self.index = index
+            send_frame(self.outbox, {"alive": index})  # at once: the worker has it in hand
+
+    def send(self, result: dict[str, Any]) -> None:
+        """The item's result; no heartbeat for it follows."""
+        with self.lock:
+            self.index = STOP
+            send_frame(self.outbox, result)
+
+    def _beat(self) -> None:
+        with contextlib.suppress(OSError):  # the harness is gone: so are we, soon
+            while True:
+                time.sleep(HEARTBEAT_S)
+                with self.lock:
+                    if self.index != STOP:
+                        send_frame(self.outbox, {"alive": self.index})
+
+
+def _lost(item: Item, pid: int, status: int, why: str) -> Result:
+    """The result of an item whose worker died under it (or was killed: WHY)."""
     how = (
         f"signal {signal.Signals(os.WTERMSIG(status)).name}"
         if os.WIFSIGNALED(status)
@@ -179,7 +227,7 @@ def _lost(item: Item, pid: int, status: int) -> Result:
         case.file if case else inv.file if inv else "",
         case.line if case else inv.line if inv else 0,
         "error",
-        f"the worker process running it (pid {pid}) died: {how}",
+        f"the worker process running it (pid {pid}) died: {how} ({why})",
     )
 
 
@@ -208,12 +256,16 @@ def run_parallel_indexed(
             _give(worker, items, next(todo))
         busy = list(workers)
         while busy:
-            for worker in _ready(busy):
+            for worker, readable in _ready(busy):
                 try:
-                    if time.monotonic() > worker.deadline:
-                        raise ChannelError("no answer within its case's timeout")
-                    index, result = worker.receive()
-                except (ChannelError, OSError):
+                    if not readable:
+                        _judge_late(worker)
+                        continue
+                    answer = worker.receive()
+                    if answer is None:
+                        continue  # alive
+                    index, result = answer
+                except (ChannelError, OSError) as e:
                     # The worker died under its item (or broke its channel): that item errs,
                     # a new worker goes on.
                     busy.remove(worker)
@@ -222,7 +274,7 @@ def run_parallel_indexed(
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(worker.pid, signal.SIGKILL)
                     status = _waitpid(worker.pid)
-                    yield worker.index, _lost(items[worker.index], worker.pid, status)
+                    yield worker.index, _lost(items[worker.index], worker.pid, status, str(e))
                     index = next(todo, STOP)
                     if index != STOP:
                         worker = _Worker(runner, items, workers)
@@ -245,19 +297,47 @@ def _give(worker: _Worker, items: list[Item], index: int) -> None:
     worker.give(index, case.timeout if case else 0.0)
 
 
-def _ready(busy: list[_Worker]) -> list[_Worker]:
-    """The workers that answered, or are past their deadline."""
+def _ready(busy: list[_Worker]) -> list[tuple[_Worker, bool]]:
+    """The workers that sent something (True), or are late and sent nothing (False): what is
+    queued is read first, so a harness that was itself slow to wake kills no live worker."""
     poller = select.poll()
     for w in busy:
         poller.register(w.from_worker, select.POLLIN)
     while True:
-        wait = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+        wait = max(0.0, min(w.wake for w in busy) - time.monotonic())
         try:
             fds = {fd for fd, _ in poller.poll(wait * 1000)}
         except InterruptedError:
             continue
         late = time.monotonic()
-        return [w for w in busy if w.from_worker in fds or late > w.deadline]
+        return [(w, w.from_worker in fds) for w in busy if w.from_worker in fds or late > w.wake]
+
+
+def _judge_late(worker: _Worker) -> None:
+    """A late worker that is stalled, or past its deadline, raises ChannelError; one the kernel
+    shows runnable is looked at again a heartbeat later."""
+    now = time.monotonic()
+    if now > worker.deadline:
+        raise ChannelError("no answer within its case's timeout")
+    if not _runnable(worker.pid):
+        raise ChannelError(f"not heard from for {LIVENESS_S:g} s, and not runnable")
+    worker.heard = now - LIVENESS_S + HEARTBEAT_S
+
+
+def _runnable(pid: int) -> bool:
+    """Whether a thread of PID is running or waiting for a CPU (state R in /proc)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "R":
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def _stop(workers: list[_Worker]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import time
 
@@ -216,11 +217,34 @@ def test_whatever_a_worker_sends_the_pool_ends_in_time_and_others_keep_their_out
     for index, result in parallel.run_parallel_indexed(runner, items, 1):
         got[items[index].name] = result.outcome
     took = time.monotonic() - start
-    # a worker that stalls is killed once its item's time (and the grace) is up
-    assert took <= len(items) * (TIMEOUT_S + 1) + (parallel.WORKER_GRACE_S if stall else 0)
+    # a worker that stalls is killed once it has not been heard from for LIVENESS_S
+    assert took <= len(items) * (TIMEOUT_S + 1), f"{took:.1f} s for {len(items)} items"
     assert len(got) == len(items)
     lost = items[0].name
     assert got[lost] in ("error", TRUE_OUTCOMES.get(lost)), got  # a lie about its own item only
     for name, outcome in got.items():
         if name != lost:
             assert outcome == ALL_TRUE[name]
+
+
+def test_a_worker_stopped_mid_item_is_killed_within_its_time(tmp_path, monkeypatch):
+    """A real worker (its heartbeat running) stops dead in its first item (SIGSTOP stops every
+    thread of it): it is killed once not heard from, within the item's timeout + 1 s, and every
+    other item keeps its true outcome."""
+    runner, items = _items(tmp_path)
+    real = Runner.run_item
+
+    def stops_on_the_first(self, item):
+        if item is items[0]:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return real(self, item)
+
+    monkeypatch.setattr(Runner, "run_item", stops_on_the_first)
+    start = time.monotonic()
+    got = {items[i].name: r for i, r in parallel.run_parallel_indexed(runner, items, 1)}
+    took = time.monotonic() - start
+    assert took <= len(items) * (TIMEOUT_S + 1), f"{took:.1f} s for {len(items)} items"
+    assert "not heard from for 1 s, and not runnable" in got[items[0].name].reason
+    assert {n: r.outcome for n, r in got.items() if n != items[0].name} == {
+        n: o for n, o in ALL_TRUE.items() if n != items[0].name
+    }
