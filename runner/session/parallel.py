@@ -190,7 +190,13 @@ class _Heartbeat:
 
     def __init__(self, outbox: int):
         self.outbox, self.index, self.lock = outbox, STOP, threading.Lock()
-        threading.Thread(target=self._beat, daemon=True).start()
+        # Born with every signal blocked: a SIGTERM must reach the main thread, whose wait it
+        # interrupts (one taken by this thread would leave the main thread blocked).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            threading.Thread(target=self._beat, daemon=True).start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def beat_for(self, index: int) -> None:
         with self.lock:

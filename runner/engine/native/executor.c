@@ -1935,7 +1935,17 @@ static const char *enter_view(const struct view *v, const char *scratch) {
   /* setns moved our root to the namespace's own root: back to the root its builder had */
   if (fchdir(walls_root) != 0 || chroot(".") != 0) FAIL("chroot to the template's root");
   if (unshare(CLONE_NEWNS) != 0) FAIL("unshare(CLONE_NEWNS)");
-  if (tree >= 0 && syscall(SYS_move_mount, tree, "", AT_FDCWD, scratch, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+  /* The case's root: a fresh tmpfs holding only what cases use (the reduced /dev, /proc, the way
+   * to its scratch folder), so that no name of the host's can be listed from it (`open: {path:
+   * /}` needs Landlock's READ_DIR on /). Made on /proc, a folder every view has; entered with
+   * chroot, which seccomp refuses the case. */
+  if (mount("mmapconf-root", "/proc", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,nr_inodes=256,mode=755") != 0)
+    FAIL("mount of the case's root");
+  if (mkdir("/proc/dev", 0755) != 0 || mkdir("/proc/proc", 0555) != 0) FAIL("mkdir in the case's root");
+  if (mount("/dev", "/proc/dev", NULL, MS_BIND, NULL) != 0) FAIL("bind of /dev");
+  if (chdir("/proc") != 0 || chroot(".") != 0 || chdir("/") != 0) FAIL("chroot to the case's root");
+  if (tree >= 0 && (make_dirs(scratch, 0700) != 0 ||
+                    syscall(SYS_move_mount, tree, "", AT_FDCWD, scratch, MOVE_MOUNT_F_EMPTY_PATH) != 0))
     FAIL("move_mount of the scratch folder");
   if (tree >= 0) close(tree);
   if (v->mode == VIEW_FRESH) {
@@ -1945,6 +1955,8 @@ static const char *enter_view(const struct view *v, const char *scratch) {
     if (make_dirs(scratch, 0700) != 0) FAIL("mkdir of the scratch folder");
   }
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) FAIL("mount /proc");
+  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
+    FAIL("read-only remount of the case's root");
   if (chdir(scratch[0] ? scratch : "/") != 0) FAIL("chdir");  /* "." of the case language */
 #undef FAIL
   return NULL;
