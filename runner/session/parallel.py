@@ -30,9 +30,11 @@ _LENGTH = struct.Struct("=I")
 MAX_FRAME = 256 << 20
 FRAME_S = 1.0  # a result frame, once begun, arrives whole within this
 # A busy worker says it is alive every HEARTBEAT_S (from a thread of its own, while its item is
-# set up, runs and is cleaned up). One not heard from for LIVENESS_S none of whose threads the
-# kernel shows runnable is stalled (stopped, hung, gone quiet): it is killed and its item ends as
-# error. A runnable one is only waiting for a CPU (a loaded machine), and is not killed for that.
+# set up, runs and is cleaned up). One not heard from for LIVENESS_S whose threads the kernel
+# shows neither running nor waiting for a CPU since it was last looked at (schedstat: time on a
+# CPU and time waiting on a run queue) is stalled (stopped, hung, gone quiet): it is killed and
+# its item ends as error. One that wants a CPU only waits for it on a loaded machine, and is
+# not killed for that.
 # The case's own time is not guessed here: the fork server's timer ends the case at its timeout.
 # Only a worker that keeps saying it is alive and still has not answered within its case's
 # timeout plus WORKER_GRACE_S is killed for that.
@@ -109,7 +111,7 @@ class _Worker:
         interrupt.unblock(mask)
         os.close(from_harness)
         os.close(to_harness)
-        self.pid, self.index, self.deadline, self.heard = pid, STOP, 0.0, 0.0
+        self.pid, self.index, self.deadline, self.heard, self.progress = pid, STOP, 0.0, 0.0, 0
         self.to_worker, self.from_worker = to_worker, from_worker
 
     @property
@@ -120,6 +122,7 @@ class _Worker:
         """Hand it item ``index``, whose case may take ``timeout`` seconds."""
         self.index = index
         self.heard = time.monotonic()
+        self.progress = _progress(self.pid)
         self.deadline = self.heard + timeout + WORKER_GRACE_S
         send_frame(self.to_worker, index)
 
@@ -320,26 +323,41 @@ def _ready(busy: list[_Worker]) -> list[tuple[_Worker, bool]]:
 
 
 def _judge_late(worker: _Worker) -> None:
-    """A late worker that is stalled, or past its deadline, raises ChannelError; one the kernel
-    shows runnable is looked at again a heartbeat later."""
+    """A late worker that is stalled, or past its deadline, raises ChannelError; one that ran
+    or waited for a CPU since it was last looked at is looked at again a heartbeat later."""
     now = time.monotonic()
     if now > worker.deadline:
         raise ChannelError("no answer within its case's timeout")
-    if not _runnable(worker.pid):
-        raise ChannelError(f"not heard from for {LIVENESS_S:g} s, and not runnable")
+    progress = _progress(worker.pid)
+    if progress <= worker.progress:
+        raise ChannelError(f"not heard from for {LIVENESS_S:g} s, and neither running nor runnable")
+    worker.progress = progress
     worker.heard = now - LIVENESS_S + HEARTBEAT_S
 
 
-def _runnable(pid: int) -> bool:
-    """Whether a thread of PID is running or waiting for a CPU (state R in /proc)."""
+def _progress(pid: int) -> int:
+    """Nanoseconds the threads of PID have spent on a CPU or waiting on a run queue (their
+    /proc schedstat; without it, their CPU time from stat): it grows while the process runs or
+    wants to, and stands still while it sleeps or is stopped."""
+    total = 0
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return False
+        return 0
+    for tid in tasks:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += sum(int(x) for x in f.read().split()[:2])
+            except FileNotFoundError:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) * 10_000_000
+    return total
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "R":
+                if f.read().rsplit(")", 1)[1].split()[0] in ("R", "D"):
                     return True
         except OSError:
             continue

@@ -244,7 +244,7 @@ def test_a_worker_stopped_mid_item_is_killed_within_its_time(tmp_path, monkeypat
     got = {items[i].name: r for i, r in parallel.run_parallel_indexed(runner, items, 1)}
     took = time.monotonic() - start
     assert took <= len(items) * (TIMEOUT_S + 1), f"{took:.1f} s for {len(items)} items"
-    assert "not heard from for 1 s, and not runnable" in got[items[0].name].reason
+    assert "not heard from for 1 s, and neither running nor runnable" in got[items[0].name].reason
     assert {n: r.outcome for n, r in got.items() if n != items[0].name} == {
         n: o for n, o in ALL_TRUE.items() if n != items[0].name
     }

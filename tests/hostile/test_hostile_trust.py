@@ -60,8 +60,9 @@ def run_cli(tmp_path: Path, text: str, *args: str, timeout: float = 120) -> tupl
     """``mmapconf run`` on ``text`` in a subprocess marked with MARK; (report, stderr)."""
     (tmp_path / "case.yaml").write_text(text)
     env = {**os.environ, MARK: str(uuid.uuid4())}
+    where = [] if "--fs" in args else ["--dir", str(tmp_path / "d")]  # one says where disk is
     proc = subprocess.run(
-        mmapconf("run", str(tmp_path / "case.yaml"), "--dir", str(tmp_path / "d"), *args,
+        mmapconf("run", str(tmp_path / "case.yaml"), *where, *args,
                  "--report-dir", str(tmp_path / "r")),  # fmt: skip
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env,
     )  # fmt: skip

@@ -7,9 +7,9 @@ import os
 
 import pytest
 from hostile_util import run_text
-from test_hostile_trust import call_case, path_call
+from test_hostile_trust import call_case, path_call, run_cli
 
-from runner.engine import confine
+from runner.engine import confine, mounts
 
 pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 machine code")
 O_DIRECTORY = 0o200000
@@ -49,3 +49,38 @@ def test_the_case_s_root_lists_only_what_cases_use(tmp_path):
     size = result.steps[-1]["result"]
     # each linux_dirent64 is 19 bytes + name, 8-aligned: ".", "..", "dev", "proc" take 24 each
     assert 0 < size <= 4 * 24, f"/ lists {size} bytes of entries: {result.steps[-1]}"
+
+
+FILL = """
+id: fill
+title: a disk case takes all it can, then holds it
+backings: [disk]
+timeout: 30
+steps:
+  - file: f
+  - fallocate: {fd: f, length: 4 << 30}
+    expect: {errno: ENOSPC}
+  - fallocate: {fd: f, length: 900 << 20}
+  - sleep: {ms: 5000}
+---
+id: beside
+title: a disk case running beside it writes what it needs
+backings: [disk]
+timeout: 30
+steps:
+  - sleep: {ms: 1500}
+  - file: g
+  - fallocate: {fd: g, length: 300 << 20}
+"""
+
+
+def test_a_disk_case_writes_at_most_its_cap_and_takes_no_other_case_s_space(tmp_path):
+    """--fs ext4 -n 2: each worker writes in an image of its own (mounts.IMAGE_SIZE): a case
+    cannot allocate more than that (ENOSPC), and one that fills its image leaves the case
+    running beside it, in the other worker, the room it needs (before, both shared one image)."""
+    why = mounts.why_cannot_mount("ext4")
+    if why:
+        pytest.skip(why)
+    report, stderr = run_cli(tmp_path, FILL, "--fs", "ext4", "-n", "2", "--backing", "disk")
+    got = {r["name"]: (r["outcome"], r["reason"]) for r in report["results"]}
+    assert got == {"fill[disk]": ("passed", ""), "beside[disk]": ("passed", "")}, got
