@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from bench import catalogue, executors, percase  # noqa: E402
 from bench.memory import rss_kib  # noqa: E402
 from bench.stats import median, ms, p95, ratio  # noqa: E402
 from runner.engine import confine  # noqa: E402
+from runner.engine.native.server import close_server, server_cpu_s, server_for  # noqa: E402
 from runner.lang.loader import load_suite  # noqa: E402
 from runner.session.runner import RunConfig, Runner  # noqa: E402
 
@@ -123,26 +125,62 @@ WALLS = [
 ]
 
 
-def confinement(runner: Runner, runs: int, adopted: bool) -> None:
-    """What the namespaces and cgroups cost per case-run, as ratios to fork + wait."""
+def _all_cpu_s() -> float:
+    """CPU seconds of this process, its reaped children, and its live fork servers with the
+    case processes they reaped: every process a case-run costs."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime + server_cpu_s()
+
+
+def _set_up_s(walls: set[str]) -> float:
+    """What a worker pays once for WALLS: its fork server's start (joining the cgroups, being
+    handed the template view), apart from any case."""
+    close_server()
+    with confine.only(walls):
+        t0 = time.perf_counter()
+        server_for(confine.current())
+        return time.perf_counter() - t0
+
+
+def confinement(runner: Runner, runs: int, adopted: bool, warmup: int = 5) -> None:
+    """What the native walls cost per case-run: each variant against none, wall and CPU of
+    every process, as ratios to fork + wait; the once-per-worker set-up apart."""
     suite = load_suite([str(FIXTURES)])
     item = next(i for i in runner.plan(suite) if i.name == PER_CASE[0])
     if adopted:  # as a -n worker: the cgroups joined once, each init born in them
         confine.current().adopt()
-    walls = [lambda w=w: confine.only(w) for _, w in WALLS]
-    rows = percase.measure_variants(runner, item, walls, runs)
-    base = median(rows[0])
+    set_up = [_set_up_s(w) for _, w in WALLS]
+    wall: list[list[float]] = [[] for _ in range(len(WALLS) + 1)]
+    cpu: list[list[float]] = [[] for _ in range(len(WALLS) + 1)]
+    for n in range(warmup + runs):  # interleaved round by round, so load moves all alike
+        c0, t0 = _all_cpu_s(), time.perf_counter()
+        percase.fork_wait_once()
+        took, used = [time.perf_counter() - t0], [_all_cpu_s() - c0]
+        for _, walls in WALLS:
+            with confine.only(walls):
+                c0, t0 = _all_cpu_s(), time.perf_counter()
+                runner.run_item(item)
+                took.append(time.perf_counter() - t0)
+                used.append(_all_cpu_s() - c0)
+        if n >= warmup:
+            for k in range(len(took)):
+                wall[k].append(took[k])
+                cpu[k].append(used[k])
+    base, none_wall, none_cpu = median(wall[0]), median(wall[1]), median(cpu[1])
     how = "a -n worker (cgroups joined once)" if adopted else "the harness itself (-n 1)"
     print(f"\n## confinement: {item.name} in {how}, {runs} runs each, interleaved with fork + wait")
-    print(f"{'':32} {'median':>11} {'÷fork+wait':>11} {'added ÷fork+wait':>17}")
-    none = median(rows[1])
-    for (name, _), wall in zip([("raw fork + wait", None), *WALLS], rows, strict=True):
-        added = (
-            f"{(median(wall) - none) / base:>+17.2f}"
-            if name not in ("raw fork + wait", "none")
-            else ""
-        )
-        print(f"{name:32} {ms(median(wall))} {ratio(median(wall), base):>11} {added}")
+    print("(wall and CPU of every process per case-run; added: minus none, ÷ fork + wait's wall)")
+    widths = {"": 20, "wall": 11, "÷f+w": 6, "added": 7, "cpu": 11, "added ": 7, "set-up once": 12}
+    print(" ".join(f"{h.strip():>{w}}" for h, w in widths.items()))
+    names = ["raw fork + wait", *(name for name, _ in WALLS)]
+    for k, name in enumerate(names):
+        w, c = median(wall[k]), median(cpu[k])
+        walled = k > 1
+        added_w = f"{(w - none_wall) / base:+7.2f}" if walled else ""
+        added_c = f"{(c - none_cpu) / base:+7.2f}" if walled else ""
+        once = ms(set_up[k - 1]) if k else ""
+        print(f"{name:20} {ms(w)} {ratio(w, base):>6} {added_w:>7} {ms(c)} {added_c:>7} {once:>12}")
 
 
 def load_figures(paths: list[str], fork_s: float) -> None:

@@ -11,7 +11,7 @@ import struct
 import tempfile
 from dataclasses import dataclass
 
-from runner.engine import libc
+from runner.engine import libc, mounts
 from runner.engine.owner import owner_tag
 
 SHM_DIR = "/dev/shm"
@@ -27,12 +27,15 @@ class Backing:
     dir: str | None
     fs: str | None
     unavailable: str = ""  # why it cannot be used here, if it cannot
+    made: tuple[str, str] | None = None  # (fstype, options) of the image the harness made for it
 
     def scratch(self) -> str | None:
-        """A fresh scratch folder for one case-run (None for memfd and anon)."""
+        """A fresh scratch folder for one case-run (None for memfd and anon); on a filesystem
+        the harness made, in this process's own instance of it (mounts.own_instance)."""
         if self.dir is None:
             return None
-        return tempfile.mkdtemp(prefix=f"mmapconf-{_owner()}-", dir=self.dir)
+        where = mounts.own_instance(self.dir, *self.made) if self.made else self.dir
+        return tempfile.mkdtemp(prefix=f"mmapconf-{_owner()}-", dir=where)
 
     def to_json(self) -> dict[str, str | None]:
         return {"kind": self.kind, "dir": self.dir, "fs": self.fs}
@@ -189,6 +192,7 @@ class DiskPlace:
     dir: str | None
     label: str | None = None  # default: the filesystem found there
     unavailable: str = ""
+    made: tuple[str, str] | None = None  # (fstype, options): an image the harness made there
 
 
 def disk_backings(dirs: list[str]) -> list[Backing]:
@@ -213,7 +217,7 @@ def name_disks(places: list[DiskPlace]) -> list[Backing]:
             seen[label] = seen.get(label, 0) + 1
             name = f"disk:{label}" + (f"-{seen[label]}" if seen[label] > 1 else "")
         where = os.path.realpath(p.dir) if p.dir and not why else p.dir
-        out.append(Backing(name, "disk", where, fs, why))
+        out.append(Backing(name, "disk", where, fs, why, p.made if not why else None))
     return out
 
 

@@ -32,6 +32,8 @@ FLAGS_JOURNAL = "inode-flags"  # one path a line: files whose inode flags the ha
 _TOOL_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
 _run_dir: Path | None = None  # this process's; inherited by forked workers
+_made_by: dict[str, int] = {}  # mount point of a filesystem `mounted` made -> the pid that made it
+_own: dict[tuple[int, str], str] = {}  # (pid, that mount point) -> the instance pid runs cases on
 
 
 class Unavailable(CaseRuntimeError):
@@ -213,6 +215,7 @@ def mounted(fstype: str, options: str, size: int | None = None) -> Iterator[Path
     img: Path | None = None
     try:
         img = mount(fstype, options, point, size)
+        _made_by[os.path.realpath(point)] = os.getpid()
         yield point
     finally:
         for p in mounts_under(point):
@@ -222,6 +225,24 @@ def mounted(fstype: str, options: str, size: int | None = None) -> Iterator[Path
             for dev in loops_backed_under(img):
                 subprocess.run([tool("losetup"), "-d", dev], capture_output=True)
             img.unlink(missing_ok=True)
+
+
+def own_instance(point: str, fstype: str, options: str) -> str:
+    """The instance of the filesystem made at POINT that this process writes its scratch
+    folders in: POINT in the process that made it; in another (a forked -n worker) a fresh one of
+    the same type, options and size (IMAGE_SIZE), made at its first use. So what one case can
+    write is bounded by the size of one image, and a case that fills it takes the space of no
+    case running beside it. Undone with the run's folder (``undo_dir``)."""
+    pid = os.getpid()
+    if _made_by.get(point) == pid:
+        return point
+    key = (pid, point)
+    if key not in _own:
+        own = Path(tempfile.mkdtemp(prefix=f"mnt-{fstype}-{pid}-", dir=run_dir()))
+        mount(fstype, options, own)
+        os.chmod(own, 0o1777)  # the cases may drop root (setuid steps)
+        _own[key] = str(own)
+    return _own[key]
 
 
 # ---- inode flags (FS_IOC_GETFLAGS / FS_IOC_SETFLAGS, include/uapi/linux/fs.h) --------------

@@ -70,5 +70,8 @@ def host_disks(specs: list[FsSpec], log=print) -> Iterator[list[Backing]]:
 
 def _backings(found: list[tuple[FsSpec, str | None, str]]) -> list[Backing]:
     return name_disks(
-        [DiskPlace(d, spec.text, why and f"--fs {spec.text}: {why}") for spec, d, why in found]
+        [
+            DiskPlace(d, spec.text, why and f"--fs {spec.text}: {why}", (spec.fstype, spec.options))
+            for spec, d, why in found
+        ]
     )

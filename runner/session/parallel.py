@@ -14,6 +14,7 @@ import os
 import select
 import signal
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,8 +29,17 @@ WORKER_EXIT_S = 10.0  # a worker asked to stop kills its case and cleans up well
 _LENGTH = struct.Struct("=I")
 MAX_FRAME = 256 << 20
 FRAME_S = 1.0  # a result frame, once begun, arrives whole within this
-# A worker that has not answered within its case's timeout plus this (set-up, clean-up of a
-# large scratch folder) is stuck: it is killed and its item ends as error.
+# A busy worker says it is alive every HEARTBEAT_S (from a thread of its own, while its item is
+# set up, runs and is cleaned up). One not heard from for LIVENESS_S whose threads the kernel
+# shows neither running nor waiting for a CPU since it was last looked at (schedstat: time on a
+# CPU and time waiting on a run queue) is stalled (stopped, hung, gone quiet): it is killed and
+# its item ends as error. One that wants a CPU only waits for it on a loaded machine, and is
+# not killed for that.
+# The case's own time is not guessed here: the fork server's timer ends the case at its timeout.
+# Only a worker that keeps saying it is alive and still has not answered within its case's
+# timeout plus WORKER_GRACE_S is killed for that.
+HEARTBEAT_S = 0.2
+LIVENESS_S = 1.0
 WORKER_GRACE_S = 10.0
 
 
@@ -101,7 +111,7 @@ class _Worker:
         interrupt.unblock(mask)
         os.close(from_harness)
         os.close(to_harness)
-        self.pid, self.index, self.deadline = pid, STOP, 0.0
+        self.pid, self.index, self.deadline, self.heard, self.progress = pid, STOP, 0.0, 0.0, 0
         self.to_worker, self.from_worker = to_worker, from_worker
 
     @property
@@ -111,12 +121,23 @@ class _Worker:
     def give(self, index: int, timeout: float = 0.0) -> None:
         """Hand it item ``index``, whose case may take ``timeout`` seconds."""
         self.index = index
-        self.deadline = time.monotonic() + timeout + WORKER_GRACE_S
+        self.heard = time.monotonic()
+        self.progress = _progress(self.pid)
+        self.deadline = self.heard + timeout + WORKER_GRACE_S
         send_frame(self.to_worker, index)
 
-    def receive(self) -> tuple[int, Result]:
-        """The worker's next result; ChannelError when it died or sent something else."""
+    @property
+    def wake(self) -> float:
+        """When it is late: not heard from for LIVENESS_S, or past its item's deadline."""
+        return min(self.deadline, self.heard + LIVENESS_S)
+
+    def receive(self) -> tuple[int, Result] | None:
+        """The worker's next result, or None for a heartbeat; ChannelError when it died or sent
+        something else."""
         frame = recv_frame(self.from_worker, within=FRAME_S)
+        if isinstance(frame, dict) and frame.keys() == {"alive"} and frame["alive"] == self.index:
+            self.heard = time.monotonic()
+            return None
         if not isinstance(frame, dict) or frame.get("index") != self.index:
             raise ChannelError("a result for an item it was not given")
         try:
@@ -144,11 +165,13 @@ def _worker_main(
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         interrupt.unblock(mask)
         confine.current().adopt()
+        heart = _Heartbeat(outbox)
         while True:
             index = recv_frame(inbox)
             if type(index) is not int or index == STOP or not 0 <= index < len(items):
                 break
-            send_frame(outbox, {"index": index, "result": runner.run_item(items[index]).to_json()})
+            heart.beat_for(index)
+            heart.send({"index": index, "result": runner.run_item(items[index]).to_json()})
     except (SystemExit, ChannelError, BrokenPipeError):
         code = 0
     except BaseException:
@@ -164,8 +187,42 @@ def _worker_main(
         os._exit(code)  # never fall back into the harness's code
 
 
-def _lost(item: Item, pid: int, status: int) -> Result:
-    """The result of an item whose worker died under it."""
+class _Heartbeat:
+    """A worker's sender: its results, and while an item is in hand, ``{"alive": index}``
+    every HEARTBEAT_S from a thread of its own (the frames never interleave)."""
+
+    def __init__(self, outbox: int):
+        self.outbox, self.index, self.lock = outbox, STOP, threading.Lock()
+        # Born with every signal blocked: a SIGTERM must reach the main thread, whose wait it
+        # interrupts (one taken by this thread would leave the main thread blocked).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            threading.Thread(target=self._beat, daemon=True).start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def beat_for(self, index: int) -> None:
+        with self.lock:
+            self.index = index
+            send_frame(self.outbox, {"alive": index})  # at once: the worker has it in hand
+
+    def send(self, result: dict[str, Any]) -> None:
+        """The item's result; no heartbeat for it follows."""
+        with self.lock:
+            self.index = STOP
+            send_frame(self.outbox, result)
+
+    def _beat(self) -> None:
+        with contextlib.suppress(OSError):  # the harness is gone: so are we, soon
+            while True:
+                time.sleep(HEARTBEAT_S)
+                with self.lock:
+                    if self.index != STOP:
+                        send_frame(self.outbox, {"alive": self.index})
+
+
+def _lost(item: Item, pid: int, status: int, why: str) -> Result:
+    """The result of an item whose worker died under it (or was killed: WHY)."""
     how = (
         f"signal {signal.Signals(os.WTERMSIG(status)).name}"
         if os.WIFSIGNALED(status)
@@ -179,7 +236,7 @@ def _lost(item: Item, pid: int, status: int) -> Result:
         case.file if case else inv.file if inv else "",
         case.line if case else inv.line if inv else 0,
         "error",
-        f"the worker process running it (pid {pid}) died: {how}",
+        f"the worker process running it (pid {pid}) died: {how} ({why})",
     )
 
 
@@ -208,12 +265,16 @@ def run_parallel_indexed(
             _give(worker, items, next(todo))
         busy = list(workers)
         while busy:
-            for worker in _ready(busy):
+            for worker, readable in _ready(busy):
                 try:
-                    if time.monotonic() > worker.deadline:
-                        raise ChannelError("no answer within its case's timeout")
-                    index, result = worker.receive()
-                except (ChannelError, OSError):
+                    if not readable:
+                        _judge_late(worker)
+                        continue
+                    answer = worker.receive()
+                    if answer is None:
+                        continue  # alive
+                    index, result = answer
+                except (ChannelError, OSError) as e:
                     # The worker died under its item (or broke its channel): that item errs,
                     # a new worker goes on.
                     busy.remove(worker)
@@ -222,7 +283,7 @@ def run_parallel_indexed(
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(worker.pid, signal.SIGKILL)
                     status = _waitpid(worker.pid)
-                    yield worker.index, _lost(items[worker.index], worker.pid, status)
+                    yield worker.index, _lost(items[worker.index], worker.pid, status, str(e))
                     index = next(todo, STOP)
                     if index != STOP:
                         worker = _Worker(runner, items, workers)
@@ -245,19 +306,62 @@ def _give(worker: _Worker, items: list[Item], index: int) -> None:
     worker.give(index, case.timeout if case else 0.0)
 
 
-def _ready(busy: list[_Worker]) -> list[_Worker]:
-    """The workers that answered, or are past their deadline."""
+def _ready(busy: list[_Worker]) -> list[tuple[_Worker, bool]]:
+    """The workers that sent something (True), or are late and sent nothing (False): what is
+    queued is read first, so a harness that was itself slow to wake kills no live worker."""
     poller = select.poll()
     for w in busy:
         poller.register(w.from_worker, select.POLLIN)
     while True:
-        wait = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+        wait = max(0.0, min(w.wake for w in busy) - time.monotonic())
         try:
             fds = {fd for fd, _ in poller.poll(wait * 1000)}
         except InterruptedError:
             continue
         late = time.monotonic()
-        return [w for w in busy if w.from_worker in fds or late > w.deadline]
+        return [(w, w.from_worker in fds) for w in busy if w.from_worker in fds or late > w.wake]
+
+
+def _judge_late(worker: _Worker) -> None:
+    """A late worker that is stalled, or past its deadline, raises ChannelError; one that ran
+    or waited for a CPU since it was last looked at is looked at again a heartbeat later."""
+    now = time.monotonic()
+    if now > worker.deadline:
+        raise ChannelError("no answer within its case's timeout")
+    progress = _progress(worker.pid)
+    if progress <= worker.progress:
+        raise ChannelError(f"not heard from for {LIVENESS_S:g} s, and neither running nor runnable")
+    worker.progress = progress
+    worker.heard = now - LIVENESS_S + HEARTBEAT_S
+
+
+def _progress(pid: int) -> int:
+    """Nanoseconds the threads of PID have spent on a CPU or waiting on a run queue (their
+    /proc schedstat; without it, their CPU time from stat): it grows while the process runs or
+    wants to, and stands still while it sleeps or is stopped."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += sum(int(x) for x in f.read().split()[:2])
+            except FileNotFoundError:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) * 10_000_000
+    return total
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("R", "D"):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def _stop(workers: list[_Worker]) -> None:

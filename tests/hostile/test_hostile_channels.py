@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import time
 
@@ -102,17 +103,59 @@ def lying_message(draw) -> bytes:
     return json.dumps(msg).encode()[:4000]
 
 
-_message = st.one_of(st.binary(min_size=0, max_size=300), lying_message())
+def _native_text(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("<q", len(raw)) + raw + b"\0" * (-len(raw) % 8)
+
+
+@st.composite
+def native_record(draw) -> bytes:
+    """A record in the native executor's own framing (executor.c's REC_*), well-formed, whose
+    words lie: other pids, children never forked, signals never sent, steps that do not exist."""
+    kind = draw(st.sampled_from([1, 2, 3, 4, 5, 7, 8]))
+    words = struct.pack("<qq", kind, draw(st.integers(-5, 40)))
+    small = st.integers(-3, 70)
+    if kind == 1:  # REC_PROC: has a parent, name, parent
+        words += struct.pack("<q", draw(st.integers(0, 1)))
+        words += _native_text(draw(st.text(max_size=8))) + _native_text(draw(st.text(max_size=8)))
+    elif kind in (3, 4, 2):  # REC_ERROR (step, iteration, message), REC_ABORTED, REC_END (step)
+        words += struct.pack("<qq", draw(small), draw(small))
+        if kind == 3:
+            words += _native_text(draw(st.text(max_size=20)))
+    elif kind == 7:  # REC_REAPED: child, by signal, code
+        words += struct.pack("<qqq", draw(small), draw(st.integers(0, 1)), draw(small))
+    elif kind == 8:  # REC_KILLED: target, signal
+        words += struct.pack("<qq", draw(small), draw(small))
+    return words
+
+
+def flooding_case(message: bytes, processes: int = 8) -> str:
+    """PROCESSES processes that each send MESSAGE on their report socket, again and again."""
+    # 1: mov edi,3; lea rsi,[rip+14]; mov edx,LEN; mov eax,1 (write); syscall; jmp 1b; data
+    length = struct.pack("<I", len(message)).hex()
+    loop = f"bf03000000488d350e000000ba{length}b8010000000f05ebe6{message.hex()}"
+    steps = (
+        "    steps:\n      - mmap: {length: PAGE, prot: PROT_READ|PROT_WRITE|PROT_EXEC, "
+        "flags: MAP_PRIVATE|MAP_ANONYMOUS}\n        as: c\n"
+        f'      - store: {{addr: c, hex: "{loop}"}}\n      - call: c\n'
+    )
+    procs = "".join(f"  p{i}:\n{steps}" for i in range(processes))
+    return f"id: liar\ntitle: floods its report socket\ntimeout: {TIMEOUT_S}\nprocesses:\n{procs}"
+
+
+_message = st.one_of(st.binary(min_size=0, max_size=300), lying_message(), native_record())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(messages=st.lists(_message, min_size=1, max_size=4))
+@given(messages=st.lists(_message, min_size=1, max_size=4), flood=st.booleans())
 def test_whatever_a_case_sends_the_run_ends_in_time_and_others_keep_their_outcomes(
-    tmp_path_factory, messages
+    tmp_path_factory, messages, flood
 ):
+    """FLOOD: eight processes send the last message without end (a well-formed record too)."""
     tmp = tmp_path_factory.mktemp("lie")
+    liar = flooding_case(messages[-1]) if flood else lying_case(messages)
     start = time.monotonic()
-    results = run_text(tmp, lying_case(messages) + HONEST)
+    results = run_text(tmp, liar + HONEST)
     took = time.monotonic() - start
     assert took <= len(results) * (TIMEOUT_S + 1), f"{took:.1f} s for {len(results)} cases"
     assert {n: results[n].outcome for n in TRUE_OUTCOMES} == TRUE_OUTCOMES
@@ -174,11 +217,34 @@ def test_whatever_a_worker_sends_the_pool_ends_in_time_and_others_keep_their_out
     for index, result in parallel.run_parallel_indexed(runner, items, 1):
         got[items[index].name] = result.outcome
     took = time.monotonic() - start
-    # a worker that stalls is killed once its item's time (and the grace) is up
-    assert took <= len(items) * (TIMEOUT_S + 1) + (parallel.WORKER_GRACE_S if stall else 0)
+    # a worker that stalls is killed once it has not been heard from for LIVENESS_S
+    assert took <= len(items) * (TIMEOUT_S + 1), f"{took:.1f} s for {len(items)} items"
     assert len(got) == len(items)
     lost = items[0].name
     assert got[lost] in ("error", TRUE_OUTCOMES.get(lost)), got  # a lie about its own item only
     for name, outcome in got.items():
         if name != lost:
             assert outcome == ALL_TRUE[name]
+
+
+def test_a_worker_stopped_mid_item_is_killed_within_its_time(tmp_path, monkeypatch):
+    """A real worker (its heartbeat running) stops dead in its first item (SIGSTOP stops every
+    thread of it): it is killed once not heard from, within the item's timeout + 1 s, and every
+    other item keeps its true outcome."""
+    runner, items = _items(tmp_path)
+    real = Runner.run_item
+
+    def stops_on_the_first(self, item):
+        if item is items[0]:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return real(self, item)
+
+    monkeypatch.setattr(Runner, "run_item", stops_on_the_first)
+    start = time.monotonic()
+    got = {items[i].name: r for i, r in parallel.run_parallel_indexed(runner, items, 1)}
+    took = time.monotonic() - start
+    assert took <= len(items) * (TIMEOUT_S + 1), f"{took:.1f} s for {len(items)} items"
+    assert "not heard from for 1 s, and neither running nor runnable" in got[items[0].name].reason
+    assert {n: r.outcome for n, r in got.items() if n != items[0].name} == {
+        n: o for n, o in ALL_TRUE.items() if n != items[0].name
+    }

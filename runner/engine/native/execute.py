@@ -45,8 +45,11 @@ REC_THREAD = 9  # a thread of a case process started: its id, its process, its n
 V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL = range(8)
 _TOO_LARGE = object()
 # A program reports each step outside a loop once, and each step inside one at most twice (its
-# first pass, its failure): far fewer records than this for any case the validator accepts.
-MAX_RECORDS = 100_000
+# first pass, its failure), plus a record per child reaped and per signal sent: the catalogue's
+# largest case sends 30. The bound is what a flood of well-formed records costs the harness
+# after its deadline (each one kept is judged again once the case has ended): 10,000 keeps that
+# well under the timeout's +1 s on a loaded machine.
+MAX_RECORDS = 10_000
 # Programs kept for items run again (--repeat, explain, the benchmark): a few hundred, each about
 # 10 KB; a -n worker of a large catalogue would otherwise hold one for every item it ran.
 MAX_PROGRAMS = 256

@@ -2351,7 +2351,17 @@ static const char *enter_view(const struct view *v, const char *scratch) {
   /* setns moved our root to the namespace's own root: back to the root its builder had */
   if (fchdir(walls_root) != 0 || chroot(".") != 0) FAIL("chroot to the template's root");
   if (unshare(CLONE_NEWNS) != 0) FAIL("unshare(CLONE_NEWNS)");
-  if (tree >= 0 && syscall(SYS_move_mount, tree, "", AT_FDCWD, scratch, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+  /* The case's root: a fresh tmpfs holding only what cases use (the reduced /dev, /proc, the way
+   * to its scratch folder), so that no name of the host's can be listed from it (`open: {path:
+   * /}` needs Landlock's READ_DIR on /). Made on /proc, a folder every view has; entered with
+   * chroot, which seccomp refuses the case. */
+  if (mount("mmapconf-root", "/proc", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,nr_inodes=256,mode=755") != 0)
+    FAIL("mount of the case's root");
+  if (mkdir("/proc/dev", 0755) != 0 || mkdir("/proc/proc", 0555) != 0) FAIL("mkdir in the case's root");
+  if (mount("/dev", "/proc/dev", NULL, MS_BIND, NULL) != 0) FAIL("bind of /dev");
+  if (chdir("/proc") != 0 || chroot(".") != 0 || chdir("/") != 0) FAIL("chroot to the case's root");
+  if (tree >= 0 && (make_dirs(scratch, 0700) != 0 ||
+                    syscall(SYS_move_mount, tree, "", AT_FDCWD, scratch, MOVE_MOUNT_F_EMPTY_PATH) != 0))
     FAIL("move_mount of the scratch folder");
   if (tree >= 0) close(tree);
   if (v->mode == VIEW_FRESH) {
@@ -2361,6 +2371,8 @@ static const char *enter_view(const struct view *v, const char *scratch) {
     if (make_dirs(scratch, 0700) != 0) FAIL("mkdir of the scratch folder");
   }
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) FAIL("mount /proc");
+  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
+    FAIL("read-only remount of the case's root");
   if (chdir(scratch[0] ? scratch : "/") != 0) FAIL("chdir");  /* "." of the case language */
 #undef FAIL
   return NULL;
@@ -2519,9 +2531,84 @@ static void serve_one(i64 *req, size_t n, const int *fds, int nfds, int prog_fd)
  * with a fork server of its own, run N cases at once, as the harness's -n N workers would. */
 enum { B_FACTS = 1, B_CASE, B_END, B_RESULT, B_DONE };
 #define B_MAGIC 0x31484342434d4d00ULL /* "\0MMCBCH1" */
-#define B_MAX_RECORDS 100000
+#define B_MAX_RECORDS 10000 /* execute.MAX_RECORDS */
 #define B_GRACE_NS 2000000000LL
 #define B_IDLE_NS 600000000000LL /* no more input for this long: the host is gone */
+
+/* Whether a record is framed as execute.py's _Reader decodes it: a known kind, every length
+ * within the record, nothing after it. The guest ends a case on the first one that is not (the
+ * host would only find out once the case had run to its end or its timeout). */
+typedef struct { const i64 *w; size_t n, at; } rframe;
+static int rf_word(rframe *f) { return f->at < f->n ? (f->at++, 1) : 0; }
+static i64 rf_get(rframe *f) { return f->w[f->at++]; }
+static int rf_raw(rframe *f) {
+  if (f->at >= f->n) return 0;
+  i64 len = rf_get(f);
+  if (len < 0 || (u64)len > (f->n - f->at) * 8) return 0;
+  f->at += ((size_t)len + 7) / 8;
+  return 1;
+}
+static int rf_count(rframe *f, i64 *n) {
+  if (f->at >= f->n) return 0;
+  *n = rf_get(f);
+  if (*n < 0) *n = 0;  /* Python's range() of a negative count: nothing */
+  return 1;
+}
+static int rf_value(rframe *f, int depth) {
+  if (depth > 200 || f->at >= f->n) return 0;
+  i64 t = rf_get(f), n;
+  switch (t) {
+    case V_NONE: case -1: return 1;
+    case V_INT: case V_BOOL: case V_FLOAT: return rf_word(f);
+    case V_BYTES: case V_TEXT: return rf_raw(f);
+    case V_LIST:
+      if (!rf_count(f, &n)) return 0;
+      for (i64 k = 0; k < n; k++) if (!rf_value(f, depth + 1)) return 0;
+      return 1;
+    case V_MAP:
+      if (!rf_count(f, &n)) return 0;
+      for (i64 k = 0; k < n; k++) if (!rf_raw(f) || !rf_value(f, depth + 1)) return 0;
+      return 1;
+  }
+  return 0;
+}
+static int rf_words(rframe *f, size_t k) {
+  if (f->n - f->at < k) return 0;
+  f->at += k;
+  return 1;
+}
+static int rf_end(rframe *f) {  /* execute.py's _Reader._end */
+  i64 n;
+  if (!rf_words(f, 5) || f->at >= f->n) return 0;
+  if (f->w[f->at] == -1 && !rf_word(f)) return 0;  /* too large: the executor's text follows */
+  if (!rf_value(f, 0) || !rf_count(f, &n)) return 0;
+  for (i64 k = 0; k < n; k++) if (!rf_words(f, 2)) return 0;
+  if (!rf_words(f, 2) || !rf_count(f, &n)) return 0;
+  for (i64 k = 0; k < n; k++) {
+    if (!rf_words(f, 2)) return 0;
+    if (f->w[f->at - 1] && !rf_value(f, 0)) return 0;
+  }
+  if (!rf_count(f, &n)) return 0;
+  for (i64 k = 0; k < n; k++) if (!rf_words(f, 3)) return 0;
+  return 1;
+}
+static int record_framed(const char *buf, size_t bytes) {
+  if (bytes % 8 || bytes < 16) return 0;
+  rframe f = {(const i64 *)buf, bytes / 8, 2};
+  int ok;
+  switch (f.w[0]) {
+    case REC_PROC: ok = rf_words(&f, 1) && rf_raw(&f) && rf_raw(&f); break;
+    case REC_END: ok = rf_end(&f); break;
+    case REC_ERROR: ok = rf_words(&f, 2) && rf_raw(&f); break;
+    case REC_ABORTED: ok = rf_words(&f, 1); break;
+    case REC_DONE: ok = 1; break;
+    case REC_LIMIT: ok = rf_raw(&f) && rf_raw(&f); break;
+    case REC_REAPED: ok = rf_words(&f, 3); break;
+    case REC_KILLED: ok = rf_words(&f, 2); break;
+    default: ok = 0;
+  }
+  return ok && f.at == f.n;
+}
 
 typedef struct { char *b; size_t n, cap; } bbuf;
 static void bb_grow(bbuf *o, size_t more) {
@@ -3195,7 +3282,12 @@ static void b_case(void) {
         bb_bytes(&recs, buf, (size_t)r);
         records++;
         i64 kind = r >= 8 ? ((i64 *)buf)[0] : 0;
-        if (kind == REC_LIMIT || records > B_MAX_RECORDS) B_KILL();  /* the harness ends it */
+        if (!record_framed(buf, (size_t)r)) {  /* the host's decoder names what is wrong */
+          snprintf(refused, sizeof refused, "a malformed report (%zd bytes)", r);
+          B_KILL();
+        } else if (kind == REC_LIMIT || records > B_MAX_RECORDS) {
+          B_KILL();  /* the harness ends it */
+        }
       }
       while (output_open) {  /* the first 64 KiB of what the case printed, the rest counted */
         char chunk[1 << 14];
