@@ -28,6 +28,7 @@ def test_the_spool_gives_back_each_result_as_put() -> None:
     assert [spool.get(p) for p in places] == [a, b]
     assert spool.text(places[1]) == model.dumps_result(b)
     assert "steps" not in head(b) and "output" not in head(b) and head(b)["reason"] == "why"
+    assert {"title", "refs"} <= set(b) and not {"title", "refs"} & set(head(b))
     spool.close()
 
 
