@@ -14,6 +14,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.lang.loader import load_suite
+from runner.lang.powercut import is_power_cut
+from runner.session.runner import RunConfig, Runner
 from runner.vm import initramfs, qemu
 from runner.vm.run import GUEST_PATH, guest_side, resolve_accel, spec_maker
 from runner.vm.target import resolve
@@ -56,3 +59,31 @@ def measure(kernel: str, count: int = 200) -> GuestFloor:
             err = (job / "stderr.txt").read_text() if (job / "stderr.txt").exists() else ""
             floor.problem = f"exit status {r.exit_status}, timed out {r.timed_out}: {err[:200]}"
     return floor
+
+
+def section(paths: list[str], kernel: str) -> None:
+    """The guest floor's figures, and what they make the catalogue's floor in a guest: one boot
+    for the batch and one more for each power-cut case (each runs alone in boots of its own, a
+    cut boot and its judge boots), each item's case shape, the max_map_count loops."""
+    print(f"\n## floor in a guest: bench/guest/floor.c under --kernel {kernel} (boot included)")
+    f = measure(kernel)
+    if f.problem:
+        print(f"not measured: {f.problem}")
+        return
+    boot = f.wall_s - f.program_s
+    shape, _ = f.figures["case_shape"]
+    loop, maps = f.figures["map_until_full"]
+    suite = load_suite(paths)
+    cuts = sum(is_power_cut(c) for c in suite.cases)
+    items = len(Runner(RunConfig()).plan(suite))
+    print(
+        f"boot {boot:.1f} s; fork + wait {f.figures['fork_wait'][0] * 1e3:.1f} ms; a case's "
+        f"namespaces, /proc and fork {shape * 1e3:.1f} ms; one max_map_count loop "
+        f"({maps} mappings and their teardown) {loop:.1f} s"
+    )
+    floor = boot * (1 + cuts) + (items * shape + 2 * loop) / 2
+    print(
+        f"the catalogue's floor: {1 + cuts} boots (the batch, {cuts} power-cut cases) x "
+        f"{boot:.1f} s + ({items} items x {shape * 1e3:.1f} ms + 2 loops x {loop:.1f} s) "
+        f"/ 2 lanes = {floor:.1f} s (target 30 s)"
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installing
 
-from bench import catalogue, executors, floors, percase  # noqa: E402
+from bench import catalogue, executors, floors, guestfloor, percase  # noqa: E402
 from bench.memory import rss_kib  # noqa: E402
 from bench.stats import median, ms, p95, ratio  # noqa: E402
 from runner.engine import confine  # noqa: E402
@@ -277,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     if "floor" in only:
         floor_figures(args.paths, args.jobs)
     if "kernel" in only:
+        if not executors.kernel_unavailable():  # the same kernel, fetched
+            guestfloor.section(args.paths, executors.KERNEL)
         executors.kernel_catalogue(args.paths, verdict)
     mem = rss_kib()
     print(
