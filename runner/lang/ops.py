@@ -354,6 +354,9 @@ CONDITION_KEYS = frozenset(
 # The disk models a power-cut case is judged on (docs/durability.md): everything the guest
 # sent to its disk, or only what a flush made durable (a disk that loses its write cache).
 DISK_MODELS = ("submitted", "flushed")
+# qemu's cache modes for the logged disk of a power cut (--disk-cache). Not unsafe: it drops the
+# guest's flushes before blklogwrites sees them, so the flushed model would have none.
+DISK_CACHES = ("writeback", "none", "writethrough", "directsync")
 # power_cut: {at: ...}: judge at every crash point of the write log instead of one cut.
 POWER_CUT_POINTS = ("every_flush", "every_write")
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")
