@@ -147,7 +147,7 @@ def kernel_catalogue(paths: list[str], verdict: Verdict) -> None:
     """The catalogue under `mmapconf run --kernel 6.1`: qemu boots the kernel (TCG here) and the
     guest runs the catalogue; the wall time includes the boot."""
     print(f"\n## issue 13: the catalogue under `mmapconf run --kernel {KERNEL}` (boot included)")
-    why = _kernel_unavailable()
+    why = kernel_unavailable()
     if why:
         print(f"not measured: {why}")
         verdict(f"--kernel {KERNEL} catalogue wall <= 30 s", f"not measured ({why})", False)
@@ -165,7 +165,7 @@ def kernel_catalogue(paths: list[str], verdict: Verdict) -> None:
     verdict(what, f"{t.wall_s:.1f} s", t.wall_s <= target)
 
 
-def _kernel_unavailable() -> str:
+def kernel_unavailable() -> str:
     """Why the kernel row cannot be measured here, or "" (from `mmapconf kernels list`)."""
     if shutil.which("qemu-system-x86_64") is None:
         return "no qemu-system-x86_64"

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installing
 
-from bench import catalogue, executors, percase  # noqa: E402
+from bench import catalogue, executors, floors, guestfloor, percase  # noqa: E402
 from bench.memory import rss_kib  # noqa: E402
 from bench.stats import median, ms, p95, ratio  # noqa: E402
 from runner.engine import confine  # noqa: E402
@@ -39,7 +39,16 @@ PER_CASE = [
     "bench-one-process-file[disk]",
 ]
 TARGET_PER_CASE, TARGET_WALL_S, TARGET_LOAD_S = 1.35, 3.0, 0.3
-SECTIONS = ("per-case", "confinement", "load", "catalogue", "linearity", "executors", "kernel")
+SECTIONS = (
+    "per-case",
+    "confinement",
+    "load",
+    "catalogue",
+    "linearity",
+    "executors",
+    "floor",
+    "kernel",
+)
 # One line per target of issue 8, said at the end: printed, never asserted.
 VERDICTS: list[str] = []
 
@@ -259,6 +268,23 @@ def linearity(runner: Runner, paths: list[str], factors: list[int], jobs: int) -
     )
 
 
+def floor_figures(paths: list[str], jobs: int) -> None:
+    """The catalogue on the native executor alone (bench/floors.py): below any harness."""
+    print(f"\n## floor: the catalogue on the native executor alone, {jobs} lanes, no Python")
+    f = floors.native_floor(paths, jobs)
+    sleeps = floors.sleeps_s(paths)
+    cores = os.cpu_count() or 1
+    print(
+        f"`mmapconf-exec --batch` of {f.items} items: {f.wall_s:.2f} s wall, cpu {f.cpu_s:.2f} s "
+        f"= {f.cpu_s / max(f.items, 1) * 1e3:.2f} ms/item (target 2.8 ms/item with the harness)"
+    )
+    print(
+        f"the items' sleep steps: {sleeps:.2f} s; the floor's CPU over {cores} cores "
+        f"{f.cpu_s / cores:.2f} s; CPU and sleeps over {jobs} lanes "
+        f"{(f.cpu_s + sleeps) / jobs:.2f} s (target 1 s wall with the harness)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.chdir(ROOT)  # report paths and case files are named from the repository root
@@ -286,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         linearity(runner, args.paths, factors, args.jobs)
     if "executors" in only:
         executors.section(args.paths, FIXTURES, runs, args.jobs, args.repeats, verdict)
+    if "floor" in only:
+        floor_figures(args.paths, args.jobs)
     if "kernel" in only:
+        if not executors.kernel_unavailable():  # the same kernel, fetched
+            guestfloor.section(args.paths, executors.KERNEL)
         executors.kernel_catalogue(args.paths, verdict)
     mem = rss_kib()
     print(

@@ -19,8 +19,6 @@ from runner.session.options import OPTIONS
 from runner.vm import kernels
 from runner.vm.arch import parse_spec, unknown_spec_message
 from runner.vm.durability.cut import Options
-from runner.vm.reference import regenerate, write_matrix
-from runner.vm.run import run_under_kernels
 
 DEFAULT_SERIES = ["6.1", "6.12", "6.18", "7.3"]
 
@@ -133,6 +131,10 @@ def run_kernels(args: argparse.Namespace, suite: Suite | None = None) -> int:
     """``mmapconf run --kernel K``: the same run inside each kernel x filesystem, each guest's
     report gated as ``mmapconf run`` gates its own; then one summary and a matrix. The power-cut
     cases of SUITE run from here, each alone in its boots (runner/vm/durability)."""
+    # imported here, not at the top: `mmapconf run` without --kernel never needs them
+    from runner.vm.reference import write_matrix
+    from runner.vm.run import run_under_kernels
+
     fs = guest_filesystems(args.fs)
     cuts = [c for c in suite.cases if is_power_cut(c)] if suite else []
     ordinary = suite is None or bool(suite.invalid) or len(cuts) < len(suite.cases)
@@ -192,6 +194,8 @@ def guest_filesystems(text: str | None) -> list[str]:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
+    from runner.vm.reference import regenerate  # as in run_kernels
+
     fs = guest_filesystems(args.fs)
     guest = ["run", *(args.cases or ["cases/article"]), "--backing", args.backing]
     guest += ["--baseline", str(args.baseline)] if args.baseline else []

@@ -18,6 +18,7 @@ from runner.engine import interrupt, mounts
 from runner.errors import MmapconfError, UsageError, exit_status
 from runner.lang.catalogue import render_markdown
 from runner.lang.loader import Suite, load_suite
+from runner.lang.model import Case
 from runner.lang.names import flag_text
 from runner.lang.ops import OPS
 from runner.lang.selection import matches_keyword
@@ -143,10 +144,14 @@ def _paths(args: argparse.Namespace) -> list[str]:
 
 def _suite(args: argparse.Namespace) -> Suite:
     suite = load_suite(_paths(args))
-    keyword = getattr(args, "keyword", None)
-    if keyword:
-        suite.cases = [c for c in suite.cases if matches_keyword(keyword, c)]
+    suite.cases = [c for c in suite.cases if _wanted(args, c)]
     return suite
+
+
+def _wanted(args: argparse.Namespace, case: Case) -> bool:
+    """Whether -k selects CASE (every case without -k)."""
+    keyword = getattr(args, "keyword", None)
+    return not keyword or matches_keyword(keyword, case)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -199,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.fs and args.dir:
         raise UsageError("--fs and --dir both say where the disk backing is: give one of them")
     fs = parse_fs_list(args.fs) if args.fs else None
-    suite = _suite(args)
+    paths = _paths(args)
     if args.no_baseline:
         args.baseline = None
     elif args.baseline is None and args.shipped is not None:
@@ -213,11 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with contextlib.ExitStack() as stack:
             disks = stack.enter_context(host_disks(fs)) if fs else None
-            return _run(
-                args,
-                suite,
-                Runner(RunConfig(args.backing, args.dir, disks)),
-            )
+            return _run(args, paths, Runner(RunConfig(args.backing, args.dir, disks)))
     except KeyboardInterrupt as e:  # while the --fs mounts were made or undone
         return 128 + getattr(e, "signum", signal.SIGINT)
     finally:
@@ -226,8 +227,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         interrupt.restore(previous)
 
 
-def _run(args: argparse.Namespace, suite: Suite, runner: Runner) -> int:
-    items = runner.plan(suite)
+def _run(args: argparse.Namespace, paths: list[str], runner: Runner) -> int:
+    items = runner.plan_files(paths, lambda case: _wanted(args, case))
     if not items:
         raise UsageError("no cases selected")
     # a bad baseline is reported before the run, not after

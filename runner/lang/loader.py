@@ -173,23 +173,33 @@ def load_suite(paths: list[str]) -> Suite:
 
 def flag_duplicates(suite: Suite) -> None:
     """Move every case whose id was seen before (in this suite) to ``invalid``."""
-    first: dict[str, Case] = {}
+    ids = UniqueIds()
     keep = []
     for case in suite.cases:
-        if case.id in first:
-            other = first[case.id]
-            problem = Problem(
-                case.file,
-                case.line,
-                1,
-                f"duplicate id {case.id!r}, first at {other.location}",
-                "id",
-            )
-            suite.invalid.append(InvalidCase(case.id, case.file, case.line, [problem]))
+        duplicate = ids.duplicate(case)
+        if duplicate is not None:
+            suite.invalid.append(duplicate)
         else:
-            first[case.id] = case
             keep.append(case)
     suite.cases = keep
+
+
+class UniqueIds:
+    """The ids of the cases seen so far, in load order: the first case with an id keeps it."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, str] = {}  # id -> where the first case with it is
+
+    def duplicate(self, case: Case) -> InvalidCase | None:
+        """CASE as an invalid document if an earlier case has its id; else None (and its id is
+        taken)."""
+        where = self.first.get(case.id)
+        if where is None:
+            self.first[case.id] = case.location
+            return None
+        message = f"duplicate id {case.id!r}, first at {where}"
+        problem = Problem(case.file, case.line, 1, message, "id")
+        return InvalidCase(case.id, case.file, case.line, [problem])
 
 
 def _file_id(name: str) -> str:

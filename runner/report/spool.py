@@ -10,19 +10,48 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from typing import Any
 
 from runner.report.model import dumps_result
 
-# The keys of a result only the written report needs (a trace, what the case printed).
-BODY_KEYS = ("steps", "output")
+# The keys of a result only the written report needs: a trace, what the case printed, and the
+# case's own description (the summary, the baseline, the gate and the progress lines read none
+# of them). Without these a head is about 1.5 KB of the harness's memory, not 3 KB.
+BODY_KEYS = ("steps", "output", "title", "claim", "refs", "tags")
 
 Place = tuple[int, int]  # offset and length in the spool
 
 
+# Values that many results share, held once: the same backing, outcome and file come back in
+# every frame a -n worker sends, each a new string otherwise.
+_SHARED_TEXT = ("backing", "outcome", "file")
+MAX_SHARED = 256
+_FACTS: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+
+
 def head(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in result.items() if k not in BODY_KEYS}
+    out = {}
+    for k, v in result.items():
+        if k in BODY_KEYS:
+            continue
+        if k in _SHARED_TEXT and isinstance(v, str):
+            v = sys.intern(v)
+        elif k == "facts" and isinstance(v, dict):
+            v = _shared_facts(v)
+        out[k] = v
+    return out
+
+
+def _shared_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """One dict for each distinct facts of a result (a backing's kind and filesystem; a few
+    in any run, and past MAX_SHARED each is kept as it came)."""
+    try:
+        key = tuple(facts.items())
+        return _FACTS.setdefault(key, facts) if len(_FACTS) < MAX_SHARED else facts
+    except TypeError:  # a value that is not hashable: kept as it came
+        return facts
 
 
 class Spool:

@@ -302,8 +302,7 @@ def run_parallel_indexed(
 
 
 def _give(worker: _Worker, items: list[Item], index: int) -> None:
-    case = items[index].case if index != STOP else None
-    worker.give(index, case.timeout if case else 0.0)
+    worker.give(index, items[index].timeout if index != STOP else 0.0)
 
 
 def _ready(busy: list[_Worker]) -> list[tuple[_Worker, bool]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,9 +23,10 @@ from runner.engine.provision import in_guest, provided, why_not
 from runner.engine.verdict import Verdict, judge_execution
 from runner.errors import CaseRuntimeError
 from runner.lang.conditions import Facts, unmet
-from runner.lang.loader import InvalidCase, Suite
+from runner.lang.loader import InvalidCase, Suite, UniqueIds, discover, load_file
 from runner.lang.model import Case, Provision
 from runner.lang.ops import FILE_BACKINGS
+from runner.lang.packed import PackedCase
 from runner.lang.powercut import is_power_cut
 
 
@@ -40,6 +42,36 @@ class Item:
     @property
     def id(self) -> str:
         return self.case.id if self.case else self.invalid.id  # type: ignore[union-attr]
+
+    @property
+    def timeout(self) -> float:
+        """How long its case may run (0 for an invalid document)."""
+        return self.case.timeout if self.case else 0.0
+
+
+class PackedItem(Item):
+    """An item whose case is held packed (runner.lang.packed) and unpacked when it is read: in
+    the ``-n`` worker that runs it. The items of one case share its packed bytes."""
+
+    def __init__(self, name: str, backing: Backing, packed: PackedCase):
+        self.name, self.backing, self.invalid = name, backing, None
+        self.packed = packed
+
+    @property
+    def case(self) -> Case:
+        return self.packed.unpack()
+
+    @case.setter
+    def case(self, case: Case | None) -> None:
+        raise AttributeError("a packed item's case is read only")
+
+    @property
+    def id(self) -> str:
+        return self.packed.id
+
+    @property
+    def timeout(self) -> float:
+        return self.packed.timeout
 
 
 @dataclass
@@ -110,12 +142,32 @@ class Runner:
         return [b for kind in wanted for b in self.kinds.get(kind, [])]
 
     def plan(self, suite: Suite) -> list[Item]:
-        items = [Item(f"{inv.id}[invalid]", None, invalid=inv) for inv in suite.invalid]
+        items = _invalid_items(suite.invalid)
         for case in suite.cases:
-            if is_power_cut(case) and self.in_guest():
-                continue  # the host runs it, in boots of its own (runner/vm/durability)
-            items += [Item(f"{case.id}[{b.name}]", b, case=case) for b in self._backings_for(case)]
+            items += [Item(f"{case.id}[{b.name}]", b, case=case) for b in self._backings(case)]
         return items
+
+    def plan_files(self, paths: list[str], wanted: Callable[[Case], bool]) -> list[Item]:
+        """``plan(load_suite(paths))`` with only the WANTED cases, loaded one file at a time and
+        each held packed: the harness never holds the loaded catalogue (issue 13's peak RSS)."""
+        ids = UniqueIds()
+        invalid, duplicates, items = [], [], []
+        for path in discover(paths):
+            part = load_file(path)
+            invalid += part.invalid
+            for case in part.cases:
+                duplicate = ids.duplicate(case)
+                if duplicate is not None:
+                    duplicates.append(duplicate)
+                elif wanted(case) and (backings := self._backings(case)):
+                    packed = PackedCase.of(case)
+                    items += [PackedItem(f"{case.id}[{b.name}]", b, packed) for b in backings]
+        return _invalid_items(invalid + duplicates) + items
+
+    def _backings(self, case: Case) -> list[Backing]:
+        """Where CASE runs in this run: none for a power-cut case in a guest (the host runs it,
+        in boots of its own: runner/vm/durability)."""
+        return [] if is_power_cut(case) and self.in_guest() else self._backings_for(case)
 
     def _backings_for(self, case: Case) -> list[Backing]:
         p = case.provision
@@ -209,6 +261,10 @@ class Runner:
     def close(self) -> None:
         """Stop what the run started in this process (the native fork server)."""
         native.close_server()
+
+
+def _invalid_items(invalid: list[InvalidCase]) -> list[Item]:
+    return [Item(f"{inv.id}[invalid]", None, invalid=inv) for inv in invalid]
 
 
 def finish_result(

@@ -28,6 +28,7 @@ def test_the_spool_gives_back_each_result_as_put() -> None:
     assert [spool.get(p) for p in places] == [a, b]
     assert spool.text(places[1]) == model.dumps_result(b)
     assert "steps" not in head(b) and "output" not in head(b) and head(b)["reason"] == "why"
+    assert {"title", "refs"} <= set(b) and not {"title", "refs"} & set(head(b))
     spool.close()
 
 
@@ -71,3 +72,17 @@ def test_repetitions_are_merged_from_the_spool(tmp_path: Path) -> None:
     assert len(written[1]["steps"]) == 20  # the failed repetition's trace, kept whole
     assert len(written[0]["steps"]) == model.PASSED_HEAD + model.PASSED_TAIL
     assert [r["outcome"] for r in done.report["results"]] == ["passed", "flaky"]
+
+
+def test_heads_hold_what_results_share_once() -> None:
+    """A -n worker's frames bring a new copy of each backing, outcome and facts: a head keeps one
+    (issue 13: the harness's memory grows by a head per result)."""
+    a, b = (
+        json.loads(json.dumps({**_result(n, "passed", 1), "facts": {"fs": "ext4"}})) for n in "ab"
+    )
+    ha, hb = head(a), head(b)
+    assert ha["facts"] is hb["facts"] and ha["facts"] == {"fs": "ext4"}
+    assert ha["backing"] is hb["backing"] and ha["outcome"] is hb["outcome"]
+    assert ha == {
+        k: v for k, v in a.items() if k not in ("steps", "output", "title", "claim", "refs", "tags")
+    }

@@ -16,10 +16,10 @@ import pytest
 from ktap_grammar import parse as parse_ktap
 
 from runner import outcomes
-from runner.cli import kernels as kernels_cli
 from runner.cli.main import main
 from runner.report.model import load_report
 from runner.session.runner import Item, Result, Runner
+from runner.vm import run as vm_run
 
 pytest_plugins = ["pytester"]
 
@@ -124,7 +124,7 @@ def test_every_run_path_gates_the_same_way(
     verdict = (tree / "again" / "report.md").read_text().splitlines()[0]
     assert verdict == ("## mmapconf: ❌ failed" if want else "## mmapconf: ✅ passed")
     # run --kernel: the guest wrote that report (the boot itself is tests/vm's)
-    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a, **k: [Path(report_json)])
+    monkeypatch.setattr(vm_run, "run_under_kernels", lambda *a, **k: [Path(report_json)])
     assert main(["run", "--kernel", "6.1", "cases", "--report-dir", "k"]) == want
     # the pytest plugin, with the same baseline
     args = ["-p", "conformance", "cases", "-k", f"gate-{o}", "--mmapconf-baseline"]

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import kernels as kernels_cli
 from runner.cli.kernels import add_kernels_cli
 from runner.cli.main import main
-from runner.vm import guestrun, initramfs, kernels, qemu, run
+from runner.vm import guestrun, initramfs, kernels, qemu, reference, run
 from runner.vm.arch import AMD64, ARM64
 from runner.vm.target import Target, stock
 
@@ -134,11 +133,11 @@ def test_each_guest_report_is_gated_as_mmapconf_run_gates(monkeypatch, tmp_path:
         result = {"name": "c[anon]", "id": "c", "backing": "anon", "outcome": outcome}
         path.write_text(json.dumps({"environment": {}, "results": [result]}))
         reports.append(path)
-    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a, **k: reports[:1])
-    monkeypatch.setattr(kernels_cli, "write_matrix", lambda paths, out: None)
+    monkeypatch.setattr(run, "run_under_kernels", lambda *a, **k: reports[:1])
+    monkeypatch.setattr(reference, "write_matrix", lambda paths, out: None)
     argv = ["run", "--kernel", "6.1", "--report-dir", str(tmp_path)]
     assert main(argv) == 0
-    monkeypatch.setattr(kernels_cli, "run_under_kernels", lambda *a, **k: reports)
+    monkeypatch.setattr(run, "run_under_kernels", lambda *a, **k: reports)
     assert main([*argv, "--kernel", "7.3"]) == 1
     assert "7.3: 1 flaky: gate failed" in capsys.readouterr().out
 

@@ -37,6 +37,7 @@ IP_WANTS = 6  # comparators of an ip expectation, resolved before the step
 _NSLOT = struct.Struct(
     f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iqii"
 )
+_NEXT_SLOT = struct.Struct("<i")  # struct native_head's next_slot, before the slots
 REPORT_MAX = 1 << 20
 # What the harness keeps of one case's reports, whatever it sends (as executor.MAX_KEPT_BYTES).
 MAX_KEPT_BYTES = 64 << 20
@@ -74,9 +75,12 @@ class NativeArena(Arena):
         self._map[:] = snapshot + bytes(self.SIZE - len(snapshot))
 
     def native_slots(self) -> list[NativeSlot]:
+        """The slots the case's processes claimed: the first ``next_slot`` of them (a count
+        the case can write, hence clamped; a slot past it was never claimed)."""
         out = []
         start = _native_off() + 64
-        for k in range(NATIVE_PROCS):
+        (claimed,) = _NEXT_SLOT.unpack_from(self._map, _native_off())
+        for k in range(max(0, min(claimed, NATIVE_PROCS))):
             raw = _NSLOT.unpack_from(self._map, start + k * _NSLOT.size)
             if raw[0] == 0:
                 continue
