@@ -81,7 +81,6 @@ struct kv {
 struct wait_result {
 	int exited, status, sig, code; /* code: si_code recorded by the child, or -1000 */
 	uint64_t addr;                 /* si_addr, when code was recorded */
-	int core;                      /* WCOREDUMP */
 };
 
 struct maps_line {
@@ -325,11 +324,10 @@ static void got_wait(struct wait_result w)
 	if (w.exited)
 		got_text("success, value {exit: %d}", w.status);
 	else if (w.code != -1000)
-		got_text("success, value {signal: %s, core: %d, si_code: %s, si_addr: %#llx}",
-			 signal_name(w.sig), w.core, si_code_name(w.sig, w.code),
-			 (unsigned long long)w.addr);
+		got_text("success, value {signal: %s, si_code: %s, si_addr: %#llx}", signal_name(w.sig),
+			 si_code_name(w.sig, w.code), (unsigned long long)w.addr);
 	else
-		got_text("success, value {signal: %s, core: %d}", signal_name(w.sig), w.core);
+		got_text("success, value {signal: %s}", signal_name(w.sig));
 }
 
 /* ---- arithmetic as the case language defines it (Python's floor division) ---- */
@@ -673,7 +671,6 @@ static int wait_child(i64 pid, struct wait_result *w)
 	w->exited = WIFEXITED(status);
 	w->status = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
 	w->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	w->core = WIFSIGNALED(status) && WCOREDUMP(status);
 	w->code = -1000;
 	struct slot *s = &shared->slots[pid % 512];
 	if (!w->exited && s->pid == pid && s->signo == w->sig) {

@@ -140,8 +140,6 @@ class Matcher:
             return _and([f"{v}.exited", self.match(want, Have("int", f"{v}.status"))])
         if key == "signal":
             return _and([f"!{v}.exited", self.match(want, Have("text", f"signal_name({v}.sig)"))])
-        if key == "core":
-            return _and([f"!{v}.exited", self.match(want, Have("int", f"{v}.core"))])
         if key == "si_code":
             name = f"si_code_name({v}.sig, {v}.code)"
             return _and([f"!{v}.exited && {v}.code != -1000", self.match(want, Have("text", name))])

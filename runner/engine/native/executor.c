@@ -1119,7 +1119,7 @@ static obs_t op_wait(const args_t *a) {
     int sig = WTERMSIG(st);
     const char *name = signal_name(sig, buf);
     map_put(&m, "signal", vbytes(name, strlen(name), V_TEXT));
-    map_put(&m, "core", vint(WCOREDUMP(st) ? 1 : 0));
+    if (core_on) map_put(&m, "core", vint(WCOREDUMP(st) ? 1 : 0));  /* provision.core's */
     struct sigslot *slot = sig_slot(pid);
     if (slot->pid == pid && slot->signo == sig) {
       const char *code = si_code_name(sig, slot->code, buf);
