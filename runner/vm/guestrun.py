@@ -11,7 +11,9 @@ runner/engine/verdict.py), and writes the report as a run in the guest would hav
 What the harness makes around a case is made in the guest by the batch mode: the scratch folder
 (on the guest's disk or /dev/shm), a provision's mount (a tmpfs, or an image on the guest's
 tmpfs formatted there with this host's mkfs, on a loop device) and files with their inode
-flags; undone after each case. Besides the executor, the guest execs only that mkfs.
+flags, and the machine-wide set-up only a guest may have: sysctls, a swap area, the core_pattern
+of provision.core; undone after each case. Besides the executor, the guest execs only that
+mkfs.
 """
 
 from __future__ import annotations
