@@ -67,7 +67,8 @@ def test_the_forms_read_as_documented(tmp_path: Path) -> None:
     assert (case.provision.core.limit, case.provision.core.filter) == (-1, 0x31)
     assert case.provision.swap_size == 4 << 20
     (default,) = load_suite([_write(tmp_path, CORE)]).cases
-    assert default.provision.core.limit == 64 << 20 and default.provision.core.filter == -1
+    core = default.provision.core if default.provision else None
+    assert core is not None and (core.limit, core.filter) == (64 << 20, -1)
 
 
 def test_a_core_step_needs_provision_core(tmp_path: Path) -> None:
