@@ -36,7 +36,7 @@ class SigSlot(ctypes.Structure):
         ("pid", ctypes.c_int32),
         ("signo", ctypes.c_int32),
         ("code", ctypes.c_int32),
-        ("_pad", ctypes.c_int32),
+        ("tid", ctypes.c_int32),  # the thread that faulted (the native executor's handler)
         ("addr", ctypes.c_uint64),
     ]
 
@@ -47,6 +47,7 @@ class SigInfo:
     code: int
     addr: int
     ip: int | None = None  # the faulting instruction's address, where the executor records it
+    tid: int = 0  # the thread whose fault it was (0: not recorded)
 
 
 class Arena:
@@ -84,4 +85,4 @@ class Arena:
         s = self.slot(pid)
         if s.pid != pid:
             return None
-        return SigInfo(s.signo, s.code, s.addr)
+        return SigInfo(s.signo, s.code, s.addr, tid=s.tid)

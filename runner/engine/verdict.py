@@ -65,6 +65,11 @@ class _Judge:
         self.failures: list[str] = []
         self.errors: list[str] = []
         self.reported: dict[int, set[str]] = {}  # pid -> the kinds of final report it sent
+        # Threads of case processes, by thread id: their process and name. A thread's messages
+        # carry its own id (its steps are judged on their own); what ends the process (a final
+        # report, a death) counts for the process.
+        self.threads: dict[int, int] = {}
+        self.thread_names: dict[int, str] = {}
 
     def verdict(self) -> Verdict:
         for msg in self.run.messages:
@@ -98,6 +103,13 @@ class _Judge:
     def _on_proc(self, msg: dict) -> None:
         self.procs[msg["pid"]] = msg["name"]
 
+    def _on_thread(self, msg: dict) -> None:
+        self.threads[msg["pid"]] = msg["process"]
+        self.thread_names[msg["pid"]] = msg["name"]
+
+    def _process_of(self, pid: int) -> int:
+        return self.threads.get(pid, pid)
+
     def _on_start(self, msg: dict) -> None:
         maps = msg["maps"]
         args = {
@@ -123,7 +135,7 @@ class _Judge:
         trace.ok, trace.errno, trace.result = msg["ok"], msg["errno"], msg["result"]
         trace.observed = msg["observed"]
         if not msg["ok"]:
-            self.reported.setdefault(msg["pid"], set()).add("failed")
+            self.reported.setdefault(self._process_of(msg["pid"]), set()).add("failed")
             self.failures.append(_failure(trace, msg["expected"], msg["observed"]))
 
     def _on_error(self, msg: dict) -> None:
@@ -133,11 +145,11 @@ class _Judge:
             else f"{msg['proc']}: "
         )
         self.errors.append(where + msg["message"])
-        self.reported.setdefault(msg["pid"], set()).add("error")
+        self.reported.setdefault(self._process_of(msg["pid"]), set()).add("error")
         self.open.pop(msg["pid"], None)
 
     def _on_aborted(self, msg: dict) -> None:
-        self.reported.setdefault(msg["pid"], set()).add("aborted")
+        self.reported.setdefault(self._process_of(msg["pid"]), set()).add("aborted")
         self.open.pop(msg["pid"], None)
 
     def _on_done(self, msg: dict) -> None:
@@ -157,6 +169,7 @@ class _Judge:
         if ending.signal is not None:
             self._death(pid, name, ending.signal)
             return
+        self._threads_ended(pid, name, ending)
         evidence = {EXIT_DONE: "done", EXIT_FAILED: "failed", EXIT_ABORTED: "aborted"}
         want = evidence.get(ending.exit) if ending.exit is not None else None
         if want == "done" and pid in self.done:
@@ -169,17 +182,53 @@ class _Judge:
             f"{name} exited with status {ending.exit} without the final report that goes with it"
         )
 
+    def _threads_ended(self, pid: int, name: str, ending: Ending) -> None:
+        """A process that exits ends its threads. One that finished its steps with a thread still
+        running is an error (the validator has every thread joined); after a failure or an error
+        elsewhere in the process its threads' open steps are simply not finished."""
+        for tid in [t for t, p in self.threads.items() if p == pid]:
+            stack = self.open.pop(tid, [])
+            if not stack or tid in self.done:
+                continue
+            for trace, _, _ in stack:
+                trace.observed = f"{NOT_FINISHED}: {name} exited"
+            if ending.exit == EXIT_DONE:
+                where = _where(stack[-1][0])
+                self.errors.append(f"{where} was still running when {name} ended")
+
+    def _faulting(self, pid: int, signo: int, info: Any) -> int:
+        """Which task of process PID a death by SIGNO is the step of: the thread whose handler
+        recorded it (a synchronous SIGSEGV/SIGBUS goes to the faulting thread), else the one in a
+        step expecting it, else the process's own first thread."""
+        tasks = [pid, *(t for t, p in self.threads.items() if p == pid)]
+        if info is not None and info.signo == signo and info.tid in tasks:
+            return int(info.tid)
+        sig = names.SIGNAL_NAME.get(signo, str(signo))
+        for task in tasks:
+            stack = self.open.get(task)
+            if stack and stack[-1][1]["kind"] == "signal" and stack[-1][1]["signal"] == sig:
+                return task
+        return pid
+
     def _death(self, pid: int, name: str, signo: int) -> None:
         """A death is judged by the step it ended, whichever process reaped it. The one excuse
         (the contract's): a child that its parent waits for, killed by the case's own ``kill``
-        in a step that expected no signal, is judged by that ``wait`` alone."""
+        in a step that expected no signal, is judged by that ``wait`` alone. In a process with
+        threads, it is the step of the thread it came from; the others' open steps end with it."""
         info = self.arena.siginfo(pid)
         sig = names.SIGNAL_NAME.get(signo, str(signo))
         code = addr = None
         if info is not None and info.signo == signo:
             code, addr = names.si_code_name(sig, info.code), info.addr
         killed = pid in self.reaped and self._killed_by_case(pid, signo)
-        stack = self.open.pop(pid, [])
+        task = self._faulting(pid, signo, info)
+        stack = self.open.pop(task, [])
+        by = _where(stack[-1][0]) if stack else self.thread_names.get(task, name)
+        others = {pid, *(t for t, p in self.threads.items() if p == pid)} - {task}
+        for other in others:  # the process's other threads, in steps when it died
+            for trace, _, _ in self.open.pop(other, []):
+                trace.observed = f"{NOT_FINISHED}: {by} ended the process by {sig}"
+        name = self.thread_names.get(task, name)
         if not stack:
             if not killed:
                 self.failures.append(f"{name} died by {sig} outside any step")

@@ -44,7 +44,7 @@ class Step:
     bind: str | None = None
     expect: tuple[Expect, ...] = (SUCCESS,)
     note: str = ""
-    steps: list[Step] = field(default_factory=list)  # for fork and repeat
+    steps: list[Step] = field(default_factory=list)  # for fork, repeat and thread
 
 
 @dataclass(frozen=True)

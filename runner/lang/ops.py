@@ -90,6 +90,10 @@ ARG_KINDS: dict[str, ArgKind] = {
         "the name /proc/PID/maps gives a mapping that is no file's",
         {"enum": sorted(SPECIAL_MAPPINGS)},
     ),
+    "thread": ArgKind(
+        "the name of a thread of the process (thread starts it, join waits for it)",
+        {"type": "string", "pattern": PROCESS_NAME},
+    ),
     "until": ArgKind(
         "{errno: NAME or [NAMES]}: the errno that ends a repeat",
         {
@@ -313,6 +317,15 @@ OPS: dict[str, OpSpec] = {
         ),
         _op("syncfs", {"fd": "int"}, "fd", primary="fd"),
         _op("power_cut", {"after_ms": "int", "at": "text"}, "", primary="after_ms"),
+        # threads (docs/case-format.md, "Threads"): steps on a new thread of the process, joined
+        _op(
+            "thread",
+            {"name": "thread", "stack": "int", "stack_size": "int", "steps": "steps"},
+            "name steps",
+            primary="name",
+        ),
+        _op("join", {"name": "thread"}, "name", primary="name"),
+        _op("grow_stack", {"to": "int"}, "to", primary="to", result="int"),
         # guestsetup: swap and core dumps (docs/case-format.md, "provision.swap" and
         # "provision.core"); `core` reads the core the kernel wrote for a process of the case.
         _op("core", {"pid": "int", **_RANGE}, "pid addr length", result="map"),

@@ -61,10 +61,14 @@ def _pos_of(node: Any, key: Any = None) -> tuple[int, int]:
 
 
 class _Scope:
-    """Names bound so far in one process, and whether the process is already dead."""
+    """Names bound so far in one process, and whether the process is already dead; the threads
+    started and not joined yet, by name: the list of steps that started each (a thread is joined
+    in that same list), the names its steps bind (bound after the join) and whether they end the
+    process."""
 
     def __init__(self, bound: set[str], dead: bool = False):
         self.bound, self.dead = bound, dead
+        self.threads: dict[str, tuple[int, set[str], bool]] = {}
 
     def child(self) -> _Scope:
         return _Scope(set(self.bound))
@@ -83,6 +87,7 @@ class CaseValidator:
         self.provisioned: set[str] = set()  # files the harness makes (provision.files)
         self.foreign_names: dict[str, list[str]] = {}
         self.process_refs: list[tuple[Any, str, str]] = []  # (node, key, name): checked last
+        self.thread_names: set[str] = set()  # one name per thread in the whole case
 
     def err(self, node: Any, key: Any, message: str, keyname: str = "") -> None:
         line, col = _pos_of(node, key)
@@ -249,6 +254,7 @@ class CaseValidator:
             self.err(parent, key, "must be a non-empty list of steps")
             return []
         steps = []
+        running = set(scope.threads)
         for i, raw in enumerate(items):
             if scope.dead:
                 self.err(
@@ -261,6 +267,11 @@ class CaseValidator:
             step = self._step(raw, items, i, scope, f"{prefix}{i + 1}")
             if step is not None:
                 steps.append(step)
+        for name in set(scope.threads) - running:
+            if not scope.dead:  # a list that ends the process ends its threads with it
+                where = f"thread {name}"
+                self.err(parent, key, f"thread {name!r} is never joined in these steps", where)
+            del scope.threads[name]
         return steps
 
     def _step(self, raw: Any, items: list, i: int, scope: _Scope, label: str) -> Step | None:
@@ -280,10 +291,12 @@ class CaseValidator:
         line = _pos_of(items, i)[0]
         sub: list[Step] = []
         self._check_args(raw, spec, args, scope)
-        if spec.name in ("fork", "repeat") and not isinstance(args.get("steps"), list):
+        if spec.name in ("fork", "repeat", "thread") and not isinstance(args.get("steps"), list):
             pass  # _check_args has said what is missing
         elif spec.name == "fork":
             sub = self._steps(args, "steps", scope.child(), f"{label}.")
+        elif spec.name == "thread":
+            sub = self._thread(raw, items, args, scope, label)
         elif spec.name == "repeat":
             inner = scope.child()
             var = args.get("var")
@@ -294,6 +307,8 @@ class CaseValidator:
             sub = self._steps(args, "steps", inner, f"{label}.")
             scope.bound |= inner.bound - {var}
             scope.dead = scope.dead or inner.dead
+        if spec.name == "join":
+            self._join(raw, items, args, scope)
         expect = self._expect(raw, spec, scope)
         bind = raw.get("as")
         if bind is not None:
@@ -309,6 +324,39 @@ class CaseValidator:
         if expect and all(e.kind == "signal" for e in expect):
             scope.dead = True
         return Step(spec.name, args, label, line, bind, expect, note or "", sub)
+
+    def _thread(
+        self, raw: dict, items: list, args: PosDict, scope: _Scope, label: str
+    ) -> list[Step]:
+        """A thread's steps see what was bound before it starts; what they bind is bound after
+        its join. Its name is the case's only thread of that name."""
+        inner = scope.child()
+        sub = self._steps(args, "steps", inner, f"{label}.")
+        if ("stack" in args) != ("stack_size" in args):
+            self.err(raw, "thread", "'stack' (its lowest address) and 'stack_size' go together")
+        name = args.get("name")
+        if not isinstance(name, str) or not PROCESS_RE.fullmatch(name):
+            return sub  # _check_args has said what is wrong with it
+        if name in self.thread_names:
+            self.err(args, "name", f"a second thread named {name!r}: a thread's name is its own")
+        self.thread_names.add(name)
+        scope.threads[name] = (id(items), inner.bound, inner.dead)
+        return sub
+
+    def _join(self, raw: dict, items: list, args: PosDict, scope: _Scope) -> None:
+        name = args.get("name")
+        started = scope.threads.get(name) if isinstance(name, str) else None
+        if not isinstance(name, str) or started is None or started[0] != id(items):
+            self.err(
+                raw,
+                "join",
+                f"{name!r} is not a thread started earlier in this list of steps and still "
+                "running (a thread is joined by the steps that started it)",
+            )
+            return
+        del scope.threads[name]
+        scope.bound |= started[1]
+        scope.dead = scope.dead or started[2]
 
     def _args(self, raw: PosDict, spec: OpSpec) -> PosDict | None:
         value = raw[spec.name]
@@ -431,6 +479,9 @@ class CaseValidator:
                 self.err(args, key, f"a process name is {PROCESS_NAME_TEXT}")
             else:
                 self.process_refs.append((args, key, value))
+        elif kind == "thread":
+            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
+                self.err(args, key, f"a thread name is {PROCESS_NAME_TEXT}")
         elif kind == "special":
             if not isinstance(value, str) or value not in SPECIAL_MAPPINGS:
                 known = ", ".join(sorted(SPECIAL_MAPPINGS))

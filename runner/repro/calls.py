@@ -456,6 +456,10 @@ class Calls:
             ["struct rlimit r;", f"int e = getrlimit({value} /* {res} */, &r) < 0 ? errno : 0;"]
         )
 
+    def _grow_stack(self, step: Step, a: dict[str, Any]) -> Call:
+        """Frames of a recursive function down to an address (LTP mmap18's thread stack)."""
+        return Call([f"i64 r = grow_stack({self.i(a, 'to')});", NO_ERRNO])
+
     def _brk(self, step: Step, a: dict[str, Any]) -> Call:
         """The system call: it returns the break (the old one when it refuses), never -1."""
         return Call([f"i64 r = syscall(SYS_brk, {self.pointer(a, 'addr')});", NO_ERRNO])

@@ -54,6 +54,7 @@ _BY_OP = {
     "uffd_zeropage": "int",
     "uffd_read": "uffdmsg",
     "getrlimit": "rlimit",
+    "grow_stack": "int",
     "mmap": "addr",
     "mremap": "addr",
     "mincore": "list",

@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <linux/userfaultfd.h>
 #include <semaphore.h>
@@ -38,7 +39,8 @@ typedef long long i64;
 /* One process of the case, as the harness (the top process) sees it on the shared page. The
  * SIGSEGV/SIGBUS handler records siginfo here just before the process dies of it. */
 struct slot {
-	int pid, step, in_step;
+	int pid, step, in_step;  /* pid: a thread's id; a process's own pid */
+	int tgid;                /* the process a thread belongs to (a process's own pid) */
 	int signo, code;        /* what the fault handler recorded */
 	uint64_t addr;
 	int want_signo, want_code, want_has_addr; /* the open step expects this death */
@@ -100,11 +102,12 @@ struct cstat { /* struct cachestat of <linux/mman.h> */
 
 static struct shared *shared;
 static const struct step_info *const S = STEPS;
-static struct slot *me;
+/* per thread: each thread of a case process runs its own steps, in its own slot */
+static __thread struct slot *me;
 static i64 PAGE;
 static char scratch[PATH_MAX];
-static char got[8192];           /* the current step's observation, as text */
-static i64 shown_iteration;      /* the innermost repeat's iteration (0 outside loops) */
+static __thread char got[8192];  /* the current step's observation, as text */
+static __thread i64 shown_iteration; /* the innermost repeat's iteration (0 outside loops) */
 static unsigned timeout_s;
 static const char *errno_name(int e);
 static const char *signal_name(int s);
@@ -210,7 +213,7 @@ static void begin_process(const char *name)
 	sa.sa_sigaction = on_fault;
 	/* SA_RESETHAND: the disposition is the default again when the handler returns, so the
 	 * faulting access runs again and the process dies by that very signal */
-	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER | SA_ONSTACK; /* a thread's own stack */
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
 	struct rlimit no_core = {0, 0};
@@ -220,8 +223,67 @@ static void begin_process(const char *name)
 	me = &shared->slots[getpid() % 512];
 	memset(me, 0, sizeof *me);
 	me->name = name;
-	me->pid = getpid();
+	me->pid = me->tgid = getpid();
 	alarm(timeout_s + 2); /* a backstop, should the top process be gone */
+}
+
+/* ---- threads: the `thread` step's steps on a new thread, with a slot and a signal stack of its
+ * own (a stack that cannot grow still runs the fault handler); `join` is pthread_join ---- */
+#define ALTSTACK_SIZE (64 << 10)
+struct thread_start {
+	void (*body)(void);
+	const char *name;
+	char *altstack;
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread_start *t = arg;
+	stack_t ss = {.ss_sp = t->altstack, .ss_size = ALTSTACK_SIZE};
+	sigaltstack(&ss, NULL);
+	int tid = (int)syscall(SYS_gettid);
+	me = &shared->slots[tid % 512];
+	memset(me, 0, sizeof *me);
+	me->name = t->name;
+	me->pid = tid;
+	me->tgid = getpid();
+	t->body();
+	return NULL;
+}
+
+static int start_thread(pthread_t *th, pthread_attr_t *attr, void (*body)(void), const char *name)
+{
+	struct thread_start *t = calloc(1, sizeof *t);
+	char *alt = malloc(ALTSTACK_SIZE); /* under the break: not in a gap the case keeps free */
+	if (!t || !alt)
+		return ENOMEM;
+	t->body = body;
+	t->name = name;
+	t->altstack = alt;
+	return pthread_create(th, attr, thread_main, t);
+}
+
+/* The frames of a recursive function, each touching its own bytes, down to TO: what LTP mmap18's
+ * thread does to its MAP_GROWSDOWN stack. Returns the lowest frame's address. */
+static __attribute__((noinline)) i64 descend(i64 to, int depth)
+{
+	volatile char frame[512];
+	frame[0] = (char)depth;
+	i64 here = (i64)(uintptr_t)frame;
+	if (here <= to)
+		return here;
+	i64 low = descend(to, depth + 1);
+	frame[1] = frame[0]; /* used after the call: no tail call */
+	return low;
+}
+
+static void case_error(int k, const char *message);
+static i64 grow_stack(i64 to)
+{
+	char here;
+	if (to < (i64)(uintptr_t)&here - (64 << 20))
+		case_error(me->step, "grow_stack: more than 64 MiB below the stack");
+	return descend(to, 0);
 }
 
 /* ---- steps: begin, then ok() or fail() ---- */
@@ -621,14 +683,31 @@ static int killed_by_case(int pid, int sig)
 
 /* REAPED_BY_CASE: a `wait` step reaped it. Such a child, killed by the case's own kill in a step
  * that expected no signal, is judged by that wait alone (the contract's one excuse). */
+/* The slot a death of process PID by SIG belongs to: the thread whose handler recorded it, else
+ * a thread in a step expecting it, else the process's own. */
+static struct slot *death_slot(int pid, int sig)
+{
+	struct slot *expecting = NULL;
+	for (int i = 0; i < 512; i++) {
+		struct slot *s = &shared->slots[i];
+		if (!s->pid || s->tgid != pid)
+			continue;
+		if (s->signo == sig)
+			return s;
+		if (!expecting && s->in_step && s->want_signo == sig)
+			expecting = s;
+	}
+	return expecting ? expecting : &shared->slots[pid % 512];
+}
+
 static void judge_death(int pid, int sig, int reaped_by_case)
 {
-	struct slot *s = &shared->slots[pid % 512];
+	struct slot *s = death_slot(pid, sig);
 	int excused = reaped_by_case && killed_by_case(pid, sig);
 	int failed = 1;
-	if (s->pid != pid || !s->in_step) {
+	if (s->tgid != pid || !s->in_step) {
 		if (!excused)
-			say("FAIL %s died by %s outside any step", s->pid == pid ? s->name : "a process",
+			say("FAIL %s died by %s outside any step", s->tgid == pid ? s->name : "a process",
 			    signal_name(sig));
 		failed = !excused;
 	} else {
@@ -672,8 +751,8 @@ static int wait_child(i64 pid, struct wait_result *w)
 	w->status = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
 	w->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	w->code = -1000;
-	struct slot *s = &shared->slots[pid % 512];
-	if (!w->exited && s->pid == pid && s->signo == w->sig) {
+	struct slot *s = death_slot((int)pid, w->sig);
+	if (!w->exited && s->tgid == pid && s->signo == w->sig) {
 		w->code = s->code; /* the child's fault handler recorded its siginfo */
 		w->addr = s->addr;
 	}

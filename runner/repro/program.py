@@ -107,6 +107,7 @@ class _Program:
         self.matcher = Matcher(self.kinds)
         self.table: list[str] = []
         self.functions: dict[str, str] = {}  # name -> definition
+        self.threads: set[str] = set()  # the pthread_t of each thread step
         self.counter = 0
 
     # -- the file --------------------------------------------------------------------------
@@ -121,6 +122,7 @@ class _Program:
                 "};",
                 "",
                 *[f"static {C_TYPES[k]} {c_name(n)};" for n, k in sorted(self.kinds.items())],
+                *[f"static pthread_t {t};" for t in sorted(self.threads)],
             ]
         )
         return "".join(
@@ -221,6 +223,9 @@ class _Program:
         elif step.op == "fork":
             inner += self._fork(step, ctx)
             inner += self._judge(step, k, expect, ctx, "int", [])
+        elif step.op in ("thread", "join"):
+            inner += self._thread(step, ctx) if step.op == "thread" else self._join(step)
+            inner += self._judge(step, k, expect, ctx, "none", [])
         else:
             inner += self._plain(step, k, expect, ctx)
         return [*lines, *["\t" + x for x in inner], "}"]
@@ -347,6 +352,30 @@ class _Program:
             "i64 r = pid;",
         ]
 
+    def _thread(self, step: Step, ctx: _Context) -> list[str]:
+        name = f"{ctx.process}/{step.args['name']}"
+        self.counter += 1
+        fn = self._function(f"thread_{self.counter}", step.steps, _Context(name))
+        self.threads.add(_thread_var(step))
+        if "stack" in step.args:
+            stack = self.expr.int_arg(step.args["stack"])
+            size = self.expr.int_arg(step.args["stack_size"])
+            attr = f"pthread_attr_setstack(&attr, (void *)(uintptr_t)({stack}), (size_t)({size}))"
+        else:
+            attr = "pthread_attr_setstacksize(&attr, 2 << 20)"
+        return [
+            "pthread_attr_t attr;",
+            "pthread_attr_init(&attr);",
+            f"int e = {attr};",
+            f"if (!e) e = start_thread(&{_thread_var(step)}, &attr, {fn}, {_cstr(name)});",
+            f"if (e) {_thread_var(step)} = 0;",
+            "pthread_attr_destroy(&attr);",
+        ]
+
+    def _join(self, step: Step) -> list[str]:
+        var = _thread_var(step)  # 0 when its thread step failed: no thread (ESRCH)
+        return [f"int e = {var} ? pthread_join({var}, NULL) : ESRCH;", f"{var} = 0;"]
+
     def _repeat(self, step: Step, k: int, expect: Expect, ctx: _Context) -> list[str]:
         if expect.kind == "value":
             raise Unreproducible("a value expectation on a repeat is not written in C here")
@@ -384,6 +413,11 @@ class _Program:
         if step.bind:
             judged.insert(-1, f"if (e) {{ {c_name(step.bind)} = r; }}")
         return [*lines, *judged]
+
+
+def _thread_var(step: Step) -> str:
+    """The pthread_t of a thread (its name is the case's only thread of that name)."""
+    return f"thread_{c_name(str(step.args['name']).replace('-', '_'))}"
 
 
 def _until(step: Step) -> list[str]:

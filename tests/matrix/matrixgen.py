@@ -207,6 +207,11 @@ def _fork(steps: list[Step], name: str, ending: dict[str, Any] | None) -> list[S
     return forked + ([{"wait": name, "expect": ending}] if ending else [])
 
 
+def _thread(steps: list[Step]) -> list[Step]:
+    """The steps on a thread of the process, joined (a death in it ends the join with it)."""
+    return [{"thread": "t", "steps": steps}, {"join": "t"}]
+
+
 @dataclass(frozen=True)
 class Context:
     """Where the checked step runs: the case body around it, and its process and step label."""
@@ -254,6 +259,20 @@ CONTEXTS = [
         lambda s, k: {"steps": [{"repeat": {"times": 2, "var": "i", "steps": s}}]},
         "main",
         "1.",
+    ),
+    Context(
+        "thread",
+        "in a thread of the main process",
+        lambda s, k: {"steps": _thread(s)},
+        "main/t",
+        "1.",
+    ),
+    Context(
+        "thread-in-fork",
+        "in a thread of a fork child its parent waits for",
+        lambda s, k: {"steps": _fork(_thread(s), "c", _ended(k))},
+        "c/t",
+        "1.1.",
     ),
 ]
 

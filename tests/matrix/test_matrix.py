@@ -51,7 +51,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 
 
 def test_the_matrix_covers_every_kind_in_every_context() -> None:
-    assert len(matrixgen.KINDS) >= 10 and len(matrixgen.CONTEXTS) == 6
+    assert len(matrixgen.KINDS) >= 10 and len(matrixgen.CONTEXTS) == 8
     assert len(CELLS) == 2 * len(matrixgen.KINDS) * len(matrixgen.CONTEXTS)
 
 
@@ -67,6 +67,13 @@ def test_cell(cell_id: str, results: dict[str, dict[str, Any]]) -> None:
         for step in result["steps"]:  # every step judged: none left "not finished"
             if step["op"] == "repeat" and cell.kind.death:
                 assert step["observed"] == f"not finished: step {cell.label} ended the process"
+            elif step["op"] == "join" and cell.kind.death:  # the thread's death ends its process
+                op = next(k for k in cell.kind.check if k != "as")
+                where = f"{cell.context.proc} step {cell.label} ({op})"
+                assert (
+                    step["observed"]
+                    == f"not finished: {where} ended the process by {cell.kind.death}"
+                )
             else:
                 assert step["ok"] is True, step
     else:

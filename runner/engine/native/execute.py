@@ -41,6 +41,7 @@ from runner.lang.model import Case
 from runner.lang.ops import CONSTANTS, OPS
 
 REC_PROC, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED = range(1, 9)
+REC_THREAD = 9  # a thread of a case process started: its id, its process, its name
 V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL = range(8)
 _TOO_LARGE = object()
 # A program reports each step outside a loop once, and each step inside one at most twice (its
@@ -165,6 +166,12 @@ class _Reader:
             self.names[pid] = name
             self.messages.append(
                 {"t": "proc", "pid": pid, "name": name, "parent": parent if has_parent else None}
+            )
+        elif kind == REC_THREAD:
+            process, name, parent = r.word(), r.text(), r.text()
+            self.names[pid] = name
+            self.messages.append(
+                {"t": "thread", "pid": pid, "process": process, "name": name, "parent": parent}
             )
         elif kind == REC_END:
             self._end(pid, r)

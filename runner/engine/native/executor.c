@@ -22,7 +22,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -93,7 +95,8 @@ typedef uint64_t u64;
 
 /* ---- shared with program.py: keep the numbers in step with it ------------------------------- */
 #define MAGIC 0x31504d434e4d4d00ULL /* "\0MMNCMP1" */
-enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED };
+enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED,
+       REC_THREAD };
 enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS };
 enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
@@ -116,6 +119,8 @@ enum {
   OP_SETRLIMIT, OP_SETUID, OP_CALL, OP_SLEEP, OP_PROC_MAPS, OP_PROC_STATUS,
   OP_FALLOCATE, OP_BRK, OP_LET, OP_USERFAULTFD, OP_UFFD_REGISTER, OP_UFFD_READ, OP_UFFD_COPY,
   OP_UFFD_ZEROPAGE, OP_GETRLIMIT, OP_SYNC_FILE_RANGE, OP_SYNCFS, OP_POWER_CUT,
+  /* threads */
+  OP_THREAD, OP_JOIN, OP_GROW_STACK,
   /* guestsetup */
   OP_CORE, OP_GETRUSAGE,
   OP_COUNT
@@ -138,9 +143,9 @@ enum {
 #define NATIVE_MAPS 48
 #define IP_WANTS 6
 
-struct sigslot { int32_t pid, signo, code, pad; u64 addr; };
-struct nslot {             /* one per process of the case, claimed at its start */
-  int32_t pid, in_step;    /* in_step: 1 while a step runs */
+struct sigslot { int32_t pid, signo, code, tid; u64 addr; };  /* tid: the thread that faulted */
+struct nslot {             /* one per process and thread of the case, claimed at its start */
+  int32_t pid, in_step;    /* pid: the thread's id (a process's own: its pid); in_step: 1 while a step runs */
   int32_t step, expect_sig;
   i64 iteration;           /* of the innermost repeat, -1 outside one */
   i64 want_addr;             /* the resolved want_addr the open step expects */
@@ -155,8 +160,9 @@ struct nslot {             /* one per process of the case, claimed at its start 
   int32_t has_fault_ip, nip;
   int32_t ip_ops[IP_WANTS];
   i64 name_index;          /* the process's name in the string table; -1: a composed name */
+  int32_t tgid, pad2;      /* the process the thread belongs to (its own pid for a process) */
 };
-struct native_head { int32_t next_slot, pad; };
+struct native_head { int32_t next_slot, pad; };  /* next_slot: past the highest slot claimed */
 #define ARENA_SIZE (NATIVE_OFF + 64 + NATIVE_PROCS * sizeof(struct nslot))
 
 /* ---- values --------------------------------------------------------------------------------- */
@@ -172,8 +178,8 @@ typedef struct val {
 
 static void out_of_memory(size_t n);
 /* Per-step scratch memory, reset before each step; bound results are copied to the heap. */
-static char *bump;
-static size_t bump_used, bump_cap;
+static __thread char *bump;
+static __thread size_t bump_used, bump_cap;
 static void *scratch_alloc(size_t n) {
   n = (n + 15) & ~(size_t)15;
   if (bump_used + n > bump_cap) {
@@ -444,17 +450,19 @@ static const char *S(i64 k) { return k >= 0 && k < nstrs ? strs[k] : ""; }
 static char *arena;
 static int report_fd = -1;
 static const char *scratch_dir;  /* NULL: the memfd backing */
-static char proc_name[512];
-static struct nslot *me;
-static i64 proc_name_index = -1;  /* what begin() records as the process's name */
+/* Per thread: what a thread of a case process runs (its steps, its report record, its slot) is
+ * its own, so threads of one process never share a half-built record or an open step. */
+static __thread char proc_name[512];
+static __thread struct nslot *me;
+static __thread i64 proc_name_index = -1;  /* what begin() records as the process's name */
 static i64 page_size;
 static int file_fds[4096];        /* by the file's name index in the string table */
-static int nstops;
-static i64 *stops[16];
-static int nstop_errs[16];
-static i64 iteration = -1;
-static int loop_depth;
-static const step_t *cur;
+static __thread int nstops;
+static __thread i64 *stops[16];
+static __thread int nstop_errs[16];
+static __thread i64 iteration = -1;
+static __thread int loop_depth;
+static __thread const step_t *cur;
 
 static int32_t *abort_word(void) { return (int32_t *)(arena + ABORT_OFF); }
 static int32_t *event_word(i64 k) { return (int32_t *)(arena + EVENTS_OFF + 4 * k); }
@@ -473,9 +481,9 @@ static void abort_case(void) {
 
 /* ---- reports -------------------------------------------------------------------------------- */
 #define REC_MAX (1 << 20)
-static i64 *rec;
-static size_t rec_n;
-static int rec_overflow;
+static __thread i64 *rec;
+static __thread size_t rec_n;
+static __thread int rec_overflow;
 static void put(i64 w) {
   if (rec_n >= REC_MAX / 8) { rec_overflow = 1; return; }
   rec[rec_n++] = w;
@@ -493,7 +501,7 @@ static void begin_rec(int type) {
   rec_n = 0;
   rec_overflow = 0;
   put(type);
-  put(getpid());
+  put(syscall(SYS_gettid));  /* a process's own pid; a thread's id */
 }
 static void send_rec(void) {
   /* a harness gone away must not kill the case by SIGPIPE before it reports its ending */
@@ -1483,6 +1491,27 @@ static obs_t op_uffd_zeropage(const args_t *a) {
   return ok_int(z.zeropage);
 }
 
+/* threads: grow_stack. Real frames, each touching its own bytes, down to an address: what a
+ * recursive function does to the stack it runs on (LTP mmap18's MAP_GROWSDOWN thread stack). */
+#define GROW_STACK_MAX (64 << 20)
+static __attribute__((noinline)) i64 descend(i64 to, int depth) {
+  volatile char frame[512];
+  frame[0] = (char)depth;
+  i64 here = (i64)(uintptr_t)frame;
+  if (here <= to) return here;
+  i64 low = descend(to, depth + 1);
+  frame[1] = frame[0];  /* used after the call: no tail call, every frame stays on the stack */
+  return low;
+}
+static obs_t op_grow_stack(const step_t *s, const args_t *a) {
+  char here;
+  i64 sp = (i64)(uintptr_t)&here;
+  if (a->v[0] < sp - GROW_STACK_MAX)
+    run_error(s, "grow_stack: 0x%llx is more than 64 MiB below the stack (0x%llx)",
+              (unsigned long long)a->v[0], (unsigned long long)sp);
+  return ok_int(descend(a->v[0], 0));
+}
+
 #define P(k) ((void *)(uintptr_t)a->v[k])
 #define L(k) ((size_t)a->v[k])
 static obs_t perform_op(const step_t *s, const args_t *a) {
@@ -1576,6 +1605,7 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
     return rc_none(sync_file_range((int)a->v[0], a->v[1], a->v[2], (unsigned)a->v[3]));
   case OP_SYNCFS: return rc_none(syncfs((int)a->v[0]));
   case OP_POWER_CUT: return op_power_cut();
+  case OP_GROW_STACK: return op_grow_stack(s, a);
   case OP_CORE: return op_core(s, a);
   case OP_GETRUSAGE: return op_getrusage();
   }
@@ -1586,6 +1616,9 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
 /* ---- steps ----------------------------------------------------------------------------------------- */
 static int run_block(const block *b);
 static void begin(const char *parent);
+static obs_t do_thread(const step_t *s, const args_t *a);
+static obs_t do_join(const step_t *s);
+static void release_thread(void);
 
 static void bind_value(const step_t *s, const val *result) {
   val *x = calloc(1, sizeof *x);
@@ -1733,6 +1766,8 @@ static int run_step(const step_t *s) {
   if (s->op == OP_FORK) o = do_fork(s);
   else if (s->op == OP_REPEAT) o = do_repeat(s, &a);
   else if (s->op == OP_POST || s->op == OP_WAIT_FOR) o = do_event(s, &a);
+  else if (s->op == OP_THREAD) o = do_thread(s, &a);
+  else if (s->op == OP_JOIN) o = do_join(s);
   else o = perform_op(s, &a);
   /* a fork or repeat ran other steps: their step is not this one any more */
   me->step = (int32_t)s->id;
@@ -1750,6 +1785,7 @@ static int run_step(const step_t *s) {
   } else {
     me->unsent++;
   }
+  release_thread();
   if (!ok) {
     abort_case();
     finish(EXIT_FAILED);
@@ -1785,6 +1821,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
   s->signo = sig;
   s->code = si->si_code;
   s->addr = (u64)(uintptr_t)si->si_addr;
+  s->tid = (int32_t)syscall(SYS_gettid);
   s->pid = getpid();
 }
 static void limit_address_space(void) {
@@ -1861,6 +1898,38 @@ static void confine(void) {
   confined = 1;
 }
 
+/* A native slot for the calling process or thread, counted against the case's limit; past it
+ * every process of the case is killed. */
+static struct nslot *claim_slot(const char *what) {
+  int claimed = sem_trywait((sem_t *)(arena + PROCS_OFF)) == 0;
+  int32_t tid = (int32_t)syscall(SYS_gettid);
+  for (int k = 0; claimed && k < NATIVE_PROCS; k++) {
+    struct nslot *s = native_slot(k);
+    int32_t free_pid = 0;  /* a slot a joined thread gave back is free again */
+    if (!__atomic_compare_exchange_n(&s->pid, &free_pid, tid, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+      continue;
+    s->tgid = getpid();
+    int32_t high = __atomic_load_n(&native_head()->next_slot, __ATOMIC_SEQ_CST);
+    while (high < k + 1 && !__atomic_compare_exchange_n(&native_head()->next_slot, &high, k + 1, 0,
+                                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}
+    s->name_index = -1;
+    s->iteration = -1;
+    s->depth = 0;
+    s->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);
+    return s;
+  }
+  /* root ignores RLIMIT_NPROC: the case counts its processes and, past the limit, ends them */
+  char msg[160];
+  snprintf(msg, sizeof msg, "more than %lld %s in one case: every process of the case was killed",
+           (long long)max_processes, what);
+  begin_rec(REC_LIMIT);
+  put_str(proc_name);
+  put_str(msg);
+  send_rec();
+  abort_case();
+  kill(0, SIGKILL);
+  _exit(EXIT_ERROR);
+}
 static i64 deadline_ns;
 static i64 now_ns(void) {
   struct timespec t;
@@ -1900,7 +1969,8 @@ static void begin(const char *parent) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+  /* SA_ONSTACK: a thread runs the handler on its own signal stack (a stack that cannot grow) */
+  sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
   sigaction(SIGSEGV, &sa, NULL);
   sigaction(SIGBUS, &sa, NULL);
   if (!confined) confine();  /* once per case: its other processes inherit the confinement */
@@ -1911,33 +1981,13 @@ static void begin(const char *parent) {
   put_str(proc_name);
   put_str(parent ? parent : "");
   send_rec();
-  int claimed = sem_trywait((sem_t *)(arena + PROCS_OFF)) == 0;
-  int k = claimed ? __atomic_fetch_add(&native_head()->next_slot, 1, __ATOMIC_SEQ_CST) : NATIVE_PROCS;
-  if (k >= NATIVE_PROCS) {
-    /* root ignores RLIMIT_NPROC: the case counts its processes and, past the limit, ends them */
-    char msg[160];
-    snprintf(msg, sizeof msg,
-             "more than %lld processes in one case: every process of the case was killed",
-             (long long)max_processes);
-    begin_rec(REC_LIMIT);
-    put_str(proc_name);
-    put_str(msg);
-    send_rec();
-    abort_case();
-    kill(0, SIGKILL);
-    _exit(EXIT_ERROR);
-  }
   struct nslot *parent_slot = me;
-  me = native_slot(k);
+  me = claim_slot("processes");
   if (parent_slot) {  /* a fork child starts with the mappings its parent had bound */
     memcpy(me->maps, parent_slot->maps, sizeof me->maps);
     memcpy(me->map_bound, parent_slot->map_bound, sizeof me->map_bound);
   }
-  me->pid = getpid();
   me->name_index = proc_name_index;
-  me->iteration = -1;
-  me->depth = 0;
-  me->nmaps = (int32_t)(nmaps_total < NATIVE_MAPS ? nmaps_total : NATIVE_MAPS);
 }
 
 static void case_main(void) {
@@ -1964,6 +2014,142 @@ static void case_main(void) {
   finish(EXIT_DONE);
 }
 
+/* ---- threads: a `thread` step starts its steps on a new thread of the process, `join` waits -------
+ * Each thread has its own slot on the shared page (so a death still names the thread and its
+ * step), its own report record (one send per record: the socket keeps records whole), its own
+ * scratch memory and signal stack. Synchronous SIGSEGV/SIGBUS go to the faulting thread; its
+ * handler records its thread id beside the siginfo. A thread is joined by the thread that
+ * started it (the validator holds a case to that); a failed step or an error in any thread ends
+ * the whole process, as it would end a single-threaded one. */
+#define MAX_THREADS 16                /* running at once, per starting thread */
+#define THREAD_STACK (2 << 20)        /* a thread's own stack, unless the case gives one */
+#define ALTSTACK_SIZE (64 << 10)
+#define THREAD_SCRATCH (1 << 20)
+/* What a thread needs (its report record, its scratch memory, its signal stack), in one block
+ * from the heap under the program break, made by the starting thread and freed at the join: in
+ * the mmap area it would land in the gaps a case keeps free (below a MAP_GROWSDOWN stack), and
+ * a thread's own would outlive it. */
+#define THREAD_BUNDLE (REC_MAX + THREAD_SCRATCH + ALTSTACK_SIZE)
+static char *thread_bundle(void) {
+  mallopt(M_MMAP_THRESHOLD, 2 * THREAD_BUNDLE);
+  char *b = malloc(THREAD_BUNDLE);
+  mallopt(M_MMAP_THRESHOLD, 128 << 10);  /* glibc's default */
+  return b;
+}
+struct thread_start {
+  const step_t *step;
+  i64 name;
+  char parent[512];
+  i64 maps[NATIVE_MAPS][2];           /* the starting thread's bound mappings */
+  int32_t map_bound[NATIVE_MAPS];
+  char *bundle;                       /* rec, then scratch, then the signal stack */
+  struct nslot *slot;                 /* the thread's, set before `started` */
+  int32_t started, go;                /* go: the `thread` step is reported, its steps may run */
+  pthread_t th;
+};
+static __thread struct thread_start *threads[MAX_THREADS];
+static __thread struct thread_start *starting;  /* started by the step being reported */
+static void futex_wait_for(int32_t *w) {
+  while (!__atomic_load_n(w, __ATOMIC_SEQ_CST)) {
+    struct timespec wait = {0, 50 * 1000 * 1000};
+    syscall(SYS_futex, w, FUTEX_WAIT, 0, &wait, 0, 0);
+  }
+}
+static void release_thread(void) {
+  if (!starting) return;
+  __atomic_store_n(&starting->go, 1, __ATOMIC_SEQ_CST);
+  futex_wake_all(&starting->go);
+  starting = NULL;
+}
+static void *thread_main(void *arg) {
+  struct thread_start *t = arg;
+  rec = (i64 *)t->bundle;
+  bump = t->bundle + REC_MAX;
+  bump_cap = THREAD_SCRATCH;
+  snprintf(proc_name, sizeof proc_name, "%.200s/%s", t->parent, S(t->name));
+  stack_t ss;
+  memset(&ss, 0, sizeof ss);
+  ss.ss_sp = t->bundle + REC_MAX + THREAD_SCRATCH;
+  ss.ss_size = ALTSTACK_SIZE;
+  sigaltstack(&ss, NULL);
+  me = claim_slot("processes and threads");
+  memcpy(me->maps, t->maps, sizeof me->maps);
+  memcpy(me->map_bound, t->map_bound, sizeof me->map_bound);
+  t->slot = me;
+  begin_rec(REC_THREAD);
+  put(getpid());
+  put_str(proc_name);
+  put_str(t->parent);
+  send_rec();
+  __atomic_store_n(&t->started, 1, __ATOMIC_SEQ_CST);
+  futex_wake_all(&t->started);
+  futex_wait_for(&t->go);  /* the trace shows the thread step ended before the thread's steps */
+  run_block(t->step->body);
+  begin_rec(REC_DONE);
+  send_rec();
+  return NULL;
+}
+static obs_t do_thread(const step_t *s, const args_t *a) {
+  int k = 0;
+  while (k < MAX_THREADS && threads[k]) k++;
+  if (k == MAX_THREADS) run_error(s, "more than %d threads running at once from one thread", MAX_THREADS);
+  struct thread_start *t = calloc(1, sizeof *t);
+  char *bundle = thread_bundle();
+  if (!t || !bundle) out_of_memory(sizeof *t + THREAD_BUNDLE);
+  t->step = s;
+  t->name = s->args[0].str;
+  t->bundle = bundle;
+  snprintf(t->parent, sizeof t->parent, "%s", proc_name);
+  memcpy(t->maps, me->maps, sizeof t->maps);
+  memcpy(t->map_bound, me->map_bound, sizeof t->map_bound);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  int err = has(a, 1) ? pthread_attr_setstack(&attr, (void *)(uintptr_t)a->v[1], (size_t)a->v[2])
+                      : pthread_attr_setstacksize(&attr, THREAD_STACK);
+  if (!err) err = pthread_create(&t->th, &attr, thread_main, t);
+  pthread_attr_destroy(&attr);
+  if (err) {
+    free(bundle);
+    free(t);
+    errno = err;
+    return fail_errno();
+  }
+  futex_wait_for(&t->started);
+  threads[k] = t;
+  starting = t;
+  return ok_none();
+}
+static obs_t do_join(const step_t *s) {
+  int k = 0;
+  while (k < MAX_THREADS && !(threads[k] && threads[k]->name == s->args[0].str)) k++;
+  if (k == MAX_THREADS) {  /* its thread step failed (pthread_join's errno for no such thread) */
+    errno = ESRCH;
+    return fail_errno();
+  }
+  struct thread_start *t = threads[k];
+  int err = pthread_join(t->th, NULL);
+  if (err) {
+    errno = err;
+    return fail_errno();
+  }
+  /* what the thread bound is the process's now; its slot and its place in the count are free */
+  struct nslot *gone = t->slot;
+  me->unsent += gone->unsent;
+  for (int m = 0; m < NATIVE_MAPS; m++)
+    if (gone->map_bound[m]) {
+      me->maps[m][0] = gone->maps[m][0];
+      me->maps[m][1] = gone->maps[m][1];
+      me->map_bound[m] = 1;
+    }
+  memset((char *)gone + sizeof gone->pid, 0, sizeof *gone - sizeof gone->pid);
+  __atomic_store_n(&gone->pid, 0, __ATOMIC_SEQ_CST);
+  sem_post((sem_t *)(arena + PROCS_OFF));
+  free(t->bundle);
+  free(t);
+  threads[k] = NULL;
+  return ok_none();
+}
+
 /* ---- the fork server -------------------------------------------------------------------------------- */
 static int control_fd;
 static void leave_cgroups(void);
@@ -1976,9 +2162,10 @@ static void ctl_send(i64 a, i64 b, i64 c) {
 }
 static int unexpected(pid_t pid, int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status) != 0;
+  /* a process dies with all its threads: any of them may be the step that expected it */
   for (int k = 0; k < NATIVE_PROCS; k++) {
     struct nslot *s = native_slot(k);
-    if (s->pid == pid) return !(s->in_step && s->expect_sig == WTERMSIG(status));
+    if ((s->pid == pid || s->tgid == pid) && s->in_step && s->expect_sig == WTERMSIG(status)) return 0;
   }
   return 1;
 }
@@ -2004,6 +2191,9 @@ static void case_child(int fd, const char *scratch, i64 *program, size_t words) 
    * would land in the address space the case measures (a hole below MAP_GROWSDOWN, the last of
    * vm.max_map_count). */
   scratch_alloc(1);
+  /* a case's threads share the process's one malloc arena: one per thread would reserve 64 MiB
+   * of the address space the case measures (and budgets with RLIMIT_AS) for each */
+  mallopt(M_ARENA_MAX, 1);
   case_main();
 }
 

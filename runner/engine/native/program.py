@@ -368,7 +368,7 @@ class Compiler:
         w.put(len(until), *(names.ERRNO[e] for e in until))
         w.put(self.slot(s.args["var"]) if "var" in s.args else -1)
         self.put_ip(expect)
-        if s.op in ("fork", "repeat"):
+        if s.op in ("fork", "repeat", "thread"):
             w.put(1)
             self.block(s.steps, setup and s.op == "repeat")
         else:

@@ -35,7 +35,7 @@ NATIVE_PROCS, NATIVE_MAPS = 64, 48
 IP_WANTS = 6  # comparators of an ip expectation, resolved before the step
 # struct nslot in executor.c
 _NSLOT = struct.Struct(
-    f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iq"
+    f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iqii"
 )
 REPORT_MAX = 1 << 20
 # What the harness keeps of one case's reports, whatever it sends (as executor.MAX_KEPT_BYTES).
@@ -62,7 +62,8 @@ class NativeArena(Arena):
     def siginfo(self, pid: int) -> SigInfo | None:
         """The base slot's siginfo, with the instruction address the native handler found."""
         info = super().siginfo(pid)
-        slot = next((s for s in self.native_slots() if s.pid == pid), None)
+        task = info.tid if info is not None and info.tid else pid  # the thread that faulted
+        slot = next((s for s in self.native_slots() if s.pid == task), None)
         return replace(info, ip=slot.fault_ip) if info is not None and slot else info
 
     def load(self, snapshot: bytes) -> None:
@@ -83,9 +84,9 @@ class NativeArena(Arena):
             bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
             depth = raw[9 + 3 * NATIVE_MAPS]
             stack = raw[11 + 3 * NATIVE_MAPS : 27 + 3 * NATIVE_MAPS]
-            ip = raw[27 + 3 * NATIVE_MAPS :]
+            ip = raw[27 + 3 * NATIVE_MAPS : -3]  # then name_index, tgid, pad
             fault_ip, wants = ip[0], ip[1 : 1 + IP_WANTS]
-            has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS : -1]
+            has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS :]
             out.append(
                 NativeSlot(
                     pid=raw[0],
@@ -112,7 +113,7 @@ class NativeArena(Arena):
 
 @dataclass
 class NativeSlot:
-    pid: int
+    pid: int  # a thread's id; a process's own pid (its process: the REC_THREAD record)
     in_step: bool
     step: int
     iteration: int
