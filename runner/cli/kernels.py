@@ -18,6 +18,7 @@ from runner.session.filesystems import parse_fs_list
 from runner.session.options import OPTIONS
 from runner.vm import kernels
 from runner.vm.arch import parse_spec, unknown_spec_message
+from runner.vm.durability.cut import Options
 from runner.vm.reference import regenerate, write_matrix
 from runner.vm.run import run_under_kernels
 
@@ -152,6 +153,7 @@ def run_kernels(args: argparse.Namespace, suite: Suite | None = None) -> int:
             args.guest_runner,
             power_cuts=cuts,
             ordinary=ordinary,
+            cut_options=cut_options(args),
         )
     except (LookupError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
@@ -172,6 +174,13 @@ def run_kernels(args: argparse.Namespace, suite: Suite | None = None) -> int:
     if missing:
         print(f"{missing} kernel x filesystem run(s) came back without a report", file=sys.stderr)
     return EXIT_FAILED if missing else status
+
+
+def cut_options(args: argparse.Namespace) -> Options:
+    """The power cut's disk models and qemu cache mode, from --cut-model and --disk-cache."""
+    default = Options()
+    models = tuple(m for m in default.models if m in (args.cut_model or default.models))
+    return Options(models, args.disk_cache or default.cache)
 
 
 def guest_filesystems(text: str | None) -> list[str]:

@@ -25,6 +25,8 @@ SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "process_madvise": 440,
         "pidfd_open": 434,
         "close_range": 436,
+        "io_uring_setup": 425,
+        "memfd_secret": 447,
     },
     "aarch64": {
         "futex": 98,
@@ -36,6 +38,8 @@ SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "process_madvise": 440,
         "pidfd_open": 434,
         "close_range": 436,
+        "io_uring_setup": 425,
+        "memfd_secret": 447,
     },
 }
 SYSCALLS = SYSCALL_NUMBERS.get(ARCH, SYSCALL_NUMBERS["x86_64"])

@@ -141,6 +141,10 @@ def _ip_matches(want: Any, have: int | None) -> bool:
     return want == have
 
 
+# patterns that are one key and match the observed value whole, not a mapping's field
+WHOLE_PATTERNS = ({"hex"}, {"data"}, {"fill"}, {"contains"})
+
+
 def value_matches(want: Any, have: Any, env: Mapping[str, Any]) -> bool:
     """The contract's value comparison: equality, bytes, mapping subsets, comparators."""
     if isinstance(want, dict):
@@ -150,6 +154,8 @@ def value_matches(want: Any, have: Any, env: Mapping[str, Any]) -> bool:
             return bytes(have) == want["data"].encode()
         if set(want) == {"fill"}:
             return isinstance(have, bytes | bytearray) and is_fill(bytes(have), want["fill"])
+        if set(want) == {"contains"}:
+            return contains(have, str(want["contains"]))
         if want and set(want) <= set(_CMP):
             return all(_compare(op, have, _resolve(v, have, env)) for op, v in want.items())
         if not isinstance(have, dict):
@@ -162,6 +168,13 @@ def value_matches(want: Any, have: Any, env: Mapping[str, Any]) -> bool:
     if isinstance(have, list | tuple) and len(have) == 1:
         return value_matches(want, have[0], env)
     return _resolve(want, have, env) == have
+
+
+def contains(have: Any, part: str) -> bool:
+    """Text (or bytes) that holds ``part`` somewhere: ``{contains: " hg"}`` of smaps VmFlags."""
+    if isinstance(have, bytes | bytearray):
+        return part.encode() in bytes(have)
+    return isinstance(have, str) and part in have
 
 
 def is_fill(have: bytes, pattern_hex: str) -> bool:
@@ -177,7 +190,7 @@ def is_fill(have: bytes, pattern_hex: str) -> bool:
 def resolved(want: Any, have: Any, env: Mapping[str, Any]) -> Any:
     """``want`` with its expressions evaluated as value_matches reads them, for messages."""
     if isinstance(want, dict):
-        if set(want) in ({"hex"}, {"data"}, {"fill"}):
+        if set(want) in WHOLE_PATTERNS:
             return want
         if want and set(want) <= set(_CMP):
             return {op: _resolve(v, have, env) for op, v in want.items()}
@@ -192,7 +205,7 @@ def resolved(want: Any, have: Any, env: Mapping[str, Any]) -> Any:
 def projected(want: Any, have: Any) -> Any:
     """The part of ``have`` that ``want`` speaks of: a failure shows the fields it compared."""
     if isinstance(want, dict) and isinstance(have, dict) and not set(want) <= set(_CMP):
-        if set(want) in ({"hex"}, {"data"}, {"fill"}) or not set(want) <= set(have):
+        if set(want) in WHOLE_PATTERNS or not set(want) <= set(have):
             return have  # a field it lacks: show all it has
         return {k: projected(v, have[k]) for k, v in want.items()}
     return have

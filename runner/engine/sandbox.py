@@ -63,7 +63,10 @@ def fs_rights(version: int) -> int:
 # path checks: open_by_handle_at), and a case running as root could make them from machine code
 # run by ``call``. They fail with EPERM. Numbers per architecture; any other ABI of the machine
 # (i386 int 0x80 and x32 on x86-64, AArch32 on arm64) is refused outright, so it cannot be used
-# to go around the list.
+# to go around the list. io_uring_setup is refused because a ring's operations are no system
+# calls the filter sees (IORING_OP_SOCKET would make the UDP socket it refuses): a case that uses
+# io_uring gets one ring, made by the executor before the filter and restricted by the kernel
+# (IORING_REGISTER_RESTRICTIONS) to fixed-buffer reads and writes (executor.c, ring_setup).
 _X32_BIT = 0x40000000
 DENIED_X86_64 = {
     "ptrace": 101, "syslog": 103, "vhangup": 153, "pivot_root": 155, "adjtimex": 159,
@@ -76,6 +79,7 @@ DENIED_X86_64 = {
     "process_vm_writev": 311, "finit_module": 313, "kexec_file_load": 320, "bpf": 321,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
     "fspick": 433, "mount_setattr": 442, "mknod": 133, "mknodat": 259,
+    "io_uring_setup": 425,
 }  # fmt: skip
 # The same calls on arm64, from the kernel's include/uapi/asm-generic/unistd.h (arm64 has no
 # iopl, ioperm or mknod: mknodat is its only way to make a node).
@@ -90,6 +94,7 @@ DENIED_AARCH64 = {
     "process_vm_writev": 271, "finit_module": 273, "kexec_file_load": 294, "bpf": 280,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
     "fspick": 433, "mount_setattr": 442, "mknodat": 33,
+    "io_uring_setup": 425,
 }  # fmt: skip
 
 

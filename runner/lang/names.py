@@ -165,6 +165,34 @@ SYNC_FILE_RANGE = {
     "SYNC_FILE_RANGE_WRITE_AND_WAIT": 7,
 }
 
+# forms (issue 18): splice(2)/vmsplice(2) flags, lseek(2) whence, the prctl(2) options the
+# language offers (and their second arguments), FIDEDUPERANGE's per-range status
+SPLICE_F = {"SPLICE_F_MOVE": 1, "SPLICE_F_NONBLOCK": 2, "SPLICE_F_MORE": 4, "SPLICE_F_GIFT": 8}
+SEEK = {"SEEK_SET": 0, "SEEK_CUR": 1, "SEEK_END": 2, "SEEK_DATA": 3, "SEEK_HOLE": 4}
+PR = {
+    "PR_SET_THP_DISABLE": 41,
+    "PR_GET_THP_DISABLE": 42,
+    "PR_SET_MDWE": 65,
+    "PR_GET_MDWE": 66,
+    "PR_SET_VMA": 0x53564D41,
+    "PR_SET_VMA_ANON_NAME": 0,
+    "PR_MDWE_REFUSE_EXEC_GAIN": 1,
+    "PR_MDWE_NO_INHERIT": 2,
+}
+# the options a prctl step may pass (the executor refuses any other: PR_SET_DUMPABLE would let a
+# crash reach the machine's core_pattern helper)
+PRCTL_OPTIONS = frozenset(
+    PR[n]
+    for n in (
+        "PR_SET_THP_DISABLE",
+        "PR_GET_THP_DISABLE",
+        "PR_SET_MDWE",
+        "PR_GET_MDWE",
+        "PR_SET_VMA",
+    )
+)
+FILE_DEDUPE_RANGE = {"FILE_DEDUPE_RANGE_SAME": 0, "FILE_DEDUPE_RANGE_DIFFERS": 1}
+
 ARCH_ONLY = {
     "x86_64": {"MAP": {"MAP_32BIT": 0x40}},
     "aarch64": {"PROT": {"PROT_BTI": 0x10, "PROT_MTE": 0x20}},
@@ -186,6 +214,10 @@ SHARED_TABLES: dict[str, dict[str, int]] = {
         ("FALLOC", FALLOC),
         ("UFFDIO_REGISTER_MODE", UFFDIO_REGISTER_MODE),
         ("UFFD_EVENT", UFFD_EVENT),
+        ("SPLICE_F", SPLICE_F),
+        ("SEEK", SEEK),
+        ("PR", PR),
+        ("FILE_DEDUPE_RANGE", FILE_DEDUPE_RANGE),
     )
 }
 for _family, _extra in ARCH_ONLY.get(ARCH, {}).items():
@@ -212,6 +244,10 @@ FLAG_FAMILIES: dict[str, dict[str, int]] = {
     "UFFDIO_REGISTER_MODE": UFFDIO_REGISTER_MODE,
     "UFFD_EVENT": UFFD_EVENT,
     "SYNC_FILE_RANGE": SYNC_FILE_RANGE,
+    "SPLICE_F": SPLICE_F,
+    "SEEK": SEEK,
+    "PR": PR,
+    "FILE_DEDUPE_RANGE": FILE_DEDUPE_RANGE,
 }
 ALL_FLAGS: dict[str, int] = {n: v for table in FLAG_FAMILIES.values() for n, v in table.items()}
 
@@ -272,7 +308,9 @@ def si_code_value(signal_name: str, code_name: str) -> int | None:
 
 
 # families whose values are choices, not bits to combine
-ENUM_FAMILIES = frozenset({"MADV", "RLIMIT", "F", "POSIX_MADV", "POSIX_FADV"})
+ENUM_FAMILIES = frozenset(
+    {"MADV", "RLIMIT", "F", "POSIX_MADV", "POSIX_FADV", "SEEK", "FILE_DEDUPE_RANGE"}
+)
 # second names of a value, or masks: a value is shown by its first name
 _ALIASES = frozenset(
     {"MAP_ANON", "MAP_FILE", "O_ACCMODE", "O_FSYNC", "O_NDELAY", "O_RSYNC"}

@@ -114,6 +114,10 @@ def arg_kind(kind: str) -> tuple[ArgKind, str]:
 
 _DATA = {"data": "text", "hex": "hex", "format": "format", "values": "values"}
 _RANGE = {"addr": "int", "length": "int"}
+# splice(2) and copy_file_range(2): from fd_in at off_in to fd_out at off_out (an offset not
+# given: the descriptor's own position)
+_FIXED_IO: dict[str, Any] = {"defaults": {"offset": 0}, "result": "int"}  # io_uring fixed I/O
+_PIPE_IO = {"fd_in": "int", "off_in": "int", "fd_out": "int", "off_out": "int", "length": "int"}
 
 OPS: dict[str, OpSpec] = {
     o.name: o
@@ -330,6 +334,96 @@ OPS: dict[str, OpSpec] = {
         # "provision.core"); `core` reads the core the kernel wrote for a process of the case.
         _op("core", {"pid": "int", **_RANGE}, "pid addr length", result="map"),
         _op("getrusage", {}, result="map"),
+        # forms (issue 18; docs/case-format.md, "Forms for behaviours of peer suites")
+        _op(
+            "splice",
+            {**_PIPE_IO, "flags": "flags:SPLICE_F"},
+            "fd_in fd_out length",
+            defaults={"flags": 0},
+            result="int",
+        ),
+        _op(
+            "vmsplice",
+            {"fd": "int", **_RANGE, "flags": "flags:SPLICE_F"},
+            "fd addr length",
+            defaults={"flags": 0},
+            result="int",
+        ),
+        _op(
+            "sendfile",
+            {"fd_out": "int", "fd_in": "int", "offset": "int", "length": "int"},
+            "fd_out fd_in length",
+            result="int",
+        ),
+        _op(
+            "copy_file_range",
+            {**_PIPE_IO, "flags": "int"},
+            "fd_in fd_out length",
+            defaults={"flags": 0},
+            result="int",
+        ),
+        _op("proc_mem_write", {"addr": "int", **_DATA}, "addr", data=True, result="int"),
+        _op("proc_mem_read", _RANGE, "addr length", result="bytes"),
+        _op("pidfd_open", {"process": "process"}, "", primary="process", result="int"),
+        _op(
+            "process_madvise",
+            {"pidfd": "int", **_RANGE, "advice": "flags:MADV", "flags": "int"},
+            "pidfd addr length advice",
+            defaults={"flags": 0},
+            result="int",
+        ),
+        _op("ficlone", {"fd": "int", "fd_src": "int"}, "fd fd_src"),
+        _op(
+            "ficlonerange",
+            {
+                "fd": "int",
+                "fd_src": "int",
+                "src_offset": "int",
+                "length": "int",
+                "dest_offset": "int",
+            },
+            "fd fd_src length",
+            defaults={"src_offset": 0, "dest_offset": 0},
+        ),
+        _op(
+            "fideduperange",
+            {
+                "fd_src": "int",
+                "src_offset": "int",
+                "length": "int",
+                "fd": "int",
+                "dest_offset": "int",
+            },
+            "fd_src length fd",
+            defaults={"src_offset": 0, "dest_offset": 0},
+            result="map",
+        ),
+        _op(
+            "lseek",
+            {"fd": "int", "offset": "int", "whence": "flags:SEEK"},
+            "fd offset whence",
+            result="int",
+        ),
+        _op("uring_register_buffers", _RANGE, "addr length"),
+        _op("uring_unregister_buffers", {}),
+        *(
+            _op(name, {"fd": "int", **_RANGE, "offset": "int"}, "fd addr length", **_FIXED_IO)
+            for name in ("uring_read_fixed", "uring_write_fixed")
+        ),
+        _op(
+            "prctl",
+            {
+                "option": "flags:PR",
+                "arg2": "flags:PR",
+                "arg3": "int",
+                "arg4": "int",
+                "arg5": "int",
+                "name": "text",
+            },
+            "option",
+            defaults={"arg2": 0, "arg3": 0, "arg4": 0, "arg5": 0},
+            result="int",
+        ),
     ]
 }
 
@@ -358,6 +452,9 @@ CONDITION_KEYS = frozenset(
 # The disk models a power-cut case is judged on (docs/durability.md): everything the guest
 # sent to its disk, or only what a flush made durable (a disk that loses its write cache).
 DISK_MODELS = ("submitted", "flushed")
+# qemu's cache modes for the logged disk of a power cut (--disk-cache). Not unsafe: it drops the
+# guest's flushes before blklogwrites sees them, so the flushed model would have none.
+DISK_CACHES = ("writeback", "none", "writethrough", "directsync")
 # power_cut: {at: ...}: judge at every crash point of the write log instead of one cut.
 POWER_CUT_POINTS = ("every_flush", "every_write")
 BACKINGS = ("disk", "tmpfs", "memfd", "hugetlbfs", "anon")

@@ -147,8 +147,8 @@ def build() -> dict[str, Any]:
             ],
         },
         "value": {
-            "description": "a value, {hex}, {data}, {fill}, a mapping subset, or comparators "
-            + ", ".join(sorted(COMPARATORS))
+            "description": "a value, {hex}, {data}, {fill}, {contains}, a mapping subset, or "
+            "comparators " + ", ".join(sorted(COMPARATORS))
         },
     }
     entry = {"type": "object", "properties": entry_props, "additionalProperties": False}

@@ -416,6 +416,8 @@ class CaseValidator:
             self.err(args, "format", "give either 'length' or 'format', not both")
         if spec.name == "open" and ("file" in args) == ("path" in args):
             self.err(raw, spec.name, "'open' needs exactly one of 'file' and 'path'")
+        if spec.name == "prctl" and {"name", "arg5"} <= set(args):
+            self.err(args, "name", "'name' is the string arg5 points to: give one of them")
         for one, other in ONE_OF.get(spec.name, ()):
             if (one in args) == (other in args):
                 self.err(raw, spec.name, f"'{spec.name}' needs exactly one of {one!r}, {other!r}")
@@ -426,7 +428,7 @@ class CaseValidator:
             required = False  # a write of `length` zero bytes, or of memory at `addr`
         if "addr" in args and spec.name == "write" and "length" not in args:
             self.err(raw, spec.name, "a write from memory at 'addr' needs 'length'")
-        if spec.name == "store":
+        if spec.name in ("store", "proc_mem_write"):
             given = [k for k in given if k != "addr"]
         if len(given) > 1 or (required and not given):
             self.err(raw, spec.name, "needs exactly one of data, hex, or format with values")
@@ -684,6 +686,10 @@ class CaseValidator:
             if set(value) in ({"hex"}, {"data"}):
                 if "hex" in value and not _is_hex(value["hex"]):
                     self.err(value, "hex", "must be an even number of hex digits")
+                return
+            if set(value) == {"contains"}:
+                if not isinstance(value["contains"], str) or not value["contains"]:
+                    self.err(value, "contains", "contains is the text looked for, e.g. 'anon:'")
                 return
             if set(value) == {"fill"}:
                 if not _is_hex(value["fill"]) or not value["fill"]:

@@ -504,6 +504,140 @@ class Calls:
             ],
         )
 
+    # -- forms (issue 18) ------------------------------------------------------------------
+    def _offset(self, a: dict[str, Any], key: str, var: str) -> tuple[list[str], str]:
+        """An optional offset as a pointer to it: NULL (the descriptor's position) when absent."""
+        if key not in a:
+            return [], "NULL"
+        return [f"loff_t {var} = {self.i(a, key)};"], f"&{var}"
+
+    def _splice(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._pipe_io(a, "splice", self.flags(a, "flags", "SPLICE_F"))
+
+    def _copy_file_range(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._pipe_io(a, "copy_file_range", self.i(a, "flags"))
+
+    def _pipe_io(self, a: dict[str, Any], fn: str, flags: str) -> Call:
+        lines_in, off_in = self._offset(a, "off_in", "off_in")
+        lines_out, off_out = self._offset(a, "off_out", "off_out")
+        call = (
+            f"{fn}({self.i(a, 'fd_in')}, {off_in}, {self.i(a, 'fd_out')}, {off_out}, "
+            f"(size_t)({self.i(a, 'length')}), {flags})"
+        )
+        return Call([*lines_in, *lines_out, f"i64 r = {call};", "int e = r < 0 ? errno : 0;"])
+
+    def _vmsplice(self, step: Step, a: dict[str, Any]) -> Call:
+        flags = self.flags(a, "flags", "SPLICE_F")
+        return self._one_iovec(a, f"vmsplice({self.i(a, 'fd')}, &v, 1, {flags})")
+
+    def _one_iovec(self, a: dict[str, Any], call: str) -> Call:
+        """A call given ``v``, one iovec of the step's (addr, length); -1 and errno on failure."""
+        return Call(
+            [
+                f"struct iovec v = {{{self._range(a)}}};",
+                f"i64 r = {call};",
+                "int e = r < 0 ? errno : 0;",
+            ]
+        )
+
+    def _sendfile(self, step: Step, a: dict[str, Any]) -> Call:
+        at = ["off_t at = " + self.i(a, "offset") + ";"] if "offset" in a else []
+        where = "&at" if at else "NULL"
+        call = (
+            f"sendfile({self.i(a, 'fd_out')}, {self.i(a, 'fd_in')}, {where}, "
+            f"(size_t)({self.i(a, 'length')}))"
+        )
+        return Call([*at, f"i64 r = {call};", "int e = r < 0 ? errno : 0;"])
+
+    def _proc_mem_write(self, step: Step, a: dict[str, Any]) -> Call:
+        fill, buf, n = self.data(a)
+        call = f"mem_io(1, (void *){buf}, {n}, {self.i(a, 'addr')})"
+        return Call([*fill, f"i64 r = {call};", "int e = r < 0 ? errno : 0;"])
+
+    def _proc_mem_read(self, step: Step, a: dict[str, Any]) -> Call:
+        n = self.i(a, "length")
+        return Call(
+            [
+                f"struct bytes r = {{calloc(max_({n}, 1), 1), 0}};",
+                f"r.n = mem_io(0, r.p, {n}, {self.i(a, 'addr')});",
+                "int e = r.n < 0 ? errno : 0;",
+            ]
+        )
+
+    def _pidfd_open(self, step: Step, a: dict[str, Any]) -> Call:
+        name = c_string(str(a.get("process", "")).encode())
+        pid = f"pid_named({name})" if "process" in a else "getpid()"
+        return self._int_call(f"syscall(434 /* pidfd_open */, {pid}, 0)")
+
+    def _process_madvise(self, step: Step, a: dict[str, Any]) -> Call:
+        advice = self.flags(a, "advice", "MADV")
+        call = f"syscall(440 /* process_madvise */, {self.i(a, 'pidfd')}, &v, 1, {advice}, "
+        return self._one_iovec(a, call + f"{self.i(a, 'flags')})")
+
+    def _ficlone(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._checked(f"ioctl({self.i(a, 'fd')}, FICLONE, (int)({self.i(a, 'fd_src')}))")
+
+    def _ficlonerange(self, step: Step, a: dict[str, Any]) -> Call:
+        fields = ", ".join(
+            f".{c} = {self.i(a, k)}"
+            for c, k in (
+                ("src_fd", "fd_src"),
+                ("src_offset", "src_offset"),
+                ("src_length", "length"),
+                ("dest_offset", "dest_offset"),
+            )
+        )
+        return Call(
+            [
+                f"struct file_clone_range range = {{{fields}}};",
+                f"int e = ioctl({self.i(a, 'fd')}, FICLONERANGE, &range) < 0 ? errno : 0;",
+            ]
+        )
+
+    def _fideduperange(self, step: Step, a: dict[str, Any]) -> Call:
+        return Call(
+            [
+                "struct dedupe r;",
+                "memset(&r, 0, sizeof r);",
+                f"r.range.src_offset = {self.i(a, 'src_offset')};",
+                f"r.range.src_length = {self.i(a, 'length')};",
+                "r.range.dest_count = 1;",
+                f"r.info.dest_fd = {self.i(a, 'fd')};",
+                f"r.info.dest_offset = {self.i(a, 'dest_offset')};",
+                f"int e = ioctl({self.i(a, 'fd_src')}, FIDEDUPERANGE, &r) < 0 ? errno : 0;",
+            ]
+        )
+
+    def _lseek(self, step: Step, a: dict[str, Any]) -> Call:
+        whence = self.flags(a, "whence", "SEEK")
+        return self._int_call(f"lseek({self.i(a, 'fd')}, {self.i(a, 'offset')}, {whence})")
+
+    def _uring_register_buffers(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._checked(f"ring_buffers({self._range(a)})")
+
+    def _uring_unregister_buffers(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._checked("ring_buffers(NULL, 0)")
+
+    def _uring_read_fixed(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._ring_fixed(a, "IORING_OP_READ_FIXED")
+
+    def _uring_write_fixed(self, step: Step, a: dict[str, Any]) -> Call:
+        return self._ring_fixed(a, "IORING_OP_WRITE_FIXED")
+
+    def _ring_fixed(self, a: dict[str, Any], opcode: str) -> Call:
+        args = ", ".join(self.i(a, k) for k in ("fd", "addr", "length", "offset"))
+        return self._int_call(f"ring_fixed({opcode}, {args})")
+
+    def _prctl(self, step: Step, a: dict[str, Any]) -> Call:
+        option, _ = flags_value(a["option"], "PR")
+        if option not in names.PRCTL_OPTIONS:
+            return Call([], error=f"prctl option {option} is not one the case language offers")
+        arg5 = c_string(str(a["name"]).encode()) if "name" in a else self.i(a, "arg5")
+        args = [self.flags(a, "arg2", "PR"), self.i(a, "arg3"), self.i(a, "arg4"), arg5]
+        return self._int_call(
+            f"prctl({option}, {', '.join(f'(unsigned long)({x})' for x in args)})"
+        )
+
 
 # Operations that are one call returning -1 with errno on failure, and those whose return value
 # is their result: {ARG} is that argument written as C, {range} the (addr, length) pair.

@@ -32,6 +32,7 @@ C_TYPES = {
     "kv": "struct kv",
     "rlimit": "struct rlimit",
     "uffdmsg": "struct uffd_msg",
+    "dedupe": "struct dedupe",
 }
 
 _BY_OP = {
@@ -55,6 +56,25 @@ _BY_OP = {
     "uffd_read": "uffdmsg",
     "getrlimit": "rlimit",
     "grow_stack": "int",
+    # forms
+    **dict.fromkeys(
+        (
+            "splice",
+            "vmsplice",
+            "sendfile",
+            "copy_file_range",
+            "proc_mem_write",
+            "pidfd_open",
+            "process_madvise",
+            "lseek",
+            "uring_read_fixed",
+            "uring_write_fixed",
+            "prctl",
+        ),
+        "int",
+    ),
+    "proc_mem_read": "bytes",
+    "fideduperange": "dedupe",
     "mmap": "addr",
     "mremap": "addr",
     "mincore": "list",
@@ -95,6 +115,10 @@ UFFD_MSG_FIELDS = {
     "address": "(i64)%s.arg.pagefault.address",
     "flags": "(i64)%s.arg.pagefault.flags",
 }
+DEDUPE_FIELDS = {
+    "status": "(i64)%s.info.status",
+    "bytes_deduped": "(i64)%s.info.bytes_deduped",
+}
 MAPS_INT_FIELDS = {f: f"%s.{f}" for f in ("start", "end", "offset", "inode")}
 MAPS_TEXT_FIELDS = {f: f"%s.{f}" for f in ("perms", "dev", "path")}
 
@@ -107,6 +131,7 @@ def field_expr(kind: str, var: str, name: str) -> str | None:
         "maps": MAPS_INT_FIELDS,
         "rlimit": RLIMIT_FIELDS,
         "uffdmsg": UFFD_MSG_FIELDS,
+        "dedupe": DEDUPE_FIELDS,
     }
     if kind in table:
         template = table[kind].get(name)

@@ -9,6 +9,10 @@
 #include <pthread.h>
 #include <linux/futex.h>
 #include <linux/userfaultfd.h>
+#include <linux/io_uring.h>
+#include <linux/fs.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -561,6 +565,12 @@ static int kv_cmp(const struct kv *r, const char *key, int op, int want_is_int, 
 	return 0; /* an order between text and a number does not exist */
 }
 
+static int kv_contains(const struct kv *r, const char *key, const char *part)
+{
+	int i = kv_find(r, key);
+	return i >= 0 && !r->is_int[i] && strstr(r->text[i], part) != NULL;
+}
+
 static i64 kv_int(const struct kv *r, const char *key)
 {
 	int i = kv_find(r, key);
@@ -804,17 +814,140 @@ static const char *proc_fd(i64 fd)
 
 /* Another process's fd by that process's name (main, a member, a fork child by its as); the
  * last one of that name to start. Its absence ends the case as an error, as in the engine. */
-static const char *other_fd(const char *name, i64 fd)
+static int pid_named(const char *name)
 {
-	static char path[64];
 	int pid = 0;
 	for (int i = 0; i < 512; i++)
 		if (shared->slots[i].pid && shared->slots[i].name && !strcmp(shared->slots[i].name, name))
 			pid = shared->slots[i].pid;
 	if (!pid)
 		case_error(me->step, "no process of that name has started");
-	snprintf(path, sizeof path, "/proc/%d/fd/%lld", pid, fd);
+	return pid;
+}
+
+static const char *other_fd(const char *name, i64 fd)
+{
+	static char path[64];
+	snprintf(path, sizeof path, "/proc/%d/fd/%lld", pid_named(name), fd);
 	return path;
+}
+
+/* ---- forms (issue 18): /proc/self/mem and an io_uring, made before the case's first step ---- */
+/* The case's first process's /proc/self/mem, open for writing (-errno: it could not be); a fork
+ * child using it reaches that process's memory, since the file holds the address space it was
+ * opened on. */
+static int self_mem = -ENOSYS;
+
+static int fd_above(int fd)
+{
+	if (fd < 0)
+		return -errno;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 900);
+	close(fd);
+	return high < 0 ? -errno : high;
+}
+
+static i64 mem_io(int writing, void *buf, i64 n, i64 addr)
+{
+	if (self_mem < 0) {
+		errno = -self_mem;
+		return -1;
+	}
+	return writing ? pwrite(self_mem, buf, (size_t)n, addr) : pread(self_mem, buf, (size_t)n, addr);
+}
+
+/* FIDEDUPERANGE's argument with its one destination */
+struct dedupe {
+	struct file_dedupe_range range;
+	struct file_dedupe_range_info info;
+};
+
+/* One ring of four entries, restricted to fixed-buffer reads and writes as the engine's is. */
+static int ring_fd = -ENOSYS;
+static unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+static struct io_uring_sqe *sqes;
+static struct io_uring_cqe *cqes;
+
+static void ring_open(void)
+{
+	struct io_uring_params p = {.flags = IORING_SETUP_R_DISABLED};
+	int fd = syscall(__NR_io_uring_setup, 4, &p);
+	if (fd < 0) {
+		ring_fd = -errno;
+		return;
+	}
+	struct io_uring_restriction r[4] = {
+		{.opcode = IORING_RESTRICTION_REGISTER_OP, .register_op = IORING_REGISTER_BUFFERS},
+		{.opcode = IORING_RESTRICTION_REGISTER_OP, .register_op = IORING_UNREGISTER_BUFFERS},
+		{.opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READ_FIXED},
+		{.opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITE_FIXED},
+	};
+	char *sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+	char *cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+			PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
+	sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED ||
+	    syscall(__NR_io_uring_register, fd, IORING_REGISTER_RESTRICTIONS, r, 4) < 0 ||
+	    syscall(__NR_io_uring_register, fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) {
+		ring_fd = -errno;
+		close(fd);
+		return;
+	}
+	sq_tail = (unsigned *)(sq + p.sq_off.tail);
+	sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+	sq_array = (unsigned *)(sq + p.sq_off.array);
+	cq_head = (unsigned *)(cq + p.cq_off.head);
+	cq_tail = (unsigned *)(cq + p.cq_off.tail);
+	cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+	cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	ring_fd = fd_above(fd);
+}
+
+static int ring_buffers(void *addr, i64 length)
+{
+	if (ring_fd < 0) {
+		errno = -ring_fd;
+		return -1;
+	}
+	struct iovec v = {addr, (size_t)length};
+	if (addr)
+		return syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_BUFFERS, &v, 1);
+	return syscall(__NR_io_uring_register, ring_fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
+}
+
+/* one READ_FIXED or WRITE_FIXED of buffer 0, waited for; -1 and errno from its completion */
+static i64 ring_fixed(int opcode, i64 fd, i64 addr, i64 length, i64 offset)
+{
+	if (ring_fd < 0) {
+		errno = -ring_fd;
+		return -1;
+	}
+	unsigned tail = *sq_tail, k = tail & *sq_mask;
+	sqes[k] = (struct io_uring_sqe){.opcode = opcode, .fd = fd, .addr = addr, .len = length,
+					.off = offset};
+	sq_array[k] = k;
+	__atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
+	while (syscall(__NR_io_uring_enter, ring_fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	unsigned head = *cq_head;
+	int res = cqes[head & *cq_mask].res;
+	__atomic_store_n(cq_head, head + 1, __ATOMIC_RELEASE);
+	if (res < 0) {
+		errno = -res;
+		return -1;
+	}
+	return res;
+}
+
+static void forms_init(void)
+{
+	if (USES_PROC_MEM)
+		self_mem = fd_above(open("/proc/self/mem", O_RDWR | O_CLOEXEC));
+	if (USES_RING)
+		ring_open();
 }
 
 /* ---- the top process: run the case in its own process group, reap and judge every process ---- */
@@ -842,6 +975,7 @@ int main(int argc, char **argv)
 	if (top == 0) {
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		forms_init();
 		run_case();
 		_exit(EXIT_DONE);
 	}

@@ -47,6 +47,8 @@ _GOT = {
     "(unsigned long long)r.arg.pagefault.flags)",
     "rlimit": 'got_text("success, value {soft: %lld, hard: %lld}", (i64)r.rlim_cur, '
     "(i64)r.rlim_max)",
+    "dedupe": 'got_text("success, value {status: %lld, bytes_deduped: %lld}", '
+    "(i64)r.info.status, (i64)r.info.bytes_deduped)",
     "maps": 'got_text("success, value {start: %#llx, end: %#llx, perms: %s, offset: %lld, '
     'path: %s}", r.start, r.end, r.perms, r.offset, r.path)',
 }
@@ -172,6 +174,8 @@ class _Program:
             f"#define SCRATCH_PARENT {c_string((t.folder or '').encode())}",
             f"#define TIMEOUT_S {max(1, int(c.timeout))}",
             f"#define ADDRESS_SPACE_PAGES {c.address_space_pages}LL /* RLIMIT_AS headroom */",
+            f"#define USES_PROC_MEM {int(_uses(c, PROC_MEM_OPS))}",
+            f"#define USES_RING {int(_uses(c, RING_OPS))}",
         ]
         return "/*\n" + comment + "\n */\n" + "\n".join(defines) + "\n"
 
@@ -418,6 +422,22 @@ class _Program:
 def _thread_var(step: Step) -> str:
     """The pthread_t of a thread (its name is the case's only thread of that name)."""
     return f"thread_{c_name(str(step.args['name']).replace('-', '_'))}"
+
+
+PROC_MEM_OPS = frozenset({"proc_mem_read", "proc_mem_write"})
+RING_OPS = frozenset(
+    {"uring_register_buffers", "uring_unregister_buffers", "uring_read_fixed", "uring_write_fixed"}
+)
+
+
+def _uses(case: Case, ops: frozenset[str]) -> bool:
+    """Whether a step of the case is one of ``ops`` (what the first process makes before its
+    steps, as the engine does, only for a case that uses it)."""
+
+    def walk(steps: list[Step]) -> bool:
+        return any(s.op in ops or walk(s.steps) for s in steps)
+
+    return walk(case.setup) or any(walk(steps) for steps in case.processes.values())
 
 
 def _until(step: Step) -> list[str]:

@@ -17,6 +17,7 @@ from runner.lang.ops import COMPARATORS
 from runner.repro.cexpr import CExpr
 from runner.repro.kinds import (
     CACHESTAT_FIELDS,
+    DEDUPE_FIELDS,
     FSTAT_FIELDS,
     MAPS_INT_FIELDS,
     MAPS_TEXT_FIELDS,
@@ -91,6 +92,8 @@ class Matcher:
                 return FALSE
             data = bytes.fromhex(want["fill"])
             return f"bytes_fill({have.c}, {c_string(data)}, {len(data)})"
+        if set(want) == {"contains"}:
+            return self._contains(str(want["contains"]), have)
         if set(want) == {"data"} and have.kind == "bytes":
             data = str(want["data"]).encode()
             return f"bytes_eq({have.c}, {c_string(data)}, {len(data)})"
@@ -122,7 +125,12 @@ class Matcher:
             return self.match(want, Have("int", FSTAT_FIELDS[key].replace("%s", v)))
         if have.kind == "cachestat" and key in CACHESTAT_FIELDS:
             return self.match(want, Have("int", CACHESTAT_FIELDS[key].replace("%s", v)))
-        for kind, table in (("rlimit", RLIMIT_FIELDS), ("uffdmsg", UFFD_MSG_FIELDS)):
+        tables = (
+            ("rlimit", RLIMIT_FIELDS),
+            ("uffdmsg", UFFD_MSG_FIELDS),
+            ("dedupe", DEDUPE_FIELDS),
+        )
+        for kind, table in tables:
             if have.kind == kind and key in table:
                 return self.match(want, Have("int", table[key].replace("%s", v)))
         if have.kind == "maps" and key in MAPS_INT_FIELDS:
@@ -146,6 +154,17 @@ class Matcher:
         if key == "si_addr":
             addr = Have("int", f"(i64){v}.addr")
             return _and([f"!{v}.exited && {v}.code != -1000", self.match(want, addr)])
+        return FALSE
+
+    def _contains(self, part: str, have: Have) -> str:
+        """Text (a maps or smaps field) or bytes holding ``part``."""
+        data, n = c_string(part.encode()), len(part.encode())
+        if have.kind == "text":
+            return f"strstr({have.c}, {data}) != NULL"
+        if have.kind == "kvfield":
+            return f'kv_contains(&{have.c}, "{have.key}", {data})'
+        if have.kind == "bytes":
+            return f"memmem({have.c}.p, (size_t)max_({have.c}.n, 0), {data}, {n}) != NULL"
         return FALSE
 
     # -- scalars ---------------------------------------------------------------------------

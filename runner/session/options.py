@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import MmapconfError
-from runner.lang.ops import BACKINGS
+from runner.lang.ops import BACKINGS, DISK_CACHES, DISK_MODELS
 from runner.report.formats import parse_formats
 
 DEFAULT_REPORT_DIR = "reports/latest"
@@ -21,14 +21,19 @@ RUN, EXPLAIN, PYTEST = "run", "explain", "pytest"
 MACHINES = ("microvm", "q35", "virt")  # the qemu machines of run --kernel (virt: arm64's)
 
 
-def parse_backings(text: str) -> list[str]:
-    kinds = [k.strip() for k in text.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in BACKINGS]
-    if bad or not kinds:
-        raise argparse.ArgumentTypeError(
-            f"unknown backing {', '.join(bad) or '(none)'}; choose from {', '.join(BACKINGS)}"
-        )
-    return kinds
+def _list_of(what: str, choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """A parser of a comma-separated list of CHOICES."""
+
+    def parse(text: str) -> list[str]:
+        items = [k.strip() for k in text.split(",") if k.strip()]
+        bad = [k for k in items if k not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {', '.join(bad) or '(none)'}; choose from {', '.join(choices)}"
+            )
+        return items
+
+    return parse
 
 
 def _formats(text: str) -> list[str]:
@@ -81,7 +86,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _spec(
         "--backing",
         on=(RUN, EXPLAIN, PYTEST),
-        type=parse_backings,
+        type=_list_of("backing", BACKINGS),
         metavar="LIST",
         help=f"comma-separated backings to run on ({', '.join(BACKINGS)}); "
         "default: disk, tmpfs and memfd for file cases, anon for the rest",
@@ -229,6 +234,28 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "default: the native executor alone, the cases planned and judged here) or python (the "
         "whole harness, which drives the native executor there; a guest of another architecture "
         "always runs it)",
+    ),
+    _spec(
+        "--cut-model",
+        on=(RUN,),
+        host_only=True,
+        type=_list_of("disk model", DISK_MODELS),
+        default=None,
+        metavar="LIST",
+        help="with --kernel, the disk models a power-cut case is judged in (docs/durability.md): "
+        "submitted (everything the guest's disk completed: a disk without a volatile write "
+        "cache), flushed (only what a flush made durable: the cut empties the disk's cache); "
+        f"default {','.join(DISK_MODELS)}",
+    ),
+    _spec(
+        "--disk-cache",
+        on=(RUN,),
+        host_only=True,
+        choices=DISK_CACHES,
+        default=None,
+        help="with --kernel, qemu's cache mode for a power-cut case's logged disk (default "
+        "writeback; writethrough and directsync flush every write, so both models agree; "
+        "unsafe is refused: it drops the guest's flushes)",
     ),
     _spec(
         "--vm-timeout",

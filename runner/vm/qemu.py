@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.lang.ops import DISK_CACHES
+
 from .arch import AMD64, Arch, machine_of
 
 
@@ -170,10 +172,8 @@ def command(spec: GuestSpec, qemu: str | None = None) -> list[str]:
 def _logged_disk(spec: GuestSpec, bus: str) -> list[str]:
     """The scratch disk through blklogwrites, which logs every write and flush it completes.
     cache=unsafe would drop the guest's flushes before the filter sees them: refused."""
-    if spec.disk_cache not in ("writeback", "none", "writethrough", "directsync"):
-        raise ValueError(
-            f"disk cache {spec.disk_cache!r}: writeback, none, writethrough, directsync"
-        )
+    if spec.disk_cache not in DISK_CACHES:
+        raise ValueError(f"disk cache {spec.disk_cache!r}: {', '.join(DISK_CACHES)}")
     return [
         "-drive",
         f"if=none,id=disk0,driver=blklogwrites,cache={spec.disk_cache},"

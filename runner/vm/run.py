@@ -277,6 +277,7 @@ def run_power_cuts(
     timeout: float,
     machine: str,
     keep: Path,
+    options: durability_cut.Options,
 ) -> list[dict[str, Any]]:
     """Each power-cut case alone in its boots (runner/vm/durability): its results."""
     side = guest_side(target.arch)
@@ -289,14 +290,15 @@ def run_power_cuts(
         qemu.write_cmd_script(job, argv, Path.cwd(), env)
 
     boots = durability_cut.Boots(
-        spec_maker(target, initrd, side, machine, accel), command, keep, timeout
+        spec_maker(target, initrd, side, machine, accel), command, keep, timeout, options
     )
     t0 = time.monotonic()
     results = durability_cut.run_cases(boots, cases, fs)
     took = time.monotonic() - t0
     for r in results:
         print(f"  {target.release} [{fs}] {r['name']}: {r['outcome']}")
-        r["duration_s"] = round(took / len(cases), 3)  # the mean: judge boots are shared
+        # the mean, judge boots being shared, so that the results add up to the run's time
+        r["duration_s"] = round(took / len(results), 3)
     return results
 
 
@@ -336,6 +338,7 @@ def run_under_kernels(
     runner: str = "native",
     power_cuts: list[Case] | None = None,
     ordinary: bool = True,
+    cut_options: durability_cut.Options | None = None,
 ) -> list[Path]:
     """Boot each kernel once per filesystem and run `mmapconf GUEST_ARGV` in it.
 
@@ -344,7 +347,9 @@ def run_under_kernels(
     len(kernels_) * len(fs) means an infrastructure error.  Raises
     VMUnavailable when this host cannot boot guests at all, KernelRefused (before any boot)
     when a kernel's config lacks what the guest needs.  MACHINE: None for each kernel's
-    architecture's default (microvm on amd64, virt on arm64).
+    architecture's default (microvm on amd64, virt on arm64).  POWER_CUTS run after the
+    ordinary cases (none of them when not ORDINARY), with CUT_OPTIONS (default: both disk
+    models, cache=writeback).
     """
     missing = sorted({t for a in _arches(kernels_) for t in missing_tools(a)})
     if missing:
@@ -374,7 +379,10 @@ def run_under_kernels(
                     target, guest_argv, job, f, acc, timeout, machine=board, runner=runner
                 )
             if power_cuts and (path is not None or not ordinary):
-                results = run_power_cuts(target, power_cuts, f, acc, timeout, board, job)
+                results = run_power_cuts(
+                    target, power_cuts, f, acc, timeout, board, job,
+                    cut_options or durability_cut.Options(),
+                )  # fmt: skip
                 path = _add_results(job, path, results, target.release)
             took = time.monotonic() - t0
             name = target.release

@@ -19,7 +19,8 @@ from runner.lang.loader import load_suite
 from runner.vm import qemu
 from runner.vm.durability import cut
 
-pytestmark = pytest.mark.skipif(shutil.which("mkfs.ext4") is None, reason="no mkfs.ext4")
+needs_mkfs = pytest.mark.skipif(shutil.which("mkfs.ext4") is None, reason="no mkfs.ext4")
+pytestmark = needs_mkfs
 ROOT = Path(__file__).resolve().parents[2]
 CASE = ROOT / "cases/durability/durability-ms-sync-cut-now.yaml"
 HUNG = "1000.25"  # the fake qemu: `sleep HUNG`, found again by its argument

@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from forms_ops import FORMS_OPERATIONS
 from peer_gap_ops import PEER_GAP_OPERATIONS
 
 PRE_FILE = """
@@ -340,6 +341,7 @@ OPERATIONS = {
 }
 
 OPERATIONS.update(PEER_GAP_OPERATIONS)
+OPERATIONS.update(FORMS_OPERATIONS)
 
 
 def _case(pre: str, step: str, expect: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -248,6 +249,9 @@ MACHINE_CALLS = {
     "x32-abi": "b8270000400f05c3",  # mov eax,0x40000027 (x32 getpid); syscall; ret
     # socket(AF_INET, SOCK_DGRAM, 0): Landlock covers TCP only; UDP is refused by the filter
     "udp-socket": "bf02000000be0200000031d2b8290000000f05c3",
+    # io_uring_setup(1, NULL): a ring of its own would run operations the filter never sees
+    # (IORING_OP_SOCKET); without the filter this is -EFAULT, not -EPERM
+    "io_uring_setup": "bf0100000031f6b8a90100000f05c3",
 }
 
 
@@ -351,3 +355,25 @@ def test_the_seccomp_filter_of_each_machine_refuses_what_its_list_says(machine):
     assert _bpf(prog, arch.audit ^ 1, 0) == eperm  # another ABI of the machine
     read = {"x86_64": 0, "aarch64": 63}[machine]
     assert _bpf(prog, arch.audit, read) == allow
+
+
+def test_a_restricted_ring_refuses_what_an_open_one_does_around_the_filter(tmp_path):
+    """Why io_uring_setup is refused and the case's ring restricted (sandbox.py, executor.c
+    ring_setup): an independent C probe, outside any case, makes a UDP socket through an open
+    ring and is refused (-EACCES) through a ring restricted to fixed reads and writes."""
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    exe = tmp_path / "uring_socket"
+    source = Path(__file__).with_name("probes") / "uring_socket.c"
+    subprocess.run([cc, "-O2", "-o", str(exe), str(source)], check=True, capture_output=True)
+    out = dict(
+        line.split()
+        for line in subprocess.run(
+            [str(exe)], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    )
+    if out["open"] in ("1000", "-22"):  # no io_uring, or a kernel without IORING_OP_SOCKET
+        pytest.skip(f"io_uring or its socket operation is not here (open ring: {out['open']})")
+    assert int(out["open"]) >= 0, out  # a socket the filter never saw
+    assert out["restricted"] == "-13", out  # -EACCES

@@ -140,6 +140,28 @@ def test_1_the_report_socket_is_the_harness_s_not_the_case_s(tmp_path):
     assert result.outcome == "error" and "fd 3 belongs to the harness" in result.reason
 
 
+# Every descriptor argument of the forms operations, not only those named fd: each could move
+# bytes into the report socket.
+FD_ARG_STEPS = [
+    "splice: {fd_in: pr, fd_out: 3, length: 4}",
+    "sendfile: {fd_out: 3, fd_in: f, length: 4}",
+    "copy_file_range: {fd_in: f, fd_out: 3, length: 4}",
+    "vmsplice: {fd: 3, addr: m, length: 4}",
+]
+
+
+@pytest.mark.parametrize("step", FD_ARG_STEPS, ids=[s.split(":")[0] for s in FD_ARG_STEPS])
+def test_1_no_descriptor_argument_reaches_the_report_socket(tmp_path, step):
+    text = (
+        "id: forge\ntitle: t\nbackings: [tmpfs]\nsteps:\n  - file: f\n    data: abcd\n"
+        "  - pipe: {read: pr, write: pw}\n"
+        "  - mmap: {length: PAGE, prot: PROT_READ, flags: MAP_PRIVATE|MAP_ANONYMOUS}\n"
+        f"    as: m\n  - {step}\n"
+    )
+    result = run_text(tmp_path, text)["forge[tmpfs]"]
+    assert result.outcome == "error" and "fd 3 belongs to the harness" in result.reason
+
+
 # -- 2. garbage on the channels ---------------------------------------------------------------
 # push rbx; mov ebx,3; 1: mov edi,ebx; lea rsi,[rip+data]; mov edx,16; mov eax,1 (write); syscall
 # inc ebx; cmp ebx,64; jl 1b; pop rbx; xor eax,eax; ret; data: "\x80\0\0\x7fnot json at all"

@@ -57,11 +57,14 @@ def test_an_unexpected_fault_names_the_thread_and_its_step(tmp_path):
 
 def test_the_fault_is_the_faulting_threads_while_another_waits_in_a_step(tmp_path):
     """The main thread sits in wait_for (expecting no signal) when its sibling faults: the death
-    is the sibling's, whose step expected it."""
+    is the sibling's, whose step expected it. The sibling sleeps first so that the main thread
+    is in wait_for when it faults (without it, under load the fault came first and there was no
+    wait_for step to look at)."""
     steps = _passed_steps(
         tmp_path,
         "  - thread: t1\n"
         "    steps:\n"
+        "      - sleep: {ms: 300}\n"
         "      - store: {addr: m, hex: '01'}\n"
         "        expect: {signal: SIGSEGV, si_code: SEGV_ACCERR, si_addr: m}\n"
         "  - wait_for: never\n"

@@ -86,6 +86,22 @@ KINDS = {
         "value {perms: r--p}",
         "perms: rw-s",
     ),
+    "contains-smaps": (
+        "",
+        "smaps: m",
+        "{value: {VmFlags: {contains: ' sh'}}}",
+        "{value: {VmFlags: {contains: ' ex'}}}",
+        'value {VmFlags: {contains: " ex"}}',
+        "success, value {",
+    ),
+    "contains-maps": (
+        "",
+        "proc_maps: m",
+        "{value: {path: {contains: 'memfd:f'}}}",
+        "{value: {path: {contains: 'memfd:g'}}}",
+        'value {path: {contains: "memfd:g"}}',
+        "path: ",
+    ),
     "list": (
         "",
         "mincore: {addr: m, length: 2 * PAGE}",

@@ -40,6 +40,9 @@
 #include <linux/futex.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
+#include <linux/io_uring.h>
+#include <linux/fs.h>
+#include <sys/sendfile.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -102,7 +105,8 @@ enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
 enum { K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE };
 enum {
-  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST, P_FILL
+  P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST, P_FILL,
+  P_CONTAINS  /* forms */
 };
 enum { C_EQ, C_NE, C_GT, C_GE, C_LT, C_LE };
 enum {
@@ -123,6 +127,11 @@ enum {
   OP_THREAD, OP_JOIN, OP_GROW_STACK,
   /* guestsetup */
   OP_CORE, OP_GETRUSAGE,
+  /* forms */
+  OP_SPLICE, OP_VMSPLICE, OP_SENDFILE, OP_COPY_FILE_RANGE, OP_PROC_MEM_WRITE, OP_PROC_MEM_READ,
+  OP_PIDFD_OPEN, OP_PROCESS_MADVISE, OP_FICLONE, OP_FICLONERANGE, OP_FIDEDUPERANGE, OP_LSEEK,
+  OP_URING_REGISTER_BUFFERS, OP_URING_UNREGISTER_BUFFERS, OP_URING_READ_FIXED,
+  OP_URING_WRITE_FIXED, OP_PRCTL,
   OP_COUNT
 };
 #define MAX_ARGS 12
@@ -223,7 +232,7 @@ typedef struct { int kind; i64 str; expr_t e; layout_t *lay; } arg_t;
 typedef struct block block;
 typedef struct step {
   i64 id, op, label, line;
-  i64 fd_arg;        /* the index of its fd argument, -1: none (the report socket is refused) */
+  i64 fd_args;       /* a bit per fd argument (fd, fd_in, ...): the report socket is refused */
   arg_t args[MAX_ARGS];
   unsigned present;  /* bit per argument given */
   i64 bind, map_index;
@@ -300,7 +309,7 @@ static pattern *read_pattern(void) {
   case P_INT: p->i = word(); break;
   case P_FLOAT: { i64 bits = word(); memcpy(&p->f, &bits, 8); break; }
   case P_STR: p->str = word(); p->e = read_expr(); break;
-  case P_HEX: case P_DATA: case P_FILL: p->str = word(); break;
+  case P_HEX: case P_DATA: case P_FILL: case P_CONTAINS: p->str = word(); break;
   case P_CMP: case P_MAP: case P_LIST:
     p->n = (int)word();
     if (p->n < 0 || p->n > 4096) fatal("mmapconf-exec: bad pattern");
@@ -339,7 +348,7 @@ static i64 nsteps_total;
 static unsigned char *traced;  /* per step id: reported once already (a loop sends it once) */
 static void read_step(step_t *s) {
   memset(s, 0, sizeof *s);
-  s->id = word(); s->op = word(); s->label = word(); s->line = word(); s->fd_arg = word();
+  s->id = word(); s->op = word(); s->label = word(); s->line = word(); s->fd_args = word();
   if (s->id < 0 || s->id > 10000000) fatal("mmapconf-exec: bad step id");
   if (s->id >= nsteps_total) nsteps_total = s->id + 1;
   i64 nargs = word();
@@ -832,6 +841,9 @@ static int value_matches(const pattern *p, const val *have) {
       if (memcmp(have->b + k, strs[p->str], pn)) return 0;
     return 1;
   }
+  case P_CONTAINS:  /* text (or bytes) holding the pattern somewhere */
+    return (have->t == V_TEXT || have->t == V_BYTES) &&
+           memmem(have->b, have->n, strs[p->str], (size_t)strlens[p->str]) != NULL;
   case P_CMP:
     for (int k = 0; k < p->n; k++)
       if (!compare((int)p->ops[k], &p->kids[k], have)) return 0;
@@ -1514,6 +1526,200 @@ static obs_t op_grow_stack(const step_t *s, const args_t *a) {
 
 #define P(k) ((void *)(uintptr_t)a->v[k])
 #define L(k) ((size_t)a->v[k])
+/* ---- forms (issue 18): splice and friends, /proc/self/mem, pidfds, reflinks, io_uring -------- */
+#ifndef SYS_pidfd_open  /* the same numbers on every architecture */
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+static loff_t *offset_arg(const args_t *a, int k, loff_t *at) {
+  if (!has(a, k)) return NULL;  /* not given: the descriptor's own position */
+  *at = a->v[k];
+  return at;
+}
+static obs_t op_splice(const args_t *a) {
+  loff_t in, out;
+  return rc_int(splice((int)a->v[0], offset_arg(a, 1, &in), (int)a->v[2], offset_arg(a, 3, &out),
+                       L(4), (unsigned)a->v[5]));
+}
+static obs_t op_vmsplice(const args_t *a) {
+  struct iovec v = {P(1), L(2)};
+  return rc_int(vmsplice((int)a->v[0], &v, 1, (unsigned)a->v[3]));
+}
+static obs_t op_sendfile(const args_t *a) {
+  off_t at = has(a, 2) ? (off_t)a->v[2] : 0;
+  return rc_int(sendfile((int)a->v[0], (int)a->v[1], has(a, 2) ? &at : NULL, L(3)));
+}
+static obs_t op_copy_file_range(const args_t *a) {
+  loff_t in, out;
+  return rc_int(copy_file_range((int)a->v[0], offset_arg(a, 1, &in), (int)a->v[2],
+                                offset_arg(a, 3, &out), L(4), (unsigned)a->v[5]));
+}
+
+/* /proc/self/mem of the case's first process, opened for writing before the confinement (which
+ * lets no process write under /proc): mem_open binds the address space at open, so a fork child
+ * that uses it reaches its first process's memory, not its own. -errno: it could not be opened. */
+static int self_mem = -1;
+#define HIGH_FD 900  /* the executor's own descriptors sit above the case's */
+static int high_fd(int fd) {
+  if (fd < 0) return -errno;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
+  close(fd);
+  return high < 0 ? -errno : high;
+}
+static obs_t op_proc_mem(const step_t *s, const args_t *a, int writing) {
+  if (self_mem < 0) { errno = -self_mem; return fail_errno(); }
+  if (!writing) {
+    if (a->v[1] < 0) run_error(s, "negative length");
+    char *b = scratch_alloc(a->v[1] + 1);
+    ssize_t n = pread(self_mem, b, L(1), (off_t)a->v[0]);
+    if (n < 0) return fail_errno();
+    obs_t o = {vbytes(b, n, V_BYTES), 0, 0};
+    return o;
+  }
+  unsigned char *b;
+  size_t n = encode(s, s->args[DATA].lay, &b);
+  return rc_int(pwrite(self_mem, b, n, (off_t)a->v[0]));
+}
+static obs_t op_pidfd_open(const step_t *s, const args_t *a) {
+  pid_t pid = has(a, 0) ? pid_of(s, s->args[0].str) : getpid();
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);  /* a pidfd is close-on-exec already */
+  return rc_int(fd);
+}
+static obs_t op_process_madvise(const args_t *a) {
+  struct iovec v = {P(1), L(2)};
+  return rc_int(syscall(SYS_process_madvise, (int)a->v[0], &v, 1, (int)a->v[3], (unsigned)a->v[4]));
+}
+static obs_t op_ficlonerange(const args_t *a) {
+  struct file_clone_range r = {.src_fd = a->v[1], .src_offset = (u64)a->v[2],
+                               .src_length = (u64)a->v[3], .dest_offset = (u64)a->v[4]};
+  return rc_none(ioctl((int)a->v[0], FICLONERANGE, &r));
+}
+static obs_t op_fideduperange(const args_t *a) {
+  struct { struct file_dedupe_range r; struct file_dedupe_range_info info; } d;
+  memset(&d, 0, sizeof d);
+  d.r.src_offset = (u64)a->v[1];
+  d.r.src_length = (u64)a->v[2];
+  d.r.dest_count = 1;
+  d.info.dest_fd = a->v[3];
+  d.info.dest_offset = (u64)a->v[4];
+  if (ioctl((int)a->v[0], FIDEDUPERANGE, &d) < 0) return fail_errno();
+  val m = vmap(2);
+  map_put(&m, "status", vint(d.info.status));  /* < 0: that range's -errno */
+  map_put(&m, "bytes_deduped", vint((i64)d.info.bytes_deduped));
+  obs_t o = {m, 0, 0};
+  return o;
+}
+
+/* The case's one io_uring, made before the confinement (whose filter refuses io_uring_setup) and
+ * restricted by the kernel to fixed-buffer reads and writes and to (un)registering buffers: a
+ * ring could otherwise do what the filter refuses (IORING_OP_SOCKET makes a UDP socket). */
+static struct {
+  int fd;  /* -errno: none could be made */
+  unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+} ring = {-ENOSYS, 0, 0, 0, 0, 0, 0, 0, 0};
+static int ring_setup(void) {
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = IORING_SETUP_R_DISABLED;
+  int fd = (int)syscall(__NR_io_uring_setup, 4, &p);
+  if (fd < 0) return -errno;
+  struct io_uring_restriction r[4];
+  memset(r, 0, sizeof r);
+  r[0].opcode = IORING_RESTRICTION_REGISTER_OP; r[0].register_op = IORING_REGISTER_BUFFERS;
+  r[1].opcode = IORING_RESTRICTION_REGISTER_OP; r[1].register_op = IORING_UNREGISTER_BUFFERS;
+  r[2].opcode = IORING_RESTRICTION_SQE_OP; r[2].sqe_op = IORING_OP_READ_FIXED;
+  r[3].opcode = IORING_RESTRICTION_SQE_OP; r[3].sqe_op = IORING_OP_WRITE_FIXED;
+  size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  char *sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+  char *cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
+  void *sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED ||
+      syscall(__NR_io_uring_register, fd, IORING_REGISTER_RESTRICTIONS, r, 4) < 0 ||
+      syscall(__NR_io_uring_register, fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) {
+    int err = errno;
+    close(fd);  /* the mappings stay: the case has not started, nothing measures them yet */
+    return -err;
+  }
+  ring.sq_tail = (unsigned *)(sq + p.sq_off.tail);
+  ring.sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+  ring.sq_array = (unsigned *)(sq + p.sq_off.array);
+  ring.cq_head = (unsigned *)(cq + p.cq_off.head);
+  ring.cq_tail = (unsigned *)(cq + p.cq_off.tail);
+  ring.cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+  ring.sqes = sqes;
+  ring.cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+  return high_fd(fd);
+}
+static obs_t op_uring_register(const args_t *a, int registering) {
+  if (ring.fd < 0) { errno = -ring.fd; return fail_errno(); }
+  struct iovec v = {registering ? P(0) : NULL, registering ? L(1) : 0};
+  return rc_none(syscall(__NR_io_uring_register, ring.fd,
+                         registering ? IORING_REGISTER_BUFFERS : IORING_UNREGISTER_BUFFERS,
+                         registering ? &v : NULL, registering ? 1 : 0));
+}
+/* one fixed-buffer read or write with buffer 0, waited for: its result is the completion's */
+static obs_t op_uring_fixed(const args_t *a, int opcode) {
+  if (ring.fd < 0) { errno = -ring.fd; return fail_errno(); }
+  unsigned tail = *ring.sq_tail, k = tail & *ring.sq_mask;
+  struct io_uring_sqe *q = &ring.sqes[k];
+  memset(q, 0, sizeof *q);
+  q->opcode = (uint8_t)opcode;
+  q->fd = (int)a->v[0];
+  q->addr = (u64)a->v[1];
+  q->len = (unsigned)a->v[2];
+  q->off = (u64)a->v[3];
+  q->buf_index = 0;
+  ring.sq_array[k] = k;
+  __atomic_store_n(ring.sq_tail, tail + 1, __ATOMIC_RELEASE);
+  long n;
+  while ((n = syscall(__NR_io_uring_enter, ring.fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0)) < 0 &&
+         errno == EINTR) {}
+  if (n < 0) return fail_errno();
+  unsigned head = *ring.cq_head;
+  if (head == __atomic_load_n(ring.cq_tail, __ATOMIC_ACQUIRE)) { errno = EAGAIN; return fail_errno(); }
+  int res = ring.cqes[head & *ring.cq_mask].res;
+  __atomic_store_n(ring.cq_head, head + 1, __ATOMIC_RELEASE);
+  if (res < 0) { errno = -res; return fail_errno(); }
+  return ok_int(res);
+}
+static int program_uses(const block *b, i64 op) {
+  for (int k = 0; b && k < b->n; k++)
+    if (b->steps[k].op == op || program_uses(b->steps[k].body, op)) return 1;
+  return 0;
+}
+static int case_uses(i64 op) {
+  if (program_uses(&setup_block, op)) return 1;
+  for (i64 k = 0; k < nprocs; k++)
+    if (program_uses(&proc_blocks[k], op)) return 1;
+  return 0;
+}
+/* what must be made before the confinement, and only for a case that uses it */
+static void before_confine(void) {
+  if (case_uses(OP_PROC_MEM_WRITE) || case_uses(OP_PROC_MEM_READ))
+    self_mem = high_fd(open("/proc/self/mem", O_RDWR | O_CLOEXEC));
+  if (case_uses(OP_URING_REGISTER_BUFFERS) || case_uses(OP_URING_READ_FIXED) ||
+      case_uses(OP_URING_WRITE_FIXED) || case_uses(OP_URING_UNREGISTER_BUFFERS))
+    ring.fd = ring_setup();
+}
+static const long prctl_options[] = {PR_SET_THP_DISABLE, PR_GET_THP_DISABLE, 65 /* PR_SET_MDWE */,
+                                     66 /* PR_GET_MDWE */, 0x53564d41 /* PR_SET_VMA */};
+static obs_t op_prctl(const step_t *s, const args_t *a) {
+  int allowed = 0;
+  for (size_t k = 0; k < sizeof prctl_options / sizeof *prctl_options; k++)
+    allowed |= a->v[0] == prctl_options[k];
+  if (!allowed) run_error(s, "prctl option %lld is not one the case language offers", (long long)a->v[0]);
+  unsigned long arg5 = has(a, 5) ? (unsigned long)(uintptr_t)S(s->args[5].str) : (unsigned long)a->v[4];
+  return rc_int(prctl((int)a->v[0], (unsigned long)a->v[1], (unsigned long)a->v[2],
+                      (unsigned long)a->v[3], arg5));
+}
+
 static obs_t perform_op(const step_t *s, const args_t *a) {
   switch (s->op) {
   case OP_FILE: return op_file(s, a);
@@ -1608,6 +1814,23 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_GROW_STACK: return op_grow_stack(s, a);
   case OP_CORE: return op_core(s, a);
   case OP_GETRUSAGE: return op_getrusage();
+  case OP_SPLICE: return op_splice(a);
+  case OP_VMSPLICE: return op_vmsplice(a);
+  case OP_SENDFILE: return op_sendfile(a);
+  case OP_COPY_FILE_RANGE: return op_copy_file_range(a);
+  case OP_PROC_MEM_WRITE: return op_proc_mem(s, a, 1);
+  case OP_PROC_MEM_READ: return op_proc_mem(s, a, 0);
+  case OP_PIDFD_OPEN: return op_pidfd_open(s, a);
+  case OP_PROCESS_MADVISE: return op_process_madvise(a);
+  case OP_FICLONE: return rc_none(ioctl((int)a->v[0], FICLONE, (int)a->v[1]));
+  case OP_FICLONERANGE: return op_ficlonerange(a);
+  case OP_FIDEDUPERANGE: return op_fideduperange(a);
+  case OP_LSEEK: return rc_int(lseek((int)a->v[0], (off_t)a->v[1], (int)a->v[2]));
+  case OP_URING_REGISTER_BUFFERS: return op_uring_register(a, 1);
+  case OP_URING_UNREGISTER_BUFFERS: return op_uring_register(a, 0);
+  case OP_URING_READ_FIXED: return op_uring_fixed(a, IORING_OP_READ_FIXED);
+  case OP_URING_WRITE_FIXED: return op_uring_fixed(a, IORING_OP_WRITE_FIXED);
+  case OP_PRCTL: return op_prctl(s, a);
   }
   run_error(s, "operation %lld is not known to this executor", (long long)s->op);
   return ok_none();
@@ -1743,8 +1966,9 @@ static int run_step(const step_t *s) {
     if (s->args[k].kind == A_EXPR) a.v[k] = eval_or_die(s, &s->args[k].e);
   }
   /* writing (or dup'ing) it would let a plain case forge its own step reports */
-  if (s->fd_arg >= 0 && s->fd_arg < MAX_ARGS && has(&a, (int)s->fd_arg) && a.v[s->fd_arg] == report_fd)
-    run_error(s, "fd %lld belongs to the harness, not to the case", (long long)report_fd);
+  for (int k = 0; k < MAX_ARGS; k++)
+    if (((s->fd_args >> k) & 1) && has(&a, k) && a.v[k] == report_fd)
+      run_error(s, "fd %lld belongs to the harness, not to the case", (long long)report_fd);
   i64 want_addr = s->has_si_addr ? eval_or_die(s, &s->want_addr) : 0;
   me->step = (int32_t)s->id;
   me->iteration = iteration;
@@ -1973,6 +2197,7 @@ static void begin(const char *parent) {
   sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
   sigaction(SIGSEGV, &sa, NULL);
   sigaction(SIGBUS, &sa, NULL);
+  if (!confined) before_confine();
   if (!confined) confine();  /* once per case: its other processes inherit the confinement */
   i64 left = (deadline_ns - now_ns() + 999999999) / 1000000000;
   alarm((unsigned)(left < 1 ? 1 : left) + 2);  /* a backstop for a harness that died */

@@ -30,6 +30,7 @@ A_EXPR, A_STR, A_BYTES, A_PACK, A_FMT = 1, 2, 3, 4, 5
 K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE = 0, 1, 2, 3
 P_NONE, P_INT, P_FLOAT, P_STR, P_HEX, P_DATA, P_CMP, P_MAP, P_LIST = range(9)
 P_FILL = 9  # bytes that are one pattern repeated
+P_CONTAINS = 10  # text holding a substring
 COMPARATORS = {"eq": 0, "ne": 1, "gt": 2, "ge": 3, "lt": 4, "le": 5}
 X_PUSH, X_LOAD, X_FIELD = 1, 2, 3
 X_BINOPS = {
@@ -250,6 +251,8 @@ class Compiler:
             w.put(P_HEX, w.string(bytes.fromhex(want["hex"])))
         elif isinstance(want, dict) and set(want) == {"fill"}:
             w.put(P_FILL, w.string(bytes.fromhex(want["fill"])))
+        elif isinstance(want, dict) and set(want) == {"contains"}:
+            w.put(P_CONTAINS, w.string(str(want["contains"]).encode()))
         elif isinstance(want, dict) and set(want) == {"data"} and isinstance(want["data"], str):
             w.put(P_DATA, w.string(want["data"].encode()))
         elif isinstance(want, dict) and want and set(want) <= set(COMPARATORS):
@@ -324,8 +327,7 @@ class Compiler:
             want["value"] = expect.value
         info = StepInfo(s, setup, want, {})
         self.steps[sid] = info
-        fd_arg = keys.index("fd") if "fd" in keys else -1  # the executor refuses its report fd
-        w.put(sid, OP_CODES[s.op], w.string(s.label), s.line, fd_arg)
+        w.put(sid, OP_CODES[s.op], w.string(s.label), s.line, _fd_args(keys))
         mark = len(w.words)
         w.put(0)
         count, runerror = 0, None
@@ -489,6 +491,12 @@ def _range_message(fmt: str, code: str, lo: int, hi: int) -> str:
         except struct.error as e:
             return f"format {fmt!r}: {e}"
     return f"format {fmt!r}: argument out of range"
+
+
+def _fd_args(keys: list[str]) -> int:
+    """A bit per descriptor argument (fd, fd_in, fd_out, fd_src): the executor refuses its
+    report socket in any of them."""
+    return sum(1 << i for i, k in enumerate(keys) if k == "fd" or k.startswith("fd_"))
 
 
 def _errno_list(until: dict[str, Any]) -> list[str]:

@@ -33,6 +33,7 @@ from typing import Any
 
 from runner.engine import interrupt
 from runner.lang.model import Case
+from runner.lang.ops import DISK_MODELS
 from runner.vm import qemu
 
 from . import guest, writelog
@@ -53,6 +54,15 @@ MAX_POINTS = 12  # crash points judged for one case
 MAX_DISKS = {True: 16, False: 5}
 
 
+@dataclass(frozen=True)
+class Options:
+    """What the user chose of the power cut (``run --cut-model``, ``--disk-cache``): the disk
+    models judged, and qemu's cache mode for the logged disk."""
+
+    models: tuple[str, ...] = DISK_MODELS
+    cache: str = "writeback"
+
+
 @dataclass
 class Boots:
     """What the caller (runner/vm/run.py) knows how to make: the GuestSpec of one boot, and the
@@ -62,7 +72,7 @@ class Boots:
     command: Callable[[Path, list[str]], None]  # (job, guest.py argv): writes JOB/cmd.sh
     keep: Path
     timeout: float
-    cache: str = "writeback"
+    options: Options = Options()
     log: Callable[[str], None] = print
 
 
@@ -90,6 +100,7 @@ class Cut:
     stored: int
     watch: Watch
     after_ms: int
+    points_left_out: int = 0  # crash points after MAX_POINTS
     judged: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -126,7 +137,7 @@ def _run(boots: Boots, cases: list[Case], fs: str, work: Path) -> list[dict[str,
         _judge_boot(boots, batch, work, fs)
     out: list[dict[str, Any]] = []
     for item in done:
-        out += item if isinstance(item, list) else _results(item, boots.cache)
+        out += item if isinstance(item, list) else _results(item, boots.options.cache)
     return out
 
 
@@ -142,16 +153,17 @@ def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, 
         return _before_cut(boots, case, fs, work, watch)
     log = writelog.read_log(log_path)
     stored_index = _index_at(log, watch.stored_log_bytes)
-    models = {"submitted": disk}
-    models["flushed"] = writelog.replay(
-        log_path, log, base, work / "flushed.img", writelog.last_flush(log)
-    )
-    points = _points(log, stored_index, cut_step.args.get("at"))
+    models = {"submitted": disk} if "submitted" in boots.options.models else {}
+    if "flushed" in boots.options.models:
+        models["flushed"] = writelog.replay(
+            log_path, log, base, work / "flushed.img", writelog.last_flush(log)
+        )
+    points, left_out = _points(log, stored_index, cut_step.args.get("at"))
     for name, upto in points.items():
         models[name] = writelog.replay(log_path, log, base, work / f"{name}.img", upto)
     base.unlink()
     log_path.unlink()
-    return Cut(case, spec, models, points, log, stored_index, watch, after_ms)
+    return Cut(case, spec, models, points, log, stored_index, watch, after_ms, left_out)
 
 
 def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
@@ -165,10 +177,12 @@ def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
         if model.startswith("point-"):
             r["durability"]["point"] = _describe_point(c.log, c.points[model], c.stored, c.watch)
         out.append(r)
-    if c.points:
-        for r in out[:2]:
-            r["durability"]["first_survived"] = _first_survived(out[2:], r["facts"]["disk"])
-            r["durability"]["points_judged"] = len(c.points)
+    points = [r for r in out if "point" in r["durability"]]
+    for r in out if points else []:
+        if "point" not in r["durability"]:
+            r["durability"]["first_survived"] = _first_survived(points, r["facts"]["disk"])
+            r["durability"]["points_judged"] = len(points)
+            r["durability"]["points_left_out"] = c.points_left_out
     return out
 
 
@@ -207,7 +221,7 @@ def _cut_boot(
         writelog.sparse_copy(disk, base)
         log_path.touch()  # qemu opens the log, it does not create it
         gs = boots.spec(job, spec["fs"], disk=disk, disk_log=log_path)
-        gs.disk_cache = boots.cache
+        gs.disk_cache = boots.options.cache
         watch = _watch(gs, job, log_path, after_ms, boots.timeout)
         if watch.exited:
             _keep_console(boots, job, spec, "cut")
@@ -320,7 +334,7 @@ def _before_cut(
     except (OSError, ValueError):
         pre = None
     out = []
-    for model in ("submitted", "flushed"):
+    for model in boots.options.models:
         if pre is None:
             why = "the guest hung twice before 'stored'" if watch.hung else _said(work / "cut")
             r = _error(case, fs, model, f"{why} (console logs in {boots.keep})")
@@ -386,16 +400,19 @@ def _index_at(log: writelog.Log, log_bytes: int) -> int:
     return next((e.index for e in log.entries if e.end > log_bytes), len(log.entries))
 
 
-def _points(log: writelog.Log, stored: int, at: str | None) -> dict[str, int]:
+def _points(log: writelog.Log, stored: int, at: str | None) -> tuple[dict[str, int], int]:
     """The crash points judged besides the two models, as entry counts of the log replayed onto
     the clean disk: the disk at "stored" in each model, then after each flush (or each
-    completed write) that followed."""
+    completed write) that followed; and how many MAX_POINTS left out. The flushes are kept
+    before the writes, so the flushed model's first point is never left out for a write's."""
     if at is None:
-        return {}
-    kinds = ("flush",) if at == "every_flush" else ("write", "flush")
-    after = [e.index + 1 for e in log.entries[stored:] if e.kind in kinds]
-    counts = sorted({writelog.last_flush(log, before=stored), stored, *after[:MAX_POINTS]})
-    return {f"point-{n}": n for n in counts}
+        return {}, 0
+    after = log.entries[stored:]
+    flushes = [e.index + 1 for e in after if e.kind == "flush"]
+    writes = [e.index + 1 for e in after if e.kind == "write"] if at == "every_write" else []
+    kept = (flushes + writes)[:MAX_POINTS]
+    counts = sorted({writelog.last_flush(log, before=stored), stored, *kept})
+    return {f"point-{n}": n for n in counts}, len(flushes) + len(writes) - len(kept)
 
 
 def _facts(

@@ -56,8 +56,75 @@ def render(reports: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _first_text(d: dict[str, Any], points: dict[str, dict[str, Any]]) -> str:
+    """Where the data first survived in one model: at "stored" (the case's own call made it
+    durable), or the log entry after it that did and when the host saw it."""
+    first = d.get("first_survived")
+    if not isinstance(first, dict):
+        left = d.get("points_left_out") or 0
+        return f"never ({d.get('points_judged')} points" + (f", {left} left out)" if left else ")")
+    point = points.get(str(first.get("point")), {})
+    if point.get("before_stored"):
+        return "at 'stored' (the case)"
+    return f"{point.get('last_op', '?')} at +{_seconds(first.get('t_s'))} s"
+
+
+def _seconds(t: object) -> str:
+    return f"{t:.2f}" if isinstance(t, (int, float)) else "?"
+
+
+def _log_text(timeline: list[dict[str, Any]]) -> str:
+    """The write log after "stored": writes between flushes together, each with its time."""
+    items = []
+    for t in timeline:
+        what = f"{t['count']} writes ({t['bytes'] >> 10} KiB)" if t["op"] == "writes" else t["op"]
+        items.append(f"{what} +{_seconds(t['t_s'])}")
+    return ", ".join(items) or "nothing"
+
+
+def render_timelines(reports: list[dict[str, Any]]) -> str:
+    """For each case judged at its crash points: the first point from which the data survives
+    in each model, what made it so and when, and the write log after "stored"."""
+    lines = []
+    for rep in reports:
+        kernel = str(rep.get("environment", {}).get("kernel_release") or "?")
+        by: dict[tuple[str, str], dict[str, Any]] = {}  # (case, disk) -> its result
+        for r in rep.get("results", []):
+            if isinstance(r.get("durability"), dict):
+                by[(str(r.get("id")), str((r.get("facts") or {}).get("disk")))] = r
+        for (case, model), r in sorted(by.items()):
+            d = r["durability"]
+            if model != MODELS[0] or "points_judged" not in d:
+                continue
+            points = {
+                m: p["durability"]["point"]
+                for (c, m), p in by.items()
+                if c == case and "point" in p["durability"]
+            }
+            cells = [
+                _first_text(by.get((case, m), {}).get("durability", {}), points) for m in MODELS
+            ]
+            row = [kernel, r["facts"]["fs"], f"`{case}`", *cells, _log_text(d["timeline"])]
+            lines.append("| " + " | ".join(row) + " |")
+    if not lines:
+        return ""
+    head = [
+        "Crash points (`at:`): the first from which the stored data survives a cut, per model,",
+        'and the write log after "stored"; +T: seconds after the host saw "stored" (host',
+        "CLOCK_MONOTONIC, polling the write log every 5 ms).",
+        "",
+        "| kernel | fs | case | submitted: first survives | flushed: first survives | "
+        'write log after "stored" |',
+        "|---|---|---|---|---|---|",
+    ]
+    return "\n".join(head + sorted(lines)) + "\n"
+
+
 def write(paths: list[Path], report_dir: Path) -> str:
-    text = render([load_report(p) for p in paths])
+    reports = [load_report(p) for p in paths]
+    text = render(reports)
+    timelines = render_timelines(reports)
+    text += "\n" + timelines if text and timelines else ""
     if text:
         write_text(report_dir / "durability.md", "# Power-cut durability\n\n" + text)
     return text
@@ -65,7 +132,9 @@ def write(paths: list[Path], report_dir: Path) -> str:
 
 def main(argv: list[str]) -> int:
     """``python -m runner.vm.durability.table REPORT.json...``: the table of existing reports."""
-    print(render([load_report(Path(a)) for a in argv]), end="")
+    reports = [load_report(Path(a)) for a in argv]
+    print(render(reports), end="")
+    print(render_timelines(reports), end="")
     return 0
 
 

@@ -1,0 +1,63 @@
+"""The durability tables from reports made up here: S/L per model, and for a case judged at its
+crash points the first point from which the data survives in each model, with the operation
+and its time after "stored", and the write log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.vm.durability import table
+
+
+def _result(disk: str, data: str, **durability: Any) -> dict[str, Any]:
+    return {
+        "id": "c",
+        "name": f"c[disk/{disk}]",
+        "outcome": "passed",
+        "facts": {"backing": "disk", "fs": "ext4", "disk": disk},
+        "durability": {"data": data, **durability},
+    }
+
+
+def _point(n: int, data: str, op: str, t: float, before: bool) -> dict[str, Any]:
+    point = {"entries_replayed": n, "last_op": op, "t_s": t, "before_stored": before}
+    return _result(f"point-{n}", data, point=point)
+
+
+TIMELINE = [
+    {"t_s": 1.02, "op": "writes", "count": 3, "bytes": 65536},
+    {"t_s": 5.1, "op": "flush", "count": 1, "bytes": 0},
+]
+
+
+def _report() -> dict[str, Any]:
+    first = {"point": "point-4", "t_s": 1.02, "made_by": "a write"}
+    results = [
+        _result("submitted", "survived", first_survived=first, points_judged=3, timeline=TIMELINE),
+        _result("flushed", "lost", first_survived=None, points_judged=3, points_left_out=2),
+        _point(2, "lost", "flush", 0.0, True),
+        _point(4, "survived", "write", 1.02, False),
+        _point(5, "lost", "flush", 5.1, False),
+    ]
+    return {"environment": {"kernel_release": "6.1.0"}, "results": results}
+
+
+def test_the_models_table() -> None:
+    assert "| 6.1.0 | `c` | S/L |" in table.render([_report()])
+
+
+def test_the_crash_points_table() -> None:
+    text = table.render_timelines([_report()])
+    row = (
+        "| 6.1.0 | ext4 | `c` | write at +1.02 s | never (3 points, 2 left out) | "
+        "3 writes (64 KiB) +1.02, flush +5.10 |"
+    )
+    assert row in text, text
+    assert "CLOCK_MONOTONIC" in text
+
+
+def test_no_crash_points_no_table() -> None:
+    report = _report()
+    report["results"] = report["results"][:1]
+    del report["results"][0]["durability"]["points_judged"]
+    assert table.render_timelines([report]) == ""
