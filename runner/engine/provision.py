@@ -27,6 +27,12 @@ def why_not(p: Provision | None) -> str:
         return ""
     if p.sysctls and not in_guest():
         return "provision.sysctls are set only in a disposable guest (run --kernel)"
+    machine_wide = guest_only(p)
+    if machine_wide:
+        where = "in a guest only (run --kernel)"
+        if in_guest():
+            where = "by the batch guest only (--guest-runner native)"
+        return f"{machine_wide}: machine-wide, made {where}"
     if p.memory_limit is not None:
         no_cgroup = confine.why_no_memory_limit()
         if no_cgroup:
@@ -38,6 +44,13 @@ def why_not(p: Provision | None) -> str:
     if any(f.inode_flags for f in p.files.values()) and os.geteuid() != 0:
         return "provision.files: the harness sets inode flags as root (CAP_LINUX_IMMUTABLE)"
     return ""
+
+
+def guest_only(p: Provision) -> str:
+    """The parts of P only the batch guest makes (swapon and core_pattern are machine-wide), as
+    a reason's subject ('' for none)."""
+    parts = [name for name, on in (("swap", p.swap_size), ("core", p.core)) if on is not None]
+    return " and ".join(f"provision.{name}" for name in parts)
 
 
 @contextlib.contextmanager

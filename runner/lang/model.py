@@ -48,6 +48,15 @@ class Step:
 
 
 @dataclass(frozen=True)
+class CoreProvision:
+    """Core dumps for the case's processes: RLIMIT_CORE (bytes, -1: unlimited) and the
+    coredump_filter they start with (-1: the kernel's default)."""
+
+    limit: int
+    filter: int = -1
+
+
+@dataclass(frozen=True)
 class MountProvision:
     """A fresh mount the harness makes for the case's files (its scratch folder)."""
 
@@ -72,6 +81,8 @@ class Provision:
     files: dict[str, FileProvision] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)  # set in a guest only (--kernel)
     memory_limit: int | None = None  # bytes: the case runs in its own memory cgroup
+    swap_size: int | None = None  # bytes of a swap area the harness makes (in a guest only)
+    core: CoreProvision | None = None  # core dumps into the scratch folder (in a guest only)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -86,6 +97,10 @@ class Provision:
             out["sysctls"] = dict(self.sysctls)
         if self.memory_limit is not None:
             out["memory"] = {"limit": self.memory_limit}
+        if self.swap_size is not None:
+            out["swap"] = {"size": self.swap_size}
+        if self.core is not None:
+            out["core"] = dict(self.core.__dict__)
         return out
 
 

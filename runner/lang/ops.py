@@ -330,6 +330,10 @@ OPS: dict[str, OpSpec] = {
         ),
         _op("join", {"name": "thread"}, "name", primary="name"),
         _op("grow_stack", {"to": "int"}, "to", primary="to", result="int"),
+        # guestsetup: swap and core dumps (docs/case-format.md, "provision.swap" and
+        # "provision.core"); `core` reads the core the kernel wrote for a process of the case.
+        _op("core", {"pid": "int", **_RANGE}, "pid addr length", result="map"),
+        _op("getrusage", {}, result="map"),
         # forms (issue 18; docs/case-format.md, "Forms for behaviours of peer suites")
         _op(
             "splice",
@@ -464,12 +468,23 @@ ADDRESS_SPACE_RANGE = (1 << 20, 64 << 30)  # bytes; default CASE_ADDRESS_SPACE_P
 
 # provision: what the harness sets up before a case and undoes after it (never the case's
 # processes: their seccomp filter refuses mount, and inode flags need CAP_LINUX_IMMUTABLE).
-PROVISION_KEYS = ("mount", "files", "sysctls", "memory")
+PROVISION_KEYS = ("mount", "files", "sysctls", "memory", "swap", "core")
 PROVISION_MEMORY_KEYS = ("limit",)
 # bytes of provision.memory.limit: at most the limit every case runs under (confine.CASE_MEMORY),
 # so that a case with its own limit is never less confined than one without
 PROVISION_MEMORY_LIMIT = (1 << 20, 1 << 30)
 PROVISION_MOUNT_KEYS = ("fstype", "options", "size")
+# provision.swap: a swap area of this many bytes, in a guest only (swapon is machine-wide)
+PROVISION_SWAP_KEYS = ("size",)
+PROVISION_SWAP_SIZE = (1 << 20, 256 << 20)  # it lives in the guest's memory (a tmpfs file)
+# provision.core: core dumps into the scratch folder, in a guest only (core_pattern is
+# machine-wide); RLIMIT_CORE of the case's processes and their /proc/self/coredump_filter
+PROVISION_CORE_KEYS = ("limit", "filter")
+PROVISION_CORE_LIMIT = (0, 256 << 20)  # bytes; RLIM_INFINITY stands for no limit
+PROVISION_CORE_DEFAULT_LIMIT = 64 << 20
+PROVISION_CORE_FILTER = (0, 0x1FF)  # man 5 core: bits 0..8
+# core: the most bytes of a core one step reads back (a report holds at most 1 MiB)
+CORE_READ_MAX = 256 << 10
 PROVISION_FILE_KEYS = ("data", "hex", "size", "mode", "inode_flags")
 PROVISION_FSTYPES = ("tmpfs", "ext4", "xfs", "btrfs")  # ext4, xfs, btrfs: a loop-mounted image
 PROVISION_IMAGE_SIZE = (1 << 20, 4 << 30)  # bytes; default 1 GiB (mkfs.xfs wants >= 300 MB)

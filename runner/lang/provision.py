@@ -8,6 +8,8 @@ need CAP_LINUX_IMMUTABLE, and a case is hostile input).
         f: {data: "abcd", inode_flags: FS_APPEND_FL}      # made before the case; opened by it
       sysctls: {vm.dirty_expire_centisecs: 100}          # in a guest only (--kernel)
       memory: {limit: 64 * 1024 * 1024}                  # the case's own memory cgroup
+      swap: {size: 16 * 1024 * 1024}                     # a swap area, in a guest only
+      core: {limit: RLIM_INFINITY, filter: 0x33}         # core dumps, in a guest only
 
 Read here into model.Provision; engine/provision.py carries it out.
 """
@@ -20,10 +22,14 @@ from typing import Any
 
 from runner.lang import names
 from runner.lang.expr import ExprError, parse
-from runner.lang.model import FileProvision, MountProvision, Provision
+from runner.lang.model import CoreProvision, FileProvision, MountProvision, Provision
 from runner.lang.ops import (
     CONSTANTS,
     MOUNT_OPTION,
+    PROVISION_CORE_DEFAULT_LIMIT,
+    PROVISION_CORE_FILTER,
+    PROVISION_CORE_KEYS,
+    PROVISION_CORE_LIMIT,
     PROVISION_FILE_KEYS,
     PROVISION_FSTYPES,
     PROVISION_IMAGE_SIZE,
@@ -31,6 +37,8 @@ from runner.lang.ops import (
     PROVISION_MEMORY_KEYS,
     PROVISION_MEMORY_LIMIT,
     PROVISION_MOUNT_KEYS,
+    PROVISION_SWAP_KEYS,
+    PROVISION_SWAP_SIZE,
 )
 
 Err = Callable[[Any, Any, str], None]  # (node, key, message)
@@ -55,10 +63,43 @@ def read_provision(doc: dict, err: Err, file_name_ok: NameCheck) -> Provision | 
     files = _files(value, err, file_name_ok) if "files" in value else {}
     sysctls = _sysctls(value, err) if "sysctls" in value else {}
     memory = _memory(value, err) if "memory" in value else None
+    swap = _swap(value, err) if "swap" in value else None
+    core = _core(value, err) if "core" in value else None
     backings = doc.get("backings")
     if mount is not None and backings not in (None, "disk", ["disk"]):
         err(doc, "backings", "a case with provision.mount runs on its own mount: backings: [disk]")
-    return Provision(mount, files, sysctls, memory)
+    return Provision(mount, files, sysctls, memory, swap, core)
+
+
+def _swap(parent: dict, err: Err) -> int | None:
+    """swap: {size: BYTES}: a swap area the harness makes and swaps on (in a guest only)."""
+    node = parent["swap"]
+    if not isinstance(node, dict) or "size" not in node:
+        err(parent, "swap", "must be a mapping with size (bytes): {size: 16 * 1024 * 1024}")
+        return None
+    _keys(node, PROVISION_SWAP_KEYS, err, "provision.swap")
+    return _constant(node, "size", err, PROVISION_SWAP_SIZE)
+
+
+def _core(parent: dict, err: Err) -> CoreProvision | None:
+    """core: {limit: BYTES, filter: BITS}: the case's processes dump core into its scratch
+    folder (in a guest only), with that RLIMIT_CORE (RLIM_INFINITY: none) and coredump_filter."""
+    node = parent["core"]
+    node = {} if node is None else node
+    if not isinstance(node, dict):
+        err(parent, "core", "must be a mapping of limit and filter: {limit: RLIM_INFINITY}")
+        return None
+    _keys(node, PROVISION_CORE_KEYS, err, "provision.core")
+    limit: int | None = PROVISION_CORE_DEFAULT_LIMIT
+    if "limit" in node:
+        unlimited = node["limit"] == "RLIM_INFINITY"
+        limit = CONSTANTS["RLIM_INFINITY"] if unlimited else _constant(node, "limit", err)
+        if limit is not None and not unlimited:
+            limit = _bounded(node, "limit", limit, err, PROVISION_CORE_LIMIT)
+    bits = _constant(node, "filter", err, PROVISION_CORE_FILTER) if "filter" in node else -1
+    if limit is None or bits is None:
+        return None
+    return CoreProvision(limit, bits)
 
 
 def _memory(parent: dict, err: Err) -> int | None:
@@ -134,7 +175,13 @@ def _constant(node: dict, key: str, err: Err, bounds: tuple[int, int] | None = N
         return None
     if n is None:
         err(node, key, f"{value!r} is not an integer or an expression")
-    elif bounds and not bounds[0] <= n <= bounds[1]:
+    elif bounds:
+        return _bounded(node, key, n, err, bounds)
+    return n
+
+
+def _bounded(node: dict, key: str, n: int, err: Err, bounds: tuple[int, int]) -> int | None:
+    if not bounds[0] <= n <= bounds[1]:
         err(node, key, f"{n} is outside {bounds[0]}..{bounds[1]}")
         return None
     return n

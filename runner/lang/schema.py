@@ -103,6 +103,21 @@ def _provision() -> dict[str, Any]:
                 "additionalProperties": False,
                 "properties": {"limit": _kind("int")},
             },
+            "swap": {
+                "type": "object",
+                "description": "a swap area of this size (bytes), made and swapped on in a guest "
+                "only (--kernel)",
+                "required": ["size"],
+                "additionalProperties": False,
+                "properties": {"size": _kind("int")},
+            },
+            "core": {
+                "type": ["object", "null"],
+                "description": "the case's processes dump core into its scratch folder, in a "
+                "guest only (--kernel): RLIMIT_CORE (bytes or RLIM_INFINITY) and coredump_filter",
+                "additionalProperties": False,
+                "properties": {"limit": _kind("int"), "filter": _kind("int")},
+            },
         },
     }
 

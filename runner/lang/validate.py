@@ -128,6 +128,7 @@ class CaseValidator:
         setup = self._steps(doc, "setup", setup_scope, "") if "setup" in doc else []
         processes = self._processes(doc, setup_scope)
         self._check_process_refs(processes)
+        self._check_core_steps(provision, [*setup, *(s for p in processes.values() for s in p)])
         after_reboot = self._after_reboot(doc, setup, processes)
         if self.problems:
             return None
@@ -715,6 +716,15 @@ class CaseValidator:
             if name not in known:
                 have = ", ".join(sorted(n for n in known if n)) or "none"
                 self.err(node, key, f"{name!r} is not a process of this case ({have})")
+
+    def _check_core_steps(self, provision: Provision | None, steps: list[Step]) -> None:
+        """A ``core`` step reads a core the harness has the kernel write: provision.core."""
+        if provision is not None and provision.core is not None:
+            return
+        for step in _walk(steps):
+            if step.op == "core":
+                message = "core reads a core dump, which only a case with provision.core gets"
+                self.problems.append(Problem(self.file, step.line, 1, message, "core"))
 
     def _warn_unposted(self, steps: list[Step]) -> None:
         """A ``wait_for`` whose event no step posts waits until the case's timeout: legal (a

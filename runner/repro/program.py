@@ -93,8 +93,9 @@ class _Program:
     def __init__(self, case: Case, target: Target):
         if case.provision is not None:
             raise Unreproducible(
-                "its provision (a fresh mount or files with inode flags) is made by the harness "
-                "before the case; the C file makes no mounts and sets no inode flags"
+                "its provision (a fresh mount, files with inode flags, sysctls, a memory cgroup, "
+                "a swap area, core dumps) is made by the harness before the case; the C file "
+                "makes none of it"
             )
         if is_power_cut(case):
             raise Unreproducible(

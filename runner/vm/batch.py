@@ -62,9 +62,21 @@ class FileEntry:
     inode_flags: int
 
 
+@dataclass(frozen=True)
+class SysctlEntry:
+    """A /proc/sys file the guest writes before the case and puts back after it; CHECK: the
+    value read back must be the one written (a huge-page pool the kernel could not fill)."""
+
+    path: str
+    value: str
+    check: bool = False
+
+
 @dataclass
 class CaseEntry:
-    """One case as the guest runs it: made around it, then its program on the fork server."""
+    """One case as the guest runs it: made around it, then its program on the fork server.
+    Machine-wide set-up (sysctls, a swap area) makes the case EXCLUSIVE: no other lane runs a
+    case meanwhile."""
 
     index: int
     timeout_s: float
@@ -73,6 +85,9 @@ class CaseEntry:
     confinement: list[int]
     mount: MountEntry | None = None
     files: list[FileEntry] = field(default_factory=list)
+    sysctls: list[SysctlEntry] = field(default_factory=list)
+    swap_image: str = ""  # a swap area: this file, on a loop device ('' for none)
+    swap_size: int = 0
 
     def words(self) -> list[int]:
         m = self.mount or MountEntry("", "", 0, "")
@@ -85,6 +100,11 @@ class CaseEntry:
         for f in self.files:
             size = -1 if f.size is None else f.size
             out += [*_text(f.name), *_text(f.data), f.mode, size, f.inode_flags]
+        out.append(len(self.sysctls))
+        for c in self.sysctls:
+            out += [*_text(c.path), *_text(c.value), int(c.check)]
+        out += [*_text(self.swap_image), self.swap_size]
+        out.append(int(bool(self.sysctls or self.swap_image)))  # exclusive
         program = array("q", self.program)
         return [*out, len(program), *program, *self.confinement]
 

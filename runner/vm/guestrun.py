@@ -11,7 +11,9 @@ runner/engine/verdict.py), and writes the report as a run in the guest would hav
 What the harness makes around a case is made in the guest by the batch mode: the scratch folder
 (on the guest's disk or /dev/shm), a provision's mount (a tmpfs, or an image on the guest's
 tmpfs formatted there with this host's mkfs, on a loop device) and files with their inode
-flags; undone after each case. Besides the executor, the guest execs only that mkfs.
+flags, and the machine-wide set-up only a guest may have: sysctls, a swap area, the core_pattern
+of provision.core; undone after each case. Besides the executor, the guest execs only that
+mkfs.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from runner.engine.native import confinement
 from runner.engine.native.execute import not_compilable, program_for, replay
 from runner.engine.native.program import NotCompilable, Program
 from runner.engine.native.server import NativeArena
+from runner.engine.provision import READ_BACK, guest_only
 from runner.engine.verdict import judge_execution
 from runner.lang.conditions import Facts
 from runner.lang.loader import Suite, load_suite
@@ -43,7 +46,15 @@ from runner.session.pipeline import Output, run_session
 from runner.session.runner import Item, Result, RunConfig, Runner, finish_result
 
 from . import batch, qemu
-from .batch import BatchWriter, CaseEntry, FileEntry, GuestGone, MountEntry, OutputReader
+from .batch import (
+    BatchWriter,
+    CaseEntry,
+    FileEntry,
+    GuestGone,
+    MountEntry,
+    OutputReader,
+    SysctlEntry,
+)
 
 FACTS_WAIT_S = 120.0  # from qemu's start to the guest's facts: its boot, under TCG and load
 # The guest is stuck when nothing came back for this long past the longest case's timeout.
@@ -51,6 +62,10 @@ RESULT_GRACE_S = 30.0
 MAX_LANES = 16  # executor.c's
 GUEST_TMP = "/run/tmp"  # the guest's temp folder (the disk backing without a disk)
 PROVISION_DIR = "/run/mmapconf"  # a tmpfs in the guest: provision mount points go here
+# provision.core: relative, so the kernel writes the core in the dumping process's working
+# folder (its scratch folder, the one writable place of its view), named by its pid in the
+# case's PID namespace, which is what the case's fork and wait see
+CORE_PATTERN = "core.%p"
 # mount(8)'s names of the mount flags a case may ask for (ops.MOUNT_OPTION); the rest of its
 # options are the filesystem's own (the data string)
 _MS = {"ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8, "sync": 16, "dirsync": 128}
@@ -166,6 +181,7 @@ class GuestRunner(Runner):
         reader: OutputReader,
         alive: Callable[[], bool],
         provision_dir: str = PROVISION_DIR,
+        machine_wide: bool = True,
     ):
         # not Runner.__init__: it probes this host
         self.config = config
@@ -175,6 +191,7 @@ class GuestRunner(Runner):
         self.walls = guest.walls()
         self.job, self.reader, self.alive = job, reader, alive
         self.provision_dir = provision_dir
+        self.machine_wide = machine_wide  # in a guest: sysctls, swapon, core_pattern are ours
         self.arena = NativeArena()
         self.queue: dict[int, list[int]] = {}  # id(item) -> its batch indexes, in order
         self.sent: dict[int, tuple[Case, Program | NotCompilable]] = {}
@@ -188,8 +205,11 @@ class GuestRunner(Runner):
     def why_not(self, provision: Provision | None) -> str:
         if provision is None:
             return ""
-        if provision.sysctls:
-            return "provision.sysctls: the batch guest does not set them (--guest-runner python)"
+        machine_wide = guest_only(provision) or ("provision.sysctls" if provision.sysctls else "")
+        if machine_wide and not self.machine_wide:
+            return f"{machine_wide}: machine-wide, made in a guest only (run --kernel)"
+        if provision.swap_size is not None and not self.guest.loop_control:
+            return "provision.swap: no loop devices (/dev/loop-control is missing in the guest)"
         if provision.memory_limit is not None:
             return "provision.memory: the batch guest does not make it (--guest-runner python)"
         if provision.mount is not None:
@@ -223,9 +243,11 @@ class GuestRunner(Runner):
                 writer.case(entry)
 
     def _entry(self, index: int, case: Case, backing: Backing) -> CaseEntry:
-        scratch = f"{backing.dir}/mmapconf-guest-{index}" if backing.dir else ""
-        mount = None
         p = case.provision
+        # a core needs a folder to land in, whatever the backing
+        base = backing.dir or (GUEST_TMP if p is not None and p.core is not None else None)
+        scratch = f"{base}/mmapconf-guest-{index}" if base else ""
+        mount = None
         if p is not None and p.mount is not None:
             mount = self._mount(index, p.mount.fstype, p.mount.options, p.mount.size)
         folder = mount.point if mount else scratch
@@ -235,7 +257,13 @@ class GuestRunner(Runner):
         ]
         spec = confinement.spec(folder or None, self.guest.landlock_abi, self.guest.machine)
         spec = confinement.view(self.walls, folder or None) + spec
-        return CaseEntry(index, case.timeout, scratch, b"", spec, mount, files)
+        entry = CaseEntry(index, case.timeout, scratch, b"", spec, mount, files)
+        if p is not None:
+            entry.sysctls = machine_settings(p)
+            if p.swap_size is not None:
+                entry.swap_image = f"{self.provision_dir}/swap-{index}.img"
+                entry.swap_size = p.swap_size
+        return entry
 
     def _mount(self, index: int, fstype: str, options: str, size: int | None) -> MountEntry:
         flags, data = mount_options(options)
@@ -298,6 +326,17 @@ class GuestRunner(Runner):
 
     def close(self) -> None:
         self.arena.close()
+
+
+def machine_settings(p: Provision) -> list[SysctlEntry]:
+    """The /proc/sys files P has the guest write: its sysctls, and for core dumps the pattern."""
+    out = [
+        SysctlEntry("/proc/sys/" + key.replace(".", "/"), value, key in READ_BACK)
+        for key, value in p.sysctls.items()
+    ]
+    if p.core is not None:
+        out.append(SysctlEntry("/proc/sys/kernel/core_pattern", CORE_PATTERN, True))
+    return out
 
 
 def mount_options(options: str) -> tuple[int, str]:
@@ -426,7 +465,7 @@ def drive(
         return None
     facts = GuestFacts(batch.parse_facts(payload))
     config = RunConfig(args.backing, [disk_dir])
-    runner = GuestRunner(config, facts, disk_dir, job, reader, alive, provision_dir)
+    runner = GuestRunner(config, facts, disk_dir, job, reader, alive, provision_dir, walls)
     items = runner.plan(suite)
     runner.gone = plannable(facts.page_size)
     try:

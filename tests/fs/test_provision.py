@@ -56,7 +56,7 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
         ("mount: {fstype: ext4, size: 1024}", "outside 1048576"),
         ("files: {f: {inode_flags: FS_SECRET_FL}}", "unknown inode flag 'FS_SECRET_FL'"),
         ("files: {../f: {data: x}}", "a file name is letters"),
-        ("swap: 1", "unknown provision key"),
+        ("zram: 1", "unknown provision key"),
     ],
 )
 def test_validator_refuses(tmp_path: Path, provision: str, message: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from runner.engine.native import build
+from runner.engine.provision import guest_only
 from runner.lang.loader import load_suite
 from runner.lang.model import Case
 from runner.lang.powercut import is_power_cut
@@ -53,9 +54,10 @@ def batch_run(tmp_path: Path, paths: list[str], disk: Path, *extra: str) -> dict
 
 
 def _guest_only(case: Case) -> bool:
-    """Set-up the batch guest refuses by design, with its own reason (docs/kernels.md)."""
+    """Set-up a batch on a host refuses by design (machine-wide: sysctls, swap, core_pattern;
+    a memory cgroup, which the batch does not make), each side with its own reason."""
     p = case.provision
-    return p is not None and (bool(p.sysctls) or p.memory_limit is not None)
+    return p is not None and (bool(p.sysctls) or p.memory_limit is not None or bool(guest_only(p)))
 
 
 def test_the_batch_gives_the_in_process_native_run_s_outcomes(tmp_path: Path) -> None:

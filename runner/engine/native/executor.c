@@ -53,8 +53,11 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <elf.h>
 #include <ftw.h>
 #include <linux/loop.h>
+#include <pthread.h>
+#include <sys/swap.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
@@ -122,6 +125,8 @@ enum {
   OP_UFFD_ZEROPAGE, OP_GETRLIMIT, OP_SYNC_FILE_RANGE, OP_SYNCFS, OP_POWER_CUT,
   /* threads */
   OP_THREAD, OP_JOIN, OP_GROW_STACK,
+  /* guestsetup */
+  OP_CORE, OP_GETRUSAGE,
   /* forms */
   OP_SPLICE, OP_VMSPLICE, OP_SENDFILE, OP_COPY_FILE_RANGE, OP_PROC_MEM_WRITE, OP_PROC_MEM_READ,
   OP_PIDFD_OPEN, OP_PROCESS_MADVISE, OP_FICLONE, OP_FICLONERANGE, OP_FIDEDUPERANGE, OP_LSEEK,
@@ -268,6 +273,9 @@ static block *proc_blocks;
 static i64 first_name;
 static i64 max_processes;
 static i64 address_space_pages;  /* RLIMIT_AS: what a process has mapped, plus this */
+/* provision.core (the program's trailer): whether the case's processes may dump core, their
+ * RLIMIT_CORE (-1: unlimited) and the coredump_filter they start with (-1: the kernel's) */
+static i64 core_on, core_limit, core_filter = -1;
 static i64 nsignames, nsicodes;
 static i64 *signames;   /* pairs: number, name */
 static i64 *sicodes;    /* triples: signal (0: any), code, name */
@@ -440,6 +448,9 @@ static void read_program(const i64 *words, size_t n) {
     proc_names[k] = word();
     proc_blocks[k] = *read_block();
   }
+  core_on = word();
+  core_limit = word();
+  core_filter = word();
   traced = calloc(nsteps_total + 1, 1);
 }
 static const char *S(i64 k) { return k >= 0 && k < nstrs ? strs[k] : ""; }
@@ -1122,12 +1133,13 @@ static obs_t op_wait(const args_t *a) {
   put(WIFSIGNALED(st));
   put(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
   send_rec();
-  val m = vmap(3);
+  val m = vmap(4);
   char buf[32];
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
     const char *name = signal_name(sig, buf);
     map_put(&m, "signal", vbytes(name, strlen(name), V_TEXT));
+    if (core_on) map_put(&m, "core", vint(WCOREDUMP(st) ? 1 : 0));  /* provision.core's */
     struct sigslot *slot = sig_slot(pid);
     if (slot->pid == pid && slot->signo == sig) {
       const char *code = si_code_name(sig, slot->code, buf);
@@ -1200,6 +1212,93 @@ static val text_val(const char *p, size_t n) { return vbytes(p, n, V_TEXT); }
 static void strip(const char **p, size_t *n) {
   while (*n && (**p == ' ' || **p == '\t')) (*p)++, (*n)--;
   while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' || (*p)[*n - 1] == '\n')) (*n)--;
+}
+/* ---- core: what a core the kernel wrote holds (guestsetup) ---- */
+/* The core of process PID of the case: core.PID in the scratch folder (runner/vm/guestrun.py's
+ * CORE_PATTERN). A case process could have written that file itself, so it is read as hostile:
+ * every offset and size checked against the file, at most CORE_PHDRS program headers. */
+#define CORE_PHDRS 65535
+#define CORE_READ_MAX (256 << 10)  /* ops.CORE_READ_MAX: the most bytes `data` returns */
+#define CORE_RANGE_MAX (1LL << 40)
+typedef struct {
+  u64 lo, hi;  /* the range asked about */
+  u64 mapped, dumped;
+  char *data;  /* the bytes held, in address order (NULL: a range too long to return them) */
+} core_range;
+/* the part of PH's memory inside R, and of that what the file holds (SIZE: the file's) */
+static int core_segment(int fd, const Elf64_Phdr *ph, u64 size, core_range *r) {
+  u64 start = ph->p_vaddr, end;
+  if (__builtin_add_overflow(start, ph->p_memsz, &end)) return -1;
+  if (end <= r->lo || start >= r->hi) return 0;
+  u64 a = start > r->lo ? start : r->lo, b = end < r->hi ? end : r->hi;
+  r->mapped += b - a;
+  u64 held = ph->p_filesz < ph->p_memsz ? ph->p_filesz : ph->p_memsz;
+  if (ph->p_offset > size) held = 0;
+  else if (held > size - ph->p_offset) held = size - ph->p_offset;  /* a truncated core */
+  u64 fb = start + held < b ? start + held : b;
+  if (fb <= a) return 0;
+  if (fb - a > r->hi - r->lo - r->dumped) return -1;  /* overlapping segments: not the kernel's */
+  if (r->data) {
+    ssize_t n = pread(fd, r->data + r->dumped, fb - a, (off_t)(ph->p_offset + (a - start)));
+    if (n != (ssize_t)(fb - a)) return -1;
+  }
+  r->dumped += fb - a;
+  return 0;
+}
+static int core_read(int fd, core_range *r) {
+  struct stat st;
+  Elf64_Ehdr eh;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+  if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_type != ET_CORE ||
+      eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum >= CORE_PHDRS)
+    return -1;
+  u64 size = (u64)st.st_size, table;
+  if (eh.e_phoff > size || __builtin_mul_overflow((u64)eh.e_phnum, sizeof(Elf64_Phdr), &table) ||
+      table > size - eh.e_phoff)
+    return -1;
+  for (u64 k = 0; k < eh.e_phnum; k++) {
+    Elf64_Phdr ph;
+    if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + k * sizeof ph)) != (ssize_t)sizeof ph) return -1;
+    /* the kernel writes them in address order, which keeps the bytes held in that order too */
+    if (ph.p_type == PT_LOAD && core_segment(fd, &ph, size, r) != 0) return -1;
+  }
+  return 0;
+}
+static obs_t op_core(const step_t *s, const args_t *a) {
+  i64 pid = a->v[0], len = a->v[2];
+  if (len < 0 || len > CORE_RANGE_MAX) run_error(s, "core: a length of 0..%lld bytes", CORE_RANGE_MAX);
+  if (!scratch_dir) run_error(s, "core: the case has no scratch folder for a core to land in");
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/core.%lld", scratch_dir, (long long)pid) >= (int)sizeof path)
+    run_error(s, "core: the scratch folder's path is too long");
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return fail_errno();
+  core_range r = {(u64)a->v[1], 0, 0, 0, len <= CORE_READ_MAX ? scratch_alloc((size_t)len + 1) : NULL};
+  struct stat st;
+  int bad = __builtin_add_overflow(r.lo, (u64)len, &r.hi) || fstat(fd, &st) != 0 ||
+            core_read(fd, &r) != 0;
+  close(fd);
+  if (bad) {
+    errno = ENOEXEC;  /* not an ELF core this executor can read */
+    return fail_errno();
+  }
+  val m = vmap(4);
+  map_put(&m, "mapped", vint((i64)r.mapped));
+  map_put(&m, "dumped", vint((i64)r.dumped));
+  if (r.data) map_put(&m, "data", vbytes(r.data, r.dumped, V_BYTES));
+  map_put(&m, "size", vint((i64)st.st_size));
+  obs_t o = {m, 0, 0};
+  return o;
+}
+static obs_t op_getrusage(void) {
+  struct rusage u;
+  if (getrusage(RUSAGE_SELF, &u) != 0) return fail_errno();
+  val m = vmap(2);
+  map_put(&m, "minflt", vint((i64)u.ru_minflt));
+  map_put(&m, "majflt", vint((i64)u.ru_majflt));
+  obs_t o = {m, 0, 0};
+  return o;
 }
 static obs_t op_smaps(const args_t *a) {
   size_t len;
@@ -1713,6 +1812,8 @@ static obs_t perform_op(const step_t *s, const args_t *a) {
   case OP_SYNCFS: return rc_none(syncfs((int)a->v[0]));
   case OP_POWER_CUT: return op_power_cut();
   case OP_GROW_STACK: return op_grow_stack(s, a);
+  case OP_CORE: return op_core(s, a);
+  case OP_GETRUSAGE: return op_getrusage();
   case OP_SPLICE: return op_splice(a);
   case OP_VMSPLICE: return op_vmsplice(a);
   case OP_SENDFILE: return op_sendfile(a);
@@ -2059,11 +2160,30 @@ static i64 now_ns(void) {
   clock_gettime(CLOCK_MONOTONIC, &t);
   return ts_ns(t);
 }
-static void begin(const char *parent) {
-  struct rlimit core = {0, 0};
+/* provision.core: the case's first process sets what every later one inherits (a fork child
+ * keeps a limit its parent lowered); the filter is written before Landlock forbids /proc */
+static void allow_core(void) {
+  if (confined) return;
+  rlim_t n = core_limit < 0 ? RLIM_INFINITY : (rlim_t)core_limit;
+  struct rlimit core = {n, n};
   setrlimit(RLIMIT_CORE, &core);
-  /* a core_pattern pipe ignores RLIMIT_CORE: a non-dumpable process is dumped by nothing */
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (core_filter < 0) return;
+  char text[32];
+  int len = snprintf(text, sizeof text, "%#llx", (unsigned long long)core_filter);
+  int fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text, (size_t)len) != len)
+    fatal("mmapconf-exec: coredump_filter: %s", strerror(errno));
+  close(fd);
+}
+static void begin(const char *parent) {
+  if (core_on) {
+    allow_core();
+  } else {
+    struct rlimit core = {0, 0};
+    setrlimit(RLIMIT_CORE, &core);
+    /* a core_pattern pipe ignores RLIMIT_CORE: a non-dumpable process is dumped by nothing */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  }
   limit_address_space();
   static const int defaults[] = {SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGXFSZ, SIGALRM};
   for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++) signal(defaults[k], SIG_DFL);
@@ -3056,6 +3176,12 @@ typedef struct {
   char *name;
   i64 flags;
 } b_file;
+typedef struct {  /* a /proc/sys file written for the case, and what it held before */
+  char *path, *value;
+  i64 check;  /* the value read back must be the one written */
+  char old[4096];
+  int set;
+} b_sysctl;
 typedef struct {
   char *scratch, *fstype, *image, *data, *point;
   i64 mflags, nfiles, image_size, nmkfs;
@@ -3063,6 +3189,12 @@ typedef struct {
   b_file files[64];
   int mounted, made_image;
   char folder[PATH_MAX];
+  /* machine-wide (guestsetup): sysctls (core_pattern among them) and a swap area */
+  b_sysctl sysctls[16];
+  i64 nsysctls, swap_size, exclusive;
+  char *swap_image;
+  char swap_dev[64];
+  int swap_made, swap_on;
 } b_setup;
 /* a sparse image of SIZE bytes at s->image, formatted by s->mkfs (the host's tool: the guest
  * runs in the host's root), on the guest's own tmpfs: a loop device over 9p pays a round trip
@@ -3153,6 +3285,102 @@ static void b_make_file(b_setup *s, const char *name, const char *data, size_t l
     if (fd >= 0) close(fd);
   }
 }
+/* -- machine-wide set-up (guestsetup): made after the case's folder, undone before it -- */
+/* Lanes share the machine: a case with machine-wide set-up runs alone (b_lanes's lock). */
+static pthread_rwlock_t *b_lock;
+static int b_read_text(const char *path, char *out, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, out, cap - 1);
+  close(fd);
+  if (n < 0) return -1;
+  while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ')) n--;
+  out[n] = 0;
+  return 0;
+}
+static int b_write_text(const char *path, const char *value) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t len = (ssize_t)strlen(value), w = write(fd, value, (size_t)len);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return w == len ? 0 : -1;
+}
+static void b_set_sysctl(b_sysctl *c, char *err, size_t n) {
+  char now[4096];
+  if (b_read_text(c->path, c->old, sizeof c->old) != 0 || b_write_text(c->path, c->value) != 0) {
+    snprintf(err, n, "set-up: %s=%s: %s", c->path, c->value, strerror(errno));
+    return;
+  }
+  c->set = 1;
+  if (c->check && (b_read_text(c->path, now, sizeof now) != 0 || strcmp(now, c->value)))
+    snprintf(err, n, "set-up: %s=%s: the kernel set %s", c->path, c->value, now);
+}
+/* whether DEV is an active swap area (/proc/swaps: its first column) */
+static int b_swap_active(const char *dev) {
+  size_t len = 0, dl = strlen(dev);
+  char *text = read_proc("/proc/swaps", &len);
+  int on = 0;
+  for (char *line = text; line && *line && !on;) {
+    on = !strncmp(line, dev, dl) && (line[dl] == ' ' || line[dl] == '\t');
+    char *nl = strchr(line, '\n');
+    line = nl ? nl + 1 : NULL;
+  }
+  free(text);
+  return on;
+}
+/* a swap area of S->swap_size bytes: a file on the guest's tmpfs (swapon refuses a tmpfs file
+ * itself: no bmap), with a version-1 swap header (mkswap's), on a loop device */
+static void b_make_swap(b_setup *s, char *err, size_t n) {
+  int fd = open(s->swap_image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  char *head = calloc(1, (size_t)page_size);
+  uint32_t *info = (uint32_t *)(head + 1024);  /* after the boot block: union swap_header */
+  info[0] = 1;                                          /* version */
+  info[1] = (uint32_t)(s->swap_size / page_size - 1);   /* last_page */
+  memcpy(head + page_size - 10, "SWAPSPACE2", 10);
+  int ok = fd >= 0 && ftruncate(fd, s->swap_size) == 0 && pwrite(fd, head, page_size, 0) == page_size;
+  free(head);
+  if (fd >= 0) {
+    s->swap_made = 1;
+    close(fd);
+  }
+  if (!ok) {
+    snprintf(err, n, "set-up: cannot make the swap file %s: %s", s->swap_image, strerror(errno));
+    return;
+  }
+  int loop = b_loop_attach(s->swap_image, s->swap_dev, sizeof s->swap_dev);
+  if (loop < 0) {
+    snprintf(err, n, "set-up: cannot attach %s to a loop device: %s", s->swap_image, strerror(errno));
+    return;
+  }
+  int rc = swapon(s->swap_dev, 0), e = errno;
+  close(loop);  /* the swap area holds it now; autoclear frees it after swapoff */
+  if (rc != 0) {
+    snprintf(err, n, "set-up: swapon %s: %s", s->swap_dev, strerror(e));
+    return;
+  }
+  s->swap_on = 1;
+  if (!b_swap_active(s->swap_dev))
+    snprintf(err, n, "set-up: swapon %s: not in /proc/swaps after it", s->swap_dev);
+}
+static void b_make_machine(b_setup *s, char *err, size_t n) {
+  for (i64 k = 0; k < s->nsysctls && !err[0]; k++) b_set_sysctl(&s->sysctls[k], err, n);
+  if (s->swap_image[0] && !err[0]) b_make_swap(s, err, n);
+}
+static void b_undo_machine(b_setup *s, char *left, size_t n) {
+  if (s->swap_on && (swapoff(s->swap_dev) != 0 || b_swap_active(s->swap_dev)))
+    snprintf(left, n, "swap area left on: %s: %s", s->swap_dev, strerror(errno));
+  if (s->swap_made) unlink(s->swap_image);
+  for (i64 k = s->nsysctls - 1; k >= 0; k--) {
+    b_sysctl *c = &s->sysctls[k];
+    char now[4096];
+    if (!c->set) continue;
+    if (b_write_text(c->path, c->old) != 0 ||
+        (c->check && (b_read_text(c->path, now, sizeof now) != 0 || strcmp(now, c->old))))
+      snprintf(left, n, "%s not put back to %s: %s", c->path, c->old, strerror(errno));
+  }
+}
 static void b_undo(b_setup *s, char *left, size_t n) {
   for (i64 k = 0; k < s->nfiles; k++) {
     char path[PATH_MAX];
@@ -3185,6 +3413,7 @@ static void b_case(void) {
   s.data = b_text(NULL);
   s.point = b_text(NULL);
   i64 t0 = now_ns();
+  if (b_lock) pthread_rwlock_rdlock(b_lock);
   b_make(&s, err, sizeof err);
   s.nfiles = b_word();
   if (s.nfiles < 0 || s.nfiles > 64) fatal("mmapconf-exec: too many provision files");
@@ -3197,6 +3426,25 @@ static void b_case(void) {
     b_make_file(&s, s.files[k].name, data, len, mode, size, s.files[k].flags, err, sizeof err);
     free(data);
   }
+  s.nsysctls = b_word();
+  if (s.nsysctls < 0 || s.nsysctls > 16) fatal("mmapconf-exec: too many provision sysctls");
+  for (i64 k = 0; k < s.nsysctls; k++) {
+    s.sysctls[k].path = b_text(NULL);
+    s.sysctls[k].value = b_text(NULL);
+    s.sysctls[k].check = b_word();
+    if (strncmp(s.sysctls[k].path, "/proc/sys/", 10) || strstr(s.sysctls[k].path, ".."))
+      fatal("mmapconf-exec: a sysctl outside /proc/sys in the batch");
+  }
+  s.swap_image = b_text(NULL);
+  s.swap_size = b_word();
+  if (s.swap_image[0] && (s.swap_size < 16 * page_size || s.swap_size > (1LL << 32)))
+    fatal("mmapconf-exec: a bad swap size in the batch");
+  s.exclusive = b_word();
+  if (b_lock && s.exclusive) {  /* alone on the machine: wait for the other lanes' cases */
+    pthread_rwlock_unlock(b_lock);
+    pthread_rwlock_wrlock(b_lock);
+  }
+  if (!err[0]) b_make_machine(&s, err, sizeof err);
   i64 nprog = b_word();
   if (nprog <= 0 || nprog > bp_end - bp) fatal("mmapconf-exec: a bad program in the batch");
   const i64 *prog = bp;
@@ -3342,7 +3590,14 @@ static void b_case(void) {
       b_start_server();
     }
   }
+  char machine_left[PATH_MAX] = "";
+  b_undo_machine(&s, machine_left, sizeof machine_left);
+  if (b_lock) pthread_rwlock_unlock(b_lock);
   b_undo(&s, left, sizeof left);
+  if (machine_left[0]) {
+    size_t have = strlen(left);
+    snprintf(left + have, sizeof left - have, "%s%s", have ? "; " : "", machine_left);
+  }
   i64 took = now_ns() - t0;
   bb_word(&out, B_RESULT);
   bb_word(&out, 0);
@@ -3374,6 +3629,11 @@ static void b_case(void) {
   free(recs.b);
   free(output.b);
   for (i64 k = 0; k < s.nfiles; k++) free(s.files[k].name);
+  for (i64 k = 0; k < s.nsysctls; k++) {
+    free(s.sysctls[k].path);
+    free(s.sysctls[k].value);
+  }
+  free(s.swap_image);
   free(s.scratch);
   free(s.fstype);
   free(s.image);
@@ -3420,6 +3680,14 @@ static void b_lane(i64 *claim) {
 static void b_lanes(const char *in, i64 lanes, off_t start) {
   i64 *claim = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (claim == MAP_FAILED) fatal("mmapconf-exec: mmap: %s", strerror(errno));
+  /* beside the claim count: shared by each case, held alone by one with machine-wide set-up
+   * (a writer waiting keeps new readers out, so it is not starved) */
+  b_lock = (pthread_rwlock_t *)(claim + 8);
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(b_lock, &attr);
   struct pollfd pf[16];
   bbuf got[16];
   memset(got, 0, sizeof got);

@@ -413,8 +413,17 @@ class Compiler:
         for s in list(w.strings)[len(table.strings) :]:  # a dict keeps insertion order
             words += _string_words(s)
         words += head + w.words
+        words += _core_trailer(self.case)
         program = array("q", words).tobytes()
         return Program(program, self.steps, list(self.slots), list(self.maps))
+
+
+def _core_trailer(case: Case) -> list[int]:
+    """The program's last words: whether the case's processes may dump core (else RLIMIT_CORE
+    0 and not dumpable), their RLIMIT_CORE (-1: unlimited) and the coredump_filter they start
+    with (-1: the kernel's)."""
+    core = case.provision.core if case.provision else None
+    return [0, 0, -1] if core is None else [1, core.limit, core.filter]
 
 
 @functools.lru_cache(maxsize=4096)
