@@ -67,6 +67,10 @@ def fs_rights(version: int) -> int:
 # calls the filter sees (IORING_OP_SOCKET would make the UDP socket it refuses): a case that uses
 # io_uring gets one ring, made by the executor before the filter and restricted by the kernel
 # (IORING_REGISTER_RESTRICTIONS) to fixed-buffer reads and writes (executor.c, ring_setup).
+# A case process is made non-dumpable, so a crash never reaches a core_pattern pipe helper (which
+# runs as root outside every namespace, and ignores RLIMIT_CORE): execve (which makes a process
+# dumpable again) and prctl(PR_SET_DUMPABLE) are refused so that machine code cannot undo it. No
+# case execs: the case language has no such step.
 _X32_BIT = 0x40000000
 DENIED_X86_64 = {
     "ptrace": 101, "syslog": 103, "vhangup": 153, "pivot_root": 155, "adjtimex": 159,
@@ -79,7 +83,7 @@ DENIED_X86_64 = {
     "process_vm_writev": 311, "finit_module": 313, "kexec_file_load": 320, "bpf": 321,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
     "fspick": 433, "mount_setattr": 442, "mknod": 133, "mknodat": 259,
-    "io_uring_setup": 425,
+    "io_uring_setup": 425, "execve": 59, "execveat": 322,
 }  # fmt: skip
 # The same calls on arm64, from the kernel's include/uapi/asm-generic/unistd.h (arm64 has no
 # iopl, ioperm or mknod: mknodat is its only way to make a node).
@@ -94,26 +98,27 @@ DENIED_AARCH64 = {
     "process_vm_writev": 271, "finit_module": 273, "kexec_file_load": 294, "bpf": 280,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
     "fspick": 433, "mount_setattr": 442, "mknodat": 33,
-    "io_uring_setup": 425,
+    "io_uring_setup": 425, "execve": 221, "execveat": 281,
 }  # fmt: skip
 
 
 @dataclass(frozen=True)
 class SeccompArch:
     """What the filter needs of one architecture: its AUDIT_ARCH, the denied calls' numbers,
-    socket, clone and clone3, and whether it has x32's bit to refuse."""
+    socket, clone, clone3 and prctl, and whether it has x32's bit to refuse."""
 
     audit: int
     denied: dict[str, int]
     socket: int
     clone: int
     clone3: int
+    prctl: int
     x32: bool
 
 
 SECCOMP_ARCHES = {
-    "x86_64": SeccompArch(0xC000003E, DENIED_X86_64, 41, 56, 435, x32=True),
-    "aarch64": SeccompArch(0xC00000B7, DENIED_AARCH64, 198, 220, 435, x32=False),
+    "x86_64": SeccompArch(0xC000003E, DENIED_X86_64, 41, 56, 435, 157, x32=True),
+    "aarch64": SeccompArch(0xC00000B7, DENIED_AARCH64, 198, 220, 435, 167, x32=False),
 }
 _RET_ALLOW, _RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _JA, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x05, 0x06
@@ -124,14 +129,15 @@ _ENOSYS = 38
 # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: a fork with any of these would
 # be a namespace of the case's own (unshare and setns are refused above for the same reason).
 _CLONE_NEW_FLAGS = 0x00020000 | 0x7E000000
+_PR_SET_DUMPABLE = 4
 
 
 def program(machine: str) -> list[tuple[int, int, int, int]]:
     """The filter for ``machine`` (``os.uname().machine``; [] where no list is defined): deny
     a foreign ABI, a non-AF_UNIX socket (no UDP or raw packets from a case: Landlock covers TCP
-    only), clone with a namespace flag, and each listed call; clone3 fails with ENOSYS (seccomp
-    cannot read its flags, which are in memory; libc then falls back to clone); allow the rest.
-    Jumps are to labels."""
+    only), clone with a namespace flag, prctl(PR_SET_DUMPABLE), and each listed call; clone3
+    fails with ENOSYS (seccomp cannot read its flags, which are in memory; libc then falls back
+    to clone); allow the rest. Jumps are to labels."""
     arch = SECCOMP_ARCHES.get(machine)
     if arch is None:
         return []
@@ -145,12 +151,15 @@ def program(machine: str) -> list[tuple[int, int, int, int]]:
         (_JEQ_K, "socket", 0, arch.socket),
         (_JEQ_K, "clone", 0, arch.clone),
         (_JEQ_K, "enosys", 0, arch.clone3),
+        (_JEQ_K, "prctl", 0, arch.prctl),
         *((_JEQ_K, "deny", 0, nr) for nr in deny),
         (_JA, 0, 0, "allow"),
         ("socket", _LD_W_ABS, 0, 0, 16),  # seccomp_data.args[0], low half: the address family
         (_JEQ_K, "allow", "deny", _AF_UNIX),
         ("clone", _LD_W_ABS, 0, 0, 16),  # args[0]: the clone flags
         (_JSET_K, "deny", "allow", _CLONE_NEW_FLAGS),
+        ("prctl", _LD_W_ABS, 0, 0, 16),  # args[0]: the option
+        (_JEQ_K, "deny", "allow", _PR_SET_DUMPABLE),
         ("enosys", _RET_K, 0, 0, _RET_ERRNO | _ENOSYS),
         ("allow", _RET_K, 0, 0, _RET_ALLOW),
         ("deny", _RET_K, 0, 0, _RET_ERRNO | _EPERM),

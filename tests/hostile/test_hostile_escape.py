@@ -253,6 +253,11 @@ MACHINE_CALLS = {
     # io_uring_setup(1, NULL): a ring of its own would run operations the filter never sees
     # (IORING_OP_SOCKET); without the filter this is -EFAULT, not -EPERM
     "io_uring_setup": "bf0100000031f6b8a90100000f05c3",
+    # prctl(PR_SET_DUMPABLE, 1): a dumpable process's crash reaches a core_pattern pipe helper
+    "set-dumpable": "bf04000000be01000000b89d0000000f05c3",
+    # execve("", NULL, NULL) (rdi points at the ret's 0xc3 0x00...: any path): makes the process
+    # dumpable again; without the filter ENOENT (-2), not -EPERM
+    "execve": "488d3d0b00000031f631d2b83b0000000f05c3",
 }
 
 
@@ -319,7 +324,10 @@ def test_the_seccomp_lists_hold_the_kernel_s_numbers(machine):
         for m in re.finditer(r"^#define __NR_(\w+)\s+(\d+)\s*$", header.read_text(), re.M)
     }
     arch = sandbox.SECCOMP_ARCHES[machine]
-    wanted = {**arch.denied, "socket": arch.socket, "clone": arch.clone, "clone3": arch.clone3}
+    wanted = {
+        **arch.denied, "socket": arch.socket, "clone": arch.clone, "clone3": arch.clone3,
+        "prctl": arch.prctl,
+    }  # fmt: skip
     assert {name: numbers.get(name) for name in wanted} == wanted
 
 
@@ -353,6 +361,8 @@ def test_the_seccomp_filter_of_each_machine_refuses_what_its_list_says(machine):
     assert _bpf(prog, arch.audit, arch.clone, 17) == allow  # a plain fork
     assert _bpf(prog, arch.audit, arch.socket, 2) == eperm  # AF_INET
     assert _bpf(prog, arch.audit, arch.socket, 1) == allow  # AF_UNIX
+    assert _bpf(prog, arch.audit, arch.prctl, 4) == eperm  # PR_SET_DUMPABLE
+    assert _bpf(prog, arch.audit, arch.prctl, 41) == allow  # PR_SET_THP_DISABLE (the prctl op)
     assert _bpf(prog, arch.audit ^ 1, 0) == eperm  # another ABI of the machine
     read = {"x86_64": 0, "aarch64": 63}[machine]
     assert _bpf(prog, arch.audit, read) == allow
