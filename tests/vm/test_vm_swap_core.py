@@ -11,6 +11,7 @@ Skipped when qemu or a cached kernel is missing (as tests/vm/test_vm_boot.py).""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -106,7 +107,9 @@ def test_swap_and_core_are_made_for_the_case_and_undone_after_pass_fail_and_time
     for r in results.values():
         assert "left" not in r["reason"] and "put back" not in r["reason"], r["reason"]
     swap = results["swap-2"]["reason"]
-    assert "main step 4 (smaps): expected value {Swap: 0}" in swap and "Swap: 32" in swap, swap
+    # how much of the 32 kB is out on swap when smaps is read varies (28 kB seen): not zero
+    assert "main step 4 (smaps): expected value {Swap: 0}" in swap, swap
+    assert re.search(r"got success, value \{Swap: [1-9]\d*\}", swap), swap
     core = results["core-2"]["reason"]
     assert "main step 7 (core): expected value {dumped:" in core, core
     assert "dumped: 0" in core, core

@@ -2718,6 +2718,7 @@ static int record_framed(const char *buf, size_t bytes) {
   int ok;
   switch (f.w[0]) {
     case REC_PROC: ok = rf_words(&f, 1) && rf_raw(&f) && rf_raw(&f); break;
+    case REC_THREAD: ok = rf_words(&f, 1) && rf_raw(&f) && rf_raw(&f); break;
     case REC_END: ok = rf_end(&f); break;
     case REC_ERROR: ok = rf_words(&f, 2) && rf_raw(&f); break;
     case REC_ABORTED: ok = rf_words(&f, 1); break;
