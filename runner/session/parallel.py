@@ -104,10 +104,13 @@ class _Worker:
                 os.close(fd)
             raise
         if pid == 0:
-            for fd in (to_worker, from_worker, *(f for w in others for f in w.fds)):
-                with contextlib.suppress(OSError):
-                    os.close(fd)  # other workers' pipes are not ours to hold
-            _worker_main(runner, items, from_harness, to_harness, parent_pid, mask)
+            try:
+                for fd in (to_worker, from_worker, *(f for w in others for f in w.fds)):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)  # other workers' pipes are not ours to hold
+                _worker_main(runner, items, from_harness, to_harness, parent_pid, mask)
+            finally:
+                os._exit(70)  # whatever happened, a fork never returns into the harness's code
         interrupt.unblock(mask)
         os.close(from_harness)
         os.close(to_harness)
