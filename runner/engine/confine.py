@@ -231,10 +231,16 @@ def _probe_pid_ns(conf: Confinement) -> bool:
 # -- cgroups --------------------------------------------------------------------------------
 def _cgroup_parents(controller: str) -> list[str]:
     """Where our cgroups go: beneath the cgroup we run in (so a case stays inside whatever
-    limits whoever started us set), and, for the sweep, the hierarchy's root too."""
-    own = os.path.join(_own_cgroup(controller), CGROUP_DIR)
+    limits whoever started us set), and, for the sweep, the hierarchy's root too. A process
+    that finds itself in an owner's cgroup of ours (a fork of an adopted worker) puts its own
+    beside that owner's, never inside it, where the owner's removal could not take it."""
+    own = _own_cgroup(controller).split(os.sep)
+    for i in range(len(own) - 1):
+        if own[i] == CGROUP_DIR and OWNER_RE.match(own[i + 1]):
+            own = own[:i]
+            break
     top = os.path.join(CGROUP_ROOT, controller, CGROUP_DIR)
-    return list(dict.fromkeys([own, top]))
+    return list(dict.fromkeys([os.path.join(os.sep.join(own), CGROUP_DIR), top]))
 
 
 def _make_cgroup(controller: str, owner: str) -> str:
@@ -305,24 +311,28 @@ def _write(folder: str, name: str, value: str) -> None:
         os.close(fd)
 
 
-def _remove_cgroup(path: str, tries: int = 50) -> None:
-    """Kill what is left in it (a SIGKILLed owner's case), then remove it. A cgroup that still
-    holds an unreaped zombie (where init does not reap) stays busy: a later sweep tries again."""
-    child = os.path.join(path, CASE_CGROUP)
-    if os.path.isdir(child):
-        _remove_cgroup(child, tries)
-    for _ in range(tries):
-        try:
-            os.rmdir(path)
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            with contextlib.suppress(OSError), open(os.path.join(path, "cgroup.procs")) as f:
-                for pid in f.read().split():
-                    with contextlib.suppress(OSError):
-                        os.kill(int(pid), 9)
-            time.sleep(0.01)
+def _remove_cgroup(path: str, tries: int = 50) -> bool:
+    """Kill what is left in it and its children (a SIGKILLed owner's case), then remove them,
+    the deepest first; True when it is gone. A cgroup that still holds an unreaped zombie
+    (where init does not reap) stays busy: a later sweep tries again."""
+    for folder, _, _ in os.walk(path, topdown=False):
+        for _ in range(tries):
+            try:
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                _kill_members(folder)
+                time.sleep(0.01)
+    return not os.path.exists(path)
+
+
+def _kill_members(folder: str) -> None:
+    with contextlib.suppress(OSError), open(os.path.join(folder, "cgroup.procs")) as f:
+        for pid in f.read().split():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), 9)
 
 
 def memory_failures(conf: Confinement) -> int:
@@ -423,9 +433,10 @@ def sweep(scratch_dirs: list[str]) -> list[str]:
         with contextlib.suppress(OSError):
             for parent in _cgroup_parents(controller):
                 for tag in _listdir(parent):
-                    if OWNER_RE.match(tag) and not owner_alive(tag):
-                        _remove_cgroup(os.path.join(parent, tag), tries=2)
-                        removed.append(os.path.join(parent, tag))
+                    path = os.path.join(parent, tag)
+                    dead = OWNER_RE.match(tag) and not owner_alive(tag)
+                    if dead and _remove_cgroup(path, tries=2):
+                        removed.append(path)
     for d in dict.fromkeys(scratch_dirs):
         for name in _listdir(d):
             m = SCRATCH_RE.match(name)

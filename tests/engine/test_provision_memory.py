@@ -139,10 +139,30 @@ def test_skipped_with_the_reason_where_no_memory_cgroup_can_be_made(
 
 
 @needs_cgroup
-def test_a_killed_owners_case_cgroup_goes_with_its_owners_in_the_next_sweep() -> None:
-    confine.current()  # the memory cgroup folder of this process's owner exists
-    parent = confine._cgroup_parents("memory")[0]
+def test_a_killed_owners_cgroups_go_in_the_next_sweep_with_all_they_hold(monkeypatch) -> None:
+    # A parent of this test's own: every Runner sweeps the shared ones, and another xdist
+    # worker's sweep would take the dead owner first.
+    parent = os.path.join(confine._cgroup_parents("memory")[0], f"selftest-{os.getpid()}")
+    monkeypatch.setattr(confine, "_cgroup_parents", lambda controller: [parent])
     dead = os.path.join(parent, "4194000.1")  # pid above pid_max's default: no live owner
+    live = os.path.join(parent, confine.owner_tag())
+    # its case's cgroup, and what a fork of an adopted worker once left inside an owner's
     os.makedirs(os.path.join(dead, confine.CASE_CGROUP))
-    assert dead in confine.sweep([])
-    assert not os.path.exists(dead)
+    os.makedirs(os.path.join(dead, confine.CGROUP_DIR, "4194001.1", confine.CASE_CGROUP))
+    os.makedirs(live)
+    try:
+        assert confine.sweep([]) == [dead]
+        assert not os.path.exists(dead)
+        assert os.path.isdir(live)
+    finally:
+        for path in (live, parent):
+            os.rmdir(path)
+
+
+def test_a_process_in_an_owners_cgroup_makes_its_own_beside_it_not_inside(monkeypatch) -> None:
+    owner = os.path.join(confine.CGROUP_ROOT, "pids", "a", confine.CGROUP_DIR, "77.88")
+    monkeypatch.setattr(confine, "_own_cgroup", lambda controller: owner)
+    assert confine._cgroup_parents("pids") == [
+        os.path.join(confine.CGROUP_ROOT, "pids", "a", confine.CGROUP_DIR),
+        os.path.join(confine.CGROUP_ROOT, "pids", confine.CGROUP_DIR),
+    ]
