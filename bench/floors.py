@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.engine.native import build
 from runner.lang.loader import load_suite
 from runner.lang.model import Step
 from runner.session.runner import RunConfig, Runner
@@ -35,22 +34,10 @@ class Floor:
 
 def _write_input(paths: list[str], jobs: int, job: Path, disk: str) -> Path:
     """The batch input of PATHS with JOBS lanes, complete (a first, driven run writes it)."""
-    exe = build.build(job / "mmapconf-exec", static=True)
-    provision = job / "provision"
-    provision.mkdir()
-    writer = batch.BatchWriter(job / batch.IN_NAME)
-    reader = batch.OutputReader(job / batch.OUT_NAME)
-    with open(job / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(guestrun.batch_command(exe, job), stderr=err)
     argv = ["run", *paths, "--dir", disk, "--report-dir", str(job), "-n", str(jobs)]
-    try:
-        alive = lambda: proc.poll() is None  # noqa: E731
-        guestrun.drive(argv, job, writer, reader, alive, str(provision), walls=False)
-    finally:
-        writer.close()
-        reader.close()
-        proc.wait()
-    return exe
+    with batch.on_this_host(job) as here:
+        guestrun.drive(argv, job, here.writer, here.reader, here.alive, str(here.provision), False)
+    return here.exe
 
 
 def native_floor(paths: list[str], jobs: int) -> Floor:
