@@ -356,14 +356,6 @@ def _progress(pid: int) -> int:
                     fields = f.read().rsplit(")", 1)[1].split()
                 total += (int(fields[11]) + int(fields[12])) * 10_000_000
     return total
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] in ("R", "D"):
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def _stop(workers: list[_Worker]) -> None:
