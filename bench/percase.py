@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runner.engine.native.server import server_cpu_s
@@ -41,10 +42,18 @@ def fork_wait_once() -> None:
     os.waitpid(pid, 0)
 
 
-def measure(runner: Runner, items: list[Item], runs: int, warmup: int = 5) -> list[Samples]:
-    """``runs`` rounds; each round does one raw fork + wait, then each item once, in turn."""
+def measure(
+    runner: Runner,
+    items: list[Item],
+    runs: int,
+    warmup: int = 5,
+    floor: Callable[[], float] | None = None,
+) -> list[Samples]:
+    """``runs`` rounds; each round does one raw fork + wait, then each item once, in turn; then
+    FLOOR, if given, once (it returns the seconds of its own run: a last row, wall only)."""
     base = Samples("raw fork + wait")
     per_item = [Samples(item.name) for item in items]
+    floors = Samples("floor")
     for _ in range(warmup):
         fork_wait_once()
         for item in items:
@@ -60,7 +69,9 @@ def measure(runner: Runner, items: list[Item], runs: int, warmup: int = 5) -> li
             samples.wall.append(time.perf_counter() - t0)
             samples.cpu.append(_cpu() - c0)
             samples.outcomes[result.outcome] = samples.outcomes.get(result.outcome, 0) + 1
-    return [base, *per_item]
+        if floor is not None:
+            floors.wall.append(floor())
+    return [base, *per_item, *([floors] if floor is not None else [])]
 
 
 def measure_variants(
