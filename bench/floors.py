@@ -68,12 +68,13 @@ def _results(path: Path) -> int:
 
 def sleeps_s(paths: list[str]) -> float:
     """The seconds the catalogue's items spend in ``sleep`` steps (a case's processes sleep side
-    by side: its longest process counts): time no CPU can shorten."""
+    by side: its longest process counts): time no CPU can shorten. An item this host skips
+    (a power-cut case, a swap area: only under --kernel) does not count."""
     runner = Runner(RunConfig())
     total = 0.0
     for item in runner.plan(load_suite(paths)):
         case = item.case
-        if case is not None:
+        if case is not None and not runner.new_result(item)[0].reason:
             longest = max((_sleep(steps) for steps in case.processes.values()), default=0.0)
             total += _sleep(case.setup) + longest
     runner.close()
