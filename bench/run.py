@@ -14,6 +14,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +24,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installi
 from bench import catalogue, executors, floors, guestfloor, percase  # noqa: E402
 from bench.memory import rss_kib  # noqa: E402
 from bench.stats import median, ms, p95, ratio  # noqa: E402
-from runner.engine import confine  # noqa: E402
+from runner.engine import confine, mounts  # noqa: E402
+from runner.engine.backings import temp_place  # noqa: E402
 from runner.engine.native.server import close_server, server_cpu_s, server_for  # noqa: E402
 from runner.lang.loader import load_suite  # noqa: E402
 from runner.session.runner import RunConfig, Runner  # noqa: E402
@@ -192,6 +194,26 @@ def confinement(runner: Runner, runs: int, adopted: bool, warmup: int = 5) -> No
         print(f"{name:20} {ms(w)} {ratio(w, base):>6} {added_w:>7} {ms(c)} {added_c:>7} {once:>12}")
 
 
+def disk_cap(fork_s: float, runs: int = 5) -> None:
+    """What a process that runs cases pays once for the default disk backing's cap: making its
+    own instance of the temp folder's filesystem (mkfs of the sparse image, loop device, mount)
+    at its first disk case, and undoing it as it ends; medians of RUNS, ratios to fork + wait."""
+    place = temp_place(tempfile.gettempdir())
+    print(f"\n## disk cap, once per process that runs cases: {place.cap}")
+    if place.made is None:
+        return
+    made, undone = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        point = mounts.make_instance(*place.made)
+        t1 = time.perf_counter()
+        mounts.undo_dir(point.parent)
+        made.append(t1 - t0)
+        undone.append(time.perf_counter() - t1)
+    for what, times in (("made (mkfs, loop, mount)", made), ("undone (umount, rm)", undone)):
+        print(f"{what:26} {ms(median(times))} {ratio(median(times), fork_s):>8}  ({runs} runs)")
+
+
 def load_figures(paths: list[str], fork_s: float) -> None:
     cold, suite = catalogue.load_times(paths, repeats=3, cached=False)
     warm, _ = catalogue.load_times(paths, repeats=5, cached=True)
@@ -304,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     if "confinement" in only:
         confinement(runner, runs, adopted=False)
         confinement(runner, runs, adopted=True)
+        disk_cap(fork_s)
     if "load" in only:
         load_figures(args.paths, fork_s)
     if "catalogue" in only:
