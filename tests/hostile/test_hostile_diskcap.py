@@ -137,8 +137,8 @@ steps:
 
 def test_writes_past_the_cap_get_enospc_and_the_host_loses_at_most_the_cap(tmp_path):
     """Data written through write(2), 1 MiB a call: ENOSPC comes before 1,100 MiB, and stays
-    after an fsync; the host's free space drops by no more than the image
-    holds while it runs, and all of it comes back when the run ends."""
+    after an fsync; the host's free space drops by no more than the image holds while it
+    runs, and the image is gone when the run ends."""
     temp = _temp(tmp_path)
     with _LowestFree(temp) as free:
         before = free.lowest
