@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from runner.engine import libc, mounts
 from runner.engine.owner import owner_tag
+from runner.errors import CaseRuntimeError
 
 SHM_DIR = "/dev/shm"
 SCRATCH_RE = re.compile(r"^mmapconf-(\d+\.\d+)-")  # mmapconf-<owner tag>-<random>
@@ -34,11 +35,19 @@ class Backing:
 
     def scratch(self) -> str | None:
         """A fresh scratch folder for one case-run (None for memfd and anon); on a capped disk
-        backing, in this process's own instance of its filesystem (mounts.own_instance)."""
+        backing, in this process's own instance of its filesystem (mounts.own_instance). An
+        instance a case broke (a root case can shut its filesystem down with
+        EXT4_IOC_SHUTDOWN: EIO ever after) is replaced by a fresh one; a folder that cannot be
+        made is the case's set-up error (CaseRuntimeError), never the run's end."""
         if self.dir is None:
             return None
-        where = mounts.own_instance(self.dir, *self.made) if self.made else self.dir
-        return tempfile.mkdtemp(prefix=f"mmapconf-{_owner()}-", dir=where)
+        if self.made is None:
+            return _new_folder(self.dir)
+        try:
+            return _new_folder(mounts.own_instance(self.dir, *self.made))
+        except CaseRuntimeError:
+            mounts.drop_instance(self.dir)
+            return _new_folder(mounts.own_instance(self.dir, *self.made))
 
     def to_json(self) -> dict[str, str | None]:
         return {
@@ -47,6 +56,13 @@ class Backing:
             "fs": self.fs,
             **({"cap": self.cap} if self.cap else {}),
         }
+
+
+def _new_folder(where: str) -> str:
+    try:
+        return tempfile.mkdtemp(prefix=f"mmapconf-{_owner()}-", dir=where)
+    except OSError as e:
+        raise CaseRuntimeError(f"cannot make a scratch folder in {where}: {e.strerror}") from None
 
 
 _owners: dict[int, str] = {}

@@ -273,6 +273,14 @@ def make_instance(fstype: str, options: str) -> Path:
     return point
 
 
+def drop_instance(point: str) -> None:
+    """Undo this process's instance of the disk backing at POINT (one a case broke), so that
+    ``own_instance`` makes a fresh one."""
+    made = _own.pop((os.getpid(), point), None)
+    if made is not None:
+        undo_dir(Path(made).parent)
+
+
 def close_own() -> None:
     """Undo the instances this process made (a worker as it ends; the harness at the run's end)."""
     pid = os.getpid()

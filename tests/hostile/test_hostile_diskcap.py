@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from hostile_util import mmapconf, wait_until
+from hostile_util import mmapconf, run_text, wait_until
+from test_hostile_trust import call_steps
 from test_hostile_walls import FILL
 
 from runner.engine import mounts
@@ -266,3 +267,40 @@ def test_a_temp_folder_that_cannot_be_capped_is_used_as_it_is_and_the_run_says_s
     assert disk["fs"] == "ramfs" and disk["cap"].startswith("none: unknown filesystem 'ramfs'")
     assert "disk backing" in stderr and "is not capped: unknown filesystem 'ramfs'" in stderr
     assert report["environment"]["confinement"]["disk_cap"] == f"disk: {disk['cap']}"
+
+
+# ioctl(4, REQUEST, &word) from machine code, fd 4 the case's file ``f``:
+# mov edi,4; mov esi,REQUEST; lea rdx,[rip+8]; mov eax,16 (ioctl); syscall; ret; word: .long
+FS_WIDE = {"EXT4_IOC_SHUTDOWN": (0x8004587D, 2), "FIFREEZE": (0xC0045877, 0)}
+
+
+def _ioctl_code(request: int, word: int) -> str:
+    le = lambda v: v.to_bytes(4, "little").hex()  # noqa: E731
+    return f"bf04000000be{le(request)}488d1508000000b8100000000f05c3{le(word)}"
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the machine code is x86-64")
+@pytest.mark.parametrize("name", sorted(FS_WIDE))
+def test_machine_code_cannot_shut_down_or_freeze_the_disk_s_filesystem(tmp_path, name):
+    """A root case had CAP_SYS_ADMIN over the filesystem of its disk backing: on main,
+    EXT4_IOC_SHUTDOWN from machine code returned 0 and left the temp folder's filesystem (the
+    host's root here) giving EIO, and FIFREEZE would stop every writer on it. seccomp refuses
+    the filesystem-wide ioctls (EPERM). Run on an ext4 of the test's own as --dir, so that a
+    filter that let it through would shut down only that."""
+    why = mounts.why_cannot_mount("ext4")
+    if why:
+        pytest.skip(why)
+    request, word = FS_WIDE[name]
+    text = f"""
+id: fs-wide
+title: machine code that freezes or shuts down the filesystem its file is on
+backings: [disk]
+steps:
+  - file: f
+  - fstat: f
+{call_steps(_ioctl_code(request, word))}"""
+    with mounts.mounted("ext4", "") as guard:
+        result = run_text(guard, text)["fs-wide[disk]"]
+        assert next(s for s in result.steps if s["op"] == "fstat")["args"]["fd"] == 4, result
+        assert result.steps[-1]["result"] == -1, result  # -EPERM (0 without the filter)
+        (guard / "still-writable").write_text("x")  # neither shut down (EIO) nor frozen
