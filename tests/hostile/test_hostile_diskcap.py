@@ -7,10 +7,12 @@ so what it leaves is seen in that folder alone."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from test_hostile_trust import call_steps
 from test_hostile_walls import FILL
 
 from runner.engine import mounts
-from runner.engine.backings import mount_fstype
+from runner.engine.backings import mount_fstype, name_disks, temp_place
 
 ROOT = Path(__file__).resolve().parents[2]
 GIB = 1 << 30
@@ -282,11 +284,12 @@ def _ioctl_code(request: int, word: int) -> str:
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="the machine code is x86-64")
 @pytest.mark.parametrize("name", sorted(FS_WIDE))
 def test_machine_code_cannot_shut_down_or_freeze_the_disk_s_filesystem(tmp_path, name):
-    """A root case had CAP_SYS_ADMIN over the filesystem of its disk backing: on main,
-    EXT4_IOC_SHUTDOWN from machine code returned 0 and left the temp folder's filesystem (the
-    host's root here) giving EIO, and FIFREEZE would stop every writer on it. seccomp refuses
-    the filesystem-wide ioctls (EPERM). Run on an ext4 of the test's own as --dir, so that a
-    filter that let it through would shut down only that."""
+    """A root case has CAP_SYS_ADMIN over the filesystem of its disk backing: without the
+    filter EXT4_IOC_SHUTDOWN from machine code returns 0 and leaves that filesystem giving EIO
+    (seen on an ext4 image; under main's uncapped default it is the temp folder's, the host's
+    root here), and FIFREEZE would stop every writer on it. seccomp refuses the
+    filesystem-wide ioctls (EPERM). Run on an ext4 of the test's own as --dir, so that a filter
+    that let it through would shut down only that."""
     why = mounts.why_cannot_mount("ext4")
     if why:
         pytest.skip(why)
@@ -304,3 +307,31 @@ steps:
         assert next(s for s in result.steps if s["op"] == "fstat")["args"]["fd"] == 4, result
         assert result.steps[-1]["result"] == -1, result  # -EPERM (0 without the filter)
         (guard / "still-writable").write_text("x")  # neither shut down (EIO) nor frozen
+
+
+def test_an_instance_a_case_broke_is_replaced_by_a_fresh_one(tmp_path, monkeypatch):
+    """Should a case still break its worker's filesystem (shut down: EIO ever after), the next
+    scratch folder comes from a fresh instance, not an error for every later case (before, the
+    EIO of mkdtemp ended the run with a traceback)."""
+    temp = _temp(tmp_path)
+    monkeypatch.setenv("MMAPCONF_SCRATCH_ROOT", str(temp / "scratch-root"))
+    monkeypatch.setattr(mounts, "_run_dir", None)
+    (disk,) = name_disks([temp_place(str(temp))])
+    try:
+        first = disk.scratch()
+        fd = os.open(first, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.ioctl(fd, 0x8004587D, (2).to_bytes(4, "little"))  # EXT4_IOC_SHUTDOWN
+        except OSError as e:
+            pytest.skip(f"{disk.fs} has no EXT4_IOC_SHUTDOWN: {e}")
+        finally:
+            os.close(fd)
+        with pytest.raises(OSError):
+            tempfile.mkdtemp(dir=os.path.dirname(first))  # broken: EIO
+        second = disk.scratch()
+        assert os.path.dirname(second) != os.path.dirname(first)
+        Path(second, "f").write_text("x")
+    finally:
+        mounts.finish_run()
+    assert mounts.mounts_under(temp) == mounts.loops_backed_under(temp) == []
+    assert list((temp / "scratch-root").iterdir()) == []
