@@ -110,8 +110,9 @@ def render_timelines(reports: list[dict[str, Any]]) -> str:
         return ""
     head = [
         "Crash points (`at:`): the first from which the stored data survives a cut, per model,",
-        'and the write log after "stored"; +T: seconds after the host saw "stored" (host',
-        "CLOCK_MONOTONIC, polling the write log every 5 ms).",
+        'and the write log after "stored" (placed in the log at the guest\'s marker); +T: seconds',
+        'after "stored" (host CLOCK_MONOTONIC, polling the write log every 5 ms, from the poll',
+        "that first saw the marker).",
         "",
         "| kernel | fs | case | submitted: first survives | flushed: first survives | "
         'write log after "stored" |',
