@@ -64,11 +64,13 @@ MAX_DISKS = {True: 16, False: 5}
 
 @dataclass(frozen=True)
 class Options:
-    """What the user chose of the power cut (``run --cut-model``, ``--disk-cache``): the disk
-    models judged, and qemu's cache mode for the logged disk."""
+    """What the user chose of the power cut (``run --cut-model``, ``--disk-cache``,
+    ``--judge-boots``): the disk models judged, qemu's cache mode for the logged disk, and how
+    many boots judge the same disks (their judgements must agree)."""
 
     models: tuple[str, ...] = DISK_MODELS
     cache: str = "writeback"
+    judge_boots: int = 1
 
 
 @dataclass
@@ -110,7 +112,8 @@ class Cut:
     watch: Watch
     after_ms: int
     points_left_out: int = 0  # crash points after MAX_POINTS
-    judged: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per judge boot, each model's result (a boot that brought nothing back: none)
+    judged: list[dict[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def run_cases(boots: Boots, cases: list[Case], fs: str) -> list[dict[str, Any]]:
@@ -194,10 +197,13 @@ def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
     facts = _facts(c.log, c.stored, c.watch, c.after_ms, cache)
     out = []
     fs = c.spec["fs"]
+    first = c.judged[0] if c.judged else {}
     for model in c.models:
-        r = c.judged.get(model) or _error(c.case, fs, model, "the judge boot brought no result")
+        r = first.get(model) or _error(c.case, fs, model, "the judge boot brought no result")
         r.setdefault("facts", {}).update({"backing": "disk", "fs": fs, "disk": model})
         r["durability"] = {**facts, "data": survival(c.case, r)}
+        if len(c.judged) > 1:
+            _agree(r, [j.get(model) for j in c.judged])
         if model.startswith("point-"):
             r["durability"]["point"] = _describe_point(c.log, c.points[model], c.stored, c.watch)
         out.append(r)
@@ -208,6 +214,30 @@ def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
             r["durability"]["points_judged"] = len(points)
             r["durability"]["points_left_out"] = c.points_left_out
     return out
+
+
+def _judgement(r: dict[str, Any] | None) -> str:
+    """What a judge boot said of one disk: the outcome, its reason and every step's
+    observation (not the times)."""
+    if r is None:
+        return "no result"
+    steps = "; ".join(
+        f"step {s.get('step')} ({s.get('op')}): {s.get('observed')}" for s in r.get("steps") or []
+    )
+    return f"{r.get('outcome')}: {r.get('reason') or 'as expected'} [{steps}]"
+
+
+def _agree(r: dict[str, Any], judged: list[dict[str, Any] | None]) -> None:
+    """R judged again by the later boots: an error if any of them judged its disk otherwise
+    (a disk replayed from the log is the same disk every time: its result must be too)."""
+    said = [_judgement(j) for j in judged]
+    same = len(set(said)) == 1
+    r["durability"]["judge_boots"] = {"boots": len(judged), "same": same}
+    if not same:
+        r["outcome"] = "error"
+        r["reason"] = "the judge boots judged this disk differently: " + " | ".join(
+            f"boot {i}: {text}" for i, text in enumerate(said, 1)
+        )
 
 
 def _first_survived(points: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
@@ -327,29 +357,38 @@ def _size(path: Path) -> int:
 
 
 def _judge_boot(boots: Boots, batch: list[Cut], work: Path, fs: str) -> None:
-    """One boot judging every disk of BATCH (each case's models), each case's results filled
-    in; a boot that brings nothing back is tried once more."""
+    """Every disk of BATCH (each case's models) judged in each of the judge boots the options
+    ask for, each case's results filled in."""
+    for n in range(1, boots.options.judge_boots + 1):
+        for c in batch:
+            c.judged.append({})
+        _judge_once(boots, batch, work, fs, n)
+
+
+def _judge_once(boots: Boots, batch: list[Cut], work: Path, fs: str, n: int) -> None:
+    """One boot judging every disk of BATCH, into each case's last judgement; a boot that
+    brings nothing back is tried once more."""
     entries = [{**c.spec, "model": m} for c in batch for m in c.models]
     disks = [p for c in batch for p in c.models.values()]
     entries = [{**e, "disk": f"/dev/vd{chr(ord('a') + i)}"} for i, e in enumerate(entries)]
-    job = _job(work / f"judge-{batch[0].case.id}", {"fs": fs, "entries": entries})
+    job = _job(work / f"judge-{batch[0].case.id}-{n}", {"fs": fs, "entries": entries})
     boots.command(job, ["judge", str(job / "spec.json")])
     ids = ", ".join(c.case.id for c in batch)
     for attempt in (1, 2):
         (job / guest.JUDGE_RESULTS).unlink(missing_ok=True)
         t0 = time.monotonic()
         wall = round(qemu.boot(boots.spec(job, fs, more_disks=disks), boots.timeout).wall_s, 2)
-        boots.log(f"  {ids} [{fs}]: judge boot {time.monotonic() - t0:.1f} s")
+        boots.log(f"  {ids} [{fs}]: judge boot {n}: {time.monotonic() - t0:.1f} s")
         for c in batch:
             c.watch.boots_s.append(wall)
         try:
             results = json.loads((job / guest.JUDGE_RESULTS).read_text())
             for r in results:
-                next(c for c in batch if c.case.id == r["id"]).judged[r["facts"]["disk"]] = r
+                next(c for c in batch if c.case.id == r["id"]).judged[-1][r["facts"]["disk"]] = r
             return
         except (OSError, ValueError, KeyError, TypeError, StopIteration):
-            _keep_console(boots, job, batch[0].spec, f"judge.attempt{attempt}")
-            boots.log(f"  {ids} [{fs}]: the judge boot brought nothing back ({attempt})")
+            _keep_console(boots, job, batch[0].spec, f"judge{n}.attempt{attempt}")
+            boots.log(f"  {ids} [{fs}]: judge boot {n} brought nothing back ({attempt})")
 
 
 def _before_cut(
