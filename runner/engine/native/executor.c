@@ -3560,8 +3560,10 @@ static void b_case(void) {
           snprintf(err, sizeof err, "the native fork server exited");
           break;
         }
-        if (msg[0] == CTL_STARTED) init = (pid_t)msg[1];
-        else if (msg[0] == CTL_ENDING && nend < (int)(sizeof endings / sizeof *endings) / 2) {
+        if (msg[0] == CTL_STARTED) {  /* a case's first reports can come before its pid */
+          init = (pid_t)msg[1];
+          if (kill_at) B_KILL();
+        } else if (msg[0] == CTL_ENDING && nend < (int)(sizeof endings / sizeof *endings) / 2) {
           endings[2 * nend] = msg[1];
           endings[2 * nend + 1] = msg[2];
           nend++;
