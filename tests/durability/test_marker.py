@@ -103,6 +103,9 @@ def test_mkfs_leaves_the_marker_region_alone(tmp_path: Path) -> None:
         with open(disk, "rb") as f:
             f.seek(cut.FS_BYTES)
             assert not any(f.read()), fs
+    if shutil.which("dumpe2fs"):  # the filesystem of a whole 512 MiB disk: 4 KiB blocks
+        head = subprocess.run(["dumpe2fs", "-h", str(tmp_path / "ext4.img")], capture_output=True)
+        assert b"Block size:               4096" in head.stdout
 
 
 def test_the_relay_writes_the_marker_before_stored_passes(

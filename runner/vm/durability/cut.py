@@ -43,9 +43,10 @@ from . import guest, marker, writelog
 from .survival import survival
 
 POLL_S = 0.005
-DISK_BYTES = 512 << 20  # sparse; mkfs.xfs wants 300 MB
-# The filesystem ends 1 MiB before the disk: the marker's place (marker.py), never its own.
-FS_BYTES = DISK_BYTES - (1 << 20)
+# The filesystem's 512 MiB (mkfs.xfs wants 300 MB; below 512 MiB mkfs.ext4 makes 1 KiB blocks),
+# then 1 MiB of the disk that is never the filesystem's: the marker's place (marker.py). Sparse.
+FS_BYTES = 512 << 20
+DISK_BYTES = FS_BYTES + (1 << 20)
 DEVICE = "/dev/vda"  # the logged disk, as the cut boot's guest sees it
 MKFS = {
     "ext4": ["mkfs.ext4", "-q", "-F", "{disk}", f"{FS_BYTES >> 10}k"],
