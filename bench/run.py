@@ -14,6 +14,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +24,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installi
 from bench import catalogue, executors, floors, guestfloor, percase  # noqa: E402
 from bench.memory import rss_kib  # noqa: E402
 from bench.stats import median, ms, p95, ratio  # noqa: E402
-from runner.engine import confine  # noqa: E402
+from runner.engine import confine, mounts  # noqa: E402
+from runner.engine.backings import temp_place  # noqa: E402
 from runner.engine.native.server import close_server, server_cpu_s, server_for  # noqa: E402
 from runner.lang.loader import load_suite  # noqa: E402
 from runner.session.runner import RunConfig, Runner  # noqa: E402
@@ -192,6 +194,43 @@ def confinement(runner: Runner, runs: int, adopted: bool, warmup: int = 5) -> No
         print(f"{name:20} {ms(w)} {ratio(w, base):>6} {added_w:>7} {ms(c)} {added_c:>7} {once:>12}")
 
 
+def disk_cap(runner: Runner, fork_s: float, runs: int, makes: int = 5) -> None:
+    """What the default disk backing's cap costs: once per process that runs cases, making its
+    own instance of the temp folder's filesystem (mkfs of the sparse image, loop device, mount)
+    at its first disk case and undoing it as it ends (medians of MAKES); per case-run, a disk
+    case in that instance against the same case in the temp folder itself (``--dir``),
+    interleaved. Ratios to fork + wait."""
+    place = temp_place(tempfile.gettempdir())
+    print(f"\n## disk cap: {place.cap}")
+    if place.made is None:
+        return
+    made, undone = [], []
+    for _ in range(makes):
+        t0 = time.perf_counter()
+        point = mounts.make_instance(*place.made)
+        t1 = time.perf_counter()
+        mounts.undo_dir(point.parent)
+        made.append(t1 - t0)
+        undone.append(time.perf_counter() - t1)
+    for what, times in (("made (mkfs, loop, mount)", made), ("undone (umount, rm)", undone)):
+        spread = f"({ms(min(times)).strip()} to {ms(max(times)).strip()}, {makes} times)"
+        print(f"{'once: ' + what:52} {ms(median(times))} {ratio(median(times), fork_s)}  {spread}")
+    suite = load_suite([str(FIXTURES)])
+    folder = Runner(RunConfig(dirs=[tempfile.gettempdir()]))
+    items = [next(i for i in r.plan(suite) if i.name == PER_CASE[-1]) for r in (runner, folder)]
+    took: list[list[float]] = [[], []]
+    for _ in range(runs + 5):  # the first 5 warm up (the instance is made in the first)
+        for k, (r, item) in enumerate(zip((runner, folder), items, strict=True)):
+            t0 = time.perf_counter()
+            r.run_item(item)
+            took[k].append(time.perf_counter() - t0)
+    capped, plain = median(took[0][5:]), median(took[1][5:])
+    for name, w in (("per case-run, capped", capped), ("per case-run, the folder", plain)):
+        print(f"{name + f' ({PER_CASE[-1]})':52} {ms(w)} {ratio(w, fork_s)}  ({runs} runs)")
+    print(f"{'per case-run, capped ÷ the folder':52} {ratio(capped, plain):>11}")
+    folder.close()
+
+
 def load_figures(paths: list[str], fork_s: float) -> None:
     cold, suite = catalogue.load_times(paths, repeats=3, cached=False)
     warm, _ = catalogue.load_times(paths, repeats=5, cached=True)
@@ -304,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if "confinement" in only:
         confinement(runner, runs, adopted=False)
         confinement(runner, runs, adopted=True)
+        disk_cap(runner, fork_s, runs)
     if "load" in only:
         load_figures(args.paths, fork_s)
     if "catalogue" in only:

@@ -15,6 +15,7 @@ from runner.cli.progress import Progress
 from runner.cli.report import add_report_cli
 from runner.cli.repro import add_repro_cli
 from runner.engine import interrupt, mounts
+from runner.engine.backings import UNCAPPED
 from runner.errors import MmapconfError, UsageError, exit_status
 from runner.lang.catalogue import render_markdown
 from runner.lang.loader import Suite, load_suite
@@ -237,6 +238,10 @@ def _run(args: argparse.Namespace, paths: list[str], runner: Runner) -> int:
     # a bad baseline is reported before the run, not after
     baseline = Baseline.load(args.baseline, args.strict) if args.baseline else None
     env = environment.capture(runner.backings, ["mmapconf", *args.argv])
+    for b in runner.backings:  # never silently: the report's environment says it too
+        if b.kind == "disk" and b.cap.startswith(UNCAPPED):
+            why = b.cap.removeprefix(f"{UNCAPPED}: ")
+            print(f"{b.name} backing ({b.dir}) is not capped: {why}", file=sys.stderr)
     progress = Progress(len(items) * args.repeat, verbose=args.verbose)
     output = Output(Path(args.report_dir), args.format, baseline, args.full_traces)
     done = run_session(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from runner.engine import libc, mounts
 from runner.engine.owner import owner_tag
+from runner.errors import CaseRuntimeError
 
 SHM_DIR = "/dev/shm"
 SCRATCH_RE = re.compile(r"^mmapconf-(\d+\.\d+)-")  # mmapconf-<owner tag>-<random>
@@ -27,18 +28,41 @@ class Backing:
     dir: str | None
     fs: str | None
     unavailable: str = ""  # why it cannot be used here, if it cannot
-    made: tuple[str, str] | None = None  # (fstype, options) of the image the harness made for it
+    # (fstype, options): each process that runs cases writes in its own instance of this
+    # filesystem (mounts.own_instance), not in ``dir`` itself
+    made: tuple[str, str] | None = None
+    cap: str = ""  # a disk backing's: what bounds what one case writes there (said in the report)
 
     def scratch(self) -> str | None:
-        """A fresh scratch folder for one case-run (None for memfd and anon); on a filesystem
-        the harness made, in this process's own instance of it (mounts.own_instance)."""
+        """A fresh scratch folder for one case-run (None for memfd and anon); on a capped disk
+        backing, in this process's own instance of its filesystem (mounts.own_instance). An
+        instance a case broke (a root case can shut its filesystem down with
+        EXT4_IOC_SHUTDOWN: EIO ever after) is replaced by a fresh one; a folder that cannot be
+        made is the case's set-up error (CaseRuntimeError), never the run's end."""
         if self.dir is None:
             return None
-        where = mounts.own_instance(self.dir, *self.made) if self.made else self.dir
-        return tempfile.mkdtemp(prefix=f"mmapconf-{_owner()}-", dir=where)
+        if self.made is None:
+            return _new_folder(self.dir)
+        try:
+            return _new_folder(mounts.own_instance(self.dir, *self.made))
+        except CaseRuntimeError:
+            mounts.drop_instance(self.dir)
+            return _new_folder(mounts.own_instance(self.dir, *self.made))
 
     def to_json(self) -> dict[str, str | None]:
-        return {"kind": self.kind, "dir": self.dir, "fs": self.fs}
+        return {
+            "kind": self.kind,
+            "dir": self.dir,
+            "fs": self.fs,
+            **({"cap": self.cap} if self.cap else {}),
+        }
+
+
+def _new_folder(where: str) -> str:
+    try:
+        return tempfile.mkdtemp(prefix=f"mmapconf-{_owner()}-", dir=where)
+    except OSError as e:
+        raise CaseRuntimeError(f"cannot make a scratch folder in {where}: {e.strerror}") from None
 
 
 _owners: dict[int, str] = {}
@@ -192,12 +216,43 @@ class DiskPlace:
     dir: str | None
     label: str | None = None  # default: the filesystem found there
     unavailable: str = ""
-    made: tuple[str, str] | None = None  # (fstype, options): an image the harness made there
+    made: tuple[str, str] | None = None  # (fstype, options): see Backing.made
+    cap: str = ""  # see Backing.cap
 
 
 def disk_backings(dirs: list[str]) -> list[Backing]:
-    """One ``disk`` backing per --dir (default: the temp folder)."""
-    return name_disks([DiskPlace(d) for d in dirs or [tempfile.gettempdir()]])
+    """One ``disk`` backing per --dir: the operator's filesystem under test, as it is (its
+    device, its mount options), so not capped by the harness; by default, the temp folder's,
+    capped (``temp_place``)."""
+    if not dirs:
+        return name_disks([temp_place(tempfile.gettempdir())])
+    return name_disks(
+        [
+            DiskPlace(d, cap=f"{UNCAPPED}: --dir is the filesystem under test, as it is")
+            for d in dirs
+        ]
+    )
+
+
+UNCAPPED = "none"  # how a disk backing's cap says there is none
+
+
+def temp_place(folder: str) -> DiskPlace:
+    """The temp folder's disk backing: where the harness can make them, each process that runs
+    cases writes in an instance of its own of FOLDER's filesystem type, mkfs and mount defaults,
+    mounts.IMAGE_SIZE bytes (a loop-mounted image in the run's folder, or a tmpfs of that size);
+    elsewhere FOLDER itself, and the cap says why it is not capped."""
+    fstype = mount_fstype(folder) if os.path.isdir(folder) else None
+    why = mounts.why_cannot_mount(fstype) if fstype else f"{folder} is not a folder"
+    if why or not fstype:
+        return DiskPlace(folder, cap=f"{UNCAPPED}: {why}; the temp folder itself")
+    options = f"size={mounts.IMAGE_SIZE}" if fstype == "tmpfs" else ""
+    how = "tmpfs of" if fstype == "tmpfs" else f"{fstype} image of"
+    return DiskPlace(
+        folder,
+        made=(fstype, options),
+        cap=f"{how} {mounts.IMAGE_SIZE >> 20} MiB per process that runs cases",
+    )
 
 
 def name_disks(places: list[DiskPlace]) -> list[Backing]:
@@ -217,7 +272,7 @@ def name_disks(places: list[DiskPlace]) -> list[Backing]:
             seen[label] = seen.get(label, 0) + 1
             name = f"disk:{label}" + (f"-{seen[label]}" if seen[label] > 1 else "")
         where = os.path.realpath(p.dir) if p.dir and not why else p.dir
-        out.append(Backing(name, "disk", where, fs, why, p.made if not why else None))
+        out.append(Backing(name, "disk", where, fs, why, p.made if not why else None, p.cap))
     return out
 
 

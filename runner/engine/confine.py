@@ -10,9 +10,10 @@ for scratch folders the reduced ``/dev`` hides, ``fresh_options``) and ``/proc``
 own PID namespace. When the init dies the kernel kills every process of the namespace, setsid
 or not; the namespace and its mounts vanish with it: nothing to undo.
 
-Nothing is made on the host but the cgroup folders and scratch folders, both named after the
-process that owns them (``pid.starttime``); ``sweep()`` removes those whose owner is gone, so
-what a SIGKILLed harness left the next run removes.
+Nothing is made on the host but the cgroup folders, scratch folders and each process's own disk
+instance (runner/engine/mounts.py), all named after the process that owns them
+(``pid.starttime``); ``sweep()`` removes those whose owner is gone, so what a SIGKILLed worker or
+harness left the next sweep removes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from runner.engine import mounts
 from runner.engine.arena import MAX_CASE_PROCESSES
 from runner.engine.backings import SCRATCH_RE, remove_scratch
 from runner.engine.owner import OWNER_RE, owner_alive, owner_tag
@@ -423,32 +425,26 @@ def fresh_options(fstype: str) -> str:
 
 # -- leftovers of owners that are gone ------------------------------------------------------
 def sweep(scratch_dirs: list[str]) -> list[str]:
-    """Remove cgroups and scratch folders whose owner process no longer exists; return them.
+    """Remove cgroups, scratch folders and disk instances (mounts.sweep_instances) whose owner
+    process no longer exists; return them.
 
-    Both are named after their owner's ``pid.starttime`` (scratch: ``mmapconf-<tag>-*``), so a
+    All are named after their owner's ``pid.starttime`` (scratch: ``mmapconf-<tag>-*``), so a
     folder of a live run, even one started after a pid was reused, is never touched.
     """
-    removed = []
+    removed = [str(p) for p in mounts.sweep_instances()]
     for controller in ("pids", "memory"):
         with contextlib.suppress(OSError):
             for parent in _cgroup_parents(controller):
-                for tag in _listdir(parent):
+                for tag in mounts.names_in(parent):
                     path = os.path.join(parent, tag)
                     dead = OWNER_RE.match(tag) and not owner_alive(tag)
                     if dead and _remove_cgroup(path, tries=2):
                         removed.append(path)
     for d in dict.fromkeys(scratch_dirs):
-        for name in _listdir(d):
+        for name in mounts.names_in(d):
             m = SCRATCH_RE.match(name)
             if m and not owner_alive(m.group(1)):
                 with contextlib.suppress(OSError):
                     remove_scratch(os.path.join(d, name))
                     removed.append(os.path.join(d, name))
     return removed
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []

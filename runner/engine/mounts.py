@@ -6,6 +6,12 @@ harness process that made it). The next run that looks (every ``mmapconf run`` d
 undoes the folders whose process is gone: every mount under the folder (deepest first), every
 loop device whose backing file is in it, the inode flags listed in its flags journal; then it
 removes the folder. A run that ends, however it ends short of SIGKILL, undoes its own.
+
+A process that runs cases (a ``-n`` worker, or the harness itself) writes its disk scratch
+folders in an instance of its own of the disk backing's filesystem (``own_instance``):
+SCRATCH_ROOT/run-PID-START/own-OWNER-*/ holds its image and its mount point ``fs``, OWNER the
+process's tag (runner.engine.owner). It undoes it when it ends (``close_own``); what a SIGKILLed
+one left, a sweep undoes (``sweep_instances``: the owner is gone), and the run's end at the latest.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ import atexit
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from runner.engine.owner import owner_alive, owner_tag
 from runner.errors import CaseRuntimeError
 
 MKFS = {
@@ -27,13 +35,15 @@ MKFS = {
     "xfs": ["mkfs.xfs", "-q", "-f"],
     "btrfs": ["mkfs.btrfs", "-q", "-f"],
 }
-IMAGE_SIZE = 1 << 30  # sparse; mkfs.xfs wants >= 300 MB
+IMAGE_SIZE = 1 << 30  # sparse; mkfs.xfs wants >= 300 MB. Also the cap of one disk-backed case
 FLAGS_JOURNAL = "inode-flags"  # one path a line: files whose inode flags the harness set
 _TOOL_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
 _run_dir: Path | None = None  # this process's; inherited by forked workers
 _made_by: dict[str, int] = {}  # mount point of a filesystem `mounted` made -> the pid that made it
 _own: dict[tuple[int, str], str] = {}  # (pid, that mount point) -> the instance pid runs cases on
+INSTANCE_PREFIX = "own-"  # own-OWNER-RANDOM: the folder of one process's own instance
+_INSTANCE_RE = re.compile(r"^own-(\d+\.\d+)-")
 
 
 class Unavailable(CaseRuntimeError):
@@ -74,6 +84,7 @@ def _clean_own(pid: int, path: Path) -> None:
 def finish_run() -> None:
     """Undo this run's folder now (the end of a run; atexit does it too)."""
     global _run_dir
+    close_own()
     if _run_dir is not None and _run_dir.name.startswith(f"run-{os.getpid()}-"):
         undo_dir(_run_dir)
         _run_dir = None
@@ -182,10 +193,12 @@ def _kernel_has(fstype: str) -> bool:
     )
 
 
-def mount(fstype: str, options: str, point: Path, size: int | None = None) -> Path | None:
+def mount(
+    fstype: str, options: str, point: Path, size: int | None = None, image_dir: Path | None = None
+) -> Path | None:
     """Mount a fresh FSTYPE at POINT: a tmpfs, or a sparse image of SIZE bytes made and mkfs'd
-    in this run's folder and attached to a loop device (auto-cleared when unmounted); returns
-    the image."""
+    in IMAGE_DIR (default: this run's folder) and attached to a loop device (auto-cleared when
+    unmounted); returns the image."""
     why = why_cannot_mount(fstype)
     if why:
         raise Unavailable(f"cannot mount {fstype}: {why}")
@@ -193,7 +206,7 @@ def mount(fstype: str, options: str, point: Path, size: int | None = None) -> Pa
     if fstype == "tmpfs":
         _run([tool("mount"), "-t", "tmpfs", *opts, "mmapconf", str(point)])
         return None
-    fd, img = tempfile.mkstemp(prefix=f"{fstype}-", suffix=".img", dir=run_dir())
+    fd, img = tempfile.mkstemp(prefix=f"{fstype}-", suffix=".img", dir=image_dir or run_dir())
     with os.fdopen(fd, "wb") as f:
         f.truncate(size or IMAGE_SIZE)
     _run([tool(MKFS[fstype][0]), *MKFS[fstype][1:], img])
@@ -228,21 +241,74 @@ def mounted(fstype: str, options: str, size: int | None = None) -> Iterator[Path
 
 
 def own_instance(point: str, fstype: str, options: str) -> str:
-    """The instance of the filesystem made at POINT that this process writes its scratch
-    folders in: POINT in the process that made it; in another (a forked -n worker) a fresh one of
-    the same type, options and size (IMAGE_SIZE), made at its first use. So what one case can
-    write is bounded by the size of one image, and a case that fills it takes the space of no
-    case running beside it. Undone with the run's folder (``undo_dir``)."""
+    """The instance of the disk backing at POINT that this process writes its scratch folders
+    in: POINT itself in the process that mounted a filesystem there (``mounted``: ``--fs`` under
+    -n 1); in any other (a forked -n worker, or any process for the temp folder's backing) a
+    fresh FSTYPE of its own with OPTIONS, IMAGE_SIZE bytes, made at its first use. So what one
+    case can write is bounded by the size of one image, and a case that fills it takes the space
+    of no case running beside it. Undone by ``close_own``, a sweep, or the run's end."""
     pid = os.getpid()
     if _made_by.get(point) == pid:
         return point
     key = (pid, point)
     if key not in _own:
-        own = Path(tempfile.mkdtemp(prefix=f"mnt-{fstype}-{pid}-", dir=run_dir()))
-        mount(fstype, options, own)
-        os.chmod(own, 0o1777)  # the cases may drop root (setuid steps)
-        _own[key] = str(own)
+        _own[key] = str(make_instance(fstype, options))
     return _own[key]
+
+
+def make_instance(fstype: str, options: str) -> Path:
+    """A fresh FSTYPE (OPTIONS, IMAGE_SIZE bytes) mounted in a folder of this run's named after
+    this process (its image beside the mount point); its mount point. Undo with undo_dir on its
+    parent."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{INSTANCE_PREFIX}{owner_tag()}-", dir=run_dir()))
+    point = folder / "fs"
+    try:
+        point.mkdir()
+        size = None if fstype == "tmpfs" else IMAGE_SIZE  # a tmpfs's size is in its options
+        mount(fstype, options, point, size, image_dir=folder)
+        os.chmod(point, 0o1777)  # the cases may drop root (setuid steps)
+    except BaseException:
+        undo_dir(folder)
+        raise
+    return point
+
+
+def drop_instance(point: str) -> None:
+    """Undo this process's instance of the disk backing at POINT (one a case broke), so that
+    ``own_instance`` makes a fresh one."""
+    made = _own.pop((os.getpid(), point), None)
+    if made is not None:
+        undo_dir(Path(made).parent)
+
+
+def close_own() -> None:
+    """Undo the instances this process made (a worker as it ends; the harness at the run's end)."""
+    pid = os.getpid()
+    for key in [k for k in _own if k[0] == pid]:
+        undo_dir(Path(_own.pop(key)).parent)
+
+
+def sweep_instances() -> list[Path]:
+    """Undo the instances, in every run's folder, whose owner is gone (a SIGKILLed -n worker);
+    the folders undone. A live owner's is never touched: its tag names it for the machine's
+    uptime."""
+    root = scratch_root()
+    gone = []
+    for run in names_in(root):
+        for name in names_in(root / run) if run.startswith("run-") else []:
+            m = _INSTANCE_RE.match(name)
+            if m and not owner_alive(m.group(1)):
+                undo_dir(root / run / name)
+                gone.append(root / run / name)
+    return gone
+
+
+def names_in(folder: str | Path) -> list[str]:
+    """What FOLDER holds; nothing if it is gone (another run may remove its own meanwhile)."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 # ---- inode flags (FS_IOC_GETFLAGS / FS_IOC_SETFLAGS, include/uapi/linux/fs.h) --------------

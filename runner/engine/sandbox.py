@@ -105,7 +105,7 @@ DENIED_AARCH64 = {
 @dataclass(frozen=True)
 class SeccompArch:
     """What the filter needs of one architecture: its AUDIT_ARCH, the denied calls' numbers,
-    socket, clone, clone3 and prctl, and whether it has x32's bit to refuse."""
+    socket, clone, clone3, prctl and ioctl, and whether it has x32's bit to refuse."""
 
     audit: int
     denied: dict[str, int]
@@ -113,13 +113,24 @@ class SeccompArch:
     clone: int
     clone3: int
     prctl: int
+    ioctl: int
     x32: bool
 
 
 SECCOMP_ARCHES = {
-    "x86_64": SeccompArch(0xC000003E, DENIED_X86_64, 41, 56, 435, 157, x32=True),
-    "aarch64": SeccompArch(0xC00000B7, DENIED_AARCH64, 198, 220, 435, 167, x32=False),
+    "x86_64": SeccompArch(0xC000003E, DENIED_X86_64, 41, 56, 435, 157, ioctl=16, x32=True),
+    "aarch64": SeccompArch(0xC00000B7, DENIED_AARCH64, 198, 220, 435, 167, ioctl=29, x32=False),
 }
+# ioctls that act on a whole filesystem from any descriptor of a file on it (CAP_SYS_ADMIN,
+# which a case running as root has): a case could freeze, shut down (EXT4_IOC_SHUTDOWN, which is
+# XFS_IOC_GOINGDOWN and F2FS_IOC_SHUTDOWN too), trim, relabel or re-UUID the filesystem of its
+# disk backing: under --dir, the operator's. The same numbers on every architecture
+# (include/uapi/linux/fs.h, fs/ext4/ext4.h; a C probe printed them).
+FS_WIDE_IOCTLS = {
+    "FIFREEZE": 0xC0045877, "FITHAW": 0xC0045878, "FITRIM": 0xC0185879,
+    "EXT4_IOC_SHUTDOWN": 0x8004587D, "FS_IOC_SETFSLABEL": 0x41009432,
+    "EXT4_IOC_SETFSUUID": 0x4008662C,
+}  # fmt: skip
 _RET_ALLOW, _RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _JA, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x05, 0x06
 
@@ -135,7 +146,8 @@ _PR_SET_DUMPABLE = 4
 def program(machine: str) -> list[tuple[int, int, int, int]]:
     """The filter for ``machine`` (``os.uname().machine``; [] where no list is defined): deny
     a foreign ABI, a non-AF_UNIX socket (no UDP or raw packets from a case: Landlock covers TCP
-    only), clone with a namespace flag, prctl(PR_SET_DUMPABLE), and each listed call; clone3
+    only), clone with a namespace flag, prctl(PR_SET_DUMPABLE), the filesystem-wide ioctls
+    (FS_WIDE_IOCTLS), and each listed call; clone3
     fails with ENOSYS (seccomp cannot read its flags, which are in memory; libc then falls back
     to clone); allow the rest. Jumps are to labels."""
     arch = SECCOMP_ARCHES.get(machine)
@@ -152,6 +164,7 @@ def program(machine: str) -> list[tuple[int, int, int, int]]:
         (_JEQ_K, "clone", 0, arch.clone),
         (_JEQ_K, "enosys", 0, arch.clone3),
         (_JEQ_K, "prctl", 0, arch.prctl),
+        (_JEQ_K, "ioctl", 0, arch.ioctl),
         *((_JEQ_K, "deny", 0, nr) for nr in deny),
         (_JA, 0, 0, "allow"),
         ("socket", _LD_W_ABS, 0, 0, 16),  # seccomp_data.args[0], low half: the address family
@@ -160,6 +173,9 @@ def program(machine: str) -> list[tuple[int, int, int, int]]:
         (_JSET_K, "deny", "allow", _CLONE_NEW_FLAGS),
         ("prctl", _LD_W_ABS, 0, 0, 16),  # args[0]: the option
         (_JEQ_K, "deny", "allow", _PR_SET_DUMPABLE),
+        ("ioctl", _LD_W_ABS, 0, 0, 24),  # args[1], low half: the request (an unsigned int)
+        *((_JEQ_K, "deny", 0, request) for request in sorted(FS_WIDE_IOCTLS.values())),
+        (_JA, 0, 0, "allow"),
         ("enosys", _RET_K, 0, 0, _RET_ERRNO | _ENOSYS),
         ("allow", _RET_K, 0, 0, _RET_ALLOW),
         ("deny", _RET_K, 0, 0, _RET_ERRNO | _EPERM),

@@ -29,5 +29,14 @@ def capture(
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "argv": argv,
         "backings": {b.name: b.to_json() for b in backings},
-        "confinement": confine.current().status() if confinement is None else confinement,
+        "confinement": {
+            **(confine.current().status() if confinement is None else confinement),
+            **disk_caps(backings),
+        },
     }
+
+
+def disk_caps(backings: list[Backing]) -> dict[str, str]:
+    """What bounds what one case writes on each disk backing (none, and why, said as well)."""
+    caps = [f"{b.name}: {b.cap}" for b in backings if b.kind == "disk" and b.cap]
+    return {"disk_cap": "; ".join(caps)} if caps else {}

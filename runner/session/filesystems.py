@@ -71,7 +71,13 @@ def host_disks(specs: list[FsSpec], log=print) -> Iterator[list[Backing]]:
 def _backings(found: list[tuple[FsSpec, str | None, str]]) -> list[Backing]:
     return name_disks(
         [
-            DiskPlace(d, spec.text, why and f"--fs {spec.text}: {why}", (spec.fstype, spec.options))
+            DiskPlace(
+                d,
+                spec.text,
+                why and f"--fs {spec.text}: {why}",
+                (spec.fstype, spec.options),
+                f"{spec.fstype} image of {mounts.IMAGE_SIZE >> 20} MiB per process that runs cases",
+            )
             for spec, d, why in found
         ]
     )

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from runner.engine import confine, interrupt, libc
+from runner.engine import confine, interrupt, libc, mounts
 from runner.session.runner import Item, Result, Runner
 
 STOP = -1
@@ -187,6 +187,7 @@ def _worker_main(
             runner.close()  # reaped here, its CPU counts in the harness's children's
         with interrupt.deferred():
             confine.current().close()  # our cgroups: os._exit runs no atexit
+            mounts.close_own()  # our disk instance
         os._exit(code)  # never fall back into the harness's code
 
 
@@ -286,6 +287,7 @@ def run_parallel_indexed(
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(worker.pid, signal.SIGKILL)
                     status = _waitpid(worker.pid)
+                    confine.sweep([])  # what it could not undo: its cgroups, its disk instance
                     yield worker.index, _lost(items[worker.index], worker.pid, status, str(e))
                     index = next(todo, STOP)
                     if index != STOP:
@@ -356,14 +358,6 @@ def _progress(pid: int) -> int:
                     fields = f.read().rsplit(")", 1)[1].split()
                 total += (int(fields[11]) + int(fields[12])) * 10_000_000
     return total
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] in ("R", "D"):
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def _stop(workers: list[_Worker]) -> None:

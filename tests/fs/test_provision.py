@@ -31,6 +31,16 @@ steps:
 """
 
 
+def _provision_mounts() -> tuple[list[str], list[str]]:
+    """The mounts and loop devices in this run's folder but this process's own disk instance,
+    which stays for the process's next disk case (mounts.own_instance)."""
+    own = [p for p in mounts.run_dir().glob(f"{mounts.INSTANCE_PREFIX}*")]
+    mine = [m for m in mounts.mounts_under(mounts.run_dir()) if not any(str(p) in m for p in own)]
+    loops = set(mounts.loops_backed_under(mounts.run_dir()))
+    loops -= {dev for p in own for dev in mounts.loops_backed_under(p)}
+    return mine, sorted(loops)
+
+
 def _run(tmp_path: Path, text: str, dirs: list[str] | None = None):
     path = tmp_path / "case.yaml"
     path.write_text(textwrap.dedent(text))
@@ -93,7 +103,7 @@ def test_right_mount_option_passes_and_wrong_one_fails(tmp_path: Path) -> None:
     assert wrong.outcome == "failed"
     assert "main step 2 (mmap)" in wrong.reason and "EPERM" in wrong.reason, wrong.reason
     assert "success" in wrong.reason, wrong.reason
-    assert mounts.mounts_under(mounts.run_dir()) == []
+    assert _provision_mounts()[0] == []
 
 
 @root_only
@@ -109,8 +119,7 @@ def test_provisioned_ext4_is_sized_and_undone_after_a_failure(tmp_path: Path) ->
     """
     (r,) = _run(tmp_path, text)
     assert r.outcome == "failed" and "ENOSPC" in r.reason, r.reason  # only 2 MiB there
-    assert mounts.mounts_under(mounts.run_dir()) == []
-    assert mounts.loops_backed_under(mounts.run_dir()) == []
+    assert _provision_mounts() == ([], [])
 
 
 @root_only

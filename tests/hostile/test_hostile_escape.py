@@ -326,14 +326,16 @@ def test_the_seccomp_lists_hold_the_kernel_s_numbers(machine):
     arch = sandbox.SECCOMP_ARCHES[machine]
     wanted = {
         **arch.denied, "socket": arch.socket, "clone": arch.clone, "clone3": arch.clone3,
-        "prctl": arch.prctl,
+        "prctl": arch.prctl, "ioctl": arch.ioctl,
     }  # fmt: skip
     assert {name: numbers.get(name) for name in wanted} == wanted
 
 
-def _bpf(prog: list[tuple[int, int, int, int]], arch: int, nr: int, arg0: int = 0) -> int:
+def _bpf(
+    prog: list[tuple[int, int, int, int]], arch: int, nr: int, arg0: int = 0, arg1: int = 0
+) -> int:
     """Run a classic-BPF seccomp filter of sandbox's few opcodes on one seccomp_data."""
-    data = {0: nr, 4: arch, 16: arg0}
+    data = {0: nr, 4: arch, 16: arg0, 24: arg1}
     acc, pc = 0, 0
     while True:
         code, jt, jf, k = prog[pc]
@@ -363,6 +365,10 @@ def test_the_seccomp_filter_of_each_machine_refuses_what_its_list_says(machine):
     assert _bpf(prog, arch.audit, arch.socket, 1) == allow  # AF_UNIX
     assert _bpf(prog, arch.audit, arch.prctl, 4) == eperm  # PR_SET_DUMPABLE
     assert _bpf(prog, arch.audit, arch.prctl, 41) == allow  # PR_SET_THP_DISABLE (the prctl op)
+    for request in sandbox.FS_WIDE_IOCTLS.values():
+        assert _bpf(prog, arch.audit, arch.ioctl, 5, request) == eperm, hex(request)
+    assert _bpf(prog, arch.audit, arch.ioctl, 5, 0xC018AA3F) == allow  # UFFDIO_API (a uffd op)
+    assert _bpf(prog, arch.audit, arch.ioctl, 5, 0x40049409) == allow  # FICLONE
     assert _bpf(prog, arch.audit ^ 1, 0) == eperm  # another ABI of the machine
     read = {"x86_64": 0, "aarch64": 63}[machine]
     assert _bpf(prog, arch.audit, read) == allow
