@@ -179,10 +179,11 @@ def run_kernels(args: argparse.Namespace, suite: Suite | None = None) -> int:
 
 
 def cut_options(args: argparse.Namespace) -> Options:
-    """The power cut's disk models and qemu cache mode, from --cut-model and --disk-cache."""
+    """The power cut's disk models, qemu cache mode and judge boots, from --cut-model,
+    --disk-cache and --judge-boots."""
     default = Options()
     models = tuple(m for m in default.models if m in (args.cut_model or default.models))
-    return Options(models, args.disk_cache or default.cache)
+    return Options(models, args.disk_cache or default.cache, args.judge_boots or 1)
 
 
 def guest_filesystems(text: str | None) -> list[str]:

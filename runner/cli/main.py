@@ -200,8 +200,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_kernels(args, _suite(args))
     if args.modules or args.machine is not None:
         raise UsageError("--modules and --machine go with --kernel")
-    if args.cut_model or args.disk_cache:
-        raise UsageError("--cut-model and --disk-cache go with --kernel (power cuts run in guests)")
+    if args.cut_model or args.disk_cache or args.judge_boots:
+        raise UsageError(
+            "--cut-model, --disk-cache and --judge-boots go with --kernel (power cuts run in "
+            "guests)"
+        )
     if args.fs and args.dir:
         raise UsageError("--fs and --dir both say where the disk backing is: give one of them")
     fs = parse_fs_list(args.fs) if args.fs else None

@@ -258,6 +258,17 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "unsafe is refused: it drops the guest's flushes)",
     ),
     _spec(
+        "--judge-boots",
+        on=(RUN,),
+        host_only=True,
+        type=_positive("judge boots"),
+        default=None,
+        metavar="N",
+        help="with --kernel, judge each power-cut case's disks (its models and crash points) in "
+        "N boots (default 1): a disk replayed from the write log must give the same result "
+        "every time, and a result judged otherwise in any of them is an error",
+    ),
+    _spec(
         "--vm-timeout",
         on=(RUN,),
         host_only=True,

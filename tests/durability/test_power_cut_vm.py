@@ -1,6 +1,7 @@
 """A handful of power-cut scenarios in a real guest (CI runs them: about two boots each): a case
 the documents settle passes on both disk models, one whose expectation is wrong fails naming
-the process, the step and both sides, and an immediate cut without msync loses the stores.
+the process, the step and both sides, and an immediate cut without msync loses the stores;
+"stored" is placed in the write log at the guest's marker.
 
 Skipped without qemu or a cached kernel, like tests/vm/test_vm_boot.py.
 """
@@ -14,6 +15,7 @@ import pytest
 from runner.lang.loader import load_suite
 from runner.report.model import load_report
 from runner.vm import run
+from runner.vm.durability import cut
 from tests.vm.test_vm_boot import pick_kernel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +48,10 @@ def test_power_cut_cases_in_a_guest(tmp_path: Path) -> None:
         assert d["qemu_cache"] == "writeback"
         assert d["flushes_before_stored"] > 0  # the msync flushed the disk
         assert d["cut_after_ms"] == 0 and "CLOCK_MONOTONIC" in d["timeline_clock"]
+        # "stored" placed at the guest's marker, found by the host in the log (no marker, or a
+        # write of the filesystem's past its end, would make both results errors)
+        assert d["stored_at"]["by"] == "marker" and d["stored_at"]["entry"] > 0
+        assert d["stored_at"]["disk_offset"] == cut.FS_BYTES
         none = by[f"durability-none-cut-now[disk/{model}]"]
         assert none["outcome"] == "passed", none["reason"]
         assert none["durability"]["data"] == "lost"

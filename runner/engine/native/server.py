@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -355,13 +356,14 @@ def _discard(sock: socket.socket, out: CaseRun) -> None:
 
 
 # A harness whose own stderr someone watches (the guest side of a power cut: the host waits for
-# the case's "stored" there) has what it keeps of the case's output copied there as it arrives.
-_relay: list[int] = []
+# the case's "stored" there) has what it keeps of the case's output handed to a sink as it
+# arrives (a power cut's guest side writes its marker to the disk before it passes "stored" on).
+_relay: list[Callable[[bytes], object]] = []
 
 
-def relay_output(fd: int) -> None:
-    """Copy the kept output of every later case to FD as it arrives."""
-    _relay[:] = [fd]
+def relay_output(sink: Callable[[bytes], object]) -> None:
+    """Hand the kept output of every later case to SINK as it arrives."""
+    _relay[:] = [sink]
 
 
 def _capture(fd: int, out: CaseRun) -> bool:
@@ -370,8 +372,8 @@ def _capture(fd: int, out: CaseRun) -> bool:
     try:
         while data := os.read(fd, 1 << 16):
             room = MAX_OUTPUT - len(out.output)
-            for to in _relay:
-                os.write(to, data[:room])
+            for sink in _relay:
+                sink(data[:room])
             out.output += data[:room]
             out.output_dropped += max(0, len(data) - room)
     except BlockingIOError:

@@ -1,10 +1,12 @@
 """One power-cut case on one filesystem under one kernel: two boots, two (or more) results.
 
 1. The cut boot: a fresh disk through qemu's blklogwrites filter; the guest runs the case's
-   processes (guest.py cut). When the process at ``power_cut`` writes "stored" to its stderr (a
-   file of the job folder, shared over 9p), the host waits ``after_ms`` on its own monotonic
+   processes (guest.py cut). When the process at ``power_cut`` says "stored", the guest writes
+   its marker to the disk past the filesystem (marker.py) and then passes "stored" to its stderr
+   (a file of the job folder, shared over 9p); the host waits ``after_ms`` on its own monotonic
    clock, polling the write log's size every POLL_S, and kills qemu's process group (SIGKILL):
-   the power cut.
+   the power cut. "stored" is placed in the log at the marker's entry, by content; the host's
+   clock gives only the times after "stored".
 2. The disk models: **submitted**, the image as qemu left it (everything the guest's disk had
    completed: a disk without a volatile cache), and **flushed**, a clean copy of the disk made
    before the boot with the log replayed up to its last flush (a cut that also loses the disk's
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,18 +39,24 @@ from runner.lang.model import Case
 from runner.lang.ops import DISK_MODELS
 from runner.vm import qemu
 
-from . import guest, writelog
+from . import guest, marker, writelog
 from .survival import survival
 
 POLL_S = 0.005
-MARKER = b"MMAPCONF-STORED"
-DISK_BYTES = 512 << 20  # sparse; mkfs.xfs wants 300 MB
+# The filesystem's 512 MiB (mkfs.xfs wants 300 MB; below 512 MiB mkfs.ext4 makes 1 KiB blocks),
+# then 1 MiB of the disk that is never the filesystem's: the marker's place (marker.py). Sparse.
+FS_BYTES = 512 << 20
+DISK_BYTES = FS_BYTES + (1 << 20)
+DEVICE = "/dev/vda"  # the logged disk, as the cut boot's guest sees it
 MKFS = {
-    "ext4": ["mkfs.ext4", "-q", "-F"],
-    "xfs": ["mkfs.xfs", "-q", "-f"],
-    "btrfs": ["mkfs.btrfs", "-q", "-f"],
+    "ext4": ["mkfs.ext4", "-q", "-F", "{disk}", f"{FS_BYTES >> 10}k"],
+    "xfs": ["mkfs.xfs", "-q", "-f", "-d", f"size={FS_BYTES}", "{disk}"],
+    "btrfs": ["mkfs.btrfs", "-q", "-f", "-b", str(FS_BYTES), "{disk}"],
 }
-CLOCK = f"host CLOCK_MONOTONIC, polling the write log's size every {POLL_S * 1000:g} ms"
+CLOCK = (
+    f"host CLOCK_MONOTONIC, polling the write log's size every {POLL_S * 1000:g} ms, from the "
+    "poll that first saw the marker's entry in the log"
+)
 MAX_POINTS = 12  # crash points judged for one case
 # Disks of one judge boot: qemu's microvm has 24 virtio-mmio slots with ACPI (its second
 # IOAPIC), 8 without, and the 9p shares take two or three of them.
@@ -56,11 +65,13 @@ MAX_DISKS = {True: 16, False: 5}
 
 @dataclass(frozen=True)
 class Options:
-    """What the user chose of the power cut (``run --cut-model``, ``--disk-cache``): the disk
-    models judged, and qemu's cache mode for the logged disk."""
+    """What the user chose of the power cut (``run --cut-model``, ``--disk-cache``,
+    ``--judge-boots``): the disk models judged, qemu's cache mode for the logged disk, and how
+    many boots judge the same disks (their judgements must agree)."""
 
     models: tuple[str, ...] = DISK_MODELS
     cache: str = "writeback"
+    judge_boots: int = 1
 
 
 @dataclass
@@ -81,7 +92,8 @@ class Watch:
     """What the host saw of the cut boot."""
 
     stored_s: float | None = None  # host monotonic time of "stored"
-    stored_log_bytes: int = 0
+    nonce: str = ""  # of the boot that said "stored": its marker in the log
+    marker_end: int = 0  # where the marker's entry ends in the log (bytes)
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (s after stored, log size)
     exited: bool = False  # the guest ended by itself (before "stored")
     hung: bool = False
@@ -101,7 +113,8 @@ class Cut:
     watch: Watch
     after_ms: int
     points_left_out: int = 0  # crash points after MAX_POINTS
-    judged: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per judge boot, each model's result (a boot that brought nothing back: none)
+    judged: list[dict[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def run_cases(boots: Boots, cases: list[Case], fs: str) -> list[dict[str, Any]]:
@@ -151,8 +164,9 @@ def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, 
     watch, disk, base, log_path = _cut_boot(boots, spec, work, after_ms)
     if watch.stored_s is None:
         return _before_cut(boots, case, fs, work, watch)
-    log = writelog.read_log(log_path)
-    stored_index = _index_at(log, watch.stored_log_bytes)
+    log, stored_index, why = _placed(log_path, watch)
+    if why:
+        return [_error(case, fs, m, why) for m in boots.options.models]
     models = {"submitted": disk} if "submitted" in boots.options.models else {}
     if "flushed" in boots.options.models:
         models["flushed"] = writelog.replay(
@@ -166,14 +180,31 @@ def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, 
     return Cut(case, spec, models, points, log, stored_index, watch, after_ms, left_out)
 
 
+def _placed(log_path: Path, watch: Watch) -> tuple[writelog.Log, int, str]:
+    """The log without the marker, "stored" (the marker's index: the entries before it), and
+    why there is none: no marker, or writes past the filesystem other than the marker."""
+    log = writelog.read_log(log_path)
+    found = marker.find(log_path, log, FS_BYTES, watch.nonce)
+    if found.entry is None:
+        return log, 0, "the guest said 'stored' but its marker is not in the write log"
+    if found.foreign:
+        why = f"{found.foreign} write(s) past the filesystem besides the marker (a harness fault)"
+        return log, 0, why
+    watch.marker_end = found.entry.end
+    return marker.without(log, found.entry), found.entry.index, ""
+
+
 def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
     facts = _facts(c.log, c.stored, c.watch, c.after_ms, cache)
     out = []
     fs = c.spec["fs"]
+    first = c.judged[0] if c.judged else {}
     for model in c.models:
-        r = c.judged.get(model) or _error(c.case, fs, model, "the judge boot brought no result")
+        r = first.get(model) or _error(c.case, fs, model, "the judge boot brought no result")
         r.setdefault("facts", {}).update({"backing": "disk", "fs": fs, "disk": model})
         r["durability"] = {**facts, "data": survival(c.case, r)}
+        if len(c.judged) > 1:
+            _agree(r, [j.get(model) for j in c.judged])
         if model.startswith("point-"):
             r["durability"]["point"] = _describe_point(c.log, c.points[model], c.stored, c.watch)
         out.append(r)
@@ -184,6 +215,30 @@ def _results(c: Cut, cache: str) -> list[dict[str, Any]]:
             r["durability"]["points_judged"] = len(points)
             r["durability"]["points_left_out"] = c.points_left_out
     return out
+
+
+def _judgement(r: dict[str, Any] | None) -> str:
+    """What a judge boot said of one disk: the outcome, its reason and every step's
+    observation (not the times)."""
+    if r is None:
+        return "no result"
+    steps = "; ".join(
+        f"step {s.get('step')} ({s.get('op')}): {s.get('observed')}" for s in r.get("steps") or []
+    )
+    return f"{r.get('outcome')}: {r.get('reason') or 'as expected'} [{steps}]"
+
+
+def _agree(r: dict[str, Any], judged: list[dict[str, Any] | None]) -> None:
+    """R judged again by the later boots: an error if any of them judged its disk otherwise
+    (a disk replayed from the log is the same disk every time: its result must be too)."""
+    said = [_judgement(j) for j in judged]
+    same = len(set(said)) == 1
+    r["durability"]["judge_boots"] = {"boots": len(judged), "same": same}
+    if not same:
+        r["outcome"] = "error"
+        r["reason"] = "the judge boots judged this disk differently: " + " | ".join(
+            f"boot {i}: {text}" for i, text in enumerate(said, 1)
+        )
 
 
 def _first_survived(points: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
@@ -210,11 +265,14 @@ def _first_survived(points: list[dict[str, Any]], model: str) -> dict[str, Any] 
 def _cut_boot(
     boots: Boots, spec: dict[str, Any], work: Path, after_ms: int
 ) -> tuple[Watch, Path, Path, Path]:
-    job = _job(work / "cut", spec)
+    job = work / "cut"
     disk, base, log_path = work / "disk.img", work / "base.img", work / "disk.log"
-    boots.command(job, ["cut", str(job / "spec.json")])
     watch = Watch()
     for attempt in (1, 2):
+        nonce = secrets.token_hex(16)  # this boot's: a marker of no other boot matches
+        mark = {"device": DEVICE, "offset": FS_BYTES, "nonce": nonce}
+        _job(job, {**spec, "marker": mark})
+        boots.command(job, ["cut", str(job / "spec.json")])
         for p in (disk, base, log_path, job / "stderr.txt", job / guest.CUT_RESULT):
             p.unlink(missing_ok=True)
         _mkfs(spec["fs"], disk)
@@ -223,6 +281,7 @@ def _cut_boot(
         gs = boots.spec(job, spec["fs"], disk=disk, disk_log=log_path)
         gs.disk_cache = boots.options.cache
         watch = _watch(gs, job, log_path, after_ms, boots.timeout)
+        watch.nonce = nonce
         if watch.exited:
             _keep_console(boots, job, spec, "cut")
         if not watch.hung:
@@ -263,11 +322,10 @@ def _poll(
 ) -> None:
     while True:
         now = time.monotonic()
-        size = _size(log_path)
         if w.stored_s is None:
-            if _said_stored(stderr):
-                w.stored_s, w.stored_log_bytes = now, size
-                w.timeline.append((0.0, size))
+            if _said_stored(stderr):  # the marker is in the log: the guest wrote it before
+                w.stored_s = time.monotonic()  # after the read: a delay before it inflates nothing
+                w.timeline.append((0.0, _size(log_path)))
             elif p.poll() is not None:
                 w.exited = True
                 return
@@ -275,7 +333,8 @@ def _poll(
                 w.hung = True
                 return
         else:
-            since = now - w.stored_s
+            size = _size(log_path)
+            since = time.monotonic() - w.stored_s
             if size != w.timeline[-1][1]:
                 w.timeline.append((round(since, 4), size))
             if since * 1000 >= after_ms or p.poll() is not None:
@@ -286,7 +345,7 @@ def _poll(
 def _said_stored(stderr: Path) -> bool:
     try:
         with open(stderr, "rb") as f:
-            return MARKER in f.read()
+            return guest.STORED in f.read()
     except FileNotFoundError:
         return False
 
@@ -299,29 +358,38 @@ def _size(path: Path) -> int:
 
 
 def _judge_boot(boots: Boots, batch: list[Cut], work: Path, fs: str) -> None:
-    """One boot judging every disk of BATCH (each case's models), each case's results filled
-    in; a boot that brings nothing back is tried once more."""
+    """Every disk of BATCH (each case's models) judged in each of the judge boots the options
+    ask for, each case's results filled in."""
+    for n in range(1, boots.options.judge_boots + 1):
+        for c in batch:
+            c.judged.append({})
+        _judge_once(boots, batch, work, fs, n)
+
+
+def _judge_once(boots: Boots, batch: list[Cut], work: Path, fs: str, n: int) -> None:
+    """One boot judging every disk of BATCH, into each case's last judgement; a boot that
+    brings nothing back is tried once more."""
     entries = [{**c.spec, "model": m} for c in batch for m in c.models]
     disks = [p for c in batch for p in c.models.values()]
     entries = [{**e, "disk": f"/dev/vd{chr(ord('a') + i)}"} for i, e in enumerate(entries)]
-    job = _job(work / f"judge-{batch[0].case.id}", {"fs": fs, "entries": entries})
+    job = _job(work / f"judge-{batch[0].case.id}-{n}", {"fs": fs, "entries": entries})
     boots.command(job, ["judge", str(job / "spec.json")])
     ids = ", ".join(c.case.id for c in batch)
     for attempt in (1, 2):
         (job / guest.JUDGE_RESULTS).unlink(missing_ok=True)
         t0 = time.monotonic()
         wall = round(qemu.boot(boots.spec(job, fs, more_disks=disks), boots.timeout).wall_s, 2)
-        boots.log(f"  {ids} [{fs}]: judge boot {time.monotonic() - t0:.1f} s")
+        boots.log(f"  {ids} [{fs}]: judge boot {n}: {time.monotonic() - t0:.1f} s")
         for c in batch:
             c.watch.boots_s.append(wall)
         try:
             results = json.loads((job / guest.JUDGE_RESULTS).read_text())
             for r in results:
-                next(c for c in batch if c.case.id == r["id"]).judged[r["facts"]["disk"]] = r
+                next(c for c in batch if c.case.id == r["id"]).judged[-1][r["facts"]["disk"]] = r
             return
         except (OSError, ValueError, KeyError, TypeError, StopIteration):
-            _keep_console(boots, job, batch[0].spec, f"judge.attempt{attempt}")
-            boots.log(f"  {ids} [{fs}]: the judge boot brought nothing back ({attempt})")
+            _keep_console(boots, job, batch[0].spec, f"judge{n}.attempt{attempt}")
+            boots.log(f"  {ids} [{fs}]: judge boot {n} brought nothing back ({attempt})")
 
 
 def _before_cut(
@@ -384,7 +452,8 @@ def _job(folder: Path, spec: dict[str, Any]) -> Path:
 def _mkfs(fs: str, disk: Path) -> None:
     with open(disk, "wb") as f:
         f.truncate(DISK_BYTES)
-    subprocess.run([*MKFS[fs], str(disk)], check=True, capture_output=True)
+    argv = [a.replace("{disk}", str(disk)) for a in MKFS[fs]]
+    subprocess.run(argv, check=True, capture_output=True)
 
 
 def _keep_console(boots: Boots, job: Path, spec: dict[str, Any], what: str) -> None:
@@ -393,11 +462,6 @@ def _keep_console(boots: Boots, job: Path, spec: dict[str, Any], what: str) -> N
         src = job / name
         if src.is_file():
             shutil.copyfile(src, boots.keep / f"{spec['id']}-{spec['fs']}-{what}.{name}")
-
-
-def _index_at(log: writelog.Log, log_bytes: int) -> int:
-    """The first entry not yet complete in the log when it held LOG_BYTES."""
-    return next((e.index for e in log.entries if e.end > log_bytes), len(log.entries))
 
 
 def _points(log: writelog.Log, stored: int, at: str | None) -> tuple[dict[str, int], int]:
@@ -421,6 +485,8 @@ def _facts(
     after = log.entries[stored:]
     return {
         "cut_after_ms": after_ms,
+        # by content: the guest's marker write past the filesystem, STORED entries into the log
+        "stored_at": {"by": "marker", "entry": stored, "disk_offset": FS_BYTES},
         "qemu_cache": cache,
         "flushes_after_stored": sum(e.kind == "flush" for e in after),
         "writes_after_stored": sum(e.kind == "write" for e in after),
@@ -435,8 +501,11 @@ def _facts(
 
 
 def _seen_s(entry: writelog.Entry, watch: Watch) -> float | None:
-    """When the host first saw ENTRY complete in the log, in seconds after "stored"."""
-    return next((t for t, size in watch.timeline if size >= entry.end), None)
+    """When the host first saw ENTRY complete in the log, in seconds after its first poll that
+    saw the marker there (the poll that saw "stored": the guest wrote the marker first)."""
+    marker_s = next((t for t, size in watch.timeline if size >= watch.marker_end), 0.0)
+    seen = next((t for t, size in watch.timeline if size >= entry.end), None)
+    return None if seen is None else round(seen - marker_s, 4)
 
 
 def _timeline(after: list[writelog.Entry], watch: Watch) -> list[dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 cut: run the case's processes on the scratch disk (mounted by the guest's init) in a folder of a
 fixed name, so the boot after the cut finds its files; the process that reaches ``power_cut``
-says "stored" and waits for the host to kill the guest. A case that ends before that (a step
-failed) writes its result, which the host reports.
+says "stored" and waits for the host to kill the guest. The case's output is passed on to our
+stderr (which the host watches), its "stored" only once the marker that places it in the write
+log is on the disk (marker.py). A case that ends before that (a step failed) writes its result,
+which the host reports.
 
 judge: each disk of the spec (one per disk model or crash point, attached read-only to qemu's
 snapshot) is mounted in turn, which replays its journal, and the case's ``after_reboot`` steps
@@ -27,12 +29,15 @@ from runner.lang.loader import load_suite
 from runner.lang.model import Case
 from runner.session.runner import Item, Result, RunConfig, Runner
 
+from . import marker
+
 DISK_DIR = "/run/mmapconf/disk"  # where the guest's init mounts /dev/vda (runner/vm/run.py)
 JUDGE_DIR = "/run/mmapconf/judge"
 FOLDER = "mmapconf-power-cut"  # the case's scratch folder on the disk, the same in both boots
 CUT_RESULT = "cut-result.json"
 JUDGE_RESULTS = "judge-results.json"
 CUT_TIMEOUT = 3600.0  # the host cuts the power long before
+STORED = b"MMAPCONF-STORED"  # what the executor's power_cut says on the case's stderr
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +70,32 @@ def cut(spec: dict[str, Any], job: Path) -> None:
     case = dataclasses.replace(load_case(spec), timeout=CUT_TIMEOUT, after_reboot=[])
     os.sync()  # what the mount wrote is on the disk before the case begins
     runner = Runner(RunConfig())
-    server.relay_output(2)  # the case's output is captured: its "stored" must reach our stderr
+    server.relay_output(_Relay(spec["marker"]))  # the case's output is captured: pass it on
     backing = _Folder(
         "disk", "disk", DISK_DIR, spec["fs"], folder=f"{DISK_DIR}/{FOLDER}", make=True
     )
     result = runner.run_item(Item(f"{case.id}[disk]", backing, case=case))
     runner.close()
     (job / CUT_RESULT).write_text(json.dumps(result.to_json()))
+
+
+class _Relay:
+    """The case's output to our stderr, the marker written to the disk before "stored" passes
+    (the text may come split over two reads: the tail of the last is kept)."""
+
+    def __init__(self, mark: dict[str, Any], out: int = 2) -> None:
+        self.mark, self.out, self.tail, self.marked = mark, out, b"", False
+
+    def __call__(self, data: bytes) -> None:
+        seen, self.tail = self.tail + data, (self.tail + data)[-len(STORED) :]
+        if STORED in seen and not self.marked:
+            self.marked = True
+            try:
+                marker.write(self.mark["device"], self.mark["offset"], self.mark["nonce"])
+            except OSError as e:  # no "stored" then: the host reports the guest's stderr
+                os.write(self.out, f"\nmmapconf: the marker write failed: {e}\n".encode())
+                os._exit(3)
+        os.write(self.out, data)
 
 
 def judge(spec: dict[str, Any], job: Path) -> None:

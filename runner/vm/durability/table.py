@@ -104,14 +104,18 @@ def render_timelines(reports: list[dict[str, Any]]) -> str:
             cells = [
                 _first_text(by.get((case, m), {}).get("durability", {}), points) for m in MODELS
             ]
-            row = [kernel, r["facts"]["fs"], f"`{case}`", *cells, _log_text(d["timeline"])]
+            # a report from before the marker placed "stored" by the log's size (issue 16)
+            placed = "" if "stored_at" in d else " (by size)"
+            row = [kernel, r["facts"]["fs"], f"`{case}`{placed}", *cells, _log_text(d["timeline"])]
             lines.append("| " + " | ".join(row) + " |")
     if not lines:
         return ""
     head = [
         "Crash points (`at:`): the first from which the stored data survives a cut, per model,",
-        'and the write log after "stored"; +T: seconds after the host saw "stored" (host',
-        "CLOCK_MONOTONIC, polling the write log every 5 ms).",
+        'and the write log after "stored", placed in the log at the guest\'s marker ("by size":',
+        'a report made before the marker, by the log\'s size when the host saw "stored"); +T:',
+        'seconds after "stored" (host CLOCK_MONOTONIC, polling the write log every 5 ms, from the',
+        'poll that first saw the marker; "by size": from the one that saw "stored").',
         "",
         "| kernel | fs | case | submitted: first survives | flushed: first survives | "
         'write log after "stored" |',

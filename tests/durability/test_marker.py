@@ -1,0 +1,149 @@
+""" "stored" placed in the write log by content: the guest's marker block past the filesystem,
+found by the host in a log that qemu's blklogwrites filter writes here (qemu-io), not by the
+log's size when the host read "stored" (the fault that failed btrfs fdatasync's crash points:
+fdatasync's last entries became visible to the host after it saw "stored")."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from runner.vm.durability import cut, guest, marker, writelog
+
+needs_qemu_io = pytest.mark.skipif(shutil.which("qemu-io") is None, reason="no qemu-io")
+NONCE = "0123456789abcdef0123456789abcdef"
+DATA = 8192  # where the case's file data is on the synthetic disk
+
+
+def _logged(tmp: Path, *commands: str) -> tuple[Path, writelog.Log]:
+    """A log of COMMANDS on a sparse disk of the power cut's size; `mark` writes the marker."""
+    img, log = tmp / "disk.img", tmp / "disk.log"
+    with open(img, "wb") as f:
+        f.truncate(cut.DISK_BYTES)
+    log.touch()
+    (tmp / "mark").write_bytes(marker.block(NONCE, 12345))
+    opts = f"driver=blklogwrites,file.driver=file,file.filename={img},log.driver=file,log.filename={log}"
+    argv = ["qemu-io", "--image-opts", opts]
+    for c in commands:
+        argv += ["-c", f"write -s {tmp / 'mark'} {cut.FS_BYTES} 4k" if c == "mark" else c]
+    subprocess.run(argv, check=True, capture_output=True)
+    return log, writelog.read_log(log)
+
+
+# The fdatasync-after-writeback pattern: the case's data, a flush, the superblock, a flush, all
+# before "stored"; then the marker, and a writeback write after it.
+FDATASYNC = (
+    "write -P 0x11 0 4k",
+    "flush",
+    f"write -P 0x5a {DATA} 12k",
+    "flush",
+    "write -P 0x22 65536 4k",
+    "flush",
+    "mark",
+    "write -P 0x33 131072 4k",
+)
+
+
+@needs_qemu_io
+def test_stored_is_at_the_marker_not_where_the_host_saw_it(tmp_path: Path) -> None:
+    log_path, raw = _logged(tmp_path, *FDATASYNC)
+    # The host read "stored" when the log held only the first two entries, and saw the rest
+    # 0.12 s later: the old placement by size put "stored" at entry 2, before fdatasync's.
+    w = cut.Watch(stored_s=1.0, nonce=NONCE)
+    w.timeline = [(0.0, raw.entries[1].end), (0.12, raw.entries[-1].end)]
+    old = next(e.index for e in raw.entries if e.end > w.timeline[0][1])
+    assert old == 2  # what the old placement by the log's size gave
+    log, stored, why = cut._placed(log_path, w)
+    assert why == ""
+    assert stored == 6  # after the fdatasync's data, its flush, the superblock and its flush
+    assert [e.kind for e in log.entries[stored:]][:1] == ["write"]  # the writeback, no marker
+    assert len(log.entries) == len(raw.entries) - 1
+    points, _ = cut._points(log, stored, "every_write")
+    assert points["point-6"] == 6  # the crash point at "stored", in both models
+    base = tmp_path / "base.img"
+    with open(base, "wb") as f:
+        f.truncate(cut.DISK_BYTES)
+    at_stored = writelog.replay(log_path, log, base, tmp_path / "p6.img", points["point-6"])
+    with open(at_stored, "rb") as f:
+        f.seek(DATA)
+        assert f.read(12 << 10) == b"\x5a" * (12 << 10)  # fdatasync's data is at "stored"
+        f.seek(cut.FS_BYTES)
+        assert not any(f.read(4096))  # the replayed disks have no marker: not the case's write
+    facts = cut._facts(log, stored, w, 6000, "writeback")
+    assert facts["stored_at"] == {"by": "marker", "entry": 6, "disk_offset": cut.FS_BYTES}
+    assert facts["writes_after_stored"] == 1  # the writeback, not the marker
+    # times after "stored" from the poll that first saw the marker (the second one here)
+    assert facts["timeline"][0] == {"t_s": 0.0, "op": "writes", "count": 1, "bytes": 4096}
+
+
+@needs_qemu_io
+def test_no_marker_of_this_boot_is_an_error(tmp_path: Path) -> None:
+    log_path, _ = _logged(tmp_path, *FDATASYNC)
+    w = cut.Watch(stored_s=1.0, nonce="f" * 32)  # another boot's nonce
+    assert "marker is not in the write log" in cut._placed(log_path, w)[2]
+
+
+@needs_qemu_io
+def test_a_write_past_the_filesystem_is_a_harness_fault(tmp_path: Path) -> None:
+    log_path, _ = _logged(tmp_path, *FDATASYNC, f"write -P 0x44 {cut.FS_BYTES + 8192} 4k")
+    w = cut.Watch(stored_s=1.0, nonce=NONCE)
+    assert "1 write(s) past the filesystem besides the marker" in cut._placed(log_path, w)[2]
+
+
+def test_mkfs_leaves_the_marker_region_alone(tmp_path: Path) -> None:
+    for fs, argv in cut.MKFS.items():
+        if shutil.which(argv[0]) is None:
+            continue
+        disk = tmp_path / f"{fs}.img"
+        cut._mkfs(fs, disk)
+        with open(disk, "rb") as f:
+            f.seek(cut.FS_BYTES)
+            assert not any(f.read()), fs
+    if shutil.which("dumpe2fs"):  # the filesystem of a whole 512 MiB disk: 4 KiB blocks
+        head = subprocess.run(["dumpe2fs", "-h", str(tmp_path / "ext4.img")], capture_output=True)
+        assert b"Block size:               4096" in head.stdout
+
+
+def test_the_relay_writes_the_marker_before_stored_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    seen: list[bytes] = []
+
+    def fake_write(device: str, offset: int, nonce: str) -> None:
+        seen.append(_drain(r))  # what had passed when the marker was written
+
+    monkeypatch.setattr(guest.marker, "write", fake_write)
+    relay = guest._Relay({"device": "/dev/x", "offset": 0, "nonce": NONCE}, out=w)
+    relay(b"case output\nMMAPCONF-ST")  # "stored" split over two reads
+    relay(b"ORED 123\n")
+    relay(b"more MMAPCONF-STORED\n")  # one marker per boot
+    assert seen == [b"case output\nMMAPCONF-ST"]
+    assert _drain(r) == b"ORED 123\nmore MMAPCONF-STORED\n"
+    os.close(r)
+    os.close(w)
+
+
+def _drain(fd: int) -> bytes:
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return b""
+
+
+def test_the_marker_write_is_a_plain_o_direct_block(tmp_path: Path) -> None:
+    dev = tmp_path / "dev"
+    with open(dev, "wb") as f:
+        f.truncate(1 << 20)
+    try:
+        marker.write(str(dev), 8192, NONCE)
+    except OSError as e:  # a filesystem without O_DIRECT
+        pytest.skip(f"O_DIRECT: {e}")
+    data = dev.read_bytes()
+    assert data[8192:].startswith(marker.MAGIC + NONCE.encode() + b"\n")
+    assert not any(data[:8192]) and not any(data[8192 + marker.BLOCK :])
