@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.engine.native import build
 from runner.lang.loader import load_suite
 from runner.lang.model import Step
 from runner.session.runner import RunConfig, Runner
@@ -35,22 +34,10 @@ class Floor:
 
 def _write_input(paths: list[str], jobs: int, job: Path, disk: str) -> Path:
     """The batch input of PATHS with JOBS lanes, complete (a first, driven run writes it)."""
-    exe = build.build(job / "mmapconf-exec", static=True)
-    provision = job / "provision"
-    provision.mkdir()
-    writer = batch.BatchWriter(job / batch.IN_NAME)
-    reader = batch.OutputReader(job / batch.OUT_NAME)
-    with open(job / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(guestrun.batch_command(exe, job), stderr=err)
     argv = ["run", *paths, "--dir", disk, "--report-dir", str(job), "-n", str(jobs)]
-    try:
-        alive = lambda: proc.poll() is None  # noqa: E731
-        guestrun.drive(argv, job, writer, reader, alive, str(provision), walls=False)
-    finally:
-        writer.close()
-        reader.close()
-        proc.wait()
-    return exe
+    with batch.on_this_host(job) as here:
+        guestrun.drive(argv, job, here.writer, here.reader, here.alive, str(here.provision), False)
+    return here.exe
 
 
 def native_floor(paths: list[str], jobs: int) -> Floor:
@@ -81,12 +68,13 @@ def _results(path: Path) -> int:
 
 def sleeps_s(paths: list[str]) -> float:
     """The seconds the catalogue's items spend in ``sleep`` steps (a case's processes sleep side
-    by side: its longest process counts): time no CPU can shorten."""
+    by side: its longest process counts): time no CPU can shorten. An item this host skips
+    (a power-cut case, a swap area: only under --kernel) does not count."""
     runner = Runner(RunConfig())
     total = 0.0
     for item in runner.plan(load_suite(paths)):
         case = item.case
-        if case is not None:
+        if case is not None and not runner.new_result(item)[0].reason:
             longest = max((_sleep(steps) for steps in case.processes.values()), default=0.0)
             total += _sleep(case.setup) + longest
     runner.close()

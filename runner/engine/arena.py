@@ -62,6 +62,7 @@ class Arena:
         os.ftruncate(self.fd, self.SIZE)
         self._map = _mmap.mmap(self.fd, self.SIZE)
         self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
+        self.fresh = True  # a new memfd reads as zeros: nothing to clear (nor pages to allocate)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -71,7 +72,9 @@ class Arena:
             self._map.close()
 
     def reset(self, max_processes: int = MAX_CASE_PROCESSES) -> None:
-        ctypes.memset(self.base, 0, self.SIZE)
+        if not self.fresh:
+            ctypes.memset(self.base, 0, self.SIZE)
+        self.fresh = False
         if _sem_init(self.base + _PROCS_OFF, 1, max_processes) != 0:
             raise OSError(ctypes.get_errno(), "sem_init of the process count failed")
 

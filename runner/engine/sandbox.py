@@ -147,26 +147,24 @@ def program(machine: str) -> list[tuple[int, int, int, int]]:
     """The filter for ``machine`` (``os.uname().machine``; [] where no list is defined): deny
     a foreign ABI, a non-AF_UNIX socket (no UDP or raw packets from a case: Landlock covers TCP
     only), clone with a namespace flag, prctl(PR_SET_DUMPABLE), the filesystem-wide ioctls
-    (FS_WIDE_IOCTLS), and each listed call; clone3
-    fails with ENOSYS (seccomp cannot read its flags, which are in memory; libc then falls back
-    to clone); allow the rest. Jumps are to labels."""
+    (FS_WIDE_IOCTLS), and each listed call; clone3 fails with ENOSYS (seccomp cannot read its
+    flags, which are in memory; libc then falls back to clone); allow the rest. The call's
+    number (and an ioctl's request) is looked up in a tree of comparisons, not a list: the
+    kernel runs the filter for every call number when it installs it (to cache the calls it
+    always allows), and each case process installs it. Jumps are to labels."""
     arch = SECCOMP_ARCHES.get(machine)
     if arch is None:
         return []
-    deny = sorted(arch.denied.values())
+    special = {arch.socket: "socket", arch.clone: "clone", arch.clone3: "enosys"}
+    special |= {arch.prctl: "prctl", arch.ioctl: "ioctl"}
+    targets = sorted({**dict.fromkeys(arch.denied.values(), "deny"), **special}.items())
     x32 = [(_JGE_K, "deny", 0, _X32_BIT)] if arch.x32 else []
     code: list[tuple[Any, ...]] = [
         (_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
         (_JEQ_K, 0, "deny", arch.audit),
         (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
         *x32,
-        (_JEQ_K, "socket", 0, arch.socket),
-        (_JEQ_K, "clone", 0, arch.clone),
-        (_JEQ_K, "enosys", 0, arch.clone3),
-        (_JEQ_K, "prctl", 0, arch.prctl),
-        (_JEQ_K, "ioctl", 0, arch.ioctl),
-        *((_JEQ_K, "deny", 0, nr) for nr in deny),
-        (_JA, 0, 0, "allow"),
+        *_lookup(targets, "nr"),
         ("socket", _LD_W_ABS, 0, 0, 16),  # seccomp_data.args[0], low half: the address family
         (_JEQ_K, "allow", "deny", _AF_UNIX),
         ("clone", _LD_W_ABS, 0, 0, 16),  # args[0]: the clone flags
@@ -174,13 +172,26 @@ def program(machine: str) -> list[tuple[int, int, int, int]]:
         ("prctl", _LD_W_ABS, 0, 0, 16),  # args[0]: the option
         (_JEQ_K, "deny", "allow", _PR_SET_DUMPABLE),
         ("ioctl", _LD_W_ABS, 0, 0, 24),  # args[1], low half: the request (an unsigned int)
-        *((_JEQ_K, "deny", 0, request) for request in sorted(FS_WIDE_IOCTLS.values())),
-        (_JA, 0, 0, "allow"),
+        *_lookup([(request, "deny") for request in sorted(FS_WIDE_IOCTLS.values())], "io"),
         ("enosys", _RET_K, 0, 0, _RET_ERRNO | _ENOSYS),
         ("allow", _RET_K, 0, 0, _RET_ALLOW),
         ("deny", _RET_K, 0, 0, _RET_ERRNO | _EPERM),
     ]
     return _assemble(code)
+
+
+_LEAF = 4  # numbers compared one by one at a leaf of the tree
+
+
+def _lookup(targets: list[tuple[int, str]], name: str) -> list[tuple[Any, ...]]:
+    """A binary search of the accumulator among TARGETS (number, label; sorted): a match jumps
+    to its label, no match to "allow". NAME labels this subtree's parts."""
+    if len(targets) <= _LEAF:
+        return [*((_JEQ_K, label, 0, nr) for nr, label in targets), (_JA, 0, 0, "allow")]
+    mid = len(targets) // 2
+    high = f"{name}h"
+    left, right = _lookup(targets[:mid], f"{name}l"), _lookup(targets[mid:], high)
+    return [(_JGE_K, high, 0, targets[mid][0]), *left, (high, *right[0]), *right[1:]]
 
 
 def _assemble(code: list[tuple[Any, ...]]) -> list[tuple[int, int, int, int]]:
@@ -200,4 +211,5 @@ def _assemble(code: list[tuple[Any, ...]]) -> list[tuple[int, int, int, int]]:
     for i, (op, jt, jf, k) in enumerate(plain):
         k = offset(k, i) if op == _JA else k
         out.append((op, offset(jt, i), offset(jf, i), k))
+        assert 0 <= out[-1][1] < 256 and 0 <= out[-1][2] < 256, "a jump BPF cannot make"
     return out

@@ -18,7 +18,9 @@ from runner.errors import ReportError
 from runner.lang.conditions import Facts
 from runner.report.atomic import write_chunks
 
-SCHEMA_VERSION = 1
+# Version 2 writes its results packed (``pack``, declared by the report's ``packing``);
+# ``load_report`` unpacks them, and reads a version-1 report (nothing packed) as it was.
+SCHEMA_VERSION = 2
 FILENAME = "report.json"
 
 
@@ -46,12 +48,12 @@ def summarize(results: Iterable[dict[str, Any]], duration_s: float) -> dict[str,
 
 
 def write_report(
-    report: dict[str, Any], path: Path, results: Iterable[bytes] | None = None
+    report: dict[str, Any], path: Path, results: Iterable[dict[str, Any]] | None = None
 ) -> Path:
     """Write ``report`` to ``path`` (a report.json, or the folder for one) atomically: a crash
-    leaves the previous complete file or none. ``results``, if given, are the results' JSON
-    texts in order (from a ``runner.report.spool.Spool``), written in place of the report's own
-    ``results``: a run's traces are never all in memory at once."""
+    leaves the previous complete file or none. ``results``, if given, are written in place of
+    the report's own ``results``, one at a time as they come (from a
+    ``runner.report.spool.Spool``): a run's traces are never all in memory at once."""
     path = Path(path)
     if path.name != FILENAME:
         path = path / FILENAME
@@ -70,19 +72,113 @@ def dumps_result(result: dict[str, Any]) -> bytes:
     return json.dumps(result, default=str).encode()
 
 
-def _chunks(data: dict[str, Any], results: Iterable[bytes] | None = None) -> Iterator[bytes]:
+def _chunks(
+    data: dict[str, Any], results: Iterable[dict[str, Any]] | None = None
+) -> Iterator[bytes]:
     if results is None:
         own = data.get("results")
         if not isinstance(own, list):
             yield (json.dumps(data, default=str) + "\n").encode()
             return
-        results = (dumps_result(r) for r in own)
-    head = json.dumps({k: v for k, v in data.items() if k != "results"}, default=str)
-    opening = head[:-1] + ", " if head != "{}" else "{"
-    yield f'{opening}"results": [\n'.encode()
-    for n, line in enumerate(results):
+        results = own
+    top = {k: v for k, v in data.items() if k not in ("results", "packing")}
+    head = json.dumps({**top, "schema_version": SCHEMA_VERSION, "packing": PACKING}, default=str)
+    yield f'{head[:-1]}, "results": [\n'.encode()
+    for n, line in enumerate(dumps_result(r) for r in pack(results)):
         yield b",\n" + line if n else line
     yield b"\n]}\n"
+
+
+# What report.json leaves out of a result, and load_report puts back (a sixth of the file):
+# - the case's own keys, when the result before it is of the same case with the same keys (its
+#   other backings): ``"same_case": true`` says so;
+# - a step's key whose value is the default (most cases have one process, "main");
+# - the tail of a byte value that repeats one byte RUN_BYTES times or more (a page of zeros
+#   read is 8 KB of hex): ``{"$bytes": HEAD, "$run": [BYTE, COUNT]}``.
+CASE_KEYS = ("file", "title", "claim", "refs", "tags")
+SAME_CASE = "same_case"
+STEP_DEFAULTS = {"process": "main"}
+RUN_BYTES = 64
+PACKING = {"case_keys": list(CASE_KEYS), "step_defaults": STEP_DEFAULTS, "run_bytes": RUN_BYTES}
+
+
+def pack(results: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    previous: dict[str, Any] = {}
+    for r in results:
+        out = dict(r)
+        if _same_case(previous, r):
+            out = {k: v for k, v in r.items() if k not in CASE_KEYS} | {SAME_CASE: True}
+        if isinstance(r.get("steps"), list):
+            out["steps"] = [_pack_step(s) for s in r["steps"]]
+        previous = r
+        yield out
+
+
+def _same_case(previous: dict[str, Any], r: dict[str, Any]) -> bool:
+    """Whether R can leave its case's keys to PREVIOUS: the same case, the same keys."""
+    if not previous or result_id(previous) != result_id(r):
+        return False
+    return all(previous.get(k, ...) == r.get(k, ...) for k in CASE_KEYS)
+
+
+def _pack_step(step: Any) -> Any:
+    if not isinstance(step, dict):
+        return step
+    out = {k: v for k, v in step.items() if STEP_DEFAULTS.get(k, ...) != v}
+    value = step.get("result")
+    if isinstance(value, dict) and isinstance(value.get("$bytes"), str) and len(value) == 1:
+        out["result"] = _pack_bytes(value["$bytes"])
+    return out
+
+
+def _pack_bytes(hexed: str) -> dict[str, Any]:
+    """``{"$bytes": HEX}`` with its tail run of one byte counted, if long enough."""
+    if len(hexed) < 2 * RUN_BYTES:
+        return {"$bytes": hexed}
+    byte, head = hexed[-2:], hexed
+    while head.endswith(byte * RUN_BYTES):  # whole blocks first: few steps for a long run
+        head = head[: -2 * RUN_BYTES]
+    while head and head[-2:] == byte:
+        head = head[:-2]
+    count = (len(hexed) - len(head)) // 2
+    if count < RUN_BYTES:
+        return {"$bytes": hexed}
+    return {"$bytes": head, "$run": [byte, count]}
+
+
+def unpack(data: dict[str, Any]) -> None:
+    """Put back, in place, what ``pack`` left out of a report's results, as the report's own
+    ``packing`` says (a report without one is not packed)."""
+    packing = mapping(data.pop("packing", None))
+    if not packing:
+        return
+    keys = [k for k in packing.get("case_keys") or [] if isinstance(k, str)]
+    defaults = mapping(packing.get("step_defaults"))
+    previous: dict[str, Any] = {}
+    for r in results(data):
+        if r.get(SAME_CASE) is True and previous and result_id(previous) == result_id(r):
+            del r[SAME_CASE]
+            r.update({k: previous[k] for k in keys if k in previous})
+        for step in r.get("steps") or []:
+            if isinstance(step, dict):
+                _unpack_step(step, defaults)
+        previous = r
+
+
+# A run longer than this is left as written: a report from elsewhere is read, not trusted.
+MAX_RUN = 1 << 24
+
+
+def _unpack_step(step: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for k, v in defaults.items():
+        step.setdefault(k, v)
+    value = mapping(step.get("result"))
+    head, run = value.get("$bytes"), value.get("$run")
+    if not (isinstance(head, str) and isinstance(run, list) and len(run) == 2):
+        return
+    byte, count = run
+    if isinstance(byte, str) and len(byte) == 2 and isinstance(count, int) and 0 < count <= MAX_RUN:
+        step["result"] = {"$bytes": head + byte * count}
 
 
 # A passed result keeps this many steps from the start and from the end of its trace (a loop
@@ -125,6 +221,7 @@ def load_report(path: Path) -> dict[str, Any]:
     except RecursionError:
         raise ReportError(f"{path}: not a mmapconf report (JSON nested too deeply)") from None
     check_report(data, str(path))
+    unpack(data)
     return data
 
 

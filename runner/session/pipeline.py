@@ -182,6 +182,6 @@ def _conclude(
         # the other formats render from the whole report, read back: only when one is asked for
         whole = {**report, "results": [got.spool.get(p) for p in places]}
         written = write_formats(whole, output.report_dir, output.formats)
-    path = write_report(report, output.report_dir, (got.spool.text(p) for p in places))
+    path = write_report(report, output.report_dir, (got.spool.get(p) for p in places))
     status = interrupted_by if interrupted_by is not None else gate_exit_code(report)
     return Finished(report, path, status, written)

@@ -13,15 +13,18 @@ Strings and bytes are a length and then the bytes, padded to a word.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import struct
+import subprocess
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.engine.native import build
 from runner.engine.native.execute import Words
 from runner.engine.native.server import CaseRun
 
@@ -30,6 +33,7 @@ FACTS, CASE, END, RESULT, DONE = range(1, 6)
 IN_NAME, OUT_NAME = "batch.in", "batch.out"
 _HEAD = struct.Struct("<qq")
 POLL_S = 0.01
+HOST_EXIT_S = 60.0  # a batch on this host, given END, has ended well within this
 
 
 def _text(value: str | bytes) -> list[int]:
@@ -233,3 +237,41 @@ def parse_result(payload: bytes) -> CaseOutput:
     out = CaseOutput(index, run, took_ns / 1e9, setup_error, leftover, arena, refused)
     out.memory_limit_hit = memory_limit_hit
     return out
+
+
+def command(exe: Path, job: Path) -> list[str]:
+    """The batch executor's command line, on JOB's two streams."""
+    return [str(exe), "--batch", str(job / IN_NAME), str(job / OUT_NAME)]
+
+
+@dataclass
+class HostBatch:
+    """A batch whose executor runs on this host, not in a guest, for the host's part
+    (guestrun.drive) to drive: ``alive`` while it runs, ``status`` once it ended."""
+
+    exe: Path
+    writer: BatchWriter
+    reader: OutputReader
+    provision: Path  # where the host's part makes the cases' provisions
+    alive: Callable[[], bool]
+    status: int | None = None
+
+
+@contextlib.contextmanager
+def on_this_host(job: Path) -> Iterator[HostBatch]:
+    """The executor built statically into JOB (as for a guest) and started on JOB's streams,
+    its stderr in JOB/stderr.txt; at the end the streams are closed and it is waited for."""
+    exe = build.build(job / "mmapconf-exec", static=True)
+    provision = job / "provision"
+    provision.mkdir()
+    writer = BatchWriter(job / IN_NAME)
+    reader = OutputReader(job / OUT_NAME)
+    with open(job / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(command(exe, job), stderr=err)
+    here = HostBatch(exe, writer, reader, provision, lambda: proc.poll() is None)
+    try:
+        yield here
+    finally:
+        writer.close()
+        reader.close()
+        here.status = proc.wait(timeout=HOST_EXIT_S)

@@ -407,10 +407,6 @@ def guest_environment(
     return env
 
 
-def batch_command(exe: Path, job: Path) -> list[str]:
-    return [str(exe), "--batch", str(job / batch.IN_NAME), str(job / batch.OUT_NAME)]
-
-
 def plannable(page_size: int) -> str:
     """Why programs compiled here cannot run on a guest of PAGE_SIZE ('' when they can)."""
     if page_size != CONSTANTS["PAGE"]:

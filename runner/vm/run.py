@@ -26,7 +26,7 @@ from runner.lang.model import Case
 from runner.report.model import build_report, counts_text, load_report, summarize, write_report
 from runner.session.options import host_only_flags
 
-from . import guestroot, guestrun, initramfs, kconfig, kernels, qemu, vmreport
+from . import batch, guestroot, guestrun, initramfs, kconfig, kernels, qemu, vmreport
 from .arch import AMD64, Arch, machine_of, native, parse_spec
 from .durability import cut as durability_cut
 from .durability import table as durability_table
@@ -181,13 +181,11 @@ def run_one(
     job.mkdir(parents=True)
     argv = guest_command(guest_argv, job, fs, side.python)
     env = guest_env()
-    batch = runs_batch(target.arch, runner)
+    in_batch = runs_batch(target.arch, runner)
     exe = guest_executor(target.arch, job)
     env["MMAPCONF_NATIVE_EXECUTOR"] = str(exe)
-    if batch:  # the executor alone; the guest's part of run ARGV is the batch's
-        qemu.write_cmd_script(
-            job, guestrun.batch_command(exe, job), Path("/"), {"PATH": GUEST_PATH}
-        )
+    if in_batch:  # the executor alone; the guest's part of run ARGV is the batch's
+        qemu.write_cmd_script(job, batch.command(exe, job), Path("/"), {"PATH": GUEST_PATH})
     else:
         qemu.write_cmd_script(job, argv, Path.cwd(), env)
     report = job / "report.json"
@@ -197,7 +195,7 @@ def run_one(
         for attempt in (1, 2):
             disk = make_disk(fs, Path(d)) if fs != "none" else None
             spec = specs(job, fs, disk=disk)
-            if batch:
+            if in_batch:
                 r, _ = guestrun.run_batch(spec, argv[3:], timeout)  # argv[:3]: python -m runner
             else:
                 r = qemu.boot(spec, timeout)

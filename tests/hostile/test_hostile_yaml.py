@@ -3,7 +3,6 @@ and neither the loader nor the command line shows a traceback."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from hostile_util import ROOT, mmapconf
 
 from runner.lang.loader import load_file, load_suite
 from runner.lang.yamlsafe import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from runner.report.model import load_report
 from runner.session.runner import RunConfig, Runner
 
 
@@ -191,7 +191,7 @@ def test_run_command_runs_the_good_cases_and_errs_the_bad_ones(bad_folder, tmp_p
     )
     _no_traceback(proc)
     assert proc.returncode == 1
-    report = json.loads((report_dir / "report.json").read_text())
+    report = load_report(report_dir / "report.json")
     assert report["interrupted"] is False
     assert report["summary"]["passed"] == 4
     assert report["summary"]["error"] == len(BAD) + 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from runner.report.model import load_report
 
 
 def run_cases(paths: list[Path], report_dir: Path, *extra: str) -> dict[str, dict[str, Any]]:
@@ -26,5 +27,5 @@ def run_cases(paths: list[Path], report_dir: Path, *extra: str) -> dict[str, dic
         timeout=600,
     )
     assert run.returncode in (0, 1), run.stdout + run.stderr
-    report = json.loads((report_dir / "report.json").read_text())
+    report = load_report(report_dir / "report.json")
     return {r["id"]: r for r in report["results"]}

@@ -7,10 +7,11 @@ invalid document. Each run takes well under a second of case time.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 from typing import Any
+
+from runner.report.model import load_report
 
 DEMO = """\
 id: demo-pass
@@ -101,7 +102,8 @@ def write(base: Path, rel: str, text: str) -> Path:
 
 
 def read_report(base: Path, folder: str = "report") -> dict[str, Any]:
-    return json.loads((base / folder / "report.json").read_text())
+    """The report as its reader gives it (packed results unpacked: runner.report.model)."""
+    return load_report(base / folder / "report.json")
 
 
 def report_outcomes(base: Path, folder: str = "report") -> dict[str, str]:

@@ -13,6 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: this tree's reader
+
+from runner.report.model import load_report  # noqa: E402
+
 # step fields that hold run-specific numbers (mapping addresses, pids)
 VOLATILE_STEP_FIELDS = ("args", "result", "observed", "si_addr")
 VOLATILE_ENV_FIELDS = ("started", "argv")
@@ -57,7 +61,7 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    a, b = (json.loads(Path(p).read_text()) for p in argv)
+    a, b = (load_report(Path(p)) for p in argv)
     diff = differences(a, b)
     print(f"{len(a['results'])} and {len(b['results'])} results; {len(diff)} difference(s)")
     for line in diff:

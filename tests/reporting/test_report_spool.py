@@ -35,7 +35,7 @@ def test_the_spool_gives_back_each_result_as_put() -> None:
 def test_the_written_report_is_the_whole_one_the_finished_one_has_heads(tmp_path: Path) -> None:
     results = [_result("a", "passed", 30), _result("b", "failed", 30), _result("c", "passed", 2)]
     done = conclude({"uid": 0}, [dict(r) for r in results], 1.0, Output(tmp_path, ["json", "md"]))
-    written = json.loads(done.path.read_text())
+    written = model.load_report(done.path)
     expected = [model.bounded(r) for r in results]  # a passed trace keeps its ends
     assert written["results"] == expected
     assert len(written["results"][1]["steps"]) == 30  # what did not pass keeps its whole trace

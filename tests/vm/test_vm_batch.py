@@ -6,20 +6,18 @@ the in-process native run of the same items; the boot tests (test_vm_boot.py) ru
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from runner.engine.native import build
 from runner.engine.provision import guest_only
 from runner.lang.loader import load_suite
 from runner.lang.model import Case
 from runner.lang.powercut import is_power_cut
+from runner.report.model import load_report
 from runner.session.runner import RunConfig, Runner
 from runner.vm import batch, guestrun
 
@@ -33,24 +31,15 @@ def batch_run(tmp_path: Path, paths: list[str], disk: Path, *extra: str) -> dict
     """The report of a batch run of PATHS whose executor runs here, not in a guest."""
     job = tmp_path / "job"
     job.mkdir(parents=True)
-    exe = build.build(job / "mmapconf-exec", static=True)
-    provision = tmp_path / "provision"
-    provision.mkdir()
-    writer = batch.BatchWriter(job / batch.IN_NAME)
-    reader = batch.OutputReader(job / batch.OUT_NAME)
-    with open(job / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(guestrun.batch_command(exe, job), stderr=err)
     argv = ["run", *paths, *extra, "--dir", str(disk), "--report-dir", str(job)]
-    try:
+    with batch.on_this_host(job) as here:
         # walls=False: a batch on this host never mounts over its /sys/fs/cgroup
-        alive = lambda: proc.poll() is None  # noqa: E731
-        path = guestrun.drive(argv, job, writer, reader, alive, str(provision), walls=False)
-    finally:
-        writer.close()
-        reader.close()
-        assert proc.wait(timeout=60) == 0, (job / "stderr.txt").read_text()
+        path = guestrun.drive(
+            argv, job, here.writer, here.reader, here.alive, str(here.provision), walls=False
+        )
+    assert here.status == 0, (job / "stderr.txt").read_text()
     assert path is not None
-    return json.loads(path.read_text())
+    return load_report(path)
 
 
 def _guest_only(case: Case) -> bool:

@@ -33,22 +33,33 @@ def spec(scratch: str | None, abi: int | None = None, machine: str | None = None
     MACHINE: the Landlock ABI and architecture of the kernel the case runs on (default this
     one's; a qemu guest's run is planned on the host)."""
     version = _abi() if abi is None else abi
-    words: list[int] = [version]
-    if version >= 1:
-        fs = sandbox.fs_rights(version)
-        net = sandbox.NET_ALL if version >= 4 else 0
-        scope = sandbox.SCOPE_ALL if version >= 6 else 0
-        size = 24 if version >= 6 else 16 if version >= 4 else 8
-        rules = [(fs, scratch)] if scratch else []
-        rules += [(_DEVICE_RIGHTS & fs, d) for d in sandbox.DEVICES]
-        rules += [(sandbox.READ_DIR, "/"), (_PROC_RIGHTS, "/proc")]
-        words += [fs, net, scope, size, len(rules)]
-        for rights, path in rules:
-            words += [rights, *strings(path)]
-    else:
-        words += [0, 0, 0, 0, 0]
-    prog = _seccomp_words(machine or os.uname().machine)
-    return [*words, len(prog), *prog]
+    head, fixed, nfixed, prog = _fixed_words(version, machine or os.uname().machine)
+    if version < 1:
+        return [*head, *prog]
+    own = [sandbox.fs_rights(version), *strings(scratch)] if scratch else []
+    return [*head, nfixed + bool(own), *own, *fixed, *prog]
+
+
+@functools.cache
+def _fixed_words(
+    version: int, machine: str
+) -> tuple[tuple[int, ...], tuple[int, ...], int, tuple[int, ...]]:
+    """What SPEC's words are for every case alike, made once: the words before the count of
+    rules, the rules every case has (the devices, / and /proc), their count, and the filter
+    with its length."""
+    prog = (len(_seccomp_words(machine)), *_seccomp_words(machine))
+    if version < 1:
+        return (version, 0, 0, 0, 0, 0), (), 0, prog
+    fs = sandbox.fs_rights(version)
+    net = sandbox.NET_ALL if version >= 4 else 0
+    scope = sandbox.SCOPE_ALL if version >= 6 else 0
+    size = 24 if version >= 6 else 16 if version >= 4 else 8
+    rules = [(_DEVICE_RIGHTS & fs, d) for d in sandbox.DEVICES]
+    rules += [(sandbox.READ_DIR, "/"), (_PROC_RIGHTS, "/proc")]
+    words: list[int] = []
+    for rights, path in rules:
+        words += [rights, *strings(path)]
+    return (version, fs, net, scope, size), tuple(words), len(rules), prog
 
 
 def view(conf: confine.Confinement, scratch: str | None) -> list[int]:
