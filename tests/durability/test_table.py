@@ -65,3 +65,17 @@ def test_no_crash_points_no_table() -> None:
     report["results"] = report["results"][:1]
     del report["results"][0]["durability"]["points_judged"]
     assert table.render_timelines([report]) == ""
+
+
+def test_a_case_re_run_since_the_marker_replaces_its_cells_and_rows_from_before() -> None:
+    old, new = _report(), _report()
+    for r in new["results"]:
+        r["durability"]["stored_at"] = {"by": "marker", "entry": 2, "disk_offset": 1 << 20}
+    new["results"][0]["durability"]["data"] = "lost"  # the re-run's submitted disk: L
+    new["results"][0]["durability"]["timeline"] = TIMELINE[1:]
+    for reports in ([old, new], [new, old]):  # whichever order they are given in
+        assert "| 6.1.0 | `c` | L/L |" in table.render(reports)
+        rows = [line for line in table.render_timelines(reports).splitlines() if "`c`" in line]
+        assert rows == [
+            "| 6.1.0 | ext4 | `c` | write at +1.02 s | never (3 points, 2 left out) | flush +5.10 |"
+        ], rows

@@ -16,10 +16,24 @@ from .survival import SYMBOL
 MODELS = ("submitted", "flushed")
 
 
+def _superseding_last(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """REPORTS in the order their cells are taken, a later one replacing an earlier one's: those
+    made before the marker placed "stored" (by the log's size) first, then the others, each in
+    the order given. So a case re-run since the marker replaces its cells and rows from before."""
+    return sorted(reports, key=_placed_by_marker)
+
+
+def _placed_by_marker(rep: dict[str, Any]) -> bool:
+    return any(
+        isinstance(r.get("durability"), dict) and "stored_at" in r["durability"]
+        for r in rep.get("results", [])
+    )
+
+
 def _cells(reports: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, str]]:
     """(kernel, case, fs) -> model -> symbol."""
     cells: dict[tuple[str, str, str], dict[str, str]] = {}
-    for rep in reports:
+    for rep in _superseding_last(reports):
         kernel = str(rep.get("environment", {}).get("kernel_release") or "?")
         for r in rep.get("results", []):
             d = r.get("durability")
@@ -85,8 +99,8 @@ def _log_text(timeline: list[dict[str, Any]]) -> str:
 def render_timelines(reports: list[dict[str, Any]]) -> str:
     """For each case judged at its crash points: the first point from which the data survives
     in each model, what made it so and when, and the write log after "stored"."""
-    lines = []
-    for rep in reports:
+    lines: dict[tuple[str, str, str], str] = {}  # (kernel, fs, case) -> its row
+    for rep in _superseding_last(reports):
         kernel = str(rep.get("environment", {}).get("kernel_release") or "?")
         by: dict[tuple[str, str], dict[str, Any]] = {}  # (case, disk) -> its result
         for r in rep.get("results", []):
@@ -107,7 +121,7 @@ def render_timelines(reports: list[dict[str, Any]]) -> str:
             # a report from before the marker placed "stored" by the log's size (issue 16)
             placed = "" if "stored_at" in d else " (by size)"
             row = [kernel, r["facts"]["fs"], f"`{case}`{placed}", *cells, _log_text(d["timeline"])]
-            lines.append("| " + " | ".join(row) + " |")
+            lines[(kernel, row[1], case)] = "| " + " | ".join(row) + " |"
     if not lines:
         return ""
     head = [
@@ -121,7 +135,7 @@ def render_timelines(reports: list[dict[str, Any]]) -> str:
         'write log after "stored" |',
         "|---|---|---|---|---|---|",
     ]
-    return "\n".join(head + sorted(lines)) + "\n"
+    return "\n".join(head + sorted(lines.values())) + "\n"
 
 
 def write(paths: list[Path], report_dir: Path) -> str:
