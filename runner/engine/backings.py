@@ -226,15 +226,11 @@ def disk_backings(dirs: list[str]) -> list[Backing]:
     capped (``temp_place``)."""
     if not dirs:
         return name_disks([temp_place(tempfile.gettempdir())])
-    return name_disks(
-        [
-            DiskPlace(d, cap=f"{UNCAPPED}: --dir is the filesystem under test, as it is")
-            for d in dirs
-        ]
-    )
+    return name_disks([DiskPlace(d, cap=DIR_CAP) for d in dirs])
 
 
 UNCAPPED = "none"  # how a disk backing's cap says there is none
+DIR_CAP = f"{UNCAPPED}: --dir is the filesystem under test, as it is"
 
 
 def temp_place(folder: str) -> DiskPlace:

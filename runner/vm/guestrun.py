@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine import confine, libc, mounts
-from runner.engine.backings import SHM_DIR, Backing
+from runner.engine.backings import DIR_CAP, SHM_DIR, Backing
 from runner.engine.native import confinement
 from runner.engine.native.execute import not_compilable, program_for, replay
 from runner.engine.native.program import NotCompilable, Program
@@ -121,7 +121,8 @@ class GuestFacts:
         memfd = "" if self.syscalls.get("memfd_create") else "memfd_create is not available"
         huge = self.hugetlbfs
         return {
-            "disk": [Backing("disk", "disk", disk_dir, disk_fs)],
+            # the guest's disk, as the guest harness's --dir has it
+            "disk": [Backing("disk", "disk", disk_dir, disk_fs, cap=DIR_CAP)],
             "tmpfs": [
                 Backing(
                     "tmpfs",

@@ -140,9 +140,19 @@ def _our_mounts(tmp_path: Path) -> list[str]:
 
 
 COMMANDS = {
-    "run": lambda d: [sys.executable, "-m", "runner", "run", "cases/article", "-n", "2", "--dir", str(d), "--report-dir", str(d / "r")],
-    "pytest": lambda d: [sys.executable, "-m", "pytest", "cases/article", "-n", "2", "-q", "-p", "no:cacheprovider", "--dir", str(d)],
+    "run": lambda d: [sys.executable, "-m", "runner", "run", "cases/article", str(d / "slow"), "-n", "2", "--dir", str(d), "--report-dir", str(d / "r")],
+    "pytest": lambda d: [sys.executable, "-m", "pytest", "cases/article", str(d / "slow"), "-n", "2", "-q", "-p", "no:cacheprovider", "--dir", str(d)],
 }  # fmt: skip
+# Beside the article's cases, which are quick enough for every scratch folder to come and go
+# between two looks on a loaded machine: one that holds its folder for a while.
+SLOW = """
+id: slow-disk-case
+title: holds its scratch folder for 20 s
+timeout: 30
+steps:
+  - file: f
+  - sleep: 20000
+"""
 
 
 @pytest.mark.parametrize(
@@ -151,6 +161,8 @@ COMMANDS = {
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_killed_run_leaves_nothing_the_next_run_does_not_remove(tmp_path, command, sig):
     mark, tags = str(uuid.uuid4()), set()
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "slow.yaml").write_text(SLOW)
     mounts_before = _our_mounts(tmp_path)
     dirs = [tmp_path, Path(backings.SHM_DIR)]
     proc = subprocess.Popen(
