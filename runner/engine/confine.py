@@ -45,6 +45,7 @@ CGROUP_DIR = "mmapconf"  # under each controller: one folder per owner
 # with a clear error) acts first; the cgroup stops what goes around it (a raw fork).
 PIDS_MAX = MAX_CASE_PROCESSES + 2
 CASE_MEMORY = 1 << 30  # memory cgroup limit of one case (its tmpfs and memfd pages included)
+KILL_WAIT_S = 2.0  # how long a removal waits for what it killed in a cgroup to be gone
 CASE_CGROUP = "case"  # child of an owner's memory cgroup: a case's own limit (provision.memory)
 CASE_TMPFS = 256 << 20  # size of the fresh tmpfs a tmpfs-backed case writes in
 DEVICES = {"null": 3, "zero": 5, "random": 8, "urandom": 9}  # char 1:N, the language's devices
@@ -331,10 +332,35 @@ def _remove_cgroup(path: str, tries: int = 50) -> bool:
 
 
 def _kill_members(folder: str) -> None:
-    with contextlib.suppress(OSError), open(os.path.join(folder, "cgroup.procs")) as f:
-        for pid in f.read().split():
+    """SIGKILL what is in FOLDER's cgroup and wait (bounded) for it to be gone: on a loaded
+    machine a killed PID namespace takes longer to end than a few tries of rmdir would wait.
+    A zombie is not waited for (where init does not reap, it stays)."""
+    end = time.monotonic() + KILL_WAIT_S
+    while True:
+        live = [pid for pid in _members(folder) if _alive(pid)]
+        if not live or time.monotonic() > end:
+            return
+        for pid in live:
             with contextlib.suppress(OSError):
-                os.kill(int(pid), 9)
+                os.kill(pid, 9)
+        time.sleep(0.01)
+
+
+def _members(folder: str) -> list[int]:
+    try:
+        with open(os.path.join(folder, "cgroup.procs")) as f:
+            return [int(pid) for pid in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _alive(pid: int) -> bool:
+    """Not gone and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
 
 
 def memory_failures(conf: Confinement) -> int:

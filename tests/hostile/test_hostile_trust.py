@@ -571,7 +571,13 @@ steps:
 
 
 def _field(pid: int, name: str) -> str:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """A field of /proc/PID/status; empty once the process is gone (looked at again and again,
+    the marked processes include short-lived ones)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
         if line.startswith(name + ":"):
             return line.split(":", 1)[1].strip()
     return ""
