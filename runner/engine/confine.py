@@ -318,6 +318,7 @@ def _remove_cgroup(path: str, tries: int = 50) -> bool:
     """Kill what is left in it and its children (a SIGKILLed owner's case), then remove them,
     the deepest first; True when it is gone. A cgroup that still holds an unreaped zombie
     (where init does not reap) stays busy: a later sweep tries again."""
+    end = time.monotonic() + KILL_WAIT_S  # one bound for the whole removal, not one per try
     for folder, _, _ in os.walk(path, topdown=False):
         for _ in range(tries):
             try:
@@ -326,16 +327,15 @@ def _remove_cgroup(path: str, tries: int = 50) -> bool:
             except FileNotFoundError:
                 break
             except OSError:
-                _kill_members(folder)
+                _kill_members(folder, end)
                 time.sleep(0.01)
     return not os.path.exists(path)
 
 
-def _kill_members(folder: str) -> None:
-    """SIGKILL what is in FOLDER's cgroup and wait (bounded) for it to be gone: on a loaded
-    machine a killed PID namespace takes longer to end than a few tries of rmdir would wait.
-    A zombie is not waited for (where init does not reap, it stays)."""
-    end = time.monotonic() + KILL_WAIT_S
+def _kill_members(folder: str, end: float) -> None:
+    """SIGKILL what is in FOLDER's cgroup and wait, until END at most, for it to be gone: on a
+    loaded machine a killed PID namespace takes longer to end than a few tries of rmdir would
+    wait. A zombie is not waited for (where init does not reap, it stays)."""
     while True:
         live = [pid for pid in _members(folder) if _alive(pid)]
         if not live or time.monotonic() > end:
