@@ -31,7 +31,7 @@ def _boots(tmp: Path, timeout: float) -> cut.Boots:
     def spec(job: Path, fs: str, **disks: object) -> qemu.GuestSpec:
         return qemu.GuestSpec(Path("/none"), Path("/none"), job, fs=fs, **disks)  # type: ignore[arg-type]
 
-    return cut.Boots(spec, lambda job, argv: None, tmp / "keep", timeout, log=lambda s: None)
+    return cut.Boots(spec, lambda job: None, tmp / "keep", timeout, log=lambda s: None)
 
 
 def _sleepers(mark: str = HUNG) -> list[str]:
