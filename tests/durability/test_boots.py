@@ -1,6 +1,6 @@
-"""The cut boot's watch without a kernel: qemu replaced by a process that never says "stored"
-(a hung guest). It is booted once more, then both results are errors; nothing it made stays
-behind, after that or after an interrupt."""
+"""The cut and judge boots without a kernel: qemu replaced by a process that never says "stored"
+or tells its facts (a hung guest). It is booted once more, then its results are errors; nothing
+it made stays behind, after that or after an interrupt."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 from runner.lang.loader import load_suite
 from runner.vm import qemu
-from runner.vm.durability import cut
+from runner.vm.durability import cut, writelog
 
 needs_mkfs = pytest.mark.skipif(shutil.which("mkfs.ext4") is None, reason="no mkfs.ext4")
 pytestmark = needs_mkfs
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CASE = ROOT / "cases/durability/durability-ms-sync-cut-now.yaml"
 HUNG = "1000.25"  # the fake qemu: `sleep HUNG`, found again by its argument
 HUNG_TOO = "1000.5"  # the interrupted one's: the tests may run at once (-n 2)
+HUNG_JUDGE = "1000.125"  # the hung judge boot's
 
 
 def _boots(tmp: Path, timeout: float) -> cut.Boots:
@@ -92,7 +93,7 @@ def test_nothing_stays_after_an_interrupt(tmp_path: Path) -> None:
         from pathlib import Path
         from tests.durability.test_boots import _boots
         from runner.lang.loader import load_suite
-        from runner.vm.durability import cut
+        from runner.vm.durability import cut, writelog
         cut.qemu.command = lambda gs: ["sleep", {HUNG_TOO!r}]
         case = load_suite([{str(CASE)!r}]).cases[0]
         try:
@@ -111,3 +112,33 @@ def test_nothing_stays_after_an_interrupt(tmp_path: Path) -> None:
     assert p.wait(timeout=60) == 130
     assert _sleepers(HUNG_TOO) == []
     assert list(tmp.iterdir()) == []
+
+
+def test_a_hung_judge_boot_is_booted_again_then_its_results_are_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+
+    def fake(gs: qemu.GuestSpec, *rest: object) -> list[str]:
+        started.append(qemu.kernel_append(gs))
+        return ["sleep", HUNG_JUDGE]
+
+    monkeypatch.setattr(cut.qemu, "command", fake)
+    case = next(iter(load_suite([str(CASE)]).cases))
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"")
+    c = cut.Cut(case, {"id": case.id, "fs": "ext4"}, {"submitted": disk}, {}, writelog.Log(512, []),
+                0, cut.Watch(), 0)  # fmt: skip
+    work = tmp_path / "work"
+    cut._judge_boot(_boots(tmp_path, 1.0), [c], work, "ext4")
+    assert len(started) == 2  # retried once
+    assert "mmapconf.mount=0" in started[0]  # the batch mounts each disk it judges
+    [r] = cut._results(c, "writeback")
+    assert r["name"] == f"{case.id}[disk/submitted]"
+    assert r["outcome"] == "error" and r["reason"] == "the judge boot brought no result"
+    kept = sorted(p.name for p in (tmp_path / "keep").iterdir())
+    assert kept == [
+        f"{case.id}-ext4-judge1.attempt1.console.log",
+        f"{case.id}-ext4-judge1.attempt2.console.log",
+    ]
+    assert _sleepers(HUNG_JUDGE) == []
