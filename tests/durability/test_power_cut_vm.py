@@ -1,7 +1,7 @@
 """A handful of power-cut scenarios in a real guest (CI runs them: a cut boot each, one judge
 boot), its side run by the native executor's batch: a case the documents settle passes on both
 disk models, one whose expectation after the reboot is wrong fails naming the process, the step
-and both sides, one whose step before the cut fails ends before it (an error naming them too),
+and both sides, one whose step before the cut fails ends before it (failed, naming them too),
 and an immediate cut without msync loses the stores; "stored" is placed in the write log at the
 guest's marker.
 
@@ -69,7 +69,7 @@ def test_power_cut_cases_in_a_guest(tmp_path: Path) -> None:
         assert "expected value {data: 'stored?'}" in bad["reason"]
         assert "got success, value {hex 73746f72656421}" in bad["reason"]
         before = by[f"durability-early[disk/{model}]"]
-        assert before["outcome"] == "error"  # a case that never reached its cut judged nothing
+        assert before["outcome"] == "failed"  # its step's expectation, not a disk's
         assert before["reason"].startswith("before the power cut: ")
         assert "main step 3 (msync): expected errno EINVAL, got success" in before["reason"]
     table = (tmp_path / "r" / "durability.md").read_text()
