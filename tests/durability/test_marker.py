@@ -122,30 +122,37 @@ def test_mkfs_leaves_the_marker_region_alone(tmp_path: Path) -> None:
         assert b"Block size:               4096" in head.stdout
 
 
-def test_the_batch_writes_the_marker_before_stored_passes(tmp_path: Path) -> None:
-    """executor.c's batch, as a plain process here, runs a power-cut case with a marker whose
-    "device" is a file: by the time "stored" is on the batch's stderr, the block is in the file
-    at the offset, in MARK's layout (the guest's clock for 12345), and nothing else was
-    written; the case never ends (the host cuts the power: here it kills the batch)."""
-    dev, disk, job = tmp_path / "dev", tmp_path / "disk", tmp_path / "job"
+def _cut_here(tmp: Path, device: Path) -> tuple[subprocess.Popen, batchboot.Driver, Path]:
+    """executor.c's batch as a plain process here, running a power-cut case whose marker goes
+    to DEVICE at byte 8192, driven through its two files as a guest's is."""
+    disk, job = tmp / "disk", tmp / "job"
     disk.mkdir()
     job.mkdir()
+    case = load_suite([str(ROOT / "cases/durability/durability-none-cut-now.yaml")]).cases[0]
+    item = Item(f"{case.id}[disk]", Backing("disk", "disk", str(disk), None), case=case)
+    item.case = batchboot.cut_case(case)
+    exe = build.build(job / "mmapconf-exec", static=True)
+    mark = MarkerEntry(str(device), 8192, NONCE)
+    driver = batchboot.Driver(job, lambda facts: [item], mark, str(disk), walls=False)
+    with open(job / "stderr.txt", "wb") as err:
+        p = subprocess.Popen(batch.command(exe, job), stderr=err)
+    driver.start(lambda: p.poll() is None)
+    return p, driver, job
+
+
+def test_the_batch_writes_the_marker_before_stored_passes(tmp_path: Path) -> None:
+    """The marker's "device" a file: by the time "stored" is on the batch's stderr, the block is
+    in the file at the offset, in MARK's layout (the guest's clock for 12345), and nothing else
+    was written; the case never ends (the host cuts the power: here it kills the batch)."""
+    dev = tmp_path / "dev"
     with open(dev, "wb") as f:
         f.truncate(1 << 20)
     try:
         os.close(os.open(dev, os.O_WRONLY | os.O_DIRECT))
     except OSError as e:  # a filesystem without O_DIRECT
         pytest.skip(f"O_DIRECT: {e}")
-    case = load_suite([str(ROOT / "cases/durability/durability-none-cut-now.yaml")]).cases[0]
-    item = Item(f"{case.id}[disk]", Backing("disk", "disk", str(disk), None), case=case)
-    item.case = batchboot.cut_case(case)
-    exe = build.build(job / "mmapconf-exec", static=True)
-    mark = MarkerEntry(str(dev), 8192, NONCE)
-    driver = batchboot.Driver(job, lambda facts: [item], mark, str(disk), walls=False)
-    with open(job / "stderr.txt", "wb") as err:
-        p = subprocess.Popen(batch.command(exe, job), stderr=err)
+    p, driver, job = _cut_here(tmp_path, dev)
     try:
-        driver.start(lambda: p.poll() is None)
         deadline = time.monotonic() + 120
         while batchboot.STORED not in (job / "stderr.txt").read_bytes():
             assert p.poll() is None and time.monotonic() < deadline, (
@@ -169,4 +176,20 @@ def test_the_batch_writes_the_marker_before_stored_passes(tmp_path: Path) -> Non
     assert not any(data[:8192]) and not any(data[8192 + marker.BLOCK :])
     assert "MMAPCONF-STORED" in (job / "stderr.txt").read_text()  # the case's output, passed on
     assert [r.reason.split(":")[0] for r in results] == [guestrun.NO_RESULT]  # it never ended
-    assert (disk / batchboot.FOLDER).is_dir()  # the fixed folder, as the judge boot finds it
+    assert (tmp_path / "disk" / batchboot.FOLDER).is_dir()  # the fixed folder, for the judge
+
+
+def test_a_marker_write_that_fails_ends_the_case_saying_so(tmp_path: Path) -> None:
+    """No device (as a kernel that refuses writes under a mounted filesystem would fail it):
+    "stored" never passes, the case is ended, and its result names the write and why."""
+    p, driver, job = _cut_here(tmp_path, tmp_path / "no-such-device")
+    try:
+        assert p.wait(timeout=120) == 0  # the batch ran its one case to its end
+    finally:
+        p.kill()
+        p.wait()
+    [r] = driver.join()
+    assert r.outcome == "error"
+    assert r.reason.startswith(f"the marker write failed: {tmp_path / 'no-such-device'}: No such")
+    err = (job / "stderr.txt").read_text()
+    assert "mmapconf: the marker write failed" in err and "MMAPCONF-STORED" not in err
