@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from runner.lang.loader import load_suite
-from runner.vm import qemu
+from runner.vm import qemu, run
+from runner.vm.arch import ARM64
 from runner.vm.durability import cut, writelog
+from runner.vm.target import KernelRefused, Target
 
 needs_mkfs = pytest.mark.skipif(shutil.which("mkfs.ext4") is None, reason="no mkfs.ext4")
 pytestmark = needs_mkfs
@@ -142,3 +144,20 @@ def test_a_hung_judge_boot_is_booted_again_then_its_results_are_errors(
         f"{case.id}-ext4-judge1.attempt2.console.log",
     ]
     assert _sleepers(HUNG_JUDGE) == []
+
+
+def test_a_kernel_of_another_architecture_is_refused_for_power_cuts_before_any_boot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guest's batch runs programs compiled here: an arm64 kernel is refused for power-cut
+    cases, with the reason, before anything boots."""
+    arm = Target("arm", "6.1.0-arm64", tmp_path / "Image", tmp_path, None, None, False, arch=ARM64)
+    monkeypatch.setattr(run, "missing_tools", lambda arch=None: [])
+    monkeypatch.setattr(run, "resolve", lambda spec, modules: arm)
+    monkeypatch.setattr(run, "check", lambda target, board, fs: None)
+    booted: list[object] = []
+    monkeypatch.setattr(run, "run_one", lambda *a, **k: booted.append(a))
+    case = next(iter(load_suite([str(CASE)]).cases))
+    with pytest.raises(KernelRefused, match="power-cut cases run in guests of this host's arch"):
+        run.run_under_kernels(["arm"], ["run"], tmp_path, ["ext4"], "tcg", 60, power_cuts=[case])
+    assert booted == []
