@@ -3,8 +3,9 @@
 It holds the cross-process events of ``post``/``wait_for``, an abort word that releases waiters
 when another process has already failed, and one slot per process for the siginfo that the
 SIGSEGV/SIGBUS handler records just before the process dies. A process-shared semaphore counts
-the processes a case may still start, so a case that forks without end is stopped by the case
-itself: root is not bound by RLIMIT_NPROC, and a count the harness polled would lag the forks.
+the processes a case may still start (the case's first process sets it, before any step), so a
+case that forks without end is stopped by the case itself: root is not bound by RLIMIT_NPROC,
+and a count the harness polled would lag the forks.
 The native executor (executor.c) uses the same layout, then its own slots
 (runner.engine.native.server.NativeArena).
 """
@@ -12,7 +13,6 @@ The native executor (executor.c) uses the same layout, then its own slots
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import mmap as _mmap
 import os
 from dataclasses import dataclass
@@ -25,10 +25,6 @@ _SLOTS_OFF = ABORT_OFF + 64
 _PROCS_OFF = _SLOTS_OFF + SIG_SLOTS * 24  # after the slots; sem_t wants 8-byte alignment
 _SEM_T_SIZE = 32  # sizeof(sem_t) on 64-bit glibc and musl
 MAX_CASE_PROCESSES = 32  # every process of one case, fork children included
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_sem_init = _libc.sem_init
-_sem_init.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint]
 
 
 class SigSlot(ctypes.Structure):
@@ -62,7 +58,6 @@ class Arena:
         os.ftruncate(self.fd, self.SIZE)
         self._map = _mmap.mmap(self.fd, self.SIZE)
         self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
-        self.fresh = True  # a new memfd reads as zeros: nothing to clear (nor pages to allocate)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -70,13 +65,6 @@ class Arena:
             self.fd = -1
             self.base = 0
             self._map.close()
-
-    def reset(self, max_processes: int = MAX_CASE_PROCESSES) -> None:
-        if not self.fresh:
-            ctypes.memset(self.base, 0, self.SIZE)
-        self.fresh = False
-        if _sem_init(self.base + _PROCS_OFF, 1, max_processes) != 0:
-            raise OSError(ctypes.get_errno(), "sem_init of the process count failed")
 
     def slot(self, pid: int) -> SigSlot:
         return SigSlot.from_address(

@@ -69,8 +69,8 @@ def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
 
 
 def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -> Execution:
-    """Run ``case`` in the native executor; always returns with every process reaped."""
-    arena.reset()
+    """Run ``case`` in the native executor (ARENA a new one: a new memfd reads as zeros);
+    always returns with every process reaped."""
     try:
         program = program_for(case, facts, scratch is not None)
     except NotCompilable as e:

@@ -2412,6 +2412,10 @@ static void case_child(int fd, const char *scratch, i64 *program, size_t words) 
   report_fd = fd;
   scratch_dir = scratch[0] ? scratch : NULL;
   read_program(program, words);
+  /* The processes the case may start, each claiming a slot (claim_slot): counted from here, in
+   * the case's first process before any step, so that the harness writes nothing in the arena */
+  if (sem_init((sem_t *)(arena + PROCS_OFF), 1, (unsigned)max_processes) != 0)
+    fatal("mmapconf-exec: sem_init: %s", strerror(errno));
   /* Everything the executor will need is allocated before the first step: an allocation later
    * would land in the address space the case measures (a hole below MAP_GROWSDOWN, the last of
    * vm.max_map_count). */
@@ -3465,7 +3469,6 @@ static void b_case(void) {
   i64 oom_before = b_oom_kills();
   if (!err[0]) {
     const char *scratch = s.folder;
-    sem_init((sem_t *)(arena + PROCS_OFF), 1, 32 /* arena.MAX_CASE_PROCESSES */);
     if (pwrite(b_prog_fd, prog, (size_t)nprog * 8, 0) != nprog * 8)
       fatal("mmapconf-exec: program memfd: %s", strerror(errno));
     /* RUN: timeout, program words, scratch, then the view and the confinement spec the host

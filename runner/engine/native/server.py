@@ -74,7 +74,6 @@ class NativeArena(Arena):
         if len(snapshot) > self.SIZE:
             raise ValueError(f"an arena of {len(snapshot)} bytes, more than {self.SIZE}")
         self._map[:] = snapshot + bytes(self.SIZE - len(snapshot))
-        self.fresh = False
 
     def native_slots(self) -> list[NativeSlot]:
         """The slots the case's processes claimed: the first ``next_slot`` of them (a count
