@@ -7,7 +7,6 @@ in a subprocess where the harness itself must survive, ``Runner.run_item`` other
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import pickle
@@ -218,7 +217,7 @@ def test_3_an_abort_word_left_set_cannot_pass_a_wrong_case(tmp_path, monkeypatch
     def made_then_abort(self):
         make(self)
         made.append(self)
-        ctypes.c_int32.from_address(self.base + arena.ABORT_OFF).value = 1
+        os.pwrite(self.fd, struct.pack("<i", 1), arena.ABORT_OFF)
 
     monkeypatch.setattr(Arena, "__init__", made_then_abort)
     results = run_text(

@@ -73,16 +73,17 @@ class NativeArena(Arena):
         the end of SNAPSHOT."""
         if len(snapshot) > self.SIZE:
             raise ValueError(f"an arena of {len(snapshot)} bytes, more than {self.SIZE}")
-        self._map[:] = snapshot + bytes(self.SIZE - len(snapshot))
+        os.pwrite(self.fd, snapshot + bytes(self.SIZE - len(snapshot)), 0)
 
     def native_slots(self) -> list[NativeSlot]:
         """The slots the case's processes claimed: the first ``next_slot`` of them (a count
         the case can write, hence clamped; a slot past it was never claimed)."""
         out = []
-        start = _native_off() + 64
-        (claimed,) = _NEXT_SLOT.unpack_from(self._map, _native_off())
-        for k in range(max(0, min(claimed, NATIVE_PROCS))):
-            raw = _NSLOT.unpack_from(self._map, start + k * _NSLOT.size)
+        (claimed,) = _NEXT_SLOT.unpack(self.read(_native_off(), _NEXT_SLOT.size))
+        claimed = max(0, min(claimed, NATIVE_PROCS))
+        page = self.read(_native_off() + 64, claimed * _NSLOT.size)
+        for k in range(claimed):
+            raw = _NSLOT.unpack_from(page, k * _NSLOT.size)
             if raw[0] == 0:
                 continue
             maps = raw[9 : 9 + 2 * NATIVE_MAPS]
