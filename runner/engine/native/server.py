@@ -35,11 +35,14 @@ CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS = 1, 2, 3, 4, 5
 NATIVE_PROCS, NATIVE_MAPS = 64, 48
 IP_WANTS = 6  # comparators of an ip expectation, resolved before the step
 # struct nslot in executor.c
+# its head: pid, in_step, step, pad, iteration, si_addr, has_si_addr, nmaps, unsent
+_NSLOT_HEAD = struct.Struct("<iiiiqqiiq")
 _NSLOT = struct.Struct(
-    f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iqii"
+    f"{_NSLOT_HEAD.format}{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iqii"
 )
 _NEXT_SLOT = struct.Struct("<i")  # struct native_head's next_slot, before the slots
 REPORT_MAX = 1 << 20
+_MSG_TRUNC = int(socket.MSG_TRUNC)  # an int: `&` with the enum member costs 5 us a record
 # What the harness keeps of one case's reports, whatever it sends (as executor.MAX_KEPT_BYTES).
 MAX_KEPT_BYTES = 64 << 20
 MAX_OUTPUT = 64 << 10  # of the case's stdout and stderr, kept in the result
@@ -77,44 +80,47 @@ class NativeArena(Arena):
 
     def native_slots(self) -> list[NativeSlot]:
         """The slots the case's processes claimed: the first ``next_slot`` of them (a count
-        the case can write, hence clamped; a slot past it was never claimed)."""
+        the case can write, hence clamped; a slot past it was never claimed). Of a process
+        not in a step only the head is read (its steps left unsent): the rest of a slot says
+        where a process was in a step when it died or the case ended."""
         out = []
         (claimed,) = _NEXT_SLOT.unpack(self.read(_native_off(), _NEXT_SLOT.size))
         claimed = max(0, min(claimed, NATIVE_PROCS))
         page = self.read(_native_off() + 64, claimed * _NSLOT.size)
         for k in range(claimed):
-            raw = _NSLOT.unpack_from(page, k * _NSLOT.size)
-            if raw[0] == 0:
-                continue
-            maps = raw[9 : 9 + 2 * NATIVE_MAPS]
-            bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
-            depth = raw[9 + 3 * NATIVE_MAPS]
-            stack = raw[11 + 3 * NATIVE_MAPS : 27 + 3 * NATIVE_MAPS]
-            ip = raw[27 + 3 * NATIVE_MAPS : -3]  # then name_index, tgid, pad
-            fault_ip, wants = ip[0], ip[1 : 1 + IP_WANTS]
-            has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS :]
-            out.append(
-                NativeSlot(
-                    pid=raw[0],
-                    in_step=bool(raw[1]),
-                    step=raw[2],
-                    iteration=raw[4],
-                    si_addr=raw[5] if raw[6] else None,
-                    nmaps=raw[7],
-                    unsent=raw[8],
-                    maps=[
-                        (maps[2 * i], maps[2 * i + 1]) if bound[i] else None for i in range(raw[7])
-                    ],
-                    open_steps=list(stack[: min(depth, 16)]),
-                    fault_ip=fault_ip if has_ip else None,
-                    ip_want={
-                        IP_OPS[ops[k]]: wants[k]
-                        for k in range(min(nwant, IP_WANTS))
-                        if 0 <= ops[k] < len(IP_OPS)
-                    },
-                )
+            pid, in_step, step, _, iteration, si_addr, has_si_addr, nmaps, unsent = (
+                _NSLOT_HEAD.unpack_from(page, k * _NSLOT.size)
             )
+            if pid == 0:
+                continue
+            slot = NativeSlot(
+                pid, bool(in_step), step, iteration, si_addr if has_si_addr else None, nmaps, unsent
+            )
+            if in_step:
+                _in_step(slot, _NSLOT.unpack_from(page, k * _NSLOT.size))
+            out.append(slot)
         return out
+
+
+def _in_step(slot: NativeSlot, raw: tuple[int, ...]) -> None:
+    """SLOT's mappings, open steps and instruction address, from its whole RAW words."""
+    maps = raw[9 : 9 + 2 * NATIVE_MAPS]
+    bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
+    depth = raw[9 + 3 * NATIVE_MAPS]
+    stack = raw[11 + 3 * NATIVE_MAPS : 27 + 3 * NATIVE_MAPS]
+    ip = raw[27 + 3 * NATIVE_MAPS : -3]  # then name_index, tgid, pad
+    fault_ip, wants = ip[0], ip[1 : 1 + IP_WANTS]
+    has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS :]
+    # nmaps is the case's to write: no more than a slot holds
+    slot.maps = [
+        (maps[2 * i], maps[2 * i + 1]) if bound[i] else None
+        for i in range(min(slot.nmaps, NATIVE_MAPS))
+    ]
+    slot.open_steps = list(stack[: min(depth, 16)])
+    slot.fault_ip = fault_ip if has_ip else None
+    slot.ip_want = {
+        IP_OPS[ops[k]]: wants[k] for k in range(min(nwant, IP_WANTS)) if 0 <= ops[k] < len(IP_OPS)
+    }
 
 
 @dataclass
@@ -195,11 +201,12 @@ class ForkServer:
         program: bytes,
         scratch: str | None,
         timeout: float,
-        walls: list[int],
+        walls: bytes,
         reader: Reader,
     ) -> CaseRun:
-        """Run one program; ``reader`` sees each report and says when to end the case now
-        (the process cap was hit, or its reports were refused)."""
+        """Run one program under WALLS (confinement.request_words); ``reader`` sees each
+        report and says when to end the case now (the process cap was hit, or its reports
+        were refused)."""
         os.pwrite(self.program_fd, program, 0)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_r, out_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -207,8 +214,7 @@ class ForkServer:
             os.set_blocking(out_w, True)
             path = (scratch or "").encode()
             req = array.array("q", [CTL_RUN, int(timeout * 1e9), len(program) // 8, len(path)])
-            req.frombytes(path + b"\0" * (-len(path) % 8))
-            req.extend(walls)
+            req.frombytes(path + b"\0" * (-len(path) % 8) + walls)
             socket.send_fds(self.control, [req.tobytes()], [theirs.fileno(), out_w, arena.fd])
             theirs.close()
             os.close(out_w)
@@ -313,7 +319,7 @@ class ForkServer:
                 out.reports_closed = True
                 return False
             out.kept_bytes += len(data)
-            if flags & socket.MSG_TRUNC:
+            if flags & _MSG_TRUNC:
                 return reader.refuse(f"a report of more than {REPORT_MAX} bytes")
             if out.kept_bytes > MAX_KEPT_BYTES:
                 return reader.refuse(f"more than {MAX_KEPT_BYTES >> 20} MiB of reports")
