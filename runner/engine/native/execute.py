@@ -82,7 +82,9 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
     with confine.case_memory(conf, server.proc.pid, limit) as walled:
         memory_before = confine.memory_failures(walled)
         walls = confinement.request_words(conf, scratch)
-        run = server.run(arena, program.words, scratch, case.timeout, walls, reader)
+        # a scratch folder (in the init's view) or a provision is undone once the init is gone
+        wait_for_init = scratch is not None or case.provision is not None
+        run = server.run(arena, program.words, scratch, case.timeout, walls, reader, wait_for_init)
         hit = confine.memory_failures(walled) > memory_before
     result = _execution(reader, run, arena)
     result.memory_limit_hit = hit

@@ -31,7 +31,7 @@ from runner.engine.arena import Arena, SigInfo
 from runner.engine.native import confinement
 from runner.engine.native.build import executor_path
 
-CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS = 1, 2, 3, 4, 5
+CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS, CTL_EMPTY = 1, 2, 3, 4, 5, 6
 NATIVE_PROCS, NATIVE_MAPS = 64, 48
 IP_WANTS = 6  # comparators of an ip expectation, resolved before the step
 # struct nslot in executor.c
@@ -170,6 +170,9 @@ class ForkServer:
         theirs.close()
         self.pid = os.getpid()
         self.closed = False
+        # A case that ended at its init's EMPTY: its FINISHED (and its STARTED, which can come
+        # after the EMPTY) are still to come, before anything of the next case.
+        self.unfinished = 0
         try:
             origins = conf.origins()
             conf.host(self.proc.pid)  # before its first case: every init is born in them
@@ -203,10 +206,15 @@ class ForkServer:
         timeout: float,
         walls: bytes,
         reader: Reader,
+        wait_for_init: bool = True,
     ) -> CaseRun:
         """Run one program under WALLS (confinement.request_words); ``reader`` sees each
         report and says when to end the case now (the process cap was hit, or its reports
-        were refused)."""
+        were refused). The case has ended when the server has reaped its init, or, unless
+        WAIT_FOR_INIT (the host has something of the case to undo that the init's view holds),
+        when the init says its PID namespace is empty: every process of the case has ended
+        and been relayed, and the init's exit (the namespace's teardown) runs while the
+        harness judges; the server reaps it before it reads the next request."""
         os.pwrite(self.program_fd, program, 0)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_r, out_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -220,7 +228,8 @@ class ForkServer:
             os.close(out_w)
             out = CaseRun()
             try:
-                return self._collect(ours, out_r, time.monotonic() + timeout, reader, out)
+                deadline = time.monotonic() + timeout
+                return self._collect(ours, out_r, deadline, reader, out, wait_for_init)
             except BaseException:
                 # An interrupt (or a broken server) must not leave the case running: kill its
                 # init and let the server reap it before the next case.
@@ -258,6 +267,7 @@ class ForkServer:
         deadline: float,
         reader: Reader,
         out: CaseRun,
+        wait_for_init: bool,
     ) -> CaseRun:
         poller = select.poll()
         poller.register(sock, select.POLLIN)
@@ -287,7 +297,7 @@ class ForkServer:
                     if not _capture(output, out):
                         poller.unregister(output)
                 else:
-                    finished = self._control(out)
+                    finished = self._control(out, at_empty=not wait_for_init)
         if kill_at is None:
             out.reports_closed = False
             self._drain(sock, out, reader, deadline)
@@ -330,12 +340,20 @@ class ForkServer:
                 return False  # the loop times the case out
         return False
 
-    def _control(self, out: CaseRun) -> bool:
+    def _control(self, out: CaseRun, at_empty: bool = False) -> bool:
+        """Take one message of the server (or the case's init); True when the case has ended
+        (AT_EMPTY: already at the init's EMPTY, unless we are killing the case)."""
         data = self.control.recv(64)
         if not data:
             raise RuntimeError("the native fork server exited")
         kind, a, b = struct.unpack("<qqq", data)
-        if kind == CTL_STARTED:
+        if self.unfinished and kind in (CTL_STARTED, CTL_FINISHED):  # an earlier case's
+            self.unfinished -= kind == CTL_FINISHED
+        elif kind == CTL_EMPTY:
+            if at_empty and not out.killed:
+                self.unfinished += 1
+                return True
+        elif kind == CTL_STARTED:
             out.init = a
             if out.killed:
                 self._kill(out)
