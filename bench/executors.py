@@ -22,8 +22,11 @@ from pathlib import Path
 from bench import percase
 from bench.catalogue import ROOT, Timed, timed_command
 from bench.stats import median
+from runner import outcomes
 from runner.engine.native import build, confinement
+from runner.errors import ReportError
 from runner.lang.loader import load_suite
+from runner.report.model import load_report
 from runner.session.runner import RunConfig, Runner
 
 FLOOR_SOURCE = ROOT / "bench" / "casefloor.c"
@@ -190,6 +193,7 @@ def kernel_catalogue(paths: list[str], verdict: Verdict) -> None:
         argv = [sys.executable, "-m", "runner", "run", *paths, "--kernel", KERNEL]
         argv += ["--report-dir", report_dir]
         t = timed_command(argv, f"mmapconf run {' '.join(paths)} --kernel {KERNEL}")
+        _print_remarkable(Path(report_dir) / "report.json")
     print(
         f"wall {t.wall_s:.1f} s, cpu {t.cpu_s:.1f} s (qemu's included), exit {t.exit_code}  "
         f"[{t.summary}]"
@@ -197,6 +201,19 @@ def kernel_catalogue(paths: list[str], verdict: Verdict) -> None:
     target = TARGETS["kernel wall"]
     what = f"--kernel {KERNEL} catalogue wall <= {target:.0f} s"
     verdict(what, f"{t.wall_s:.1f} s", t.wall_s <= target)
+
+
+def _print_remarkable(report: Path) -> None:
+    """Each result that failed a gate, with its reason: the report is removed with its folder,
+    so this is all that tells afterwards what went wrong in a long guest run."""
+    try:
+        results = load_report(report)["results"]
+    except ReportError as exc:
+        print(f"no report to read: {exc}")
+        return
+    for r in results:
+        if outcomes.fails_gate(r.get("outcome", "?")):
+            print(f"  {r.get('outcome')} {r.get('id')}: {str(r.get('reason', ''))[:300]}")
 
 
 def kernel_unavailable() -> str:

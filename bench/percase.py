@@ -79,24 +79,3 @@ def measure(
         if floor is not None:
             floors.wall.append(floor())
     return [base, *per_item, *([floors] if floor is not None else [])]
-
-
-def measure_variants(
-    runner: Runner, item: Item, variants: list, runs: int, warmup: int = 5
-) -> list[list[float]]:
-    """Wall times of raw fork + wait, then of ``item`` under the context manager each of
-    ``variants`` makes (a new one for each run), interleaved round by round."""
-    rows: list[list[float]] = [[] for _ in range(len(variants) + 1)]
-    for n in range(warmup + runs):
-        t0 = time.perf_counter()
-        fork_wait_once()
-        took = [time.perf_counter() - t0]
-        for variant in variants:
-            with variant():
-                t0 = time.perf_counter()
-                runner.run_item(item)
-                took.append(time.perf_counter() - t0)
-        if n >= warmup:
-            for row, t in zip(rows, took, strict=True):
-                row.append(t)
-    return rows

@@ -483,8 +483,6 @@ PROVISION_CORE_KEYS = ("limit", "filter")
 PROVISION_CORE_LIMIT = (0, 256 << 20)  # bytes; RLIM_INFINITY stands for no limit
 PROVISION_CORE_DEFAULT_LIMIT = 64 << 20
 PROVISION_CORE_FILTER = (0, 0x1FF)  # man 5 core: bits 0..8
-# core: the most bytes of a core one step reads back (a report holds at most 1 MiB)
-CORE_READ_MAX = 256 << 10
 PROVISION_FILE_KEYS = ("data", "hex", "size", "mode", "inode_flags")
 PROVISION_FSTYPES = ("tmpfs", "ext4", "xfs", "btrfs")  # ext4, xfs, btrfs: a loop-mounted image
 PROVISION_IMAGE_SIZE = (1 << 20, 4 << 30)  # bytes; default 1 GiB (mkfs.xfs wants >= 300 MB)

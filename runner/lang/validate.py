@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 from runner.errors import Problem
@@ -451,6 +451,11 @@ class CaseValidator:
     def _arg(self, args: dict, key: str, spec: str, value: Any, scope: _Scope) -> None:
         """Check ``value`` against its kind (ops.ARG_KINDS: the kinds' one registry)."""
         kind, _, family = spec.partition(":")
+        if kind in _VALUE_CHECKS:
+            problem = _VALUE_CHECKS[kind](value)
+            if problem is not None:
+                self.err(args, key, problem)
+                return
         if kind == "int":
             self._expr(args, key, value, scope)
         elif kind == "flags":
@@ -460,62 +465,12 @@ class CaseValidator:
                 self.err(args, key, f"{value!r} is not a file made by a 'file' step before")
         elif kind == "name":
             self._new_name(args, key, value, scope)
-        elif kind == "event":
-            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
-                self.err(
-                    args,
-                    key,
-                    f"an event name is {PROCESS_NAME_TEXT} ({PROCESS_NAME}), as a process name",
-                )
-            elif value not in self.events:
-                self.events[value] = len(self.events)
+        elif kind == "event" and value not in self.events:
+            self.events[value] = len(self.events)
         elif kind == "until":
             self._until(args, key, value)
-        elif kind == "path":
-            if not isinstance(value, str) or value not in SYSTEM_PATHS:
-                self.err(
-                    args, key, f"{value!r}: a path is one of {', '.join(sorted(SYSTEM_PATHS))}"
-                )
         elif kind == "process":
-            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
-                self.err(args, key, f"a process name is {PROCESS_NAME_TEXT}")
-            else:
-                self.process_refs.append((args, key, value))
-        elif kind == "thread":
-            if not isinstance(value, str) or not PROCESS_RE.fullmatch(value):
-                self.err(args, key, f"a thread name is {PROCESS_NAME_TEXT}")
-        elif kind == "special":
-            if not isinstance(value, str) or value not in SPECIAL_MAPPINGS:
-                known = ", ".join(sorted(SPECIAL_MAPPINGS))
-                self.err(args, key, f"{value!r}: a mapping without a file is one of {known}")
-        elif kind == "signal":
-            if not isinstance(value, str) or value not in names.SIGNAL:
-                self.err(args, key, f"unknown signal {value!r}")
-        elif kind == "text":
-            if not isinstance(value, str):
-                self.err(args, key, "must be a string")
-        elif kind == "hex":
-            if not isinstance(value, str) or not _is_hex(value):
-                self.err(args, key, "must be an even number of hex digits")
-        elif kind == "format":
-            if format_fields(value) is None:
-                self.err(
-                    args,
-                    key,
-                    f"{value!r} is not a struct format of at most {MAX_FORMAT_FIELDS} values"
-                    f" and {MAX_FORMAT_BYTES} bytes",
-                )
-        elif kind == "values":
-            if not isinstance(value, list):
-                self.err(args, key, "must be a list")
-            else:
-                for v in value:
-                    if isinstance(v, str):
-                        continue
-                    if isinstance(v, bool) or not isinstance(v, int):
-                        self.err(args, key, f"{v!r}: values are integers, expressions or text")
-        elif kind == "steps" and not isinstance(value, list):
-            self.err(args, key, "must be a list of steps")
+            self.process_refs.append((args, key, value))
 
     def _until(self, args: dict, key: str, value: Any) -> None:
         errnos = value.get("errno") if isinstance(value, dict) else None
@@ -854,3 +809,70 @@ def format_fields(fmt: Any) -> list[str] | None:
 def _needs_folder(p: Provision | None) -> bool:
     """Whether a provision puts files in the scratch folder (sysctls and a memory limit do not)."""
     return p is not None and (p.mount is not None or bool(p.files))
+
+
+def _named(problem: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if isinstance(value, str) and PROCESS_RE.fullmatch(value) else problem
+
+    return check
+
+
+def _one_of(known: Collection[str], what: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and value in known:
+            return None
+        return f"{value!r}: {what} is one of {', '.join(sorted(known))}"
+
+    return check
+
+
+def _signal(value: Any) -> str | None:
+    return None if isinstance(value, str) and value in names.SIGNAL else f"unknown signal {value!r}"
+
+
+def _text(value: Any) -> str | None:
+    return None if isinstance(value, str) else "must be a string"
+
+
+def _hex(value: Any) -> str | None:
+    ok = isinstance(value, str) and _is_hex(value)
+    return None if ok else "must be an even number of hex digits"
+
+
+def _format(value: Any) -> str | None:
+    if format_fields(value) is not None:
+        return None
+    return (
+        f"{value!r} is not a struct format of at most {MAX_FORMAT_FIELDS} values"
+        f" and {MAX_FORMAT_BYTES} bytes"
+    )
+
+
+def _values(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return "must be a list"
+    for v in value:
+        if not isinstance(v, str) and (isinstance(v, bool) or not isinstance(v, int)):
+            return f"{v!r}: values are integers, expressions or text"
+    return None
+
+
+def _steps(value: Any) -> str | None:
+    return None if isinstance(value, list) else "must be a list of steps"
+
+
+# The kinds whose check needs nothing but the value; "event" and "process" are then recorded.
+_VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "event": _named(f"an event name is {PROCESS_NAME_TEXT} ({PROCESS_NAME}), as a process name"),
+    "process": _named(f"a process name is {PROCESS_NAME_TEXT}"),
+    "thread": _named(f"a thread name is {PROCESS_NAME_TEXT}"),
+    "path": _one_of(SYSTEM_PATHS, "a path"),
+    "special": _one_of(SPECIAL_MAPPINGS, "a mapping without a file"),
+    "signal": _signal,
+    "text": _text,
+    "hex": _hex,
+    "format": _format,
+    "values": _values,
+    "steps": _steps,
+}

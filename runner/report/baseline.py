@@ -138,6 +138,39 @@ class _Reader:
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, "an entry must be a mapping with name, reason and evidence")
             return None
+        raw = self.entry_keys(node)
+        before = len(self.problems)
+        name, rid, backing = self.entry_id(node, raw)
+        shown = name or rid
+        for key in ("reason", "evidence"):
+            if key not in raw:
+                self.problem(node, f"entry {shown!r} has no {key}")
+            elif not self.text(raw, key):
+                self.problem(raw[key][1], f"{key} is empty")
+        when = self.when(raw["when"][1]) if "when" in raw else {}
+        until = self.until(raw)
+        if len(self.problems) > before:
+            return None
+        same = (rid, backing, json.dumps(when, sort_keys=True))
+        line = node.start_mark.line + 1
+        if same in seen:
+            self.problem(node, f"duplicate entry for {shown} (first at line {seen[same]})")
+            return None
+        seen[same] = line
+        return Entry(
+            file=self.path,
+            line=line,
+            column=node.start_mark.column + 1,
+            id=rid or "",
+            backing=backing or None,
+            reason=self.text(raw, "reason") or "",
+            evidence=self.text(raw, "evidence") or "",
+            when=when,
+            until=until,
+        )
+
+    def entry_keys(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """The entry's known keys, each with its key and value nodes (for the problems' places)."""
         raw: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for k, v in node.value:
             key = self.scalar(k, "an entry key")
@@ -149,12 +182,17 @@ class _Reader:
                 self.problem(k, f"{key} given twice")
             else:
                 raw[key] = (k, v)
-        before = len(self.problems)
+        return raw
 
-        def text(key: str) -> str | None:
-            return self.scalar(raw[key][1], key) if key in raw else None
+    def text(self, raw: dict[str, tuple[yaml.Node, yaml.Node]], key: str) -> str | None:
+        return self.scalar(raw[key][1], key) if key in raw else None
 
-        name, rid, backing = text("name"), text("id"), text("backing")
+    def entry_id(
+        self, node: yaml.Node, raw: dict[str, tuple[yaml.Node, yaml.Node]]
+    ) -> tuple[str | None, str | None, str | None]:
+        """The entry's name, and the case id and backing it covers: from ``name: ID[BACKING]``
+        or from ``id`` (and ``backing``), never both."""
+        name, rid, backing = self.text(raw, "name"), self.text(raw, "id"), self.text(raw, "backing")
         if name is not None:
             if rid is not None or backing is not None:
                 self.problem(raw["name"][0], "give either name: ID[BACKING], or id (+ backing)")
@@ -169,42 +207,23 @@ class _Reader:
             self.problem(node, "entry has neither name nor id")
         if rid is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", rid):
             self.problem((raw.get("name") or raw["id"])[1], f"{rid!r} is not a case id")
-        for key in ("reason", "evidence"):
-            if key not in raw:
-                self.problem(node, f"entry {name or rid!r} has no {key}")
-            elif not text(key):
-                self.problem(raw[key][1], f"{key} is empty")
-        when = self.when(raw["when"][1]) if "when" in raw else {}
-        until = text("until")
-        if until is not None and not _DATE.fullmatch(until) and not re.fullmatch(_VERSION, until):
-            self.problem(
-                raw["until"][1],
-                f"until {until!r}: expected a kernel version like '7.0' or a date like 2027-06-30",
-            )
-        elif until is not None and _DATE.fullmatch(until):
+        return name, rid, backing
+
+    def until(self, raw: dict[str, tuple[yaml.Node, yaml.Node]]) -> str | None:
+        """The entry's end: a kernel version or a real date."""
+        until = self.text(raw, "until")
+        if until is None:
+            return None
+        node = raw["until"][1]
+        if not _DATE.fullmatch(until) and not re.fullmatch(_VERSION, until):
+            expected = "expected a kernel version like '7.0' or a date like 2027-06-30"
+            self.problem(node, f"until {until!r}: {expected}")
+        elif _DATE.fullmatch(until):
             try:
                 dt.date.fromisoformat(until)
             except ValueError:
-                self.problem(raw["until"][1], f"until {until!r} is not a real date")
-        if len(self.problems) > before:
-            return None
-        same = (rid, backing, json.dumps(when, sort_keys=True))
-        line = node.start_mark.line + 1
-        if same in seen:
-            self.problem(node, f"duplicate entry for {name or rid} (first at line {seen[same]})")
-            return None
-        seen[same] = line
-        return Entry(
-            file=self.path,
-            line=line,
-            column=node.start_mark.column + 1,
-            id=rid or "",
-            backing=backing or None,
-            reason=text("reason") or "",
-            evidence=text("evidence") or "",
-            when=when,
-            until=until,
-        )
+                self.problem(node, f"until {until!r} is not a real date")
+        return until
 
 
 def parse_baseline(text: str, path: str = "baseline.yaml") -> list[Entry]:

@@ -15,6 +15,7 @@ import pytest
 from hostile_util import children, run_text
 
 from runner.engine.arena import MAX_CASE_PROCESSES
+from runner.engine.native.server import GRACE_S
 
 SPIN = """
 id: spin
@@ -88,7 +89,9 @@ steps:
     [SPIN, BLOCK_IN_C, BLOCK_ON_EVENT, SLEEP, PIPE],
     ids=["spin", "sem", "events", "sleep", "pipe"],
 )
-def test_a_runaway_case_times_out_within_a_second_of_its_timeout(tmp_path, text):
+def test_a_runaway_case_ends_within_the_kill_grace_of_its_timeout(tmp_path, text):
+    """The bound is the harness's own promise (server.GRACE_S after the kill, or the case is an
+    error): a tighter one failed under load with a qemu guest beside it (2.66 s)."""
     before = children()
     start = time.monotonic()
     results = run_text(tmp_path, text, backings=["tmpfs", "anon"])
@@ -96,9 +99,9 @@ def test_a_runaway_case_times_out_within_a_second_of_its_timeout(tmp_path, text)
     assert results, "nothing ran"
     for result in results.values():
         assert result.outcome == "timeout", result
-        assert result.duration_s <= 1 + 1, result.duration_s
+        assert result.duration_s <= 1 + GRACE_S, result.duration_s
         assert "timed out after 1 s" in result.reason
-    assert took <= len(results) * 2
+    assert took <= len(results) * (1 + GRACE_S)
     assert children() == before, "a case process outlived its case"
     assert not list(tmp_path.glob("mmapconf-*")), "a scratch folder was left behind"
 

@@ -1218,7 +1218,7 @@ static void strip(const char **p, size_t *n) {
  * CORE_PATTERN). A case process could have written that file itself, so it is read as hostile:
  * every offset and size checked against the file, at most CORE_PHDRS program headers. */
 #define CORE_PHDRS 65535
-#define CORE_READ_MAX (256 << 10)  /* ops.CORE_READ_MAX: the most bytes `data` returns */
+#define CORE_READ_MAX (256 << 10)  /* the most bytes `data` returns (docs/case-format.md, `core`): a report holds at most 1 MiB */
 #define CORE_RANGE_MAX (1LL << 40)
 typedef struct {
   u64 lo, hi;  /* the range asked about */

@@ -504,10 +504,6 @@ def _errno_list(until: dict[str, Any]) -> list[str]:
     return errnos if isinstance(errnos, list) else [errnos]
 
 
-def compile_case(case: Case, facts: Facts, has_scratch: bool) -> Program:
-    return Compiler(case, facts, has_scratch).compile()
-
-
 def choose(expects: Iterable[Expect], facts: Facts) -> Expect:
     """The first entry whose ``when`` holds (an entry without ``when`` always does)."""
     for e in expects:
