@@ -233,7 +233,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         help="with --kernel, what runs in a guest of this host's architecture: native (the "
         "default: the native executor alone, the cases planned and judged here) or python (the "
         "whole harness, which drives the native executor there; a guest of another architecture "
-        "always runs it)",
+        "always runs it); a power cut's boots always run native",
     ),
     _spec(
         "--cut-model",

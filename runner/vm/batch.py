@@ -46,7 +46,8 @@ def _text(value: str | bytes) -> list[int]:
 class MountEntry:
     """The provision's mount: FSTYPE at POINT; for a filesystem on a block device, from IMAGE,
     a sparse file of IMAGE_SIZE bytes the guest makes and formats with MKFS (the image's path
-    appended), on a loop device."""
+    appended), on a loop device; or from DEVICE, a disk of the guest (a power cut's judge boot),
+    the case's folder WITHIN it already there (made by the cut boot), kept as it is."""
 
     fstype: str
     point: str
@@ -55,6 +56,19 @@ class MountEntry:
     image: str = ""
     image_size: int = 0
     mkfs: tuple[str, ...] = ()
+    device: str = ""
+    within: str = ""
+
+
+@dataclass(frozen=True)
+class MarkerEntry:
+    """A power cut's marker (runner/vm/durability/marker.py): once the case's output says
+    "stored", the guest writes its block to DEVICE at OFFSET, then passes the output on to its
+    stderr. The guest syncs before the case: what its mount wrote is on the disk."""
+
+    device: str
+    offset: int
+    nonce: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,7 @@ class CaseEntry:
     sysctls: list[SysctlEntry] = field(default_factory=list)
     swap_image: str = ""  # a swap area: this file, on a loop device ('' for none)
     swap_size: int = 0
+    marker: MarkerEntry | None = None
 
     def words(self) -> list[int]:
         m = self.mount or MountEntry("", "", 0, "")
@@ -99,7 +114,9 @@ class CaseEntry:
         out += [*_text(m.fstype), *_text(m.image), m.image_size, len(m.mkfs)]
         for arg in m.mkfs:
             out += _text(arg)
-        out += [m.flags, *_text(m.data), *_text(m.point)]
+        out += [m.flags, *_text(m.data), *_text(m.point), *_text(m.device), *_text(m.within)]
+        mark = self.marker or MarkerEntry("", 0, "")
+        out += [*_text(mark.device), mark.offset, *_text(mark.nonce)]
         out.append(len(self.files))
         for f in self.files:
             size = -1 if f.size is None else f.size

@@ -9,6 +9,8 @@
 #   mmapconf.project=PATH  the root (tag "hostroot") is a guest root of another
 #                       architecture; the project is the 9p share "project",
 #                       mounted read-only at PATH
+#   mmapconf.mount=0    leave the disks unmounted (a power cut's judge boot: the
+#                       command mounts each disk it judges)
 #
 # The host's / is mounted read-only over 9p (tag "hostroot") and the command
 # runs chrooted into it, so the guest sees the same interpreter and project
@@ -21,13 +23,14 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 
-JOB= FS=none TMP=1 PROJECT=
+JOB= FS=none TMP=1 PROJECT= MOUNT=1
 for a in $(cat /proc/cmdline); do
     case "$a" in
         mmapconf.job=*) JOB="${a#*=}" ;;
         mmapconf.fs=*) FS="${a#*=}" ;;
         mmapconf.tmp=*) TMP="${a#*=}" ;;
         mmapconf.project=*) PROJECT="${a#*=}" ;;
+        mmapconf.mount=*) MOUNT="${a#*=}" ;;
     esac
 done
 
@@ -89,6 +92,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 job "$R$JOB" ||
 
 if [ "$FS" != none ]; then
     mkdir -p $R/run/mmapconf/disk
+fi
+if [ "$FS" != none ] && [ "$MOUNT" = 1 ]; then
     mount -t "$FS" /dev/vda $R/run/mmapconf/disk ||
         die "cannot mount /dev/vda as $FS"
     chmod 1777 $R/run/mmapconf/disk

@@ -60,6 +60,7 @@ FACTS_WAIT_S = 120.0  # from qemu's start to the guest's facts: its boot, under 
 # The guest is stuck when nothing came back for this long past the longest case's timeout.
 RESULT_GRACE_S = 30.0
 MAX_LANES = 16  # executor.c's
+NO_RESULT = "no result from the guest"  # an item's reason when the guest stopped before it
 GUEST_TMP = "/run/tmp"  # the guest's temp folder (the disk backing without a disk)
 PROVISION_DIR = "/run/mmapconf"  # a tmpfs in the guest: provision mount points go here
 # provision.core: relative, so the kernel writes the core in the dumping process's working
@@ -243,7 +244,9 @@ class GuestRunner(Runner):
                 entry.program = program.words
                 writer.case(entry)
 
-    def _entry(self, index: int, case: Case, backing: Backing) -> CaseEntry:
+    def place(self, index: int, case: Case, backing: Backing) -> tuple[str, MountEntry | None, str]:
+        """Where case INDEX runs: the scratch folder the guest makes ('' for none), the mount it
+        makes, and the folder the case is given (either of them, or '' for none)."""
         p = case.provision
         # a core needs a folder to land in, whatever the backing
         base = backing.dir or (GUEST_TMP if p is not None and p.core is not None else None)
@@ -251,7 +254,11 @@ class GuestRunner(Runner):
         mount = None
         if p is not None and p.mount is not None:
             mount = self._mount(index, p.mount.fstype, p.mount.options, p.mount.size)
-        folder = mount.point if mount else scratch
+        return scratch, mount, mount.point if mount else scratch
+
+    def _entry(self, index: int, case: Case, backing: Backing) -> CaseEntry:
+        p = case.provision
+        scratch, mount, folder = self.place(index, case, backing)
         files = [
             FileEntry(name, f.data, f.mode, f.size, f.inode_flags)
             for name, f in (p.files.items() if p else [])
@@ -291,7 +298,7 @@ class GuestRunner(Runner):
         out = self._output(index)
         start = time.monotonic()  # the case's duration is its time in the guest, not our wait
         if out is None:
-            result.outcome, result.reason = "error", f"no result from the guest: {self.gone}"
+            result.outcome, result.reason = "error", f"{NO_RESULT}: {self.gone}"
             return result
         if out.setup_error:  # set-up, or the fork server broke
             result.outcome, result.reason = "error", out.setup_error
@@ -370,10 +377,10 @@ def load_guest_suite(args: argparse.Namespace) -> tuple[Suite, Baseline | None]:
     return suite, Baseline.load(path, args.strict) if path else None
 
 
-def sysctl_keys(suite: Suite) -> list[str]:
+def sysctl_keys(cases: list[Case]) -> list[str]:
     """Every sysctl a case's ``requires`` or a step's ``when`` asks about."""
     keys: set[str] = set()
-    for case in suite.cases:
+    for case in cases:
         keys |= set((case.requires or {}).get("sysctl") or {})
         for steps in (case.setup, *case.processes.values()):
             for step in _walk(steps):
@@ -435,6 +442,28 @@ def run_batch(
         reader.close()
 
 
+def handshake(
+    writer: BatchWriter,
+    reader: OutputReader,
+    alive: Callable[[], bool],
+    sysctls: list[str],
+    paths: list[str],
+    lanes: int = 1,
+    walls: bool = True,
+) -> GuestFacts | None:
+    """The facts query (SYSCTLS, the filesystems of PATHS and /dev/shm) and the guest's answer;
+    None, with the batch ended, when it never came."""
+    writer.facts_query(dict(libc.SYSCALLS), sysctls, [*paths, SHM_DIR], lanes, walls)
+    try:
+        kind, payload = reader.next(time.monotonic() + FACTS_WAIT_S, alive)
+    except GuestGone:
+        kind, payload = 0, b""
+    if kind != batch.FACTS:
+        writer.end()
+        return None
+    return GuestFacts(batch.parse_facts(payload))
+
+
 def drive(
     guest_argv: list[str],
     job: Path,
@@ -451,16 +480,9 @@ def drive(
     disk_dir = args.dir[0] if args.dir else GUEST_TMP
     suite, baseline = load_guest_suite(args)  # while the guest boots
     lanes = min(args.jobs, MAX_LANES)
-    query = (dict(libc.SYSCALLS), sysctl_keys(suite), [disk_dir, SHM_DIR], lanes, walls)
-    writer.facts_query(*query)
-    try:
-        kind, payload = reader.next(time.monotonic() + FACTS_WAIT_S, alive)
-    except GuestGone:
-        kind, payload = 0, b""
-    if kind != batch.FACTS:
-        writer.end()
+    facts = handshake(writer, reader, alive, sysctl_keys(suite.cases), [disk_dir], lanes, walls)
+    if facts is None:
         return None
-    facts = GuestFacts(batch.parse_facts(payload))
     config = RunConfig(args.backing, [disk_dir])
     runner = GuestRunner(config, facts, disk_dir, job, reader, alive, provision_dir, walls)
     items = runner.plan(suite)

@@ -97,6 +97,8 @@ def kernel_append(spec: GuestSpec) -> str:
     ]
     if spec.project is not None:
         args.append(f"mmapconf.project={spec.project}")
+    if spec.disk is None and spec.more_disks:  # a judge boot: the batch mounts each disk
+        args.append("mmapconf.mount=0")
     if spec.accel == "tcg" and spec.arch.x86_tsc:
         args.append("tsc=reliable")
         if spec.tsc_khz:

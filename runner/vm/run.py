@@ -277,15 +277,15 @@ def run_power_cuts(
     keep: Path,
     options: durability_cut.Options,
 ) -> list[dict[str, Any]]:
-    """Each power-cut case alone in its boots (runner/vm/durability): its results."""
+    """Each power-cut case alone in its boots (runner/vm/durability): its results. The guest
+    runs the native executor's batch, whatever ``--guest-runner`` says (the programs are
+    compiled here: a guest of another architecture cannot run them)."""
     side = guest_side(target.arch)
     initrd = initramfs.ensure(target, fs, machine, side.busybox)
 
-    def command(job: Path, args: list[str]) -> None:
-        env = guest_env()
-        env["MMAPCONF_NATIVE_EXECUTOR"] = str(guest_executor(target.arch, job))
-        argv = [side.python, "-m", "runner.vm.durability.guest", *args]
-        qemu.write_cmd_script(job, argv, Path.cwd(), env)
+    def command(job: Path) -> None:
+        exe = guest_executor(target.arch, job)
+        qemu.write_cmd_script(job, batch.command(exe, job), Path("/"), {"PATH": GUEST_PATH})
 
     boots = durability_cut.Boots(
         spec_maker(target, initrd, side, machine, accel), command, keep, timeout, options
@@ -364,6 +364,11 @@ def run_under_kernels(
     boards = {t.label: _board(t, machine) for t in targets}
     for t in targets:  # every kernel is checked before the first boot
         check(t, boards[t.label], fs)
+        if power_cuts and not native(t.arch):
+            raise KernelRefused(
+                f"kernel {t.label}: power-cut cases run in guests of this host's architecture "
+                f"only (the guest runs programs compiled here), not {t.arch.debian}"
+            )
     out: list[Path] = []
     for target in targets:
         board = boards[target.label]

@@ -1,6 +1,6 @@
-"""The cut boot's watch without a kernel: qemu replaced by a process that never says "stored"
-(a hung guest). It is booted once more, then both results are errors; nothing it made stays
-behind, after that or after an interrupt."""
+"""The cut and judge boots without a kernel: qemu replaced by a process that never says "stored"
+or tells its facts (a hung guest). It is booted once more, then its results are errors; nothing
+it made stays behind, after that or after an interrupt."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from runner.lang.loader import load_suite
-from runner.vm import qemu
-from runner.vm.durability import cut
+from runner.vm import qemu, run
+from runner.vm.arch import ARM64
+from runner.vm.durability import cut, writelog
+from runner.vm.target import KernelRefused, Target
 
 needs_mkfs = pytest.mark.skipif(shutil.which("mkfs.ext4") is None, reason="no mkfs.ext4")
 pytestmark = needs_mkfs
@@ -25,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 CASE = ROOT / "cases/durability/durability-ms-sync-cut-now.yaml"
 HUNG = "1000.25"  # the fake qemu: `sleep HUNG`, found again by its argument
 HUNG_TOO = "1000.5"  # the interrupted one's: the tests may run at once (-n 2)
+HUNG_JUDGE = "1000.125"  # the hung judge boot's
 
 
 def _boots(tmp: Path, timeout: float) -> cut.Boots:
     def spec(job: Path, fs: str, **disks: object) -> qemu.GuestSpec:
         return qemu.GuestSpec(Path("/none"), Path("/none"), job, fs=fs, **disks)  # type: ignore[arg-type]
 
-    return cut.Boots(spec, lambda job, argv: None, tmp / "keep", timeout, log=lambda s: None)
+    return cut.Boots(spec, lambda job: None, tmp / "keep", timeout, log=lambda s: None)
 
 
 def _sleepers(mark: str = HUNG) -> list[str]:
@@ -92,7 +95,7 @@ def test_nothing_stays_after_an_interrupt(tmp_path: Path) -> None:
         from pathlib import Path
         from tests.durability.test_boots import _boots
         from runner.lang.loader import load_suite
-        from runner.vm.durability import cut
+        from runner.vm.durability import cut, writelog
         cut.qemu.command = lambda gs: ["sleep", {HUNG_TOO!r}]
         case = load_suite([{str(CASE)!r}]).cases[0]
         try:
@@ -111,3 +114,50 @@ def test_nothing_stays_after_an_interrupt(tmp_path: Path) -> None:
     assert p.wait(timeout=60) == 130
     assert _sleepers(HUNG_TOO) == []
     assert list(tmp.iterdir()) == []
+
+
+def test_a_hung_judge_boot_is_booted_again_then_its_results_are_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+
+    def fake(gs: qemu.GuestSpec, *rest: object) -> list[str]:
+        started.append(qemu.kernel_append(gs))
+        return ["sleep", HUNG_JUDGE]
+
+    monkeypatch.setattr(cut.qemu, "command", fake)
+    case = next(iter(load_suite([str(CASE)]).cases))
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"")
+    c = cut.Cut(case, {"id": case.id, "fs": "ext4"}, {"submitted": disk}, {}, writelog.Log(512, []),
+                0, cut.Watch(), 0)  # fmt: skip
+    work = tmp_path / "work"
+    cut._judge_boot(_boots(tmp_path, 1.0), [c], work, "ext4")
+    assert len(started) == 2  # retried once
+    assert "mmapconf.mount=0" in started[0]  # the batch mounts each disk it judges
+    [r] = cut._results(c, "writeback")
+    assert r["name"] == f"{case.id}[disk/submitted]"
+    assert r["outcome"] == "error" and r["reason"] == "the judge boot brought no result"
+    kept = sorted(p.name for p in (tmp_path / "keep").iterdir())
+    assert kept == [
+        f"{case.id}-ext4-judge1.attempt1.console.log",
+        f"{case.id}-ext4-judge1.attempt2.console.log",
+    ]
+    assert _sleepers(HUNG_JUDGE) == []
+
+
+def test_a_kernel_of_another_architecture_is_refused_for_power_cuts_before_any_boot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guest's batch runs programs compiled here: an arm64 kernel is refused for power-cut
+    cases, with the reason, before anything boots."""
+    arm = Target("arm", "6.1.0-arm64", tmp_path / "Image", tmp_path, None, None, False, arch=ARM64)
+    monkeypatch.setattr(run, "missing_tools", lambda arch=None: [])
+    monkeypatch.setattr(run, "resolve", lambda spec, modules: arm)
+    monkeypatch.setattr(run, "check", lambda target, board, fs: None)
+    booted: list[object] = []
+    monkeypatch.setattr(run, "run_one", lambda *a, **k: booted.append(a))
+    case = next(iter(load_suite([str(CASE)]).cases))
+    with pytest.raises(KernelRefused, match="power-cut cases run in guests of this host's arch"):
+        run.run_under_kernels(["arm"], ["run"], tmp_path, ["ext4"], "tcg", 60, power_cuts=[case])
+    assert booted == []

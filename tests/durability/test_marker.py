@@ -1,22 +1,36 @@
 """ "stored" placed in the write log by content: the guest's marker block past the filesystem,
 found by the host in a log that qemu's blklogwrites filter writes here (qemu-io), not by the
 log's size when the host read "stored" (the fault that failed btrfs fdatasync's crash points:
-fdatasync's last entries became visible to the host after it saw "stored")."""
+fdatasync's last entries became visible to the host after it saw "stored"). The block's layout
+is pinned twice to MARK below: executor.c writes it (its batch, run on this host), marker.py
+finds it."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from runner.vm.durability import cut, guest, marker, writelog
+from runner.engine.backings import Backing
+from runner.engine.native import build
+from runner.lang.loader import load_suite
+from runner.session.runner import Item
+from runner.vm import batch, guestrun
+from runner.vm.batch import MarkerEntry
+from runner.vm.durability import batchboot, cut, marker, writelog
 
 needs_qemu_io = pytest.mark.skipif(shutil.which("qemu-io") is None, reason="no qemu-io")
 NONCE = "0123456789abcdef0123456789abcdef"
 DATA = 8192  # where the case's file data is on the synthetic disk
+ROOT = Path(__file__).resolve().parents[2]
+# The marker's layout: the magic, the nonce and the guest's CLOCK_MONOTONIC in ns, each ending in
+# a newline, then zeros to the block's end (here with a clock of 12345)
+MARK = (marker.MAGIC + NONCE.encode() + b"\n12345\n").ljust(marker.BLOCK, b"\0")
 
 
 def _logged(tmp: Path, *commands: str) -> tuple[Path, writelog.Log]:
@@ -25,7 +39,7 @@ def _logged(tmp: Path, *commands: str) -> tuple[Path, writelog.Log]:
     with open(img, "wb") as f:
         f.truncate(cut.DISK_BYTES)
     log.touch()
-    (tmp / "mark").write_bytes(marker.block(NONCE, 12345))
+    (tmp / "mark").write_bytes(MARK)
     opts = f"driver=blklogwrites,file.driver=file,file.filename={img},log.driver=file,log.filename={log}"
     argv = ["qemu-io", "--image-opts", opts]
     for c in commands:
@@ -108,42 +122,74 @@ def test_mkfs_leaves_the_marker_region_alone(tmp_path: Path) -> None:
         assert b"Block size:               4096" in head.stdout
 
 
-def test_the_relay_writes_the_marker_before_stored_passes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    r, w = os.pipe()
-    os.set_blocking(r, False)
-    seen: list[bytes] = []
-
-    def fake_write(device: str, offset: int, nonce: str) -> None:
-        seen.append(_drain(r))  # what had passed when the marker was written
-
-    monkeypatch.setattr(guest.marker, "write", fake_write)
-    relay = guest._Relay({"device": "/dev/x", "offset": 0, "nonce": NONCE}, out=w)
-    relay(b"case output\nMMAPCONF-ST")  # "stored" split over two reads
-    relay(b"ORED 123\n")
-    relay(b"more MMAPCONF-STORED\n")  # one marker per boot
-    assert seen == [b"case output\nMMAPCONF-ST"]
-    assert _drain(r) == b"ORED 123\nmore MMAPCONF-STORED\n"
-    os.close(r)
-    os.close(w)
+def _cut_here(tmp: Path, device: Path) -> tuple[subprocess.Popen, batchboot.Driver, Path]:
+    """executor.c's batch as a plain process here, running a power-cut case whose marker goes
+    to DEVICE at byte 8192, driven through its two files as a guest's is."""
+    disk, job = tmp / "disk", tmp / "job"
+    disk.mkdir()
+    job.mkdir()
+    case = load_suite([str(ROOT / "cases/durability/durability-none-cut-now.yaml")]).cases[0]
+    item = Item(f"{case.id}[disk]", Backing("disk", "disk", str(disk), None), case=case)
+    item.case = batchboot.cut_case(case)
+    exe = build.build(job / "mmapconf-exec", static=True)
+    mark = MarkerEntry(str(device), 8192, NONCE)
+    driver = batchboot.Driver(job, lambda facts: [item], mark, str(disk), walls=False)
+    with open(job / "stderr.txt", "wb") as err:
+        p = subprocess.Popen(batch.command(exe, job), stderr=err)
+    driver.start(lambda: p.poll() is None)
+    return p, driver, job
 
 
-def _drain(fd: int) -> bytes:
-    try:
-        return os.read(fd, 1 << 16)
-    except BlockingIOError:
-        return b""
-
-
-def test_the_marker_write_is_a_plain_o_direct_block(tmp_path: Path) -> None:
+def test_the_batch_writes_the_marker_before_stored_passes(tmp_path: Path) -> None:
+    """The marker's "device" a file: by the time "stored" is on the batch's stderr, the block is
+    in the file at the offset, in MARK's layout (the guest's clock for 12345), and nothing else
+    was written; the case never ends (the host cuts the power: here it kills the batch)."""
     dev = tmp_path / "dev"
     with open(dev, "wb") as f:
         f.truncate(1 << 20)
     try:
-        marker.write(str(dev), 8192, NONCE)
+        os.close(os.open(dev, os.O_WRONLY | os.O_DIRECT))
     except OSError as e:  # a filesystem without O_DIRECT
         pytest.skip(f"O_DIRECT: {e}")
-    data = dev.read_bytes()
-    assert data[8192:].startswith(marker.MAGIC + NONCE.encode() + b"\n")
+    p, driver, job = _cut_here(tmp_path, dev)
+    try:
+        deadline = time.monotonic() + 120
+        while batchboot.STORED not in (job / "stderr.txt").read_bytes():
+            assert p.poll() is None and time.monotonic() < deadline, (
+                job / "stderr.txt"
+            ).read_text()
+            time.sleep(0.01)
+        data = dev.read_bytes()  # once "stored" passed: the marker was written before
+    finally:
+        p.kill()
+        p.wait()
+    results = driver.join()
+    block = data[8192 : 8192 + marker.BLOCK]
+    head = marker.MAGIC + NONCE.encode() + b"\n"
+    assert block.startswith(head)
+    digits = re.fullmatch(rb"(\d+)\n\0*", block[len(head) :])
+    assert digits is not None, block[:80]
+    clock = digits.group(1)  # MARK's layout, byte for byte, with the guest's clock
+    layout = MARK.rstrip(b"\0").replace(b"\n12345\n", b"\n" + clock + b"\n")
+    assert block == layout.ljust(marker.BLOCK, b"\0")
+    assert len(block) == marker.BLOCK and int(clock) > 0
     assert not any(data[:8192]) and not any(data[8192 + marker.BLOCK :])
+    assert "MMAPCONF-STORED" in (job / "stderr.txt").read_text()  # the case's output, passed on
+    assert [r.reason.split(":")[0] for r in results] == [guestrun.NO_RESULT]  # it never ended
+    assert (tmp_path / "disk" / batchboot.FOLDER).is_dir()  # the fixed folder, for the judge
+
+
+def test_a_marker_write_that_fails_ends_the_case_saying_so(tmp_path: Path) -> None:
+    """No device (as a kernel that refuses writes under a mounted filesystem would fail it):
+    "stored" never passes, the case is ended, and its result names the write and why."""
+    p, driver, job = _cut_here(tmp_path, tmp_path / "no-such-device")
+    try:
+        assert p.wait(timeout=120) == 0  # the batch ran its one case to its end
+    finally:
+        p.kill()
+        p.wait()
+    [r] = driver.join()
+    assert r.outcome == "error"
+    assert r.reason.startswith(f"the marker write failed: {tmp_path / 'no-such-device'}: No such")
+    err = (job / "stderr.txt").read_text()
+    assert "mmapconf: the marker write failed" in err and "MMAPCONF-STORED" not in err

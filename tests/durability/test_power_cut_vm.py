@@ -1,7 +1,9 @@
-"""A handful of power-cut scenarios in a real guest (CI runs them: about two boots each): a case
-the documents settle passes on both disk models, one whose expectation is wrong fails naming
-the process, the step and both sides, and an immediate cut without msync loses the stores;
-"stored" is placed in the write log at the guest's marker.
+"""A handful of power-cut scenarios in a real guest (CI runs them: a cut boot each, one judge
+boot), its side run by the native executor's batch: a case the documents settle passes on both
+disk models, one whose expectation after the reboot is wrong fails naming the process, the step
+and both sides, one whose step before the cut fails ends before it (failed, naming them too),
+and an immediate cut without msync loses the stores; "stored" is placed in the write log at the
+guest's marker.
 
 Skipped without qemu or a cached kernel, like tests/vm/test_vm_boot.py.
 """
@@ -31,7 +33,12 @@ def test_power_cut_cases_in_a_guest(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.yaml"
     text = RIGHT.read_text().replace("id: durability-ms-sync-cut-now", "id: durability-wrong")
     wrong.write_text(text.replace('value: {data: "stored!"}', 'value: {data: "stored?"}'))
-    files = [str(RIGHT), str(NONE), str(wrong)]
+    early = tmp_path / "early.yaml"  # msync succeeds: its step fails, before the power cut
+    text = text.replace("id: durability-wrong", "id: durability-early")
+    early.write_text(
+        text.replace("flags: MS_SYNC}", "flags: MS_SYNC}\n    expect: {errno: EINVAL}")
+    )
+    files = [str(RIGHT), str(NONE), str(wrong), str(early)]
     cases = load_suite(files).cases
     paths = run.run_under_kernels(
         [tree.abi], ["run", *files], tmp_path / "r", ["ext4"], "tcg", 600, power_cuts=cases,
@@ -61,6 +68,10 @@ def test_power_cut_cases_in_a_guest(tmp_path: Path) -> None:
         # both sides: what was expected, and what the disk held ("stored!" in hex)
         assert "expected value {data: 'stored?'}" in bad["reason"]
         assert "got success, value {hex 73746f72656421}" in bad["reason"]
+        before = by[f"durability-early[disk/{model}]"]
+        assert before["outcome"] == "failed"  # its step's expectation, not a disk's
+        assert before["reason"].startswith("before the power cut: ")
+        assert "main step 3 (msync): expected errno EINVAL, got success" in before["reason"]
     table = (tmp_path / "r" / "durability.md").read_text()
     assert "| `durability-ms-sync-cut-now` | S/S |" in table
     assert "| `durability-none-cut-now` | L/L |" in table

@@ -56,6 +56,7 @@
 #include <elf.h>
 #include <ftw.h>
 #include <linux/loop.h>
+#include <linux/btrfs.h>
 #include <pthread.h>
 #include <sys/swap.h>
 #include <sys/ioctl.h>
@@ -3205,7 +3206,73 @@ typedef struct {
   char *swap_image;
   char swap_dev[64];
   int swap_made, swap_on;
+  /* power cuts (pcnative): DEVICE, a block device mounted at point (a judge boot's disk) with
+   * the case's folder WITHIN it, there already; MARK_DEV, the cut boot's marker (marker.py) */
+  char *device, *within, *mark_dev, *mark_nonce;
+  i64 mark_off;
+  int marked;
+  char tail[16];  /* the end of the case's output so far: "stored" may come split in two */
 } b_setup;
+/* Every btrfs device not mounted forgotten (`btrfs device scan --forget`): the judge boot's
+ * disks are copies of one filesystem, with one fsid, and the kernel would mount the device it
+ * registered first for the next one's. */
+static void b_btrfs_forget(void) {
+  struct btrfs_ioctl_vol_args all;
+  memset(&all, 0, sizeof all);  /* no name: every unmounted device */
+  int ctl = open("/dev/btrfs-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0) return;  /* no btrfs device registered yet: the mount says what is wrong */
+  ioctl(ctl, BTRFS_IOC_FORGET_DEV, &all);
+  close(ctl);
+}
+/* The cut boot's marker (runner/vm/durability/marker.py reads it): one block of "MMAPCONF-MARK",
+ * the boot's nonce and this clock, each on a line, then zeros, written O_DIRECT without O_SYNC
+ * past the filesystem, so that blklogwrites logs it after every write completed before it and
+ * no flush is sent (no disk model moves). 0, or the errno. */
+#define B_MARK_BLOCK 4096
+static int b_write_marker(const char *dev, i64 off, const char *nonce) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  char *blk = mmap(NULL, B_MARK_BLOCK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (blk == MAP_FAILED) return errno;
+  snprintf(blk, B_MARK_BLOCK, "MMAPCONF-MARK\n%s\n%lld\n", nonce, (long long)ts_ns(t));
+  int fd = open(dev, O_WRONLY | O_DIRECT | O_CLOEXEC), e = 0;
+  ssize_t w = fd >= 0 ? pwrite(fd, blk, B_MARK_BLOCK, off) : -1;
+  if (w != B_MARK_BLOCK) e = w < 0 ? errno : EIO;
+  if (fd >= 0) close(fd);
+  munmap(blk, B_MARK_BLOCK);
+  return e;
+}
+#define B_STORED "MMAPCONF-STORED" /* op_power_cut's */
+/* The cut boot: the case's output passed on to our stderr (the host watches it), its "stored"
+ * only once the marker is on the disk. -1 when the marker write failed (ERR says why). */
+static int b_pass_output(b_setup *s, const char *chunk, size_t len, char *err, size_t n) {
+  if (!s->mark_dev[0]) return 0;
+  if (!s->marked) {
+    size_t have = strlen(s->tail), keep = sizeof B_STORED - 2;
+    char window[sizeof s->tail + (1 << 14)];
+    memcpy(window, s->tail, have);
+    memcpy(window + have, chunk, len);
+    if (memmem(window, have + len, B_STORED, sizeof B_STORED - 1)) {
+      s->marked = 1;
+      int e = b_write_marker(s->mark_dev, s->mark_off, s->mark_nonce);
+      if (e) {
+        snprintf(err, n, "the marker write failed: %s: %s", s->mark_dev, strerror(e));
+        dprintf(2, "\nmmapconf: %s\n", err);
+        return -1;
+      }
+    } else {
+      size_t from = have + len > keep ? have + len - keep : 0;
+      memmove(s->tail, window + from, have + len - from);
+      s->tail[have + len - from] = 0;
+    }
+  }
+  for (size_t done = 0; done < len;) {
+    ssize_t w = write(2, chunk + done, len - done);
+    if (w <= 0) break;
+    done += (size_t)w;
+  }
+  return 0;
+}
 /* a sparse image of SIZE bytes at s->image, formatted by s->mkfs (the host's tool: the guest
  * runs in the host's root), on the guest's own tmpfs: a loop device over 9p pays a round trip
  * to the host for every block */
@@ -3248,7 +3315,10 @@ static void b_make(b_setup *s, char *err, size_t n) {
       snprintf(err, n, "set-up: cannot make the mount point %s: %s", s->point, strerror(errno));
       return;
     }
-    if (s->image[0]) {
+    if (s->device[0]) {
+      source = s->device;
+      if (!strcmp(s->fstype, "btrfs")) b_btrfs_forget();
+    } else if (s->image[0]) {
       b_make_image(s, err, n);
       if (err[0]) return;
       if ((loop = b_loop_attach(s->image, dev, sizeof dev)) < 0) {
@@ -3264,6 +3334,15 @@ static void b_make(b_setup *s, char *err, size_t n) {
       return;
     }
     s->mounted = 1;
+    if (s->within[0]) {  /* a judged disk: its folder as the cut boot left it, mode and all */
+      snprintf(s->folder, sizeof s->folder, "%s/%s", s->point, s->within);
+      struct stat st;
+      int found = stat(s->folder, &st) == 0;
+      if (!found || !S_ISDIR(st.st_mode))
+        snprintf(err, n, "set-up: the case's folder %s is not on the disk: %s", s->within,
+                 found ? "not a folder" : strerror(errno));
+      return;
+    }
     chmod(s->point, 01777);  /* as a scratch folder is: the case may drop root */
     snprintf(s->folder, sizeof s->folder, "%s", s->point);
   }
@@ -3422,6 +3501,12 @@ static void b_case(void) {
   s.mflags = b_word();
   s.data = b_text(NULL);
   s.point = b_text(NULL);
+  s.device = b_text(NULL);
+  s.within = b_text(NULL);
+  s.mark_dev = b_text(NULL);
+  s.mark_off = b_word();
+  s.mark_nonce = b_text(NULL);
+  if (s.mark_dev[0]) sync();  /* what the guest's mount wrote is on the disk before the case */
   i64 t0 = now_ns();
   if (b_lock) pthread_rwlock_rdlock(b_lock);
   b_make(&s, err, sizeof err);
@@ -3556,6 +3641,7 @@ static void b_case(void) {
         }
         size_t room = output.n < (64 << 10) ? (64 << 10) - output.n : 0;
         size_t take = (size_t)r < room ? (size_t)r : room;
+        if (b_pass_output(&s, chunk, take, err, sizeof err) != 0) B_KILL();  /* what is kept */
         bb_grow(&output, take);
         memcpy(output.b + output.n, chunk, take);
         output.n += take;
@@ -3651,6 +3737,10 @@ static void b_case(void) {
   for (i64 k = 0; k < s.nmkfs; k++) free(s.mkfs[k]);
   free(s.data);
   free(s.point);
+  free(s.device);
+  free(s.within);
+  free(s.mark_dev);
+  free(s.mark_nonce);
 }
 
 /* the next record of IN into *payload; its kind */

@@ -22,7 +22,6 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -379,25 +378,12 @@ def _discard(sock: socket.socket, out: CaseRun) -> None:
             return
 
 
-# A harness whose own stderr someone watches (the guest side of a power cut: the host waits for
-# the case's "stored" there) has what it keeps of the case's output handed to a sink as it
-# arrives (a power cut's guest side writes its marker to the disk before it passes "stored" on).
-_relay: list[Callable[[bytes], object]] = []
-
-
-def relay_output(sink: Callable[[bytes], object]) -> None:
-    """Hand the kept output of every later case to SINK as it arrives."""
-    _relay[:] = [sink]
-
-
 def _capture(fd: int, out: CaseRun) -> bool:
     """Keep the first MAX_OUTPUT bytes of what the case printed; count (and drop) the rest.
     False at end of file."""
     try:
         while data := os.read(fd, 1 << 16):
             room = MAX_OUTPUT - len(out.output)
-            for sink in _relay:
-                sink(data[:room])
             out.output += data[:room]
             out.output_dropped += max(0, len(data) - room)
     except BlockingIOError:

@@ -1,9 +1,10 @@
 """One power-cut case on one filesystem under one kernel: two boots, two (or more) results.
 
-1. The cut boot: a fresh disk through qemu's blklogwrites filter; the guest runs the case's
-   processes (guest.py cut). When the process at ``power_cut`` says "stored", the guest writes
-   its marker to the disk past the filesystem (marker.py) and then passes "stored" to its stderr
-   (a file of the job folder, shared over 9p); the host waits ``after_ms`` on its own monotonic
+1. The cut boot: a fresh disk through qemu's blklogwrites filter; the native executor's batch
+   runs the case's processes in the guest, planned, compiled and judged here (batchboot.py).
+   When the process at ``power_cut`` says "stored", the batch writes its marker to the disk past
+   the filesystem (marker.py) and then passes "stored" to its stderr (a file of the job folder,
+   shared over 9p); the host waits ``after_ms`` on its own monotonic
    clock, polling the write log's size every POLL_S, and kills qemu's process group (SIGKILL):
    the power cut. "stored" is placed in the log at the marker's entry, by content; the host's
    clock gives only the times after "stored".
@@ -11,8 +12,8 @@
    completed: a disk without a volatile cache), and **flushed**, a clean copy of the disk made
    before the boot with the log replayed up to its last flush (a cut that also loses the disk's
    write cache); with ``at: every_flush`` also the disk at each flush after "stored".
-3. The judge boot: every model attached read-only (snapshot=on); guest.py judge mounts each and
-   runs ``after_reboot`` on it.
+3. The judge boot: every model attached read-only (snapshot=on); the batch mounts each and
+   runs ``after_reboot`` on it, one case per disk, judged here.
 
 A guest that never says "stored" (or brings no judgement back) within the timeout is booted once
 more, then its results are errors. Everything (qemu, disks, log) lives in one temporary folder
@@ -21,7 +22,6 @@ removed whatever the outcome, an interrupt included; console logs of failed boot
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -35,11 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine import interrupt
+from runner.engine.backings import Backing
 from runner.lang.model import Case
 from runner.lang.ops import DISK_MODELS
-from runner.vm import qemu
+from runner.session.runner import Item
+from runner.vm import guestrun, qemu
+from runner.vm.batch import MarkerEntry
 
-from . import guest, marker, writelog
+from . import marker, writelog
+from .batchboot import DISK_DIR, STORED, Driver, JudgedDisk, cut_case, judge_case
 from .survival import survival
 
 POLL_S = 0.005
@@ -77,10 +81,11 @@ class Options:
 @dataclass
 class Boots:
     """What the caller (runner/vm/run.py) knows how to make: the GuestSpec of one boot, and the
-    argv and environment of a guest command. ``keep`` is where console logs of failed boots go."""
+    guest's command, the native executor's batch on the job folder's streams. ``keep`` is where
+    console logs of failed boots go."""
 
     spec: Callable[..., qemu.GuestSpec]  # (job, fs, disk=, disk_log=, more_disks=)
-    command: Callable[[Path, list[str]], None]  # (job, guest.py argv): writes JOB/cmd.sh
+    command: Callable[[Path], None]  # (job): writes JOB/cmd.sh
     keep: Path
     timeout: float
     options: Options = Options()
@@ -98,6 +103,7 @@ class Watch:
     exited: bool = False  # the guest ended by itself (before "stored")
     hung: bool = False
     boots_s: list[float] = field(default_factory=list)  # wall time of each boot
+    result: dict[str, Any] | None = None  # the case's, when it ended before "stored"
 
 
 @dataclass
@@ -158,10 +164,9 @@ def _cut(boots: Boots, case: Case, fs: str, work: Path) -> Cut | list[dict[str, 
     cut_step = case.power_cut
     assert cut_step is not None
     after_ms = int(cut_step.args.get("after_ms", 0))
-    source = Path(case.file).read_text()
-    spec = {"file": case.file, "source": source, "id": case.id, "fs": fs}
+    spec = {"id": case.id, "fs": fs}
     work.mkdir()
-    watch, disk, base, log_path = _cut_boot(boots, spec, work, after_ms)
+    watch, disk, base, log_path = _cut_boot(boots, case, spec, work, after_ms)
     if watch.stored_s is None:
         return _before_cut(boots, case, fs, work, watch)
     log, stored_index, why = _placed(log_path, watch)
@@ -263,24 +268,26 @@ def _first_survived(points: list[dict[str, Any]], model: str) -> dict[str, Any] 
 
 
 def _cut_boot(
-    boots: Boots, spec: dict[str, Any], work: Path, after_ms: int
+    boots: Boots, case: Case, spec: dict[str, Any], work: Path, after_ms: int
 ) -> tuple[Watch, Path, Path, Path]:
     job = work / "cut"
+    job.mkdir()
     disk, base, log_path = work / "disk.img", work / "base.img", work / "disk.log"
     watch = Watch()
+    backing = Backing("disk", "disk", DISK_DIR, spec["fs"])
+    item = Item(f"{case.id}[disk]", backing, case=cut_case(case))
     for attempt in (1, 2):
         nonce = secrets.token_hex(16)  # this boot's: a marker of no other boot matches
-        mark = {"device": DEVICE, "offset": FS_BYTES, "nonce": nonce}
-        _job(job, {**spec, "marker": mark})
-        boots.command(job, ["cut", str(job / "spec.json")])
-        for p in (disk, base, log_path, job / "stderr.txt", job / guest.CUT_RESULT):
+        boots.command(job)
+        for p in (disk, base, log_path, job / "stderr.txt"):
             p.unlink(missing_ok=True)
         _mkfs(spec["fs"], disk)
         writelog.sparse_copy(disk, base)
         log_path.touch()  # qemu opens the log, it does not create it
         gs = boots.spec(job, spec["fs"], disk=disk, disk_log=log_path)
         gs.disk_cache = boots.options.cache
-        watch = _watch(gs, job, log_path, after_ms, boots.timeout)
+        driver = Driver(job, lambda facts: [item], MarkerEntry(DEVICE, FS_BYTES, nonce))
+        watch = _watch(gs, job, log_path, after_ms, boots.timeout, driver)
         watch.nonce = nonce
         if watch.exited:
             _keep_console(boots, job, spec, "cut")
@@ -291,7 +298,9 @@ def _cut_boot(
     return watch, disk, base, log_path
 
 
-def _watch(gs: qemu.GuestSpec, job: Path, log_path: Path, after_ms: int, timeout: float) -> Watch:
+def _watch(
+    gs: qemu.GuestSpec, job: Path, log_path: Path, after_ms: int, timeout: float, driver: Driver
+) -> Watch:
     w = Watch()
     p: subprocess.Popen | None = None
     t0 = time.monotonic()
@@ -306,6 +315,7 @@ def _watch(gs: qemu.GuestSpec, job: Path, log_path: Path, after_ms: int, timeout
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
+            driver.start(lambda: p.poll() is None)
             _poll(p, w, job / "stderr.txt", log_path, after_ms, t0 + timeout)
         finally:
             with interrupt.deferred():
@@ -313,7 +323,10 @@ def _watch(gs: qemu.GuestSpec, job: Path, log_path: Path, after_ms: int, timeout
                     os.killpg(p.pid, signal.SIGKILL)  # the power cut, or a hung guest's end
                 if p is not None:
                     p.wait()
+                results = driver.join()
             w.boots_s.append(round(time.monotonic() - t0, 2))
+    if w.stored_s is None and results:
+        w.result = results[0].to_json()
     return w
 
 
@@ -345,7 +358,7 @@ def _poll(
 def _said_stored(stderr: Path) -> bool:
     try:
         with open(stderr, "rb") as f:
-            return guest.STORED in f.read()
+            return STORED in f.read()
     except FileNotFoundError:
         return False
 
@@ -367,29 +380,39 @@ def _judge_boot(boots: Boots, batch: list[Cut], work: Path, fs: str) -> None:
 
 
 def _judge_once(boots: Boots, batch: list[Cut], work: Path, fs: str, n: int) -> None:
-    """One boot judging every disk of BATCH, into each case's last judgement; a boot that
-    brings nothing back is tried once more."""
-    entries = [{**c.spec, "model": m} for c in batch for m in c.models]
-    disks = [p for c in batch for p in c.models.values()]
-    entries = [{**e, "disk": f"/dev/vd{chr(ord('a') + i)}"} for i, e in enumerate(entries)]
-    job = _job(work / f"judge-{batch[0].case.id}-{n}", {"fs": fs, "entries": entries})
-    boots.command(job, ["judge", str(job / "spec.json")])
+    """One boot judging every disk of BATCH (one case each, the disks in the order qemu
+    attaches them: /dev/vda, vdb, ...), into each case's last judgement; a boot that does not
+    bring every judgement back is tried once more."""
+    disks = [(c, m, p) for c in batch for m, p in c.models.items()]
+    items = [
+        Item(f"{c.case.id}[disk/{m}]", JudgedDisk(f"disk/{m}", "disk", None, fs,
+             device=f"/dev/vd{chr(ord('a') + i)}", model=m), case=judge_case(c.case))
+        for i, (c, m, _) in enumerate(disks)
+    ]  # fmt: skip
+    job = work / f"judge-{batch[0].case.id}-{n}"
+    job.mkdir(parents=True, exist_ok=True)
+    boots.command(job)
+    spec = boots.spec(job, fs, more_disks=[p for _, _, p in disks])
     ids = ", ".join(c.case.id for c in batch)
     for attempt in (1, 2):
-        (job / guest.JUDGE_RESULTS).unlink(missing_ok=True)
         t0 = time.monotonic()
-        wall = round(qemu.boot(boots.spec(job, fs, more_disks=disks), boots.timeout).wall_s, 2)
+        driver = Driver(job, lambda facts: items)
+        with qemu.Guest(spec) as guest:
+            driver.start(guest.alive)
+            wall = round(guest.wait(boots.timeout).wall_s, 2)
+        results = driver.join()
         boots.log(f"  {ids} [{fs}]: judge boot {n}: {time.monotonic() - t0:.1f} s")
         for c in batch:
             c.watch.boots_s.append(wall)
-        try:
-            results = json.loads((job / guest.JUDGE_RESULTS).read_text())
-            for r in results:
-                next(c for c in batch if c.case.id == r["id"]).judged[-1][r["facts"]["disk"]] = r
+        judged = [r for r in results if not r.reason.startswith(guestrun.NO_RESULT)]
+        for (c, m, _), r in zip(disks, results, strict=False):
+            if not r.reason.startswith(guestrun.NO_RESULT):
+                c.judged[-1][m] = r.to_json()
+        if len(judged) == len(disks):
             return
-        except (OSError, ValueError, KeyError, TypeError, StopIteration):
-            _keep_console(boots, job, batch[0].spec, f"judge{n}.attempt{attempt}")
-            boots.log(f"  {ids} [{fs}]: judge boot {n} brought nothing back ({attempt})")
+        _keep_console(boots, job, batch[0].spec, f"judge{n}.attempt{attempt}")
+        got = f"{len(judged)} of {len(disks)} judgements"
+        boots.log(f"  {ids} [{fs}]: judge boot {n} brought {got} back ({attempt})")
 
 
 def _before_cut(
@@ -397,10 +420,7 @@ def _before_cut(
 ) -> list[dict[str, Any]]:
     """No "stored": the case ended before its power cut (its result says why), or the guest
     hung twice."""
-    try:
-        pre = json.loads((work / "cut" / guest.CUT_RESULT).read_text())
-    except (OSError, ValueError):
-        pre = None
+    pre = watch.result
     out = []
     for model in boots.options.models:
         if pre is None:
@@ -441,12 +461,6 @@ def _error(case: Case, fs: str, model: str, reason: str) -> dict[str, Any]:
         "steps": [],
         "facts": {"backing": "disk", "fs": fs, "disk": model},
     }
-
-
-def _job(folder: Path, spec: dict[str, Any]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "spec.json").write_text(json.dumps(spec))
-    return folder
 
 
 def _mkfs(fs: str, disk: Path) -> None:

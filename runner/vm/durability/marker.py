@@ -1,47 +1,26 @@
 """Where "stored" is in the write log: placed by content, not by the host's clock.
 
-When the process at ``power_cut`` has said "stored", the guest writes one block (MAGIC, the
-boot's nonce, its CLOCK_MONOTONIC) with O_DIRECT to the logged disk, past the end of the
-filesystem (the filesystem is made smaller than the disk: cut.py), and only then passes "stored"
-on to the host. blklogwrites gives each request its place in the log as the request reaches it,
-so every write the disk completed before that (fdatasync's and msync's, which completed before
-their calls returned) is logged before the marker, and the host cuts its crash points at the
-marker's entry. O_DIRECT without O_SYNC sends no flush: the marker changes no disk model. The
-host checks that nothing but the marker was written past the filesystem.
+When the process at ``power_cut`` has said "stored", the guest's batch (executor.c, the one
+writer of the block) writes one block (MAGIC, the boot's nonce, its CLOCK_MONOTONIC) with
+O_DIRECT to the logged disk, past the end of the filesystem (the filesystem is made smaller than
+the disk: cut.py), and only then passes "stored" on to the host. blklogwrites gives each request
+its place in the log as the request reaches it, so every write the disk completed before that
+(fdatasync's and msync's, which completed before their calls returned) is logged before the
+marker, and the host cuts its crash points at the marker's entry. O_DIRECT without O_SYNC sends
+no flush: the marker changes no disk model. The host checks that nothing but the marker was
+written past the filesystem.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import mmap
-import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import writelog
 
-MAGIC = b"MMAPCONF-MARK\n"
-BLOCK = 4096  # O_DIRECT: aligned to any logical block size, from a page-aligned buffer
-
-
-def block(nonce: str, clock_ns: int) -> bytes:
-    """The marker's block: MAGIC, the nonce and the guest's clock, then zeros."""
-    text = MAGIC + nonce.encode() + b"\n" + str(clock_ns).encode() + b"\n"
-    return text.ljust(BLOCK, b"\0")
-
-
-def write(device: str, offset: int, nonce: str) -> None:
-    """The guest's marker write: O_DIRECT, waited for, no flush (so no disk model moves)."""
-    buf = mmap.mmap(-1, BLOCK)  # page-aligned, as O_DIRECT needs
-    buf.write(block(nonce, time.clock_gettime_ns(time.CLOCK_MONOTONIC)))
-    fd = os.open(device, os.O_WRONLY | os.O_DIRECT)
-    try:
-        if os.pwrite(fd, buf, offset) != BLOCK:
-            raise OSError(f"{device}: short marker write")
-    finally:
-        os.close(fd)
-        buf.close()
+MAGIC = b"MMAPCONF-MARK\n"  # executor.c's b_write_marker writes the block: MAGIC, the nonce
+BLOCK = 4096  # and the guest's clock, each ending in a newline, then zeros; O_DIRECT, aligned
 
 
 @dataclass(frozen=True)
