@@ -5,6 +5,7 @@ earlier case's, never as the next one's."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
@@ -70,3 +71,18 @@ def test_a_killed_case_waits_for_its_init_to_be_reaped():
     out = CaseRun(killed=True)
     _send(theirs, (server.CTL_EMPTY, 0, 0), (server.CTL_FINISHED, 4001, 9))
     assert _until_ended(srv, out, at_empty=True) == 2 and srv.unfinished == 0
+
+
+def test_a_slot_claiming_more_mappings_than_it_holds_is_read_within_it():
+    """A case can write its own slot (machine code through `call`): a map count past the slot's
+    room is read as the room, never past it."""
+    arena = server.NativeArena()
+    try:
+        at = server._native_off()
+        os.pwrite(arena.fd, struct.pack("<i", 1), at)  # one slot claimed
+        head = server._NSLOT_HEAD.pack(77, 1, 0, 0, 0, 0, 0, 1 << 30, 0)  # in a step
+        os.pwrite(arena.fd, head, at + 64)
+        (slot,) = arena.native_slots()
+        assert slot.pid == 77 and slot.in_step and len(slot.maps) == server.NATIVE_MAPS
+    finally:
+        arena.close()
