@@ -3,18 +3,17 @@
 It holds the cross-process events of ``post``/``wait_for``, an abort word that releases waiters
 when another process has already failed, and one slot per process for the siginfo that the
 SIGSEGV/SIGBUS handler records just before the process dies. A process-shared semaphore counts
-the processes a case may still start, so a case that forks without end is stopped by the case
-itself: root is not bound by RLIMIT_NPROC, and a count the harness polled would lag the forks.
+the processes a case may still start (the case's first process sets it, before any step), so a
+case that forks without end is stopped by the case itself: root is not bound by RLIMIT_NPROC,
+and a count the harness polled would lag the forks.
 The native executor (executor.c) uses the same layout, then its own slots
 (runner.engine.native.server.NativeArena).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import mmap as _mmap
 import os
+import struct
 from dataclasses import dataclass
 
 MAX_EVENTS = 256
@@ -26,19 +25,9 @@ _PROCS_OFF = _SLOTS_OFF + SIG_SLOTS * 24  # after the slots; sem_t wants 8-byte 
 _SEM_T_SIZE = 32  # sizeof(sem_t) on 64-bit glibc and musl
 MAX_CASE_PROCESSES = 32  # every process of one case, fork children included
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_sem_init = _libc.sem_init
-_sem_init.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint]
 
-
-class SigSlot(ctypes.Structure):
-    _fields_ = [
-        ("pid", ctypes.c_int32),
-        ("signo", ctypes.c_int32),
-        ("code", ctypes.c_int32),
-        ("tid", ctypes.c_int32),  # the thread that faulted (the native executor's handler)
-        ("addr", ctypes.c_uint64),
-    ]
+# one siginfo slot: pid, signo, code, the thread that faulted (the native executor's handler), addr
+_SIGSLOT = struct.Struct("<iiiiQ")
 
 
 @dataclass(frozen=True)
@@ -53,39 +42,29 @@ class SigInfo:
 class Arena:
     """One shared page in a memfd, made for one case (the fork server maps it for that case)
     and closed after its verdict: a process that outlived its case (or forged its words) can
-    touch no later case's arena."""
+    touch no later case's arena. The harness never maps it: it reads it with pread once the
+    case has ended (a mapping of its own, its page faults and its unmapping cost a case-run
+    more than 50 us; the reads a few)."""
 
     SIZE = _PROCS_OFF + _SEM_T_SIZE
 
     def __init__(self) -> None:
         self.fd = os.memfd_create("mmapconf-arena", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, self.SIZE)
-        self._map = _mmap.mmap(self.fd, self.SIZE)
-        self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
-        self.fresh = True  # a new memfd reads as zeros: nothing to clear (nor pages to allocate)
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-            self.base = 0
-            self._map.close()
 
-    def reset(self, max_processes: int = MAX_CASE_PROCESSES) -> None:
-        if not self.fresh:
-            ctypes.memset(self.base, 0, self.SIZE)
-        self.fresh = False
-        if _sem_init(self.base + _PROCS_OFF, 1, max_processes) != 0:
-            raise OSError(ctypes.get_errno(), "sem_init of the process count failed")
-
-    def slot(self, pid: int) -> SigSlot:
-        return SigSlot.from_address(
-            self.base + _SLOTS_OFF + (pid % SIG_SLOTS) * ctypes.sizeof(SigSlot)
-        )
+    def read(self, offset: int, size: int) -> bytes:
+        """SIZE bytes of the page from OFFSET (zeros where nothing was written)."""
+        return os.pread(self.fd, size, offset)
 
     def siginfo(self, pid: int) -> SigInfo | None:
         """What the handler recorded for ``pid``, if it recorded anything."""
-        s = self.slot(pid)
-        if s.pid != pid:
+        at = _SLOTS_OFF + (pid % SIG_SLOTS) * _SIGSLOT.size
+        slot_pid, signo, code, tid, addr = _SIGSLOT.unpack(self.read(at, _SIGSLOT.size))
+        if slot_pid != pid:
             return None
-        return SigInfo(s.signo, s.code, s.addr, tid=s.tid)
+        return SigInfo(signo, code, addr, tid=tid)

@@ -156,6 +156,7 @@ class Confinement:
             with contextlib.suppress(OSError):
                 _write(came_from, "cgroup.procs", "0")
         for path in self.cgroups.values():
+            _forget_oom_file(path)
             _remove_cgroup(path)
         self.cgroups.clear()
 
@@ -293,6 +294,7 @@ def case_memory(conf: Confinement, server: int, limit: int | None) -> Iterator[C
     finally:
         with contextlib.suppress(ProcessLookupError):  # the server ended meanwhile
             _write(parent, "cgroup.procs", str(server))
+        _forget_oom_file(path)
         _remove_cgroup(path)
 
 
@@ -363,21 +365,35 @@ def _alive(pid: int) -> bool:
         return False
 
 
+# memory.oom_control of each memory cgroup read so far, kept open: it is read twice per case, and
+# a pread of the open file (which the kernel generates anew at offset 0) costs 3 us where opening
+# it by its path each time cost 80 us. A cgroup's file is closed before the cgroup is removed.
+_oom_files: dict[str, int] = {}
+
+
 def memory_failures(conf: Confinement) -> int:
     """How many processes the OOM killer took in the case cgroup so far (``oom_kill`` of v1's
     memory.oom_control: the limit was reached and nothing could be reclaimed)."""
     path = conf.cgroups.get("memory")
     if not path:
         return 0
-    with (
-        contextlib.suppress(OSError, ValueError),
-        open(os.path.join(path, "memory.oom_control")) as f,
-    ):
-        for line in f:
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
+    with contextlib.suppress(OSError, ValueError):
+        fd = _oom_files.get(path)
+        if fd is None:
+            fd = os.open(os.path.join(path, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+            _oom_files[path] = fd
+        for line in os.pread(fd, 4096, 0).splitlines():
+            key, _, value = line.partition(b" ")
+            if key == b"oom_kill":
                 return int(value)
     return 0
+
+
+def _forget_oom_file(path: str) -> None:
+    """Close PATH's memory.oom_control before the cgroup goes (a new one there is read anew)."""
+    fd = _oom_files.pop(path, None)
+    if fd is not None:
+        os.close(fd)
 
 
 # -- the template mount namespace -----------------------------------------------------------

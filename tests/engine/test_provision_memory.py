@@ -108,6 +108,34 @@ def test_the_limit_is_the_cases_own(tmp_path: Path) -> None:
     assert result.outcome == "passed", result.reason
 
 
+HOG = """\
+id: prov-memory-hog
+title: t
+timeout: 30
+provision:
+  memory: {limit: 16 * 1024 * 1024}
+steps:
+  - mmap: {length: 64 * 1024 * 1024, prot: PROT_READ|PROT_WRITE, flags: MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, fd: -1}
+"""
+
+
+@needs_cgroup
+def test_each_cases_own_oom_kill_is_seen_and_no_other(tmp_path: Path) -> None:
+    """The OOM count is read from each case's own new cgroup (the harness keeps the file of a
+    cgroup open between its reads): two cases killed at their limit in a row both say so, and
+    a case after them in the owner's cgroup, which is not killed, does not."""
+    runner = Runner(RunConfig(dirs=[]))
+    hog = runner.plan(load_suite([_write(tmp_path, HOG)]))
+    (tmp_path / "q").mkdir()
+    plain = "id: prov-memory-none\ntitle: t\nsteps:\n  - sleep: 1\n"
+    quiet = runner.plan(load_suite([_write(tmp_path / "q", plain)]))
+    results = [runner.run_item(item) for item in hog + hog + quiet]
+    for result in results[:2]:
+        assert result.outcome != "passed" and "memory limit" in result.reason, result
+    assert results[2].outcome == "passed", results[2].reason
+    _undone()
+
+
 @needs_cgroup
 def test_undone_after_a_timeout(tmp_path: Path) -> None:
     (result,) = _run(tmp_path, SLEEPER)

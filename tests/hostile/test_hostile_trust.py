@@ -7,7 +7,6 @@ in a subprocess where the harness itself must survive, ``Runner.run_item`` other
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import pickle
@@ -213,14 +212,14 @@ def test_3_an_abort_word_left_set_cannot_pass_a_wrong_case(tmp_path, monkeypatch
     before the case starts. The case's own arena is fresh, and an abort no failure explains is
     an error, never a pass."""
     made: list[Arena] = []
-    reset = Arena.reset
+    make = Arena.__init__
 
-    def reset_then_abort(self, *args):
-        reset(self, *args)
+    def made_then_abort(self):
+        make(self)
         made.append(self)
-        ctypes.c_int32.from_address(self.base + arena.ABORT_OFF).value = 1
+        os.pwrite(self.fd, struct.pack("<i", 1), arena.ABORT_OFF)
 
-    monkeypatch.setattr(Arena, "reset", reset_then_abort)
+    monkeypatch.setattr(Arena, "__init__", made_then_abort)
     results = run_text(
         tmp_path, WRONG_TWO_PROCESS + "---\n" + WRONG_TWO_PROCESS.replace("wrong-two", "wrong-2")
     )

@@ -6,6 +6,7 @@ installation needs to stay readable: only /proc (smaps, maps, status, fd links) 
 
 from __future__ import annotations
 
+import array
 import functools
 import os
 
@@ -62,13 +63,28 @@ def _fixed_words(
     return (version, fs, net, scope, size), tuple(words), len(rules), prog
 
 
+def request_words(conf: confine.Confinement, scratch: str | None) -> bytes:
+    """The view and the spec of a case as its RUN request carries them (native int64 words):
+    for a case without a scratch folder the same every time, so packed once."""
+    if not scratch:
+        return _plain_words(conf.template >= 0)
+    return array.array("q", view(conf, scratch) + spec(scratch)).tobytes()
+
+
+@functools.cache
+def _plain_words(template: bool) -> bytes:
+    return array.array("q", _plain_view(template) + spec(None)).tobytes()
+
+
+def _plain_view(template: bool) -> list[int]:
+    return [VIEW_PLAIN if template else VIEW_NONE, *strings("", "", "")]
+
+
 def view(conf: confine.Confinement, scratch: str | None) -> list[int]:
     """How the case's init makes its mount view from the template (executor.c enter_view):
     mode, then the mount point, filesystem type and options of a fresh instance."""
-    if conf.template < 0:
-        return [VIEW_NONE, *strings("", "", "")]
-    if not scratch:
-        return [VIEW_PLAIN, *strings("", "", "")]
+    if conf.template < 0 or not scratch:
+        return _plain_view(conf.template >= 0)
     point = confine.hidden_parent(conf, scratch)
     if point is None:  # a folder the template shows read-only: bound writable into it
         return [VIEW_BIND, *strings("", "", "")]

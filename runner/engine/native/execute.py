@@ -69,8 +69,8 @@ def program_for(case: Case, facts: Facts, has_scratch: bool) -> Program:
 
 
 def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -> Execution:
-    """Run ``case`` in the native executor; always returns with every process reaped."""
-    arena.reset()
+    """Run ``case`` in the native executor (ARENA a new one: a new memfd reads as zeros);
+    always returns with every process reaped."""
     try:
         program = program_for(case, facts, scratch is not None)
     except NotCompilable as e:
@@ -81,8 +81,10 @@ def execute(case: Case, facts: Facts, arena: NativeArena, scratch: str | None) -
     limit = case.provision.memory_limit if case.provision else None
     with confine.case_memory(conf, server.proc.pid, limit) as walled:
         memory_before = confine.memory_failures(walled)
-        walls = confinement.view(conf, scratch) + confinement.spec(scratch)
-        run = server.run(arena, program.words, scratch, case.timeout, walls, reader)
+        walls = confinement.request_words(conf, scratch)
+        # a scratch folder (in the init's view) or a provision is undone once the init is gone
+        wait_for_init = scratch is not None or case.provision is not None
+        run = server.run(arena, program.words, scratch, case.timeout, walls, reader, wait_for_init)
         hit = confine.memory_failures(walled) > memory_before
     result = _execution(reader, run, arena)
     result.memory_limit_hit = hit
@@ -281,7 +283,8 @@ class _Reader:
                 "ok": ok,
                 "errno": obs.errno,
                 "result": to_json(obs.result),
-                "expected": describe_expect(shown(want, obs, env, maps), maps),
+                # what a failure says it expected (a passed step's trace shows its start's)
+                "expected": "" if ok else describe_expect(shown(want, obs, env, maps), maps),
                 "observed": describe_observation(seen(step.op, want, obs, maps), maps),
                 "maps": maps,
             }

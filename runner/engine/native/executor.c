@@ -101,7 +101,7 @@ typedef uint64_t u64;
 #define MAGIC 0x31504d434e4d4d00ULL /* "\0MMNCMP1" */
 enum { REC_PROC = 1, REC_END, REC_ERROR, REC_ABORTED, REC_DONE, REC_LIMIT, REC_REAPED, REC_KILLED,
        REC_THREAD };
-enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS };
+enum { CTL_RUN = 1, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS, CTL_EMPTY };
 enum { V_NONE, V_INT, V_BYTES, V_TEXT, V_LIST, V_MAP, V_FLOAT, V_BOOL };
 enum { A_EXPR = 1, A_STR, A_BYTES, A_PACK, A_FMT };
 enum { K_SUCCESS, K_ERRNO, K_SIGNAL, K_VALUE };
@@ -2413,6 +2413,10 @@ static void case_child(int fd, const char *scratch, i64 *program, size_t words) 
   report_fd = fd;
   scratch_dir = scratch[0] ? scratch : NULL;
   read_program(program, words);
+  /* The processes the case may start, each claiming a slot (claim_slot): counted from here, in
+   * the case's first process before any step, so that the harness writes nothing in the arena */
+  if (sem_init((sem_t *)(arena + PROCS_OFF), 1, (unsigned)max_processes) != 0)
+    fatal("mmapconf-exec: sem_init: %s", strerror(errno));
   /* Everything the executor will need is allocated before the first step: an allocation later
    * would land in the address space the case measures (a hole below MAP_GROWSDOWN, the last of
    * vm.max_map_count). */
@@ -2543,6 +2547,10 @@ static void case_init(int fd, int out, const struct view *v, const char *scratch
     if (unexpected(got, status)) abort_case();
     ctl_send(CTL_ENDING, got, status);
   }
+  /* Pid 1 with no child left: its namespace is empty, every process of the case has ended and
+   * been relayed. Said before the init's own exit, which tears the namespace down: the harness
+   * may judge the case meanwhile (the server still reaps us before its next case). */
+  if (walls_pid_ns >= 0) ctl_send(CTL_EMPTY, 0, 0);
   _exit(0);
 }
 /* Where the server goes back to before it exits (cgroup.procs files of the cgroups it came from):
@@ -3550,7 +3558,6 @@ static void b_case(void) {
   i64 oom_before = b_oom_kills();
   if (!err[0]) {
     const char *scratch = s.folder;
-    sem_init((sem_t *)(arena + PROCS_OFF), 1, 32 /* arena.MAX_CASE_PROCESSES */);
     if (pwrite(b_prog_fd, prog, (size_t)nprog * 8, 0) != nprog * 8)
       fatal("mmapconf-exec: program memfd: %s", strerror(errno));
     /* RUN: timeout, program words, scratch, then the view and the confinement spec the host

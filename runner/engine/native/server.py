@@ -30,15 +30,18 @@ from runner.engine.arena import Arena, SigInfo
 from runner.engine.native import confinement
 from runner.engine.native.build import executor_path
 
-CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS = 1, 2, 3, 4, 5
+CTL_RUN, CTL_STARTED, CTL_ENDING, CTL_FINISHED, CTL_WALLS, CTL_EMPTY = 1, 2, 3, 4, 5, 6
 NATIVE_PROCS, NATIVE_MAPS = 64, 48
 IP_WANTS = 6  # comparators of an ip expectation, resolved before the step
 # struct nslot in executor.c
+# its head: pid, in_step, step, pad, iteration, si_addr, has_si_addr, nmaps, unsent
+_NSLOT_HEAD = struct.Struct("<iiiiqqiiq")
 _NSLOT = struct.Struct(
-    f"<iiiiqqiiq{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iqii"
+    f"{_NSLOT_HEAD.format}{2 * NATIVE_MAPS}q{NATIVE_MAPS}iii16i{IP_WANTS + 1}qii{IP_WANTS}iqii"
 )
 _NEXT_SLOT = struct.Struct("<i")  # struct native_head's next_slot, before the slots
 REPORT_MAX = 1 << 20
+_MSG_TRUNC = int(socket.MSG_TRUNC)  # an int: `&` with the enum member costs 5 us a record
 # What the harness keeps of one case's reports, whatever it sends (as executor.MAX_KEPT_BYTES).
 MAX_KEPT_BYTES = 64 << 20
 MAX_OUTPUT = 64 << 10  # of the case's stdout and stderr, kept in the result
@@ -72,48 +75,51 @@ class NativeArena(Arena):
         the end of SNAPSHOT."""
         if len(snapshot) > self.SIZE:
             raise ValueError(f"an arena of {len(snapshot)} bytes, more than {self.SIZE}")
-        self._map[:] = snapshot + bytes(self.SIZE - len(snapshot))
-        self.fresh = False
+        os.pwrite(self.fd, snapshot + bytes(self.SIZE - len(snapshot)), 0)
 
     def native_slots(self) -> list[NativeSlot]:
         """The slots the case's processes claimed: the first ``next_slot`` of them (a count
-        the case can write, hence clamped; a slot past it was never claimed)."""
+        the case can write, hence clamped; a slot past it was never claimed). Of a process
+        not in a step only the head is read (its steps left unsent): the rest of a slot says
+        where a process was in a step when it died or the case ended."""
         out = []
-        start = _native_off() + 64
-        (claimed,) = _NEXT_SLOT.unpack_from(self._map, _native_off())
-        for k in range(max(0, min(claimed, NATIVE_PROCS))):
-            raw = _NSLOT.unpack_from(self._map, start + k * _NSLOT.size)
-            if raw[0] == 0:
-                continue
-            maps = raw[9 : 9 + 2 * NATIVE_MAPS]
-            bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
-            depth = raw[9 + 3 * NATIVE_MAPS]
-            stack = raw[11 + 3 * NATIVE_MAPS : 27 + 3 * NATIVE_MAPS]
-            ip = raw[27 + 3 * NATIVE_MAPS : -3]  # then name_index, tgid, pad
-            fault_ip, wants = ip[0], ip[1 : 1 + IP_WANTS]
-            has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS :]
-            out.append(
-                NativeSlot(
-                    pid=raw[0],
-                    in_step=bool(raw[1]),
-                    step=raw[2],
-                    iteration=raw[4],
-                    si_addr=raw[5] if raw[6] else None,
-                    nmaps=raw[7],
-                    unsent=raw[8],
-                    maps=[
-                        (maps[2 * i], maps[2 * i + 1]) if bound[i] else None for i in range(raw[7])
-                    ],
-                    open_steps=list(stack[: min(depth, 16)]),
-                    fault_ip=fault_ip if has_ip else None,
-                    ip_want={
-                        IP_OPS[ops[k]]: wants[k]
-                        for k in range(min(nwant, IP_WANTS))
-                        if 0 <= ops[k] < len(IP_OPS)
-                    },
-                )
+        (claimed,) = _NEXT_SLOT.unpack(self.read(_native_off(), _NEXT_SLOT.size))
+        claimed = max(0, min(claimed, NATIVE_PROCS))
+        page = self.read(_native_off() + 64, claimed * _NSLOT.size)
+        for k in range(claimed):
+            pid, in_step, step, _, iteration, si_addr, has_si_addr, nmaps, unsent = (
+                _NSLOT_HEAD.unpack_from(page, k * _NSLOT.size)
             )
+            if pid == 0:
+                continue
+            slot = NativeSlot(
+                pid, bool(in_step), step, iteration, si_addr if has_si_addr else None, nmaps, unsent
+            )
+            if in_step:
+                _in_step(slot, _NSLOT.unpack_from(page, k * _NSLOT.size))
+            out.append(slot)
         return out
+
+
+def _in_step(slot: NativeSlot, raw: tuple[int, ...]) -> None:
+    """SLOT's mappings, open steps and instruction address, from its whole RAW words."""
+    maps = raw[9 : 9 + 2 * NATIVE_MAPS]
+    bound = raw[9 + 2 * NATIVE_MAPS : 9 + 3 * NATIVE_MAPS]
+    depth = raw[9 + 3 * NATIVE_MAPS]
+    stack = raw[11 + 3 * NATIVE_MAPS : 27 + 3 * NATIVE_MAPS]
+    ip = raw[27 + 3 * NATIVE_MAPS : -3]  # then name_index, tgid, pad
+    fault_ip, wants = ip[0], ip[1 : 1 + IP_WANTS]
+    has_ip, nwant, ops = ip[1 + IP_WANTS], ip[2 + IP_WANTS], ip[3 + IP_WANTS :]
+    # nmaps is the case's to write: no more than a slot holds
+    slot.maps = [
+        (maps[2 * i], maps[2 * i + 1]) if bound[i] else None
+        for i in range(min(slot.nmaps, NATIVE_MAPS))
+    ]
+    slot.open_steps = list(stack[: min(depth, 16)])
+    slot.fault_ip = fault_ip if has_ip else None
+    slot.ip_want = {
+        IP_OPS[ops[k]]: wants[k] for k in range(min(nwant, IP_WANTS)) if 0 <= ops[k] < len(IP_OPS)
+    }
 
 
 @dataclass
@@ -163,6 +169,9 @@ class ForkServer:
         theirs.close()
         self.pid = os.getpid()
         self.closed = False
+        # A case that ended at its init's EMPTY: its FINISHED (and its STARTED, which can come
+        # after the EMPTY) are still to come, before anything of the next case.
+        self.unfinished = 0
         try:
             origins = conf.origins()
             conf.host(self.proc.pid)  # before its first case: every init is born in them
@@ -194,11 +203,17 @@ class ForkServer:
         program: bytes,
         scratch: str | None,
         timeout: float,
-        walls: list[int],
+        walls: bytes,
         reader: Reader,
+        wait_for_init: bool = True,
     ) -> CaseRun:
-        """Run one program; ``reader`` sees each report and says when to end the case now
-        (the process cap was hit, or its reports were refused)."""
+        """Run one program under WALLS (confinement.request_words); ``reader`` sees each
+        report and says when to end the case now (the process cap was hit, or its reports
+        were refused). The case has ended when the server has reaped its init, or, unless
+        WAIT_FOR_INIT (the host has something of the case to undo that the init's view holds),
+        when the init says its PID namespace is empty: every process of the case has ended
+        and been relayed, and the init's exit (the namespace's teardown) runs while the
+        harness judges; the server reaps it before it reads the next request."""
         os.pwrite(self.program_fd, program, 0)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_r, out_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -206,14 +221,14 @@ class ForkServer:
             os.set_blocking(out_w, True)
             path = (scratch or "").encode()
             req = array.array("q", [CTL_RUN, int(timeout * 1e9), len(program) // 8, len(path)])
-            req.frombytes(path + b"\0" * (-len(path) % 8))
-            req.extend(walls)
+            req.frombytes(path + b"\0" * (-len(path) % 8) + walls)
             socket.send_fds(self.control, [req.tobytes()], [theirs.fileno(), out_w, arena.fd])
             theirs.close()
             os.close(out_w)
             out = CaseRun()
             try:
-                return self._collect(ours, out_r, time.monotonic() + timeout, reader, out)
+                deadline = time.monotonic() + timeout
+                return self._collect(ours, out_r, deadline, reader, out, wait_for_init)
             except BaseException:
                 # An interrupt (or a broken server) must not leave the case running: kill its
                 # init and let the server reap it before the next case.
@@ -251,6 +266,7 @@ class ForkServer:
         deadline: float,
         reader: Reader,
         out: CaseRun,
+        wait_for_init: bool,
     ) -> CaseRun:
         poller = select.poll()
         poller.register(sock, select.POLLIN)
@@ -280,7 +296,7 @@ class ForkServer:
                     if not _capture(output, out):
                         poller.unregister(output)
                 else:
-                    finished = self._control(out)
+                    finished = self._control(out, at_empty=not wait_for_init)
         if kill_at is None:
             out.reports_closed = False
             self._drain(sock, out, reader, deadline)
@@ -312,7 +328,7 @@ class ForkServer:
                 out.reports_closed = True
                 return False
             out.kept_bytes += len(data)
-            if flags & socket.MSG_TRUNC:
+            if flags & _MSG_TRUNC:
                 return reader.refuse(f"a report of more than {REPORT_MAX} bytes")
             if out.kept_bytes > MAX_KEPT_BYTES:
                 return reader.refuse(f"more than {MAX_KEPT_BYTES >> 20} MiB of reports")
@@ -323,12 +339,20 @@ class ForkServer:
                 return False  # the loop times the case out
         return False
 
-    def _control(self, out: CaseRun) -> bool:
+    def _control(self, out: CaseRun, at_empty: bool = False) -> bool:
+        """Take one message of the server (or the case's init); True when the case has ended
+        (AT_EMPTY: already at the init's EMPTY, unless we are killing the case)."""
         data = self.control.recv(64)
         if not data:
             raise RuntimeError("the native fork server exited")
         kind, a, b = struct.unpack("<qqq", data)
-        if kind == CTL_STARTED:
+        if self.unfinished and kind in (CTL_STARTED, CTL_FINISHED):  # an earlier case's
+            self.unfinished -= kind == CTL_FINISHED
+        elif kind == CTL_EMPTY:
+            if at_empty and not out.killed:
+                self.unfinished += 1
+                return True
+        elif kind == CTL_STARTED:
             out.init = a
             if out.killed:
                 self._kill(out)
