@@ -193,7 +193,8 @@ def kernel_catalogue(paths: list[str], verdict: Verdict) -> None:
         argv = [sys.executable, "-m", "runner", "run", *paths, "--kernel", KERNEL]
         argv += ["--report-dir", report_dir]
         t = timed_command(argv, f"mmapconf run {' '.join(paths)} --kernel {KERNEL}")
-        _print_remarkable(Path(report_dir) / "report.json")
+        for report in sorted(Path(report_dir).rglob("report.json")):  # one per kernel
+            _print_remarkable(report)
     print(
         f"wall {t.wall_s:.1f} s, cpu {t.cpu_s:.1f} s (qemu's included), exit {t.exit_code}  "
         f"[{t.summary}]"
