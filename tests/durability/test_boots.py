@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from runner.lang.loader import load_suite
-from runner.vm import qemu, run
+from runner.vm import guestrun, qemu, run
 from runner.vm.arch import ARM64
 from runner.vm.durability import cut, writelog
 from runner.vm.target import KernelRefused, Target
@@ -144,6 +144,58 @@ def test_a_hung_judge_boot_is_booted_again_then_its_results_are_errors(
         f"{case.id}-ext4-judge1.attempt2.console.log",
     ]
     assert _sleepers(HUNG_JUDGE) == []
+
+
+SILENT = "1000.0625"  # the fake qemu of the guests that never tell their facts
+LONG = 120.0  # their boots' timeout: never reached when their silence ends them
+
+
+def _silent_guests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """qemu replaced by a sleeper, and the host's wait for a guest's facts cut to 0.3 s."""
+    started: list[str] = []
+
+    def fake(gs: qemu.GuestSpec, *rest: object) -> list[str]:
+        started.append(qemu.kernel_append(gs))
+        return ["sleep", SILENT]
+
+    monkeypatch.setattr(cut.qemu, "command", fake)
+    monkeypatch.setattr(guestrun, "FACTS_WAIT_S", 0.3)
+    return started
+
+
+def test_a_cut_boot_whose_guest_never_tells_its_facts_is_ended_then_booted_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An early hang (about 1 boot in 180): ended when the facts do not come, not at the
+    boot's timeout, and booted once more."""
+    started = _silent_guests(monkeypatch)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    case = next(iter(load_suite([str(CASE)]).cases))
+    t0 = time.monotonic()
+    results = cut.run_case(_boots(tmp_path, LONG), case, "ext4")
+    assert time.monotonic() - t0 < LONG  # two boots waited for by their timeout: 2 x LONG
+    assert len(started) == 2
+    assert all("hung twice before 'stored'" in r["reason"] for r in results)
+    assert list((tmp_path / "tmp").iterdir()) == [] and _sleepers(SILENT) == []
+
+
+def test_a_judge_boot_whose_guest_never_tells_its_facts_is_ended_then_booted_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _silent_guests(monkeypatch)
+    case = next(iter(load_suite([str(CASE)]).cases))
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"")
+    c = cut.Cut(case, {"id": case.id, "fs": "ext4"}, {"submitted": disk}, {}, writelog.Log(512, []),
+                0, cut.Watch(), 0)  # fmt: skip
+    t0 = time.monotonic()
+    cut._judge_boot(_boots(tmp_path, LONG), [c], tmp_path / "work", "ext4")
+    assert time.monotonic() - t0 < LONG
+    assert len(started) == 2
+    [r] = cut._results(c, "writeback")
+    assert r["outcome"] == "error" and r["reason"] == "the judge boot brought no result"
+    assert _sleepers(SILENT) == []
 
 
 def test_a_kernel_of_another_architecture_is_refused_for_power_cuts_before_any_boot(

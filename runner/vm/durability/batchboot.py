@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from runner.engine.backings import Backing
 from runner.lang.conditions import Facts
 from runner.lang.model import Case
 from runner.session.runner import Item, Result, RunConfig
-from runner.vm import batch, guestrun
+from runner.vm import batch, guestrun, qemu
 from runner.vm.batch import BatchWriter, MarkerEntry, MountEntry, OutputReader
 
 DISK_DIR = "/run/mmapconf/disk"  # where the guest's init mounts the logged disk (/dev/vda)
@@ -36,6 +37,7 @@ FOLDER = "mmapconf-power-cut"  # the case's folder on the disk, the same in both
 CUT_TIMEOUT = 3600.0  # the host cuts the power long before
 STORED = b"MMAPCONF-STORED"  # what the executor's power_cut says on the case's stderr
 JOIN_S = 30.0  # the host's part of a boot, once qemu is gone: it reads what is left and ends
+SILENT_POLL_S = 0.05  # how often a judge boot's wait looks whether its guest went silent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +118,9 @@ class Driver:
         self.disk_dir, self.walls = disk_dir, walls
         self.results: list[Result] = []
         self.thread: threading.Thread | None = None
+        # set when the guest never told its facts (FACTS_WAIT_S): a boot that hung early, which
+        # the caller ends at once rather than at its timeout, and boots again
+        self.silent = threading.Event()
         # made before qemu starts: the guest's batch opens both as it begins
         self.writer = BatchWriter(job / batch.IN_NAME)
         self.reader = OutputReader(job / batch.OUT_NAME)
@@ -142,6 +147,7 @@ class Driver:
                 self.writer, self.reader, alive, [], [self.disk_dir], walls=self.walls
             )
             if facts is None:
+                self.silent.set()
                 return
             runner = PowerCutRunner(facts, self.job, self.reader, alive, self.marker, self.disk_dir)
             todo = self.items(facts)
@@ -158,3 +164,13 @@ class Driver:
     def _close(self) -> None:
         self.writer.close()
         self.reader.close()
+
+
+def wait_for_guest(guest: qemu.Guest, driver: Driver, timeout: float) -> qemu.BootResult:
+    """GUEST's end within TIMEOUT, or its kill as soon as DRIVER has given up on its facts."""
+    end = guest.t0 + timeout  # as guest.wait counts it: from qemu's start
+    while guest.alive() and time.monotonic() < end and not driver.silent.wait(SILENT_POLL_S):
+        pass
+    if driver.silent.is_set():
+        guest.kill()
+    return guest.wait(timeout)

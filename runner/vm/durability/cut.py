@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from runner.vm import guestrun, qemu
 from runner.vm.batch import MarkerEntry
 
 from . import marker, writelog
-from .batchboot import DISK_DIR, STORED, Driver, JudgedDisk, cut_case, judge_case
+from .batchboot import DISK_DIR, STORED, Driver, JudgedDisk, cut_case, judge_case, wait_for_guest
 from .survival import survival
 
 POLL_S = 0.005
@@ -316,7 +317,7 @@ def _watch(
                     start_new_session=True,
                 )
             driver.start(lambda: p.poll() is None)
-            _poll(p, w, job / "stderr.txt", log_path, after_ms, t0 + timeout)
+            _poll(p, w, job / "stderr.txt", log_path, after_ms, t0 + timeout, driver.silent)
         finally:
             with interrupt.deferred():
                 if p is not None and p.poll() is None:
@@ -331,8 +332,16 @@ def _watch(
 
 
 def _poll(
-    p: subprocess.Popen, w: Watch, stderr: Path, log_path: Path, after_ms: int, deadline: float
+    p: subprocess.Popen,
+    w: Watch,
+    stderr: Path,
+    log_path: Path,
+    after_ms: int,
+    deadline: float,
+    silent: threading.Event,
 ) -> None:
+    """Watch the cut boot until "stored" and AFTER_MS more (the cut), its guest's own end, or a
+    hang: past DEADLINE, or SILENT (its facts never came: hung early, booted again at once)."""
     while True:
         now = time.monotonic()
         if w.stored_s is None:
@@ -342,7 +351,7 @@ def _poll(
             elif p.poll() is not None:
                 w.exited = True
                 return
-            elif now > deadline:
+            elif now > deadline or silent.is_set():
                 w.hung = True
                 return
         else:
@@ -399,7 +408,7 @@ def _judge_once(boots: Boots, batch: list[Cut], work: Path, fs: str, n: int) -> 
         driver = Driver(job, lambda facts: items)
         with qemu.Guest(spec) as guest:
             driver.start(guest.alive)
-            wall = round(guest.wait(boots.timeout).wall_s, 2)
+            wall = round(wait_for_guest(guest, driver, boots.timeout).wall_s, 2)
         results = driver.join()
         boots.log(f"  {ids} [{fs}]: judge boot {n}: {time.monotonic() - t0:.1f} s")
         for c in batch:
