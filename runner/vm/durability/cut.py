@@ -413,14 +413,15 @@ def _judge_once(boots: Boots, batch: list[Cut], work: Path, fs: str, n: int) -> 
         boots.log(f"  {ids} [{fs}]: judge boot {n}: {time.monotonic() - t0:.1f} s")
         for c in batch:
             c.watch.boots_s.append(wall)
-        judged = [r for r in results if not r.reason.startswith(guestrun.NO_RESULT)]
+        judged = 0
         for (c, m, _), r in zip(disks, results, strict=False):
             if not r.reason.startswith(guestrun.NO_RESULT):
                 c.judged[-1][m] = r.to_json()
-        if len(judged) == len(disks):
+                judged += 1
+        if judged == len(disks):
             return
         _keep_console(boots, job, batch[0].spec, f"judge{n}.attempt{attempt}")
-        got = f"{len(judged)} of {len(disks)} judgements"
+        got = f"{judged} of {len(disks)} judgements"
         boots.log(f"  {ids} [{fs}]: judge boot {n} brought {got} back ({attempt})")
 
 
